@@ -1,0 +1,3 @@
+"""WebSocket routes. The floor-map consumers register here."""
+
+websocket_urlpatterns: list = []
