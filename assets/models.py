@@ -50,6 +50,9 @@ class Asset(models.Model):
     )
     location_confidence = models.FloatField(null=True, blank=True, help_text="0..1")
     located_at = models.DateTimeField(null=True, blank=True, help_text="When the current room was decided.")
+    position_x = models.FloatField(null=True, blank=True, help_text="Trilaterated x, floor metres.")
+    position_y = models.FloatField(null=True, blank=True, help_text="Trilaterated y, floor metres.")
+    position_radius_m = models.FloatField(null=True, blank=True, help_text="Uncertainty radius, metres.")
     last_seen = models.DateTimeField(null=True, blank=True, db_index=True, help_text="Event time of the last sighting.")
 
     created_at = models.DateTimeField(auto_now_add=True)
