@@ -31,10 +31,12 @@ def polygon_from_geojson(geometry: Mapping | None) -> Polygon:
         polygon = shape(geometry)
     except Exception as exc:  # shapely raises several types for malformed rings
         raise GeometryError(f"polygon coordinates are malformed: {exc}") from None
-    if polygon.is_empty or polygon.area <= 0:
-        raise GeometryError("polygon is empty (zero area)")
+    if polygon.is_empty:
+        raise GeometryError("polygon is empty")
     if not polygon.is_valid:
         raise GeometryError(f"polygon is not valid: {explain_validity(polygon)}")
+    if polygon.area <= 0:
+        raise GeometryError("polygon has zero area")
     return polygon
 
 

@@ -1,0 +1,270 @@
+"""Changes to assets and tags: tag binding and the asset CSV import."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import date
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.text import slugify
+
+from assets.choices import EncryptionStatus, RiskClass
+from assets.models import Asset, AssetType, Tag, TagBinding
+from assets.tag_ids import TagIdError, format_tag_id, normalize_tag_id
+
+
+class TagBindingError(Exception):
+    pass
+
+
+@transaction.atomic
+def tag_unbind(*, tag: Tag, user=None, at=None) -> None:
+    """Detach a tag from its asset; the binding history keeps who and when. The tag can be reused."""
+    tag = Tag.objects.select_for_update().get(pk=tag.pk)
+    if tag.asset_id is None:
+        return
+    TagBinding.objects.filter(tag=tag, unbound_at__isnull=True).update(unbound_at=at or timezone.now(), unbound_by=user)
+    tag.asset = None
+    tag.save(update_fields=["asset"])
+
+
+@transaction.atomic
+def tag_bind(*, tag: Tag, asset: Asset, user=None, at=None) -> None:
+    """Put a tag on an asset. The asset's previous tag, if any, is unbound first.
+
+    Refused when the tag is on another asset: unbind it there first, deliberately.
+    """
+    tag = Tag.objects.select_for_update().get(pk=tag.pk)
+    if tag.asset_id == asset.pk:
+        return
+    if tag.asset_id is not None:
+        raise TagBindingError(f"tag {tag} is bound to asset {tag.asset}; unbind it there first")
+    previous = Tag.objects.filter(asset=asset).first()
+    if previous is not None:
+        tag_unbind(tag=previous, user=user, at=at)
+    tag.asset = asset
+    tag.save(update_fields=["asset"])
+    TagBinding.objects.create(tag=tag, asset=asset, bound_at=at or timezone.now(), bound_by=user)
+
+
+# ---------------------------------------------------------------------------------------------
+# Asset CSV import (DESIGN.md §5)
+
+REQUIRED_COLUMNS = ("asset_tag", "asset_type", "tag_id", "manufacturer", "model", "serial_number")
+BOOLEAN_COLUMNS = ("data_bearing", "networked")
+DATE_COLUMNS = ("in_service_date", "purchase_date")
+TEXT_COLUMNS = ("unit", "firmware_version")
+CHOICE_COLUMNS = {"encryption_status": EncryptionStatus, "risk_class": RiskClass}
+OPTIONAL_COLUMNS = (*TEXT_COLUMNS, *BOOLEAN_COLUMNS, *CHOICE_COLUMNS, *DATE_COLUMNS)
+TRUE_WORDS, FALSE_WORDS = {"true", "yes", "y", "1"}, {"false", "no", "n", "0"}
+MAX_LENGTHS = {
+    "asset_tag": 64,
+    "manufacturer": 100,
+    "model": 100,
+    "serial_number": 100,
+    "unit": 64,
+    "firmware_version": 64,
+}
+
+
+class AssetImportError(Exception):
+    """The import was refused and nothing was written. ``errors`` names each row and problem."""
+
+    def __init__(self, errors: list[str]):
+        self.errors = errors
+        super().__init__(f"{len(errors)} problem(s) in the asset file; nothing was imported")
+
+
+@dataclass
+class AssetImportResult:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    asset_types_created: list[str] = field(default_factory=list)
+    tags_registered: int = 0
+    tags_bound: int = 0
+
+
+@dataclass
+class _Row:
+    line: int
+    asset_tag: str
+    asset_type: str
+    tag_id: str | None
+    values: dict
+
+
+def _parse_row(raw: dict, line: int, present: set[str], problems: list[str]) -> _Row | None:
+    def text(column):
+        return (raw.get(column) or "").strip()
+
+    for column in ("asset_tag", "asset_type", "manufacturer", "model"):
+        if not text(column):
+            problems.append(f"{column} is empty")
+    for column, limit in MAX_LENGTHS.items():
+        if len(text(column)) > limit:
+            problems.append(f"{column} is longer than {limit} characters")
+    tag_id = None
+    if text("tag_id"):
+        try:
+            tag_id = normalize_tag_id(text("tag_id"))
+        except TagIdError as exc:
+            problems.append(str(exc))
+    values = {"manufacturer": text("manufacturer"), "model": text("model"), "serial_number": text("serial_number")}
+    for column in TEXT_COLUMNS:
+        if column in present:
+            values[column] = text(column)
+    for column in BOOLEAN_COLUMNS:
+        word = text(column).lower()
+        if column not in present or word == "":
+            continue
+        if word in TRUE_WORDS | FALSE_WORDS:
+            values[column] = word in TRUE_WORDS
+        else:
+            problems.append(f"{column} {text(column)!r} is not true/false")
+    for column, choices in CHOICE_COLUMNS.items():
+        word = text(column).lower()
+        if column not in present or word == "":
+            continue
+        if word in choices.values:
+            values[column] = word
+        else:
+            problems.append(f"{column} {text(column)!r} is not one of {', '.join(choices.values)}")
+    for column in DATE_COLUMNS:
+        if column not in present:
+            continue
+        if not text(column):
+            values[column] = None
+            continue
+        try:
+            values[column] = date.fromisoformat(text(column))
+        except ValueError:
+            problems.append(f"{column} {text(column)!r} is not a date (YYYY-MM-DD)")
+    if problems:
+        return None
+    return _Row(line=line, asset_tag=text("asset_tag"), asset_type=text("asset_type"), tag_id=tag_id, values=values)
+
+
+def parse_asset_csv(stream: Iterable[str]) -> tuple[list[_Row], list[str]]:
+    """Check every row of an asset CSV. Returns the good rows and every problem ("row N (asset_tag X): ...")."""
+    reader = csv.DictReader(stream)
+    header = [name.strip() for name in (reader.fieldnames or [])]
+    reader.fieldnames = header
+    missing = [c for c in REQUIRED_COLUMNS if c not in header]
+    unknown = [c for c in header if c not in REQUIRED_COLUMNS and c not in OPTIONAL_COLUMNS]
+    errors = []
+    if not header:
+        return [], ["the file is empty: expected the header " + ",".join(REQUIRED_COLUMNS)]
+    if missing:
+        errors.append(f"header: missing column(s) {', '.join(missing)}")
+    if unknown:
+        errors.append(
+            f"header: unknown column(s) {', '.join(unknown)}; optional columns are {', '.join(OPTIONAL_COLUMNS)}"
+        )
+    if errors:
+        return [], errors
+    rows, seen_tags, seen_tag_ids = [], {}, {}
+    present = set(header)
+    try:
+        for raw in reader:
+            line = reader.line_num
+            if None in raw:
+                errors.append(f"row {line}: has more fields than the header")
+                continue
+            if not any((value or "").strip() for value in raw.values()):
+                continue  # blank line
+            problems: list[str] = []
+            row = _parse_row(raw, line, present, problems)
+            label = f"row {line} (asset_tag {(raw.get('asset_tag') or '').strip() or '?'})"
+            if row:
+                if row.asset_tag in seen_tags:
+                    problems.append(f"asset_tag is repeated (first on row {seen_tags[row.asset_tag]})")
+                if row.tag_id and row.tag_id in seen_tag_ids:
+                    problems.append(
+                        f"tag_id {format_tag_id(row.tag_id)} is repeated (first on row {seen_tag_ids[row.tag_id]})"
+                    )
+                seen_tags.setdefault(row.asset_tag, line)
+                if row.tag_id:
+                    seen_tag_ids.setdefault(row.tag_id, line)
+            errors.extend(f"{label}: {problem}" for problem in problems)
+            if row and not problems:
+                rows.append(row)
+    except csv.Error as exc:
+        errors.append(f"row {reader.line_num}: not valid CSV: {exc}")
+    except UnicodeDecodeError:
+        errors.append("the file is not UTF-8 text")
+    return rows, errors
+
+
+def _asset_type_for(name: str, cache: dict[str, AssetType], result: AssetImportResult) -> AssetType:
+    key = slugify(name)
+    if key not in cache:
+        asset_type = AssetType.objects.filter(name__iexact=name).first() or AssetType.objects.filter(slug=key).first()
+        if asset_type is None:
+            asset_type = AssetType.objects.create(name=name, slug=key)
+            result.asset_types_created.append(name)
+        cache[key] = asset_type
+    return cache[key]
+
+
+@transaction.atomic
+def assets_import(
+    *, stream: Iterable[str], user=None, progress: Callable[[int, int], None] | None = None
+) -> AssetImportResult:
+    """Upsert assets by asset_tag from a CSV (DESIGN.md §5). All or nothing; re-running changes nothing.
+
+    Unknown asset types are created and unknown tags registered. A blank tag_id leaves the asset's
+    binding as it is. A tag already on another asset is an error: unbind it there first.
+    """
+    rows, errors = parse_asset_csv(stream)
+    if errors:
+        raise AssetImportError(errors)
+    existing = Asset.objects.in_bulk([row.asset_tag for row in rows], field_name="asset_tag")
+    tags = Tag.objects.select_related("asset").in_bulk([row.tag_id for row in rows if row.tag_id], field_name="tag_id")
+    for row in rows:
+        tag = tags.get(row.tag_id)
+        if tag and tag.asset_id and tag.asset.asset_tag != row.asset_tag:
+            errors.append(
+                f"row {row.line} (asset_tag {row.asset_tag}): tag_id {format_tag_id(row.tag_id)} is bound to asset "
+                f"{tag.asset.asset_tag}; unbind it there first"
+            )
+    if errors:
+        raise AssetImportError(errors)
+
+    result = AssetImportResult()
+    types: dict[str, AssetType] = {}
+    for done, row in enumerate(rows, start=1):
+        values = {**row.values, "asset_type": _asset_type_for(row.asset_type, types, result)}
+        asset = existing.get(row.asset_tag)
+        if asset is None:
+            asset = Asset.objects.create(asset_tag=row.asset_tag, **values)
+            outcome = "created"
+        else:
+            changed = [name for name, value in values.items() if getattr(asset, name) != value]
+            for name in changed:
+                setattr(asset, name, values[name])
+            if changed:
+                asset.save(update_fields=[*changed, "updated_at"])
+            outcome = "updated" if changed else "unchanged"
+        if row.tag_id:
+            tag = tags.get(row.tag_id)
+            if tag is None:
+                tag = tags[row.tag_id] = Tag.objects.create(tag_id=row.tag_id)
+                result.tags_registered += 1
+            if tag.asset_id != asset.pk:
+                tag_bind(tag=tag, asset=asset, user=user)
+                result.tags_bound += 1
+                outcome = "created" if outcome == "created" else "updated"
+        setattr(result, outcome, getattr(result, outcome) + 1)
+        if progress and (done % 500 == 0 or done == len(rows)):
+            progress(done, len(rows))
+    return result
+
+
+def assets_import_text(*, text: str, user=None) -> AssetImportResult:
+    """The same import from an uploaded file's text (admin)."""
+    return assets_import(stream=io.StringIO(text), user=user)

@@ -1,0 +1,216 @@
+"""Parse and check floor-plan GeoJSON (DESIGN.md §5) before anything touches the database.
+
+One FeatureCollection per floor, planar metres. The collection carries the foreign member
+``"properties": {"site", "building", "floor", "level", "units": "m"}`` (optionally
+``site_name``, ``building_name``, ``floor_name``). Rooms are Polygons with
+``{"kind": "room", "code", "name", "room_type", "unit"}``; receivers are Points with
+``{"kind": "receiver", "id", "rssi_at_1m"}`` and optionally ``path_loss_exponent``, ``height_m``.
+
+Every problem is reported as "<file>: feature <n> (<kind> <code>): <problem>".
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from django.utils.text import slugify
+from shapely.geometry import Polygon
+
+from locations.choices import RoomType
+from locations.geometry import GeometryError, find_overlaps, polygon_from_geojson
+
+RSSI_AT_1M_RANGE = (-100.0, -20.0)
+PATH_LOSS_EXPONENT_RANGE = (1.0, 6.0)
+HEIGHT_RANGE_M = (0.0, 30.0)
+
+
+@dataclass
+class RoomSpec:
+    code: str
+    name: str
+    room_type: str
+    unit: str
+    geometry: dict
+    shape: Polygon
+    label: str  # "feature 3 (room 4N-401)", for messages
+
+
+@dataclass
+class ReceiverSpec:
+    gateway_id: str
+    x: float
+    y: float
+    rssi_at_1m: float
+    path_loss_exponent: float | None
+    height_m: float | None
+    label: str
+
+
+@dataclass
+class FloorPlanSpec:
+    source: str
+    site_code: str
+    site_name: str
+    building_code: str
+    building_name: str
+    floor_code: str
+    floor_name: str
+    level: int
+    rooms: list[RoomSpec] = field(default_factory=list)
+    receivers: list[ReceiverSpec] = field(default_factory=list)
+
+
+def _text(value) -> str:
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _number(value) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+def _parse_header(document, source: str, errors: list[str]) -> FloorPlanSpec | None:
+    if not isinstance(document, dict) or document.get("type") != "FeatureCollection":
+        errors.append(f"{source}: not a GeoJSON FeatureCollection")
+        return None
+    props = document.get("properties")
+    if not isinstance(props, dict):
+        errors.append(f'{source}: the collection has no "properties" with site, building, floor, level and units')
+        return None
+    problems = []
+    site, building, floor = _text(props.get("site")), _text(props.get("building")), str(props.get("floor", "")).strip()
+    for name, value in (("site", site), ("building", building), ("floor", floor)):
+        if not value:
+            problems.append(f'"{name}" is missing')
+    level = props.get("level")
+    if isinstance(level, bool) or not isinstance(level, int):
+        problems.append(f'"level" must be a whole number, got {level!r}')
+    if props.get("units") != "m":
+        problems.append(f'"units" must be "m" (planar metres), got {props.get("units")!r}')
+    if site and not slugify(site):
+        problems.append(f'"site" {site!r} has no letters or digits to make a code from')
+    if building and not slugify(building):
+        problems.append(f'"building" {building!r} has no letters or digits to make a code from')
+    if problems:
+        errors.extend(f"{source}: collection properties: {p}" for p in problems)
+        return None
+    if not isinstance(document.get("features"), list):
+        errors.append(f'{source}: "features" must be a list')
+        return None
+    return FloorPlanSpec(
+        source=source,
+        site_code=slugify(site),
+        site_name=_text(props.get("site_name")) or site,
+        building_code=slugify(building),
+        building_name=_text(props.get("building_name")) or building,
+        floor_code=floor,
+        floor_name=_text(props.get("floor_name")) or f"Floor {floor}",
+        level=level,
+    )
+
+
+def _parse_room(props: dict, geometry, label: str, problems: list[str]) -> RoomSpec | None:
+    code = _text(props.get("code"))
+    if not code:
+        problems.append('"code" is missing')
+    room_type = props.get("room_type")
+    if room_type not in RoomType.values:
+        problems.append(f'"room_type" {room_type!r} is not one of {", ".join(RoomType.values)}')
+    try:
+        shape = polygon_from_geojson(geometry)
+    except GeometryError as exc:
+        problems.append(str(exc))
+        shape = None
+    if problems:
+        return None
+    return RoomSpec(
+        code=code,
+        name=_text(props.get("name")) or code,
+        room_type=room_type,
+        unit=_text(props.get("unit")),
+        geometry={"type": "Polygon", "coordinates": geometry["coordinates"]},
+        shape=shape,
+        label=label,
+    )
+
+
+def _parse_receiver(props: dict, geometry, label: str, problems: list[str]) -> ReceiverSpec | None:
+    gateway_id = _text(props.get("id"))
+    if not gateway_id:
+        problems.append('"id" is missing')
+    rssi = _number(props.get("rssi_at_1m"))
+    if rssi is None or not RSSI_AT_1M_RANGE[0] <= rssi <= RSSI_AT_1M_RANGE[1]:
+        problems.append(f'"rssi_at_1m" must be a number of dBm between -100 and -20, got {props.get("rssi_at_1m")!r}')
+    optional = {}
+    for key, (low, high) in (("path_loss_exponent", PATH_LOSS_EXPONENT_RANGE), ("height_m", HEIGHT_RANGE_M)):
+        raw = props.get(key)
+        value = _number(raw)
+        if raw is not None and (value is None or not low <= value <= high):
+            problems.append(f'"{key}" must be a number between {low:g} and {high:g}, got {raw!r}')
+        optional[key] = value
+    coordinates = geometry.get("coordinates") if isinstance(geometry, dict) else None
+    if not isinstance(geometry, dict) or geometry.get("type") != "Point":
+        problems.append("geometry must be a Point")
+    elif not (
+        isinstance(coordinates, list) and len(coordinates) >= 2 and all(_number(c) is not None for c in coordinates[:2])
+    ):
+        problems.append("point coordinates must be two numbers [x, y]")
+    if problems:
+        return None
+    return ReceiverSpec(
+        gateway_id=gateway_id,
+        x=float(coordinates[0]),
+        y=float(coordinates[1]),
+        rssi_at_1m=rssi,
+        path_loss_exponent=optional["path_loss_exponent"],
+        height_m=optional["height_m"],
+        label=label,
+    )
+
+
+def parse_floorplan(document, *, source: str, tolerance_m2: float) -> tuple[FloorPlanSpec | None, list[str]]:
+    """Check one floor's FeatureCollection. Returns the plan and every problem found in it."""
+    errors: list[str] = []
+    plan = _parse_header(document, source, errors)
+    if plan is None:
+        return None, errors
+    room_labels: dict[str, str] = {}
+    receiver_labels: dict[str, str] = {}
+    for index, feature in enumerate(document["features"], start=1):
+        if not isinstance(feature, dict) or feature.get("type") != "Feature":
+            errors.append(f"{source}: feature {index}: not a GeoJSON Feature")
+            continue
+        props = feature.get("properties")
+        if not isinstance(props, dict):
+            errors.append(f'{source}: feature {index}: "properties" is missing')
+            continue
+        kind = props.get("kind")
+        name = _text(props.get("code") if kind == "room" else props.get("id"))
+        label = f"feature {index} ({kind} {name})" if name else f"feature {index} ({kind})"
+        problems: list[str] = []
+        if kind == "room":
+            room = _parse_room(props, feature.get("geometry"), label, problems)
+            if room and room.code in room_labels:
+                problems.append(f"room code {room.code} is used twice (also {room_labels[room.code]})")
+            elif room:
+                room_labels[room.code] = label
+                plan.rooms.append(room)
+        elif kind == "receiver":
+            receiver = _parse_receiver(props, feature.get("geometry"), label, problems)
+            if receiver and receiver.gateway_id in receiver_labels:
+                problems.append(
+                    f"receiver id {receiver.gateway_id} is used twice (also {receiver_labels[receiver.gateway_id]})"
+                )
+            elif receiver:
+                receiver_labels[receiver.gateway_id] = label
+                plan.receivers.append(receiver)
+        else:
+            problems.append(f'"kind" must be "room" or "receiver", got {kind!r}')
+        errors.extend(f"{source}: {label}: {problem}" for problem in problems)
+    for overlap in find_overlaps(((r.code, r.shape) for r in plan.rooms), tolerance_m2=tolerance_m2):
+        errors.append(
+            f"{source}: {room_labels[overlap.first]} overlaps {room_labels[overlap.second]} by {overlap.area_m2:.2f} m²"
+        )
+    return plan, errors

@@ -1,0 +1,208 @@
+"""Changes to sites, floors, rooms and receivers."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+from shapely import STRtree
+from shapely.geometry import Point
+
+from locations.floorplans import FloorPlanSpec, parse_floorplan
+from locations.geometry import find_overlaps
+from locations.models import Building, Floor, Receiver, Room, Site
+
+
+class FloorplanImportError(Exception):
+    """The import was refused and nothing was written. ``errors`` names each feature and problem."""
+
+    def __init__(self, errors: list[str]):
+        self.errors = errors
+        super().__init__(f"{len(errors)} problem(s) in the floor plan(s); nothing was imported")
+
+
+@dataclass
+class ImportCounts:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+    def add(self, outcome: str) -> None:
+        setattr(self, outcome, getattr(self, outcome) + 1)
+
+    def __str__(self) -> str:
+        return f"{self.created} created, {self.updated} updated, {self.unchanged} unchanged"
+
+
+@dataclass
+class FloorplanImportResult:
+    floors: list[str] = field(default_factory=list)
+    rooms: ImportCounts = field(default_factory=ImportCounts)
+    receivers: ImportCounts = field(default_factory=ImportCounts)
+
+
+def _upsert(model, lookup: dict, values: dict):
+    """Create or update one row; returns (instance, "created" | "updated" | "unchanged")."""
+    instance = model.objects.filter(**lookup).first()
+    if instance is None:
+        return model.objects.create(**lookup, **values), "created"
+    changed = [name for name, value in values.items() if getattr(instance, name) != value]
+    if not changed:
+        return instance, "unchanged"
+    for name in changed:
+        setattr(instance, name, values[name])
+    instance.save()
+    return instance, "updated"
+
+
+def load_floorplan_files(paths: Iterable[str | Path]) -> tuple[list[tuple[str, object]], list[str]]:
+    """Read GeoJSON files; a file that is not JSON is an error naming the file and the position."""
+    documents, errors = [], []
+    for path in paths:
+        path = Path(path)
+        try:
+            documents.append((path.name, json.loads(path.read_text(encoding="utf-8"))))
+        except FileNotFoundError:
+            errors.append(f"{path}: file not found")
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            errors.append(f"{path.name}: not valid JSON: {exc}")
+    return documents, errors
+
+
+def _check_against_database(plans: list[FloorPlanSpec], floors: dict[str, Floor]) -> list[str]:
+    """Problems only visible with the database: codes used on another floor, overlaps with rooms kept there."""
+    errors = []
+    tolerance = settings.ROOM_OVERLAP_TOLERANCE_M2
+    for plan in plans:
+        floor = floors[plan.source]
+        codes = [room.code for room in plan.rooms]
+        elsewhere = Room.objects.filter(site_id=floor.building.site_id, code__in=codes).exclude(floor=floor)
+        by_code = {room.code: room for room in plan.rooms}
+        for room in elsewhere.select_related("floor__building"):
+            errors.append(
+                f"{plan.source}: {by_code[room.code].label}: room code {room.code} already exists on "
+                f"{room.floor}; room codes are unique per site"
+            )
+        kept = [(r.code, r.shape()) for r in Room.objects.filter(floor=floor).exclude(code__in=codes)]
+        if kept:
+            incoming = [(r.code, r.shape) for r in plan.rooms]
+            kept_codes = {code for code, _ in kept}
+            for overlap in find_overlaps(incoming + kept, tolerance_m2=tolerance):
+                if (overlap.first in kept_codes) != (overlap.second in kept_codes):
+                    new, old = (
+                        (overlap.second, overlap.first)
+                        if overlap.first in kept_codes
+                        else (overlap.first, overlap.second)
+                    )
+                    errors.append(
+                        f"{plan.source}: {by_code[new].label} overlaps existing room {old} by {overlap.area_m2:.2f} m²"
+                    )
+    return errors
+
+
+def _seen_twice_across_files(plans: list[FloorPlanSpec]) -> list[str]:
+    errors, rooms, receivers, floors = [], {}, {}, {}
+    for plan in plans:
+        for room in plan.rooms:
+            key = (plan.site_code, room.code)
+            if key in rooms:
+                errors.append(f"{plan.source}: {room.label}: room code {room.code} is also in {rooms[key]}")
+            rooms.setdefault(key, plan.source)
+        for receiver in plan.receivers:
+            if receiver.gateway_id in receivers:
+                errors.append(
+                    f"{plan.source}: {receiver.label}: receiver id {receiver.gateway_id} is also in "
+                    f"{receivers[receiver.gateway_id]}"
+                )
+            receivers.setdefault(receiver.gateway_id, plan.source)
+        floor_key = (plan.site_code, plan.building_code, plan.floor_code)
+        if floor_key in floors:
+            errors.append(
+                f"{plan.source}: floor {plan.floor_code} of {plan.building_name} is also in {floors[floor_key]}"
+            )
+        floors.setdefault(floor_key, plan.source)
+    return errors
+
+
+def _room_containing(point: Point, tree: STRtree, rooms: list[Room]) -> Room | None:
+    for index in tree.query(point, predicate="intersects").tolist():
+        return rooms[index]
+    return None
+
+
+@transaction.atomic
+def floorplan_import(
+    *, documents: list[tuple[str, object]], progress: Callable[[str], None] | None = None
+) -> FloorplanImportResult:
+    """Upsert floors, rooms (by code) and receivers (by id) from parsed GeoJSON documents.
+
+    All or nothing: any problem in any document raises FloorplanImportError and writes nothing.
+    Re-importing the same files changes nothing.
+    """
+    tolerance = settings.ROOM_OVERLAP_TOLERANCE_M2
+    plans, errors = [], []
+    for source, document in documents:
+        plan, problems = parse_floorplan(document, source=source, tolerance_m2=tolerance)
+        errors.extend(problems)
+        if plan is not None:
+            plans.append(plan)
+    errors.extend(_seen_twice_across_files(plans))
+    if errors:
+        raise FloorplanImportError(errors)
+
+    result = FloorplanImportResult()
+    floors: dict[str, Floor] = {}
+    for plan in plans:
+        site, _ = Site.objects.get_or_create(code=plan.site_code, defaults={"name": plan.site_name})
+        building, _ = Building.objects.get_or_create(
+            site=site, code=plan.building_code, defaults={"name": plan.building_name}
+        )
+        floor, _ = _upsert(
+            Floor, {"building": building, "code": plan.floor_code}, {"level": plan.level, "name": plan.floor_name}
+        )
+        floors[plan.source] = floor
+    errors = _check_against_database(plans, floors)
+    if errors:
+        raise FloorplanImportError(errors)  # rolls back the sites, buildings and floors above
+
+    for plan in plans:
+        floor = floors[plan.source]
+        for spec in plan.rooms:
+            _, outcome = _upsert(
+                Room,
+                {"site_id": floor.building.site_id, "code": spec.code},
+                {
+                    "floor": floor,
+                    "name": spec.name,
+                    "room_type": spec.room_type,
+                    "unit": spec.unit,
+                    "polygon": spec.geometry,
+                },
+            )
+            result.rooms.add(outcome)
+        floor_rooms = list(Room.objects.filter(floor=floor))
+        tree = STRtree([room.shape() for room in floor_rooms])
+        for spec in plan.receivers:
+            room = _room_containing(Point(spec.x, spec.y), tree, floor_rooms)
+            _, outcome = _upsert(
+                Receiver,
+                {"gateway_id": spec.gateway_id},
+                {
+                    "floor": floor,
+                    "room": room,
+                    "x": spec.x,
+                    "y": spec.y,
+                    "rssi_at_1m": spec.rssi_at_1m,
+                    "path_loss_exponent": spec.path_loss_exponent,
+                    "height_m": spec.height_m,
+                },
+            )
+            result.receivers.add(outcome)
+        result.floors.append(f"{floor}")
+        if progress:
+            progress(f"{plan.source}: {floor}: {len(plan.rooms)} rooms, {len(plan.receivers)} receivers")
+    return result

@@ -1,0 +1,157 @@
+"""import_assets: the CSV contract of DESIGN.md §5, row-by-row errors, all-or-nothing, idempotent."""
+
+import io
+from datetime import date
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from assets.models import Asset, AssetType, Tag, TagBinding
+from tests.factories import AssetFactory, AssetTypeFactory, TagFactory
+
+HEADER = (
+    "asset_tag,asset_type,tag_id,manufacturer,model,serial_number,unit,data_bearing,encryption_status,in_service_date"
+)
+GOOD = f"""{HEADER}
+IP-0001,Infusion pump,C3:00:00:00:01:0A,BD,Alaris 8015,SN-1001,4 North,true,encrypted,2023-04-01
+IP-0002,infusion pump,c3000000010b,BD,Alaris 8015,SN-1002,4 North,yes,,
+WC-0001,Wheelchair,C3-00-00-00-02-01,Invacare,Tracer SX5,WC-77,,no,not_applicable,
+"""
+
+
+def write(tmp_path, text, name="assets.csv"):
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+def run(path) -> str:
+    out = io.StringIO()
+    call_command("import_assets", path, stdout=out, stderr=io.StringIO())
+    return out.getvalue()
+
+
+def refused(path) -> str:
+    err = io.StringIO()
+    with pytest.raises(CommandError) as excinfo:
+        call_command("import_assets", path, stdout=io.StringIO(), stderr=err)
+    return err.getvalue() + str(excinfo.value)
+
+
+def snapshot():
+    return (
+        list(Asset.objects.order_by("asset_tag").values()),
+        list(Tag.objects.order_by("tag_id").values("tag_id", "asset_id")),
+        list(TagBinding.objects.order_by("pk").values("tag_id", "asset_id", "unbound_at")),
+        list(AssetType.objects.order_by("pk").values()),
+    )
+
+
+@pytest.mark.django_db
+def test_good_file_creates_assets_types_and_tags(tmp_path):
+    output = run(write(tmp_path, GOOD))
+    assert "3 created" in output and "new asset types: Infusion pump, Wheelchair" in output
+
+    pump = Asset.objects.get(asset_tag="IP-0001")
+    assert (pump.asset_type.name, pump.manufacturer, pump.model, pump.serial_number, pump.unit) == (
+        "Infusion pump",
+        "BD",
+        "Alaris 8015",
+        "SN-1001",
+        "4 North",
+    )
+    assert (pump.data_bearing, pump.encryption_status, pump.in_service_date) == (True, "encrypted", date(2023, 4, 1))
+    assert Asset.objects.get(asset_tag="IP-0002").asset_type == pump.asset_type, "type names match case-insensitively"
+    assert pump.tag.tag_id == "c3000000010a", "tag ids are normalised"
+    assert Tag.objects.get(tag_id="C3:00:00:00:02:01").asset.asset_tag == "WC-0001"
+    assert TagBinding.objects.filter(unbound_at__isnull=True).count() == 3
+
+
+@pytest.mark.django_db
+def test_reimport_changes_nothing(tmp_path):
+    path = write(tmp_path, GOOD)
+    run(path)
+    before = snapshot()
+    assert "0 created, 0 updated, 3 unchanged" in run(path)
+    assert snapshot() == before
+
+
+@pytest.mark.django_db
+def test_reimport_updates_changed_fields_and_rebinds_a_new_tag(tmp_path):
+    run(write(tmp_path, GOOD))
+    changed = GOOD.replace("SN-1001", "SN-1001-B").replace("c3000000010b", "c3000000010c")
+    output = run(write(tmp_path, changed))
+    assert "0 created, 2 updated, 1 unchanged" in output
+    assert Asset.objects.get(asset_tag="IP-0001").serial_number == "SN-1001-B"
+    pump2 = Asset.objects.get(asset_tag="IP-0002")
+    assert pump2.tag.tag_id == "c3000000010c"
+    old = Tag.objects.get(tag_id="c3000000010b")
+    assert old.asset is None, "the replaced tag is free for reuse"
+    assert TagBinding.objects.get(tag=old).unbound_at is not None, "the binding history is kept"
+
+
+@pytest.mark.django_db
+def test_errors_are_reported_row_by_row_and_nothing_is_written(tmp_path):
+    bad = f"""{HEADER}
+IP-0001,Infusion pump,C3:00:00:00:01:0A,BD,Alaris 8015,SN-1001,4 North,true,encrypted,2023-04-01
+IP-0002,Infusion pump,not-a-tag,BD,Alaris 8015,SN-1002,4 North,maybe,scrambled,2023-13-01
+,Wheelchair,c30000000201,Invacare,Tracer SX5,WC-77,,,,
+IP-0001,Infusion pump,c3000000010a,BD,Alaris 8015,SN-1003,,,,
+"""
+    message = refused(write(tmp_path, bad))
+    assert "row 3 (asset_tag IP-0002): tag id 'not-a-tag' is not 12 hexadecimal digits" in message
+    assert "row 3 (asset_tag IP-0002): data_bearing 'maybe' is not true/false" in message
+    assert "row 3 (asset_tag IP-0002): encryption_status 'scrambled' is not one of" in message
+    assert "row 3 (asset_tag IP-0002): in_service_date '2023-13-01' is not a date (YYYY-MM-DD)" in message
+    assert "row 4 (asset_tag ?): asset_tag is empty" in message
+    assert "row 5 (asset_tag IP-0001): asset_tag is repeated (first on row 2)" in message
+    assert "row 5 (asset_tag IP-0001): tag_id c3:00:00:00:01:0a is repeated (first on row 2)" in message
+    assert "nothing was imported" in message
+    assert (Asset.objects.count(), Tag.objects.count(), AssetType.objects.count()) == (0, 0, 0)
+
+
+@pytest.mark.django_db
+def test_bad_header_is_refused(tmp_path):
+    message = refused(write(tmp_path, "asset_tag,asset_type,manufacturer,model,serial_number,seriel\nX,Y,Z,M,S,T\n"))
+    assert "header: missing column(s) tag_id" in message
+    assert "header: unknown column(s) seriel" in message
+    assert "file is empty" in refused(write(tmp_path, ""))
+    assert "file not found" in refused(str(tmp_path / "nope.csv"))
+
+
+@pytest.mark.django_db
+def test_a_tag_bound_to_another_asset_is_refused(tmp_path):
+    other = AssetFactory(asset_tag="OLD-1")
+    tag = TagFactory(tag_id="c3000000010a")
+    from assets.services import tag_bind
+
+    tag_bind(tag=tag, asset=other)
+    message = refused(write(tmp_path, GOOD))
+    assert (
+        "row 2 (asset_tag IP-0001): tag_id c3:00:00:00:01:0a is bound to asset OLD-1; unbind it there first" in message
+    )
+    assert Asset.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_existing_types_and_unbound_tags_are_reused(tmp_path):
+    AssetTypeFactory(name="Wheelchair", slug="wheelchair")
+    TagFactory(tag_id="c30000000201")
+    output = run(write(tmp_path, GOOD))
+    assert "new asset types: Infusion pump;" in output
+    assert "tags registered: 2, bound: 3" in output
+    assert AssetType.objects.filter(name__iexact="wheelchair").count() == 1
+
+
+@pytest.mark.django_db
+def test_an_unseen_asset_file_with_bom_crlf_and_only_required_columns_imports(tmp_path):
+    text = "\ufeffasset_tag,asset_type,tag_id,manufacturer,model,serial_number\r\n"
+    text += "".join(
+        f"VS-{i:04d},Vital-signs monitor,{0xD1000000 + i:012x},Philips,IntelliVue MX450,PH{i}\r\n" for i in range(1200)
+    )
+    path = tmp_path / "unseen.csv"
+    path.write_bytes(text.encode("utf-8"))
+    err = io.StringIO()
+    call_command("import_assets", str(path), stdout=io.StringIO(), stderr=err)
+    assert Asset.objects.count() == 1200 and Tag.objects.filter(asset__isnull=False).count() == 1200
+    assert "500/1200 rows" in err.getvalue() and "1200/1200 rows" in err.getvalue(), "long imports show progress"
