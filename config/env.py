@@ -69,5 +69,15 @@ def database_from_url(url: str, *, base_dir) -> dict:
             path = path[1:]  # sqlite:////abs/path -> /abs/path
         elif path.startswith("/"):
             path = str(base_dir / path.lstrip("/"))  # sqlite:///rel/path -> BASE_DIR/rel/path
-        return {"ENGINE": "django.db.backends.sqlite3", "NAME": path or ":memory:"}
+        return {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": path or ":memory:",
+            # The demo runs the server and the RTLS simulator side by side: WAL lets readers work
+            # during a write, IMMEDIATE transactions queue writers instead of failing with "locked".
+            "OPTIONS": {
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 20,
+            },
+        }
     raise ValueError(f"DATABASE_URL scheme {scheme!r} is not supported; use postgres:// or sqlite:///")
