@@ -1,12 +1,29 @@
 """What is tracked: asset types, assets, BLE tags and which tag is on which asset."""
 
+from datetime import date, timedelta
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django_fsm import RETURN_VALUE, FSMField, FSMModelMixin, transition
 
 from assets.choices import EncryptionStatus, RiskClass
 from assets.fields import TagIdField
 from assets.tag_ids import format_tag_id
+from lifecycle import guards
+from lifecycle.permissions import RolePermission
+from lifecycle.roles import Role
+from lifecycle.states import AssetState
+
+# Who may run each transition (DESIGN.md §3).
+DISPATCH = RolePermission(Role.DISPATCH)
+NURSE_OR_DISPATCH = RolePermission(Role.NURSE, Role.DISPATCH)
+DISPATCH_OR_BIOMED = RolePermission(Role.DISPATCH, Role.CLINICAL_ENGINEERING)
+BIOMED = RolePermission(Role.CLINICAL_ENGINEERING)
+ANYONE_SIGNED_IN = RolePermission(any_signed_in=True)
+SYSTEM = RolePermission(system=True)
+
+NOT_RETIRED = [s for s in AssetState if s != AssetState.DECOMMISSIONED]
 
 
 class AssetType(models.Model):
@@ -23,7 +40,14 @@ class AssetType(models.Model):
         return self.name
 
 
-class Asset(models.Model):
+class Asset(FSMModelMixin, models.Model):
+    """A tracked piece of equipment.
+
+    Its lifecycle ``state`` changes only through the transitions below, and those are run only by
+    ``lifecycle.services.asset_transition`` (row lock, role check, guards, log, live update). The
+    transition methods are guards and targets, nothing else.
+    """
+
     # Identity
     asset_tag = models.CharField(max_length=64, unique=True, help_text="The hospital's inventory number.")
     asset_type = models.ForeignKey(AssetType, on_delete=models.PROTECT, related_name="assets")
@@ -55,6 +79,13 @@ class Asset(models.Model):
     position_radius_m = models.FloatField(null=True, blank=True, help_text="Uncertainty radius, metres.")
     last_seen = models.DateTimeField(null=True, blank=True, db_index=True, help_text="Event time of the last sighting.")
 
+    # Lifecycle (DESIGN.md §2-3). Protected: nothing assigns it; transitions change it.
+    state = FSMField(default=AssetState.AVAILABLE, choices=AssetState.choices, protected=True, db_index=True)
+    pm_interval_days = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Days between planned maintenance; blank: the asset type's interval."
+    )
+    last_pm_date = models.DateField(null=True, blank=True, help_text="Set when a PM work order is completed.")
+
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -63,6 +94,129 @@ class Asset(models.Model):
 
     def __str__(self):
         return self.asset_tag
+
+    def save(self, *args, **kwargs):
+        # Only the lifecycle services write `state` (update_fields=["state", ...]). Any other save of an
+        # existing asset leaves the column alone, so a stale copy (the location engine's, an admin
+        # form's) can never undo a transition committed meanwhile.
+        if not self._state.adding and kwargs.get("update_fields") is None and not kwargs.get("force_insert"):
+            kwargs["update_fields"] = [
+                f.name for f in self._meta.concrete_fields if not f.primary_key and f.name != "state"
+            ]
+        super().save(*args, **kwargs)
+
+    # Planned maintenance ---------------------------------------------------------------------
+
+    @property
+    def effective_pm_interval_days(self) -> int:
+        if self.pm_interval_days is not None:
+            return self.pm_interval_days
+        return self.asset_type.default_pm_interval_days
+
+    @property
+    def next_pm_due(self) -> date | None:
+        """Last PM (or, before the first PM, the in-service date) plus the interval; None when neither is known."""
+        base = self.last_pm_date or self.in_service_date
+        if base is None:
+            return None
+        return base + timedelta(days=self.effective_pm_interval_days)
+
+    def pm_overdue(self, today: date) -> bool:
+        due = self.next_pm_due
+        return due is not None and due < today
+
+    # State machine (DESIGN.md §3) ------------------------------------------------------------
+
+    @transition(
+        field=state,
+        source=AssetState.AVAILABLE,
+        target=AssetState.RESERVED,
+        conditions=[guards.IS_LOCATED],
+        permission=DISPATCH,
+    )
+    def reserve(self):
+        """A dispatch request claims it; only located equipment can be promised."""
+
+    @transition(
+        field=state,
+        source=AssetState.RESERVED,
+        target=AssetState.AVAILABLE,
+        conditions=[guards.IS_SERVICEABLE],
+        permission=DISPATCH,
+    )
+    def release(self):
+        """The request is cancelled; the asset is free again (unless PM or a recall came due meanwhile)."""
+
+    @transition(field=state, source=AssetState.RESERVED, target=AssetState.IN_USE, permission=DISPATCH)
+    def deliver(self):
+        """Delivered to the requesting unit and put to use."""
+
+    @transition(field=state, source=AssetState.AVAILABLE, target=AssetState.IN_USE, permission=NURSE_OR_DISPATCH)
+    def start_use(self):
+        """Taken for a patient or a procedure."""
+
+    @transition(field=state, source=AssetState.IN_USE, target=AssetState.SOILED, permission=NURSE_OR_DISPATCH)
+    def return_(self):
+        """Back from the patient, to be reprocessed. (The method is `return_`: `return` is a Python keyword.)"""
+
+    @transition(field=state, source=AssetState.SOILED, target=AssetState.CLEANING, permission=DISPATCH_OR_BIOMED)
+    def start_cleaning(self):
+        """Reprocessing starts."""
+
+    @transition(
+        field=state,
+        source=AssetState.CLEANING,
+        target=RETURN_VALUE(AssetState.AVAILABLE, AssetState.BIOMED),
+        permission=DISPATCH_OR_BIOMED,
+        custom={"guard": "to biomed instead of available when PM is overdue or a recall work order is open"},
+    )
+    def finish_cleaning(self):
+        """Clean again: available, or biomed when PM is overdue or a recall work order is open."""
+        from lifecycle.selectors import asset_availability_blockers
+
+        return AssetState.BIOMED if asset_availability_blockers(asset=self) else AssetState.AVAILABLE
+
+    @transition(
+        field=state,
+        source=[s for s in NOT_RETIRED if s != AssetState.BIOMED],
+        target=AssetState.BIOMED,
+        permission=ANYONE_SIGNED_IN,
+        custom={"guard": "a reason is required"},
+    )
+    def send_to_biomed(self):
+        """Anyone can take a suspect device out of service; the reason is required (the service checks it)."""
+
+    @transition(
+        field=state,
+        source=AssetState.BIOMED,
+        target=RETURN_VALUE(AssetState.AVAILABLE, AssetState.SOILED),
+        conditions=[guards.IS_SERVICEABLE],
+        permission=BIOMED,
+    )
+    def return_to_service(self, to_state=AssetState.AVAILABLE):
+        """Work done: available, or soiled when it must be reprocessed first."""
+        return to_state
+
+    @transition(
+        field=state,
+        source=AssetState.BIOMED,
+        target=AssetState.DECOMMISSIONED,
+        conditions=[guards.DECOMMISSION_READY],
+        permission=BIOMED,
+    )
+    def decommission(self):
+        """Retired for good, once the checklist is complete and both sign-offs are valid."""
+
+    @transition(
+        field=state,
+        source=NOT_RETIRED,
+        target=RETURN_VALUE(*NOT_RETIRED),
+        permission=SYSTEM,
+        custom={"guard": "never to available while PM is overdue or a recall work order is open"},
+    )
+    def apply_room_rule(self, to_state):
+        """A room-type rule (lifecycle.RoomTypeRule) moved it: e.g. found in a soiled utility room."""
+        return to_state
 
 
 class Tag(models.Model):

@@ -60,6 +60,8 @@ INSTALLED_APPS = [
     "locations",
     "assets",
     "lifecycle",
+    "lifecycle.decommissioning",
+    "lifecycle.alerts",
 ]
 
 MIDDLEWARE = [
@@ -169,3 +171,5 @@ LOGGING = {
 
 # Tags reporting a battery below this percentage raise a low-battery alert.
 TAG_LOW_BATTERY_PERCENT = env_int("TAG_LOW_BATTERY_PERCENT", 20)
+# Active receivers not heard for this long raise a silent-receiver alert (check_alerts).
+RECEIVER_SILENT_AFTER_SECONDS = env_int("RECEIVER_SILENT_AFTER_SECONDS", 15 * 60)

@@ -5,3 +5,9 @@ class LifecycleConfig(AppConfig):
     verbose_name = "Lifecycle: states, roles and decommissioning"
     name = "lifecycle"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self):
+        from lifecycle.receivers import on_room_changes_committed
+        from locations.signals import room_changes_committed
+
+        room_changes_committed.connect(on_room_changes_committed, dispatch_uid="lifecycle.room_type_rules")

@@ -1,0 +1,116 @@
+from django.contrib import admin, messages
+from django.db.models import F
+
+from lifecycle.alerts.models import Alert, ParLevel
+from lifecycle.alerts.selectors import par_levels_with_counts
+from lifecycle.alerts.services import AlertError, alert_acknowledge, alert_resolve
+
+
+class ParStatusFilter(admin.SimpleListFilter):
+    title = "stock"
+    parameter_name = "stock"
+
+    def lookups(self, request, model_admin):
+        return [("critical", "Below critical"), ("below_target", "Below target"), ("ok", "At or above target")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "critical":
+            return queryset.filter(available_count__lt=F("critical"))
+        if self.value() == "below_target":
+            return queryset.filter(available_count__lt=F("target"))
+        if self.value() == "ok":
+            return queryset.filter(available_count__gte=F("target"))
+        return queryset
+
+
+@admin.register(ParLevel)
+class ParLevelAdmin(admin.ModelAdmin):
+    list_display = ["unit", "asset_type", "available_now", "critical", "target", "stock"]
+    list_filter = [ParStatusFilter, "unit", "asset_type"]
+    search_fields = ["unit", "asset_type__name"]
+    readonly_fields = ["available_now", "created_at", "updated_at"]
+    fields = ["unit", "asset_type", "target", "critical", "available_now", "created_at", "updated_at"]
+
+    def get_queryset(self, request):
+        # The live count for every row comes from one query (a correlated subquery), not one per row.
+        return par_levels_with_counts()
+
+    @admin.display(description="Available now (located)", ordering="available_count")
+    def available_now(self, obj):
+        return getattr(obj, "available_count", "-")
+
+    @admin.display(description="Stock")
+    def stock(self, obj):
+        count = getattr(obj, "available_count", None)
+        if count is None:
+            return "-"
+        if count < obj.critical:
+            return "Below critical"
+        if count < obj.target:
+            return "Below target"
+        return "OK"
+
+
+@admin.register(Alert)
+class AlertAdmin(admin.ModelAdmin):
+    list_display = ["id", "kind", "status", "subject_label", "message", "created_at", "acknowledged_by", "resolved"]
+    list_filter = ["status", "kind"]
+    list_select_related = [
+        "asset",
+        "tag",
+        "par_level__asset_type",
+        "receiver",
+        "acknowledged_by",
+        "resolved_by",
+    ]
+    search_fields = ["message", "asset__asset_tag", "tag__tag_id", "receiver__gateway_id", "par_level__unit"]
+    date_hierarchy = "created_at"
+    actions = ["acknowledge_selected", "resolve_selected"]
+    fields = [
+        "kind",
+        "status",
+        "subject_label",
+        "message",
+        "created_at",
+        "acknowledged_by",
+        "acknowledged_at",
+        "resolved_by",
+        "resolved_at",
+        "auto_resolved",
+    ]
+    readonly_fields = fields
+
+    def has_add_permission(self, request):
+        return False  # alerts are raised by the system, never typed in
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # they are the record of what happened
+
+    @admin.display(description="Subject")
+    def subject_label(self, obj):
+        return str(obj.subject)
+
+    @admin.display(description="Resolved")
+    def resolved(self, obj):
+        return obj.resolved_by_label or "-"
+
+    def _apply(self, request, queryset, service, verb):
+        done, refused = 0, []
+        for alert in queryset.order_by("pk"):
+            try:
+                service(alert=alert, user=request.user)
+                done += 1
+            except AlertError as exc:
+                refused.append(exc.message)
+        if done:
+            self.message_user(request, f"{verb} {done} alert(s).", messages.SUCCESS)
+        for reason in refused:
+            self.message_user(request, reason, messages.WARNING)
+
+    @admin.action(description="Acknowledge selected alerts", permissions=["change"])
+    def acknowledge_selected(self, request, queryset):
+        self._apply(request, queryset, alert_acknowledge, "Acknowledged")
+
+    @admin.action(description="Resolve selected alerts", permissions=["change"])
+    def resolve_selected(self, request, queryset):
+        self._apply(request, queryset, alert_resolve, "Resolved")

@@ -1,0 +1,17 @@
+from django.apps import AppConfig
+
+
+class AlertsConfig(AppConfig):
+    verbose_name = "Lifecycle: par levels and alerts"
+    name = "lifecycle.alerts"
+    label = "alerts"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self):
+        # The location pipeline sends these after each committed batch; listening here keeps the
+        # dependency one way (locations never imports lifecycle).
+        from lifecycle.alerts import handlers
+        from locations.signals import room_changes_committed, tags_reported
+
+        room_changes_committed.connect(handlers.on_room_changes_committed, dispatch_uid="alerts.room_changes")
+        tags_reported.connect(handlers.on_tags_reported, dispatch_uid="alerts.tags_reported")

@@ -1,0 +1,42 @@
+"""Alert kinds and statuses: declared once, reused by the models, services, admin and the map."""
+
+from django.db import models
+
+
+class AlertKind(models.TextChoices):
+    PAR_BELOW_CRITICAL = "par_below_critical", "Par level below critical"
+    MISSING = "missing", "Missing"
+    LEFT_SITE = "left_site", "Left the site"
+    LOW_BATTERY = "low_battery", "Tag battery low"
+    PM_OVERDUE = "pm_overdue", "Planned maintenance overdue"
+    RECALL_OPEN = "recall_open", "Open recall"
+    SILENT_RECEIVER = "silent_receiver", "Receiver silent"
+
+    @property
+    def subject_field(self) -> str:
+        """The Alert foreign key that names what this kind of alert is about."""
+        return SUBJECT_FIELD[self]
+
+
+# Each kind is about exactly one kind of thing. The battery belongs to the tag, not to the asset
+# it is on: tags move between assets and the battery still needs replacing.
+SUBJECT_FIELD = {
+    AlertKind.PAR_BELOW_CRITICAL: "par_level",
+    AlertKind.MISSING: "asset",
+    AlertKind.LEFT_SITE: "asset",
+    AlertKind.LOW_BATTERY: "tag",
+    AlertKind.PM_OVERDUE: "asset",
+    AlertKind.RECALL_OPEN: "asset",
+    AlertKind.SILENT_RECEIVER: "receiver",
+}
+SUBJECT_FIELDS = ("asset", "tag", "par_level", "receiver")
+
+
+class AlertStatus(models.TextChoices):
+    NEW = "new", "New"
+    ACKNOWLEDGED = "acknowledged", "Acknowledged"
+    RESOLVED = "resolved", "Resolved"
+
+
+# Plain strings, so that migrations holding them do not depend on the enum.
+OPEN_STATUSES = (AlertStatus.NEW.value, AlertStatus.ACKNOWLEDGED.value)

@@ -1,0 +1,407 @@
+"""Basic admin for decommissioning: the checklist (custody entries, sign-offs and history inline),
+plus sign-off, tag-detach and decommission pages. Every change goes through the services, so the
+admin gets the same locks, version bumps and refusals as any other caller.
+
+Clinical engineering and Security staff (and superusers) may use it; nobody may delete anything.
+"""
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
+
+from assets.models import Asset
+from lifecycle.decommissioning import selectors, services
+from lifecycle.decommissioning.models import (
+    ChecklistRevision,
+    CustodyEntry,
+    DecommissioningCertificate,
+    DecommissioningChecklist,
+    SignOff,
+)
+from lifecycle.exceptions import LifecycleError
+from lifecycle.states import AssetState
+
+
+class RoleAccessMixin:
+    """Access by role (lifecycle/roles.py) instead of per-model permissions; never delete."""
+
+    def has_module_permission(self, request):
+        return selectors.user_can_edit_checklist(request.user)
+
+    def has_view_permission(self, request, obj=None):
+        return selectors.user_can_edit_checklist(request.user)
+
+    def has_add_permission(self, request, obj=None):
+        return selectors.user_can_edit_checklist(request.user)
+
+    def has_change_permission(self, request, obj=None):
+        return selectors.user_can_edit_checklist(request.user)
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class ReadOnlyMixin(RoleAccessMixin):
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class CustodyEntryInline(ReadOnlyMixin, admin.TabularInline):
+    model = CustodyEntry
+    extra = 0
+    verbose_name_plural = "chain of custody (entries are never edited: a correction is a new entry)"
+    fields = ["position", "from_party", "to_party", "transferred_at", "place", "container_or_seal_id", "note"]
+    readonly_fields = fields
+
+
+class NewCustodyEntryInline(RoleAccessMixin, admin.TabularInline):
+    model = CustodyEntry
+    extra = 1
+    verbose_name_plural = "add a hand-over to the chain of custody"
+    fields = ["from_party", "to_party", "transferred_at", "place", "container_or_seal_id", "note"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).none()
+
+    def has_change_permission(self, request, obj=None):
+        # An add-only inline: the formset needs "change" to render, but it never lists existing rows.
+        return super().has_change_permission(request, obj) and (obj is None or obj.asset.state == AssetState.BIOMED)
+
+    def has_add_permission(self, request, obj=None):
+        return self.has_change_permission(request, obj)
+
+
+class SignOffInline(ReadOnlyMixin, admin.TabularInline):
+    model = SignOff
+    extra = 0
+    fields = ["role", "signed_by", "signed_at", "checklist_version", "validity"]
+    readonly_fields = fields
+
+    @admin.display(description="valid?")
+    def validity(self, obj):
+        return "valid" if obj.is_valid else f"void (checklist now version {obj.checklist.version})"
+
+
+class RevisionInline(ReadOnlyMixin, admin.TabularInline):
+    model = ChecklistRevision
+    extra = 0
+    classes = ["collapse"]
+    verbose_name_plural = "change history"
+    fields = ["version", "action", "changed_by", "changed_at", "changed_fields"]
+    readonly_fields = fields
+
+
+class ChecklistForm(forms.ModelForm):
+    """Edits the checklist. The checks here give a form error up front; the service repeats them under lock."""
+
+    seen_version = forms.IntegerField(widget=forms.HiddenInput, required=False)
+
+    class Meta:
+        model = DecommissioningChecklist
+        fields = list(selectors.EDITABLE_FIELDS)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["seen_version"].initial = self.instance.version
+
+    def clean(self):
+        cleaned = super().clean()
+        asset = self.instance.asset
+        if asset.state != AssetState.BIOMED:
+            raise forms.ValidationError(
+                f"{asset} is {asset.get_state_display().lower()}: the checklist can only change while it is in biomed."
+            )
+        current = DecommissioningChecklist.objects.values_list("version", flat=True).get(pk=self.instance.pk)
+        if cleaned.get("seen_version") not in (None, current):
+            raise forms.ValidationError(
+                f"Somebody changed the checklist while you were editing it (you had version "
+                f"{cleaned['seen_version']}, now {current}). Reload the page and review their changes."
+            )
+        return cleaned
+
+
+class OpenChecklistForm(forms.ModelForm):
+    """Opening a checklist only picks the asset; the answers start from the asset record."""
+
+    class Meta:
+        model = DecommissioningChecklist
+        fields = ["asset"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["asset"].queryset = Asset.objects.filter(
+            state=AssetState.BIOMED, decommissioning_checklist__isnull=True
+        )
+        self.fields["asset"].help_text = "Assets in biomed without a checklist."
+
+    def _post_clean(self):
+        pass  # the service builds and validates the row
+
+
+@admin.register(DecommissioningChecklist)
+class DecommissioningChecklistAdmin(RoleAccessMixin, admin.ModelAdmin):
+    form = ChecklistForm
+    list_display = ["asset", "asset_state", "version", "sign_off_status", "ready", "opened_at"]
+    list_select_related = ["asset"]
+    search_fields = ["asset__asset_tag", "asset__serial_number"]
+    readonly_fields = [
+        "version",
+        "blockers",
+        "tag_detached",
+        "detached_tag_id",
+        "tag_detached_at",
+        "tag_detached_by",
+        "opened_at",
+        "opened_by",
+        "updated_at",
+        "certificate_link",
+    ]
+    inlines = [CustodyEntryInline, NewCustodyEntryInline, SignOffInline, RevisionInline]
+    change_form_template = "admin/decommissioning/decommissioningchecklist/change_form.html"
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        if obj is None:
+            kwargs["form"] = OpenChecklistForm
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_fieldsets(self, request, obj=None):
+        if obj is None:
+            return [(None, {"fields": ["asset"]})]
+        return [
+            (None, {"fields": ["asset", "version", "blockers", "certificate_link", "seen_version"]}),
+            (
+                "1. Stored data",
+                {
+                    "fields": [
+                        "data_bearing",
+                        "data_bearing_note",
+                        ("encryption_status", "encryption_status_confirmed"),
+                        "sanitization_method",
+                        "sanitization_tool",
+                        "sanitization_verification",
+                        ("sanitized_by", "sanitized_by_name"),
+                        "sanitized_on",
+                    ]
+                },
+            ),
+            (
+                "2. Network access",
+                {
+                    "fields": [
+                        "networked",
+                        "networked_note",
+                        "network_credentials_revoked",
+                        "network_certificates_revoked",
+                        "network_allowlists_removed",
+                        "network_revocation_details",
+                    ]
+                },
+            ),
+            (
+                "3. RTLS tag (use the “Detach RTLS tag” button)",
+                {"fields": ["tag_detached", "detached_tag_id", "tag_detached_at", "tag_detached_by"]},
+            ),
+            (
+                "4. Final disposition",
+                {"fields": ["final_disposition", "disposition_recipient", "disposition_reference"]},
+            ),
+            ("Record", {"fields": ["opened_at", "opened_by", "updated_at"], "classes": ["collapse"]}),
+        ]
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return []
+        fields = [*self.readonly_fields, "asset"]
+        if obj.asset.state != AssetState.BIOMED:
+            fields += [*selectors.EDITABLE_FIELDS, "seen_version"]
+        return fields
+
+    def get_inlines(self, request, obj):
+        return self.inlines if obj is not None else []
+
+    # Columns and read-only displays ---------------------------------------------------------
+
+    @admin.display(description="asset state")
+    def asset_state(self, obj):
+        return obj.asset.get_state_display()
+
+    @admin.display(description="sign-offs")
+    def sign_off_status(self, obj):
+        valid = selectors.valid_sign_offs(obj)
+        return ", ".join(f"{s.get_role_display()}: {selectors.person_label(s.signed_by)}" for s in valid) or "—"
+
+    @admin.display(description="ready to decommission", boolean=True)
+    def ready(self, obj):
+        return not selectors.decommission_blockers(obj.asset)
+
+    @admin.display(description="what is still missing")
+    def blockers(self, obj):
+        items = selectors.decommission_blockers(obj.asset)
+        if not items:
+            return "Nothing: complete, with both sign-offs valid."
+        return format_html("<ul>{}</ul>", format_html_join("", "<li>{}</li>", ((item,) for item in items)))
+
+    @admin.display(description="certificate")
+    def certificate_link(self, obj):
+        certificate = selectors.certificate_for_asset(obj.asset)
+        if certificate is None:
+            return "—"
+        url = reverse("decommissioning:certificate-detail", args=[certificate.pk])
+        return format_html('<a href="{}">Certificate {}</a>', url, certificate.pk)
+
+    # Saving through the services -------------------------------------------------------------
+
+    def save_model(self, request, obj, form, change):
+        try:
+            if change:
+                data = form.cleaned_data
+                changes = {name: data[name] for name in form.changed_data if name in selectors.EDITABLE_FIELDS}
+                checklist = services.checklist_update(
+                    checklist=obj, user=request.user, changes=changes, expected_version=data.get("seen_version")
+                )
+            else:
+                checklist = services.checklist_open(asset=form.cleaned_data["asset"], user=request.user)
+        except LifecycleError as exc:
+            # Only a change committed between the form's checks and this save gets here.
+            request._decommissioning_refused = True
+            messages.error(request, f"Not saved: {exc.message}")
+            if change:
+                obj.refresh_from_db()
+            return
+        obj.pk, obj.asset, obj.version = checklist.pk, checklist.asset, checklist.version
+        obj._state.adding = False
+
+    def save_related(self, request, form, formsets, change):
+        for formset in formsets:
+            # The admin's change message reads these; only new custody entries are ever saved.
+            formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+            if formset.model is not CustodyEntry or getattr(request, "_decommissioning_refused", False):
+                continue
+            for entry in formset.save(commit=False):
+                try:
+                    services.custody_entry_add(
+                        checklist=form.instance,
+                        user=request.user,
+                        from_party=entry.from_party,
+                        to_party=entry.to_party,
+                        transferred_at=entry.transferred_at,
+                        place=entry.place,
+                        container_or_seal_id=entry.container_or_seal_id,
+                        note=entry.note,
+                    )
+                except LifecycleError as exc:
+                    messages.error(request, f"Custody entry not added: {exc.message}")
+
+    # Sign-off, tag detach and decommission pages ---------------------------------------------
+
+    def get_urls(self):
+        own = [
+            path("<int:pk>/sign-off/", self.admin_site.admin_view(self.sign_off_view), name="decommissioning_sign_off"),
+            path(
+                "<int:pk>/detach-tag/",
+                self.admin_site.admin_view(self.detach_tag_view),
+                name="decommissioning_detach_tag",
+            ),
+            path(
+                "<int:pk>/decommission/",
+                self.admin_site.admin_view(self.decommission_view),
+                name="decommissioning_decommission",
+            ),
+        ]
+        return own + super().get_urls()
+
+    def _checklist(self, request, pk) -> DecommissioningChecklist:
+        if not selectors.user_can_edit_checklist(request.user):
+            raise PermissionDenied
+        return get_object_or_404(DecommissioningChecklist.objects.select_related("asset"), pk=pk)
+
+    def _change_url(self, checklist):
+        return reverse("admin:decommissioning_decommissioningchecklist_change", args=[checklist.pk])
+
+    def sign_off_view(self, request, pk):
+        checklist = self._checklist(request, pk)
+        if request.method == "POST":
+            try:
+                sign_off = services.checklist_sign_off(
+                    checklist=checklist,
+                    user=request.user,
+                    role=request.POST.get("role", ""),
+                    version=int(request.POST.get("version", "0") or 0),
+                )
+                messages.success(
+                    request,
+                    f"{sign_off.get_role_display()} sign-off recorded for version {sign_off.checklist_version}.",
+                )
+                return HttpResponseRedirect(self._change_url(checklist))
+            except (LifecycleError, ValueError) as exc:
+                messages.error(request, f"Sign-off refused: {getattr(exc, 'message', exc)}")
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": f"Sign off the decommissioning of {checklist.asset}",
+            "checklist": checklist,
+            "snapshot": selectors.checklist_snapshot(checklist),
+            "missing": selectors.checklist_missing_items(checklist),
+            "roles": selectors.user_sign_off_roles(request.user),
+            "valid_sign_offs": selectors.valid_sign_offs(checklist),
+            "change_url": self._change_url(checklist),
+        }
+        return TemplateResponse(request, "admin/decommissioning/sign_off.html", context)
+
+    def detach_tag_view(self, request, pk):
+        checklist = self._checklist(request, pk)
+        if request.method == "POST":
+            try:
+                checklist = services.checklist_record_tag_detached(checklist=checklist, user=request.user)
+                messages.success(request, f"RTLS tag detachment recorded (checklist version {checklist.version}).")
+            except LifecycleError as exc:
+                messages.error(request, f"Not recorded: {exc.message}")
+        return HttpResponseRedirect(self._change_url(checklist))
+
+    def decommission_view(self, request, pk):
+        checklist = self._checklist(request, pk)
+        if request.method == "POST":
+            try:
+                certificate = services.asset_decommission(
+                    asset=checklist.asset, user=request.user, note=request.POST.get("note", "")
+                )
+                messages.success(request, f"{checklist.asset} is decommissioned; certificate {certificate.pk} issued.")
+                return HttpResponseRedirect(reverse("decommissioning:certificate-detail", args=[certificate.pk]))
+            except LifecycleError as exc:
+                messages.error(request, f"Not decommissioned: {exc.message}")
+        return HttpResponseRedirect(self._change_url(checklist))
+
+
+@admin.register(SignOff)
+class SignOffAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ["checklist", "role", "signed_by", "signed_at", "checklist_version", "valid"]
+    list_filter = ["role"]
+    list_select_related = ["checklist__asset", "signed_by"]
+    search_fields = ["checklist__asset__asset_tag", "signed_by__username"]
+
+    @admin.display(boolean=True)
+    def valid(self, obj):
+        return obj.is_valid
+
+
+@admin.register(DecommissioningCertificate)
+class DecommissioningCertificateAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ["id", "asset", "issued_at", "issued_by", "printable"]
+    list_select_related = ["asset", "issued_by"]
+    search_fields = ["asset__asset_tag", "asset__serial_number"]
+    fields = ["id", "asset", "checklist", "issued_at", "issued_by", "content_sha256", "printable", "content_json"]
+    readonly_fields = fields
+
+    @admin.display(description="printable certificate")
+    def printable(self, obj):
+        url = reverse("decommissioning:certificate-detail", args=[obj.pk])
+        json_url = reverse("decommissioning:certificate-json", args=[obj.pk])
+        return format_html('<a href="{}">Open printable page</a> · <a href="{}">JSON</a>', url, json_url)

@@ -1,0 +1,344 @@
+"""Read-side questions about decommissioning: is the checklist complete, are the sign-offs valid,
+what stops this asset from being decommissioned, and which assets are still in service."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+
+from assets.choices import EncryptionStatus
+from assets.models import Asset, Tag, TagBinding
+from assets.tag_ids import format_tag_id
+from lifecycle.decommissioning.canonical import sha256_hex
+from lifecycle.decommissioning.choices import SignOffRole
+from lifecycle.decommissioning.models import DecommissioningCertificate, DecommissioningChecklist, SignOff
+from lifecycle.roles import Role, user_has_role
+from lifecycle.states import AssetState
+
+# The fields a person fills in. The RTLS tag fields are written by checklist_record_tag_detached only.
+EDITABLE_FIELDS = (
+    "data_bearing",
+    "data_bearing_note",
+    "encryption_status",
+    "encryption_status_confirmed",
+    "sanitization_method",
+    "sanitization_tool",
+    "sanitization_verification",
+    "sanitized_by",
+    "sanitized_by_name",
+    "sanitized_on",
+    "networked",
+    "networked_note",
+    "network_credentials_revoked",
+    "network_certificates_revoked",
+    "network_allowlists_removed",
+    "network_revocation_details",
+    "final_disposition",
+    "disposition_recipient",
+    "disposition_reference",
+)
+TAG_FIELDS = ("tag_detached", "detached_tag_id", "tag_detached_at", "tag_detached_by")
+
+SIGN_OFF_NAMES = {SignOffRole.CLINICAL_ENGINEERING: "clinical engineering", SignOffRole.SECURITY: "security"}
+
+
+# ---------------------------------------------------------------------------------------------
+# Who may do what
+
+
+def user_can_edit_checklist(user) -> bool:
+    return bool(user and user.is_authenticated) and (
+        user.is_superuser or user_has_role(user, Role.CLINICAL_ENGINEERING) or user_has_role(user, Role.SECURITY)
+    )
+
+
+def user_can_view_certificates(user) -> bool:
+    return user_can_edit_checklist(user)
+
+
+def user_has_sign_off_role(user, role: SignOffRole | str) -> bool:
+    return user_has_role(user, SignOffRole(role).role)
+
+
+def user_sign_off_roles(user) -> list[SignOffRole]:
+    """The sign-off roles this user holds. A sign-off is a personal attestation: superuser status is not a role."""
+    return [role for role in SignOffRole if user_has_role(user, role.role)]
+
+
+# ---------------------------------------------------------------------------------------------
+# Identity and snapshots (JSON-ready: strings, booleans, integers, null)
+
+
+def person(user) -> dict | None:
+    if user is None:
+        return None
+    return {"id": user.pk, "username": user.get_username(), "full_name": user.get_full_name()}
+
+
+def person_label(user) -> str:
+    return (user.get_full_name() or user.get_username()) if user else ""
+
+
+def _iso(value) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def asset_identity(asset: Asset) -> dict:
+    return {
+        "id": asset.pk,
+        "asset_tag": asset.asset_tag,
+        "asset_type": asset.asset_type.name,
+        "manufacturer": asset.manufacturer,
+        "model": asset.model,
+        "serial_number": asset.serial_number,
+        "unit": asset.unit,
+        "firmware_version": asset.firmware_version,
+        "risk_class": asset.risk_class,
+        "record_says_data_bearing": asset.data_bearing,
+        "record_says_networked": asset.networked,
+    }
+
+
+def custody_chain(checklist: DecommissioningChecklist) -> list[dict]:
+    return [
+        {
+            "position": entry.position,
+            "from": entry.from_party,
+            "to": entry.to_party,
+            "time": _iso(entry.transferred_at),
+            "place": entry.place,
+            "container_or_seal_id": entry.container_or_seal_id,
+            "note": entry.note,
+            "recorded_by": person(entry.recorded_by),
+            "recorded_at": _iso(entry.recorded_at),
+        }
+        for entry in checklist.custody_entries.select_related("recorded_by").order_by("position")
+    ]
+
+
+def checklist_snapshot(checklist: DecommissioningChecklist) -> dict:
+    """Every checklist field and the custody chain, as stored in revisions and the certificate."""
+    c = checklist
+    return {
+        "version": c.version,
+        "opened_at": _iso(c.opened_at),
+        "opened_by": person(c.opened_by),
+        "data": {
+            "data_bearing": c.data_bearing,
+            "data_bearing_note": c.data_bearing_note,
+            "encryption_status": c.encryption_status,
+            "encryption_status_confirmed": c.encryption_status_confirmed,
+            "sanitization_method": c.sanitization_method,
+            "sanitization_standard": "NIST SP 800-88" if c.sanitization_method else "",
+            "sanitization_tool": c.sanitization_tool,
+            "sanitization_verification": c.sanitization_verification,
+            "sanitized_by": person(c.sanitized_by),
+            "sanitized_by_name": c.sanitized_by_name,
+            "sanitized_on": _iso(c.sanitized_on),
+        },
+        "network": {
+            "networked": c.networked,
+            "networked_note": c.networked_note,
+            "credentials_revoked": c.network_credentials_revoked,
+            "certificates_revoked": c.network_certificates_revoked,
+            "allowlists_removed": c.network_allowlists_removed,
+            "revocation_details": c.network_revocation_details,
+        },
+        "rtls_tag": {
+            "detached": c.tag_detached,
+            "tag_id": format_tag_id(c.detached_tag_id) if c.detached_tag_id else "",
+            "detached_at": _iso(c.tag_detached_at),
+            "detached_by": person(c.tag_detached_by),
+        },
+        "disposition": {
+            "final_disposition": c.final_disposition,
+            "recipient": c.disposition_recipient,
+            "reference": c.disposition_reference,
+        },
+        "custody_chain": custody_chain(c),
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Completeness and sign-offs
+
+
+def _same_party(a: str, b: str) -> bool:
+    return " ".join(a.split()).casefold() == " ".join(b.split()).casefold()
+
+
+def checklist_missing_items(checklist: DecommissioningChecklist) -> list[str]:
+    """What the checklist still lacks, one clear sentence per item. Empty when complete."""
+    c, asset = checklist, checklist.asset
+    missing: list[str] = []
+
+    # 1. Stored data
+    if asset.data_bearing and not c.data_bearing and not c.data_bearing_note.strip():
+        missing.append(
+            "the asset record marks the device data-bearing but the checklist says it is not: "
+            "explain why in the data-bearing note"
+        )
+    if c.data_bearing:
+        if not c.encryption_status_confirmed:
+            missing.append("encryption status not confirmed")
+        elif c.encryption_status == EncryptionStatus.UNKNOWN:
+            missing.append("encryption status is confirmed as 'unknown': record what it is")
+        if not c.sanitization_method:
+            missing.append("storage sanitization not recorded (NIST SP 800-88 method: clear, purge or destroy)")
+        if not c.sanitization_tool.strip():
+            missing.append("sanitization tool not recorded")
+        if not c.sanitization_verification.strip():
+            missing.append("sanitization verification (how it was verified, and the result) not recorded")
+        if c.sanitized_by_id is None and not c.sanitized_by_name.strip():
+            missing.append("who performed the sanitization not recorded")
+        if c.sanitized_on is None:
+            missing.append("sanitization date not recorded")
+
+    # 2. Network access
+    if asset.networked and not c.networked and not c.networked_note.strip():
+        missing.append(
+            "the asset record marks the device networked but the checklist says it is not: "
+            "explain why in the networked note"
+        )
+    if c.networked:
+        if not c.network_credentials_revoked:
+            missing.append("network credentials not revoked")
+        if not c.network_certificates_revoked:
+            missing.append("network certificates not revoked")
+        if not c.network_allowlists_removed:
+            missing.append("network allowlist entries not removed")
+
+    # 3. RTLS tag: checked against the live binding, so a tag bound again later is caught.
+    bound = Tag.objects.filter(asset=asset).first()
+    if bound is not None:
+        missing.append(f"RTLS tag {bound} is still bound to the asset: detach and unbind it")
+    elif not c.tag_detached:
+        missing.append("RTLS tag detachment not recorded")
+
+    # 4. Custody and disposition
+    entries = list(c.custody_entries.order_by("position"))
+    if not entries:
+        missing.append("chain of custody has no entries")
+    for previous, entry in zip(entries, entries[1:], strict=False):
+        if not _same_party(previous.to_party, entry.from_party):
+            missing.append(
+                f"chain of custody is broken: entry {entry.position} starts from {entry.from_party!r} "
+                f"but entry {previous.position} handed the device to {previous.to_party!r}"
+            )
+    if not c.final_disposition:
+        missing.append("final disposition not recorded (recycle, destroy, return to vendor, sell or donate)")
+    if not c.disposition_recipient.strip():
+        missing.append("disposition recipient not recorded")
+    return missing
+
+
+def latest_sign_offs(checklist: DecommissioningChecklist) -> dict[SignOffRole, SignOff | None]:
+    """Per role, the sign-off for the most recent version (valid or void), or None if nobody signed."""
+    latest: dict[SignOffRole, SignOff | None] = dict.fromkeys(SignOffRole)
+    for sign_off in checklist.sign_offs.select_related("signed_by").order_by("checklist_version", "signed_at"):
+        latest[SignOffRole(sign_off.role)] = sign_off
+    return latest
+
+
+def valid_sign_offs(checklist: DecommissioningChecklist) -> list[SignOff]:
+    return list(
+        checklist.sign_offs.filter(checklist_version=checklist.version).select_related("signed_by").order_by("role")
+    )
+
+
+def sign_off_blockers(checklist: DecommissioningChecklist) -> list[str]:
+    blockers = []
+    for role, sign_off in latest_sign_offs(checklist).items():
+        name = SIGN_OFF_NAMES[role]
+        if sign_off is None:
+            blockers.append(f"{name} sign-off missing")
+        elif sign_off.checklist_version != checklist.version:
+            blockers.append(
+                f"{name} sign-off void: the checklist changed after it "
+                f"(version {sign_off.checklist_version} signed, now {checklist.version})"
+            )
+    valid = valid_sign_offs(checklist)
+    if len({s.signed_by_id for s in valid}) < len(valid):
+        blockers.append("both sign-offs are by the same person: they must come from two different people")
+    return blockers
+
+
+def decommission_blockers(asset: Asset) -> list[str]:
+    """Why this asset cannot be decommissioned yet; an empty list means it is ready.
+
+    Called by the `decommission` transition's guard (lifecycle core) and by asset_decommission.
+    """
+    checklist = DecommissioningChecklist.objects.filter(asset=asset).first()
+    if checklist is None:
+        return ["no decommissioning checklist has been opened for this asset"]
+    return checklist_missing_items(checklist) + sign_off_blockers(checklist)
+
+
+def checklist_for_asset(asset: Asset) -> DecommissioningChecklist | None:
+    return DecommissioningChecklist.objects.filter(asset=asset).select_related("asset").first()
+
+
+def last_tag_binding(asset: Asset) -> TagBinding | None:
+    return TagBinding.objects.filter(asset=asset).select_related("tag").order_by("-bound_at").first()
+
+
+# ---------------------------------------------------------------------------------------------
+# Certificates
+
+
+def certificate_hash_matches(certificate: DecommissioningCertificate) -> bool:
+    """True when the stored content still hashes to the stored SHA-256 (nobody altered the row)."""
+    return sha256_hex(certificate.content_json) == certificate.content_sha256
+
+
+def certificate_for_asset(asset: Asset) -> DecommissioningCertificate | None:
+    return DecommissioningCertificate.objects.filter(asset=asset).first()
+
+
+# ---------------------------------------------------------------------------------------------
+# What is still in service
+
+
+def assets_in_service(queryset: QuerySet[Asset] | None = None) -> QuerySet[Asset]:
+    """Assets that are not decommissioned. Search, par counts and the live map start from this;
+    a decommissioned asset keeps its history (transitions, location intervals, certificate)."""
+    queryset = Asset.objects.all() if queryset is None else queryset
+    return queryset.exclude(state=AssetState.DECOMMISSIONED)
+
+
+def certificate_display(certificate: DecommissioningCertificate) -> dict:
+    """The certificate's own content (what the hash covers), plus human labels for its coded values."""
+    from assets.choices import EncryptionStatus as Enc
+    from lifecycle.decommissioning.choices import FinalDisposition, SanitizationMethod
+
+    content = certificate.content
+    checklist = content["checklist"]
+
+    def label(choices, value):
+        return dict(choices.choices).get(value, value) if value else ""
+
+    return {
+        "content": content,
+        "labels": {
+            "encryption_status": label(Enc, checklist["data"]["encryption_status"]),
+            "sanitization_method": label(SanitizationMethod, checklist["data"]["sanitization_method"]),
+            "final_disposition": label(FinalDisposition, checklist["disposition"]["final_disposition"]),
+        },
+        "sha256": certificate.content_sha256,
+        "hash_matches": certificate_hash_matches(certificate),
+    }
+
+
+HASH_RULE = (
+    "SHA-256 over the UTF-8 bytes of the canonical JSON of 'certificate': keys sorted, "
+    "separators ',' and ':' with no whitespace, non-ASCII characters unescaped"
+)
+
+
+def certificate_export(certificate: DecommissioningCertificate) -> dict:
+    """The JSON export: the certificate as issued, its hash, and the rule to recompute the hash."""
+    return {
+        "certificate": certificate.content,
+        "content_sha256": certificate.content_sha256,
+        "hash_algorithm": "SHA-256",
+        "hash_rule": HASH_RULE,
+    }

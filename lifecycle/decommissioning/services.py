@@ -1,0 +1,419 @@
+"""Changes to a decommissioning: open the checklist, edit it, record custody, detach the RTLS tag,
+sign off, and finally decommission the asset and issue the certificate.
+
+Locking order, everywhere: the checklist row, then the asset row. Every checklist change bumps
+the checklist's version and stores a revision; a sign-off approves one version, so any later
+change voids it (DESIGN.md §4).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from assets.models import Asset, Tag
+from assets.services import tag_unbind
+from lifecycle.decommissioning import selectors
+from lifecycle.decommissioning.canonical import canonical_json, sha256_hex
+from lifecycle.decommissioning.choices import RevisionAction, SignOffRole
+from lifecycle.decommissioning.exceptions import (
+    ChecklistConflict,
+    ChecklistInvalid,
+    ChecklistLocked,
+    DecommissioningPermissionDenied,
+    DecommissionRefused,
+    SignOffRefused,
+)
+from lifecycle.decommissioning.models import (
+    ChecklistRevision,
+    CustodyEntry,
+    DecommissioningCertificate,
+    DecommissioningChecklist,
+    SignOff,
+)
+from lifecycle.states import AssetState, state_definition
+
+# A custody entry may be timed slightly ahead of the server clock (a phone's clock), not more.
+CLOCK_SKEW = dt.timedelta(minutes=5)
+CERTIFICATE_SCHEMA = "decommissioning-certificate/1"
+
+
+# ---------------------------------------------------------------------------------------------
+# Locks and checks
+
+
+def _lock(checklist: DecommissioningChecklist) -> tuple[DecommissioningChecklist, Asset]:
+    """Lock the checklist row, then the asset row, and return fresh copies of both."""
+    locked = DecommissioningChecklist.objects.select_for_update().get(pk=checklist.pk)
+    locked.asset = Asset.objects.select_for_update().select_related("asset_type").get(pk=locked.asset_id)
+    return locked, locked.asset
+
+
+def _require_editor(user) -> None:
+    if not selectors.user_can_edit_checklist(user):
+        raise DecommissioningPermissionDenied(
+            "only Clinical engineering or Security staff may work on a decommissioning checklist"
+        )
+
+
+def _require_biomed(asset: Asset) -> None:
+    if asset.state != AssetState.BIOMED:
+        raise ChecklistLocked(
+            f"asset {asset} is {state_definition(asset.state).label.lower()}: its decommissioning checklist "
+            "can only be changed while the asset is in biomed"
+        )
+
+
+def _require_version(checklist: DecommissioningChecklist, expected_version: int | None) -> None:
+    if expected_version is not None and expected_version != checklist.version:
+        raise ChecklistConflict(
+            f"the checklist changed while you were working on it (you had version {expected_version}, "
+            f"now {checklist.version}); reload it and review the changes"
+        )
+
+
+def _new_version(checklist: DecommissioningChecklist, *, user, action: str, changed_fields: list[str], now) -> None:
+    """Bump the version (voiding earlier sign-offs), save, and store the revision with a snapshot."""
+    checklist.version += 1
+    checklist.save()
+    ChecklistRevision.objects.create(
+        checklist=checklist,
+        version=checklist.version,
+        action=action,
+        changed_by=user,
+        changed_at=now,
+        changed_fields=changed_fields,
+        snapshot=selectors.checklist_snapshot(checklist),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Checklist
+
+
+@transaction.atomic
+def checklist_open(*, asset: Asset, user) -> DecommissioningChecklist:
+    """The asset's checklist, opened now if it has none. The yes/no answers start from the asset record."""
+    _require_editor(user)
+    asset = Asset.objects.select_for_update().get(pk=asset.pk)
+    existing = DecommissioningChecklist.objects.filter(asset=asset).first()
+    if existing is not None:
+        return existing
+    _require_biomed(asset)
+    checklist = DecommissioningChecklist.objects.create(
+        asset=asset,
+        opened_by=user,
+        data_bearing=asset.data_bearing,
+        networked=asset.networked,
+        encryption_status=asset.encryption_status,
+    )
+    ChecklistRevision.objects.create(
+        checklist=checklist,
+        version=checklist.version,
+        action=RevisionAction.OPENED,
+        changed_by=user,
+        changed_at=timezone.now(),
+        changed_fields=[],
+        snapshot=selectors.checklist_snapshot(checklist),
+    )
+    return checklist
+
+
+def _clean_user(value):
+    User = get_user_model()
+    if value is None or value == "":
+        return None
+    if isinstance(value, User):
+        return value
+    try:
+        return User.objects.get(pk=value)
+    except (User.DoesNotExist, ValueError, TypeError):
+        raise ChecklistInvalid(f"sanitized_by: no user with id {value!r}") from None
+
+
+def _clean_changes(changes: dict) -> dict:
+    unknown = sorted(set(changes) - set(selectors.EDITABLE_FIELDS))
+    if unknown:
+        raise ChecklistInvalid(
+            f"unknown or read-only checklist field(s): {', '.join(unknown)}; "
+            f"editable fields are {', '.join(selectors.EDITABLE_FIELDS)}"
+        )
+    cleaned = {}
+    for name, value in changes.items():
+        if name == "sanitized_by":
+            cleaned[name] = _clean_user(value)
+            continue
+        field = DecommissioningChecklist._meta.get_field(name)
+        if value is None and not field.null:
+            value = "" if field.get_internal_type() in ("CharField", "TextField") else value
+        if isinstance(value, str) and field.get_internal_type() in ("CharField", "TextField"):
+            value = value.strip()
+        try:
+            cleaned[name] = field.clean(value, None)
+        except ValidationError as exc:
+            raise ChecklistInvalid(f"{name}: {' '.join(exc.messages)}") from None
+    sanitized_on = cleaned.get("sanitized_on")
+    if sanitized_on and sanitized_on > timezone.localdate():
+        raise ChecklistInvalid(f"sanitized_on: {sanitized_on.isoformat()} is in the future")
+    return cleaned
+
+
+@transaction.atomic
+def checklist_update(
+    *, checklist: DecommissioningChecklist, user, changes: dict, expected_version: int | None = None
+) -> DecommissioningChecklist:
+    """Change checklist fields. A real change bumps the version, which voids earlier sign-offs.
+
+    `expected_version` is the version the user was looking at; if somebody changed the checklist
+    since, the edit is refused rather than silently mixed with theirs.
+    """
+    _require_editor(user)
+    cleaned = _clean_changes(changes)
+    checklist, asset = _lock(checklist)
+    _require_biomed(asset)
+    _require_version(checklist, expected_version)
+    changed = [name for name, value in cleaned.items() if getattr(checklist, name) != value]
+    if not changed:
+        return checklist
+    for name in changed:
+        setattr(checklist, name, cleaned[name])
+    _new_version(checklist, user=user, action=RevisionAction.EDITED, changed_fields=sorted(changed), now=timezone.now())
+    return checklist
+
+
+@transaction.atomic
+def custody_entry_add(
+    *,
+    checklist: DecommissioningChecklist,
+    user,
+    from_party: str,
+    to_party: str,
+    transferred_at: dt.datetime,
+    place: str,
+    container_or_seal_id: str = "",
+    note: str = "",
+    expected_version: int | None = None,
+) -> CustodyEntry:
+    """Append a hand-over to the chain of custody (it bumps the checklist version like any change)."""
+    _require_editor(user)
+    values = {
+        "from_party": (from_party or "").strip(),
+        "to_party": (to_party or "").strip(),
+        "place": (place or "").strip(),
+        "container_or_seal_id": (container_or_seal_id or "").strip(),
+        "note": (note or "").strip(),
+    }
+    problems = [f"{name} is empty" for name in ("from_party", "to_party", "place") if not values[name]]
+    for name in ("from_party", "to_party", "place", "container_or_seal_id"):
+        limit = CustodyEntry._meta.get_field(name).max_length
+        if len(values[name]) > limit:
+            problems.append(f"{name} is longer than {limit} characters")
+    now = timezone.now()
+    if not isinstance(transferred_at, dt.datetime) or timezone.is_naive(transferred_at):
+        problems.append("transferred_at must be a date and time with a time zone")
+    elif transferred_at > now + CLOCK_SKEW:
+        problems.append(f"transferred_at {transferred_at.isoformat()} is in the future")
+    if problems:
+        raise ChecklistInvalid("custody entry: " + "; ".join(problems))
+
+    checklist, asset = _lock(checklist)
+    _require_biomed(asset)
+    _require_version(checklist, expected_version)
+    last = checklist.custody_entries.order_by("-position").first()
+    if last is not None and transferred_at < last.transferred_at:
+        raise ChecklistInvalid(
+            f"custody entry: time {transferred_at.isoformat()} is before the previous hand-over "
+            f"(entry {last.position} at {last.transferred_at.isoformat()}); entries are in order"
+        )
+    entry = CustodyEntry.objects.create(
+        checklist=checklist,
+        position=(last.position + 1) if last else 1,
+        transferred_at=transferred_at,
+        recorded_by=user,
+        recorded_at=now,
+        **values,
+    )
+    _new_version(checklist, user=user, action=RevisionAction.CUSTODY_ADDED, changed_fields=["custody_entries"], now=now)
+    return entry
+
+
+@transaction.atomic
+def checklist_record_tag_detached(*, checklist: DecommissioningChecklist, user) -> DecommissioningChecklist:
+    """Record that the RTLS tag is off the device, closing its binding so the tag can be reused.
+
+    If the tag was already unbound elsewhere, the last binding names it; an asset that never had a
+    tag is recorded as detached with no tag id.
+    """
+    _require_editor(user)
+    checklist, asset = _lock(checklist)
+    _require_biomed(asset)
+    now = timezone.now()
+    bound = Tag.objects.filter(asset=asset).first()
+    if bound is not None:
+        tag_unbind(tag=bound, user=user, at=now)
+        tag_id = bound.tag_id
+    elif checklist.tag_detached:
+        return checklist
+    else:
+        binding = selectors.last_tag_binding(asset)
+        tag_id = binding.tag.tag_id if binding else ""
+    checklist.tag_detached = True
+    checklist.detached_tag_id = tag_id
+    checklist.tag_detached_at = now
+    checklist.tag_detached_by = user
+    _new_version(
+        checklist, user=user, action=RevisionAction.TAG_DETACHED, changed_fields=list(selectors.TAG_FIELDS), now=now
+    )
+    return checklist
+
+
+# ---------------------------------------------------------------------------------------------
+# Sign-off
+
+
+@transaction.atomic
+def checklist_sign_off(*, checklist: DecommissioningChecklist, user, role: str, version: int) -> SignOff:
+    """Approve checklist `version` (the one the signer reviewed) as Clinical engineering or Security.
+
+    Refused when: the user lacks the role; the checklist changed since they reviewed it; it is
+    incomplete (the refusal lists what is missing); the role already has a valid sign-off; or this
+    user already signed this version in the other role (two different people must sign).
+    """
+    try:
+        role = SignOffRole(role)
+    except ValueError:
+        raise ChecklistInvalid(
+            f"role {role!r} cannot sign off a decommissioning; use one of {', '.join(SignOffRole.values)}"
+        ) from None
+    if not selectors.user_has_sign_off_role(user, role):
+        raise DecommissioningPermissionDenied(
+            f"{selectors.person_label(user) or 'this user'} is not in the {role.label!r} group, "
+            f"so cannot give the {role.label} sign-off"
+        )
+    checklist, asset = _lock(checklist)
+    _require_biomed(asset)
+    if version != checklist.version:
+        raise SignOffRefused(
+            f"you reviewed version {version} but the checklist is now version {checklist.version}: "
+            "review the changes and sign that version",
+            [f"checklist changed after review (version {version} reviewed, now {checklist.version})"],
+        )
+    missing = selectors.checklist_missing_items(checklist)
+    if missing:
+        raise SignOffRefused("the checklist is incomplete: " + "; ".join(missing), missing)
+    for existing in selectors.valid_sign_offs(checklist):
+        if existing.signed_by_id == user.pk:
+            raise SignOffRefused(
+                f"you already signed version {checklist.version} as {existing.get_role_display()}; "
+                "the other sign-off must come from a different person",
+                ["already signed by this user"],
+            )
+        if existing.role == role:
+            raise SignOffRefused(
+                f"the {role.label} sign-off for version {checklist.version} was already given by "
+                f"{selectors.person_label(existing.signed_by)}",
+                [f"{role.label} sign-off already given"],
+            )
+    try:
+        with transaction.atomic():
+            return SignOff.objects.create(
+                checklist=checklist, role=role, signed_by=user, signed_at=timezone.now(), checklist_version=version
+            )
+    except IntegrityError:
+        # Only reachable if the row lock was bypassed; the unique constraints still hold the rule.
+        raise SignOffRefused("a conflicting sign-off was recorded at the same moment; reload and check") from None
+
+
+# ---------------------------------------------------------------------------------------------
+# Decommission and certificate
+
+
+def _certificate_content(
+    *, certificate_id: uuid.UUID, checklist: DecommissioningChecklist, asset: Asset, user, issued_at
+) -> dict:
+    sign_offs = [
+        {
+            "role": s.role,
+            "role_label": s.get_role_display(),
+            "signed_by": selectors.person(s.signed_by),
+            "signed_at": s.signed_at.isoformat(),
+            "checklist_version": s.checklist_version,
+        }
+        for s in selectors.valid_sign_offs(checklist)
+    ]
+    snapshot = selectors.checklist_snapshot(checklist)
+    return {
+        "schema": CERTIFICATE_SCHEMA,
+        "title": "Certificate of sanitization and disposal",
+        "certificate_id": str(certificate_id),
+        "issued_at": issued_at.isoformat(),
+        "issued_by": selectors.person(user),
+        "asset": selectors.asset_identity(asset),
+        "checklist": {k: v for k, v in snapshot.items() if k != "custody_chain"},
+        "custody_chain": snapshot["custody_chain"],
+        "sign_offs": sign_offs,
+        "state": {"from": AssetState.BIOMED.value, "to": AssetState.DECOMMISSIONED.value},
+    }
+
+
+@transaction.atomic
+def asset_decommission(*, asset: Asset, user, note: str = "") -> DecommissioningCertificate:
+    """Retire the asset (the lifecycle `decommission` transition) and issue its certificate, in one transaction.
+
+    The checklist row stays locked throughout, so no edit or sign-off can slip in between the
+    guard's check and the certificate's snapshot.
+    """
+    from lifecycle.services import asset_transition  # the lifecycle core imports our selectors
+
+    checklist = DecommissioningChecklist.objects.select_for_update().filter(asset=asset).first()
+    if checklist is None:
+        raise DecommissionRefused(
+            f"asset {asset} cannot be decommissioned: no decommissioning checklist has been opened",
+            ["no decommissioning checklist has been opened for this asset"],
+        )
+    issued = selectors.certificate_for_asset(asset)
+    if issued is not None:
+        raise DecommissionRefused(
+            f"asset {asset} is already decommissioned: certificate {issued.pk} was issued "
+            f"{issued.issued_at:%Y-%m-%d %H:%M %Z}",
+            ["already decommissioned"],
+        )
+    blockers = selectors.decommission_blockers(asset)
+    if blockers:
+        raise DecommissionRefused(f"asset {asset} cannot be decommissioned yet: " + "; ".join(blockers), blockers)
+    transition_note = note.strip() or f"decommissioning checklist version {checklist.version}, dual sign-off"
+    # The transition issues the certificate (certificate_issue below) inside this same transaction.
+    asset_transition(asset=asset, transition="decommission", user=user, note=transition_note)
+    return selectors.certificate_for_asset(asset)
+
+
+def certificate_issue(*, asset: Asset, user) -> DecommissioningCertificate:
+    """Issue the certificate of sanitization and disposal. Called by the `decommission` transition itself
+    (lifecycle.services.asset_transition), so no path retires an asset without one."""
+    checklist = DecommissioningChecklist.objects.select_for_update().filter(asset=asset).first()
+    if checklist is None:
+        raise DecommissionRefused(
+            f"asset {asset} cannot be decommissioned: no decommissioning checklist has been opened",
+            ["no decommissioning checklist has been opened for this asset"],
+        )
+    asset = Asset.objects.select_related("asset_type").get(pk=asset.pk)
+    certificate_id = uuid.uuid4()
+    issued_at = timezone.now()
+    content = _certificate_content(
+        certificate_id=certificate_id, checklist=checklist, asset=asset, user=user, issued_at=issued_at
+    )
+    text = canonical_json(content)
+    return DecommissioningCertificate.objects.create(
+        id=certificate_id,
+        asset=asset,
+        checklist=checklist,
+        issued_at=issued_at,
+        issued_by=user,
+        content_json=text,
+        content_sha256=sha256_hex(text),
+    )

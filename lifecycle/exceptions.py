@@ -1,0 +1,82 @@
+"""Why a lifecycle change was refused. Each error knows the HTTP status an API answers with.
+
+The services raise these; the API, the admin and the map turn them into a response or a
+message without knowing the rules behind them. Django-free apart from PermissionDenied, so
+that DRF and the admin map a refused role to 403 on their own.
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied
+
+
+class LifecycleError(Exception):
+    status_code = 409
+    code = "lifecycle_error"
+
+    def __init__(self, message: str):
+        self.message = message
+        super().__init__(message)
+
+    def as_dict(self) -> dict:
+        return {"code": self.code, "detail": self.message}
+
+
+class UnknownTransition(LifecycleError):
+    """The transition name is not one of the state machine's transitions."""
+
+    status_code = 400
+    code = "unknown_transition"
+
+
+class ReasonRequired(LifecycleError):
+    """The transition needs a note saying why (send_to_biomed)."""
+
+    status_code = 400
+    code = "reason_required"
+
+
+class TransitionNotAllowed(LifecycleError):
+    """The asset's current state does not allow this transition."""
+
+    code = "transition_not_allowed"
+
+
+class GuardFailed(LifecycleError):
+    """The state allows the transition, but a guard refuses it; ``reasons`` names each failing guard."""
+
+    code = "guard_failed"
+
+    def __init__(self, message: str, reasons: list[str]):
+        self.reasons = list(reasons)
+        super().__init__(message)
+
+    def as_dict(self) -> dict:
+        return {**super().as_dict(), "reasons": self.reasons}
+
+
+class ConcurrentTransition(LifecycleError):
+    """Somebody changed the asset's state after the caller loaded it: one wins, this one lost."""
+
+    code = "conflict"
+
+
+class TransitionPermissionDenied(LifecycleError, PermissionDenied):
+    """The user's roles do not allow this transition."""
+
+    status_code = 403
+    code = "permission_denied"
+
+
+class WorkOrderError(LifecycleError):
+    """A work order change that its status does not allow, or bad work order input."""
+
+    status_code = 400
+    code = "work_order_invalid"
+
+
+class RecallError(LifecycleError):
+    """A recall that cannot be issued as given."""
+
+    status_code = 400
+    code = "recall_invalid"

@@ -1,0 +1,294 @@
+"""Lifecycle records: the transition log, change history, room-type rules, work orders and recalls."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.contenttypes.fields import GenericForeignKey
+from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import ValidationError
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from lifecycle.states import AssetState, state_definition
+from lifecycle.transitions import TransitionName
+from locations.choices import RoomType
+
+
+class Source(models.TextChoices):
+    """What started a change."""
+
+    USER = "user", "A user, in the admin or on the map"
+    RULE = "rule", "A room-type rule"
+    API = "api", "The REST API"
+    SYSTEM = "system", "The system"
+
+
+# Append-only records ------------------------------------------------------------------------------
+
+
+class AppendOnlyError(Exception):
+    """An attempt to change or delete an audit row."""
+
+
+class AppendOnlyQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise AppendOnlyError(f"{self.model._meta.verbose_name} rows are append-only; they cannot be updated")
+
+    def bulk_update(self, objs, fields, batch_size=None):
+        raise AppendOnlyError(f"{self.model._meta.verbose_name} rows are append-only; they cannot be updated")
+
+    def delete(self):
+        raise AppendOnlyError(f"{self.model._meta.verbose_name} rows are append-only; they cannot be deleted")
+
+
+class AppendOnlyModel(models.Model):
+    """Rows are written once. Django refuses updates and deletes here, and on PostgreSQL a trigger
+    refuses them in the database too (migration 0003), so not even raw SQL rewrites history."""
+
+    objects = AppendOnlyQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding or kwargs.get("force_update") or kwargs.get("update_fields"):
+            raise AppendOnlyError(f"{self._meta.verbose_name} rows are append-only; they cannot be updated")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise AppendOnlyError(f"{self._meta.verbose_name} rows are append-only; they cannot be deleted")
+
+
+class TransitionLog(AppendOnlyModel):
+    """One row per lifecycle transition (DESIGN.md §3): who moved which asset from what to what, where and why."""
+
+    asset = models.ForeignKey("assets.Asset", on_delete=models.PROTECT, related_name="transition_logs")
+    transition = models.CharField(max_length=32, choices=TransitionName.choices)
+    from_state = models.CharField(max_length=20, choices=AssetState.choices)
+    to_state = models.CharField(max_length=20, choices=AssetState.choices)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="Blank: the system (a room-type rule).",
+    )
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    room = models.ForeignKey(
+        "locations.Room",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="Where the asset was at that moment.",
+    )
+    note = models.TextField(blank=True)
+    source = models.CharField(max_length=10, choices=Source.choices, default=Source.USER)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["asset", "-at"], name="transitionlog_asset_at")]
+        verbose_name = "transition log entry"
+        verbose_name_plural = "transition log"
+
+    def __str__(self):
+        who = self.user or "system"
+        return f"{self.asset}: {self.from_state} → {self.to_state} ({self.transition}, {who})"
+
+    @property
+    def from_definition(self):
+        return state_definition(self.from_state)
+
+    @property
+    def to_definition(self):
+        return state_definition(self.to_state)
+
+
+class ChangeRecord(AppendOnlyModel):
+    """Who changed which fields of an asset, checklist or work order, and when (lifecycle.history)."""
+
+    class Action(models.TextChoices):
+        CREATED = "created", "Created"
+        CHANGED = "changed", "Changed"
+
+    content_type = models.ForeignKey(ContentType, on_delete=models.PROTECT, related_name="+")
+    object_id = models.CharField(max_length=64)
+    target = GenericForeignKey("content_type", "object_id")
+    object_repr = models.CharField(max_length=200, help_text="The object as it was named at that moment.")
+    action = models.CharField(max_length=10, choices=Action.choices, default=Action.CHANGED)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    changes = models.JSONField(encoder=DjangoJSONEncoder, help_text='{"field": {"from": old, "to": new}}')
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["content_type", "object_id", "-at"], name="changerecord_object_at")]
+
+    def __str__(self):
+        return f"{self.object_repr}: {', '.join(self.changes)} by {self.user or 'system'}"
+
+
+# Location drives status ---------------------------------------------------------------------------
+
+
+class RoomTypeRule(models.Model):
+    """Entering a room of ``room_type`` moves an asset in one of ``from_states`` to ``to_state``."""
+
+    room_type = models.CharField(max_length=32, choices=RoomType.choices, db_index=True)
+    from_states = models.JSONField(default=list, help_text='States the rule applies to, e.g. ["in_use", "available"].')
+    to_state = models.CharField(max_length=20, choices=AssetState.choices)
+    active = models.BooleanField(default=True)
+    description = models.CharField(max_length=200, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["room_type", "id"]
+        verbose_name = "room-type rule"
+
+    def __str__(self):
+        return self.describe()
+
+    def describe(self) -> str:
+        froms = " or ".join(state_definition(s).label.lower() for s in self.from_states if s in AssetState.values)
+        return (
+            f"entering a {RoomType(self.room_type).label.lower()} room moves {froms or '(no state)'} "
+            f"to {state_definition(self.to_state).label.lower()}"
+        )
+
+    def clean(self):
+        errors = {}
+        if not isinstance(self.from_states, list) or not self.from_states:
+            errors["from_states"] = 'list at least one state, e.g. ["in_use", "available"]'
+        else:
+            unknown = [s for s in self.from_states if s not in AssetState.values]
+            if unknown:
+                errors["from_states"] = f"unknown state(s) {unknown}; valid: {', '.join(AssetState.values)}"
+            elif AssetState.DECOMMISSIONED in self.from_states:
+                errors["from_states"] = "decommissioned is terminal: no rule may move a retired asset"
+            elif self.to_state in self.from_states:
+                errors["from_states"] = f"{self.to_state} is both a from state and the to state"
+        if self.to_state == AssetState.DECOMMISSIONED:
+            errors["to_state"] = "only the decommissioning checklist and dual sign-off retire an asset"
+        if not errors and self.active:
+            clashes = RoomTypeRule.objects.filter(room_type=self.room_type, active=True).exclude(pk=self.pk)
+            overlap = [
+                (rule, sorted(set(rule.from_states) & set(self.from_states)))
+                for rule in clashes
+                if set(rule.from_states) & set(self.from_states)
+            ]
+            if overlap:
+                rule, states = overlap[0]
+                errors["from_states"] = (
+                    f"active rule #{rule.pk} ({rule}) already covers {', '.join(states)} for this room type"
+                )
+        if errors:
+            raise ValidationError(errors)
+
+
+# PM, repairs and recalls --------------------------------------------------------------------------
+
+
+class WorkOrderKind(models.TextChoices):
+    PM = "pm", "Planned maintenance"
+    REPAIR = "repair", "Repair"
+    CALIBRATION = "calibration", "Calibration"
+    RECALL = "recall", "Recall"
+
+
+class WorkOrderStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    IN_PROGRESS = "in_progress", "In progress"
+    DONE = "done", "Done"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+OPEN_WORK_ORDER_STATUSES = (WorkOrderStatus.OPEN, WorkOrderStatus.IN_PROGRESS)
+
+
+class Recall(models.Model):
+    """A manufacturer's recall or field safety notice for one model."""
+
+    ALL_SERIALS = "all"
+
+    reference_number = models.CharField(max_length=64, unique=True, help_text="The manufacturer's or FDA reference.")
+    manufacturer = models.CharField(max_length=100)
+    model = models.CharField(max_length=100)
+    serial_numbers = models.JSONField(
+        default=list, help_text='Affected serial numbers as a list, or "all" for every unit of the model.'
+    )
+    description = models.TextField(blank=True)
+    issued_date = models.DateField()
+    issued_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-issued_date", "reference_number"]
+
+    def __str__(self):
+        return f"{self.reference_number} ({self.manufacturer} {self.model})"
+
+    @property
+    def affects_all(self) -> bool:
+        return self.serial_numbers == self.ALL_SERIALS
+
+    def clean(self):
+        value = self.serial_numbers
+        if value == self.ALL_SERIALS:
+            return
+        if not isinstance(value, list) or not value or not all(isinstance(s, str) and s.strip() for s in value):
+            raise ValidationError({"serial_numbers": 'give a non-empty list of serial numbers, or "all"'})
+
+
+class WorkOrder(models.Model):
+    asset = models.ForeignKey("assets.Asset", on_delete=models.PROTECT, related_name="work_orders")
+    kind = models.CharField(max_length=20, choices=WorkOrderKind.choices)
+    status = models.CharField(
+        max_length=20, choices=WorkOrderStatus.choices, default=WorkOrderStatus.OPEN, db_index=True
+    )
+    recall = models.ForeignKey(Recall, on_delete=models.PROTECT, null=True, blank=True, related_name="work_orders")
+    technician = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    notes = models.TextField(blank=True)
+    opened_at = models.DateTimeField(default=timezone.now)
+    opened_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-opened_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["asset", "recall"], condition=Q(recall__isnull=False), name="one_work_order_per_recall_asset"
+            ),
+            models.CheckConstraint(
+                condition=Q(kind=WorkOrderKind.RECALL, recall__isnull=False)
+                | (~Q(kind=WorkOrderKind.RECALL) & Q(recall__isnull=True)),
+                name="recall_work_order_has_recall",
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=OPEN_WORK_ORDER_STATUSES, closed_at__isnull=True)
+                | (~Q(status__in=OPEN_WORK_ORDER_STATUSES) & Q(closed_at__isnull=False)),
+                name="closed_work_order_has_closed_at",
+            ),
+        ]
+        indexes = [models.Index(fields=["asset", "kind", "status"], name="workorder_asset_kind_status")]
+
+    def __str__(self):
+        return f"{self.reference} {self.get_kind_display()} for {self.asset}"
+
+    @property
+    def reference(self) -> str:
+        return f"WO-{self.pk}" if self.pk else "WO-(new)"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_WORK_ORDER_STATUSES

@@ -1,0 +1,194 @@
+"""Read-side queries of the lifecycle: PM due dates, recalls, rules, history and the transition catalogue."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from django.contrib.contenttypes.models import ContentType
+from django.db.models import OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce, Trim, Upper
+from django.utils import timezone
+
+from assets.models import Asset
+from lifecycle.guards import Guard
+from lifecycle.models import (
+    OPEN_WORK_ORDER_STATUSES,
+    ChangeRecord,
+    Recall,
+    RoomTypeRule,
+    TransitionLog,
+    WorkOrder,
+    WorkOrderKind,
+)
+from lifecycle.states import AssetState, state_definition
+from lifecycle.transitions import TransitionName, transition_name
+from locations.freshness import status_annotation
+
+# Why an asset may not be made available ------------------------------------------------------------
+
+
+def asset_pm_overdue_since(*, asset: Asset, today: date | None = None) -> date | None:
+    """The PM due date when it has passed, else None."""
+    today = today or timezone.localdate()
+    return asset.next_pm_due if asset.pm_overdue(today) else None
+
+
+def asset_open_recall_work_orders(*, asset: Asset) -> QuerySet[WorkOrder]:
+    return WorkOrder.objects.filter(
+        asset=asset, kind=WorkOrderKind.RECALL, status__in=OPEN_WORK_ORDER_STATUSES
+    ).select_related("recall")
+
+
+def asset_availability_blockers(*, asset: Asset, today: date | None = None) -> list[str]:
+    """Reasons the asset may not be "available" (DESIGN.md §2); empty when it may."""
+    reasons = []
+    overdue_since = asset_pm_overdue_since(asset=asset, today=today)
+    if overdue_since:
+        reasons.append(f"PM overdue since {overdue_since:%Y-%m-%d}")
+    for work_order in asset_open_recall_work_orders(asset=asset).order_by("id"):
+        reasons.append(f"open recall work order {work_order.reference} (recall {work_order.recall.reference_number})")
+    return reasons
+
+
+# Lists for biomed and for alerts -------------------------------------------------------------------
+
+
+def _in_service() -> QuerySet[Asset]:
+    return Asset.objects.exclude(state=AssetState.DECOMMISSIONED)
+
+
+def assets_pm_overdue(*, today: date) -> QuerySet[Asset]:
+    """Assets in service whose next PM date is before ``today`` (same rule as Asset.next_pm_due).
+
+    The interval differs per asset (type default or override), so the filter is one condition per
+    distinct interval: a handful of values, all evaluated by the database.
+    """
+    scheduled = (
+        _in_service()
+        .annotate(
+            pm_interval=Coalesce("pm_interval_days", "asset_type__default_pm_interval_days"),
+            pm_base=Coalesce("last_pm_date", "in_service_date"),
+        )
+        .filter(pm_base__isnull=False)
+    )
+    intervals = set(scheduled.order_by().values_list("pm_interval", flat=True).distinct())
+    if not intervals:
+        return scheduled.none()
+    overdue = Q()
+    for days in intervals:
+        overdue |= Q(pm_interval=days, pm_base__lt=today - timedelta(days=days))
+    return scheduled.filter(overdue)
+
+
+def assets_with_open_recall() -> QuerySet[Asset]:
+    open_recall = WorkOrder.objects.filter(kind=WorkOrderKind.RECALL, status__in=OPEN_WORK_ORDER_STATUSES)
+    return _in_service().filter(pk__in=open_recall.values("asset_id"))
+
+
+def assets_available_for_use(*, today: date) -> QuerySet[Asset]:
+    """In state available and nothing that contradicts the definition (PM due, open recall)."""
+    return (
+        Asset.objects.filter(state=AssetState.AVAILABLE)
+        .exclude(pk__in=assets_pm_overdue(today=today).values("pk"))
+        .exclude(pk__in=assets_with_open_recall().values("pk"))
+    )
+
+
+# Recalls -------------------------------------------------------------------------------------------
+
+
+def recall_matching_assets(*, recall: Recall) -> QuerySet[Asset]:
+    """Assets of the recalled manufacturer and model (case-insensitive), and serial number unless "all"."""
+    assets = Asset.objects.filter(manufacturer__iexact=recall.manufacturer.strip(), model__iexact=recall.model.strip())
+    if not recall.affects_all:
+        serials = {serial.strip().upper() for serial in recall.serial_numbers}
+        assets = assets.annotate(serial_key=Upper(Trim("serial_number"))).filter(serial_key__in=serials)
+    return assets
+
+
+def recall_affected_assets(*, recall: Recall, now: datetime | None = None) -> QuerySet[Asset]:
+    """The recalled assets still in service, with where they are now and their recall work order.
+
+    Each row has ``current_room`` (and its floor and building), ``location_status`` (located, stale,
+    missing), ``state``, and ``recall_work_order_id`` / ``recall_work_order_status``.
+    """
+    work_order = WorkOrder.objects.filter(asset=OuterRef("pk"), recall=recall)
+    return (
+        recall_matching_assets(recall=recall)
+        .exclude(state=AssetState.DECOMMISSIONED)
+        .select_related("asset_type", "current_room__floor__building")
+        .annotate(
+            location_status=status_annotation(now),
+            recall_work_order_id=Subquery(work_order.values("pk")[:1]),
+            recall_work_order_status=Subquery(work_order.values("status")[:1]),
+        )
+        .order_by("asset_tag")
+    )
+
+
+# Rules and history ---------------------------------------------------------------------------------
+
+
+def room_type_rule_for(*, room_type: str, state: str) -> RoomTypeRule | None:
+    """The active rule for entering a room of this type in this state, if any (rules never overlap)."""
+    for rule in RoomTypeRule.objects.filter(room_type=room_type, active=True).order_by("id"):
+        if isinstance(rule.from_states, list) and state in rule.from_states:
+            return rule
+    return None
+
+
+def asset_transition_history(*, asset: Asset) -> QuerySet[TransitionLog]:
+    return TransitionLog.objects.filter(asset=asset).select_related("user", "room").order_by("-at", "-id")
+
+
+def object_change_history(*, instance) -> QuerySet[ChangeRecord]:
+    return ChangeRecord.objects.filter(
+        content_type=ContentType.objects.get_for_model(instance), object_id=str(instance.pk)
+    ).select_related("user")
+
+
+# The state machine, as data (docs, API, admin) -----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TransitionInfo:
+    name: str
+    label: str
+    sources: tuple[str, ...]
+    targets: tuple[str, ...]
+    who: str
+    guards: tuple[str, ...]
+    description: str
+
+
+def transition_catalogue() -> list[TransitionInfo]:
+    """Every transition of the Asset state machine, read from the model's @transition declarations."""
+    field = Asset._meta.get_field("state")
+    grouped: dict[str, list] = {}
+    for fsm_transition in field.get_all_transitions(Asset):
+        grouped.setdefault(fsm_transition.name, []).append(fsm_transition)
+    order = {name: i for i, name in enumerate(TransitionName.values)}
+    catalogue = []
+    for method, transitions in grouped.items():
+        name = transition_name(method)
+        first = transitions[0]
+        targets = getattr(first.target, "allowed_states", None) or (first.target,)
+        state_order = list(AssetState.values)
+        catalogue.append(
+            TransitionInfo(
+                name=name,
+                label=TransitionName(name).label,
+                sources=tuple(sorted({str(t.source) for t in transitions}, key=state_order.index)),
+                targets=tuple(str(s) for s in targets),
+                who=first.permission.describe() if hasattr(first.permission, "describe") else str(first.permission),
+                guards=tuple(g.description for g in first.conditions if isinstance(g, Guard))
+                + ((first.custom["guard"],) if first.custom.get("guard") else ()),
+                description=" ".join((first.method.__doc__ or "").split()),
+            )
+        )
+    return sorted(catalogue, key=lambda info: order.get(info.name, len(order)))
+
+
+def state_label(state: str) -> str:
+    return state_definition(state).label

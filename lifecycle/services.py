@@ -1,0 +1,472 @@
+"""Lifecycle changes: transitions, room-type rules, work orders and recalls.
+
+Every change runs in one transaction that locks the asset row first (select_for_update), so two
+people acting on one asset at once are serialised: one wins, the other gets ConcurrentTransition.
+Live updates go out with ``transaction.on_commit``: nobody sees a change that was rolled back.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from django.db import transaction
+from django.utils import timezone
+
+from assets.models import Asset
+from lifecycle.exceptions import (
+    ConcurrentTransition,
+    GuardFailed,
+    LifecycleError,
+    ReasonRequired,
+    RecallError,
+    TransitionNotAllowed,
+    TransitionPermissionDenied,
+    UnknownTransition,
+    WorkOrderError,
+)
+from lifecycle.guards import Guard
+from lifecycle.history import record_changes, snapshot
+from lifecycle.models import (
+    OPEN_WORK_ORDER_STATUSES,
+    Recall,
+    Source,
+    TransitionLog,
+    WorkOrder,
+    WorkOrderKind,
+    WorkOrderStatus,
+)
+from lifecycle.selectors import asset_availability_blockers, recall_matching_assets, room_type_rule_for
+from lifecycle.states import AssetState, state_definition
+from lifecycle.transitions import REASON_REQUIRED, TransitionName, method_name
+from locations.live import notify_floor
+from locations.models import Room
+
+logger = logging.getLogger(__name__)
+
+_STATE_FIELD = Asset._meta.get_field("state")
+
+
+def _label(state: str) -> str:
+    return state_definition(state).label.lower()
+
+
+def _fsm_transition(asset: Asset, name: str):
+    """django-fsm's Transition for ``name`` from the asset's current state, or None."""
+    method = getattr(Asset, method_name(name))
+    return method._django_fsm.get_transition(asset.state)
+
+
+def _sources(name: str) -> list[str]:
+    method = getattr(Asset, method_name(name))
+    return [str(source) for source in method._django_fsm.transitions]
+
+
+def _allowed_targets(fsm_transition) -> list[str]:
+    return [str(s) for s in getattr(fsm_transition.target, "allowed_states", None) or [fsm_transition.target]]
+
+
+def _guard_reasons(fsm_transition, asset: Asset) -> list[str]:
+    reasons = []
+    for condition in fsm_transition.conditions:
+        if isinstance(condition, Guard):
+            reasons.extend(condition.reasons(asset))
+        elif not condition(asset):
+            reasons.append(f"{getattr(condition, '__name__', 'condition')} not met")
+    return reasons
+
+
+def _last_change_by(asset: Asset) -> str:
+    last = TransitionLog.objects.filter(asset=asset).select_related("user").order_by("-at", "-id").first()
+    if last is None:
+        return ""
+    who = last.user.get_username() if last.user else "the system"
+    return f" ({last.transition} by {who} at {last.at:%H:%M:%S})"
+
+
+@transaction.atomic
+def asset_transition(
+    *,
+    asset: Asset,
+    transition: str,
+    user,
+    note: str = "",
+    source: str = Source.USER,
+    to_state: str | None = None,
+    at: datetime | None = None,
+) -> TransitionLog:
+    """Run one lifecycle transition on ``asset`` and log it; returns the log row.
+
+    ``asset`` is the copy the caller looked at: if its state is no longer the one in the database,
+    someone else changed it meanwhile and this raises ConcurrentTransition. On success the caller's
+    copy carries the new state. ``to_state`` picks the target of return_to_service (available or
+    soiled) and apply_room_rule. ``user=None`` is the system (room-type rules).
+
+    Raises UnknownTransition / ReasonRequired (400), TransitionPermissionDenied (403),
+    TransitionNotAllowed, GuardFailed and ConcurrentTransition (409).
+    """
+    if transition not in TransitionName.values:
+        raise UnknownTransition(f"unknown transition {transition!r}; valid: {', '.join(TransitionName.values)}")
+    name = TransitionName(transition)
+    note = (note or "").strip()
+
+    locked = Asset.objects.select_for_update().get(pk=asset.pk)
+    expected, current = str(asset.state), str(locked.state)
+    if expected != current:
+        raise ConcurrentTransition(
+            f"{locked} was changed from {_label(expected)} to {_label(current)}{_last_change_by(locked)} "
+            f"since you loaded it; nothing was done, reload and try again"
+        )
+
+    fsm_transition = _fsm_transition(locked, name)
+    if fsm_transition is None:
+        terminal = " (terminal)" if state_definition(current).terminal else ""
+        raise TransitionNotAllowed(
+            f"cannot {name.label.lower()} {locked}: it is {_label(current)}{terminal}; "
+            f"{name.value} is possible only from {', '.join(_label(s) for s in _sources(name))}"
+        )
+    if not fsm_transition.has_perm(locked, user):
+        who = fsm_transition.permission.describe() if hasattr(fsm_transition.permission, "describe") else "?"
+        actor = "the system" if user is None else f"user {user.get_username() or 'anonymous'}"
+        raise TransitionPermissionDenied(f"{actor} may not {name.label.lower()}: allowed for {who}")
+    if name in REASON_REQUIRED and not note:
+        raise ReasonRequired(f"{name.label.lower()} needs a reason: say what is wrong with {locked}")
+
+    kwargs = {}
+    targets = _allowed_targets(fsm_transition)
+    if to_state is not None:
+        if len(targets) == 1 or name == TransitionName.FINISH_CLEANING:
+            raise LifecycleError(f"{name.value} does not take a target state")
+        if str(to_state) not in targets:
+            raise TransitionNotAllowed(f"{name.value} can move {locked} to {' or '.join(targets)}, not {to_state!r}")
+        kwargs["to_state"] = AssetState(str(to_state))
+    elif name == TransitionName.APPLY_ROOM_RULE:
+        raise LifecycleError("apply_room_rule needs the rule's to_state")
+
+    reasons = _guard_reasons(fsm_transition, locked)
+    if reasons:
+        raise GuardFailed(f"cannot {name.label.lower()} {locked}: {'; '.join(reasons)}", reasons)
+
+    getattr(locked, method_name(name))(**kwargs)
+    new_state = str(locked.state)
+
+    # "Available" has one meaning (DESIGN.md §2): no path may reach it with PM overdue or a recall open.
+    blockers = asset_availability_blockers(asset=locked)
+    if new_state == AssetState.AVAILABLE and blockers:
+        raise GuardFailed(f"cannot make {locked} available: {'; '.join(blockers)}", blockers)
+    if name == TransitionName.FINISH_CLEANING and new_state == AssetState.BIOMED:
+        why = f"sent to biomed instead of available: {'; '.join(blockers)}"
+        note = f"{why}. {note}" if note else why
+
+    locked.save(update_fields=["state", "updated_at"])
+    entry = TransitionLog.objects.create(
+        asset=locked,
+        transition=name,
+        from_state=current,
+        to_state=new_state,
+        user=user,
+        at=at or timezone.now(),
+        room_id=locked.current_room_id,
+        note=note,
+        source=source,
+    )
+    if name == TransitionName.DECOMMISSION:
+        # Retiring an asset always produces its certificate, in this transaction, whoever the caller.
+        from lifecycle.decommissioning.services import certificate_issue
+
+        certificate_issue(asset=locked, user=user)
+    _STATE_FIELD.set_state(asset, locked.state)  # the caller's copy now shows the new state
+
+    floor_id = locked.current_room.floor_id if locked.current_room_id else None
+    definition = state_definition(new_state)
+    event = {
+        "kind": "asset.state",
+        "asset_id": locked.pk,
+        "asset_tag": locked.asset_tag,
+        "transition": name.value,
+        "from_state": current,
+        "state": new_state,
+        "label": definition.label,
+        "colour": definition.colour,
+        "icon": definition.icon,
+        "room_id": locked.current_room_id,
+        "source": str(source),
+        "at": entry.at.isoformat(),
+        "log_id": entry.pk,
+    }
+    transaction.on_commit(lambda: notify_floor(floor_id, event))
+    return entry
+
+
+# Named transitions: what the admin, the API and the map call. ------------------------------------
+
+
+def asset_reserve(*, asset: Asset, user, note: str = "", source: str = Source.USER) -> TransitionLog:
+    return asset_transition(asset=asset, transition=TransitionName.RESERVE, user=user, note=note, source=source)
+
+
+def asset_release(*, asset: Asset, user, note: str = "", source: str = Source.USER) -> TransitionLog:
+    return asset_transition(asset=asset, transition=TransitionName.RELEASE, user=user, note=note, source=source)
+
+
+def asset_deliver(*, asset: Asset, user, note: str = "", source: str = Source.USER) -> TransitionLog:
+    return asset_transition(asset=asset, transition=TransitionName.DELIVER, user=user, note=note, source=source)
+
+
+def asset_start_use(*, asset: Asset, user, note: str = "", source: str = Source.USER) -> TransitionLog:
+    return asset_transition(asset=asset, transition=TransitionName.START_USE, user=user, note=note, source=source)
+
+
+def asset_return(*, asset: Asset, user, note: str = "", source: str = Source.USER) -> TransitionLog:
+    return asset_transition(asset=asset, transition=TransitionName.RETURN, user=user, note=note, source=source)
+
+
+def asset_start_cleaning(*, asset: Asset, user, note: str = "", source: str = Source.USER) -> TransitionLog:
+    return asset_transition(asset=asset, transition=TransitionName.START_CLEANING, user=user, note=note, source=source)
+
+
+def asset_finish_cleaning(*, asset: Asset, user, note: str = "", source: str = Source.USER) -> TransitionLog:
+    return asset_transition(asset=asset, transition=TransitionName.FINISH_CLEANING, user=user, note=note, source=source)
+
+
+def asset_send_to_biomed(*, asset: Asset, user, reason: str, source: str = Source.USER) -> TransitionLog:
+    return asset_transition(
+        asset=asset, transition=TransitionName.SEND_TO_BIOMED, user=user, note=reason, source=source
+    )
+
+
+def asset_return_to_service(
+    *, asset: Asset, user, needs_cleaning: bool = False, note: str = "", source: str = Source.USER
+) -> TransitionLog:
+    return asset_transition(
+        asset=asset,
+        transition=TransitionName.RETURN_TO_SERVICE,
+        user=user,
+        note=note,
+        source=source,
+        to_state=AssetState.SOILED if needs_cleaning else AssetState.AVAILABLE,
+    )
+
+
+# Location drives status (RoomTypeRule) ----------------------------------------------------------
+
+
+@transaction.atomic
+def asset_apply_room_rules(*, asset_id: int, room_id: int, at: datetime | None = None) -> TransitionLog | None:
+    """Apply the active rule for the room the asset entered, if one matches its state; logged as the system."""
+    asset = Asset.objects.select_for_update().get(pk=asset_id)
+    room = Room.objects.get(pk=room_id)
+    rule = room_type_rule_for(room_type=room.room_type, state=asset.state)
+    if rule is None:
+        return None
+    return asset_transition(
+        asset=asset,
+        transition=TransitionName.APPLY_ROOM_RULE,
+        user=None,
+        note=f"room-type rule #{rule.pk}: {rule.describe()} (entered {room.code} {room.name})",
+        source=Source.RULE,
+        to_state=rule.to_state,
+        at=at,
+    )
+
+
+def apply_room_changes(*, changes) -> list[TransitionLog]:
+    """Run the room-type rules for a committed batch of room changes (locations.signals.RoomChange).
+
+    Each change is its own transaction: one asset's refusal (say, a guard) never blocks the others.
+    """
+    applied = []
+    for change in changes:
+        try:
+            entry = asset_apply_room_rules(asset_id=change.asset_id, room_id=change.to_room_id, at=change.at)
+        except LifecycleError as exc:
+            logger.warning(
+                "room-type rule not applied to asset %s entering room %s: %s", change.asset_id, change.to_room_id, exc
+            )
+            continue
+        except (Asset.DoesNotExist, Room.DoesNotExist):
+            logger.warning("room change for unknown asset %s or room %s ignored", change.asset_id, change.to_room_id)
+            continue
+        if entry is not None:
+            applied.append(entry)
+    return applied
+
+
+# Work orders ------------------------------------------------------------------------------------
+
+# Which status may follow which. Done and cancelled are final: reopen by opening a new work order.
+WORK_ORDER_NEXT_STATUSES = {
+    WorkOrderStatus.OPEN: {WorkOrderStatus.IN_PROGRESS, WorkOrderStatus.DONE, WorkOrderStatus.CANCELLED},
+    WorkOrderStatus.IN_PROGRESS: {WorkOrderStatus.OPEN, WorkOrderStatus.DONE, WorkOrderStatus.CANCELLED},
+    WorkOrderStatus.DONE: set(),
+    WorkOrderStatus.CANCELLED: set(),
+}
+WORK_ORDER_EDITABLE_FIELDS = {"status", "technician", "notes", "completed_on"}
+
+
+def work_order_check_status_change(*, old: str, new: str) -> None:
+    if old == new:
+        return
+    if new not in WORK_ORDER_NEXT_STATUSES.get(old, set()):
+        allowed = ", ".join(sorted(WORK_ORDER_NEXT_STATUSES.get(old, set()))) or "nothing (it is closed)"
+        raise WorkOrderError(f"a work order that is {old} cannot become {new}; it can become {allowed}")
+
+
+@transaction.atomic
+def work_order_open(
+    *, asset: Asset, kind: str, user, notes: str = "", technician=None, recall: Recall | None = None
+) -> WorkOrder:
+    if kind not in WorkOrderKind.values:
+        raise WorkOrderError(f"unknown work order kind {kind!r}; valid: {', '.join(WorkOrderKind.values)}")
+    if (kind == WorkOrderKind.RECALL) != (recall is not None):
+        raise WorkOrderError("a recall work order needs its recall, and only a recall work order has one")
+    locked = Asset.objects.select_for_update().get(pk=asset.pk)
+    if locked.state == AssetState.DECOMMISSIONED:
+        raise WorkOrderError(f"{locked} is decommissioned; it takes no more work orders")
+    work_order = WorkOrder.objects.create(
+        asset=locked, kind=kind, recall=recall, technician=technician, notes=notes, opened_by=user
+    )
+    record_changes(instance=work_order, user=user, before={}, after=snapshot(work_order))
+    return work_order
+
+
+@transaction.atomic
+def work_order_update(*, work_order: WorkOrder, user, **changes) -> WorkOrder:
+    """Change status, technician or notes. Closing sets closed_at; a done PM sets the asset's last PM date
+    (``completed_on``, default today; it never moves backwards)."""
+    unknown = set(changes) - WORK_ORDER_EDITABLE_FIELDS
+    if unknown:
+        raise WorkOrderError(f"cannot change {', '.join(sorted(unknown))} of a work order")
+    asset = Asset.objects.select_for_update().get(pk=work_order.asset_id)
+    locked = WorkOrder.objects.select_for_update().get(pk=work_order.pk)
+    before = snapshot(locked)
+    completed_on: date | None = changes.pop("completed_on", None)
+
+    new_status = changes.get("status", locked.status)
+    if new_status not in WorkOrderStatus.values:
+        raise WorkOrderError(f"unknown work order status {new_status!r}; valid: {', '.join(WorkOrderStatus.values)}")
+    work_order_check_status_change(old=locked.status, new=new_status)
+    if completed_on is not None and new_status != WorkOrderStatus.DONE:
+        raise WorkOrderError("completed_on is only for completing a work order")
+    today = timezone.localdate()
+    if completed_on is not None and completed_on > today:
+        raise WorkOrderError(f"completed_on {completed_on} is in the future")
+
+    for name, value in changes.items():
+        setattr(locked, name, value)
+    closing = locked.status not in OPEN_WORK_ORDER_STATUSES and before["status"] in OPEN_WORK_ORDER_STATUSES
+    if closing:
+        locked.closed_at = timezone.now()
+    elif locked.status in OPEN_WORK_ORDER_STATUSES:
+        locked.closed_at = None
+    locked.save()
+    record_changes(instance=locked, user=user, before=before, after=snapshot(locked))
+
+    if closing and locked.status == WorkOrderStatus.DONE and locked.kind == WorkOrderKind.PM:
+        pm_date = completed_on or timezone.localdate(locked.closed_at)
+        if asset.last_pm_date is None or pm_date > asset.last_pm_date:
+            asset_before = snapshot(asset, fields=["last_pm_date"])
+            asset.last_pm_date = pm_date
+            asset.save(update_fields=["last_pm_date", "updated_at"])
+            record_changes(
+                instance=asset, user=user, before=asset_before, after=snapshot(asset, fields=["last_pm_date"])
+            )
+    return locked
+
+
+def work_order_complete(*, work_order: WorkOrder, user, completed_on: date | None = None, notes: str = "") -> WorkOrder:
+    changes = {"status": WorkOrderStatus.DONE, "completed_on": completed_on}
+    if notes:
+        changes["notes"] = f"{work_order.notes}\n{notes}".strip()
+    return work_order_update(work_order=work_order, user=user, **changes)
+
+
+# Recalls ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class RecallIssueResult:
+    recall: Recall
+    created: bool
+    opened: list[WorkOrder] = field(default_factory=list)  # work orders opened by this call
+    already_open: int = 0  # affected assets that had their work order from an earlier call
+
+
+def _normalise_serials(serial_numbers) -> list[str] | str:
+    if isinstance(serial_numbers, str):
+        if serial_numbers.strip().lower() == Recall.ALL_SERIALS:
+            return Recall.ALL_SERIALS
+        serial_numbers = serial_numbers.replace(",", "\n").splitlines()
+    cleaned = sorted({str(s).strip() for s in serial_numbers or [] if str(s).strip()})
+    if not cleaned:
+        raise RecallError('a recall needs the affected serial numbers, or "all"')
+    return cleaned
+
+
+@transaction.atomic
+def recall_issue(
+    *,
+    reference_number: str,
+    manufacturer: str,
+    model: str,
+    serial_numbers,
+    issued_date: date,
+    description: str = "",
+    user=None,
+) -> RecallIssueResult:
+    """Record a recall and open one recall work order per affected asset in service.
+
+    Idempotent: issuing the same recall again opens work orders only for assets that have none yet
+    (say, assets imported since). The same reference with different details is refused.
+    """
+    reference_number, manufacturer, model = reference_number.strip(), manufacturer.strip(), model.strip()
+    missing = [
+        n
+        for n, v in (("reference_number", reference_number), ("manufacturer", manufacturer), ("model", model))
+        if not v
+    ]
+    if missing:
+        raise RecallError(f"a recall needs {', '.join(missing)}")
+    details = {
+        "manufacturer": manufacturer,
+        "model": model,
+        "serial_numbers": _normalise_serials(serial_numbers),
+        "issued_date": issued_date,
+        "description": description.strip(),
+    }
+    recall, created = Recall.objects.select_for_update().get_or_create(
+        reference_number=reference_number, defaults={**details, "issued_by": user}
+    )
+    if created:
+        record_changes(instance=recall, user=user, before={}, after=snapshot(recall))
+    else:
+        differing = [name for name, value in details.items() if getattr(recall, name) != value]
+        if differing:
+            raise RecallError(
+                f"recall {reference_number} was already issued with a different {', '.join(differing)}; "
+                "use a new reference number or correct the existing recall"
+            )
+    result = RecallIssueResult(recall=recall, created=created)
+    result.opened, result.already_open = _recall_open_work_orders(recall=recall, user=user)
+    return result
+
+
+def _recall_open_work_orders(*, recall: Recall, user) -> tuple[list[WorkOrder], int]:
+    # Lock in primary-key order so two concurrent issues of overlapping recalls cannot deadlock.
+    affected = recall_matching_assets(recall=recall).exclude(state=AssetState.DECOMMISSIONED).order_by("pk")
+    opened, already_open = [], 0
+    for asset in affected.select_for_update():
+        if WorkOrder.objects.filter(asset=asset, recall=recall).exists():
+            already_open += 1
+            continue
+        work_order = WorkOrder.objects.create(
+            asset=asset,
+            kind=WorkOrderKind.RECALL,
+            recall=recall,
+            opened_by=user,
+            notes=f"Recall {recall.reference_number}: {recall.description}".strip(),
+        )
+        record_changes(instance=work_order, user=user, before={}, after=snapshot(work_order))
+        opened.append(work_order)
+    return opened, already_open

@@ -1,0 +1,139 @@
+"""The lifecycle states (DESIGN.md §2): ONE declaration per state, reused by every interface.
+
+Each state is declared once below, with its machine name, label, definition, colour, icon and
+shape. ``AssetState`` (the model field's choices), the admin badge, the map legend,
+``GET /api/v1/states/`` and ``docs/states.md`` (``python manage.py document_states``) are all
+built from these declarations, so "available" means the same thing everywhere.
+
+Colour is never the only signal: every state also has its own icon and its own marker shape, and a
+fill pattern, so the map and the admin stay readable for colour-blind staff and on grey printouts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from django.db import models
+
+
+@dataclass(frozen=True, slots=True)
+class StateDefinition:
+    value: str  # machine name, stored in the database and used by the API
+    label: str
+    definition: str  # the one agreed meaning (DESIGN.md §2); shown in the admin, map, API and docs
+    colour: str  # background colour, "#rrggbb"; white text on it meets WCAG AA contrast
+    icon: str  # a single Unicode symbol, so it renders without an icon font (intranets are offline)
+    shape: str  # map marker shape, unique per state
+    pattern: str  # fill pattern hint: solid, stripes, dots, hatch, outline
+    usable: bool  # may be handed to a patient now
+    terminal: bool  # no transition leaves it
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+_DECLARATIONS: tuple[StateDefinition, ...] = (
+    StateDefinition(
+        value="available",
+        label="Available",
+        definition=(
+            "Clean, working, PM and calibration not overdue, no open recall, not reserved or in use. "
+            "Can be handed to a patient now."
+        ),
+        colour="#1a7f37",
+        icon="✓",
+        shape="circle",
+        pattern="solid",
+        usable=True,
+        terminal=False,
+    ),
+    StateDefinition(
+        value="reserved",
+        label="Reserved",
+        definition="Claimed by a dispatch request and on its way. Nobody else may take it.",
+        colour="#0550ae",
+        icon="⚑",
+        shape="diamond",
+        pattern="solid",
+        usable=False,
+        terminal=False,
+    ),
+    StateDefinition(
+        value="in_use",
+        label="In use",
+        definition="With a patient or a procedure.",
+        colour="#6f42c1",
+        icon="▶",
+        shape="square",
+        pattern="solid",
+        usable=False,
+        terminal=False,
+    ),
+    StateDefinition(
+        value="soiled",
+        label="Soiled",
+        definition=("Used and returned, or found in a soiled utility room. Must be reprocessed before use."),
+        colour="#9a3412",
+        icon="✗",
+        shape="triangle",
+        pattern="stripes",
+        usable=False,
+        terminal=False,
+    ),
+    StateDefinition(
+        value="cleaning",
+        label="Cleaning",
+        definition="Being reprocessed by environmental services or central equipment.",
+        colour="#0e7490",
+        icon="≈",
+        shape="hexagon",
+        pattern="dots",
+        usable=False,
+        terminal=False,
+    ),
+    StateDefinition(
+        value="biomed",
+        label="Biomed",
+        definition=("With clinical engineering for PM, repair, calibration or recall work. Not usable."),
+        colour="#b91c1c",
+        icon="✚",
+        shape="cross",
+        pattern="hatch",
+        usable=False,
+        terminal=False,
+    ),
+    StateDefinition(
+        value="decommissioned",
+        label="Decommissioned",
+        definition=("Permanently retired after the decommissioning checklist and dual sign-off. Terminal."),
+        colour="#57606a",
+        icon="⊘",
+        shape="ring",
+        pattern="outline",
+        usable=False,
+        terminal=True,
+    ),
+)
+
+# The model field's choices, built from the declarations above: AssetState.AVAILABLE == "available".
+AssetState = models.TextChoices(
+    "AssetState",
+    [(d.value.upper(), (d.value, d.label)) for d in _DECLARATIONS],
+    module=__name__,
+)
+AssetState.__doc__ = "Lifecycle state of an asset; see STATE_DEFINITIONS for the meaning of each."
+
+# Keyed by machine name, in lifecycle order.
+STATE_DEFINITIONS: dict[str, StateDefinition] = {d.value: d for d in _DECLARATIONS}
+
+
+def state_definition(state: str) -> StateDefinition:
+    """The declaration of one state; raises ValueError naming the valid states for an unknown one."""
+    try:
+        return STATE_DEFINITIONS[str(state)]
+    except KeyError:
+        raise ValueError(f"unknown asset state {state!r}; valid states: {', '.join(STATE_DEFINITIONS)}") from None
+
+
+def all_state_definitions() -> list[StateDefinition]:
+    return list(STATE_DEFINITIONS.values())

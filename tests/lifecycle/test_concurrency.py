@@ -1,0 +1,138 @@
+"""Two people act on one asset at the same moment: one wins, the other gets a clear conflict.
+
+Real row locks need a real database: these tests open two PostgreSQL connections (one per
+thread). They skip on the SQLite default; CI sets DATABASE_URL to PostgreSQL and runs them.
+"""
+
+import threading
+import time
+
+import pytest
+from django.conf import settings
+from django.db import connection, connections
+from django_fsm.signals import pre_transition
+
+from assets.models import Asset
+from lifecycle.exceptions import ConcurrentTransition
+from lifecycle.models import TransitionLog
+from lifecycle.services import asset_transition
+from lifecycle.states import AssetState
+from tests.factories import UserFactory
+from tests.lifecycle.helpers import located_asset
+
+pytestmark = [
+    pytest.mark.skipif(
+        "postgresql" not in settings.DATABASES["default"]["ENGINE"],
+        reason="needs PostgreSQL row locks and two connections; set DATABASE_URL=postgres://... (CI does)",
+    ),
+    # serialized_rollback: each test starts with the migrations' data (role groups, default rules), which
+    # the flush after a transactional test would otherwise remove.
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+]
+
+
+def run_in_thread(target, results, key):
+    def wrapper():
+        try:
+            results[key] = target()
+        except Exception as exc:  # the test inspects what each side got
+            results[key] = exc
+        finally:
+            connections.close_all()  # this thread's own connection
+
+    thread = threading.Thread(target=wrapper)
+    thread.start()
+    return thread
+
+
+def test_two_transitions_on_one_asset_one_wins_the_other_gets_a_conflict():
+    nurse = UserFactory(username="nurse", roles=["Nurse"])
+    dispatcher = UserFactory(username="dispatch", roles=["Dispatch"])
+    asset = located_asset()
+    # Each side loaded the asset while it was available, as two screens would.
+    nurse_copy, dispatch_copy = Asset.objects.get(pk=asset.pk), Asset.objects.get(pk=asset.pk)
+
+    first_holds_lock = threading.Event()
+
+    def hold_the_lock(sender, instance, name, **kwargs):
+        # Runs inside the first transaction, after its SELECT ... FOR UPDATE: keep the row locked a while.
+        if name == "start_use":
+            first_holds_lock.set()
+            time.sleep(0.5)
+
+    pre_transition.connect(hold_the_lock, dispatch_uid="test-hold-lock")
+    results, finished_at = {}, {}
+    try:
+
+        def nurse_takes_it():
+            log = asset_transition(asset=nurse_copy, transition="start_use", user=nurse)
+            finished_at["nurse"] = time.monotonic()
+            return log
+
+        def dispatch_reserves_it():
+            assert first_holds_lock.wait(5)
+            started = time.monotonic()
+            try:
+                return asset_transition(asset=dispatch_copy, transition="reserve", user=dispatcher)
+            finally:
+                finished_at["dispatch"] = time.monotonic()
+                finished_at["dispatch_waited"] = finished_at["dispatch"] - started
+
+        threads = [
+            run_in_thread(nurse_takes_it, results, "nurse"),
+            run_in_thread(dispatch_reserves_it, results, "dispatch"),
+        ]
+        for thread in threads:
+            thread.join(20)
+    finally:
+        pre_transition.disconnect(dispatch_uid="test-hold-lock")
+
+    assert isinstance(results["nurse"], TransitionLog), results["nurse"]
+    assert isinstance(results["dispatch"], ConcurrentTransition), results["dispatch"]
+    assert "changed from available to in use (start_use by nurse" in str(results["dispatch"])
+    # The loser really waited on the row lock, and decided only after the winner committed.
+    assert finished_at["dispatch_waited"] >= 0.3
+    assert finished_at["dispatch"] >= finished_at["nurse"]
+
+    assert Asset.objects.get(pk=asset.pk).state == AssetState.IN_USE
+    assert list(TransitionLog.objects.filter(asset=asset).values_list("transition", "user__username")) == [
+        ("start_use", "nurse")
+    ]
+
+
+def test_the_same_transition_twice_at_once_happens_once():
+    users = [UserFactory(username=f"nurse{i}", roles=["Nurse"]) for i in range(2)]
+    asset = located_asset()
+    copies = [Asset.objects.get(pk=asset.pk) for _ in users]
+    barrier = threading.Barrier(2)
+    results = {}
+
+    def take(i):
+        def go():
+            barrier.wait(5)
+            return asset_transition(asset=copies[i], transition="start_use", user=users[i])
+
+        return go
+
+    threads = [run_in_thread(take(i), results, i) for i in range(2)]
+    for thread in threads:
+        thread.join(20)
+
+    outcomes = sorted(type(r).__name__ for r in results.values())
+    assert outcomes == ["ConcurrentTransition", "TransitionLog"], results
+    assert TransitionLog.objects.filter(asset=asset).count() == 1
+
+
+def test_database_refuses_to_rewrite_the_audit_trail():
+    """PostgreSQL triggers back the model checks: even raw SQL cannot edit or delete a log row."""
+    from django.db import DatabaseError, transaction
+
+    nurse = UserFactory(username="nurse", roles=["Nurse"])
+    entry = asset_transition(asset=located_asset(), transition="start_use", user=nurse)
+    for sql in (
+        "UPDATE lifecycle_transitionlog SET note = 'rewritten' WHERE id = %s",
+        "DELETE FROM lifecycle_transitionlog WHERE id = %s",
+    ):
+        with pytest.raises(DatabaseError, match="append-only"), transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(sql, [entry.pk])
+    assert TransitionLog.objects.get(pk=entry.pk).note == ""

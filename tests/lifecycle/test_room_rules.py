@@ -1,0 +1,142 @@
+"""Location drives status: entering a room runs the room-type rules (DESIGN.md §3)."""
+
+import logging
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.core.exceptions import ValidationError
+
+from assets.models import Asset
+from lifecycle.models import RoomTypeRule, Source, TransitionLog
+from lifecycle.states import AssetState
+from locations.choices import RoomType
+from locations.signals import RoomChange, room_changes_committed
+from tests.factories import RoomFactory
+from tests.lifecycle.helpers import located_asset, pm_overdue_asset
+
+pytestmark = pytest.mark.django_db
+
+ENTERED_AT = datetime(2026, 11, 22, 8, 0, 1, tzinfo=UTC)
+
+
+def enter(asset, room, at=ENTERED_AT):
+    """What the location pipeline does after committing a batch that moved the asset."""
+    Asset.objects.filter(pk=asset.pk).update(current_room=room, last_seen=at)
+    room_changes_committed.send(
+        sender="locations.pipeline",
+        changes=[RoomChange(asset_id=asset.pk, from_room_id=asset.current_room_id, to_room_id=room.pk, at=at)],
+    )
+
+
+def state_of(asset):
+    return Asset.objects.values_list("state", flat=True).get(pk=asset.pk)
+
+
+def test_the_default_rule_is_seeded():
+    rule = RoomTypeRule.objects.get(room_type=RoomType.SOILED_UTILITY)
+    assert (rule.from_states, rule.to_state, rule.active) == (["in_use", "available"], "soiled", True)
+
+
+@pytest.mark.parametrize("state", [AssetState.IN_USE, AssetState.AVAILABLE])
+def test_entering_a_soiled_utility_room_makes_equipment_soiled(state):
+    asset = located_asset(state=state)
+    soiled_utility = RoomFactory(room_type=RoomType.SOILED_UTILITY, code="4W-SU1", name="Soiled utility 4W")
+    enter(asset, soiled_utility)
+
+    assert state_of(asset) == AssetState.SOILED
+    [entry] = TransitionLog.objects.filter(asset=asset)
+    assert (entry.from_state, entry.to_state, entry.transition) == (state, "soiled", "apply_room_rule")
+    assert entry.user is None and entry.source == Source.RULE
+    assert entry.room == soiled_utility and entry.at == ENTERED_AT
+    rule = RoomTypeRule.objects.get(room_type=RoomType.SOILED_UTILITY)
+    assert entry.note.startswith(f"room-type rule #{rule.pk}: entering a soiled utility room moves")
+    assert "4W-SU1" in entry.note
+
+
+@pytest.mark.parametrize("state", [AssetState.RESERVED, AssetState.CLEANING, AssetState.BIOMED, AssetState.SOILED])
+def test_states_the_rule_does_not_name_stay_put(state):
+    asset = located_asset(state=state)
+    enter(asset, RoomFactory(room_type=RoomType.SOILED_UTILITY))
+    assert state_of(asset) == state
+    assert not TransitionLog.objects.exists()
+
+
+def test_other_room_types_and_inactive_rules_do_nothing():
+    asset = located_asset(state=AssetState.IN_USE)
+    enter(asset, RoomFactory(room_type=RoomType.PATIENT))
+    RoomTypeRule.objects.update(active=False)
+    enter(asset, RoomFactory(room_type=RoomType.SOILED_UTILITY))
+    assert state_of(asset) == AssetState.IN_USE
+
+
+def test_a_rule_added_in_the_admin_applies(admin_client):
+    response = admin_client.post(
+        "/admin/lifecycle/roomtyperule/add/",
+        {"room_type": RoomType.BIOMED, "from_states": ["soiled", "cleaning"], "to_state": "biomed", "active": "on"},
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    asset = located_asset(state=AssetState.SOILED)
+    enter(asset, RoomFactory(room_type=RoomType.BIOMED))
+    assert state_of(asset) == AssetState.BIOMED
+
+
+def test_rules_never_make_equipment_available_with_pm_overdue(caplog):
+    RoomTypeRule.objects.create(room_type=RoomType.CLEAN_UTILITY, from_states=["cleaning"], to_state="available")
+    overdue = pm_overdue_asset(AssetState.CLEANING)
+    fine = located_asset(state=AssetState.CLEANING)
+    clean_utility = RoomFactory(room_type=RoomType.CLEAN_UTILITY)
+    Asset.objects.filter(pk__in=[overdue.pk, fine.pk]).update(current_room=clean_utility)
+    with caplog.at_level(logging.WARNING, logger="lifecycle.services"):
+        room_changes_committed.send(
+            sender="locations.pipeline",
+            changes=[
+                RoomChange(asset_id=overdue.pk, from_room_id=None, to_room_id=clean_utility.pk, at=ENTERED_AT),
+                RoomChange(asset_id=fine.pk, from_room_id=None, to_room_id=clean_utility.pk, at=ENTERED_AT),
+            ],
+        )
+    assert state_of(overdue) == AssetState.CLEANING
+    assert "PM overdue since" in caplog.text
+    assert state_of(fine) == AssetState.AVAILABLE  # one refusal does not stop the batch
+
+
+def test_unknown_assets_in_a_batch_are_skipped(caplog):
+    asset = located_asset(state=AssetState.IN_USE)
+    room = RoomFactory(room_type=RoomType.SOILED_UTILITY)
+    with caplog.at_level(logging.WARNING, logger="lifecycle.services"):
+        room_changes_committed.send(
+            sender="locations.pipeline",
+            changes=[
+                RoomChange(asset_id=999_999, from_room_id=None, to_room_id=room.pk, at=ENTERED_AT),
+                RoomChange(asset_id=asset.pk, from_room_id=None, to_room_id=room.pk, at=ENTERED_AT),
+            ],
+        )
+    assert "999999" in caplog.text
+    assert state_of(asset) == AssetState.SOILED
+
+
+def test_entering_the_same_soiled_room_again_logs_nothing_new():
+    asset = located_asset(state=AssetState.IN_USE)
+    room = RoomFactory(room_type=RoomType.SOILED_UTILITY)
+    enter(asset, room)
+    enter(asset, room, at=ENTERED_AT + timedelta(minutes=5))
+    assert TransitionLog.objects.filter(asset=asset).count() == 1
+
+
+@pytest.mark.parametrize(
+    ("fields", "field", "message"),
+    [
+        ({"from_states": []}, "from_states", "at least one state"),
+        ({"from_states": ["broken"]}, "from_states", "unknown state"),
+        ({"from_states": ["decommissioned"]}, "from_states", "terminal"),
+        ({"from_states": ["soiled"], "to_state": "soiled"}, "from_states", "both a from state and the to state"),
+        ({"to_state": "decommissioned"}, "to_state", "dual sign-off"),
+        ({"from_states": ["available"]}, "from_states", "already covers available"),
+    ],
+)
+def test_bad_rules_are_refused_with_a_reason(fields, field, message):
+    rule = RoomTypeRule(
+        room_type=RoomType.SOILED_UTILITY, **{"from_states": ["reserved"], "to_state": "soiled", **fields}
+    )
+    with pytest.raises(ValidationError) as excinfo:
+        rule.full_clean()
+    assert message in " ".join(excinfo.value.message_dict[field])
