@@ -1,6 +1,8 @@
+import importlib
 import os
 
 import pytest
+from django.apps import apps
 
 from tests.factories import UserFactory
 
@@ -13,6 +15,25 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "needs_redis" in item.keywords:
             item.add_marker(skip)
+
+
+# Data the migrations seed, re-seeded after transactional tests' flushes: (module, function).
+MIGRATION_SEEDS = [
+    ("lifecycle.migrations.0001_roles", "create_role_groups"),
+    ("lifecycle.migrations.0003_default_room_type_rules", "seed_rules"),
+]
+
+
+@pytest.fixture(autouse=True)
+def _migration_data_in_transactional_tests(request):
+    """Transactional tests (two real connections, row locks) truncate every table when they end, the
+    migrations' seed data included. Seed it again at their start, so each sees a migrated database."""
+    marker = request.node.get_closest_marker("django_db")
+    if "transactional_db" not in request.fixturenames and not (marker and marker.kwargs.get("transaction")):
+        return
+    request.getfixturevalue("transactional_db")
+    for module, function in MIGRATION_SEEDS:
+        getattr(importlib.import_module(module), function)(apps, None)
 
 
 @pytest.fixture

@@ -25,9 +25,8 @@ pytestmark = [
         "postgresql" not in settings.DATABASES["default"]["ENGINE"],
         reason="needs PostgreSQL row locks and two connections; set DATABASE_URL=postgres://... (CI does)",
     ),
-    # serialized_rollback: each test starts with the migrations' data (role groups, default rules), which
-    # the flush after a transactional test would otherwise remove.
-    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    # The migrations' data (role groups, default rules) is re-seeded by tests/conftest.py.
+    pytest.mark.django_db(transaction=True),
 ]
 
 

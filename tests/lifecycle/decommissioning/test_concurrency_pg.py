@@ -9,7 +9,6 @@ SQLite has no row locks (it locks the whole database), so these run on PostgreSQ
 import threading
 
 import pytest
-from django.contrib.auth.models import Group
 from django.db import connection
 
 from lifecycle.decommissioning import selectors, services
@@ -30,15 +29,8 @@ pytestmark = [
 LOCK_WAIT_S = 1.0  # how long the second thread is given to (wrongly) get past the lock
 
 
-@pytest.fixture(autouse=True)
-def role_groups(transactional_db):
-    # Transactional tests truncate the tables afterwards, the groups from the data migration included.
-    for name in ("Nurse", "Dispatch", "Clinical engineering", "Security"):
-        Group.objects.get_or_create(name=name)
-
-
 @pytest.fixture
-def people(role_groups):
+def people(transactional_db):  # role groups are re-seeded for transactional tests by tests/conftest.py
     return {
         "biomed": UserFactory(username="pg-biomed", roles=["Clinical engineering"]),
         "security": UserFactory(username="pg-security", roles=["Security"]),
