@@ -8,6 +8,7 @@ planned-maintenance intervals.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,21 +48,9 @@ DEMO_USERS = (
     DemoUser("admin", "admin-demo-2026", None, "Ada", "Admin", is_staff=True, is_superuser=True),
 )
 
-# Typical manufacturer-recommended PM intervals. Only applied when seed_demo creates the type;
-# an interval changed in the admin is kept.
-DEMO_PM_INTERVAL_DAYS = {
-    "Infusion pump": 365,
-    "Vital signs monitor": 365,
-    "Ventilator": 182,
-    "Bladder scanner": 365,
-    "SCD pump": 365,
-    "Telemetry transmitter": 365,
-    "Hospital bed": 365,
-    "Wheelchair": 365,
-    "Defibrillator": 182,
-    "Feeding pump": 365,
-    "Patient lift": 182,
-}
+# Typical manufacturer-recommended PM intervals, kept with the demo data (demo/asset_types.json).
+# Only applied when seed_demo creates the type; an interval changed in the admin is kept.
+DEMO_PM_INTERVAL_DAYS = json.loads((DEMO_DIR / "asset_types.json").read_text(encoding="utf-8"))["pm_interval_days"]
 
 
 class DemoSetupError(Exception):

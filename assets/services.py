@@ -56,10 +56,11 @@ def tag_bind(*, tag: Tag, asset: Asset, user=None, at=None) -> None:
 
 REQUIRED_COLUMNS = ("asset_tag", "asset_type", "tag_id", "manufacturer", "model", "serial_number")
 BOOLEAN_COLUMNS = ("data_bearing", "networked")
-DATE_COLUMNS = ("in_service_date", "purchase_date")
+DATE_COLUMNS = ("in_service_date", "purchase_date", "last_pm_date")
+DAY_COUNT_COLUMNS = ("pm_interval_days",)  # per-asset override of the type's PM interval
 TEXT_COLUMNS = ("unit", "firmware_version")
 CHOICE_COLUMNS = {"encryption_status": EncryptionStatus, "risk_class": RiskClass}
-OPTIONAL_COLUMNS = (*TEXT_COLUMNS, *BOOLEAN_COLUMNS, *CHOICE_COLUMNS, *DATE_COLUMNS)
+OPTIONAL_COLUMNS = (*TEXT_COLUMNS, *BOOLEAN_COLUMNS, *CHOICE_COLUMNS, *DATE_COLUMNS, *DAY_COUNT_COLUMNS)
 TRUE_WORDS, FALSE_WORDS = {"true", "yes", "y", "1"}, {"false", "no", "n", "0"}
 MAX_LENGTHS = {
     "asset_tag": 64,
@@ -144,6 +145,16 @@ def _parse_row(raw: dict, line: int, present: set[str], problems: list[str]) -> 
             values[column] = date.fromisoformat(text(column))
         except ValueError:
             problems.append(f"{column} {text(column)!r} is not a date (YYYY-MM-DD)")
+    for column in DAY_COUNT_COLUMNS:
+        if column not in present:
+            continue
+        raw_days = text(column)
+        if not raw_days:
+            values[column] = None
+        elif raw_days.isdigit() and 1 <= int(raw_days) <= 3650:
+            values[column] = int(raw_days)
+        else:
+            problems.append(f"{column} {raw_days!r} is not a number of days from 1 to 3650")
     if problems:
         return None
     return _Row(line=line, asset_tag=text("asset_tag"), asset_type=text("asset_type"), tag_id=tag_id, values=values)

@@ -490,8 +490,27 @@ ASSET_TYPES = (
 
 CSV_HEADER = (
     "asset_tag,asset_type,tag_id,manufacturer,model,serial_number,unit,data_bearing,networked,"
-    "encryption_status,firmware_version,risk_class,in_service_date,purchase_date"
+    "encryption_status,firmware_version,risk_class,in_service_date,purchase_date,last_pm_date"
 ).split(",")
+
+# PM dates are relative to this fixed day, so the files stay byte-identical; about 1 asset in 30
+# is overdue, as in a real fleet, so the PM-overdue guards and alerts have something to show.
+AS_OF = datetime.date(2026, 11, 22)
+# Typical manufacturer-recommended PM intervals (days), written to asset_types.json for seed_demo.
+PM_INTERVAL_DAYS = {
+    "Infusion pump": 365,
+    "Vital signs monitor": 365,
+    "Ventilator": 182,
+    "Bladder scanner": 365,
+    "SCD pump": 365,
+    "Telemetry transmitter": 365,
+    "Hospital bed": 365,
+    "Wheelchair": 365,
+    "Defibrillator": 182,
+    "Feeding pump": 365,
+    "Patient lift": 182,
+}
+OVERDUE_SHARE = 1 / 30
 
 # The register mixes the forms people type tag ids in, so the import's normalisation is exercised.
 TAG_ID_FORMS = ("colon_upper", "colon_lower", "plain_lower", "plain_upper")
@@ -549,6 +568,12 @@ def asset_rows(rng: random.Random) -> list[list[str]]:
             used_serials.add((model.manufacturer, serial))
             purchased = datetime.date(2015, 1, 1) + datetime.timedelta(days=rng.randint(0, 3950))
             in_service = purchased + datetime.timedelta(days=rng.randint(7, 60))
+            interval = PM_INTERVAL_DAYS.get(spec.name, 365)
+            if rng.random() < OVERDUE_SHARE:
+                last_pm = AS_OF - datetime.timedelta(days=interval + rng.randint(3, 90))
+            else:
+                last_pm = AS_OF - datetime.timedelta(days=rng.randint(5, interval - 20))
+            last_pm = max(last_pm, in_service)
             rows.append(
                 [
                     f"SOG-{asset_number:06d}",
@@ -565,6 +590,7 @@ def asset_rows(rng: random.Random) -> list[list[str]]:
                     spec.risk_class,
                     in_service.isoformat(),
                     purchased.isoformat(),
+                    last_pm.isoformat(),
                 ]
             )
     return rows
@@ -605,6 +631,7 @@ def main(out_dir: Path = OUT_DIR) -> None:
             stale.unlink()
     rows = asset_rows(random.Random(SEED + 1))
     write_if_changed(out_dir / "assets.csv", dump_csv(rows))
+    write_if_changed(out_dir / "asset_types.json", json.dumps({"pm_interval_days": PM_INTERVAL_DAYS}, indent=2) + "\n")
     print(
         f"wrote {len(expected)} floor plans ({room_count} rooms, {receiver_count} receivers) "
         f"and {len(rows)} assets to {out_dir}"

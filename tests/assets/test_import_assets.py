@@ -68,6 +68,18 @@ def test_good_file_creates_assets_types_and_tags(tmp_path):
 
 
 @pytest.mark.django_db
+def test_pm_columns_set_the_last_pm_and_the_per_asset_interval(tmp_path):
+    text = HEADER + ",pm_interval_days,last_pm_date\n"
+    text += "IP-0001,Infusion pump,,BD,Alaris 8015,SN-1001,4 North,true,encrypted,2023-04-01,180,2026-09-01\n"
+    text += "IP-0002,Infusion pump,,BD,Alaris 8015,SN-1002,4 North,true,encrypted,2023-04-01,,\n"
+    run(write(tmp_path, text))
+    overridden, default = Asset.objects.get(asset_tag="IP-0001"), Asset.objects.get(asset_tag="IP-0002")
+    assert (overridden.pm_interval_days, overridden.last_pm_date) == (180, date(2026, 9, 1))
+    assert overridden.next_pm_due == date(2027, 2, 28)
+    assert (default.pm_interval_days, default.last_pm_date) == (None, None)
+
+
+@pytest.mark.django_db
 def test_reimport_changes_nothing(tmp_path):
     path = write(tmp_path, GOOD)
     run(path)
@@ -97,14 +109,17 @@ IP-0001,Infusion pump,C3:00:00:00:01:0A,BD,Alaris 8015,SN-1001,4 North,true,encr
 IP-0002,Infusion pump,not-a-tag,BD,Alaris 8015,SN-1002,4 North,maybe,scrambled,2023-13-01
 ,Wheelchair,c30000000201,Invacare,Tracer SX5,WC-77,,,,
 IP-0001,Infusion pump,c3000000010a,BD,Alaris 8015,SN-1003,,,,
+IP-0009,Infusion pump,,BD,Alaris 8015,SN-1009,,,,,0,yesterday
 """
-    message = refused(write(tmp_path, bad))
+    message = refused(write(tmp_path, bad.replace(HEADER, HEADER + ",pm_interval_days,last_pm_date")))
     assert "row 3 (asset_tag IP-0002): tag id 'not-a-tag' is not 12 hexadecimal digits" in message
     assert "row 3 (asset_tag IP-0002): data_bearing 'maybe' is not true/false" in message
     assert "row 3 (asset_tag IP-0002): encryption_status 'scrambled' is not one of" in message
     assert "row 3 (asset_tag IP-0002): in_service_date '2023-13-01' is not a date (YYYY-MM-DD)" in message
     assert "row 4 (asset_tag ?): asset_tag is empty" in message
     assert "row 5 (asset_tag IP-0001): asset_tag is repeated (first on row 2)" in message
+    assert "row 6 (asset_tag IP-0009): pm_interval_days '0' is not a number of days from 1 to 3650" in message
+    assert "row 6 (asset_tag IP-0009): last_pm_date 'yesterday' is not a date (YYYY-MM-DD)" in message
     assert "row 5 (asset_tag IP-0001): tag_id c3:00:00:00:01:0a is repeated (first on row 2)" in message
     assert "nothing was imported" in message
     assert (Asset.objects.count(), Tag.objects.count(), AssetType.objects.count()) == (0, 0, 0)
