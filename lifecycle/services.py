@@ -31,6 +31,7 @@ from lifecycle.history import record_changes, snapshot
 from lifecycle.models import (
     OPEN_WORK_ORDER_STATUSES,
     Recall,
+    RoomTypeRule,
     Source,
     TransitionLog,
     WorkOrder,
@@ -252,6 +253,28 @@ def asset_return_to_service(
 # Location drives status (RoomTypeRule) ----------------------------------------------------------
 
 
+def _changes_a_rule_may_apply_to(changes) -> list:
+    """The pipeline reports thousands of moves a minute; most enter rooms no rule covers, or assets in a
+    state no rule starts from. Two queries narrow the batch before any row is locked."""
+    rules = list(RoomTypeRule.objects.filter(active=True).values_list("room_type", "from_states"))
+    changes = list(changes)
+    if not rules or not changes:
+        return []
+    rule_rooms = set(
+        Room.objects.filter(pk__in={c.to_room_id for c in changes}, room_type__in={t for t, _ in rules}).values_list(
+            "pk", flat=True
+        )
+    )
+    changes = [c for c in changes if c.to_room_id in rule_rooms]
+    if not changes:
+        return []
+    from_states = {state for _, states in rules if isinstance(states, list) for state in states}
+    in_rule_states = set(
+        Asset.objects.filter(pk__in={c.asset_id for c in changes}, state__in=from_states).values_list("pk", flat=True)
+    )
+    return [c for c in changes if c.asset_id in in_rule_states]
+
+
 @transaction.atomic
 def asset_apply_room_rules(*, asset_id: int, room_id: int, at: datetime | None = None) -> TransitionLog | None:
     """Apply the active rule for the room the asset entered, if one matches its state; logged as the system."""
@@ -276,6 +299,7 @@ def apply_room_changes(*, changes) -> list[TransitionLog]:
 
     Each change is its own transaction: one asset's refusal (say, a guard) never blocks the others.
     """
+    changes = _changes_a_rule_may_apply_to(changes)
     applied = []
     for change in changes:
         try:

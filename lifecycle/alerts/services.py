@@ -22,6 +22,7 @@ from assets.tag_ids import TagIdError, normalize_tag_id
 from lifecycle.alerts import selectors
 from lifecycle.alerts.choices import AlertKind, AlertStatus
 from lifecycle.alerts.models import Alert, ParLevel
+from lifecycle.alerts.signals import alerts_auto_resolved
 from lifecycle.exceptions import LifecycleError
 from locations.live import notify_floor
 from locations.models import Receiver
@@ -190,6 +191,7 @@ def alerts_resolve_cleared(
         status=AlertStatus.RESOLVED, resolved_at=now or timezone.now(), resolved_by=None, auto_resolved=True
     )
     resolved = list(selectors.alerts_with_subjects().filter(pk__in=ids).order_by("pk"))
+    alerts_auto_resolved.send(sender=Alert, alerts=resolved)  # a bulk UPDATE sends no post_save
     _notify_on_commit(resolved)
     return resolved
 
@@ -295,12 +297,16 @@ def alerts_assets_seen(*, asset_ids: Iterable[int], now: datetime | None = None)
     applies the same definitions as the periodic check. Entering an exit raises nothing by itself: the
     asset has left only if it is not heard again within the freshness window.
     """
-    asset_ids = sorted(set(asset_ids))
+    kinds = (AlertKind.MISSING, AlertKind.LEFT_SITE)
+    # The pipeline reports every asset it hears, many thousands a flush; only the few with an open
+    # missing or left-site alert can need anything, so look those up first (one indexed query).
+    with_open_alert = set(Alert.objects.open().filter(kind__in=kinds).values_list("asset_id", flat=True))
+    asset_ids = sorted(with_open_alert.intersection(asset_ids))
     if not asset_ids:
         return []
     now = now or timezone.now()
     resolved = []
-    for kind in (AlertKind.MISSING, AlertKind.LEFT_SITE):
+    for kind in kinds:
         still = selectors.CONDITIONS[kind](now=now).filter(pk__in=asset_ids).values("pk")
         resolved += alerts_resolve_cleared(kind=kind, still_active=still, subject_ids=asset_ids, now=now)
     return resolved
@@ -328,6 +334,26 @@ def alerts_tag_reports(*, reports: Iterable[TagReport], now: datetime | None = N
             logger.warning("alerts: ignoring a tag report with a malformed tag id %r", r.tag_id)
     if not readings:
         return report
+    # Only two kinds of tag need work: low now without an open alert (raise), and with an open alert
+    # but no longer low (resolve). Both sets are small; the thousands of healthy tags cost nothing.
+    open_alerts = dict(Alert.objects.open().filter(kind=AlertKind.LOW_BATTERY).values_list("tag__tag_id", "tag_id"))
+    low_ids = {tag_id for tag_id, percent in readings.items() if selectors.tag_battery_is_low(percent)}
+    for tag in Tag.objects.filter(tag_id__in=sorted(low_ids - open_alerts.keys())).select_related("asset"):
+        tag.battery_percent = readings[tag.tag_id]  # the reading of this batch, whatever the row says
+        alert, created = alert_raise(
+            kind=AlertKind.LOW_BATTERY,
+            subject=tag,
+            message=message_for(AlertKind.LOW_BATTERY, tag, now=now),
+            now=now,
+        )
+        if created:
+            report.raised.append(alert)
+    recovered = [pk for tag_id, pk in open_alerts.items() if tag_id in readings and tag_id not in low_ids]
+    if recovered:
+        report.resolved += alerts_resolve_cleared(
+            kind=AlertKind.LOW_BATTERY, still_active=[], subject_ids=recovered, now=now
+        )
+    return report
     tags = list(Tag.objects.filter(tag_id__in=list(readings)).select_related("asset"))
     low = []
     for tag in tags:
