@@ -22,8 +22,8 @@ install: $(VENV)/.installed
 demo: install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py seed_demo
-	@echo "Serving on http://$(HOST):$(PORT)/  (Ctrl-C stops it)"
-	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+	@echo "Serving on http://$(HOST):$(PORT)/ with the RTLS simulator moving the equipment (Ctrl-C stops it)"
+	$(BIN)/python manage.py demo_serve --noreload $(HOST):$(PORT)
 
 test: install
 	$(BIN)/python -m pytest

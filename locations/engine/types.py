@@ -67,6 +67,7 @@ class ParsedBatch:
     accepted: list[Sighting] = field(default_factory=list)
     rejected: list[Rejection] = field(default_factory=list)
     duplicates: int = 0  # items repeated within the batch (same gateway, tag and ts), counted once
+    sent_at: float | None = None  # the gateway's own send time (epoch seconds), when it gave one
 
 
 class BatchError(ValueError):

@@ -1,0 +1,108 @@
+"""The engine's tunables, with defaults that suit a BLE deployment in a hospital ward.
+
+docs/location-engine.md explains what each group does and why the defaults are what they are.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class EngineConfig:
+    # --- Event-time windows -------------------------------------------------------------
+    # Copies of one transmission heard by several receivers carry nearly the same ts: a window
+    # collects a tag's sightings while each is within `window_gap_s` of the previous one, and
+    # never spans more than `window_max_s` (tags ping every ~1-5 s, so one window = one ping).
+    window_gap_s: float = 0.5
+    window_max_s: float = 1.0
+    # A window closes once the watermark (max ts seen) is `allowed_lateness_s` past its end; a
+    # sighting that arrives later than that is dropped and counted.
+    allowed_lateness_s: float = 2.0
+    # How long after its window closed a (gateway, tag, ts) key is still recognised as a
+    # duplicate (a batch delivered twice) rather than counted as late.
+    duplicate_memory_s: float = 10.0
+
+    # --- Signal model: rssi = rssi_at_1m - 10 n log10(d) - walls - floors ----------------------
+    path_loss_exponent: float = 2.2  # used when a receiver has none of its own
+    wall_loss_db: float = 4.0  # per wall between the tag and the receiver
+    floor_loss_db: float = 17.0  # per floor slab between them
+    # A signal from another floor crosses the slab near one end: about half of the plan walls
+    # between the two (x, y) positions lie on its path.
+    cross_floor_wall_factor: float = 0.5
+    floor_height_m: float = 4.0
+    tag_height_m: float = 1.0  # used with a receiver's height_m; without one, distances are planar
+    min_distance_m: float = 1.0  # the log-distance model holds from 1 m out
+    max_floor_span: int = 1  # receivers more floors away than this are treated as unable to hear
+
+    # --- Likelihood -----------------------------------------------------------------------
+    sigma_db: float = 5.0  # spread of rssi around the model when the tag is louder than expected
+    fade_sigma_db: float = 7.5  # ... and when quieter (multipath fades only ever take power away)
+    student_nu: float = 4.0  # Student-t degrees of freedom: a few wild readings cannot dominate
+    sensitivity_dbm: float = -95.0  # receivers hear down to about this level
+    packet_loss: float = 0.2  # chance that a receiver which should hear a ping does not report it
+    # A tag's own gain (battery, mounting on metal, a body in the way) shifts all its readings
+    # alike: each hypothesis fits an offset with this prior spread (0 disables), within +-range.
+    offset_prior_db: float = 4.0
+    offset_range_db: float = 12.0
+    max_receivers_per_window: int = 10  # the strongest N of a window are used
+    likelihood_temper: float = 0.6  # readings of a still tag are correlated: each counts for less
+    max_window_evidence: float = 4.0  # nats one window can hold against a room (after tempering)
+    # Candidate rooms for a window: those where its loudest receiver would hear the tag at least
+    # (its rssi - candidate_margin_db), at least min and at most max of them, plus the rooms the
+    # tag was last believed in (always evaluated, so a still tag is judged on its own room).
+    candidate_margin_db: float = 14.0
+    min_candidate_rooms: int = 3
+    max_candidate_rooms: int = 24
+    # When a receiver on another floor is heard within this of the loudest one, its rooms (up to
+    # max_other_floor_rooms) are candidates too: the floor decision then weighs both floors.
+    other_floor_margin_db: float = 15.0
+    max_other_floor_rooms: int = 12
+    sample_area_m2: float = 5.0  # one sample point per this much room area ...
+    max_samples_per_room: int = 8  # ... up to this many
+    raster_m: float = 0.2  # wall counting resolution at plan build
+    max_range_m: float = 45.0  # receiver-sample pairs farther apart are never heard
+
+    # --- Smoothing over time (HMM forward filter over rooms) ---------------------------------
+    # Rates per second of event time; a ping 2 s after the last one gets 2x the move probability.
+    move_rate_adjacent: float = 0.0015  # into one particular room sharing a wall with the current one
+    move_rate_near: float = 0.0005  # into one particular room two steps away
+    move_rate_far: float = 0.0002  # into one particular room farther away (or on another floor)
+    max_step_s: float = 120.0  # a tag silent for longer is treated as silent this long
+    belief_size: int = 6  # rooms kept per tag between windows
+    switch_ratio: float = 1.5  # the shown room changes only when the new one is this much likelier
+    full_confidence_receivers: int = 3  # fewer receivers heard than this caps the confidence
+
+    # --- Position --------------------------------------------------------------------------
+    position_iterations: int = 5
+    position_prior_m: float = 4.0  # how far trilateration may pull away from the room's best point
+    min_radius_m: float = 0.5
+    display_inset_m: float = 0.25  # a shown position stays this far inside the room's walls
+
+    def __post_init__(self) -> None:
+        checks = {
+            "window_gap_s": self.window_gap_s > 0,
+            "window_max_s": self.window_max_s >= self.window_gap_s,
+            "allowed_lateness_s": self.allowed_lateness_s >= 0,
+            "duplicate_memory_s": self.duplicate_memory_s >= 0,
+            "path_loss_exponent": self.path_loss_exponent > 0,
+            "sigma_db": self.sigma_db > 0,
+            "fade_sigma_db": self.fade_sigma_db > 0,
+            "student_nu": self.student_nu > 0,
+            "packet_loss": 0 < self.packet_loss < 1,
+            "max_receivers_per_window": self.max_receivers_per_window >= 1,
+            "likelihood_temper": 0 < self.likelihood_temper <= 1,
+            "max_window_evidence": self.max_window_evidence > 0,
+            "min_candidate_rooms": self.min_candidate_rooms >= 1,
+            "max_candidate_rooms": self.max_candidate_rooms >= self.min_candidate_rooms,
+            "max_samples_per_room": self.max_samples_per_room >= 1,
+            "sample_area_m2": self.sample_area_m2 > 0,
+            "raster_m": self.raster_m > 0,
+            "belief_size": self.belief_size >= 1,
+            "switch_ratio": self.switch_ratio >= 1,
+            "full_confidence_receivers": self.full_confidence_receivers >= 1,
+            "max_floor_span": self.max_floor_span >= 0,
+        }
+        bad = [name for name, ok in checks.items() if not ok]
+        if bad:
+            raise ValueError(f"EngineConfig: invalid value for {', '.join(bad)}")

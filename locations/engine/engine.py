@@ -1,0 +1,717 @@
+"""The location engine: sightings in, one LocationEstimate per tag transmission out.
+
+Pipeline (docs/location-engine.md has the why):
+1. push(): sightings join per-tag event-time windows; duplicates and late arrivals are dropped
+   and counted.
+2. flush(watermark): windows that can no longer change are closed, then, batch by batch over
+   arrays (windows x candidate sample points x heard receivers):
+   a. per-room likelihood: robust (split Student-t) residuals of the heard receivers against
+      the precomputed expected RSSI at each room's sample points, plus the evidence of the
+      receivers that should have heard the tag but did not, mixed over the room's points;
+   b. smoothing: an HMM forward filter over rooms per tag (sticky; rooms sharing a wall are
+      reachable; far rooms only with strong evidence); the floor is chosen first (by its total
+      probability), then the room on it, with hysteresis;
+   c. position: robust Gauss-Newton in dB on the chosen floor from the room's best point,
+      clamped into the room for display, with an uncertainty radius.
+Everything is a deterministic function of the sightings' event times: no clock, no randomness.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import shapely
+
+from locations.engine.config import EngineConfig
+from locations.engine.plan import UNHEARABLE_DBM, CompiledPlan, compile_plan
+from locations.engine.types import LocationEstimate, Sighting, SitePlan
+
+_TS_KEY_BITS = 27  # ms modulo 2^27 (37 hours) in a duplicate key: far longer than any key is kept
+_SMALL_PUSH = 64  # pushes up to this size take the item-by-item path
+_BLOCK_WINDOWS = 16_384  # windows per processing block (bounds memory on a big flush)
+_CHUNK_ELEMENTS = 1_500_000  # windows x samples x receivers per likelihood chunk
+
+
+@dataclass(slots=True)
+class EngineStats:
+    accepted: int = 0  # sightings taken into a window
+    duplicates: int = 0  # (gateway, tag, ts) already seen: ignored
+    late: int = 0  # arrived after their window could no longer change: dropped
+    unknown_gateway: int = 0  # gateway not in the plan: dropped
+    invalid: int = 0  # rssi or ts not a finite number: dropped (parse_batch never lets these through)
+    windows: int = 0  # closed windows (transmissions) that produced an estimate
+    unlocated: int = 0  # closed windows heard only by receivers with no room in reach
+
+
+def _member(sorted_keys: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    if len(sorted_keys) == 0:
+        return np.zeros(keys.shape, dtype=bool)
+    pos = np.minimum(np.searchsorted(sorted_keys, keys), len(sorted_keys) - 1)
+    return sorted_keys[pos] == keys
+
+
+class LocationEngine:
+    def __init__(self, plan: SitePlan, config: EngineConfig | None = None):
+        self.config = config or EngineConfig()
+        self.plan: CompiledPlan = compile_plan(plan, self.config)
+        self.stats = EngineStats()
+        self._room_index = {int(r): i for i, r in enumerate(self.plan.room_ids.tolist())}
+        self._max_ts = -math.inf
+        self._closed_cut = -math.inf
+        self._next_due = math.inf  # no open window can be due before this event time
+        self._pending: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+        self._tag_index: dict[str, int] = {}
+        self._tag_ids: list[str] = []
+        self._gw_bits = max(1, len(self.plan.gateway_ids).bit_length())
+        self._tag_limit = 1 << (63 - _TS_KEY_BITS - self._gw_bits)
+        self._seen: set[int] = set()
+        self._seen_buckets: dict[int, list[int]] = {}
+        capacity = 1024
+        b = self.config.belief_size
+        self._belief_room = np.full((capacity, b), -1, dtype=np.int64)
+        self._belief_p = np.zeros((capacity, b), dtype=np.float64)
+        self._last_ts = np.full(capacity, np.nan)
+        self._shown_room = np.full(capacity, -1, dtype=np.int64)
+
+    # ------------------------------------------------------------------ public API
+
+    @property
+    def watermark(self) -> float | None:
+        """Event time: the latest ts accepted so far. Pass it to flush(); None before any sighting."""
+        return None if self._max_ts == -math.inf else self._max_ts
+
+    @property
+    def pending(self) -> int:
+        """Sightings waiting in open windows."""
+        return sum(len(chunk[0]) for chunk in self._pending)
+
+    def room_of(self, tag_id: str) -> int | None:
+        """The room (database id) currently shown for a tag, or None."""
+        ti = self._tag_index.get(tag_id)
+        if ti is None or self._shown_room[ti] < 0:
+            return None
+        return int(self.plan.room_ids[self._shown_room[ti]])
+
+    def push(self, sightings: Sequence[Sighting]) -> int:
+        """Add sightings to their tags' open windows. Returns how many were new (not seen, not late)."""
+        n = len(sightings)
+        if n == 0:
+            return 0
+        if n <= _SMALL_PUSH:
+            return self._push_small(sightings)
+        gw_index = self.plan.gateway_index
+        gw = np.fromiter((gw_index.get(s.gateway_id, -1) for s in sightings), dtype=np.int64, count=n)
+        tag = np.fromiter((self._tag(s.tag_id) for s in sightings), dtype=np.int64, count=n)
+        rssi = np.fromiter((s.rssi for s in sightings), dtype=np.float64, count=n)
+        ts = np.fromiter((s.ts for s in sightings), dtype=np.float64, count=n)
+
+        known = gw >= 0
+        self.stats.unknown_gateway += int(n - known.sum())
+        finite = np.isfinite(ts) & np.isfinite(rssi)
+        self.stats.invalid += int((known & ~finite).sum())
+        known &= finite
+        if not known.all():
+            gw, tag, rssi, ts = gw[known], tag[known], rssi[known], ts[known]
+        if len(ts) == 0:
+            return 0
+        ms = np.rint(ts * 1000.0).astype(np.int64) & ((1 << _TS_KEY_BITS) - 1)
+        keys = (ms << (63 - _TS_KEY_BITS)) | (tag << self._gw_bits) | gw
+        # First occurrence of each key in this push, then against keys already seen.
+        _, first = np.unique(keys, return_index=True)
+        fresh = np.zeros(len(keys), dtype=bool)
+        fresh[first] = True
+        seen = self._seen
+        key_list = keys.tolist()
+        if seen:
+            fresh &= np.fromiter((k not in seen for k in key_list), dtype=bool, count=len(key_list))
+        self.stats.duplicates += int(len(keys) - fresh.sum())
+        limit = max(self._closed_cut, self._max_ts - self.config.allowed_lateness_s)
+        late = (ts < self._max_ts - self.config.allowed_lateness_s) | (ts <= limit)
+        late &= fresh
+        self.stats.late += int(late.sum())
+        take = fresh & ~late
+        count = int(take.sum())
+        if count == 0:
+            return 0
+        gw, tag, rssi, ts, keys = gw[take], tag[take], rssi[take], ts[take], keys[take]
+        new_keys = keys.tolist()
+        seen.update(new_keys)
+        buckets = np.floor(ts).astype(np.int64)
+        if buckets[0] == buckets[-1] and (buckets == buckets[0]).all():
+            self._seen_buckets.setdefault(int(buckets[0]), []).extend(new_keys)
+        else:
+            for b, k in zip(buckets.tolist(), new_keys, strict=True):
+                self._seen_buckets.setdefault(b, []).append(k)
+        self._pending.append((tag, gw, rssi, ts))
+        self._max_ts = max(self._max_ts, float(ts.max()))
+        self._next_due = min(self._next_due, float(ts.min()))
+        self.stats.accepted += count
+        return count
+
+    def _push_small(self, sightings: Sequence[Sighting]) -> int:
+        """push() for a small batch: the same rules, item by item (numpy's per-call cost would dominate)."""
+        gw_index, tag_index, seen = self.plan.gateway_index, self._tag_index, self._seen
+        lim = self._max_ts - self.config.allowed_lateness_s
+        closed = self._closed_cut
+        mask, shift, gw_bits = (1 << _TS_KEY_BITS) - 1, 63 - _TS_KEY_BITS, self._gw_bits
+        tags, gws, rssis, tss = [], [], [], []
+        in_batch: set[int] = set()
+        unknown = dup = late = invalid = 0
+        buckets = self._seen_buckets
+        for s in sightings:
+            g = gw_index.get(s.gateway_id)
+            if g is None:
+                unknown += 1
+                continue
+            t = tag_index.get(s.tag_id)
+            if t is None:
+                t = self._tag(s.tag_id)
+            ts = s.ts
+            if not (math.isfinite(ts) and math.isfinite(s.rssi)):
+                invalid += 1
+                continue
+            key = ((round(ts * 1000.0) & mask) << shift) | (t << gw_bits) | g
+            if key in seen or key in in_batch:
+                dup += 1
+                continue
+            in_batch.add(key)
+            if ts < lim or ts <= closed:
+                late += 1
+                continue
+            seen.add(key)
+            buckets.setdefault(math.floor(ts), []).append(key)
+            tags.append(t)
+            gws.append(g)
+            rssis.append(s.rssi)
+            tss.append(ts)
+        stats = self.stats
+        stats.unknown_gateway += unknown
+        stats.duplicates += dup
+        stats.late += late
+        stats.invalid += invalid
+        if not tss:
+            return 0
+        self._pending.append(
+            (
+                np.array(tags, dtype=np.int64),
+                np.array(gws, dtype=np.int64),
+                np.array(rssis, dtype=np.float64),
+                np.array(tss, dtype=np.float64),
+            )
+        )
+        self._max_ts = max(self._max_ts, max(tss))
+        self._next_due = min(self._next_due, min(tss))
+        stats.accepted += len(tss)
+        return len(tss)
+
+    def flush(self, watermark: float | None = None) -> list[LocationEstimate]:
+        """Close every window whose end + allowed lateness <= watermark (None: all) and estimate each.
+
+        Returns one estimate per closed window, ordered by event time (so per tag in order).
+        """
+        cfg = self.config
+        if watermark is None:
+            cut = math.inf
+        else:
+            cut = float(watermark) - cfg.allowed_lateness_s
+            if cut <= self._closed_cut:
+                return []
+            if cut < self._next_due:  # no open window can end this early
+                self._advance_cut(cut)
+                return []
+        if not self._pending:
+            self._advance_cut(cut)
+            return []
+        tag, gw, rssi, ts = (np.concatenate(col) for col in zip(*self._pending, strict=True))
+        if math.isfinite(cut):
+            selected = ts <= cut + cfg.window_max_s
+            if not selected.any():
+                self._advance_cut(cut)
+                return []
+            rest = ~selected
+            later = (tag[rest], gw[rest], rssi[rest], ts[rest])
+            tag, gw, rssi, ts = tag[selected], gw[selected], rssi[selected], ts[selected]
+        else:
+            later = None
+
+        order = np.lexsort((gw, ts, tag))
+        tag, gw, rssi, ts = tag[order], gw[order], rssi[order], ts[order]
+        win = self._windows(tag, ts)
+        n_win = int(win[-1]) + 1
+        starts = np.flatnonzero(np.r_[True, win[1:] != win[:-1]])
+        ends = np.r_[starts[1:], len(win)] - 1
+        t0, t_last = ts[starts], ts[ends]
+        end_bound = np.minimum(t_last + cfg.window_gap_s, t0 + cfg.window_max_s)
+        closable = end_bound <= cut
+        done = closable[win]
+
+        keep = [later] if later is not None and len(later[0]) else []
+        # A lower bound of when the next window can be due: new sightings only end windows later.
+        next_due = math.inf
+        if not done.all():
+            keep.append((tag[~done], gw[~done], rssi[~done], ts[~done]))
+            next_due = float(end_bound[~closable].min())
+        if keep and keep[0] is later:
+            next_due = min(next_due, float(later[3].min()))
+        self._pending = keep
+        self._next_due = next_due
+        if math.isfinite(cut):
+            self._advance_cut(cut)
+        elif done.any():
+            self._advance_cut(float(ts[done].max()))
+        if not done.any():
+            return []
+
+        # Closed windows, renumbered 0..W-1 in (tag, time) order.
+        w_ids = np.flatnonzero(closable)
+        renum = np.full(n_win, -1, dtype=np.int64)
+        renum[w_ids] = np.arange(len(w_ids))
+        s_win = renum[win[done]]
+        s_gw, s_rssi = gw[done], rssi[done]
+        w_tag = tag[starts[w_ids]]
+        w_ts = t0[w_ids]
+        # Event-time order across tags; ties by tag so the output is fully determined.
+        w_order = np.lexsort((w_tag, w_ts))
+        estimates: list[LocationEstimate] = []
+        sighting_order = np.argsort(s_win, kind="stable")
+        s_win, s_gw, s_rssi = s_win[sighting_order], s_gw[sighting_order], s_rssi[sighting_order]
+        s_start = np.searchsorted(s_win, np.arange(len(w_ids) + 1))
+        for b0 in range(0, len(w_order), _BLOCK_WINDOWS):
+            block = w_order[b0 : b0 + _BLOCK_WINDOWS]
+            # Sightings of the block's windows, windows renumbered 0..len(block)-1.
+            lengths = s_start[block + 1] - s_start[block]
+            local = np.repeat(np.arange(len(block)), lengths)
+            idx = np.repeat(s_start[block] - np.r_[0, np.cumsum(lengths)[:-1]], lengths) + np.arange(lengths.sum())
+            estimates.extend(self._estimate(w_tag[block], w_ts[block], local, s_gw[idx], s_rssi[idx]))
+        return estimates
+
+    def flush_ready(self) -> list[LocationEstimate]:
+        """flush() at the engine's own event-time watermark (the latest ts accepted)."""
+        wm = self.watermark
+        return [] if wm is None else self.flush(wm)
+
+    def restore(self, tag_id: str, *, room_id: int, ts: float, confidence: float = 0.9) -> None:
+        """Seed a tag's smoothing state, e.g. from the stored current location after a restart."""
+        ri = self._room_index.get(int(room_id))
+        if ri is None:
+            raise ValueError(f"room {room_id} is not in the site plan")
+        if not math.isfinite(ts):
+            raise ValueError("ts must be a finite epoch time")
+        ti = self._tag(tag_id)
+        self._belief_room[ti] = -1
+        self._belief_p[ti] = 0.0
+        self._belief_room[ti, 0] = ri
+        self._belief_p[ti, 0] = min(max(float(confidence), 0.01), 0.999)
+        self._last_ts[ti] = ts
+        self._shown_room[ti] = ri
+
+    # ------------------------------------------------------------------ windows
+
+    def _tag(self, tag_id: str) -> int:
+        ti = self._tag_index.get(tag_id)
+        if ti is not None:
+            return ti
+        ti = len(self._tag_ids)
+        if ti >= self._tag_limit:
+            raise RuntimeError(f"the engine tracks at most {self._tag_limit} tags")
+        self._tag_index[tag_id] = ti
+        self._tag_ids.append(tag_id)
+        if ti >= len(self._last_ts):
+            grow = len(self._last_ts)
+            self._belief_room = np.concatenate([self._belief_room, np.full_like(self._belief_room, -1)])
+            self._belief_p = np.concatenate([self._belief_p, np.zeros_like(self._belief_p)])
+            self._last_ts = np.concatenate([self._last_ts, np.full(grow, np.nan)])
+            self._shown_room = np.concatenate([self._shown_room, np.full(grow, -1, dtype=np.int64)])
+        return ti
+
+    def _windows(self, tag: np.ndarray, ts: np.ndarray) -> np.ndarray:
+        """Window id per sighting (sorted by tag, ts): a gap > window_gap_s or a span >= window_max_s starts one."""
+        cfg = self.config
+        new = np.ones(len(ts), dtype=bool)
+        new[1:] = (tag[1:] != tag[:-1]) | (np.diff(ts) > cfg.window_gap_s)
+        session = np.cumsum(new) - 1
+        starts = np.flatnonzero(new)
+        ends = np.r_[starts[1:], len(ts)] - 1
+        long = np.flatnonzero(ts[ends] - ts[starts] >= cfg.window_max_s)
+        if len(long):  # rare: a tag pinging faster than the gap; split sequentially
+            for s in long.tolist():
+                t0 = ts[starts[s]]
+                for i in range(starts[s] + 1, ends[s] + 1):
+                    if ts[i] - t0 >= cfg.window_max_s:
+                        new[i] = True
+                        t0 = ts[i]
+            session = np.cumsum(new) - 1
+        return session
+
+    def _advance_cut(self, cut: float) -> None:
+        if cut <= self._closed_cut:
+            return
+        self._closed_cut = cut
+        horizon = cut - self.config.duplicate_memory_s
+        if not math.isfinite(horizon):
+            return
+        old = [b for b in self._seen_buckets if b + 1 < horizon]
+        for b in old:
+            self._seen.difference_update(self._seen_buckets.pop(b))
+
+    # ------------------------------------------------------------------ estimation
+
+    def _estimate(self, w_tag, w_ts, s_win, s_gw, s_rssi) -> list[LocationEstimate]:
+        cfg, plan = self.config, self.plan
+        n = len(w_tag)
+        heard_rx, heard_y, heard_n = self._heard(n, s_win, s_gw, s_rssi)
+        # The anchor: the loudest receiver that has any room in reach.
+        usable = (heard_rx >= 0) & (plan.cand_count[np.maximum(heard_rx, 0)] > 0)
+        ok = usable.any(axis=1)
+        if not ok.all():
+            self.stats.unlocated += int((~ok).sum())
+            keep = np.flatnonzero(ok)
+            w_tag, w_ts, heard_rx, heard_y = w_tag[keep], w_ts[keep], heard_rx[keep], heard_y[keep]
+            heard_n, usable = heard_n[keep], usable[keep]
+            n = len(keep)
+            if n == 0:
+                return []
+        rows = np.arange(n)
+        first = usable.argmax(axis=1)
+        anchor = heard_rx[rows, first]
+        anchor_y = heard_y[rows, first]
+        reach = (plan.cand_rssi[anchor] >= (anchor_y - cfg.candidate_margin_db)[:, None]).sum(axis=1)
+        n_rooms = np.clip(reach, np.minimum(cfg.min_candidate_rooms, plan.cand_count[anchor]), cfg.max_candidate_rooms)
+        # A second anchor on another floor, when one is heard nearly as loud: the floor is then a real question.
+        other = (
+            usable
+            & (plan.rx_floor[np.maximum(heard_rx, 0)] != plan.rx_floor[anchor][:, None])
+            & (heard_y >= (anchor_y - cfg.other_floor_margin_db)[:, None])
+        )
+        second = other.argmax(axis=1)
+        anchor2 = heard_rx[rows, second]
+        reach2 = (plan.cand_rssi[anchor2] >= (heard_y[rows, second] - cfg.candidate_margin_db)[:, None]).sum(axis=1)
+        low2 = np.minimum(cfg.min_candidate_rooms, plan.cand_count[anchor2])
+        n_rooms2 = np.where(other.any(axis=1), np.clip(reach2, low2, cfg.max_other_floor_rooms), 0)
+
+        # Each tag's windows in time order: step r handles every tag's r-th window at once.
+        by_tag = np.lexsort((w_ts, w_tag))
+        tags_sorted = w_tag[by_tag]
+        group_start = np.flatnonzero(np.r_[True, tags_sorted[1:] != tags_sorted[:-1]])
+        rank = np.empty(n, dtype=np.int64)
+        rank[by_tag] = np.arange(n) - np.repeat(group_start, np.diff(np.r_[group_start, n]))
+
+        chosen = np.full(n, -1, dtype=np.int64)
+        previous = np.full(n, -1, dtype=np.int64)
+        confidence = np.zeros(n)
+        start_xy = np.zeros((n, 2))
+        best_sample = np.zeros(n, dtype=np.int64)
+        gain = np.zeros(n)
+        coverage = np.sqrt(np.minimum(1.0, heard_n / cfg.full_confidence_receivers))
+        for r in range(int(rank.max()) + 1):
+            w = np.flatnonzero(rank == r)
+            ti = w_tag[w]
+            width = int(n_rooms[w].max())
+            near_rooms = plan.cand_rooms[anchor[w], :width]
+            near_rooms = np.where(np.arange(width)[None, :] < n_rooms[w][:, None], near_rooms, -1)
+            width2 = int(n_rooms2[w].max())
+            if width2:
+                more = plan.cand_rooms[anchor2[w], :width2]
+                more = np.where(np.arange(width2)[None, :] < n_rooms2[w][:, None], more, -1)
+                more = np.where((more[:, :, None] == near_rooms[:, None, :]).any(axis=2), -1, more)
+                near_rooms = np.concatenate([near_rooms, more], axis=1)
+            belief = self._belief_room[ti]
+            known = (belief[:, :, None] == near_rooms[:, None, :]).any(axis=2) | (belief < 0)
+            rooms = np.concatenate([near_rooms, np.where(known, -1, belief)], axis=1)
+            room_ll, chunks = self._likelihood(rooms, heard_rx[w], heard_y[w])
+            pick, pick_post, prev = self._step(ti, w_ts[w], rooms, room_ll)
+            chosen[w], previous[w] = pick, prev
+            confidence[w] = np.minimum(pick_post, coverage[w])
+            # Where in the chosen room: its sample points weighted by their likelihood.
+            pick_slot = (rooms == pick[:, None]).argmax(axis=1)
+            for idx, samples, slot, sample_ll, offset in chunks:
+                m = np.arange(len(idx))
+                mine = (slot == pick_slot[idx][:, None]) & np.isfinite(sample_ll)
+                ll = np.where(mine, sample_ll, -np.inf)
+                col = ll.argmax(axis=1)
+                top = ll[m, col]
+                wts = np.where(mine, np.exp(ll - np.where(np.isfinite(top), top, 0.0)[:, None]), 0.0)
+                xy = plan.sample_xy[samples]
+                start_xy[w[idx]] = (wts[:, :, None] * xy).sum(axis=1) / np.maximum(wts.sum(axis=1), 1e-300)[:, None]
+                best_sample[w[idx]] = samples[m, col]
+                gain[w[idx]] = offset[m, col]
+        x, y, radius = self._position(chosen, start_xy, best_sample, gain, heard_rx, heard_y)
+        self.stats.windows += n
+
+        room_ids = plan.room_ids.tolist()
+        floor_ids = plan.floor_ids[plan.room_floor[chosen]].tolist()
+        tag_ids = self._tag_ids
+        changed = (chosen != previous).tolist()
+        return [
+            LocationEstimate(
+                tag_id=tag_ids[ti],
+                ts=t,
+                floor_id=fid,
+                room_id=room_ids[ri],
+                confidence=round(conf, 4),
+                x=round(xx, 2),
+                y=round(yy, 2),
+                radius_m=round(rr, 2),
+                receivers_heard=k,
+                room_changed=ch,
+                previous_room_id=room_ids[pv] if pv >= 0 else None,
+            )
+            for ti, t, ri, fid, conf, xx, yy, rr, k, ch, pv in zip(
+                w_tag.tolist(),
+                w_ts.tolist(),
+                chosen.tolist(),
+                floor_ids,
+                confidence.tolist(),
+                x.tolist(),
+                y.tolist(),
+                radius.tolist(),
+                heard_n.tolist(),
+                changed,
+                previous.tolist(),
+                strict=True,
+            )
+        ]
+
+    def _heard(self, n, s_win, s_gw, s_rssi):
+        """(n x K) heard receivers and their rssi, loudest first (the loudest copy per receiver)."""
+        k_max = self.config.max_receivers_per_window
+        order = np.lexsort((-s_rssi, s_gw, s_win))
+        w, g, r = s_win[order], s_gw[order], s_rssi[order]
+        first = np.r_[True, (w[1:] != w[:-1]) | (g[1:] != g[:-1])]
+        w, g, r = w[first], g[first], r[first]
+        heard_n = np.bincount(w, minlength=n)
+        order = np.lexsort((g, -r, w))
+        w, g, r = w[order], g[order], r[order]
+        start = np.searchsorted(w, np.arange(n))
+        rank = np.arange(len(w)) - start[w]
+        keep = rank < k_max
+        width = int(min(k_max, max(1, heard_n.max())))
+        heard_rx = np.full((n, width), -1, dtype=np.int64)
+        heard_y = np.zeros((n, width), dtype=np.float64)
+        heard_rx[w[keep], rank[keep]] = g[keep]
+        heard_y[w[keep], rank[keep]] = r[keep]
+        return heard_rx, heard_y, heard_n
+
+    def _likelihood(self, rooms, heard_rx, heard_y):
+        """Log-likelihood of each window's sightings for each of its rooms (n x S; -inf for padding).
+
+        A room's likelihood mixes its sample points by their share of its area. Each point scores the
+        heard receivers with a split Student-t on the residual after fitting the tag's gain, and every
+        receiver that could hear it but did not with log P(miss).
+        """
+        cfg, plan = self.config, self.plan
+        n, n_slots = rooms.shape
+        k = heard_rx.shape[1]
+        counts = np.where(rooms >= 0, plan.room_nsamples[np.maximum(rooms, 0)], 0)
+        totals = counts.sum(axis=1)
+        room_ll = np.full((n, n_slots), -np.inf)
+        scale_pos = np.float32(1.0 / (cfg.sigma_db * math.sqrt(cfg.student_nu)))
+        scale_neg = np.float32(1.0 / (cfg.fade_sigma_db * math.sqrt(cfg.student_nu)))
+        half_nu1 = np.float32((cfg.student_nu + 1.0) / 2.0)
+        offset_on = cfg.offset_prior_db > 0
+        kappa = np.float32((cfg.sigma_db / cfg.offset_prior_db) ** 2) if offset_on else np.float32(1.0)
+        chunks = []
+        order = np.argsort(totals, kind="stable")  # similar sizes together: little padding
+        sorted_totals = totals[order]
+        start = 0
+        while start < n:
+            # The widest window of a chunk sets its padding: keep widths within ~30% and the chunk in budget.
+            similar = int(np.searchsorted(sorted_totals, 1.3 * sorted_totals[start] + 8, side="right"))
+            end = min(similar, start + max(1, _CHUNK_ELEMENTS // max(1, int(sorted_totals[start]) * k)))
+            while end - start > 1 and (end - start) * int(totals[order[end - 1]]) * k > _CHUNK_ELEMENTS:
+                end = start + (end - start) // 2
+            idx = order[start:end]
+            start = end
+            m = len(idx)
+            # Flatten (window, room, sample) into (window, position) arrays.
+            cnt = counts[idx].ravel()
+            rep = np.repeat(np.arange(m * n_slots), cnt)
+            within = np.arange(len(rep)) - np.repeat(np.cumsum(cnt) - cnt, cnt)
+            samp = plan.room_samples[rooms[idx].ravel()[rep], within]
+            wl = rep // n_slots
+            tot = totals[idx]
+            pos = np.arange(len(rep)) - np.repeat(np.cumsum(tot) - tot, tot)
+            p = int(tot.max())
+            samples = np.zeros((m, p), dtype=np.int64)
+            slot = np.full((m, p), -1, dtype=np.int64)
+            samples[wl, pos] = samp
+            slot[wl, pos] = rep % n_slots
+            valid = slot >= 0
+
+            # Elements are laid out (window, receiver, sample): sums over receivers run on whole rows.
+            rx = heard_rx[idx]
+            rx_ok = (rx >= 0)[:, :, None]
+            t = plan.table_index(samples[:, None, :], np.maximum(rx, 0)[:, :, None])
+            mu = plan.expected_rssi[t]
+            e = heard_y[idx].astype(np.float32)[:, :, None] - mu
+            if offset_on:
+                # The tag's gain: a shrunk, clipped mean residual of the receivers that can hear here.
+                fit = mu > np.float32(UNHEARABLE_DBM + 1.0)
+                fit &= rx_ok
+                clipped = np.maximum(e, np.float32(-2.0 * cfg.fade_sigma_db))
+                np.minimum(clipped, np.float32(2.0 * cfg.sigma_db), out=clipped)
+                clipped *= fit
+                offset = clipped.sum(axis=1) / (fit.sum(axis=1, dtype=np.float32) + kappa)
+                np.clip(offset, -cfg.offset_range_db, cfg.offset_range_db, out=offset)
+                e -= offset[:, None, :]
+                lpm = plan.log_p_miss(mu + offset[:, None, :])
+                prior_term = (0.5 / cfg.offset_prior_db**2) * offset.astype(np.float64) ** 2
+                base = plan.miss_total(samples, offset) - prior_term
+            else:
+                offset = np.zeros(samples.shape, dtype=np.float32)
+                lpm = plan.log_p_miss(mu)
+                base = plan.miss_total(samples, offset)
+            # Split Student-t: z^2 / nu with the spread of the residual's side folded into one scale.
+            z = e * np.where(e >= 0, scale_pos, scale_neg)
+            z *= z
+            term = np.log1p(z, out=z)
+            term *= -half_nu1
+            term -= lpm
+            term *= rx_ok
+            ll = term.sum(axis=1, dtype=np.float64) + base + plan.sample_logw[samples]
+            ll[~valid] = -np.inf
+            top = ll.max(axis=1, keepdims=True)
+            ex = np.where(valid, np.exp(ll - top), 0.0)
+            flat = (np.arange(m)[:, None] * n_slots + np.maximum(slot, 0)).ravel()
+            sums = np.bincount(flat, weights=ex.ravel(), minlength=m * n_slots).reshape(m, n_slots)
+            with np.errstate(divide="ignore"):
+                room_ll[idx] = np.where(rooms[idx] >= 0, np.log(sums) + top, -np.inf)
+            chunks.append((idx, samples, slot, ll, offset))
+        return room_ll, chunks
+
+    def _step(self, ti, ts, rooms, room_ll):
+        """One HMM forward step for windows of distinct tags: returns the shown room, its probability
+        and the previously shown room, and updates each tag's belief."""
+        cfg, plan = self.config, self.plan
+        n = len(ti)
+        n_rooms = plan.n_rooms
+        belief, bp = self._belief_room[ti], self._belief_p[ti]
+        last = self._last_ts[ti]
+        has_prior = np.isfinite(last) & (belief[:, 0] >= 0)
+        dt = np.clip(np.where(has_prior, ts - last, 0.0), 0.0, cfg.max_step_s)
+        valid = (rooms >= 0) & np.isfinite(room_ll)
+        # Transition prior: stay, or move into a room sharing a wall, two steps away, or anywhere.
+        key = belief[:, :, None] * n_rooms + rooms[:, None, :]
+        same = belief[:, :, None] == rooms[:, None, :]
+        adjacent = _member(plan.adjacent_keys, key)
+        near = _member(plan.near_keys, key)
+        q_adj = -np.expm1(-cfg.move_rate_adjacent * dt)[:, None, None]
+        q_near = -np.expm1(-cfg.move_rate_near * dt)[:, None, None]
+        q_far = -np.expm1(-cfg.move_rate_far * dt)[:, None, None]
+        trans = np.where(same, 1.0, np.where(adjacent, q_adj, np.where(near, q_near, q_far)))
+        trans *= (belief >= 0)[:, :, None]
+        rest = np.clip(1.0 - bp.sum(axis=1), 0.0, 1.0)  # mass of rooms that fell out of the belief
+        prior = (bp[:, :, None] * trans).sum(axis=1) + (rest * np.maximum(q_far[:, 0, 0], 1e-12))[:, None]
+        prior = np.where(has_prior[:, None], prior, 1.0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            top = np.where(valid, room_ll, -np.inf).max(axis=1, keepdims=True)
+            # One window can make a room at most e^max_window_evidence times less likely than the
+            # best one: a single freak reading (a reflection, a deep fade) cannot move a still tag.
+            evidence = np.maximum(cfg.likelihood_temper * (room_ll - top), -cfg.max_window_evidence)
+            logpost = np.where(valid, np.log(np.maximum(prior, 1e-300)) + evidence, -np.inf)
+        logpost -= logpost.max(axis=1, keepdims=True)
+        post = np.exp(logpost)
+        post /= post.sum(axis=1, keepdims=True)
+
+        # Floor first: the floor holding the most probability, then the likeliest room on it; the
+        # shown floor and room change only when the new one is switch_ratio times likelier.
+        rows = np.arange(n)
+        fl = np.where(valid, plan.room_floor[np.maximum(rooms, 0)], -1)
+        floor_mass = (post[:, None, :] * (fl[:, :, None] == fl[:, None, :])).sum(axis=2)
+        floor_mass = np.where(valid, floor_mass, -1.0)
+        best_floor = fl[rows, floor_mass.argmax(axis=1)]
+        best_floor_mass = floor_mass.max(axis=1)
+        prev = self._shown_room[ti]
+        prev_floor = np.where(prev >= 0, plan.room_floor[np.maximum(prev, 0)], -2)
+        prev_floor_mass = (post * (fl == prev_floor[:, None])).sum(axis=1)
+        keep_floor = (prev >= 0) & (prev_floor_mass * cfg.switch_ratio >= best_floor_mass)
+        floor = np.where(keep_floor, prev_floor, best_floor)
+        on_floor = np.where(fl == floor[:, None], post, -1.0)
+        best_slot = on_floor.argmax(axis=1)
+        best_room = rooms[rows, best_slot]
+        best_post = on_floor[rows, best_slot]
+        prev_post = (post * (rooms == prev[:, None])).sum(axis=1)
+        keep_room = (prev >= 0) & (prev_floor == floor) & (prev_post > 0) & (prev_post * cfg.switch_ratio >= best_post)
+        pick = np.where(keep_room, prev, best_room)
+        pick_post = np.where(keep_room, prev_post, best_post)
+
+        # New belief: the likeliest rooms.
+        b = cfg.belief_size
+        top_slots = np.argsort(-post, axis=1, kind="stable")[:, :b]
+        new_room = np.take_along_axis(rooms, top_slots, axis=1)
+        new_p = np.take_along_axis(post, top_slots, axis=1)
+        new_room = np.where(new_p > 0, new_room, -1)
+        if new_room.shape[1] < b:
+            pad = b - new_room.shape[1]
+            new_room = np.pad(new_room, ((0, 0), (0, pad)), constant_values=-1)
+            new_p = np.pad(new_p, ((0, 0), (0, pad)))
+        self._belief_room[ti] = new_room
+        self._belief_p[ti] = np.where(new_room >= 0, new_p, 0.0)
+        self._last_ts[ti] = ts
+        self._shown_room[ti] = pick
+        return pick, pick_post, prev
+
+    def _position(self, chosen_room, x0, best, gain, heard_rx, heard_y):
+        """Robust Gauss-Newton in dB from the chosen room's likeliest point; clamped into the room."""
+        cfg, plan = self.config, self.plan
+        rx_ok = heard_rx >= 0
+        rx = np.maximum(heard_rx, 0)
+        mu_best = plan.expected_rssi[plan.table_index(best[:, None], rx)].astype(np.float64)
+        hearable = rx_ok & (mu_best > UNHEARABLE_DBM + 1.0)
+        floor = plan.room_floor[chosen_room]
+        d_level = plan.floor_level[plan.rx_floor[rx]] - plan.floor_level[floor][:, None]
+        dz2 = (d_level * cfg.floor_height_m + plan.rx_height_offset[rx]) ** 2
+        rxy_x, rxy_y = plan.rx_xy[rx, 0], plan.rx_xy[rx, 1]
+        a = plan.rx_rssi_1m[rx]
+        slope = 10.0 * plan.rx_exponent[rx] / math.log(10.0)
+        d0sq = cfg.min_distance_m**2
+        # The walls and floors between the room's best point and each receiver, held fixed while
+        # (x, y) moves within the room; the tag's fitted gain makes every reading louder alike.
+        bx0, by0 = plan.sample_xy[best, 0:1], plan.sample_xy[best, 1:2]
+        d2_best = np.maximum((bx0 - rxy_x) ** 2 + (by0 - rxy_y) ** 2 + dz2, d0sq)
+        loss = a - slope * 0.5 * np.log(d2_best) - mu_best - gain[:, None]
+        prior = 1.0 / cfg.position_prior_m**2
+        x = x0.copy()
+        for _ in range(cfg.position_iterations):
+            dx, dy = x[:, 0:1] - rxy_x, x[:, 1:2] - rxy_y
+            d2 = dx * dx + dy * dy + dz2
+            d2c = np.maximum(d2, d0sq)
+            mu = a - slope * 0.5 * np.log(d2c) - loss
+            res = heard_y - mu
+            sig = np.where(res >= 0, cfg.sigma_db, cfg.fade_sigma_db)
+            z2 = (res / sig) ** 2
+            w = np.where(hearable, (cfg.student_nu + 1.0) / (cfg.student_nu + z2) / sig**2, 0.0)
+            g = np.where(d2 > d0sq, -slope / d2c, 0.0)  # d mu / d x = g * dx
+            jx, jy = g * dx, g * dy
+            hxx = (w * jx * jx).sum(axis=1) + prior
+            hyy = (w * jy * jy).sum(axis=1) + prior
+            hxy = (w * jx * jy).sum(axis=1)
+            bx = (w * jx * res).sum(axis=1) - prior * (x[:, 0] - x0[:, 0])
+            by = (w * jy * res).sum(axis=1) - prior * (x[:, 1] - x0[:, 1])
+            det = hxx * hyy - hxy * hxy
+            sx = (hyy * bx - hxy * by) / det
+            sy = (hxx * by - hxy * bx) / det
+            scale = np.minimum(1.0, 2.0 / np.maximum(np.hypot(sx, sy), 1e-9))  # at most 2 m per step
+            x[:, 0] += sx * scale
+            x[:, 1] += sy * scale
+        # Uncertainty: the weaker axis of the information matrix, inflated when the residuals are poor.
+        tr, det = hxx + hyy, hxx * hyy - hxy * hxy
+        lam_min = tr / 2 - np.sqrt(np.maximum(tr * tr / 4 - det, 0.0))
+        used = np.maximum(1, hearable.sum(axis=1))
+        misfit = np.sqrt(np.maximum(1.0, (w * res * res).sum(axis=1) / used))
+        radius = misfit / np.sqrt(np.maximum(lam_min, 1e-9))
+        radius = np.clip(radius, cfg.min_radius_m, np.maximum(cfg.min_radius_m, plan.room_extent_m[chosen_room]))
+        # Clamp into the room, for display.
+        geoms = plan.room_display[chosen_room]
+        inside = shapely.contains_xy(geoms, x[:, 0], x[:, 1])
+        if not inside.all():
+            out = np.flatnonzero(~inside)
+            rings = plan.room_display_ring[chosen_room[out]]
+            pts = shapely.points(x[out, 0], x[out, 1])
+            proj = shapely.line_interpolate_point(rings, shapely.line_locate_point(rings, pts))
+            x[out, 0] = shapely.get_x(proj)
+            x[out, 1] = shapely.get_y(proj)
+        return x[:, 0], x[:, 1], radius

@@ -1,0 +1,162 @@
+"""Validate one gateway batch (DESIGN.md §5) into Sightings, item by item.
+
+A body that is malformed as a whole raises BatchError (the HTTP 400 message). Inside a good
+body each bad item is rejected on its own, with its index and a reason; the good items still
+go through.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Container
+from datetime import datetime
+
+from assets.tag_ids import TagIdError, normalize_tag_id
+from locations.engine.types import BatchError, ParsedBatch, Rejection, Sighting
+
+RSSI_MIN, RSSI_MAX = -120.0, 0.0
+# Epoch milliseconds before 2000-01-01 are almost surely epoch *seconds* sent by mistake.
+_EARLIEST_TS = 946_684_800.0
+
+_tag_cache: dict[str, str] = {}
+_TAG_CACHE_MAX = 200_000
+
+
+def _tag(raw: object) -> str:
+    if type(raw) is str:
+        cached = _tag_cache.get(raw)
+        if cached is not None:
+            return cached
+    tag_id = normalize_tag_id(raw)
+    if len(_tag_cache) >= _TAG_CACHE_MAX:
+        _tag_cache.clear()
+    _tag_cache[raw] = tag_id  # type: ignore[index]
+    return tag_id
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def parse_timestamp(value: object, *, field: str = "ts") -> float:
+    """ISO 8601 with a zone, or epoch milliseconds, to epoch seconds. ValueError says what is wrong."""
+    if isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise ValueError(f"{field} {value!r} is not an ISO 8601 time") from None
+        if moment.tzinfo is None or moment.utcoffset() is None:
+            raise ValueError(f"{field} {value!r} has no time zone (add Z or +hh:mm)")
+        seconds = moment.timestamp()
+    elif _is_number(value):
+        if not math.isfinite(value):  # type: ignore[arg-type]
+            raise ValueError(f"{field} {value!r} is not a finite number")
+        seconds = float(value) / 1000.0  # type: ignore[arg-type]
+    elif value is None:
+        raise ValueError(f"{field} is missing")
+    else:
+        raise ValueError(f"{field} must be an ISO 8601 string or epoch milliseconds, got {type(value).__name__}")
+    if seconds < _EARLIEST_TS:
+        raise ValueError(f"{field} {value!r} is before the year 2000 (epoch seconds instead of milliseconds?)")
+    # Microsecond precision, so that one instant written as ISO or as epoch ms is the same float.
+    return round(seconds, 6)
+
+
+def parse_batch(body: object, *, known_gateways: Container[str], now: float, max_future_s: float = 60.0) -> ParsedBatch:
+    """Validate a decoded JSON body: {"gateway", "sent_at", "sightings": [{"tag","rssi","ts","battery"}]}.
+
+    `now` is the receiving side's clock (epoch seconds); items more than `max_future_s` ahead of it
+    are rejected. Items repeated in the batch (same gateway, tag and ts) count once.
+    """
+    if not isinstance(body, dict):
+        raise BatchError(f"body must be a JSON object, got {_json_type(body)}")
+    gateway = body.get("gateway")
+    if gateway is None:
+        raise BatchError("'gateway' is missing")
+    if not isinstance(gateway, str) or not gateway.strip():
+        raise BatchError(f"'gateway' must be a non-empty string, got {gateway!r}")
+    if "sightings" not in body:
+        raise BatchError("'sightings' is missing")
+    items = body["sightings"]
+    if not isinstance(items, list):
+        raise BatchError(f"'sightings' must be a list, got {_json_type(items)}")
+    sent_at = None
+    if body.get("sent_at") is not None:
+        try:
+            sent_at = parse_timestamp(body["sent_at"], field="sent_at")
+        except ValueError as exc:
+            raise BatchError(str(exc)) from None
+
+    batch = ParsedBatch(gateway_id=gateway, sent_at=sent_at)
+    if gateway not in known_gateways:
+        reason = f"unknown gateway {gateway}"
+        batch.rejected = [Rejection(index, reason) for index in range(len(items))]
+        return batch
+
+    latest = now + max_future_s
+    seen: set[tuple[str, float]] = set()
+    accepted, rejected = batch.accepted, batch.rejected
+    for index, item in enumerate(items):
+        if not isinstance(item, dict):
+            rejected.append(Rejection(index, f"item must be an object, got {_json_type(item)}"))
+            continue
+        try:
+            tag_id = _tag(item.get("tag")) if "tag" in item else None
+        except TagIdError as exc:
+            rejected.append(Rejection(index, str(exc)))
+            continue
+        if tag_id is None:
+            rejected.append(Rejection(index, "tag is missing"))
+            continue
+        rssi = item.get("rssi")
+        if rssi is None:
+            rejected.append(Rejection(index, "rssi is missing"))
+            continue
+        if not _is_number(rssi) or not math.isfinite(rssi):
+            rejected.append(Rejection(index, f"rssi must be a number of dBm, got {rssi!r}"))
+            continue
+        if not RSSI_MIN <= rssi <= RSSI_MAX:
+            rejected.append(Rejection(index, f"rssi {rssi} is outside -120..0"))
+            continue
+        try:
+            ts = parse_timestamp(item.get("ts"))
+        except ValueError as exc:
+            rejected.append(Rejection(index, str(exc)))
+            continue
+        if ts > latest:
+            rejected.append(
+                Rejection(index, f"ts {item['ts']!r} is {ts - now:.0f} s in the future (at most {max_future_s:g} s)")
+            )
+            continue
+        battery = item.get("battery")
+        if battery is not None:
+            if not _is_number(battery) or not math.isfinite(battery):
+                rejected.append(Rejection(index, f"battery must be a percentage number, got {battery!r}"))
+                continue
+            if not 0 <= battery <= 100:
+                rejected.append(Rejection(index, f"battery {battery} is outside 0..100"))
+                continue
+            battery = int(round(battery))
+        key = (tag_id, ts)
+        if key in seen:
+            batch.duplicates += 1
+            continue
+        seen.add(key)
+        accepted.append(Sighting(gateway, tag_id, float(rssi), ts, battery))
+    return batch
+
+
+def _json_type(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, int | float):
+        return "a number"
+    return type(value).__name__
