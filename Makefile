@@ -25,12 +25,16 @@ demo: install
 	@echo "Serving on http://$(HOST):$(PORT)/ with the RTLS simulator moving the equipment (Ctrl-C stops it)"
 	$(BIN)/python manage.py demo_serve --noreload $(HOST):$(PORT)
 
+# Three pytest calls: the suite; the fault tests (they kill workers and connections on the real
+# PostgreSQL, Redis and Mosquitto, and skip without them); the browser tests in Debian's chromium.
 test: install
 	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -m faults
+	$(MAKE) test-browser
 
 # Browser tests drive Debian's chromium; they run in their own pytest call (DESIGN.md §7).
 test-browser: install
-	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
+	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
 	DJANGO_ALLOW_ASYNC_UNSAFE=1 $(BIN)/python -m pytest -m browser
 
 lint: install

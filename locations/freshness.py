@@ -69,3 +69,66 @@ def status_annotation(now: datetime | None = None, prefix: str = "") -> Case:
         default=Value(LocationStatus.MISSING.value),
         output_field=models.CharField(),
     )
+
+
+# --- Selectors on assets and tags (the map, the admin and the API use these) -------------------------
+# Imports of assets.models stay inside the functions: assets.models imports lifecycle, which imports
+# this module.
+
+
+def asset_location_status(*, asset, now: datetime | None = None) -> str:
+    """located / stale / missing for one asset, by the definition above."""
+    room_type = asset.current_room.room_type if asset.current_room_id is not None else None
+    return location_status(last_seen=asset.last_seen, room_type=room_type, now=now)
+
+
+def assets_with_location_status(*, queryset=None, now: datetime | None = None):
+    """Assets annotated with ``location_status`` (computed in SQL), with their room, floor and building."""
+    from assets.models import Asset
+
+    queryset = Asset.objects.all() if queryset is None else queryset
+    return queryset.select_related("current_room__floor__building").annotate(location_status=status_annotation(now))
+
+
+def assets_by_location_status(*, status: str, queryset=None, now: datetime | None = None):
+    from assets.models import Asset
+
+    queryset = Asset.objects.all() if queryset is None else queryset
+    return queryset.filter(status_q(status, now)).select_related("current_room__floor__building")
+
+
+def assets_left_site(*, now: datetime | None = None):
+    """Assets last seen in an exit room and not heard since the freshness window: they left the site."""
+    from assets.models import Asset
+
+    return (
+        Asset.objects.filter(left_site_q(now))
+        .select_related("current_room__floor__building")
+        .order_by("-last_seen", "asset_tag")
+    )
+
+
+def low_battery_threshold() -> int:
+    return settings.TAG_LOW_BATTERY_PERCENT
+
+
+def tags_low_battery(*, threshold: int | None = None):
+    """Tags whose last reported battery is below TAG_LOW_BATTERY_PERCENT, emptiest first, with their asset."""
+    from assets.models import Tag
+
+    threshold = low_battery_threshold() if threshold is None else threshold
+    return (
+        Tag.objects.filter(battery_percent__lt=threshold).select_related("asset").order_by("battery_percent", "tag_id")
+    )
+
+
+def assets_low_battery(*, threshold: int | None = None):
+    """Assets whose bound tag reports a battery below TAG_LOW_BATTERY_PERCENT."""
+    from assets.models import Asset
+
+    threshold = low_battery_threshold() if threshold is None else threshold
+    return (
+        Asset.objects.filter(tag__battery_percent__lt=threshold)
+        .select_related("tag", "current_room")
+        .order_by("tag__battery_percent", "asset_tag")
+    )

@@ -1,0 +1,355 @@
+"""Room-level accuracy of the location engine against two baselines, on simulated wards.
+
+    .venv/bin/python benchmarks/location_accuracy.py            # the full run (a few minutes)
+    .venv/bin/python benchmarks/location_accuracy.py --quick    # 1 seed, 20 minutes per run
+
+Scenarios (synthetic floors generated here, never the demo data; see benchmarks/layouts.py):
+  A  a receiver in every room and corridor section, shadowing sigma 4 dB
+  B  a receiver in every other room and corridor section, shadowing sigma 6 dB
+each on two layouts: a double-loaded corridor floor, and two stacked racetrack floors.
+
+The simulator (locations/simulator.py, default physics) writes what the gateways hear; the engine gets
+only the sightings (never the truth) and is flushed once a second as the live pipeline does. Figures:
+  settled   share of pings more than 16 s after the tag's last true room change placed in the true room
+            (the room shown at that ping: the latest estimate at or before it)
+  true/h    true room changes per asset-hour (every room entered, corridor sections included)
+  shown/h   room changes the method showed per asset-hour
+  false/h   shown changes that match no true change (into the same room, at most 60 s earlier or 2 s
+            later; each true change matches at most one shown change)
+  latency   event time from a real move (entering a room the tag then stays in for >= 30 s) until the
+            method first shows that room; median and p90 over moves, a move never shown counts as infinite
+Baselines: the strongest receiver's room per ping, and a majority vote over the last 5 pings of that.
+Times are event time; the live pipeline adds its flush delay (the engine's allowed lateness, ~2 s).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from collections import Counter, defaultdict, deque
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from shapely.geometry import Point, Polygon
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.layouts import build_plan  # noqa: E402
+from locations.engine import EngineConfig, LocationEngine, Sighting  # noqa: E402
+from locations.simulator import MotionModel, RadioModel, Simulator  # noqa: E402
+
+SETTLED_AFTER_S = 16.0
+REAL_MOVE_STAY_S = 30.0
+MATCH_BEFORE_S = 60.0
+MATCH_AFTER_S = 2.0
+START = 1_800_000_000.0
+
+SCENARIOS = {
+    "A": {"receivers": "every", "sigma": 4.0, "targets": {"settled": 0.99, "false_ratio": 1.3}},
+    "B": {"receivers": "every_other", "sigma": 6.0, "targets": {"settled": 0.95}},
+}
+LAYOUTS = ["double_loaded", "racetrack2"]
+METHODS = ["engine", "strongest", "vote5"]
+
+
+@dataclass
+class Figures:
+    settled_ok: int = 0
+    settled_n: int = 0
+    true_changes: int = 0
+    shown_changes: int = 0
+    false_changes: int = 0
+    asset_hours: float = 0.0
+    latencies: list[float] = field(default_factory=list)
+    settled_pairs: Counter = field(default_factory=Counter)  # (true room code, shown room code) per settled ping
+
+    def add(self, other: Figures) -> None:
+        self.settled_pairs.update(other.settled_pairs)
+        self.settled_ok += other.settled_ok
+        self.settled_n += other.settled_n
+        self.true_changes += other.true_changes
+        self.shown_changes += other.shown_changes
+        self.false_changes += other.false_changes
+        self.asset_hours += other.asset_hours
+        self.latencies.extend(other.latencies)
+
+    @property
+    def settled(self) -> float:
+        return self.settled_ok / self.settled_n if self.settled_n else float("nan")
+
+    def per_hour(self, count: int) -> float:
+        return count / self.asset_hours if self.asset_hours else float("nan")
+
+    def latency(self, q: float) -> float:
+        if not self.latencies:
+            return float("nan")
+        values = np.sort(np.array(self.latencies))
+        k = min(len(values) - 1, int(math.ceil(q * len(values))) - 1)
+        return float(values[max(k, 0)])
+
+
+def receiver_rooms(plan) -> dict[str, int]:
+    rooms = {}
+    for rx in plan.receivers:
+        for room in plan.rooms:
+            if room.floor_id == rx.floor_id and Polygon(room.exterior).buffer(0.01).contains(Point(rx.x, rx.y)):
+                rooms[rx.gateway_id] = room.room_id
+                break
+    return rooms
+
+
+def run_once(layout: str, scenario: str, seed: int, *, assets: int, seconds: int) -> tuple[dict[str, Figures], dict]:
+    spec = SCENARIOS[scenario]
+    plan = build_plan(layout, receivers=spec["receivers"], seed=seed)
+    radio = RadioModel(shadowing_sigma_db=spec["sigma"])
+    sim = Simulator(
+        plan, [f"c3{n:010x}" for n in range(assets)], start_ts=START, seed=seed, radio=radio, motion=MotionModel()
+    )
+    engine = LocationEngine(plan, EngineConfig())
+    rx_room = receiver_rooms(plan)
+
+    pings: dict[str, list[tuple[float, int]]] = defaultdict(list)  # tag -> (ts, true room)
+    shown: dict[str, dict[str, list[tuple[float, int]]]] = {m: defaultdict(list) for m in METHODS}
+    votes: dict[str, deque] = defaultdict(lambda: deque(maxlen=5))
+    sightings_total = 0
+    engine_seconds = 0.0
+    for _ in range(seconds):
+        transmissions = sim.advance(1.0)
+        batch = []
+        for tx in transmissions:
+            pings[tx.tag_id].append((tx.ts, tx.room_id))
+            for rx in tx.receptions:
+                batch.append(Sighting(rx.gateway_id, tx.tag_id, float(rx.rssi), rx.ts, tx.battery))
+            if tx.receptions:
+                best = max(tx.receptions, key=lambda r: r.rssi)
+                room = rx_room[best.gateway_id]
+                shown["strongest"][tx.tag_id].append((tx.ts, room))
+                window = votes[tx.tag_id]
+                window.append(room)
+                counts = Counter(window)
+                top = max(counts.values())
+                winner = next(r for r in reversed(window) if counts[r] == top)  # ties: the most recent
+                shown["vote5"][tx.tag_id].append((tx.ts, winner))
+        batch.sort(key=lambda s: s.gateway_id)  # arrival order: one gateway body after another
+        sightings_total += len(batch)
+        started = time.perf_counter()
+        engine.push(batch)
+        for estimate in engine.flush(sim.now + radio.gateway_send_delay_s):
+            shown["engine"][estimate.tag_id].append((estimate.ts, estimate.room_id))
+        engine_seconds += time.perf_counter() - started
+    started = time.perf_counter()
+    for estimate in engine.flush(None):
+        shown["engine"][estimate.tag_id].append((estimate.ts, estimate.room_id))
+    engine_seconds += time.perf_counter() - started
+
+    truth: dict[str, list[tuple[float, int | None]]] = defaultdict(list)
+    for change in sim.drain_truth():
+        truth[change.tag_id].append((change.ts, change.room_id))
+    names = {r.room_id: r.code for r in plan.rooms}
+    figures = {m: score(truth, pings, shown[m], seconds, names) for m in METHODS}
+    info = {"sightings": sightings_total, "engine_s": engine_seconds, "pings": sum(len(p) for p in pings.values())}
+    return figures, info
+
+
+def _changes(timeline: list[tuple[float, int]]) -> list[tuple[float, int]]:
+    out, current = [], None
+    for ts, room in timeline:
+        if room != current:
+            if current is not None:
+                out.append((ts, room))
+            current = room
+    return out
+
+
+def score(truth, pings, shown, seconds, names) -> Figures:
+    fig = Figures()
+    for tag, tag_pings in pings.items():
+        fig.asset_hours += seconds / 3600.0
+        changes_true = [(ts, room) for ts, room in truth[tag] if room is not None]
+        true_rooms = _changes(changes_true)
+        change_times = np.array([ts for ts, _ in changes_true])  # includes the initial placement
+        timeline = sorted(shown.get(tag, []))
+        times = np.array([ts for ts, _ in timeline])
+        rooms = [room for _, room in timeline]
+
+        # settled accuracy, per ping
+        for ts, room in tag_pings:
+            last_change = change_times[np.searchsorted(change_times, ts, side="right") - 1]
+            if ts - last_change <= SETTLED_AFTER_S:
+                continue
+            k = np.searchsorted(times, ts + 0.05, side="right") - 1
+            fig.settled_n += 1
+            fig.settled_ok += int(k >= 0 and rooms[k] == room)
+            fig.settled_pairs[(names[room], names.get(rooms[k]) if k >= 0 else None)] += 1
+
+        # changes, matched one to one
+        shown_changes = _changes(timeline)
+        fig.true_changes += len(true_rooms)
+        fig.shown_changes += len(shown_changes)
+        used = [False] * len(true_rooms)
+        for ts, room in shown_changes:
+            match = None
+            for i, (t_true, r_true) in enumerate(true_rooms):
+                if used[i] or r_true != room:
+                    continue
+                if ts - MATCH_BEFORE_S <= t_true <= ts + MATCH_AFTER_S:
+                    match = i
+                    break
+            if match is None:
+                fig.false_changes += 1
+            else:
+                used[match] = True
+
+        # latency of real moves
+        for i, (t_true, room) in enumerate(true_rooms):
+            t_next = true_rooms[i + 1][0] if i + 1 < len(true_rooms) else math.inf
+            stay = min(t_next, START + seconds) - t_true
+            if stay < REAL_MOVE_STAY_S:
+                continue
+            k = np.searchsorted(times, t_true - 0.05, side="left")
+            before = k - 1
+            if before >= 0 and rooms[before] == room and times[before] >= t_true - MATCH_BEFORE_S:
+                fig.latencies.append(0.0)  # already shown (the engine guessed early)
+                continue
+            latency = math.inf
+            while k < len(times) and times[k] < t_next:
+                if rooms[k] == room:
+                    latency = float(times[k] - t_true)
+                    break
+                k += 1
+            fig.latencies.append(max(latency, 0.0))
+    return fig
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--assets", type=int, default=30, help="tags per run")
+    parser.add_argument("--minutes", type=float, default=60.0, help="simulated time per run")
+    parser.add_argument("--scenarios", default="A,B")
+    parser.add_argument("--layouts", default=",".join(LAYOUTS))
+    parser.add_argument("--quick", action="store_true", help="1 seed, 20 minutes per run")
+    args = parser.parse_args()
+    if args.quick:
+        args.seeds, args.minutes = 1, 20.0
+    seconds = int(args.minutes * 60)
+    scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
+    layouts = [s.strip() for s in args.layouts.split(",") if s.strip()]
+
+    print(
+        f"location_accuracy: {args.assets} tags x {args.minutes:g} min per run, seeds 1..{args.seeds}, "
+        f"layouts {', '.join(layouts)}; engine defaults (EngineConfig()), simulator defaults (RadioModel, MotionModel)"
+    )
+    verdicts = []
+    for scenario in scenarios:
+        spec = SCENARIOS[scenario]
+        print(
+            f"\nScenario {scenario}: receivers {spec['receivers'].replace('_', ' ')}, "
+            f"shadowing sigma {spec['sigma']:g} dB"
+        )
+        total = {m: Figures() for m in METHODS}
+        per_seed_settled = {m: [] for m in METHODS}
+        for layout in layouts:
+            by_layout = {m: Figures() for m in METHODS}
+            for seed in range(1, args.seeds + 1):
+                started = time.perf_counter()
+                figures, info = run_once(layout, scenario, seed, assets=args.assets, seconds=seconds)
+                for m in METHODS:
+                    by_layout[m].add(figures[m])
+                    total[m].add(figures[m])
+                    per_seed_settled[m].append(figures[m].settled)
+                print(
+                    f"  {layout:<14} seed {seed}: {info['pings']:,} pings, {info['sightings']:,} sightings, engine "
+                    f"{info['sightings'] / max(info['engine_s'], 1e-9):,.0f} sightings/s; settled engine "
+                    f"{figures['engine'].settled:.2%} strongest {figures['strongest'].settled:.2%} "
+                    f"vote5 {figures['vote5'].settled:.2%}  ({time.perf_counter() - started:.0f} s)"
+                )
+            print_table(f"{scenario} / {layout}", by_layout)
+        print_table(f"{scenario} / all layouts (mean over {args.seeds} seeds x {len(layouts)} layouts)", total)
+        print_detail(scenario, total["engine"], layouts)
+        verdicts.extend(check(scenario, spec["targets"], total, per_seed_settled))
+    print("\nTargets:")
+    for line in verdicts:
+        print("  " + line)
+    return 0
+
+
+def seconds(value: float) -> str:
+    return "never" if math.isinf(value) else f"{value:.1f}s"
+
+
+def print_table(title: str, figures: dict[str, Figures]) -> None:
+    print(f"  {title}")
+    print(f"    {'method':<10} {'settled':>8} {'true/h':>7} {'shown/h':>8} {'false/h':>8} {'false/true':>10} "
+          f"{'shown/true':>10} {'lat p50':>8} {'lat p90':>8} {'moves':>6} {'never':>6}")  # fmt: skip
+    for method, fig in figures.items():
+        true_h = fig.per_hour(fig.true_changes)
+        print(
+            f"    {method:<10} {fig.settled:>8.2%} {true_h:>7.2f} {fig.per_hour(fig.shown_changes):>8.2f} "
+            f"{fig.per_hour(fig.false_changes):>8.2f} {fig.false_changes / max(fig.true_changes, 1):>10.2f} "
+            f"{fig.shown_changes / max(fig.true_changes, 1):>10.2f} "
+            f"{seconds(fig.latency(0.5)):>8} {seconds(fig.latency(0.9)):>8} "
+            f"{len(fig.latencies):>6} {sum(1 for v in fig.latencies if math.isinf(v)):>6}"
+        )
+
+
+def print_detail(scenario: str, engine: Figures, layouts: list[str]) -> None:
+    """Where the engine's settled pings go wrong: by kind of true room, and the commonest confusions."""
+    spec = SCENARIOS[scenario]
+    kinds: dict[str, tuple[str, bool]] = {}
+    for layout in layouts:
+        plan = build_plan(layout, receivers=spec["receivers"])
+        with_receiver = set(receiver_rooms(plan).values())
+        for room in plan.rooms:
+            kind = "corridor" if room.room_type == "corridor" else "room"
+            kinds[room.code] = (kind, room.room_id in with_receiver)
+    groups: dict[tuple[str, bool], list[int]] = defaultdict(lambda: [0, 0])
+    for (true_code, shown_code), n in engine.settled_pairs.items():
+        group = groups[kinds[true_code]]
+        group[0] += n * (true_code == shown_code)
+        group[1] += n
+    print("  engine, settled pings by true room:")
+    for (kind, has_rx), (ok, n) in sorted(groups.items()):
+        label = f"{kind}, {'with' if has_rx else 'without'} its own receiver"
+        print(f"    {label:<38} {ok / n:>8.2%} of {n:,} pings")
+    wrong = [(pair, n) for pair, n in engine.settled_pairs.items() if pair[0] != pair[1]]
+    wrong.sort(key=lambda item: -item[1])
+    total_wrong = sum(n for _, n in wrong) or 1
+    shown = ", ".join(f"{t} shown as {s} {n / total_wrong:.0%}" for (t, s), n in wrong[:6])
+    print(f"  engine, commonest settled errors (share of the errors): {shown}")
+
+
+def check(scenario, targets, total, per_seed_settled) -> list[str]:
+    engine = total["engine"]
+    lines = []
+    if "settled" in targets:
+        ok = engine.settled >= targets["settled"]
+        lines.append(
+            f"{scenario}: settled {engine.settled:.2%} >= {targets['settled']:.0%}: {'met' if ok else 'MISSED'}"
+        )
+    if "false_ratio" in targets:
+        ratio = engine.false_changes / max(engine.true_changes, 1)
+        shown_ratio = engine.shown_changes / max(engine.true_changes, 1)
+        ok = ratio <= targets["false_ratio"]
+        lines.append(
+            f"{scenario}: false changes {ratio:.2f} x true <= {targets['false_ratio']:g}: {'met' if ok else 'MISSED'} "
+            f"(shown changes {shown_ratio:.2f} x true)"
+        )
+    median = engine.latency(0.5)
+    lines.append(f"{scenario}: median move latency {median:.1f} s <= 6 s: {'met' if median <= 6 else 'MISSED'}")
+    for baseline in ("strongest", "vote5"):
+        other = total[baseline]
+        ahead = engine.settled > other.settled and engine.false_changes < other.false_changes
+        lines.append(
+            f"{scenario}: engine ahead of {baseline} (settled {engine.settled:.2%} vs {other.settled:.2%}, false/h "
+            f"{engine.per_hour(engine.false_changes):.2f} vs {other.per_hour(other.false_changes):.2f}): "
+            f"{'yes' if ahead else 'NO'}"
+        )
+    return lines
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
