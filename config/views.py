@@ -1,11 +1,20 @@
 """The landing page and the health check. Everything else lives in the apps."""
 
-from django.db import connection
+import asyncio
+import logging
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.db import DatabaseError, connection
 from django.http import JsonResponse
 from django.shortcuts import render
 
 from assets.selectors import asset_counts_by_type
+from locations.ingest.queue import get_queue
 from locations.selectors import site_summaries
+
+logger = logging.getLogger(__name__)
 
 
 def home(request):
@@ -17,6 +26,54 @@ def home(request):
 
 
 def healthz(request):
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
-    return JsonResponse({"status": "ok"})
+    """For load balancers and monitoring: 200 "ok" or "degraded" (channel layer down, ingest lagging),
+    503 "error" when the database does not answer. docs/operations.md says what to alert on."""
+    checks = {"database": _check_database(), "channel_layer": _check_channel_layer(), "ingest": _check_ingest()}
+    if checks["database"] != "ok":
+        status = "error"
+    elif checks["channel_layer"] != "ok" or checks["ingest"].get("status") != "ok":
+        status = "degraded"
+    else:
+        status = "ok"
+    return JsonResponse({"status": status, **checks}, status=503 if status == "error" else 200)
+
+
+def _check_database() -> str:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except DatabaseError as exc:
+        logger.warning("healthz: database: %s", exc)
+        return f"error: {exc.__class__.__name__}"
+    return "ok"
+
+
+def _check_channel_layer() -> str:
+    """A real round trip through the layer: what the floor maps depend on."""
+    layer = get_channel_layer()
+    if layer is None:
+        return "not configured"
+
+    async def round_trip():
+        channel = await layer.new_channel()
+        await layer.send(channel, {"type": "healthz.probe"})
+        return await asyncio.wait_for(layer.receive(channel), timeout=2.0)
+
+    try:
+        async_to_sync(round_trip)()
+    except Exception as exc:  # any failure of the layer is a health answer, not a 500
+        logger.warning("healthz: channel layer: %s", exc)
+        return f"error: {exc.__class__.__name__}"
+    return "ok"
+
+
+def _check_ingest() -> dict:
+    """The sightings queue: how many entries wait and how old the oldest unprocessed one is."""
+    try:
+        lag = get_queue().lag()
+    except Exception as exc:  # Redis down is a health answer, not a 500
+        logger.warning("healthz: ingest queue: %s", exc)
+        return {"status": f"error: {exc.__class__.__name__}"}
+    info = lag.as_dict()
+    info["status"] = "ok" if lag.oldest_age_s <= settings.INGEST_LAG_WARN_SECONDS else "lagging"
+    return info

@@ -1,0 +1,189 @@
+"""POST /api/v1/rtls/sightings: gateway batches in (DESIGN.md §5, docs/gateways.md).
+
+| answer | when |
+| --- | --- |
+| 202 | the batch was queued: accepted and rejected counts, the reason for each rejected item |
+| 400 | the body is malformed (not JSON, no gateway, sightings not a list...): the message says what |
+| 401 | no gateway token, or a bad or revoked one |
+| 403 | the token may not post for the body's gateway (another gateway's token, or another site's) |
+| 413 | the body is over INGEST_MAX_BODY_BYTES |
+| 429 | the gateway posts faster than INGEST_THROTTLE_RATE (Retry-After says when to retry) |
+| 503 | the queue is unavailable: nothing was taken, the gateway retries |
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import zlib
+
+import redis
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.db import DatabaseError, connection
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import exceptions, status
+from rest_framework.permissions import BasePermission
+from rest_framework.renderers import JSONRenderer
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from locations.api.throttles import GatewayRateThrottle
+from locations.engine.types import BatchError, Rejection
+from locations.ingest.adapters import VENDORS, adapt
+from locations.ingest.auth import GatewayCredential, GatewayTokenAuthentication
+from locations.ingest.front import accept_body, gateway_directory
+from locations.ingest.queue import QueueUnavailable
+
+logger = logging.getLogger(__name__)
+
+
+class PayloadTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_code = "payload_too_large"
+
+
+class IsGateway(BasePermission):
+    message = "this endpoint takes gateway tokens only"
+
+    def has_permission(self, request, view):
+        return isinstance(request.auth, GatewayCredential)
+
+
+class GatewayTokenScheme(OpenApiAuthenticationExtension):
+    target_class = GatewayTokenAuthentication
+    name = "gatewayToken"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "http", "scheme": "bearer", "description": "A gateway token (gwt_...)."}
+
+
+def _read_body(request) -> bytes:
+    limit = settings.INGEST_MAX_BODY_BYTES
+    too_big = f"the body is over {limit} bytes; send smaller batches"
+    declared = request.META.get("CONTENT_LENGTH") or ""
+    if declared:
+        try:
+            if int(declared) > limit:
+                raise PayloadTooLarge(too_big)
+        except ValueError:
+            raise exceptions.ParseError(f"Content-Length {declared!r} is not a number") from None
+    try:
+        data = request.body
+    except RequestDataTooBig:
+        raise PayloadTooLarge(too_big) from None
+    if len(data) > limit:
+        raise PayloadTooLarge(too_big)
+    encoding = (request.META.get("HTTP_CONTENT_ENCODING") or "identity").strip().lower()
+    if encoding == "gzip":
+        try:
+            # Decompress at most limit + 1 bytes: a small "zip bomb" must not fill the memory.
+            inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            data = inflater.decompress(data, limit + 1)
+        except zlib.error as exc:
+            raise exceptions.ParseError(f"the gzip body cannot be decompressed: {exc}") from None
+        if len(data) > limit:
+            raise PayloadTooLarge(f"the decompressed body is over {limit} bytes; send smaller batches")
+    elif encoding != "identity":
+        raise exceptions.UnsupportedMediaType(encoding, detail=f"Content-Encoding {encoding!r} is not supported")
+    return data
+
+
+def _decode_json(data: bytes):
+    if not data.strip():
+        raise exceptions.ParseError("the body is empty; send a JSON object (DESIGN.md §5)")
+    try:
+        return json.loads(data)
+    except RecursionError:
+        raise exceptions.ParseError("the body is nested too deeply") from None
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, too many digits
+        raise exceptions.ParseError(f"the body is not valid JSON: {exc}") from None
+
+
+class SightingsView(APIView):
+    authentication_classes = [GatewayTokenAuthentication]
+    permission_classes = [IsGateway]
+    throttle_classes: list = []  # per gateway, checked once the body says which gateway (below)
+    renderer_classes = [JSONRenderer]
+    parser_classes: list = []  # the raw body is read, size-checked and decoded here
+
+    throttle_gateway = ""
+
+    def dispatch(self, request, *args, **kwargs):
+        try:
+            return super().dispatch(request, *args, **kwargs)
+        finally:
+            # Under ASGI each request runs in a thread of its own, so a connection kept for reuse
+            # (CONN_MAX_AGE) is never reused and piles up until PostgreSQL refuses clients. This endpoint
+            # touches the database rarely (cache misses): close what it opened.
+            if connection.connection is not None and not connection.in_atomic_block:
+                connection.close()
+
+    def handle_exception(self, exc):
+        # The database or the cache is out of reach (a failover, too many connections): the gateway should
+        # retry, as it does for a full queue, rather than see a 500.
+        if isinstance(exc, DatabaseError | QueueUnavailable | redis.RedisError):
+            logger.warning("sightings: service unavailable: %s", exc)
+            return Response(
+                {"detail": "the service is temporarily unavailable; nothing was taken, retry"},
+                status=status.HTTP_503_SERVICE_UNAVAILABLE,
+                headers={"Retry-After": "5"},
+            )
+        return super().handle_exception(exc)
+
+    @extend_schema(
+        summary="Post one gateway batch of BLE sightings",
+        description=__doc__,
+        request=OpenApiTypes.OBJECT,
+        parameters=[
+            OpenApiParameter("vendor", str, enum=list(VENDORS), description="a vendor body format (docs/gateways.md)"),
+            OpenApiParameter("gateway", str, description="the receiver id, for vendor formats that do not carry it"),
+        ],
+        responses={
+            202: OpenApiResponse(OpenApiTypes.OBJECT, description="queued; counts and per-item rejections"),
+            400: OpenApiResponse(description="malformed body"),
+            401: OpenApiResponse(description="missing or bad gateway token"),
+            403: OpenApiResponse(description="the token may not post for this gateway"),
+            413: OpenApiResponse(description="body too large"),
+            429: OpenApiResponse(description="throttled, per gateway"),
+            503: OpenApiResponse(description="queue unavailable, retry"),
+        },
+    )
+    def post(self, request):
+        received_at = time.time()
+        credential: GatewayCredential = request.auth
+        body = _decode_json(_read_body(request))
+        source_index = None
+        vendor = request.query_params.get("vendor")
+        if vendor:
+            try:
+                gateway_id = request.query_params.get("gateway") or credential.gateway_id
+                adapted = adapt(vendor, body, gateway_id=gateway_id, now=received_at)
+            except BatchError as exc:
+                raise exceptions.ParseError(str(exc)) from None
+            body, source_index = adapted.body, adapted.source_index
+
+        gateway = body.get("gateway") if isinstance(body, dict) else None
+        if isinstance(gateway, str) and gateway.strip():
+            site_id = gateway_directory.sites().get(gateway)
+            if not credential.may_post_for(gateway, gateway_site_id=site_id):
+                if credential.gateway_id is not None:
+                    detail = f"this token belongs to gateway {credential.gateway_id}; it may not post for {gateway}"
+                else:
+                    detail = f"gateway {gateway} is not an active receiver of this token's site"
+                raise exceptions.PermissionDenied(detail)
+            self.throttle_gateway = gateway
+            throttle = GatewayRateThrottle()
+            if not throttle.allow_request(request, self):
+                self.throttled(request, throttle.wait())
+
+        try:
+            result = accept_body(body, received_at=received_at)
+        except BatchError as exc:
+            raise exceptions.ParseError(str(exc)) from None
+        if source_index is not None:
+            result.rejected = [Rejection(source_index[r.index], r.reason) for r in result.rejected]
+        return Response(result.as_dict(), status=status.HTTP_202_ACCEPTED)

@@ -1,0 +1,236 @@
+"""Gateway credentials: per-gateway tokens and site collector tokens.
+
+A token looks like ``gwt_<key>_<secret>``. The key is public and finds the row; the whole token's
+SHA-256 is the only secret thing stored, and it is compared with ``hmac.compare_digest``. The raw
+token is printed once, by ``manage.py issue_gateway_token``, and can never be shown again.
+
+Gateway tokens are not users: the authentication class below returns a ``GatewayPrincipal`` that only
+the sightings endpoint accepts, and DRF's user-token authentication never looks at this table, so a
+gateway token cannot open any other API.
+
+Verified tokens are cached in the process for ``INGEST_TOKEN_CACHE_SECONDS`` (a token check per
+batch would otherwise be a query per request); a revocation saved in this process clears the cache at
+once, other processes see it within that many seconds.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import re
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models.signals import post_delete, post_save
+from django.utils import timezone
+from rest_framework import exceptions
+from rest_framework.authentication import BaseAuthentication, get_authorization_header
+
+from locations.models import GatewayToken, Receiver, Site
+
+TOKEN_PREFIX = "gwt"
+_TOKEN_RE = re.compile(r"^gwt_([0-9a-f]{12})_([A-Za-z0-9_\-]{20,200})$")
+# last_used_at is written at most this often per token, not on every batch.
+LAST_USED_EVERY_S = 300.0
+
+
+class GatewayTokenError(ValueError):
+    """Issuing a token failed; the message says why (unknown gateway, unknown site...)."""
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedToken:
+    token: GatewayToken
+    raw: str  # shown once, never stored
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayCredential:
+    """What a verified token allows: one gateway, or every gateway of one site."""
+
+    token_id: int
+    key: str
+    gateway_id: str | None
+    site_id: int | None
+
+    @property
+    def scope(self) -> str:
+        return f"gateway {self.gateway_id}" if self.gateway_id else f"site collector (site id {self.site_id})"
+
+    def may_post_for(self, gateway_id: str, *, gateway_site_id: int | None) -> bool:
+        if self.gateway_id is not None:
+            return hmac.compare_digest(self.gateway_id.encode(), gateway_id.encode())
+        return gateway_site_id is not None and gateway_site_id == self.site_id
+
+
+class GatewayPrincipal:
+    """request.user for a gateway: authenticated for the sightings endpoint, and nothing like a User."""
+
+    is_authenticated = True
+    is_anonymous = False
+    is_active = True
+    is_staff = False
+    is_superuser = False
+    pk = None
+
+    def __init__(self, credential: GatewayCredential):
+        self.credential = credential
+
+    def __str__(self):
+        return self.credential.scope
+
+    def has_perm(self, perm, obj=None) -> bool:
+        return False
+
+
+def hash_token(raw: str) -> str:
+    return hashlib.sha256(raw.encode("utf-8")).hexdigest()
+
+
+# --------------------------------------------------------------------------- issuing and revoking
+
+
+@transaction.atomic
+def gateway_token_issue(*, gateway_id: str | None = None, site: str | None = None, label: str = "") -> IssuedToken:
+    """A new token for one gateway (``gateway_id``) or for a site's collector (``site`` code)."""
+    if (gateway_id is None) == (site is None):
+        raise GatewayTokenError("give either a gateway id or a site code, not both and not neither")
+    receiver = site_row = None
+    if gateway_id is not None:
+        receiver = Receiver.objects.filter(gateway_id=gateway_id).first()
+        if receiver is None:
+            raise GatewayTokenError(f"no receiver with gateway id {gateway_id!r} (import the floor plan first)")
+    else:
+        site_row = Site.objects.filter(code=site).first()
+        if site_row is None:
+            known = ", ".join(Site.objects.values_list("code", flat=True)[:10]) or "none"
+            raise GatewayTokenError(f"no site with code {site!r} (known: {known})")
+    for _ in range(5):
+        key = secrets.token_hex(6)
+        raw = f"{TOKEN_PREFIX}_{key}_{secrets.token_urlsafe(32)}"
+        try:
+            with transaction.atomic():
+                token = GatewayToken.objects.create(
+                    key=key, token_hash=hash_token(raw), receiver=receiver, site=site_row, label=label
+                )
+        except IntegrityError:  # a key collision: 1 in 2^48, try another
+            continue
+        return IssuedToken(token=token, raw=raw)
+    raise GatewayTokenError("could not find a free token key; try again")
+
+
+def gateway_token_revoke(*, token: GatewayToken) -> bool:
+    """Revoke a token (kept for the record, never deleted). False if it was already revoked."""
+    updated = GatewayToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    token.refresh_from_db(fields=["revoked_at"])
+    forget_cached_credentials()
+    return bool(updated)
+
+
+# --------------------------------------------------------------------------- verifying
+
+_cache: dict[str, tuple[GatewayCredential, float]] = {}
+_touched: dict[int, float] = {}
+_cache_lock = threading.Lock()
+
+
+def forget_cached_credentials(**kwargs) -> None:
+    with _cache_lock:
+        _cache.clear()
+        _touched.clear()
+
+
+post_save.connect(forget_cached_credentials, sender=GatewayToken, dispatch_uid="ingest-token-cache-save")
+post_delete.connect(forget_cached_credentials, sender=GatewayToken, dispatch_uid="ingest-token-cache-delete")
+
+
+def credential_for_token(raw: str) -> GatewayCredential | None:
+    """The credential a raw token stands for, or None if it is malformed, unknown or revoked."""
+    match = _TOKEN_RE.match(raw)
+    if match is None:
+        return None
+    digest = hash_token(raw)
+    wall = time.monotonic()
+    with _cache_lock:
+        cached = _cache.get(digest)
+    if cached is not None and cached[1] > wall:
+        credential = cached[0]
+    else:
+        row = (
+            GatewayToken.objects.filter(key=match.group(1), revoked_at__isnull=True)
+            .values("pk", "key", "token_hash", "receiver__gateway_id", "site_id")
+            .first()
+        )
+        # Compare even when no row was found, so the time taken says nothing about which keys exist.
+        stored = row["token_hash"] if row else "0" * 64
+        if not hmac.compare_digest(stored, digest) or row is None:
+            return None
+        credential = GatewayCredential(
+            token_id=row["pk"], key=row["key"], gateway_id=row["receiver__gateway_id"], site_id=row["site_id"]
+        )
+        with _cache_lock:
+            _cache[digest] = (credential, wall + settings.INGEST_TOKEN_CACHE_SECONDS)
+    _note_use(credential.token_id, wall)
+    return credential
+
+
+_used: set[int] = set()  # tokens used since the last write of last_used_at
+_used_written_at = [time.monotonic()]
+
+
+def _note_use(token_id: int, wall: float) -> None:
+    """last_used_at is for people (is this gateway still posting?): written for all the tokens used, in one
+    UPDATE at most every LAST_USED_EVERY_S per process, never once per batch."""
+    with _cache_lock:
+        first_use = token_id not in _touched
+        _touched[token_id] = wall
+        _used.add(token_id)
+        due = first_use or wall - _used_written_at[0] >= LAST_USED_EVERY_S
+        if not due:
+            return
+        ids = list(_used)
+        _used.clear()
+        _used_written_at[0] = wall
+    GatewayToken.objects.filter(pk__in=ids).update(last_used_at=timezone.now())
+
+
+def _token_from_header(request) -> str | None:
+    """Bearer <token>, or HTTP Basic with the token as the password (for gateways that only do Basic)."""
+    header = get_authorization_header(request)
+    if not header:
+        return None
+    parts = header.split()
+    scheme = parts[0].lower()
+    if scheme not in (b"bearer", b"basic"):
+        return None
+    if len(parts) != 2:
+        raise exceptions.AuthenticationFailed("Authorization header must be 'Bearer <gateway token>'")
+    try:
+        value = parts[1].decode("ascii")
+        if scheme == b"basic":
+            value = base64.b64decode(value, validate=True).decode("utf-8").partition(":")[2]
+    except (UnicodeDecodeError, binascii.Error):
+        raise exceptions.AuthenticationFailed("Authorization header is not readable") from None
+    return value
+
+
+class GatewayTokenAuthentication(BaseAuthentication):
+    """DRF authentication for gateways: ``Authorization: Bearer gwt_...``."""
+
+    def authenticate(self, request):
+        raw = _token_from_header(request)
+        if raw is None:
+            return None
+        credential = credential_for_token(raw)
+        if credential is None:
+            raise exceptions.AuthenticationFailed("gateway token is not valid (unknown, malformed or revoked)")
+        return GatewayPrincipal(credential), credential
+
+    def authenticate_header(self, request):
+        return 'Bearer realm="rtls-gateways"'
