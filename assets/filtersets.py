@@ -1,0 +1,86 @@
+"""The asset filters, declared once: the API list uses them, and any UI list can reuse them.
+
+Each filter that encodes a rule calls that rule's selector (location status: locations.freshness; PM and
+recalls: lifecycle.selectors), so "overdue" or "stale" means the same here as everywhere else.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import django_filters
+from django.utils import timezone
+
+from assets.models import Asset, AssetType
+from lifecycle.models import Recall
+from lifecycle.selectors import assets_pm_due_by, assets_pm_overdue, assets_with_open_recall, recall_matching_assets
+from lifecycle.states import AssetState
+from locations.freshness import LocationStatus, status_q
+
+MAX_PM_HORIZON_DAYS = 3650
+
+
+class AssetFilterSet(django_filters.FilterSet):
+    type = django_filters.CharFilter(field_name="asset_type__slug", help_text="Asset type slug, e.g. infusion-pump.")
+    asset_type = django_filters.ModelChoiceFilter(queryset=AssetType.objects.all(), help_text="Asset type id.")
+    state = django_filters.MultipleChoiceFilter(
+        choices=AssetState.choices, help_text="Lifecycle state; repeat for several (state=available&state=reserved)."
+    )
+    site = django_filters.NumberFilter(field_name="current_room__site_id", help_text="Site id (where it is now).")
+    building = django_filters.NumberFilter(
+        field_name="current_room__floor__building_id", help_text="Building id (where it is now)."
+    )
+    floor = django_filters.NumberFilter(field_name="current_room__floor_id", help_text="Floor id (where it is now).")
+    room = django_filters.NumberFilter(field_name="current_room_id", help_text="Room id (where it is now).")
+    unit = django_filters.CharFilter(field_name="unit", help_text="Owning care unit (Asset.unit), exact.")
+    room_unit = django_filters.CharFilter(
+        field_name="current_room__unit", help_text="Care unit of the room it is in now (as par levels count)."
+    )
+    location_status = django_filters.ChoiceFilter(
+        choices=LocationStatus.choices, method="filter_location_status", help_text="located, stale or missing."
+    )
+    pm_overdue = django_filters.BooleanFilter(method="filter_pm_overdue", help_text="PM due date has passed.")
+    pm_due_within_days = django_filters.NumberFilter(
+        method="filter_pm_due_within",
+        min_value=0,
+        max_value=MAX_PM_HORIZON_DAYS,
+        help_text="PM due within this many days from today (overdue included).",
+    )
+    open_recall = django_filters.BooleanFilter(method="filter_open_recall", help_text="Has an open recall work order.")
+    recall = django_filters.ModelChoiceFilter(
+        queryset=Recall.objects.all(),
+        method="filter_recall",
+        field_name="id",
+        help_text="Recall id: the assets it names.",
+    )
+    tag = django_filters.CharFilter(method="filter_tag", help_text="RTLS tag id, any case, with or without ':'.")
+
+    class Meta:
+        model = Asset
+        fields = ["manufacturer", "model", "data_bearing", "networked", "risk_class"]
+
+    def filter_location_status(self, queryset, name, value):
+        return queryset.filter(status_q(value))
+
+    def filter_pm_overdue(self, queryset, name, value):
+        overdue = assets_pm_overdue(today=timezone.localdate()).values("pk")
+        return queryset.filter(pk__in=overdue) if value else queryset.exclude(pk__in=overdue)
+
+    def filter_pm_due_within(self, queryset, name, value):
+        day = timezone.localdate() + timedelta(days=int(value))
+        return queryset.filter(pk__in=assets_pm_due_by(day=day).values("pk"))
+
+    def filter_open_recall(self, queryset, name, value):
+        recalled = assets_with_open_recall().values("pk")
+        return queryset.filter(pk__in=recalled) if value else queryset.exclude(pk__in=recalled)
+
+    def filter_recall(self, queryset, name, value: Recall):
+        return queryset.filter(pk__in=recall_matching_assets(recall=value).values("pk"))
+
+    def filter_tag(self, queryset, name, value):
+        from assets.tag_ids import TagIdError, normalize_tag_id
+
+        try:
+            return queryset.filter(tag__tag_id=normalize_tag_id(value))
+        except TagIdError:
+            return queryset.none()

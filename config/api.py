@@ -1,0 +1,200 @@
+"""What every /api/v1/ endpoint shares: the error format, pagination, throttling and the schema hooks.
+
+One error format everywhere (docs/api.md):
+
+    {"code": "conflict", "message": "cannot reserve IP-00042: ...", "field_errors": {}}
+
+- ``code``: a stable machine word (invalid, not_authenticated, permission_denied, not_found, conflict,
+  guard_failed, throttled, ...); lifecycle refusals use their own code (lifecycle/exceptions.py).
+- ``message``: one sentence a person can act on.
+- ``field_errors``: {"field": ["problem", ...]} for bad input (nested fields as "parent.child"), else {}.
+- Refusals that list reasons (guards, sign-offs, no asset available) add ``reasons``: [...].
+- ``detail`` repeats ``message``: DRF clients and the RTLS gateways read that key.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import IntegrityError
+from django.http import Http404
+from django.views.decorators.csrf import csrf_exempt
+from rest_framework import exceptions, pagination, throttling
+from rest_framework.response import Response
+from rest_framework.serializers import as_serializer_error
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from lifecycle.exceptions import LifecycleError
+
+logger = logging.getLogger(__name__)
+
+
+def error_body(*, code: str, message: str, field_errors: dict | None = None, **extra) -> dict:
+    return {"code": code, "message": message, "field_errors": field_errors or {}, **extra, "detail": message}
+
+
+def _flatten(detail, prefix: str = "") -> dict[str, list[str]]:
+    """DRF's nested ValidationError detail as {"field": [...], "parent.child": [...], "items.0.name": [...]}."""
+    flat: dict[str, list[str]] = {}
+    if isinstance(detail, dict):
+        for key, value in detail.items():
+            flat.update(_flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+    elif isinstance(detail, list) and detail and all(not isinstance(v, dict | list) for v in detail):
+        flat[prefix or "non_field_errors"] = [str(v) for v in detail]
+    elif isinstance(detail, list):
+        for index, value in enumerate(detail):
+            if value:
+                flat.update(_flatten(value, f"{prefix}.{index}" if prefix else str(index)))
+    else:
+        flat[prefix or "non_field_errors"] = [str(detail)]
+    return flat
+
+
+def _validation_message(field_errors: dict[str, list[str]]) -> str:
+    general = field_errors.pop("non_field_errors", None) or field_errors.pop("detail", None)
+    parts = list(general or []) + [f"{name}: {' '.join(problems)}" for name, problems in field_errors.items()]
+    return "invalid input: " + "; ".join(parts) if parts else "invalid input"
+
+
+def exception_handler(exc, context):
+    if isinstance(exc, LifecycleError):
+        extra = {"reasons": list(exc.reasons)} if hasattr(exc, "reasons") else {}
+        return Response(error_body(code=exc.code, message=exc.message, **extra), status=exc.status_code)
+    if isinstance(exc, DjangoValidationError):
+        exc = exceptions.ValidationError(detail=as_serializer_error(exc))
+    elif isinstance(exc, Http404):
+        exc = exceptions.NotFound(str(exc) if exc.args and str(exc) else None)
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied(str(exc) if exc.args and str(exc) else None)
+    elif isinstance(exc, IntegrityError):
+        # Services check first and lock rows; this is the database's backstop catching a race they lost.
+        logger.warning("API: integrity error turned into 409: %s", exc)
+        return Response(
+            error_body(code="conflict", message="the change conflicts with one made at the same moment; reload"),
+            status=409,
+        )
+
+    response = drf_exception_handler(exc, context)  # sets WWW-Authenticate, Retry-After, Allow
+    if response is None:
+        return None  # a bug: Django logs it and answers 500
+    if isinstance(exc, exceptions.ValidationError):
+        field_errors = _flatten(exc.detail)
+        message = _validation_message(dict(field_errors))
+        field_errors.pop("non_field_errors", None)
+        response.data = error_body(code="invalid", message=message, field_errors=field_errors)
+        return response
+    detail = getattr(exc, "detail", None)
+    code = getattr(detail, "code", None) or getattr(exc, "default_code", None) or "error"
+    if isinstance(detail, dict | list):
+        message = "; ".join(f"{k}: {' '.join(v)}" for k, v in _flatten(detail).items())
+    else:
+        message = str(detail) if detail is not None else str(exc)
+    if isinstance(exc, exceptions.Throttled):
+        code = "throttled"
+    response.data = error_body(code=str(code), message=message)
+    return response
+
+
+class PageNumberPagination(pagination.PageNumberPagination):
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 500
+
+
+class PerUserRateThrottle(throttling.UserRateThrottle):
+    """API_USER_THROTTLE_RATE per signed-in user (token or session alike), read at each request."""
+
+    def get_rate(self):
+        return settings.API_USER_THROTTLE_RATE or None
+
+    def get_cache_key(self, request, view):
+        if not (request.user and request.user.is_authenticated):
+            return None  # AnonymousRateThrottle's
+        return super().get_cache_key(request, view)
+
+
+class AnonymousRateThrottle(throttling.AnonRateThrottle):
+    def get_rate(self):
+        return settings.API_ANON_THROTTLE_RATE or None
+
+
+# --- OpenAPI (drf-spectacular hooks) -----------------------------------------------------------------
+
+
+def drop_trailing_slash_aliases(endpoints, **kwargs):
+    """A view routed both as /x and /x/ (the RTLS ingest accepts both) is documented once, as /x."""
+    seen = {(path, method, getattr(callback, "cls", callback)) for path, _, method, callback in endpoints}
+    return [
+        (path, regex, method, callback)
+        for path, regex, method, callback in endpoints
+        if not (path.endswith("/") and (path[:-1], method, getattr(callback, "cls", callback)) in seen)
+    ]
+
+
+ERROR_SCHEMA = {
+    "type": "object",
+    "description": "The one error format of the API (docs/api.md).",
+    "properties": {
+        "code": {"type": "string", "description": "A stable machine word: invalid, not_found, conflict, ..."},
+        "message": {"type": "string", "description": "What is wrong, for a person."},
+        "field_errors": {
+            "type": "object",
+            "additionalProperties": {"type": "array", "items": {"type": "string"}},
+            "description": "Per input field (nested fields as parent.child); empty when not about input.",
+        },
+        "reasons": {"type": "array", "items": {"type": "string"}, "description": "Each failing guard or check."},
+        "detail": {"type": "string", "description": "Same as message (for DRF clients and gateways)."},
+    },
+    "required": ["code", "message", "field_errors"],
+}
+ERROR_DESCRIPTIONS = {
+    "400": "Bad input: field_errors says which field and why.",
+    "401": "Not signed in: send Authorization: Token <key> (manage.py issue_token).",
+    "403": "Your role may not do this.",
+    "404": "No such object (or page).",
+    "409": "The state does not allow it, a guard refused it, or someone else acted first; message says why.",
+    "429": "Too many requests for this user; Retry-After says when to retry.",
+}
+
+
+def add_error_responses(result, generator, request, public):
+    """Document the error format on every operation, for each error status it can answer with."""
+    result.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA
+    ref = {"$ref": "#/components/schemas/Error"}
+    for operations in result.get("paths", {}).values():
+        for method, operation in operations.items():
+            if method not in {"get", "post", "put", "patch", "delete"}:
+                continue
+            responses = operation.setdefault("responses", {})
+            statuses = ["400", "401", "403", "404", "429"]
+            if method != "get":
+                statuses.append("409")
+            for status in statuses:
+                if status not in responses:
+                    responses[status] = {
+                        "content": {"application/json": {"schema": ref}},
+                        "description": ERROR_DESCRIPTIONS[status],
+                    }
+    return result
+
+
+@csrf_exempt  # nothing to protect, and a POST to a wrong URL should read "not found", not "CSRF failed"
+def api_not_found(request, *args, **kwargs):
+    """Any /api/v1/ URL no endpoint matches: a 404 in the API's error format, not Django's HTML page."""
+    from django.http import JsonResponse
+    from django.urls import Resolver404, resolve
+
+    path = request.path
+    hint = ""
+    if not path.endswith("/"):
+        try:
+            match = resolve(path + "/")
+            if match.func is not api_not_found:
+                hint = f"; did you mean {path}/ (with the trailing slash)?"
+        except Resolver404:
+            pass
+    message = f"no API endpoint at {path}{hint}; the endpoints are listed at /api/v1/docs/"
+    return JsonResponse(error_body(code="not_found", message=message), status=404)

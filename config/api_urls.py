@@ -1,0 +1,18 @@
+"""Everything under /api/v1/: each app's API urls, the OpenAPI schema and the offline Swagger UI."""
+
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from config.api import api_not_found
+
+urlpatterns = [
+    path("", include("assets.api.urls")),
+    path("", include("lifecycle.api.urls")),
+    path("", include("lifecycle.requests.api.urls")),
+    path("", include("lifecycle.webhooks.api.urls")),
+    path("", include("locations.api.resource_urls")),
+    path("", include("locations.api.urls")),  # RTLS gateway ingest
+    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    re_path(r"^.*$", api_not_found),  # last: unknown API URLs get a JSON 404 too
+]

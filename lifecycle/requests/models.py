@@ -1,0 +1,71 @@
+"""Equipment requests: a nurse or dispatcher asks for a type of equipment in a room; dispatch assigns
+an asset (reserving it), delivers it (the asset goes in use) or cancels (the reservation is released).
+
+Every change goes through lifecycle.requests.services, which locks the request row, then the asset row
+(through the lifecycle transitions), so two dispatchers never get the same asset or the same request.
+"""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from lifecycle.requests.choices import OPEN_REQUEST_STATUSES, RequestPriority, RequestStatus
+
+
+class EquipmentRequest(models.Model):
+    asset_type = models.ForeignKey("assets.AssetType", on_delete=models.PROTECT, related_name="equipment_requests")
+    destination_room = models.ForeignKey("locations.Room", on_delete=models.PROTECT, related_name="equipment_requests")
+    priority = models.CharField(max_length=10, choices=RequestPriority.choices, default=RequestPriority.ROUTINE)
+    needed_by = models.DateTimeField(null=True, blank=True, help_text="When the equipment must be there, if said.")
+    note = models.TextField(blank=True)
+    status = models.CharField(max_length=10, choices=RequestStatus.choices, default=RequestStatus.OPEN, db_index=True)
+
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    asset = models.ForeignKey(
+        "assets.Asset",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="equipment_requests",
+        help_text="The asset reserved for (then delivered to) this request.",
+    )
+    assigned_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    assigned_at = models.DateTimeField(null=True, blank=True)
+    delivered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    cancelled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    cancel_reason = models.TextField(blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            # Backstop for the row locks: an asset is held by at most one open request.
+            models.UniqueConstraint(
+                fields=["asset"], condition=Q(status__in=OPEN_REQUEST_STATUSES), name="one_open_request_per_asset"
+            ),
+            models.CheckConstraint(
+                condition=Q(status=RequestStatus.OPEN.value, asset__isnull=True)
+                | Q(status__in=[RequestStatus.ASSIGNED.value, RequestStatus.DELIVERED.value], asset__isnull=False)
+                | Q(status=RequestStatus.CANCELLED.value),
+                name="assigned_or_delivered_request_has_asset",
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "priority", "created_at"], name="eqrequest_status_priority")]
+
+    def __str__(self):
+        return f"Request #{self.pk}: {self.asset_type} to {self.destination_room.code} ({self.priority})"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_REQUEST_STATUSES

@@ -1,0 +1,256 @@
+"""Equipment requests: create, assign (reserve an asset), deliver (the asset goes in use), cancel.
+
+Locking order: the request row, then the asset row (taken by lifecycle.services.asset_transition).
+The asset's state only ever changes through the lifecycle transitions (reserve, deliver, release), so
+their roles, guards, log and live updates apply here exactly as in the admin and on the map. Two
+dispatchers assigning the same request, or the same asset to two requests: one wins, the other gets a
+409 (EquipmentRequestConflict, or the lifecycle's ConcurrentTransition / TransitionNotAllowed).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+from assets.models import DISPATCH, NURSE_OR_DISPATCH, Asset, AssetType
+from assets.selectors import assets_nearest_available
+from lifecycle.exceptions import ConcurrentTransition, GuardFailed, LifecycleError, TransitionNotAllowed
+from lifecycle.models import Source
+from lifecycle.requests.choices import RequestPriority, RequestStatus
+from lifecycle.requests.exceptions import (
+    EquipmentRequestConflict,
+    EquipmentRequestInvalid,
+    EquipmentRequestPermissionDenied,
+    NoAssetAvailable,
+)
+from lifecycle.requests.models import EquipmentRequest
+from lifecycle.selectors import asset_availability_blockers
+from lifecycle.services import asset_deliver, asset_release, asset_reserve
+from lifecycle.states import AssetState, state_definition
+from locations.models import Room
+
+# How many of the nearest candidates an automatic assignment tries before giving up.
+ASSIGN_CANDIDATES = 10
+# A needed-by time this far in the past is a typo, not a request.
+NEEDED_BY_PAST_TOLERANCE = timedelta(minutes=5)
+
+
+def _who(user) -> str:
+    return user.get_username() if user is not None else "the system"
+
+
+def _emit(event: str, equipment_request: EquipmentRequest) -> None:
+    from lifecycle.webhooks.payloads import equipment_request_payload
+    from lifecycle.webhooks.services import webhook_event_emit
+
+    webhook_event_emit(event=event, data=equipment_request_payload(equipment_request))
+
+
+def _lock(equipment_request: EquipmentRequest) -> EquipmentRequest:
+    return (
+        EquipmentRequest.objects.select_for_update()
+        .select_related("asset_type", "destination_room")
+        .get(pk=equipment_request.pk)
+    )
+
+
+def _status_conflict(locked: EquipmentRequest, action: str) -> EquipmentRequestConflict:
+    by = {
+        RequestStatus.ASSIGNED: (locked.assigned_by, locked.assigned_at, f" with {locked.asset}"),
+        RequestStatus.DELIVERED: (locked.delivered_by, locked.delivered_at, f" ({locked.asset})"),
+        RequestStatus.CANCELLED: (locked.cancelled_by, locked.cancelled_at, ""),
+    }.get(locked.status)
+    detail = ""
+    if by and by[1]:
+        detail = f" by {_who(by[0])} at {timezone.localtime(by[1]):%H:%M:%S}{by[2]}"
+    return EquipmentRequestConflict(
+        f"cannot {action} request #{locked.pk}: it is already {locked.status}{detail}; reload it"
+    )
+
+
+@transaction.atomic
+def equipment_request_create(
+    *,
+    user,
+    asset_type: AssetType,
+    destination_room: Room,
+    priority: str = RequestPriority.ROUTINE,
+    needed_by: datetime | None = None,
+    note: str = "",
+    now: datetime | None = None,
+) -> EquipmentRequest:
+    """A nurse or dispatcher asks for equipment of ``asset_type`` in ``destination_room``."""
+    if not NURSE_OR_DISPATCH(None, user):
+        raise EquipmentRequestPermissionDenied(
+            f"user {_who(user)} may not request equipment: allowed for {NURSE_OR_DISPATCH.describe()}"
+        )
+    if priority not in RequestPriority.values:
+        raise EquipmentRequestInvalid(f"unknown priority {priority!r}; valid: {', '.join(RequestPriority.values)}")
+    now = now or timezone.now()
+    if needed_by is not None:
+        if timezone.is_naive(needed_by):
+            raise EquipmentRequestInvalid("needed_by must be a date and time with a time zone")
+        if needed_by < now - NEEDED_BY_PAST_TOLERANCE:
+            raise EquipmentRequestInvalid(f"needed_by {needed_by.isoformat()} is in the past")
+    equipment_request = EquipmentRequest.objects.create(
+        asset_type=asset_type,
+        destination_room=destination_room,
+        priority=priority,
+        needed_by=needed_by,
+        note=(note or "").strip(),
+        requested_by=user,
+        created_at=now,
+    )
+    _emit("equipment_request.created", equipment_request)
+    return equipment_request
+
+
+def _reserve_note(locked: EquipmentRequest) -> str:
+    room = locked.destination_room
+    return f"equipment request #{locked.pk} ({locked.priority}) for {room.code} {room.name}"
+
+
+def _reserve_given(*, locked: EquipmentRequest, asset: Asset, user, source: str) -> Asset:
+    asset = Asset.objects.select_related("asset_type", "current_room").get(pk=asset.pk)
+    if asset.asset_type_id != locked.asset_type_id:
+        raise EquipmentRequestInvalid(
+            f"asset {asset} is a {asset.asset_type.name}; request #{locked.pk} is for a {locked.asset_type.name}"
+        )
+    if asset.state == AssetState.AVAILABLE:
+        # "Available" has one meaning (DESIGN.md §2): an asset with PM overdue or an open recall is not.
+        blockers = asset_availability_blockers(asset=asset)
+        if blockers:
+            raise GuardFailed(f"cannot reserve {asset}: {'; '.join(blockers)}", blockers)
+    asset_reserve(asset=asset, user=user, note=_reserve_note(locked), source=source)
+    return asset
+
+
+def _reserve_nearest(*, locked: EquipmentRequest, user, source: str, now: datetime | None) -> Asset:
+    candidates = assets_nearest_available(
+        asset_type=locked.asset_type, room=locked.destination_room, limit=ASSIGN_CANDIDATES, now=now
+    )
+    tried = []
+    for candidate in candidates:
+        if candidate.stale:
+            # Only located equipment can be promised (the reserve guard); say so rather than try.
+            tried.append(f"{candidate.asset}: stale, last seen in {candidate.room.code}")
+            continue
+        asset = candidate.asset
+        try:
+            asset_reserve(asset=asset, user=user, note=_reserve_note(locked), source=source)
+        except (ConcurrentTransition, TransitionNotAllowed, GuardFailed) as exc:
+            # Another dispatcher took it a moment ago, or it stopped qualifying: try the next one.
+            tried.append(f"{asset}: {exc.message}")
+            continue
+        return asset
+    room = locked.destination_room
+    if not candidates:
+        tried.append(f"no available {locked.asset_type.name} is located or stale on this site")
+    raise NoAssetAvailable(
+        f"no {locked.asset_type.name} could be reserved for request #{locked.pk} ({room.code})", tried
+    )
+
+
+@transaction.atomic
+def equipment_request_assign(
+    *,
+    equipment_request: EquipmentRequest,
+    user,
+    asset: Asset | None = None,
+    source: str = Source.USER,
+    now: datetime | None = None,
+) -> EquipmentRequest:
+    """Reserve ``asset`` for the request, or, without one, the nearest available located asset of its type."""
+    if not DISPATCH(None, user):
+        raise EquipmentRequestPermissionDenied(
+            f"user {_who(user)} may not assign equipment: allowed for {DISPATCH.describe()}"
+        )
+    locked = _lock(equipment_request)
+    if locked.status != RequestStatus.OPEN:
+        raise _status_conflict(locked, "assign")
+    if asset is not None:
+        chosen = _reserve_given(locked=locked, asset=asset, user=user, source=source)
+    else:
+        chosen = _reserve_nearest(locked=locked, user=user, source=source, now=now)
+    locked.asset = chosen
+    locked.status = RequestStatus.ASSIGNED
+    locked.assigned_by = user
+    locked.assigned_at = timezone.now()
+    locked.save()
+    _emit("equipment_request.assigned", locked)
+    return locked
+
+
+@transaction.atomic
+def equipment_request_deliver(
+    *, equipment_request: EquipmentRequest, user, note: str = "", source: str = Source.USER
+) -> EquipmentRequest:
+    """The reserved asset arrived at the destination: it goes in use (lifecycle ``deliver``)."""
+    if not DISPATCH(None, user):
+        raise EquipmentRequestPermissionDenied(
+            f"user {_who(user)} may not deliver equipment: allowed for {DISPATCH.describe()}"
+        )
+    locked = _lock(equipment_request)
+    if locked.status != RequestStatus.ASSIGNED:
+        if locked.status == RequestStatus.OPEN:
+            raise EquipmentRequestConflict(f"request #{locked.pk} has no asset yet: assign one first")
+        raise _status_conflict(locked, "deliver")
+    room = locked.destination_room
+    asset = Asset.objects.get(pk=locked.asset_id)
+    text = f"delivered to {room.code} {room.name} for equipment request #{locked.pk}"
+    asset_deliver(asset=asset, user=user, note=f"{text}. {note.strip()}" if note.strip() else text, source=source)
+    locked.status = RequestStatus.DELIVERED
+    locked.delivered_by = user
+    locked.delivered_at = timezone.now()
+    locked.save()
+    _emit("equipment_request.delivered", locked)
+    return locked
+
+
+@transaction.atomic
+def equipment_request_cancel(
+    *, equipment_request: EquipmentRequest, user, reason: str = "", source: str = Source.USER
+) -> EquipmentRequest:
+    """Cancel an open or assigned request; an assigned one's reservation is released (lifecycle ``release``).
+
+    Dispatch may cancel any request, the requester their own. Releasing needs the Dispatch role (the
+    ``release`` transition), so a requester whose request is already assigned asks dispatch. If the
+    asset is no longer reserved (say, it was sent to biomed meanwhile), there is nothing to release.
+    """
+    locked = _lock(equipment_request)
+    if not (DISPATCH(None, user) or (user is not None and user.pk == locked.requested_by_id)):
+        raise EquipmentRequestPermissionDenied(
+            f"user {_who(user)} may not cancel request #{locked.pk}: only its requester or {DISPATCH.describe()} may"
+        )
+    if locked.status not in (RequestStatus.OPEN, RequestStatus.ASSIGNED):
+        raise _status_conflict(locked, "cancel")
+    reason = (reason or "").strip()
+    if locked.status == RequestStatus.ASSIGNED:
+        asset = Asset.objects.get(pk=locked.asset_id)
+        if asset.state == AssetState.RESERVED:
+            note = f"equipment request #{locked.pk} cancelled" + (f": {reason}" if reason else "")
+            asset_release(asset=asset, user=user, note=note, source=source)
+        elif not reason:
+            reason = f"asset {asset} was already {state_definition(asset.state).label.lower()}"
+    locked.status = RequestStatus.CANCELLED
+    locked.cancelled_by = user
+    locked.cancelled_at = timezone.now()
+    locked.cancel_reason = reason
+    locked.save()
+    _emit("equipment_request.cancelled", locked)
+    return locked
+
+
+__all__ = [
+    "EquipmentRequestConflict",
+    "EquipmentRequestInvalid",
+    "EquipmentRequestPermissionDenied",
+    "LifecycleError",
+    "NoAssetAvailable",
+    "equipment_request_assign",
+    "equipment_request_cancel",
+    "equipment_request_create",
+    "equipment_request_deliver",
+]

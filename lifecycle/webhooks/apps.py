@@ -1,0 +1,22 @@
+from django.apps import AppConfig
+
+
+class WebhooksConfig(AppConfig):
+    verbose_name = "Lifecycle: webhooks"
+    name = "lifecycle.webhooks"
+    label = "webhooks"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self):
+        # State changes and alerts are recorded by other apps; listening here keeps the dependency one
+        # way (they never import webhooks). Requests emit their events from their own services.
+        from django.db.models.signals import post_save
+
+        from lifecycle.alerts.models import Alert
+        from lifecycle.alerts.signals import alerts_auto_resolved
+        from lifecycle.models import TransitionLog
+        from lifecycle.webhooks import receivers
+
+        post_save.connect(receivers.on_transition_logged, sender=TransitionLog, dispatch_uid="webhooks.transitions")
+        post_save.connect(receivers.on_alert_saved, sender=Alert, dispatch_uid="webhooks.alerts")
+        alerts_auto_resolved.connect(receivers.on_alerts_auto_resolved, dispatch_uid="webhooks.alerts_auto_resolved")

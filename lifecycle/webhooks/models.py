@@ -1,0 +1,99 @@
+"""Webhooks: subscriptions, and the delivery log (one row per event and subscription, one per attempt).
+
+Deliveries are written in the same transaction as the change they report (an outbox), and sent only
+after it commits: by a thread started from ``transaction.on_commit`` and by ``manage.py deliver_webhooks``,
+which also retries failures with exponential backoff. A rolled-back change never produces a delivery.
+"""
+
+import secrets
+import uuid
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+
+from lifecycle.webhooks.choices import DeliveryStatus, WebhookEvent
+
+
+def new_secret() -> str:
+    return secrets.token_urlsafe(32)
+
+
+class WebhookSubscription(models.Model):
+    name = models.CharField(max_length=200)
+    url = models.URLField(max_length=500, help_text="Where deliveries are POSTed (http or https).")
+    secret = models.CharField(
+        max_length=100,
+        default=new_secret,
+        help_text="Shared secret: each delivery carries an HMAC-SHA256 of its timestamp and body with it.",
+    )
+    events = models.JSONField(default=list, help_text=f"Event types, e.g. {WebhookEvent.values[:2]}.")
+    active = models.BooleanField(default=True)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="webhook_subscriptions",
+        help_text="Who manages it through the API; blank: managed in the admin only.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+
+    def __str__(self):
+        return f"{self.name} → {self.url}"
+
+    def clean(self):
+        if not isinstance(self.events, list) or not self.events:
+            raise ValidationError({"events": f"list at least one event type; valid: {', '.join(WebhookEvent.values)}"})
+        unknown = [e for e in self.events if e not in WebhookEvent.values]
+        if unknown:
+            raise ValidationError(
+                {"events": f"unknown event type(s) {unknown}; valid: {', '.join(WebhookEvent.values)}"}
+            )
+
+
+class WebhookDelivery(models.Model):
+    """One event for one subscription; its attempts are the delivery log."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    subscription = models.ForeignKey(WebhookSubscription, on_delete=models.CASCADE, related_name="deliveries")
+    event = models.CharField(max_length=64, choices=WebhookEvent.choices)
+    event_id = models.UUIDField(help_text="The same for every subscription that got this event.")
+    body = models.TextField(help_text="The exact JSON body sent (and signed).")
+    status = models.CharField(max_length=10, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_status_code = models.PositiveIntegerField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "webhook deliveries"
+        indexes = [models.Index(fields=["status", "next_attempt_at"], name="webhookdelivery_due")]
+
+    def __str__(self):
+        return f"{self.event} to {self.subscription.name} ({self.status})"
+
+
+class WebhookAttempt(models.Model):
+    delivery = models.ForeignKey(WebhookDelivery, on_delete=models.CASCADE, related_name="attempt_log")
+    number = models.PositiveIntegerField()
+    at = models.DateTimeField()
+    status_code = models.PositiveIntegerField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    duration_ms = models.PositiveIntegerField(default=0)
+    response_excerpt = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["delivery", "number"]
+
+    def __str__(self):
+        outcome = self.status_code or self.error[:40]
+        return f"attempt {self.number}: {outcome}"

@@ -1,0 +1,115 @@
+"""Property-based fuzzing of the whole API from its own OpenAPI schema, as each role.
+
+For every operation in the schema, schemathesis generates valid and invalid requests (bounded:
+FUZZ_EXAMPLES of each per operation, fixed seed) and the responses must be: never a 5xx, a status the
+schema documents, the documented content type, and a body that conforms to the documented schema (errors
+included: {code, message, field_errors}). Runs in-process through the WSGI app, so it sees the test database.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import schemathesis
+from django.core.signals import request_finished, request_started
+from django.core.wsgi import get_wsgi_application
+from django.db import close_old_connections
+from hypothesis import HealthCheck, Phase, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis.errors import Unsatisfiable
+from rest_framework.authtoken.models import Token
+from schemathesis import GenerationMode
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from lifecycle.alerts.models import ParLevel
+from lifecycle.alerts.services import alert_raise
+from lifecycle.requests.services import equipment_request_create
+from tests.api.conftest import build_hospital
+from tests.factories import ReceiverFactory, UserFactory
+
+FUZZ_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "3"))
+# Valid requests (schema-conformant data) and invalid ones (wrong types, missing fields, out-of-range values).
+MODES = [GenerationMode.POSITIVE, GenerationMode.NEGATIVE]
+CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
+ROLES = {
+    "nurse": "Nurse",
+    "dispatch": "Dispatch",
+    "clinical_engineering": "Clinical engineering",
+    "security": "Security",
+}
+
+
+@pytest.fixture
+def some_data(db):
+    """Enough of a hospital that list endpoints return real rows for the schema checks to look at."""
+    hospital = build_hospital()
+    nurse = UserFactory(username="fuzz-requester", roles=["Nurse"], password=None)
+    for key in ("W401", "W402", "W201"):
+        hospital.place(key)
+    hospital.place("W409", seen_minutes_ago=30)
+    equipment_request_create(user=nurse, asset_type=hospital.pump, destination_room=hospital.ward)
+    ParLevel.objects.create(unit="4 West", asset_type=hospital.pump, target=3, critical=1)
+    alert_raise(kind="missing", subject=hospital.place("W402"), message="not heard")
+    ReceiverFactory(floor=hospital.ward.floor)
+    return hospital
+
+
+@pytest.fixture
+def keep_the_test_connection():
+    """Requests through the WSGI app end with close_old_connections, which would close the test's
+    connection (and its transaction) on PostgreSQL; Django's own test client unhooks it the same way."""
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
+
+
+@pytest.mark.usefixtures("keep_the_test_connection")
+@pytest.mark.parametrize("role", ["anonymous", *ROLES])
+def test_no_input_makes_a_5xx_and_every_response_matches_the_schema(role, some_data, settings):
+    settings.API_USER_THROTTLE_RATE = None  # the fuzzer is allowed to be fast
+    settings.API_ANON_THROTTLE_RATE = None
+    settings.WEBHOOK_DELIVERY = "worker"
+    headers = {}
+    if role != "anonymous":
+        user = UserFactory(username=f"fuzz-{role}", roles=[ROLES[role]], password=None)
+        headers = {"Authorization": f"Token {Token.objects.create(user=user).key}"}
+    schema = schemathesis.openapi.from_wsgi("/api/v1/schema/?format=json", get_wsgi_application())
+
+    failures, statuses = [], {}
+    operations = [result.ok() for result in schema.get_all_operations()]
+    assert len(operations) > 40
+    for operation, mode in [(op, mode) for op in operations for mode in MODES]:
+
+        @given(case=operation.as_strategy(generation_mode=mode))
+        @hypothesis_settings(
+            max_examples=FUZZ_EXAMPLES,
+            deadline=None,
+            derandomize=True,
+            database=None,
+            phases=[Phase.explicit, Phase.generate],
+            suppress_health_check=list(HealthCheck),
+        )
+        def exercise(case):
+            response = case.call(headers=headers)
+            statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
+            case.validate_response(response, checks=CHECKS)
+
+        try:
+            exercise()
+        except Unsatisfiable:
+            assert mode == GenerationMode.NEGATIVE  # nothing to get wrong: no parameters and no body
+        except Exception as exc:  # collect them all: one run shows every broken operation
+            failures.append(f"{operation.method.upper()} {operation.path} ({mode.value} data): {exc}")
+    assert not failures, "\n\n".join(failures)
+    assert sum(statuses.values()) >= len(operations)  # every operation was really called
+    if role != "anonymous":
+        assert statuses.get(200, 0) > 0 and any(400 <= s < 500 for s in statuses), statuses
+    print(role, dict(sorted(statuses.items())))
