@@ -1,3 +1,9 @@
 """WebSocket routes. The floor-map consumers register here."""
 
-websocket_urlpatterns: list = []
+from django.urls import path
+
+from locations.consumers import FloorConsumer
+
+websocket_urlpatterns: list = [
+    path("ws/floors/<int:floor_id>/", FloorConsumer.as_asgi()),
+]

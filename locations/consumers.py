@@ -1,0 +1,70 @@
+"""Live updates for the floor map: one WebSocket per floor, at ``/ws/floors/<floor_id>/``.
+
+The consumer joins the floor's group (locations.live.floor_group) and forwards every
+``{"type": "floor.event", "event": {...}}`` the services send after their commit: "asset.moved" from
+the location pipeline, "asset.state" from lifecycle.services, "alert" from the alerts. Only signed-in
+users with a map role may connect (locations.floormap.access); others are refused at the handshake.
+
+With the embedded default (no REDIS_URL) the channel layer is in memory, per process: events sent by
+another process (``simulate_rtls --live``, an MQTT worker) never reach this one. The page also polls
+``/map/api/floors/<id>/assets/`` then; see docs/map.md.
+"""
+
+from __future__ import annotations
+
+import json
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.utils import timezone
+
+from locations.floormap.access import user_may_use_map
+from locations.live import floor_group
+from locations.models import Floor
+
+# Close codes (4000-4999 are the application's): the client stops retrying on these.
+CLOSE_NOT_ALLOWED = 4403
+CLOSE_NO_SUCH_FLOOR = 4404
+
+
+@database_sync_to_async
+def _may_watch(user, floor_id: int) -> tuple[bool, bool]:
+    exists = floor_id <= 2**63 - 1 and Floor.objects.filter(pk=floor_id).exists()  # a huge id is no floor
+    return user_may_use_map(user), exists
+
+
+class FloorConsumer(AsyncJsonWebsocketConsumer):
+    group_name: str | None = None
+
+    async def connect(self):
+        floor_id = int(self.scope["url_route"]["kwargs"]["floor_id"])
+        allowed, floor_exists = await _may_watch(self.scope.get("user"), floor_id)
+        if not allowed:
+            await self.close(code=CLOSE_NOT_ALLOWED)  # before accept: the handshake is refused (HTTP 403)
+            return
+        if not floor_exists:
+            await self.close(code=CLOSE_NO_SUCH_FLOOR)
+            return
+        self.group_name = floor_group(floor_id)
+        await self.channel_layer.group_add(self.group_name, self.channel_name)
+        await self.accept()
+        await self.send_json({"type": "hello", "floor_id": floor_id, "server_time": timezone.now().isoformat()})
+
+    async def disconnect(self, code):
+        if self.group_name:
+            await self.channel_layer.group_discard(self.group_name, self.channel_name)
+
+    @classmethod
+    async def decode_json(cls, text_data):
+        try:
+            return json.loads(text_data)
+        except ValueError:  # a garbled frame is ignored, not a crash of the connection
+            return None
+
+    async def receive_json(self, content, **kwargs):
+        # The page pings to keep proxies from closing an idle connection and to measure it is alive.
+        if isinstance(content, dict) and content.get("type") == "ping":
+            await self.send_json({"type": "pong", "server_time": timezone.now().isoformat()})
+
+    async def floor_event(self, message):
+        await self.send_json({"type": "floor.event", "event": message["event"]})

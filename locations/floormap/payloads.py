@@ -1,0 +1,165 @@
+"""The JSON the floor map is fed: plain dicts built from models, selectors and the shared definitions.
+
+Nothing here decides anything: states come from lifecycle/states.py, room types from
+locations/choices.py, location status from locations/freshness.py, and what a user may do from
+locations/floormap/access.py. Keys are short because a floor's payload carries hundreds of assets.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.conf import settings
+from django.urls import reverse
+
+from assets.models import Asset, AssetType
+from lifecycle.requests.choices import RequestPriority
+from lifecycle.states import all_state_definitions
+from locations.choices import RoomType
+from locations.freshness import LocationStatus
+from locations.models import Floor, Room
+
+# How a location status looks on the map: the text goes in every label, so the style is never the only
+# signal (docs/map.md).
+LOCATION_STATUS_TEXT = {
+    LocationStatus.LOCATED: "Seen within the last {stale} minutes. The position is current.",
+    LocationStatus.STALE: "Not seen for more than {stale} minutes: it may have moved. Shown faded, dashed outline.",
+    LocationStatus.MISSING: "Not seen for {missing} hours, or last seen leaving through an exit. Shown faded with ?.",
+}
+
+
+# A polling or live client reloads the whole floor this often, to catch anything an increment missed.
+RESYNC_SECONDS = 120
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def floor_option(floor: Floor) -> dict:
+    return {
+        "id": floor.pk,
+        "code": floor.code,
+        "name": floor.name,
+        "level": floor.level,
+        "building": floor.building.name,
+        "building_id": floor.building_id,
+        "site": floor.building.site.name,
+    }
+
+
+def room_payload(room: Room) -> dict:
+    return {
+        "id": room.pk,
+        "code": room.code,
+        "name": room.name,
+        "type": room.room_type,
+        "unit": room.unit,
+        # GeoJSON Polygon coordinates in floor metres: [ring][point][x, y]
+        "polygon": room.polygon.get("coordinates", []),
+        "c": [round(room.centroid_x, 2), round(room.centroid_y, 2)],
+    }
+
+
+def asset_payload(asset: Asset) -> dict:
+    """One marker. ``location_status`` must be annotated (floormap.selectors.floor_map_assets)."""
+    return {
+        "id": asset.pk,
+        "tag": asset.asset_tag,
+        "type": asset.asset_type_id,
+        "model": f"{asset.manufacturer} {asset.model}".strip(),
+        "state": str(asset.state),
+        "room": asset.current_room_id,
+        "x": asset.position_x,
+        "y": asset.position_y,
+        "r": asset.position_radius_m,
+        "conf": asset.location_confidence,
+        "seen": _iso(asset.last_seen),
+        "status": getattr(asset, "location_status", None),
+    }
+
+
+def asset_type_payload(asset_type: AssetType) -> dict:
+    return {"id": asset_type.pk, "name": asset_type.name, "slug": asset_type.slug}
+
+
+def legend_payload() -> dict:
+    """Everything the legend shows, from the shared declarations."""
+    stale_minutes = round(settings.LOCATION_STALE_AFTER_SECONDS / 60)
+    missing_hours = round(settings.LOCATION_MISSING_AFTER_SECONDS / 3600)
+    return {
+        "states": [d.as_dict() for d in all_state_definitions()],
+        "room_types": [{"value": value, "label": label} for value, label in RoomType.choices],
+        "location_statuses": [
+            {
+                "value": value,
+                "label": label,
+                "text": LOCATION_STATUS_TEXT[value].format(stale=stale_minutes, missing=missing_hours),
+            }
+            for value, label in LocationStatus.choices
+        ],
+    }
+
+
+def map_config(*, user, floors, actions_by_state: dict, can_request: bool, poll_seconds: float) -> dict:
+    """The page's boot data (json_script): URLs, legend, floors, what this user may do, timings."""
+    zero = 0  # URL templates: the client replaces /0/ with the id
+    return {
+        "user": user.get_username(),
+        "floors": [floor_option(f) for f in floors],
+        "asset_types": [asset_type_payload(t) for t in AssetType.objects.order_by("name")],
+        "legend": legend_payload(),
+        "actions_by_state": actions_by_state,
+        "can_request": can_request,
+        "request_priorities": [{"value": value, "label": label} for value, label in RequestPriority.choices],
+        "urls": {
+            "floor": reverse("floormap:floor", args=[zero]),
+            "assets": reverse("floormap:floor-assets", args=[zero]),
+            "search": reverse("floormap:search"),
+            "places": reverse("floormap:places"),
+            "action": reverse("floormap:asset-action", args=[zero]),
+            "request": reverse("floormap:request-delivery"),
+            "ws": "/ws/floors/0/",
+        },
+        "stale_after_s": settings.LOCATION_STALE_AFTER_SECONDS,
+        "missing_after_s": settings.LOCATION_MISSING_AFTER_SECONDS,
+        "poll_s": poll_seconds,
+        "resync_s": RESYNC_SECONDS,
+        # The in-memory channel layer (no REDIS_URL) only reaches WebSockets of this process: events from
+        # another process (a simulator, an MQTT worker) arrive by polling, so the page polls even when live.
+        "live_is_process_local": "InMemory" in settings.CHANNEL_LAYERS["default"]["BACKEND"],
+    }
+
+
+def search_result_payload(result) -> dict:
+    """One assets_nearest_available result (assets.selectors.NearestAsset)."""
+    asset = result.asset
+    return {
+        "id": asset.pk,
+        "tag": asset.asset_tag,
+        "type": asset.asset_type.name,
+        "model": f"{asset.manufacturer} {asset.model}".strip(),
+        "state": str(asset.state),
+        "room": {"id": result.room.pk, "code": result.room.code, "name": result.room.name},
+        "floor": {"id": result.floor.pk, "name": result.floor.name, "code": result.floor.code},
+        "building": result.building.name,
+        "distance_m": result.distance_m,
+        "same_floor": result.same_floor,
+        "same_building": result.same_building,
+        "status": str(result.location_status),
+        "seen": _iso(result.last_seen),
+    }
+
+
+def place_room_payload(room: Room) -> dict:
+    return {
+        "kind": "room",
+        "id": room.pk,
+        "label": f"{room.code} · {room.name} · {room.floor.name}",
+        "floor": room.floor_id,
+        "unit": room.unit,
+    }
+
+
+def place_unit_payload(unit: str) -> dict:
+    return {"kind": "unit", "id": unit, "label": f"{unit} (whole unit)"}

@@ -1,0 +1,332 @@
+"""The floor map in a real browser (Debian's chromium through Playwright), against a real ASGI server.
+
+Run on their own: ``DJANGO_ALLOW_ASYNC_UNSAFE=1 .venv/bin/pytest -m browser`` (make test-browser).
+
+The server is daphne, started in a thread of this process: it shares the test database (SQLite's
+in-memory test database cannot be reached from a forked server process) and the in-memory channel
+layer, so a change made through one page reaches the other page's WebSocket exactly as in production.
+Screenshots go to test-artifacts/ (git-ignored); the desktop one is copied to docs/screenshots/.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import threading
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.utils import timezone
+
+from assets.models import Asset
+from lifecycle.states import AssetState
+from locations.choices import RoomType
+from tests.factories import FloorFactory, RoomFactory, UserFactory, square
+from tests.map.conftest import build_map_hospital
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+ARTIFACTS = Path(settings.BASE_DIR) / "test-artifacts"
+README_SCREENSHOT = Path(settings.BASE_DIR) / "docs" / "screenshots" / "map-desktop.png"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+DESKTOP = {"width": 1366, "height": 900}
+PHONE = {"width": 360, "height": 780}
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture(scope="session")
+def asgi_server():
+    """daphne serving config.asgi.application (HTTP, static files and WebSockets) on a free port."""
+    if not os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE"):
+        pytest.fail("browser tests need DJANGO_ALLOW_ASYNC_UNSAFE=1 (Playwright's sync API runs an event loop)")
+    from daphne.endpoints import build_endpoint_description_strings
+    from daphne.server import Server  # installs the asyncio Twisted reactor
+    from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
+    from twisted.internet import reactor
+
+    from config.asgi import application
+
+    server = Server(
+        application=ASGIStaticFilesHandler(application),
+        endpoints=build_endpoint_description_strings(host="127.0.0.1", port=0),
+        signal_handlers=False,
+        verbosity=0,
+    )
+    ready = threading.Event()
+
+    def wait_for_port():
+        if server.listening_addresses:
+            ready.set()
+        else:
+            reactor.callLater(0.05, wait_for_port)
+
+    reactor.callLater(0.05, wait_for_port)
+    thread = threading.Thread(target=server.run, name="daphne", daemon=True)
+    thread.start()
+    if not ready.wait(15):
+        pytest.fail("daphne did not start listening within 15 s")
+    host, port = server.listening_addresses[0]
+    yield LiveServer(url=f"http://{host}:{port}", loop=reactor._asyncioEventloop)
+    reactor.callFromThread(reactor.stop)
+    thread.join(10)
+
+
+@dataclass
+class LiveServer:
+    url: str
+    loop: asyncio.AbstractEventLoop  # the server's event loop: its in-memory channel layer lives there
+
+    def notify_floor(self, floor_id: int, event: dict) -> None:
+        """locations.live.notify_floor, called from the server's side as the pipeline or the alerts would."""
+        from asgiref.sync import sync_to_async
+
+        from locations.live import notify_floor
+
+        asyncio.run_coroutine_threadsafe(sync_to_async(notify_floor)(floor_id, event), self.loop).result(5)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (browsers are never downloaded)")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def open_page(transactional_db, browser, asgi_server):
+    """open_page(username, viewport=..., init_script=None) -> a signed-in page on /map/ (own browser context)."""
+    contexts = []
+
+    def make(username, *, viewport=DESKTOP, init_script=None, floor=None):
+        context = browser.new_context(viewport=viewport)
+        contexts.append(context)
+        if init_script:
+            context.add_init_script(init_script)
+        page = context.new_page()
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto(f"{asgi_server.url}/map/")
+        page.fill("#id_username", username)
+        page.fill("#id_password", PASSWORD)
+        page.click("button[type=submit]")
+        page.wait_for_selector("body[data-floor-loaded]")
+        if floor is not None:
+            page.select_option("#floor-select", str(floor.pk))
+            page.wait_for_selector(f'body[data-floor-loaded="{floor.pk}"]')
+        return page
+
+    errors: list[str] = []
+    make.errors = errors
+    yield make
+    for context in contexts:
+        context.close()
+    # A poll the server was still answering must finish before the test database is flushed.
+    time.sleep(0.3)
+    assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+def screenshot(page, name: str) -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.wait_for_timeout(300)  # let popups finish fading in
+    path = ARTIFACTS / name
+    page.screenshot(path=str(path))
+    return path
+
+
+def row_state(page, asset) -> str:
+    """The state label in the list row (the badge's icon is decoration, hidden from screen readers)."""
+    cell = page.locator(f'#asset-rows tr[data-asset-id="{asset.pk}"] td[data-label="State"] .state-badge')
+    return cell.evaluate("el => el.lastChild.textContent").strip()
+
+
+def test_a_nurse_finds_a_pump_highlights_it_uses_it_and_another_page_sees_it_live(open_page, asgi_server, settings):
+    settings.MAP_POLL_SECONDS = 600  # pages opened now poll rarely: what they see comes over the WebSocket
+    hospital = build_map_hospital()
+    UserFactory(username="nurse-anna", roles=["Nurse"])
+    UserFactory(username="nurse-ben", roles=["Nurse"])
+    near = hospital.place("4N-401", asset_tag="IP-NEAR")  # 10 m from 4N-402
+    hospital.place("4N-STORE", asset_tag="IP-STORE")  # 20 m
+    hospital.place("3N-301", asset_tag="IP-DOWNSTAIRS")  # a floor away
+    hospital.place("4N-NS", asset_tag="IP-STALE", seen_minutes_ago=45)
+    hospital.place("4N-402", asset_tag="VS-1", asset_type=hospital.monitor)
+
+    anna = open_page("nurse-anna")  # opens on the first floor (3 North): the pump she wants is upstairs
+    assert anna.inner_text("#map-heading") == "North Tower · 3 North"
+
+    # What do I need, where am I: typed, with the room remembered for next time.
+    anna.fill("#search-what", "infusion pump")
+    anna.fill("#search-where", "4N-402")
+    anna.click("button:has-text('Find nearest')")
+    anna.wait_for_selector(".result")
+    results = anna.locator(".result-list .result")
+    assert results.nth(0).inner_text().startswith("IP-NEAR Infusion pump")
+    assert "10 m away" in results.nth(0).inner_text() and "last seen" in results.nth(0).inner_text()
+    assert [results.nth(i).inner_text().split()[0] for i in range(results.count())] == [
+        "IP-NEAR",  # 10 m, same floor
+        "IP-STORE",  # 20 m, same floor
+        "IP-DOWNSTAIRS",  # 10 m + a floor
+        "IP-STALE",  # in the nurse station next door, but not seen for 45 minutes: last, and labelled
+    ]
+    stale = anna.locator(".stale-list .result")
+    assert stale.count() == 1 and "Stale" in stale.inner_text() and "IP-STALE" in stale.inner_text()
+    assert json.loads(anna.evaluate("localStorage.getItem('floormap.place')"))["label"].startswith("4N-402")
+
+    # One click: the map switches to 4 North and highlights the pump, its popup open and focused.
+    results.nth(0).click()
+    anna.wait_for_selector(f'body[data-floor-loaded="{hospital.floor4.pk}"]')
+    marker = anna.locator(f'.asset-marker.is-highlighted[data-asset-id="{near.pk}"]')
+    marker.wait_for()
+    assert anna.input_value("#floor-select") == str(hospital.floor4.pk)
+    assert "IP-NEAR, Infusion pump, Available, in 4N-401" in marker.get_attribute("aria-label")
+    assert anna.evaluate("document.activeElement.classList.contains('popup-title')")
+    assert anna.inner_text(".asset-popup .popup-title").startswith("IP-NEAR")
+    assert anna.inner_text("#asset-rows tr.is-highlighted td[data-label='Equipment']").startswith("IP-NEAR")
+    screenshot(anna, "map-desktop.png")
+    README_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(ARTIFACTS / "map-desktop.png", README_SCREENSHOT)
+
+    # A second nurse watches the same floor; a third page has WebSockets blocked and polls instead.
+    ben = open_page("nurse-ben", floor=hospital.floor4)
+    ben.wait_for_selector('body[data-live="live"]')
+    settings.MAP_POLL_SECONDS = 1
+    polling = open_page("nurse-ben", floor=hospital.floor4, init_script="window.WebSocket = undefined;")
+    assert polling.get_attribute("body", "data-live") == "polling"
+    assert "updating every 1 s" in polling.inner_text("#live-status")
+    assert row_state(ben, near) == "Available" and row_state(polling, near) == "Available"
+
+    # Anna starts using the pump from its popup; Ben's page shows it without a reload.
+    started = time.monotonic()
+    anna.click(".asset-popup button[data-action='start_use']")
+    ben.wait_for_selector(f'.asset-marker[data-asset-id="{near.pk}"][data-state="in_use"]', timeout=3000)
+    live_latency = time.monotonic() - started
+    assert row_state(ben, near) == "In use"
+    assert "IP-NEAR is now In use." in anna.inner_text(".asset-popup .popup-message")
+    assert Asset.objects.get(pk=near.pk).state == AssetState.IN_USE
+    polling.wait_for_selector(f'#asset-rows tr[data-asset-id="{near.pk}"] td:has-text("In use")', timeout=5000)
+
+    # Return makes it soiled; the popup now offers nothing more to a nurse.
+    anna.click(".asset-popup button[data-action='return']")
+    ben.wait_for_selector(f'.asset-marker[data-asset-id="{near.pk}"][data-state="soiled"]', timeout=3000)
+    assert anna.locator(".asset-popup button[data-action]").count() == 0
+    assert Asset.objects.get(pk=near.pk).state == AssetState.SOILED
+
+    # The location pipeline's moves and the alerts arrive the same way (locations.live on the server).
+    store_pump = Asset.objects.get(asset_tag="IP-STORE")
+    ward = hospital.rooms["4N-402"]
+    move = {"asset_id": store_pump.pk, "asset_tag": "IP-STORE", "room_id": ward.pk, "floor_id": hospital.floor4.pk}
+    move |= {"x": 12.5, "y": 2.5, "radius_m": 1.2, "confidence": 0.8, "at": timezone.now().isoformat()}
+    asgi_server.notify_floor(
+        hospital.floor4.pk, {"kind": "asset.moved", "floor_id": hospital.floor4.pk, "assets": [move]}
+    )
+    ben.wait_for_selector(f'#asset-rows tr[data-asset-id="{store_pump.pk}"] td:has-text("4N-402")', timeout=3000)
+    downstairs = move | {"room_id": hospital.rooms["3N-301"].pk, "floor_id": hospital.floor3.pk}
+    asgi_server.notify_floor(
+        hospital.floor4.pk, {"kind": "asset.moved", "floor_id": hospital.floor3.pk, "assets": [downstairs]}
+    )
+    ben.wait_for_selector(f'#asset-rows tr[data-asset-id="{store_pump.pk}"]', state="detached", timeout=3000)
+    alert = {"kind": "alert", "id": 1, "alert_kind": "low_battery", "alert_kind_label": "Low tag battery"}
+    alert |= {"status": "open", "message": "Tag on VS-1 reports 12 % battery", "subject": {"type": "asset", "id": 0}}
+    asgi_server.notify_floor(hospital.floor4.pk, alert)
+    ben.wait_for_selector("#alerts li:has-text('Tag on VS-1 reports 12 % battery')", timeout=3000)
+    assert ben.is_visible("#alerts-panel")
+
+    # A dropped connection: the page says so, polls meanwhile, and reconnects by itself.
+    ben.evaluate("window.floorMap.live.ws.close()")
+    ben.wait_for_selector('body[data-live="polling"]', timeout=3000)
+    assert "reconnecting in" in ben.inner_text("#live-status")
+    ben.wait_for_selector('body[data-live="live"]', timeout=5000)
+
+    # Keyboard: markers are focusable buttons with a name; Enter opens one, Escape closes it.
+    monitor = Asset.objects.get(asset_tag="VS-1")
+    ben.focus(f'.asset-marker[data-asset-id="{monitor.pk}"]')
+    assert ben.evaluate("document.activeElement.getAttribute('role')") == "button"
+    ben.keyboard.press("Enter")
+    ben.wait_for_selector(".asset-popup .popup-title:has-text('VS-1')")
+    ben.keyboard.press("Escape")
+    ben.wait_for_selector(".asset-popup", state="detached")
+
+    # Where I am is remembered between visits.
+    anna.reload()
+    anna.wait_for_selector("body[data-floor-loaded]")
+    assert anna.input_value("#search-where").startswith("4N-402 · Room 4N-402")
+
+    # The phone: 360 px wide, nothing wider than the screen, the search first and the map right after.
+    phone = open_page("nurse-anna", viewport=PHONE, floor=hospital.floor4)
+    assert phone.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    phone.fill("#search-where", "4 North")
+    phone.fill("#search-what", "infu")
+    phone.click("button:has-text('Find nearest')")
+    phone.wait_for_selector(".result")
+    phone.locator(".result").first.click()
+    phone.wait_for_selector(".asset-marker.is-highlighted")
+    phone.wait_for_selector(".asset-popup .popup-title:has-text('IP-STORE')")
+    screenshot(phone, "map-phone.png")
+    assert phone.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "map-live-latency.json").write_text(json.dumps({"state_change_to_other_page_s": live_latency}))
+    assert live_latency < 2.0, f"the live update took {live_latency:.2f} s"
+
+
+def test_a_floor_with_500_assets_renders_in_under_a_second(open_page):
+    """The time from asking for the floor to the markers painted, measured in the page with performance.now()."""
+    hospital = build_map_hospital()
+    UserFactory(username="nurse-perf", roles=["Nurse"])
+    busy = FloorFactory(building=hospital.floor4.building, code="5", level=5, name="5 North")
+    rooms = [
+        RoomFactory(
+            floor=busy,
+            code=f"5N-{i:03d}",
+            room_type=RoomType.STORAGE if i % 10 == 0 else RoomType.PATIENT,
+            unit="5 North",
+            polygon=square((i % 12) * 5.0, (i // 12) * 6.5, 4.5),
+        )
+        for i in range(48)
+    ]
+    now = timezone.now()
+    Asset.objects.bulk_create(
+        Asset(
+            asset_tag=f"P-{i:04d}",
+            asset_type=hospital.pump if i % 3 else hospital.monitor,
+            manufacturer="BD",
+            model="Alaris 8015",
+            current_room=rooms[(i * 7) % len(rooms)],
+            position_x=rooms[(i * 7) % len(rooms)].centroid_x,
+            position_y=rooms[(i * 7) % len(rooms)].centroid_y,
+            last_seen=now - timedelta(minutes=(i % 40)),  # a quarter of them stale
+        )
+        for i in range(500)
+    )
+
+    page = open_page("nurse-perf", floor=busy)
+    load = page.evaluate("window.floorMap.metrics.last")
+    assert load["assets"] == 500 and load["floor"] == busy.pk
+    assert page.locator("#asset-rows tr").count() == 500  # the list alternative has them all
+    screenshot(page, "map-500-assets.png")  # as a nurse sees it: rooms that cannot show all their items count them
+    ungrouped = page.evaluate("window.floorMap.renderUngrouped()")  # the worst case: every asset its own marker
+    assert ungrouped["markers"] == 500 and page.locator("#map .asset-marker").count() == 500
+    screenshot(page, "map-500-assets-ungrouped.png")
+    result = {"grouped_load": load, "ungrouped_render": ungrouped}
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "map-performance.json").write_text(json.dumps(result, indent=2))
+    print(f"\nfloor with 500 assets: {json.dumps(result)}")
+    assert load["totalMs"] < 1000, f"loading and painting the floor took {load['totalMs']:.0f} ms"
+    assert ungrouped["ms"] < 1000, f"drawing 500 individual markers took {ungrouped['ms']:.0f} ms"
