@@ -1,0 +1,212 @@
+"""The admin index's dashboard: the numbers a biomed department starts its day with.
+
+Each number comes from the selector that defines it (lifecycle, alerts, decommissioning, freshness)
+and links to the admin list filtered to exactly those rows, by the list filters in assets/filters.py
+and the admin modules. A tile is shown only to users who may open the list it links to.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.db.models import Count, F, Q
+from django.urls import reverse
+from django.utils import timezone
+
+from assets.filters import first_of_next_month, missing_tracked_q
+from assets.models import Asset
+from lifecycle.alerts.models import Alert
+from lifecycle.alerts.selectors import (
+    par_levels_in_alert,
+    receivers_silent_in_alert,
+    tags_low_battery_in_alert,
+)
+from lifecycle.decommissioning import selectors as decommissioning
+from lifecycle.decommissioning.models import DecommissioningChecklist, SignOff
+from lifecycle.models import OPEN_WORK_ORDER_STATUSES, WorkOrder
+from lifecycle.selectors import assets_pm_overdue, assets_with_open_recall
+from lifecycle.states import AssetState, all_state_definitions
+
+
+@dataclass(frozen=True)
+class Tile:
+    key: str
+    label: str
+    count: int
+    url: str
+    colour: str = ""  # a state's shared colour; otherwise the tone decides
+    icon: str = ""
+    help: str = ""
+    alarm: bool = False  # a non-zero count needs someone
+
+
+@dataclass
+class Section:
+    title: str
+    tiles: list[Tile] = field(default_factory=list)
+
+
+def _changelist(model: str, query: str = "") -> str:
+    return reverse(f"admin:{model}_changelist") + (f"?{query}" if query else "")
+
+
+# Decommissioning sign-offs ---------------------------------------------------------------------------
+
+
+def checklists_awaiting_sign_off(*, user) -> list[DecommissioningChecklist]:
+    """Checklists this user could sign now: the asset is in biomed, the checklist is complete, a role the
+    user holds has no valid sign-off yet, and the user has not signed this version in the other role.
+
+    The SQL narrows it to checklists lacking one of the user's sign-offs; completeness is the
+    decommissioning selectors' own check, run on those few.
+    """
+    roles = [role.value for role in decommissioning.user_sign_off_roles(user)]
+    if not roles:
+        return []
+    candidates = DecommissioningChecklist.objects.filter(asset__state=AssetState.BIOMED).select_related("asset")
+    signed_now = SignOff.objects.filter(checklist_version=F("checklist__version"))
+    candidates = candidates.exclude(pk__in=signed_now.filter(signed_by=user).values("checklist_id"))
+    unsigned_role = Q()
+    for role in roles:
+        unsigned_role |= ~Q(pk__in=signed_now.filter(role=role).values("checklist_id"))
+    return [c for c in candidates.filter(unsigned_role) if not decommissioning.checklist_missing_items(c)]
+
+
+# The dashboard -----------------------------------------------------------------------------------------
+
+
+def dashboard_sections(*, user, now: datetime | None = None) -> list[Section]:
+    now = now or timezone.now()
+    today = timezone.localdate(now)
+    sections: list[Section] = []
+    can = user.has_perm
+
+    if can("assets.view_asset"):
+        counts = dict(Asset.objects.order_by().values_list("state").annotate(n=Count("pk")))
+        sections.append(
+            Section(
+                "Equipment by state",
+                [
+                    Tile(
+                        key=f"state-{d.value}",
+                        label=d.label,
+                        count=counts.get(d.value, 0),
+                        url=_changelist("assets_asset", f"state__exact={d.value}"),
+                        colour=d.colour,
+                        icon=d.icon,
+                        help=d.definition,
+                    )
+                    for d in all_state_definitions()
+                ],
+            )
+        )
+
+    attention = Section("Needs attention")
+    if can("assets.view_asset"):
+        attention.tiles += [
+            Tile(
+                "pm-overdue",
+                "PM overdue",
+                assets_pm_overdue(today=today).count(),
+                _changelist("assets_asset", "pm=overdue"),
+                help="Assets in service whose planned maintenance date has passed.",
+                alarm=True,
+            ),
+            Tile(
+                "open-recalls",
+                "Open recalls",
+                assets_with_open_recall().count(),
+                _changelist("assets_asset", "recall=open"),
+                help="Assets with an open recall work order.",
+                alarm=True,
+            ),
+            Tile(
+                "missing",
+                "Missing assets",
+                Asset.objects.filter(missing_tracked_q(now)).count(),
+                _changelist("assets_asset", "location=missing_tracked"),
+                help="Tagged assets in service not heard for the missing window, or last seen leaving the site.",
+                alarm=True,
+            ),
+        ]
+    if can("alerts.view_parlevel"):
+        attention.tiles.append(
+            Tile(
+                "par-breaches",
+                "Par breaches",
+                par_levels_in_alert(now=now).count(),
+                _changelist("alerts_parlevel", "stock=critical"),
+                help="Par levels with fewer available, located assets than their critical threshold.",
+                alarm=True,
+            )
+        )
+    if can("alerts.view_alert"):
+        attention.tiles.append(
+            Tile(
+                "open-alerts",
+                "Open alerts",
+                Alert.objects.open().count(),
+                _changelist("alerts_alert", "open=yes"),
+                help="New or acknowledged, not resolved.",
+                alarm=True,
+            )
+        )
+    if can("locations.view_receiver"):
+        attention.tiles.append(
+            Tile(
+                "silent-receivers",
+                "Silent receivers",
+                receivers_silent_in_alert(now=now).count(),
+                _changelist("locations_receiver", "heard=silent"),
+                help="Active receivers not heard recently.",
+                alarm=True,
+            )
+        )
+    if can("assets.view_tag"):
+        attention.tiles.append(
+            Tile(
+                "low-battery",
+                "Tags with a low battery",
+                tags_low_battery_in_alert(now=now).count(),
+                _changelist("assets_tag", "battery=low"),
+                alarm=True,
+            )
+        )
+    if attention.tiles:
+        sections.append(attention)
+
+    mine = Section("My work")
+    if decommissioning.user_sign_off_roles(user):
+        mine.tiles.append(
+            Tile(
+                "sign-offs",
+                "Sign-offs waiting for me",
+                len(checklists_awaiting_sign_off(user=user)),
+                _changelist("decommissioning_decommissioningchecklist", "awaiting=me"),
+                help="Complete decommissioning checklists that still need your role's sign-off.",
+                alarm=True,
+            )
+        )
+    if can("lifecycle.view_workorder"):
+        mine.tiles.append(
+            Tile(
+                "my-work-orders",
+                "My open work orders",
+                WorkOrder.objects.filter(technician=user, status__in=OPEN_WORK_ORDER_STATUSES).count(),
+                _changelist("lifecycle_workorder", "mine=open"),
+            )
+        )
+    if can("assets.view_asset"):
+        mine.tiles.append(
+            Tile(
+                "pm-this-month",
+                "PM due this month",
+                assets_pm_overdue(today=first_of_next_month(today)).count(),
+                _changelist("assets_asset", "pm=month"),
+                help="Due by the end of the month, overdue included.",
+            )
+        )
+    if mine.tiles:
+        sections.append(mine)
+    return sections

@@ -1,0 +1,83 @@
+"""The decommissioning page: a sign-off button for the signer's own role only, who signed and whether each
+sign-off still holds, and the certificate link."""
+
+import pytest
+from django.urls import reverse
+
+from lifecycle.decommissioning import services
+from lifecycle.decommissioning.models import SignOff
+from tests.admin.conftest import make_staff
+from tests.factories import UserFactory
+from tests.lifecycle.decommissioning.conftest import complete
+
+
+@pytest.fixture
+def checklist(hospital, biomed_staff):
+    return complete(services.checklist_open(asset=hospital["assets"]["IP-006"], user=biomed_staff), biomed_staff)
+
+
+def change_page(client, checklist):
+    response = client.get(reverse("admin:decommissioning_decommissioningchecklist_change", args=[checklist.pk]))
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+def sign_off_url(checklist):
+    return reverse("admin:decommissioning_sign_off", args=[checklist.pk])
+
+
+def test_each_signer_gets_a_button_for_their_own_role_only(client, checklist, biomed_staff, security_staff):
+    client.force_login(biomed_staff)
+    html = change_page(client, checklist)
+    assert "Sign off as Clinical engineering…" in html and "Sign off as Security…" not in html
+    client.force_login(security_staff)
+    html = change_page(client, checklist)
+    assert "Sign off as Security…" in html and "Sign off as Clinical engineering…" not in html
+    page = client.get(sign_off_url(checklist)).content.decode()
+    assert 'name="role" value="security"' in page and "<select" not in page  # no other role to pick
+
+
+def test_signing_through_the_admin_and_the_panel_shows_who_and_whether_it_holds(
+    client, checklist, biomed_staff, security_staff
+):
+    client.force_login(biomed_staff)
+    response = client.post(sign_off_url(checklist), {"role": "clinical_engineering", "version": checklist.version})
+    assert response.status_code == 302
+    html = change_page(client, checklist)
+    assert "Sign off as" not in html  # nothing left for biomed to sign
+    assert f"signed by <strong>{biomed_staff.username}</strong>" in html and "✓ valid" in html
+    assert "Security: <strong>not signed</strong>" in html
+
+    # A change to the checklist voids the sign-off, and the page says so.
+    services.checklist_update(checklist=checklist, user=security_staff, changes={"disposition_reference": "PO-77"})
+    checklist.refresh_from_db()
+    html = change_page(client, checklist)
+    assert "✗ void" in html and f"(now version {checklist.version})" in html
+    assert "Sign off as Clinical engineering…" in html  # biomed may sign the new version
+
+
+def test_one_person_with_both_roles_signs_once(client, checklist):
+    both = make_staff(UserFactory(username="dual", roles=["Clinical engineering", "Security"]))
+    client.force_login(both)
+    html = change_page(client, checklist)
+    assert "Sign off as Clinical engineering…" in html and "Sign off as Security…" in html
+    client.post(sign_off_url(checklist), {"role": "security", "version": checklist.version})
+    assert "Sign off as" not in change_page(client, checklist)
+    refused = client.post(
+        sign_off_url(checklist), {"role": "clinical_engineering", "version": checklist.version}, follow=True
+    )
+    assert "the other sign-off must come from a different person" in refused.content.decode()
+    assert SignOff.objects.count() == 1
+
+
+def test_decommission_button_and_certificate_link(client, checklist, biomed_staff, security_staff):
+    client.force_login(biomed_staff)
+    assert 'id="decommission-button"' not in change_page(client, checklist)  # not signed yet
+    for user, role in ((biomed_staff, "clinical_engineering"), (security_staff, "security")):
+        services.checklist_sign_off(checklist=checklist, user=user, role=role, version=checklist.version)
+    assert 'id="decommission-button"' in change_page(client, checklist)
+    response = client.post(reverse("admin:decommissioning_decommission", args=[checklist.pk]))
+    assert response.status_code == 302
+    html = change_page(client, checklist)
+    assert response["Location"] in html  # the certificate link on the checklist page
+    assert "Sign off as" not in html and 'id="decommission-button"' not in html
