@@ -91,6 +91,9 @@ class Asset(FSMModelMixin, models.Model):
 
     class Meta:
         ordering = ["asset_tag"]
+        # The nearest-available search (assets.selectors.assets_nearest_available) and the API's filters:
+        # one type, one state, seen since a cut-off.
+        indexes = [models.Index(fields=["asset_type", "state", "last_seen"], name="asset_type_state_seen")]
 
     def __str__(self):
         return self.asset_tag
@@ -131,7 +134,7 @@ class Asset(FSMModelMixin, models.Model):
         field=state,
         source=AssetState.AVAILABLE,
         target=AssetState.RESERVED,
-        conditions=[guards.IS_LOCATED],
+        conditions=[guards.IS_LOCATED, guards.IS_SERVICEABLE],
         permission=DISPATCH,
     )
     def reserve(self):
@@ -151,7 +154,13 @@ class Asset(FSMModelMixin, models.Model):
     def deliver(self):
         """Delivered to the requesting unit and put to use."""
 
-    @transition(field=state, source=AssetState.AVAILABLE, target=AssetState.IN_USE, permission=NURSE_OR_DISPATCH)
+    @transition(
+        field=state,
+        source=AssetState.AVAILABLE,
+        target=AssetState.IN_USE,
+        conditions=[guards.IS_SERVICEABLE],
+        permission=NURSE_OR_DISPATCH,
+    )
     def start_use(self):
         """Taken for a patient or a procedure."""
 

@@ -224,12 +224,17 @@ def _asset_type_for(name: str, cache: dict[str, AssetType], result: AssetImportR
 
 @transaction.atomic
 def assets_import(
-    *, stream: Iterable[str], user=None, progress: Callable[[int, int], None] | None = None
+    *,
+    stream: Iterable[str],
+    user=None,
+    progress: Callable[[int, int], None] | None = None,
+    dry_run: bool = False,
 ) -> AssetImportResult:
     """Upsert assets by asset_tag from a CSV (DESIGN.md §5). All or nothing; re-running changes nothing.
 
     Unknown asset types are created and unknown tags registered. A blank tag_id leaves the asset's
     binding as it is. A tag already on another asset is an error: unbind it there first.
+    ``dry_run=True`` does all of it, then rolls back and returns the counts (the admin's preview).
     """
     rows, errors = parse_asset_csv(stream)
     if errors:
@@ -273,6 +278,8 @@ def assets_import(
         setattr(result, outcome, getattr(result, outcome) + 1)
         if progress and (done % 500 == 0 or done == len(rows)):
             progress(done, len(rows))
+    if dry_run:
+        transaction.set_rollback(True)
     return result
 
 

@@ -17,6 +17,7 @@ provide a real SECRET_KEY, or the process refuses to start.
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
+from xstatic.pkg import leaflet as xstatic_leaflet
 
 from config.env import database_from_url, env_bool, env_int, env_list, env_str
 
@@ -62,6 +63,8 @@ INSTALLED_APPS = [
     "lifecycle",
     "lifecycle.decommissioning",
     "lifecycle.alerts",
+    "lifecycle.requests",
+    "lifecycle.webhooks",
 ]
 
 MIDDLEWARE = [
@@ -125,6 +128,12 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+# Our own static files (the floor map), and Leaflet from the xstatic-leaflet package: no CDN, because
+# hospital intranets are often offline.
+STATICFILES_DIRS = [BASE_DIR / "static", ("vendor/leaflet", xstatic_leaflet.BASE_DIR)]
+# How often the floor map polls when it has no live connection, or when the channel layer is in memory
+# (events from other processes, such as the simulator, only arrive by polling then). docs/map.md.
+MAP_POLL_SECONDS = env_int("MAP_POLL_SECONDS", 5)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -144,6 +153,48 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
 }
+# --- Dispatch REST API (docs/api.md) --------------------------------------------------------------
+REST_FRAMEWORK.update(
+    {
+        # One error format everywhere: {"code", "message", "field_errors"} (config/api.py).
+        "EXCEPTION_HANDLER": "config.api.exception_handler",
+        "DEFAULT_PAGINATION_CLASS": "config.api.PageNumberPagination",
+        "DEFAULT_THROTTLE_CLASSES": ["config.api.PerUserRateThrottle", "config.api.AnonymousRateThrottle"],
+    }
+)
+# Requests per signed-in user (per client address when anonymous); empty: no limit.
+API_USER_THROTTLE_RATE = env_str("API_USER_THROTTLE_RATE", "1200/min") or None
+API_ANON_THROTTLE_RATE = env_str("API_ANON_THROTTLE_RATE", "60/min") or None
+SPECTACULAR_SETTINGS.update(
+    {
+        "DESCRIPTION": "Find, reserve and deliver equipment; equipment requests; decommissioning; alerts. "
+        "Guide: docs/api.md. Every error is {code, message, field_errors}.",
+        "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+        "SERVE_INCLUDE_SCHEMA": False,
+        "SCHEMA_PATH_PREFIX": "/api/v1",
+        "COMPONENT_SPLIT_REQUEST": True,
+        "PREPROCESSING_HOOKS": ["config.api.drop_trailing_slash_aliases"],
+        "POSTPROCESSING_HOOKS": [
+            "drf_spectacular.hooks.postprocess_schema_enums",
+            "config.api.add_error_responses",
+        ],
+        "ENUM_NAME_OVERRIDES": {
+            "AssetStateEnum": "lifecycle.states.AssetState",
+            "LocationStatusEnum": "locations.freshness.LocationStatus",
+            "WebhookEventEnum": "lifecycle.webhooks.choices.WebhookEvent",
+        },
+    }
+)
+# Nearest-available search (assets.selectors): metres added per floor of difference, and for another building.
+NEAREST_FLOOR_PENALTY_M = float(env_int("NEAREST_FLOOR_PENALTY_M", 40))
+NEAREST_BUILDING_PENALTY_M = float(env_int("NEAREST_BUILDING_PENALTY_M", 250))
+# Webhooks (lifecycle/webhooks): "on_commit" makes the first attempt from a thread right after the change
+# commits; "worker" leaves every attempt to `manage.py deliver_webhooks`, which also does the retries.
+WEBHOOK_DELIVERY = env_str("WEBHOOK_DELIVERY") or "on_commit"
+WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 5)
+WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 8)
+WEBHOOK_RETRY_BASE_SECONDS = env_int("WEBHOOK_RETRY_BASE_SECONDS", 30)
+WEBHOOK_RETRY_MAX_SECONDS = env_int("WEBHOOK_RETRY_MAX_SECONDS", 3600)
 
 # Location freshness (DESIGN.md §2): located within STALE_AFTER, stale until MISSING_AFTER.
 LOCATION_STALE_AFTER_SECONDS = env_int("LOCATION_STALE_AFTER_SECONDS", 10 * 60)
@@ -173,3 +224,51 @@ LOGGING = {
 TAG_LOW_BATTERY_PERCENT = env_int("TAG_LOW_BATTERY_PERCENT", 20)
 # Active receivers not heard for this long raise a silent-receiver alert (check_alerts).
 RECEIVER_SILENT_AFTER_SECONDS = env_int("RECEIVER_SILENT_AFTER_SECONDS", 15 * 60)
+
+# --- Gateway ingest (docs/gateways.md, docs/operations.md) ---------------------------------------
+# The queue between the ingest fronts and the engine workers: "redis" (Redis Streams, production) or
+# "memory" (in-process, the embedded default). Redis is used whenever REDIS_URL is set.
+INGEST_REDIS_URL = env_str("INGEST_REDIS_URL") or REDIS_URL
+INGEST_QUEUE = env_str("INGEST_QUEUE") or ("redis" if INGEST_REDIS_URL else "memory")
+# Key prefix of the streams, shard locks and worker registry (one per deployment sharing a Redis).
+INGEST_STREAM_PREFIX = env_str("INGEST_STREAM_PREFIX") or "rtls"
+# Streams (one per shard, by CRC-32 of the tag). Changing it re-maps tags: drain the queue first.
+INGEST_SHARDS = env_int("INGEST_SHARDS", 8)
+# A worker that has not renewed its shard locks for this long is presumed dead; another takes over.
+INGEST_LOCK_TTL_MS = env_int("INGEST_LOCK_TTL_MS", 15_000)
+# Acknowledged entries are kept this long (for inspection), then trimmed. Unacknowledged ones never are.
+INGEST_STREAM_RETAIN_SECONDS = env_int("INGEST_STREAM_RETAIN_SECONDS", 600)
+# With the in-process queue, the web (or ingest_mqtt) process runs the engine worker in a thread.
+INGEST_IN_PROCESS_WORKER = env_bool("INGEST_IN_PROCESS_WORKER", True)
+# HTTP front: largest accepted body (413 above), per-gateway rate (429 above; empty = no limit).
+INGEST_MAX_BODY_BYTES = env_int("INGEST_MAX_BODY_BYTES", 1024 * 1024)
+INGEST_THROTTLE_RATE = env_str("INGEST_THROTTLE_RATE", "300/min") or None
+# Items stamped further than this ahead of the receiving clock are rejected one by one.
+INGEST_MAX_FUTURE_SECONDS = env_int("INGEST_MAX_FUTURE_SECONDS", 60)
+# How long a verified gateway token / the list of active receivers is trusted before re-reading the
+# database (a revocation in the admin of the same process applies at once).
+INGEST_TOKEN_CACHE_SECONDS = env_int("INGEST_TOKEN_CACHE_SECONDS", 30)
+INGEST_GATEWAY_CACHE_SECONDS = env_int("INGEST_GATEWAY_CACHE_SECONDS", 30)
+# MQTT front (ingest_mqtt): topic prefix (rtls/<gateway>/sightings) and the fixed client id of the
+# persistent session the broker queues messages for while the worker is down.
+INGEST_MQTT_TOPIC_PREFIX = env_str("INGEST_MQTT_TOPIC_PREFIX") or "rtls"
+INGEST_MQTT_CLIENT_ID = env_str("INGEST_MQTT_CLIENT_ID") or "hospital-assets-ingest"
+# /healthz reports "degraded" when the oldest unprocessed queue entry is older than this.
+INGEST_LAG_WARN_SECONDS = env_int("INGEST_LAG_WARN_SECONDS", 30)
+# The per-gateway throttle counters: shared by every ASGI process through Redis when there is one.
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "ingest": (
+        {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": INGEST_REDIS_URL,
+            "KEY_PREFIX": INGEST_STREAM_PREFIX,
+        }
+        if INGEST_REDIS_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "ingest"}
+    ),
+}
+# A worker that takes a shard over (or rebuilds after a database error) first replays this much of the
+# shard's already committed entries, without committing them again, so each tag's smoothing continues as it
+# was; the streams must keep that much (INGEST_STREAM_RETAIN_SECONDS).
+INGEST_WARMUP_SECONDS = env_int("INGEST_WARMUP_SECONDS", 30)

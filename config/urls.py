@@ -7,6 +7,7 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
-    path("api/v1/", include("lifecycle.api.urls")),
+    path("api/v1/", include("config.api_urls")),  # every app's API, the schema and Swagger UI
     path("decommissioning/", include("lifecycle.decommissioning.urls")),
+    path("map/", include("locations.floormap.urls")),
 ]

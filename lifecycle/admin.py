@@ -2,19 +2,30 @@
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
+from django.db.models import Count, Q
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
 
+from assets.admin import admin_link, location_badge, where_label
+from assets.filters import first_of_next_month
 from lifecycle.display import state_badge
 from lifecycle.exceptions import LifecycleError
 from lifecycle.history import record_changes, snapshot
 from lifecycle.models import (
+    OPEN_WORK_ORDER_STATUSES,
     ChangeRecord,
     Recall,
     RoomTypeRule,
     TransitionLog,
     WorkOrder,
+    WorkOrderKind,
     WorkOrderStatus,
 )
+from lifecycle.roles import Role
+from lifecycle.selectors import assets_pm_overdue, recall_affected_assets
 from lifecycle.services import (
     WORK_ORDER_EDITABLE_FIELDS,
     recall_issue,
@@ -23,6 +34,12 @@ from lifecycle.services import (
     work_order_update,
 )
 from lifecycle.states import AssetState
+
+# The admin index shows the department's dashboard (lifecycle/dashboard.py) above the app list.
+admin.site.index_template = "admin/hospital_index.html"
+admin.site.site_header = "Hospital equipment administration"
+admin.site.site_title = "Hospital equipment"
+admin.site.index_title = "Today"
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -110,20 +127,94 @@ class WorkOrderForm(forms.ModelForm):
         return data
 
 
+class MyWorkOrdersFilter(admin.SimpleListFilter):
+    title = "assigned"
+    parameter_name = "mine"
+
+    def lookups(self, request, model_admin):
+        return [("open", "My open work orders"), ("all", "All my work orders"), ("nobody", "Open, nobody assigned")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "open":
+            return queryset.filter(technician=request.user, status__in=OPEN_WORK_ORDER_STATUSES)
+        if self.value() == "all":
+            return queryset.filter(technician=request.user)
+        if self.value() == "nobody":
+            return queryset.filter(technician__isnull=True, status__in=OPEN_WORK_ORDER_STATUSES)
+        return queryset
+
+
+class AssetPmDueFilter(admin.SimpleListFilter):
+    """PM work orders whose asset is due (lifecycle.selectors.assets_pm_overdue, the one PM rule)."""
+
+    title = "PM due"
+    parameter_name = "pm"
+
+    def lookups(self, request, model_admin):
+        return [("month", "PM due this month (overdue included)"), ("overdue", "PM overdue")]
+
+    def queryset(self, request, queryset):
+        today = timezone.localdate()
+        if self.value() == "month":
+            due = assets_pm_overdue(today=first_of_next_month(today))
+        elif self.value() == "overdue":
+            due = assets_pm_overdue(today=today)
+        else:
+            return queryset
+        return queryset.filter(kind=WorkOrderKind.PM, asset__in=due.values("pk"))
+
+
 @admin.register(WorkOrder)
 class WorkOrderAdmin(admin.ModelAdmin):
     form = WorkOrderForm
-    list_display = ["reference", "asset", "kind", "status", "technician", "recall", "opened_at", "closed_at"]
-    list_filter = ["kind", "status"]
-    list_select_related = ["asset", "technician", "recall"]
+    list_display = [
+        "reference",
+        "asset",
+        "asset_where",
+        "kind",
+        "status",
+        "technician",
+        "recall",
+        "asset_pm_due",
+        "opened_at",
+        "closed_at",
+    ]
+    list_filter = [MyWorkOrdersFilter, AssetPmDueFilter, "kind", "status"]
+    list_select_related = ["asset__asset_type", "asset__current_room__floor__building", "technician", "recall"]
     search_fields = ["asset__asset_tag", "asset__serial_number", "recall__reference_number", "notes"]
-    autocomplete_fields = ["asset", "technician"]
+    autocomplete_fields = ["asset"]
     readonly_fields = ["opened_at", "opened_by", "closed_at"]
+    show_full_result_count = False
 
     def get_readonly_fields(self, request, obj=None):
         if obj is None:
             return self.readonly_fields
         return [*self.readonly_fields, "asset", "kind", "recall"]
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "technician":
+            # Work orders go to clinical engineering staff; a plain list, no user admin access needed.
+            kwargs["queryset"] = (
+                get_user_model()
+                .objects.filter(is_active=True)
+                .filter(Q(groups__name=Role.CLINICAL_ENGINEERING.group_name) | Q(is_superuser=True))
+                .distinct()
+                .order_by("username")
+            )
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    @admin.display(description="where", ordering="asset__current_room__code")
+    def asset_where(self, obj):
+        return where_label(obj.asset) or "—"
+
+    @admin.display(description="asset PM due")
+    def asset_pm_due(self, obj):
+        due = obj.asset.next_pm_due
+        if due is None:
+            return "—"
+        if due < timezone.localdate():
+            return format_html('<strong style="color:#b91c1c">{} (overdue)</strong>', due.isoformat())
+        return due.isoformat()
 
     def save_model(self, request, obj, form, change):
         # The services keep the rules (status order, closed_at, last PM date) and the change history.
@@ -186,23 +277,83 @@ class RecallWorkOrderInline(admin.TabularInline):
         return False
 
 
+RECALL_PANEL_ROWS = 500
+
+
 @admin.register(Recall)
 class RecallAdmin(admin.ModelAdmin):
     form = RecallForm
-    list_display = ["reference_number", "manufacturer", "model", "issued_date", "open_work_orders"]
+    list_display = ["reference_number", "manufacturer", "model", "issued_date", "open_work_orders", "work_orders_total"]
     search_fields = ["reference_number", "manufacturer", "model"]
     inlines = [RecallWorkOrderInline]
     actions = ["open_missing_work_orders"]
+
+    def get_queryset(self, request):
+        # Both counts in the list query: no query per row.
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                open_count=Count("work_orders", filter=Q(work_orders__status__in=OPEN_WORK_ORDER_STATUSES)),
+                total_count=Count("work_orders"),
+            )
+        )
 
     def get_readonly_fields(self, request, obj=None):
         # The affected set is fixed once issued: a different recall needs a new reference.
         if obj is None:
             return []
-        return ["reference_number", "manufacturer", "model", "serial_numbers", "issued_date"]
+        return ["reference_number", "manufacturer", "model", "serial_numbers", "issued_date", "affected_assets"]
 
-    @admin.display(description="open work orders")
+    def get_fields(self, request, obj=None):
+        fields = ["reference_number", "manufacturer", "model", "serial_numbers", "issued_date", "description"]
+        return fields if obj is None else [*fields, "affected_assets"]
+
+    @admin.display(description="open work orders", ordering="open_count")
     def open_work_orders(self, obj):
-        return obj.work_orders.exclude(status__in=[WorkOrderStatus.DONE, WorkOrderStatus.CANCELLED]).count()
+        return obj.open_count
+
+    @admin.display(description="work orders", ordering="total_count")
+    def work_orders_total(self, obj):
+        return obj.total_count
+
+    @admin.display(description="affected assets in service, and where they are now")
+    def affected_assets(self, obj):
+        assets = list(recall_affected_assets(recall=obj)[: RECALL_PANEL_ROWS + 1])
+        if not assets:
+            return "No asset in service matches this recall."
+        rows = (
+            (
+                admin_link(asset, asset.asset_tag),
+                state_badge(asset.state),
+                where_label(asset) or "—",
+                location_badge(asset.location_status),
+                timezone.localtime(asset.last_seen).strftime("%Y-%m-%d %H:%M") if asset.last_seen else "never",
+                format_html(
+                    '<a href="{}">WO-{}</a> ({})',
+                    reverse("admin:lifecycle_workorder_change", args=[asset.recall_work_order_id]),
+                    asset.recall_work_order_id,
+                    WorkOrderStatus(asset.recall_work_order_status).label,
+                )
+                if asset.recall_work_order_id
+                else "none yet",
+            )
+            for asset in assets[:RECALL_PANEL_ROWS]
+        )
+        body = format_html_join(
+            "", "<tr>{}</tr>", ((format_html_join("", "<td>{}</td>", ((c,) for c in row)),) for row in rows)
+        )
+        more = (
+            format_html("<p>Only the first {} are listed.</p>", RECALL_PANEL_ROWS)
+            if len(assets) > RECALL_PANEL_ROWS
+            else ""
+        )
+        return format_html(
+            '<table class="recall-affected"><thead><tr><th>asset</th><th>state</th><th>room and floor</th>'
+            "<th>location</th><th>last seen</th><th>recall work order</th></tr></thead><tbody>{}</tbody></table>{}",
+            body,
+            more,
+        )
 
     def save_model(self, request, obj, form, change):
         if change:

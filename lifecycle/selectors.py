@@ -192,3 +192,59 @@ def transition_catalogue() -> list[TransitionInfo]:
 
 def state_label(state: str) -> str:
     return state_definition(state).label
+
+
+# PM due soon, and what a user may do now (the API's filters and asset detail) ----------------------
+
+
+def assets_pm_due_by(*, day: date) -> QuerySet[Asset]:
+    """Assets in service whose next PM is due on or before ``day`` (overdue ones included): the same rule
+    as assets_pm_overdue, whose cut-off is exclusive."""
+    return assets_pm_overdue(today=day + timedelta(days=1))
+
+
+@dataclass(frozen=True)
+class TransitionOption:
+    name: str
+    label: str
+    targets: tuple[str, ...]
+    needs_note: bool
+    blocked_by: tuple[str, ...]  # the guards' reasons; empty: it can run now
+
+    @property
+    def can_run(self) -> bool:
+        return not self.blocked_by
+
+
+def asset_transition_options(*, asset: Asset, user) -> list[TransitionOption]:
+    """The transitions the asset's current state and the user's roles allow, in catalogue order, each with
+    the reasons a guard would refuse it now (the same guards asset_transition checks). The system's
+    apply_room_rule is not a user's option."""
+    from lifecycle.transitions import REASON_REQUIRED
+
+    field = Asset._meta.get_field("state")
+    order = {name: i for i, name in enumerate(TransitionName.values)}
+    options = []
+    for fsm_transition in field.get_all_transitions(Asset):
+        name = transition_name(fsm_transition.name)
+        if name == TransitionName.APPLY_ROOM_RULE or str(fsm_transition.source) != str(asset.state):
+            continue
+        if not fsm_transition.has_perm(asset, user):
+            continue
+        reasons: list[str] = []
+        for condition in fsm_transition.conditions:
+            if isinstance(condition, Guard):
+                reasons.extend(condition.reasons(asset))
+            elif not condition(asset):
+                reasons.append(f"{getattr(condition, '__name__', 'condition')} not met")
+        targets = getattr(fsm_transition.target, "allowed_states", None) or (fsm_transition.target,)
+        options.append(
+            TransitionOption(
+                name=name,
+                label=TransitionName(name).label,
+                targets=tuple(str(t) for t in targets),
+                needs_note=name in REASON_REQUIRED,
+                blocked_by=tuple(reasons),
+            )
+        )
+    return sorted(options, key=lambda option: order.get(option.name, len(order)))

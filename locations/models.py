@@ -126,3 +126,89 @@ class Receiver(models.Model):
 
     def __str__(self):
         return self.gateway_id
+
+
+class RoomInterval(models.Model):
+    """One stay of one asset in one room: the location history (DESIGN.md §5).
+
+    The location pipeline writes these when the engine's smoothed room changes, never one row per
+    sighting. An open interval (left_at null) is the asset's current stay; there is at most one.
+    """
+
+    asset = models.ForeignKey("assets.Asset", on_delete=models.CASCADE, related_name="room_intervals")
+    # PROTECT: deleting a room must not silently rewrite where equipment has been.
+    room = models.ForeignKey(Room, on_delete=models.PROTECT, related_name="intervals")
+    entered_at = models.DateTimeField(help_text="Event time the engine placed the asset in the room.")
+    left_at = models.DateTimeField(null=True, blank=True, help_text="Empty while the asset is still there.")
+
+    class Meta:
+        ordering = ["asset_id", "entered_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["asset"], condition=models.Q(left_at__isnull=True), name="one_open_room_interval_per_asset"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(left_at__isnull=True) | models.Q(left_at__gte=models.F("entered_at")),
+                name="room_interval_leaves_after_entering",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["asset", "entered_at"], name="roominterval_asset_entered"),
+            models.Index(fields=["room", "entered_at"], name="roominterval_room_entered"),
+            models.Index(fields=["entered_at"], name="roominterval_entered"),
+            models.Index(fields=["left_at"], name="roominterval_left"),
+        ]
+
+    def __str__(self):
+        return f"{self.asset_id} in {self.room_id} from {self.entered_at:%Y-%m-%d %H:%M:%S}"
+
+
+class GatewayToken(models.Model):
+    """A credential that lets one gateway, or any gateway of one site (a site collector), post sightings.
+
+    Only the SHA-256 of the token is stored; the token itself is shown once, when it is issued
+    (``manage.py issue_gateway_token``). ``key`` is the public part of the token, used to find the row
+    so that the secret part is compared in constant time. Gateway tokens are not user accounts: they
+    only open the sightings endpoint (locations/ingest/auth.py).
+    """
+
+    key = models.CharField(max_length=16, unique=True, editable=False)
+    token_hash = models.CharField(max_length=64, editable=False, help_text="SHA-256 of the whole token, hex.")
+    receiver = models.ForeignKey(
+        Receiver,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="tokens",
+        help_text="The one gateway this token may post for.",
+    )
+    site = models.ForeignKey(
+        Site,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="collector_tokens",
+        help_text="A site collector token may post for any gateway of this site.",
+    )
+    label = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(receiver__isnull=False, site__isnull=True)
+                | models.Q(receiver__isnull=True, site__isnull=False),
+                name="gateway_token_for_one_gateway_or_one_site",
+            )
+        ]
+
+    def __str__(self):
+        scope = f"gateway {self.receiver}" if self.receiver_id else f"site {self.site}"
+        return f"gwt_{self.key}… ({scope})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None

@@ -136,12 +136,16 @@ def _room_containing(point: Point, tree: STRtree, rooms: list[Room]) -> Room | N
 
 @transaction.atomic
 def floorplan_import(
-    *, documents: list[tuple[str, object]], progress: Callable[[str], None] | None = None
+    *,
+    documents: list[tuple[str, object]],
+    progress: Callable[[str], None] | None = None,
+    dry_run: bool = False,
 ) -> FloorplanImportResult:
     """Upsert floors, rooms (by code) and receivers (by id) from parsed GeoJSON documents.
 
     All or nothing: any problem in any document raises FloorplanImportError and writes nothing.
-    Re-importing the same files changes nothing.
+    Re-importing the same files changes nothing. ``dry_run=True`` does all of it, then rolls back and
+    returns the counts (the admin's preview).
     """
     tolerance = settings.ROOM_OVERLAP_TOLERANCE_M2
     plans, errors = [], []
@@ -205,4 +209,6 @@ def floorplan_import(
         result.floors.append(f"{floor}")
         if progress:
             progress(f"{plan.source}: {floor}: {len(plan.rooms)} rooms, {len(plan.receivers)} receivers")
+    if dry_run:
+        transaction.set_rollback(True)
     return result

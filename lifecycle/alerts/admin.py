@@ -1,5 +1,9 @@
+from urllib.parse import urlencode
+
 from django.contrib import admin, messages
 from django.db.models import F
+from django.urls import reverse
+from django.utils.html import format_html
 
 from lifecycle.alerts.models import Alert, ParLevel
 from lifecycle.alerts.selectors import par_levels_with_counts
@@ -23,9 +27,24 @@ class ParStatusFilter(admin.SimpleListFilter):
         return queryset
 
 
+class OpenAlertFilter(admin.SimpleListFilter):
+    title = "open"
+    parameter_name = "open"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Open (new or acknowledged)"), ("no", "Resolved")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.open()
+        if self.value() == "no":
+            return queryset.exclude(pk__in=Alert.objects.open().values("pk"))
+        return queryset
+
+
 @admin.register(ParLevel)
 class ParLevelAdmin(admin.ModelAdmin):
-    list_display = ["unit", "asset_type", "available_now", "critical", "target", "stock"]
+    list_display = ["unit", "asset_type", "available_now", "critical", "target", "stock", "on_hand_link"]
     list_filter = [ParStatusFilter, "unit", "asset_type"]
     search_fields = ["unit", "asset_type__name"]
     readonly_fields = ["available_now", "created_at", "updated_at"]
@@ -38,6 +57,19 @@ class ParLevelAdmin(admin.ModelAdmin):
     @admin.display(description="Available now (located)", ordering="available_count")
     def available_now(self, obj):
         return getattr(obj, "available_count", "-")
+
+    @admin.display(description="Which")
+    def on_hand_link(self, obj):
+        # The same assets on the asset list: available, located, of this type, in a room of this unit.
+        query = urlencode(
+            {
+                "state__exact": "available",
+                "location": "located",
+                "asset_type__id__exact": obj.asset_type_id,
+                "room_unit": obj.unit,
+            }
+        )
+        return format_html('<a href="{}?{}">show them</a>', reverse("admin:assets_asset_changelist"), query)
 
     @admin.display(description="Stock")
     def stock(self, obj):
@@ -54,7 +86,7 @@ class ParLevelAdmin(admin.ModelAdmin):
 @admin.register(Alert)
 class AlertAdmin(admin.ModelAdmin):
     list_display = ["id", "kind", "status", "subject_label", "message", "created_at", "acknowledged_by", "resolved"]
-    list_filter = ["status", "kind"]
+    list_filter = [OpenAlertFilter, "status", "kind"]
     list_select_related = [
         "asset",
         "tag",

@@ -12,6 +12,7 @@ from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from assets.models import Asset
@@ -27,20 +28,27 @@ from lifecycle.exceptions import LifecycleError
 from lifecycle.states import AssetState
 
 
+def _may_work_on_checklists(request) -> bool:
+    # Asked for every page's sidebar, several times per model: look the roles up once per request.
+    if not hasattr(request, "_may_work_on_checklists"):
+        request._may_work_on_checklists = selectors.user_can_edit_checklist(request.user)
+    return request._may_work_on_checklists
+
+
 class RoleAccessMixin:
     """Access by role (lifecycle/roles.py) instead of per-model permissions; never delete."""
 
     def has_module_permission(self, request):
-        return selectors.user_can_edit_checklist(request.user)
+        return _may_work_on_checklists(request)
 
     def has_view_permission(self, request, obj=None):
-        return selectors.user_can_edit_checklist(request.user)
+        return _may_work_on_checklists(request)
 
     def has_add_permission(self, request, obj=None):
-        return selectors.user_can_edit_checklist(request.user)
+        return _may_work_on_checklists(request)
 
     def has_change_permission(self, request, obj=None):
-        return selectors.user_can_edit_checklist(request.user)
+        return _may_work_on_checklists(request)
 
     def has_delete_permission(self, request, obj=None):
         return False
@@ -110,7 +118,8 @@ class ChecklistForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["seen_version"].initial = self.instance.version
+        if "seen_version" in self.fields:  # not on the read-only page of a retired asset
+            self.fields["seen_version"].initial = self.instance.version
 
     def clean(self):
         cleaned = super().clean()
@@ -146,14 +155,45 @@ class OpenChecklistForm(forms.ModelForm):
         pass  # the service builds and validates the row
 
 
+class AwaitingSignOffFilter(admin.SimpleListFilter):
+    """Checklists this user could sign now (lifecycle.dashboard.checklists_awaiting_sign_off)."""
+
+    title = "sign-off"
+    parameter_name = "awaiting"
+
+    def lookups(self, request, model_admin):
+        return [("me", "Waiting for my sign-off"), ("open", "Asset still in biomed")]
+
+    def queryset(self, request, queryset):
+        from lifecycle.dashboard import checklists_awaiting_sign_off
+
+        if self.value() == "me":
+            return queryset.filter(pk__in=[c.pk for c in checklists_awaiting_sign_off(user=request.user)])
+        if self.value() == "open":
+            return queryset.filter(asset__state=AssetState.BIOMED)
+        return queryset
+
+
+def sign_off_roles_open_to(user, checklist: DecommissioningChecklist) -> list:
+    """The sign-off roles this user could give on this version: held, not yet validly given, and the user
+    has not already signed this version in the other role. The service decides; this picks the buttons."""
+    valid = selectors.valid_sign_offs(checklist)
+    if any(s.signed_by_id == user.pk for s in valid):
+        return []
+    given = {s.role for s in valid}
+    return [role for role in selectors.user_sign_off_roles(user) if role.value not in given]
+
+
 @admin.register(DecommissioningChecklist)
 class DecommissioningChecklistAdmin(RoleAccessMixin, admin.ModelAdmin):
     form = ChecklistForm
     list_display = ["asset", "asset_state", "version", "sign_off_status", "ready", "opened_at"]
+    list_filter = [AwaitingSignOffFilter]
     list_select_related = ["asset"]
     search_fields = ["asset__asset_tag", "asset__serial_number"]
     readonly_fields = [
         "version",
+        "sign_offs_panel",
         "blockers",
         "tag_detached",
         "detached_tag_id",
@@ -176,7 +216,14 @@ class DecommissioningChecklistAdmin(RoleAccessMixin, admin.ModelAdmin):
         if obj is None:
             return [(None, {"fields": ["asset"]})]
         return [
-            (None, {"fields": ["asset", "version", "blockers", "certificate_link", "seen_version"]}),
+            (
+                None,
+                {
+                    "fields": ["asset", "version", "sign_offs_panel", "blockers", "certificate_link"]
+                    # The version the editor saw, posted back to catch concurrent edits; none once read-only.
+                    + (["seen_version"] if obj.asset.state == AssetState.BIOMED else [])
+                },
+            ),
             (
                 "1. Stored data",
                 {
@@ -221,11 +268,19 @@ class DecommissioningChecklistAdmin(RoleAccessMixin, admin.ModelAdmin):
             return []
         fields = [*self.readonly_fields, "asset"]
         if obj.asset.state != AssetState.BIOMED:
-            fields += [*selectors.EDITABLE_FIELDS, "seen_version"]
+            fields += list(selectors.EDITABLE_FIELDS)
         return fields
 
     def get_inlines(self, request, obj):
         return self.inlines if obj is not None else []
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        checklist = self.get_object(request, object_id)
+        extra_context = dict(extra_context or {})
+        if checklist is not None:
+            extra_context["sign_off_roles"] = sign_off_roles_open_to(request.user, checklist)
+            extra_context["can_decommission"] = not selectors.decommission_blockers(checklist.asset)
+        return super().change_view(request, object_id, form_url, extra_context)
 
     # Columns and read-only displays ---------------------------------------------------------
 
@@ -237,6 +292,39 @@ class DecommissioningChecklistAdmin(RoleAccessMixin, admin.ModelAdmin):
     def sign_off_status(self, obj):
         valid = selectors.valid_sign_offs(obj)
         return ", ".join(f"{s.get_role_display()}: {selectors.person_label(s.signed_by)}" for s in valid) or "—"
+
+    @admin.display(description="sign-offs")
+    def sign_offs_panel(self, obj):
+        """Per role: who signed which version, and whether that sign-off still holds."""
+        rows = []
+        for role, sign_off in selectors.latest_sign_offs(obj).items():
+            if sign_off is None:
+                rows.append(
+                    format_html('<li class="sign-off missing">{}: <strong>not signed</strong></li>', role.label)
+                )
+            elif sign_off.checklist_version == obj.version:
+                rows.append(
+                    format_html(
+                        '<li class="sign-off valid">{}: signed by <strong>{}</strong> at {} for version {} — '
+                        '<strong style="color:#1a7f37">✓ valid</strong></li>',
+                        role.label,
+                        selectors.person_label(sign_off.signed_by),
+                        timezone.localtime(sign_off.signed_at).strftime("%Y-%m-%d %H:%M"),
+                        sign_off.checklist_version,
+                    )
+                )
+            else:
+                rows.append(
+                    format_html(
+                        '<li class="sign-off void">{}: signed by {} for version {} — <strong style="color:#b91c1c">'
+                        "✗ void</strong>: the checklist changed since (now version {}); it must be signed again</li>",
+                        role.label,
+                        selectors.person_label(sign_off.signed_by),
+                        sign_off.checklist_version,
+                        obj.version,
+                    )
+                )
+        return format_html('<ul class="sign-offs">{}</ul>', format_html_join("", "{}", ((row,) for row in rows)))
 
     @admin.display(description="ready to decommission", boolean=True)
     def ready(self, obj):
@@ -350,7 +438,9 @@ class DecommissioningChecklistAdmin(RoleAccessMixin, admin.ModelAdmin):
             "checklist": checklist,
             "snapshot": selectors.checklist_snapshot(checklist),
             "missing": selectors.checklist_missing_items(checklist),
-            "roles": selectors.user_sign_off_roles(request.user),
+            # Only the signer's own, still-open roles: a sign-off button for somebody else's role is never shown.
+            "roles": sign_off_roles_open_to(request.user, checklist),
+            "selected_role": request.GET.get("role", ""),
             "valid_sign_offs": selectors.valid_sign_offs(checklist),
             "change_url": self._change_url(checklist),
         }

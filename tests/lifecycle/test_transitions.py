@@ -293,3 +293,19 @@ def superuser(db):
     user.is_superuser = True
     user.save()
     return user
+
+
+@pytest.mark.parametrize("transition", ["reserve", "start_use"])
+def test_equipment_whose_pm_came_due_while_available_cannot_go_to_a_patient(transition, dispatcher):
+    """"Available" means PM not overdue: a pump that aged past its PM on the shelf is refused, not handed out."""
+    asset = pm_overdue_asset(AssetState.AVAILABLE, days_overdue=2)
+    with pytest.raises(GuardFailed, match="PM overdue"):
+        asset_transition(asset=asset, transition=transition, user=dispatcher)
+    assert db_state(asset) == AssetState.AVAILABLE
+
+
+def test_equipment_under_an_open_recall_cannot_be_reserved(dispatcher):
+    asset = located_asset()
+    open_recall_on(asset)
+    with pytest.raises(GuardFailed, match="open recall work order"):
+        services.asset_reserve(asset=asset, user=dispatcher)
