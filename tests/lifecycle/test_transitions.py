@@ -297,7 +297,7 @@ def superuser(db):
 
 @pytest.mark.parametrize("transition", ["reserve", "start_use"])
 def test_equipment_whose_pm_came_due_while_available_cannot_go_to_a_patient(transition, dispatcher):
-    """"Available" means PM not overdue: a pump that aged past its PM on the shelf is refused, not handed out."""
+    """ "Available" means PM not overdue: a pump that aged past its PM on the shelf is refused, not handed out."""
     asset = pm_overdue_asset(AssetState.AVAILABLE, days_overdue=2)
     with pytest.raises(GuardFailed, match="PM overdue"):
         asset_transition(asset=asset, transition=transition, user=dispatcher)
