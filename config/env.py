@@ -59,7 +59,9 @@ def database_from_url(url: str, *, base_dir) -> dict:
             "PASSWORD": unquote(parsed.password or ""),
             "HOST": parsed.hostname or "",
             "PORT": str(parsed.port or ""),
-            "CONN_MAX_AGE": 60,
+            # 0: Django under ASGI runs sync code in a thread pool, and persistent connections there
+            # pile up one per thread; use a pooler (pgbouncer) for reuse. DB_CONN_MAX_AGE overrides.
+            "CONN_MAX_AGE": int(os.environ.get("DB_CONN_MAX_AGE", "0")),
             "CONN_HEALTH_CHECKS": True,
             "OPTIONS": options,
         }

@@ -223,7 +223,8 @@ class LocationEngine:
                 self._advance_cut(cut)
                 return []
         if not self._pending:
-            self._advance_cut(cut)
+            if math.isfinite(cut):  # flush(None) on an empty engine must not close the future
+                self._advance_cut(cut)
             return []
         tag, gw, rssi, ts = (np.concatenate(col) for col in zip(*self._pending, strict=True))
         if math.isfinite(cut):

@@ -568,6 +568,9 @@ class EngineWorker:
     def _recover_database(self) -> None:
         """The database failed mid-way: what the engine held is suspect. Wait for the database (renewing the
         shard locks meanwhile), rebuild from it and replay every unacknowledged entry."""
+        if connection.in_atomic_block:
+            # Inside someone's transaction the connection cannot be replaced: retrying would spin forever.
+            raise RuntimeError("the engine worker must not run inside a database transaction")
         delay = 0.2
         while True:
             try:

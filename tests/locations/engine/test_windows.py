@@ -37,6 +37,18 @@ def test_flush_with_no_watermark_closes_everything(grid):
     assert engine.flush() == []
 
 
+def test_flushing_an_empty_engine_does_not_make_later_sightings_late(grid):
+    """A worker that closes everything while idle must still accept what arrives next."""
+    engine = LocationEngine(grid)
+    assert engine.flush() == []
+    engine.push([Sighting("gw-011", TAG, -60.0, T0)])
+    engine.flush()
+    assert engine.flush() == []
+    assert engine.push([Sighting("gw-011", TAG, -60.0, T0 + 10)]) == 1
+    assert engine.stats.late == 0
+    assert [e.ts for e in engine.flush()] == [T0 + 10]
+
+
 def test_sightings_later_than_the_allowed_lateness_are_dropped_and_counted(grid):
     engine = LocationEngine(grid, EngineConfig(allowed_lateness_s=2.0))
     engine.push([Sighting("gw-011", TAG, -60.0, T0 + 10)])

@@ -308,6 +308,8 @@ def test_messages_published_while_ingest_mqtt_is_down_are_processed_after_it_res
     final = log.read_text()
     assert "'malformed': 1" in final and "'refused': 1" in final, final[-2000:]
 
-    EngineWorker(queue, pipeline_factory=LocationPipeline).run_until_idle()
+    worker = EngineWorker(queue, pipeline_factory=LocationPipeline)
+    worker.run_until_idle()
+    worker.stop()
     got = (scenario.history(), scenario.latest(assets))
     assert got == expected, scenario.differences(got, expected)  # and a redelivery counted once

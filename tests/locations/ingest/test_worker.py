@@ -94,6 +94,7 @@ def test_entries_are_acknowledged_only_after_their_commit(assets, stream, monkey
     assert queue.lag().entries > 0  # the newest entries wait for windows that are still open
 
 
+@pytest.mark.django_db(transaction=True)  # the worker replaces its connection, so no test transaction around it
 def test_a_database_failure_rebuilds_and_replays_and_drops_nothing(assets, stream, monkeypatch):
     expected = clean_run(assets, stream)
     queue = InMemoryQueue(shards=4)
@@ -141,6 +142,7 @@ def test_an_undecodable_entry_is_counted_and_acknowledged(assets, redis_queue):
     redis_queue.redis.xadd(redis_queue.stream(1), {"other": b"x"})
     worker = EngineWorker(redis_queue, pipeline_factory=LocationPipeline)
     worker.run_until_idle(timeout_s=20)
+    worker.stop()
     assert worker.stats.bad_entries == 2
     assert redis_queue.lag().entries == 0
 
@@ -166,6 +168,7 @@ def test_on_redis_a_dead_workers_shards_are_taken_over_with_their_pending_entrie
     doomed._heartbeat_stop.set()
     survivor.run_until_idle(timeout_s=60)
     assert survivor.owned == set(range(redis_queue.shards))
+    survivor.stop()
     assert survivor.stats.replayed > 0 and survivor.stats.rebuilds == 1
     assert (scenario.history(), scenario.latest(assets)) == expected
 
@@ -188,6 +191,7 @@ def test_on_redis_workers_share_the_shards_fairly(assets, redis_queue):
     second._renewed_at = float("-inf")
     second.step(block_ms=0)
     assert second.owned == {0, 1, 2, 3}
+    second.stop()
 
 
 def test_the_redis_queue_keeps_unacknowledged_entries_when_trimming(redis_queue):
