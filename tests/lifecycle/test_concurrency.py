@@ -89,9 +89,10 @@ def test_two_transitions_on_one_asset_one_wins_the_other_gets_a_conflict():
     assert isinstance(results["nurse"], TransitionLog), results["nurse"]
     assert isinstance(results["dispatch"], ConcurrentTransition), results["dispatch"]
     assert "changed from available to in use (start_use by nurse" in str(results["dispatch"])
-    # The loser really waited on the row lock, and decided only after the winner committed.
+    # The loser really waited on the row lock, and decided on the winner's committed state (the message
+    # above names the winner's transition). Wall-clock order of the two returns is not asserted: the
+    # winner's thread may record its time after the loser, which wakes at the commit, has finished.
     assert finished_at["dispatch_waited"] >= 0.3
-    assert finished_at["dispatch"] >= finished_at["nurse"]
 
     assert Asset.objects.get(pk=asset.pk).state == AssetState.IN_USE
     assert list(TransitionLog.objects.filter(asset=asset).values_list("transition", "user__username")) == [
