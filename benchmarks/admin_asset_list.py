@@ -21,45 +21,14 @@ import sys
 import time
 from datetime import timedelta
 from pathlib import Path
-from urllib.parse import urlparse, urlunparse
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.scratch_db import drop_database, recreate_database, scratch_url  # noqa: E402
+
 SCRATCH_DB = "bench_admin_list"
 WIDTHS = (7, 7, 9, 8, 16)  # the result table's numeric columns
-
-
-def scratch_url(url: str) -> str:
-    parsed = urlparse(url)
-    if parsed.scheme not in {"postgres", "postgresql"}:
-        raise SystemExit(f"DATABASE_URL must be a postgres:// URL, got {parsed.scheme!r}")
-    return urlunparse(parsed._replace(path=f"/{SCRATCH_DB}"))
-
-
-def admin_connect(url: str):
-    import psycopg
-
-    parsed = urlparse(url)
-    return psycopg.connect(
-        host=parsed.hostname or "127.0.0.1",
-        port=parsed.port or 5432,
-        user=parsed.username or "postgres",
-        password=parsed.password or None,
-        dbname="postgres",
-        autocommit=True,
-    )
-
-
-def recreate_database(url: str) -> None:
-    with admin_connect(url) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{SCRATCH_DB}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{SCRATCH_DB}"')
-
-
-def drop_database(url: str) -> None:
-    with admin_connect(url) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{SCRATCH_DB}" WITH (FORCE)')
 
 
 def load_campus(n_assets: int, seed: int) -> dict:
@@ -264,8 +233,8 @@ def main() -> int:
     args = parser.parse_args()
 
     base = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
-    url = scratch_url(base)
-    recreate_database(url)
+    url = scratch_url(base, SCRATCH_DB)
+    recreate_database(url, SCRATCH_DB)
     os.environ["DATABASE_URL"] = url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     os.environ.setdefault("LOG_LEVEL", "WARNING")
@@ -310,7 +279,7 @@ def main() -> int:
     finally:
         connection.close()
         if not args.keep:
-            drop_database(url)
+            drop_database(url, SCRATCH_DB)
     return 0
 
 

@@ -21,35 +21,14 @@ import sys
 import time
 from datetime import date, timedelta
 from pathlib import Path
-from urllib.parse import urlparse, urlunparse
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.scratch_db import drop_database, recreate_database, scratch_url  # noqa: E402
+
 SCRATCH_DB = "bench_nearest"
 TYPES = ["infusion-pump", "patient-monitor", "ventilator", "wheelchair", "bed", "syringe-driver", "ecg", "scanner"]
-
-
-def scratch_url(url: str) -> str:
-    parsed = urlparse(url)
-    if parsed.scheme not in {"postgres", "postgresql"}:
-        raise SystemExit(f"DATABASE_URL must be a postgres:// URL, got {parsed.scheme!r}")
-    return urlunparse(parsed._replace(path=f"/{SCRATCH_DB}"))
-
-
-def admin(url: str, sql: str) -> None:
-    import psycopg
-
-    parsed = urlparse(url)
-    with psycopg.connect(
-        host=parsed.hostname or "127.0.0.1",
-        port=parsed.port or 5432,
-        user=parsed.username or "postgres",
-        password=parsed.password or None,
-        dbname="postgres",
-        autocommit=True,
-    ) as conn:
-        conn.execute(sql)
 
 
 def seed(n_assets: int, rng: random.Random) -> None:
@@ -146,12 +125,11 @@ def main() -> int:
     args = parser.parse_args()
 
     url = os.environ.get("DATABASE_URL") or "postgres://postgres@127.0.0.1:5432/postgres"
-    os.environ["DATABASE_URL"] = scratch_url(url)
+    os.environ["DATABASE_URL"] = scratch_url(url, SCRATCH_DB)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     os.environ["API_USER_THROTTLE_RATE"] = ""  # measuring the endpoint, not the throttle
     os.environ["WEBHOOK_DELIVERY"] = "worker"
-    admin(url, f'DROP DATABASE IF EXISTS "{SCRATCH_DB}" WITH (FORCE)')
-    admin(url, f'CREATE DATABASE "{SCRATCH_DB}"')
+    recreate_database(url, SCRATCH_DB)
     try:
         import django
 
@@ -233,7 +211,7 @@ def main() -> int:
 
         connections.close_all()
         if not args.keep:
-            admin(url, f'DROP DATABASE IF EXISTS "{SCRATCH_DB}" WITH (FORCE)')
+            drop_database(url, SCRATCH_DB)
     return 0
 
 
