@@ -272,3 +272,16 @@ CACHES = {
 # shard's already committed entries, without committing them again, so each tag's smoothing continues as it
 # was; the streams must keep that much (INGEST_STREAM_RETAIN_SECONDS).
 INGEST_WARMUP_SECONDS = env_int("INGEST_WARMUP_SECONDS", 30)
+# Pipeline writes (issue 12): an asset's last_seen/located_at, a tag's battery/last_seen and a receiver's
+# last_heard are written at most once per this many seconds of event time each (freshness is judged over
+# minutes); room changes are committed at once, whatever this says.
+LOCATION_SEEN_WRITE_SECONDS = env_int("LOCATION_SEEN_WRITE_SECONDS", 30)
+# When the queue is idle, the worker closes the engine's windows older than this many seconds of wall
+# clock, so a tag or a site that goes quiet has its last room committed within seconds.
+INGEST_IDLE_FLUSH_LAG_SECONDS = env_int("INGEST_IDLE_FLUSH_LAG_SECONDS", 4)
+# Who applies the location outbox (room-type rules, alerts, webhooks): "in-process" (a thread of the
+# process that commits locations: the embedded default) or "command" (manage.py consume_location_outbox,
+# production with Redis).
+LOCATION_OUTBOX_CONSUMER = env_str("LOCATION_OUTBOX_CONSUMER") or (
+    "command" if INGEST_QUEUE == "redis" else "in-process"
+)

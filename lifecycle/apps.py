@@ -11,3 +11,8 @@ class LifecycleConfig(AppConfig):
         from locations.signals import room_changes_committed
 
         room_changes_committed.connect(on_room_changes_committed, dispatch_uid="lifecycle.room_type_rules")
+
+        from lifecycle.outbox import location_outbox_drain
+        from locations.outbox import register_consumer
+
+        register_consumer(location_outbox_drain)

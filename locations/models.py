@@ -212,3 +212,32 @@ class GatewayToken(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+
+class LocationOutbox(models.Model):
+    """What one pipeline commit changed, for the lifecycle work (room-type rules, alerts, webhooks).
+
+    Written by the location pipeline in the SAME transaction as the room changes it describes, so a change
+    is never committed without its row, nor a row without its change. A consumer (``lifecycle.outbox``:
+    in-process in the embedded default, ``manage.py consume_location_outbox`` in production) applies each
+    row once, in id order, and marks it processed in the transaction that applied it: exactly once,
+    whatever crashes in between.
+    """
+
+    created_at = models.DateTimeField(db_index=True)
+    # [[asset_id, from_room_id or null, to_room_id, entered_at ISO 8601], ...] in event-time order
+    room_changes = models.JSONField(default=list, blank=True)
+    # [[tag_id, asset_id or null, battery_percent or null, heard_at ISO 8601], ...]
+    tag_reports = models.JSONField(default=list, blank=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["pk"]
+        indexes = [
+            models.Index(fields=["id"], condition=models.Q(processed_at__isnull=True), name="locationoutbox_pending")
+        ]
+
+    def __str__(self):
+        return f"outbox #{self.pk}: {len(self.room_changes)} room changes, {len(self.tag_reports)} tag reports"

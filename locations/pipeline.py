@@ -1,19 +1,24 @@
-"""The location pipeline: gateway batches in, room changes and current locations out.
+"""The location pipeline: validated sightings in, room changes and current locations out.
 
-Every ingest front (HTTP, MQTT, ``replay_sightings``, ``simulate_rtls --live``) calls the same two
-functions, on event time (DESIGN.md §5, §6):
+Every ingest front (HTTP, MQTT, ``replay_sightings``, ``simulate_rtls --live``) validates a gateway body
+ONCE (``locations.ingest.codec``, with the settings' limits) and hands typed ``Sighting``s on, on event
+time (DESIGN.md §5, §6):
 
-- ``ingest_batch(body, now=...)`` validates one gateway body (``parse_batch``), maps each tag to its
-  asset, and pushes the sightings of bound tags into the engine. Nothing touches the database here
-  except a lookup when a tag id is not in the cache.
+- ``ingest_sightings(sightings)`` maps each tag to its asset and pushes the sightings of bound tags into
+  the engine (the engine worker calls it with what the queue carries: no second parse, no second check);
+  ``ingest_batch(body)`` is validation + ``ingest_sightings`` for the fronts that do not queue.
 - ``process(watermark)`` closes the engine's windows up to ``watermark`` and persists what came out,
-  in ONE transaction: each asset's current room, confidence, position and last_seen (only rows and
-  fields that changed), its room intervals (the open one closed, new ones bulk-created), the tags'
-  battery and last_seen, and the receivers' last_heard. After the commit it sends
-  ``room_changes_committed`` and ``tags_reported`` and tells each floor map which assets moved.
+  in ONE transaction: room changes at once (the asset's current room and position, its room intervals),
+  and, coalesced to at most once per ``LOCATION_SEEN_WRITE_SECONDS`` of event time each, the assets'
+  last_seen/located_at, the tags' battery and last_seen, the receivers' last_heard. The same transaction
+  writes one ``LocationOutbox`` row with the room changes and the tag reports. After the commit the floor
+  maps are told at once; the lifecycle work (room-type rules, alerts, webhooks) runs in the outbox
+  consumer (``locations.outbox``, ``lifecycle.outbox``), off this thread.
+- ``process_idle(wall_now)``: with the queue idle, closes what the wall clock says is complete.
 
 "Write changes, not every sighting": raw sightings are never stored as rows. An interval is written
-only when the engine's smoothed room changes.
+only when the engine's smoothed room changes; an asset heard in the room it is in is written only when its
+last_seen is due.
 
 Decisions worth knowing:
 - Unknown tags (no Tag row) are counted and skipped, not auto-registered: gateways also hear phones,
@@ -22,29 +27,32 @@ Decisions worth knowing:
   Registered but unbound tags get their battery and last_seen updated; they are not located.
 - Replays are idempotent: an estimate no newer than the asset's ``located_at`` (the event time of the
   last estimate already applied) is skipped, so replaying a file the database already holds adds nothing.
-- Room changes are computed against the database's current room, not the engine's memory, so a restart
-  or a lost flush can never leave a gap or an overlap in the history.
-- On start, each located tag's smoothing state is restored from its asset's current room.
+- Room changes are computed against the database's current room (read under a row lock when this
+  pipeline's cached room differs from the estimate's, or when the asset is due), not the engine's memory, so
+  a restart or a lost flush can never leave a gap or an overlap in the history.
+- On start, each located tag's smoothing state is restored from its asset's current room
+  (``restore_from_db``, the one restore routine; the engine worker calls it per shard on a takeover).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from django.db import connection, transaction
 from django.db.models.signals import post_delete, post_save
+from django.utils import timezone
 
 from assets.models import Asset, Tag
 from locations import live
-from locations.engine import EngineConfig, LocationEngine, parse_batch
+from locations import outbox as location_outbox
+from locations.engine import EngineConfig, LocationEngine
 from locations.engine.types import (
     BatchError,
     FloorGeom,
@@ -52,10 +60,13 @@ from locations.engine.types import (
     ReceiverGeom,
     Rejection,
     RoomGeom,
+    Sighting,
     SitePlan,
 )
+from locations.ingest.codec import body_size, body_time, decode_body, validate_decoded
 from locations.models import Floor, Receiver, Room, RoomInterval
-from locations.signals import RoomChange, TagReport, room_changes_committed, tags_reported
+from locations.outbox import outbox_row
+from locations.signals import RoomChange, TagReport
 
 logger = logging.getLogger(__name__)
 
@@ -156,6 +167,7 @@ class IngestResult:
     duplicates: int  # repeats within the batch, and of sightings already received
     unknown_tags: int = 0  # accepted items whose tag is not registered (counted, not located)
     late: int = 0  # accepted items too old to change a position (their windows had closed); still count as seen
+    inactive_gateway: int = 0  # validated by a front, then their receiver was deactivated: counted, dropped
 
     @property
     def rejected_count(self) -> int:
@@ -170,6 +182,7 @@ class IngestResult:
             "duplicates": self.duplicates,
             "unknown_tags": self.unknown_tags,
             "late": self.late,
+            "inactive_gateway": self.inactive_gateway,
         }
 
 
@@ -182,6 +195,7 @@ class ProcessResult:
     intervals_created: int = 0
     tags_updated: int = 0
     receivers_updated: int = 0
+    closed_up_to: float | None = None  # process_idle: every window ending by this event time is closed
 
 
 @dataclass(slots=True)
@@ -189,7 +203,8 @@ class _TagEntry:
     pk: int
     asset_id: int | None
     battery: int | None
-    last_seen: float  # epoch seconds, -inf if never
+    last_seen: float  # epoch seconds, -inf if never (as in the database)
+    written: float = -math.inf  # event time of the last write or report of this tag (coalescing)
 
 
 @dataclass(slots=True)
@@ -272,8 +287,15 @@ class LocationPipeline:
         self.config = config
         self.notify = notify
         self._lock = threading.RLock()
-        self._pending_tags: dict[str, list] = {}  # tag_id -> [last ts, battery at that ts]
-        self._pending_gateways: dict[str, float] = {}  # gateway_id -> newest event time heard
+        from django.conf import settings
+
+        self.seen_write_s = float(settings.LOCATION_SEEN_WRITE_SECONDS)
+        self._tag_seen: dict[str, list] = {}  # tag_id -> [last ts, battery at that ts], not yet written
+        self._gateway_heard: dict[str, float] = {}  # gateway_id -> newest event time heard, not yet written
+        self._rows: dict[int, _AssetRow] = {}  # asset -> its location columns as last committed or read
+        self._held: dict[int, list[LocationEstimate]] = {}  # asset -> estimates not yet written (same room)
+        self._asset_seen: dict[int, float] = {}  # asset -> newest ts heard, not yet written
+        self.dropped_inactive = 0
         self._unknown: dict[str, float] = {}  # tag ids not registered -> wall time to look again
         self._last_processed_watermark = -math.inf
         self._build()
@@ -285,43 +307,57 @@ class LocationPipeline:
         self.plan, self._index = _load_plan()
         self.known_gateways = frozenset(self._index.receiver_pk)
         self.engine = LocationEngine(self.plan, self.config)
+        self._rows = {}
+        self._held = {}
         self._load_all_tags()
-        self._restore()
+        self.restore_from_db()
 
     def _load_all_tags(self) -> None:
         self._tags_generation = _generation["tags"]
         self._tags_loaded_at = time.monotonic()
         self._tags: dict[str, _TagEntry] = {
-            tag_id: _TagEntry(pk, asset_id, battery, _epoch(last_seen))
+            tag_id: _TagEntry(pk, asset_id, battery, _epoch(last_seen), _epoch(last_seen))
             for pk, tag_id, asset_id, battery, last_seen in Tag.objects.values_list(
                 "pk", "tag_id", "asset_id", "battery_percent", "last_seen"
             )
         }
         self._unknown.clear()
 
-    def _restore(self) -> None:
-        """Seed each located tag's smoothing with its asset's current room, so a restart does not
-        re-decide (and re-announce) where every asset is."""
+    def restore_from_db(self, *, shard: int | None = None, shards: int | None = None, at: float | None = None) -> int:
+        """Seed each located tag's smoothing with its asset's stored room, so a restart does not re-decide
+        (and re-announce) where every asset is. The one restore routine: on build (every tag), and by the
+        engine worker when it takes a shard over (``shard`` of ``shards``: only that shard's tags, because
+        the previous owner has moved them since). ``at`` seeds the state at that event time instead of the
+        stored located_at (before a warm-up replay). Returns how many tags were seeded."""
+        from locations.ingest.queue import shard_of
+
         rows = Tag.objects.filter(asset__isnull=False, asset__current_room__isnull=False).values_list(
             "tag_id", "asset__current_room_id", "asset__located_at", "asset__last_seen", "asset__location_confidence"
         )
-        for tag_id, room_id, located_at, last_seen, confidence in rows:
+        count = 0
+        for tag_id, room_id, located_at, last_seen, confidence in rows.iterator(chunk_size=5000):
             if room_id not in self._index.room_floor:
+                continue
+            if shard is not None and shard_of(tag_id, shards) != shard:
                 continue
             moment = located_at or last_seen
             extra = {"confidence": confidence} if confidence is not None else {}
-            self.engine.restore(tag_id, room_id=room_id, ts=moment.timestamp() if moment else 0.0, **extra)
+            self.engine.restore(
+                tag_id, room_id=room_id, ts=at if at is not None else (moment.timestamp() if moment else 0.0), **extra
+            )
+            count += 1
+        return count
 
     def reload(self) -> None:
         """Rebuild the plan and the engine from the database (after a floor-plan import or a receiver
         change). Open windows are closed and persisted first."""
         with self._lock:
-            self._process_locked(None)
+            self._process_locked(None, write_all=True)
             self._build()
 
     def _refresh(self) -> None:
         if self._plan_generation != _generation["plan"]:
-            self._process_locked(None)
+            self._process_locked(None, write_all=True)
             self._build()
             return
         if self._tags_generation != _generation["tags"] or time.monotonic() - self._tags_loaded_at > TAG_CACHE_TTL_S:
@@ -337,7 +373,7 @@ class LocationPipeline:
             "pk", "tag_id", "asset_id", "battery_percent", "last_seen"
         )
         for pk, tag_id, asset_id, battery, last_seen in found:
-            self._tags[tag_id] = _TagEntry(pk, asset_id, battery, _epoch(last_seen))
+            self._tags[tag_id] = _TagEntry(pk, asset_id, battery, _epoch(last_seen), _epoch(last_seen))
             self._unknown.pop(tag_id, None)
         if len(self._unknown) > _UNKNOWN_TAG_LIMIT:
             self._unknown.clear()
@@ -347,118 +383,229 @@ class LocationPipeline:
 
     # ----------------------------------------------------------------- ingest
 
-    def ingest_batch(self, body: dict, *, now: float | datetime | None = None) -> IngestResult:
-        """Validate and take in one gateway body. Raises BatchError when the body as a whole is bad."""
+    def ingest_batch(self, body: object, *, now: float | datetime | None = None) -> IngestResult:
+        """Validate one gateway body (``codec.validate_decoded``: the settings' limits, once) and take its
+        sightings in. Raises BatchError when the body as a whole is bad. For fronts that do not queue:
+        ``replay_sightings`` and ``simulate_rtls --live``."""
         if isinstance(now, datetime):
             now = now.timestamp()
         now = time.time() if now is None else float(now)
         with self._lock:
             self._refresh()
-            batch = parse_batch(body, known_gateways=self.known_gateways, now=now)
-            sightings = batch.accepted
-            tags = self._tags
-            missing = {s.tag_id for s in sightings if s.tag_id not in tags}
-            if missing:
-                self._lookup_tags(missing)
-            pending = self._pending_tags
-            located = []
-            unknown = 0
-            newest = -math.inf
-            for sighting in sightings:
-                tag_id = sighting.tag_id
-                entry = tags.get(tag_id)
-                ts = sighting.ts
-                if ts > newest:
-                    newest = ts
-                if entry is None:
-                    unknown += 1
-                    continue
-                seen = pending.get(tag_id)
-                if seen is None:
-                    pending[tag_id] = [ts, sighting.battery]
-                elif ts >= seen[0]:
-                    seen[0] = ts
-                    if sighting.battery is not None:
-                        seen[1] = sighting.battery
-                if entry.asset_id is not None:
-                    located.append(sighting)
-            repeated = late = 0
-            if located:
-                stats = self.engine.stats
-                duplicates_before, late_before = stats.duplicates, stats.late
-                self.engine.push(located)
-                repeated = stats.duplicates - duplicates_before
-                late = stats.late - late_before
-            if batch.gateway_id in self._index.receiver_pk:
-                heard = newest if sightings else (batch.sent_at or now)
-                if heard > self._pending_gateways.get(batch.gateway_id, -math.inf):
-                    self._pending_gateways[batch.gateway_id] = heard
-            return IngestResult(
-                gateway_id=batch.gateway_id,
-                accepted=len(sightings) - repeated,
-                rejected=batch.rejected,
-                duplicates=batch.duplicates + repeated,
-                unknown_tags=unknown,
-                late=late,
-            )
+            batch = validate_decoded(body, known_gateways=self.known_gateways, now=now)
+            result = self._take(batch.accepted, gateway_id=batch.gateway_id, heard_at=batch.sent_at or now)
+            result.rejected = batch.rejected
+            result.duplicates += batch.duplicates
+            return result
+
+    def ingest_sightings(
+        self, sightings: Sequence[Sighting], *, gateway_id: str | None = None, now: float | None = None
+    ) -> IngestResult:
+        """Take in sightings a front has ALREADY validated (the engine worker, from the queue): no parsing,
+        no second check of the time limits. ``gateway_id`` names the gateway when every sighting is from one
+        (so a batch with no sighting still counts as heard); sightings may mix gateways otherwise.
+
+        Nothing is dropped silently: sightings of a receiver deactivated since the front checked it are
+        counted in ``inactive_gateway``; late and repeated ones in ``late`` and ``duplicates``."""
+        with self._lock:
+            self._refresh()
+            return self._take(sightings, gateway_id=gateway_id, heard_at=now)
+
+    def _take(self, sightings, *, gateway_id: str | None, heard_at: float | None) -> IngestResult:
+        tags = self._tags
+        known_gateways = self._index.receiver_pk
+        missing = {s.tag_id for s in sightings if s.tag_id not in tags}
+        if missing:
+            self._lookup_tags(missing)
+        tag_seen = self._tag_seen
+        gateway_heard = self._gateway_heard
+        located = []
+        unknown = inactive = 0
+        newest: dict[str, float] = {}
+        for sighting in sightings:
+            gateway = sighting.gateway_id
+            ts = sighting.ts
+            if gateway not in known_gateways:
+                inactive += 1
+                continue
+            if ts > newest.get(gateway, -math.inf):
+                newest[gateway] = ts
+            tag_id = sighting.tag_id
+            entry = tags.get(tag_id)
+            if entry is None:
+                unknown += 1
+                continue
+            seen = tag_seen.get(tag_id)
+            if seen is None:
+                tag_seen[tag_id] = [ts, sighting.battery]
+            elif ts >= seen[0]:
+                seen[0] = ts
+                if sighting.battery is not None:
+                    seen[1] = sighting.battery
+            if entry.asset_id is not None:
+                located.append(sighting)
+        repeated = late = 0
+        if located:
+            stats = self.engine.stats
+            duplicates_before, late_before = stats.duplicates, stats.late
+            self.engine.push(located)
+            repeated = stats.duplicates - duplicates_before
+            late = stats.late - late_before
+        if gateway_id is not None and gateway_id in known_gateways and gateway_id not in newest and heard_at:
+            newest[gateway_id] = heard_at  # a batch with nothing in it still says the gateway is alive
+        for gateway, heard in newest.items():
+            if heard > gateway_heard.get(gateway, -math.inf):
+                gateway_heard[gateway] = heard
+        if inactive:
+            self.dropped_inactive += inactive
+        return IngestResult(
+            gateway_id=gateway_id or (sightings[0].gateway_id if sightings else ""),
+            accepted=len(sightings) - inactive - repeated - late,
+            rejected=[],
+            duplicates=repeated,
+            unknown_tags=unknown,
+            late=late,
+            inactive_gateway=inactive,
+        )
 
     # ----------------------------------------------------------------- process
 
-    def process(self, watermark: float | datetime | None = None) -> ProcessResult:
+    def process(self, watermark: float | datetime | None = None, *, write_all: bool = False) -> ProcessResult:
         """Persist what the engine can decide by ``watermark`` (event time, typically the newest batch's
-        time; the engine keeps windows open for its allowed lateness behind it). None closes every window."""
+        time; the engine keeps windows open for its allowed lateness behind it). None closes every window
+        and writes everything held back (``write_all``): last_seen, battery, last_heard."""
         if isinstance(watermark, datetime):
             watermark = watermark.timestamp()
         with self._lock:
-            return self._process_locked(watermark)
+            return self._process_locked(watermark, write_all=write_all or watermark is None)
+
+    def process_idle(self, wall_now: float | None = None, *, lag_s: float | None = None) -> ProcessResult:
+        """The queue is idle: commit the windows that closed by the wall clock, so a tag or a whole site that
+        goes quiet is committed within seconds (``INGEST_IDLE_FLUSH_LAG_SECONDS`` after its last ping, which
+        leaves the slower gateways' copies time to arrive). Uses the engine's ``flush_idle`` when it has one."""
+        wall_now = time.time() if wall_now is None else wall_now
+        if lag_s is None:
+            from django.conf import settings
+
+            lag_s = settings.INGEST_IDLE_FLUSH_LAG_SECONDS
+        with self._lock:
+            flush_idle = getattr(self.engine, "flush_idle", None)
+            if flush_idle is not None:
+                return self._process_locked(None, estimates=flush_idle(wall_now))
+            # flush(W) closes the windows that end by W - allowed_lateness: those older than wall_now - lag_s.
+            watermark = wall_now - lag_s + self.engine.config.allowed_lateness_s
+            engine_max = self.engine.watermark
+            if engine_max is not None:
+                # Never past the newest sighting's window (nothing is open beyond it), never behind the
+                # event-time watermark the busy path would use.
+                watermark = min(watermark, engine_max + self.engine.config.window_max_s + 1e-6)
+                watermark = max(watermark, min(engine_max, wall_now))
+            result = self._process_locked(watermark)
+            result.closed_up_to = watermark - self.engine.config.allowed_lateness_s
+            return result
+
+    def write_held(self) -> ProcessResult:
+        """Write everything held back (last_seen, battery, last_heard) now: a graceful stop."""
+        with self._lock:
+            return self._persist([], write_all=True)
 
     def tick(self, now: float | None = None) -> ProcessResult:
         """For live fronts, about once a second: process up to the wall clock."""
         return self.process(time.time() if now is None else now)
 
-    def _process_locked(self, watermark: float | None) -> ProcessResult:
-        estimates = self.engine.flush(watermark)
+    def _process_locked(
+        self, watermark: float | None, *, write_all: bool = False, estimates: list | None = None
+    ) -> ProcessResult:
+        if estimates is None:
+            estimates = self.engine.flush(watermark)
         if watermark is not None:
             self._last_processed_watermark = max(self._last_processed_watermark, watermark)
-        pending_tags, self._pending_tags = self._pending_tags, {}
-        pending_gateways, self._pending_gateways = self._pending_gateways, {}
-        if not estimates and not pending_tags and not pending_gateways:
+        if not estimates and not self._tag_seen and not self._gateway_heard and not self._held:
             return ProcessResult()
-        try:
-            return self._persist(estimates, pending_tags, pending_gateways)
-        except Exception:
-            # Keep what the tags and gateways reported for the next flush; the estimates are gone,
-            # but the next ones are compared with the database, so the history stays consistent.
-            for tag_id, seen in pending_tags.items():
-                self._pending_tags.setdefault(tag_id, seen)
-            for gateway_id, heard in pending_gateways.items():
-                self._pending_gateways.setdefault(gateway_id, heard)
-            raise
+        return self._persist(estimates, write_all=write_all)
 
-    def _persist(
-        self, estimates: list[LocationEstimate], pending_tags: dict[str, list], pending_gateways: dict[str, float]
-    ) -> ProcessResult:
+    def _due(self, ts: float, written: float) -> bool:
+        return ts - written >= self.seen_write_s
+
+    def _persist(self, estimates: list[LocationEstimate], *, write_all: bool) -> ProcessResult:
+        """One transaction: room changes at once; last_seen, battery and last_heard coalesced (at most once per
+        LOCATION_SEEN_WRITE_SECONDS of event time per asset, tag and receiver); the outbox row for lifecycle.
+
+        Only the assets that need a write are locked and read: a room different from the one this pipeline
+        last committed (or read), or a held-back last_seen that is due. Everything else is held in memory
+        (``_held``) and written when due, on ``process(None)`` or on a graceful stop. A crash loses at most
+        that much last_seen (freshness is judged over minutes); never a room change."""
         result = ProcessResult(estimates=len(estimates))
         tags = self._tags
-        per_asset: dict[int, list[LocationEstimate]] = defaultdict(list)
+        rows = self._rows
+        held = self._held
         for estimate in estimates:
             entry = tags.get(estimate.tag_id)
             if entry is not None and entry.asset_id is not None:
-                per_asset[entry.asset_id].append(estimate)
-        asset_seen: dict[int, float] = {}
-        for tag_id, (ts, _) in pending_tags.items():
+                held.setdefault(entry.asset_id, []).append(estimate)
+        for tag_id, (ts, _) in self._tag_seen.items():
             entry = tags.get(tag_id)
             if entry is not None and entry.asset_id is not None:
-                asset_seen[entry.asset_id] = max(ts, asset_seen.get(entry.asset_id, -math.inf))
-        asset_ids = sorted(set(per_asset) | set(asset_seen))
+                seen = self._asset_seen.get(entry.asset_id, -math.inf)
+                if ts > seen:
+                    self._asset_seen[entry.asset_id] = ts
+
+        write: list[int] = []
+        for asset_id in set(held) | set(self._asset_seen):
+            row = rows.get(asset_id)
+            if row is None or write_all:
+                write.append(asset_id)
+                continue
+            located_at = _epoch(row.located_at)
+            pending = held.get(asset_id, ())
+            if any(e.room_id != row.current_room_id and e.ts > located_at for e in pending):
+                write.append(asset_id)
+                continue
+            newest = max([self._asset_seen.get(asset_id, -math.inf)] + [e.ts for e in pending])
+            if self._due(newest, _epoch(row.last_seen)):
+                write.append(asset_id)
+            elif len(pending) > 1:
+                held[asset_id] = [max(pending, key=lambda e: e.ts)]  # only the newest is needed later
+        write.sort()
+
         reports: list[TagReport] = []
         moves: dict[int, list[dict]] = defaultdict(list)
+        tag_rows, tag_done = [], []
+        for tag_id, (ts, battery) in self._tag_seen.items():
+            entry = tags.get(tag_id)
+            if entry is None:
+                tag_done.append(tag_id)
+                continue
+            if not (write_all or entry.written == -math.inf or self._due(ts, entry.written)):
+                continue
+            tag_done.append(tag_id)
+            if ts > entry.last_seen or (battery is not None and battery != entry.battery and ts >= entry.last_seen):
+                tag_rows.append((entry, max(ts, entry.last_seen), battery if battery is not None else entry.battery))
+            reading = battery if battery is not None else entry.battery
+            reports.append(
+                TagReport(tag_id=tag_id, asset_id=entry.asset_id, battery_percent=reading, at=to_datetime(ts))
+            )
+        receiver_rows, gateway_done = [], []
+        heard_cache = self._index.receiver_heard
+        for gateway_id, heard in self._gateway_heard.items():
+            written = heard_cache.get(gateway_id, -math.inf)
+            if heard <= written:
+                gateway_done.append(gateway_id)
+            elif write_all or written == -math.inf or self._due(heard, written):
+                gateway_done.append(gateway_id)
+                receiver_rows.append((gateway_id, heard))
+        if not write and not tag_rows and not receiver_rows and not reports:
+            for tag_id in tag_done:
+                self._tag_seen.pop(tag_id, None)
+            for gateway_id in gateway_done:
+                self._gateway_heard.pop(gateway_id, None)
+            return result
 
         with transaction.atomic():
             assets = [
                 _AssetRow(*row)
                 for row in Asset.objects.select_for_update()
-                .filter(pk__in=asset_ids)
+                .filter(pk__in=write)
                 .order_by("pk")
                 .values_list("pk", "asset_tag", *_LOCATION_FIELDS)
             ]
@@ -467,7 +614,7 @@ class LocationPipeline:
             closing: dict[int, datetime] = {}
             new_intervals: list[RoomInterval] = []
             for asset in assets:
-                changed = self._apply(asset, per_asset.get(asset.pk, ()), asset_seen.get(asset.pk), result, moves)
+                changed = self._apply(asset, held.get(asset.pk, ()), self._asset_seen.get(asset.pk), result, moves)
                 if changed is None:
                     continue
                 fields, changes = changed
@@ -505,37 +652,38 @@ class LocationPipeline:
                 )
                 RoomInterval.objects.bulk_create(new_intervals, batch_size=1000)
                 result.intervals_created = len(new_intervals)
-
-            tag_rows = []
-            for tag_id, (ts, battery) in pending_tags.items():
-                entry = tags.get(tag_id)
-                if entry is None:
-                    continue
-                if ts > entry.last_seen or (battery is not None and battery != entry.battery and ts >= entry.last_seen):
-                    entry.last_seen = max(ts, entry.last_seen)
-                    if battery is not None:
-                        entry.battery = battery
-                    tag_rows.append([entry.battery, to_datetime(entry.last_seen), entry.pk])
-                reports.append(
-                    TagReport(tag_id=tag_id, asset_id=entry.asset_id, battery_percent=entry.battery, at=to_datetime(ts))
-                )
             if tag_rows:
-                bulk_set(Tag, ["battery_percent", "last_seen"], tag_rows)
+                bulk_set(Tag, ["battery_percent", "last_seen"], [[b, to_datetime(ts), e.pk] for e, ts, b in tag_rows])
                 result.tags_updated = len(tag_rows)
-
-            receiver_rows = []
-            heard_cache = self._index.receiver_heard
-            for gateway_id, heard in pending_gateways.items():
-                if heard > heard_cache.get(gateway_id, -math.inf):
-                    heard_cache[gateway_id] = heard
-                    receiver_rows.append([to_datetime(heard), self._index.receiver_pk[gateway_id]])
             if receiver_rows:
-                bulk_set(Receiver, ["last_heard"], receiver_rows)
+                bulk_set(
+                    Receiver,
+                    ["last_heard"],
+                    [[to_datetime(heard), self._index.receiver_pk[g]] for g, heard in receiver_rows],
+                )
                 result.receivers_updated = len(receiver_rows)
-
-            changes = list(result.room_changes)
+            row = outbox_row(changes=result.room_changes, reports=reports, now=timezone.now())
+            if row is not None:
+                row.save(force_insert=True)
             notify = self.notify
-            transaction.on_commit(lambda: _announce(changes, reports, moves if notify else {}))
+            transaction.on_commit(lambda: _announce(moves if notify else {}, outbox=row is not None))
+
+        # Committed: the caches now hold what the database holds.
+        for asset in assets:
+            rows[asset.pk] = asset
+            held.pop(asset.pk, None)
+            self._asset_seen.pop(asset.pk, None)
+        for entry, ts, battery in tag_rows:
+            entry.last_seen, entry.battery = ts, battery
+        for tag_id in tag_done:
+            entry = tags.get(tag_id)
+            if entry is not None:
+                entry.written = max(entry.written, self._tag_seen[tag_id][0])
+            self._tag_seen.pop(tag_id, None)
+        for gateway_id, heard in receiver_rows:
+            heard_cache[gateway_id] = heard
+        for gateway_id in gateway_done:
+            self._gateway_heard.pop(gateway_id, None)
         return result
 
     def _apply(self, asset: _AssetRow, estimates, seen: float | None, result: ProcessResult, moves):
@@ -593,18 +741,13 @@ class LocationPipeline:
         return fields, changes
 
 
-def _announce(changes: list[RoomChange], reports: list[TagReport], moves: dict[int, list[dict]]) -> None:
-    """After the commit: signals for lifecycle (rules, alerts), then the floor maps, one message per floor."""
-    if changes:
-        for _, error in room_changes_committed.send_robust(sender=LocationPipeline, changes=changes):
-            if isinstance(error, Exception):
-                logger.error("a room_changes_committed receiver failed", exc_info=error)
-    if reports:
-        for _, error in tags_reported.send_robust(sender=LocationPipeline, reports=reports):
-            if isinstance(error, Exception):
-                logger.error("a tags_reported receiver failed", exc_info=error)
+def _announce(moves: dict[int, list[dict]], *, outbox: bool) -> None:
+    """Right after the commit: the floor maps first (one message per floor), then wake the outbox consumer
+    (room-type rules, alerts and webhooks run there, off this thread)."""
     for floor_id, assets in moves.items():
         live.notify_floor(floor_id, {"kind": "asset.moved", "floor_id": floor_id, "assets": assets})
+    if outbox:
+        location_outbox.wake()
 
 
 # --------------------------------------------------------------------------- replay
@@ -622,6 +765,7 @@ class ReplayResult:
     late: int = 0
     room_changes: int = 0
     skipped_estimates: int = 0
+    outbox_applied: int = 0
     bad_lines: list[tuple[int, str]] = field(default_factory=list)
     rejection_reasons: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
@@ -637,90 +781,128 @@ def _reason_kind(reason: str) -> str:
     return " ".join(word if not any(ch.isdigit() for ch in word) or word == "-120..0" else "…" for word in words)
 
 
+# Replay feeds the engine consecutive bodies together, up to this many sightings or this much event time:
+# small gateway batches (~12 sightings) would otherwise pay the per-call cost on every line.
+REPLAY_GROUP_SIGHTINGS = 4000
+REPLAY_GROUP_SPAN_S = 1.0
+
+
 def replay_lines(
-    lines: Iterable[str],
+    lines: Iterable[str | bytes],
     *,
     pipeline: LocationPipeline,
     flush_every_s: float = 5.0,
     progress: Callable[[ReplayResult], None] | None = None,
     progress_every: int = 10_000,
     on_bad_line: Callable[[int, str], None] | None = None,
+    drain_outbox: bool = True,
 ) -> ReplayResult:
     """Feed recorded gateway bodies (one JSON object per line) through the pipeline, on event time.
 
-    Each body is checked against its own ``sent_at`` (or its newest ``ts``), so an old file replays;
-    windows are closed every ``flush_every_s`` of event time, so the same file gives the same history
-    however fast the machine is. A malformed line is reported and skipped.
+    The same validate-once path as every front: each line is decoded (typed, msgspec) and validated once,
+    against its own ``sent_at`` (or its newest ``ts``), so an old file replays; the good sightings go to the
+    engine without further parsing, a few consecutive lines at a time. Windows are closed every
+    ``flush_every_s`` of event time, so the same file gives the same history however fast the machine is.
+    A malformed line is reported and skipped. The outbox rows written (rules, alerts) are applied before
+    returning (``drain_outbox``).
     """
-    result = ReplayResult()
+    result = ResultAccumulator(ReplayResult())
+    out = result.result
     started = time.perf_counter()
     last_flush = -math.inf
+    known = pipeline.known_gateways
+    group: list[Sighting] = []
+    group_low = math.inf
+    with pipeline._lock:
+        pipeline._refresh()
+        known = pipeline.known_gateways
     for number, raw in enumerate(lines, start=1):
-        result.lines = number
-        line = raw.strip()
-        if line:
-            problem = None
-            try:
-                body = json.loads(line)
-            except ValueError as exc:
-                problem = f"not valid JSON ({exc})"
+        out.lines = number
+        problem = None
+        try:
+            body = decode_body(raw)
+        except ValueError as exc:
+            if not raw.strip():
+                body = None
             else:
-                now = _body_time(body)
-                try:
-                    outcome = pipeline.ingest_batch(body, now=now)
-                except BatchError as exc:
-                    problem = str(exc)
-                else:
-                    result.batches += 1
-                    result.sightings += len(body["sightings"])
-                    result.accepted += outcome.accepted
-                    result.rejected += len(outcome.rejected)
-                    result.duplicates += outcome.duplicates
-                    result.unknown_tags += outcome.unknown_tags
-                    result.late += outcome.late
-                    for rejection in outcome.rejected:
-                        kind = _reason_kind(rejection.reason)
-                        result.rejection_reasons[kind] = result.rejection_reasons.get(kind, 0) + 1
-                    if now is not None and now - last_flush >= flush_every_s:
-                        done = pipeline.process(now)
-                        result.room_changes += len(done.room_changes)
-                        result.skipped_estimates += done.skipped
-                        last_flush = now
-            if problem is not None:
-                result.bad_lines.append((number, problem))
-                if on_bad_line:
-                    on_bad_line(number, problem)
+                problem = f"not valid JSON ({exc})"
+                body = None
+        if body is not None:
+            now = body_time(body)
+            try:
+                batch = validate_decoded(body, known_gateways=known, now=now if now is not None else time.time())
+            except BatchError as exc:
+                problem = str(exc)
+            else:
+                out.batches += 1
+                out.sightings += body_size(body)
+                out.duplicates += batch.duplicates
+                out.rejected += len(batch.rejected)
+                for rejection in batch.rejected:
+                    kind = _reason_kind(rejection.reason)
+                    out.rejection_reasons[kind] = out.rejection_reasons.get(kind, 0) + 1
+                accepted = batch.accepted
+                if accepted:
+                    low = min(map(_ts, accepted))
+                    if group and (len(group) >= REPLAY_GROUP_SIGHTINGS or abs(low - group_low) > REPLAY_GROUP_SPAN_S):
+                        result.add(pipeline.ingest_sightings(group))
+                        group = []
+                        group_low = math.inf
+                    group.extend(accepted)
+                    group_low = min(group_low, low)
+                if batch.gateway_id in known and not accepted:
+                    with pipeline._lock:
+                        heard = batch.sent_at or now
+                        if heard and heard > pipeline._gateway_heard.get(batch.gateway_id, -math.inf):
+                            pipeline._gateway_heard[batch.gateway_id] = heard
+                if now is not None and now - last_flush >= flush_every_s:
+                    if group:
+                        result.add(pipeline.ingest_sightings(group))
+                        group = []
+                        group_low = math.inf
+                    done = pipeline.process(now)
+                    out.room_changes += len(done.room_changes)
+                    out.skipped_estimates += done.skipped
+                    last_flush = now
+        if problem is not None:
+            out.bad_lines.append((number, problem))
+            if on_bad_line:
+                on_bad_line(number, problem)
         if progress and number % progress_every == 0:
-            result.seconds = time.perf_counter() - started
-            progress(result)
+            out.seconds = time.perf_counter() - started
+            progress(out)
+    if group:
+        result.add(pipeline.ingest_sightings(group))
     done = pipeline.process(None)
-    result.room_changes += len(done.room_changes)
-    result.skipped_estimates += done.skipped
-    result.seconds = time.perf_counter() - started
-    return result
+    out.room_changes += len(done.room_changes)
+    out.skipped_estimates += done.skipped
+    if drain_outbox:
+        out.outbox_applied = location_outbox.drain(limit=10**9)
+    out.seconds = time.perf_counter() - started
+    return out
+
+
+def _ts(sighting: Sighting) -> float:
+    return sighting.ts
+
+
+@dataclass(slots=True)
+class ResultAccumulator:
+    result: ReplayResult
+
+    def add(self, outcome: IngestResult) -> None:
+        r = self.result
+        r.accepted += outcome.accepted
+        r.duplicates += outcome.duplicates
+        r.unknown_tags += outcome.unknown_tags
+        r.late += outcome.late
+        if outcome.inactive_gateway:
+            r.rejected += outcome.inactive_gateway
 
 
 def _body_time(body) -> float | None:
     """A recorded body's own time: its sent_at, else its newest ts; None if it has neither."""
-    from locations.engine.parsing import parse_timestamp
-
-    if not isinstance(body, dict):
-        return None
-    try:
-        return parse_timestamp(body.get("sent_at"), field="sent_at")
-    except ValueError:
-        pass
-    newest = None
-    items = body.get("sightings")
-    if isinstance(items, list):
-        for item in items:
-            try:
-                ts = parse_timestamp(item.get("ts")) if isinstance(item, dict) else None
-            except ValueError:
-                continue
-            if ts is not None and (newest is None or ts > newest):
-                newest = ts
-    return newest
+    return body_time(body)
 
 
 # --------------------------------------------------------------------------- the process-wide pipeline

@@ -1,8 +1,10 @@
 """What every ingest front does with one gateway body: validate it, then queue the good sightings.
 
-The HTTP view and the MQTT worker both call ``accept_body``. Validation is the engine's ``parse_batch``
-(DESIGN.md §5): a malformed body raises ``BatchError`` (HTTP 400), bad items are rejected one by one with
-a reason, repeats within the batch count once. The accepted sightings go on the queue, split by tag shard.
+The HTTP view and the MQTT worker both call ``accept_body``. Validation happens here and only here
+(``codec.validate_body``, the rules of DESIGN.md §5, with the settings' limits such as
+``INGEST_MAX_FUTURE_SECONDS``): a malformed body raises ``BatchError`` (HTTP 400), bad items are rejected
+one by one with a reason, repeats within the batch count once. The accepted sightings go on the queue as
+typed values, split by tag shard; the engine worker does not validate them again.
 """
 
 from __future__ import annotations
@@ -15,8 +17,8 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db.models.signals import post_delete, post_save
 
-from locations.engine import parse_batch
 from locations.engine.types import Rejection
+from locations.ingest.codec import validate_decoded
 from locations.models import Receiver
 
 
@@ -76,7 +78,7 @@ def accept_body(body: object, *, received_at: float | None = None, queue=None) -
 
     received_at = time.time() if received_at is None else received_at
     queue = queue or get_queue()
-    batch = parse_batch(
+    batch = validate_decoded(
         body,
         known_gateways=gateway_directory.sites(),
         now=received_at,

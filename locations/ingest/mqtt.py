@@ -22,6 +22,7 @@ from urllib.parse import unquote, urlparse
 
 from locations.engine.types import BatchError
 from locations.ingest.adapters import adapt
+from locations.ingest.codec import body_gateway, decode_body
 from locations.ingest.front import FrontResult, accept_body
 from locations.ingest.queue import QueueUnavailable
 
@@ -70,7 +71,7 @@ def handle_message(topic: str, payload: bytes, *, prefix: str, queue=None, recei
         return MessageOutcome("malformed", f"unexpected topic {topic!r}")
     gateway_id, kind = parts
     try:
-        body = json.loads(payload)
+        body = decode_body(payload) if kind == "sightings" else json.loads(payload)
     except (ValueError, RecursionError) as exc:
         return MessageOutcome("malformed", f"not valid JSON: {exc}")
     if kind == "cassia":
@@ -78,8 +79,8 @@ def handle_message(topic: str, payload: bytes, *, prefix: str, queue=None, recei
             body = adapt("cassia", body, gateway_id=gateway_id, now=received_at).body
         except BatchError as exc:
             return MessageOutcome("malformed", str(exc))
-    elif isinstance(body, dict) and isinstance(body.get("gateway"), str) and body["gateway"] != gateway_id:
-        return MessageOutcome("refused", f"topic is for gateway {gateway_id} but the body says {body['gateway']}")
+    elif isinstance(body_gateway(body), str) and body_gateway(body) != gateway_id:
+        return MessageOutcome("refused", f"topic is for gateway {gateway_id} but the body says {body_gateway(body)}")
     try:
         result = accept_body(body, received_at=received_at, queue=queue)
     except BatchError as exc:

@@ -7,9 +7,11 @@ embedded default):
    (ceil(shards / live workers)), give back extras when more workers join;
 2. read new entries from its shards and merge them by arrival (entry id) across shards, so the engine
    sees one stream in arrival order whatever the shard boundaries, read sizes or takeovers were;
-3. feed each entry to the location pipeline (``LocationPipeline.ingest_batch``);
+3. feed the entries' sightings to the location pipeline (``LocationPipeline.ingest_sightings``): they were
+   validated once by the front and arrive typed (msgpack): no second parse, no second check of the limits;
 4. close the windows the event-time watermark allows (``process``), which commits in one transaction and
-   hands the changes to Channels on commit;
+   hands the changes to Channels on commit; when the queue is idle, close what the wall clock says is
+   complete (``process_idle``), so a tag or a site that goes quiet is committed within seconds;
 5. acknowledge every entry whose sightings all sat in windows that commit closed.
 
 Taking a shard over (its owner died, or gave it back): the shard's backlog is older than what this worker's
@@ -20,6 +22,10 @@ not yet acknowledged, merged in arrival order, the dead owner's pending entries 
 Idempotence: an entry read twice (a crash between the commit and the XACK, a takeover) is harmless. The
 engine drops a (gateway, tag, ts) it has already seen, and the pipeline skips an estimate no newer than the
 asset's stored ``located_at``. So a sighting processed twice counts once.
+
+Nothing accepted is dropped silently: a sighting the front answered 202 for either lands in the engine, or
+is counted by reason in ``WorkerStats.dropped`` (too late to place, a repeat, an unregistered tag, a
+receiver deactivated since) and logged (at most once a minute per reason, with the running counts).
 
 Failures: a database error (connection killed, server restarting) closes the connection, waits with
 backoff while still renewing the shard locks, then rebuilds and replays the same way: nothing is dropped.
@@ -40,7 +46,7 @@ from dataclasses import dataclass, field
 from django.db import Error as DatabaseError
 from django.db import close_old_connections, connection
 
-from locations.ingest.queue import Entry, QueueUnavailable, _id_key, shard_of
+from locations.ingest.queue import Entry, QueueUnavailable, _id_key
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +70,8 @@ class WorkerStats:
     duplicates: int = 0
     rejected: int = 0  # items the pipeline refused (a receiver deactivated since the front checked it)
     unknown_tags: int = 0
+    late: int = 0  # accepted by the front, too late for the engine's windows: counted and logged
+    idle_commits: int = 0  # commits driven by the wall clock with the queue idle
     bad_entries: int = 0  # undecodable entries: logged, acknowledged, never retried forever
     commits: int = 0
     estimates: int = 0
@@ -78,6 +86,16 @@ class WorkerStats:
     warmup_entries: int = 0  # committed entries replayed (not re-committed) to rebuild per-tag state
     latencies: array = field(default_factory=lambda: array("d"))  # commit wall time - sighting ts, s
     arrivals: array = field(default_factory=lambda: array("d"))  # commit wall time - front's receipt, s
+
+    @property
+    def dropped(self) -> dict[str, int]:
+        """Sightings taken from the queue that will never change a location, by reason."""
+        return {
+            "too late to place": self.late,
+            "repeated": self.duplicates,
+            "tag not registered": self.unknown_tags,
+            "receiver no longer active": self.rejected,
+        }
 
     def as_dict(self) -> dict:
         out = {name: getattr(self, name) for name in self.__slots__ if name not in ("latencies", "arrivals")}
@@ -158,6 +176,7 @@ class EngineWorker:
         self._trimmed_at = time.monotonic()
         self._ack_margin = None
         self._redis_errors = _redis_errors()
+        self._drop_logged: dict[str, tuple[float, int]] = {}
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -189,7 +208,8 @@ class EngineWorker:
                     self._lost |= lost
 
     def stop(self) -> None:
-        """Graceful stop: commit what is open, acknowledge it, give the shards back."""
+        """Graceful stop: commit what is closed, write what was held back (last_seen...), acknowledge, give
+        the shards back."""
         self._heartbeat_stop.set()
         if self.pipeline is not None and self.owned:
             try:
@@ -198,6 +218,7 @@ class EngineWorker:
                 # as this worker would have gone on. Closing the open windows now would cut the pings whose
                 # copies from other gateways are still on their way.
                 self._process(final=False)
+                self.pipeline.write_held()
             except DatabaseError:
                 logger.warning("worker %s: could not commit on stop; the next owner replays the entries", self.name)
             except self._redis_errors:
@@ -261,8 +282,14 @@ class EngineWorker:
             and time.monotonic() - self._last_entry_at >= self.idle_flush_s
         )
         due = time.monotonic() - self._committed_at >= self.commit_interval_s
-        if (due and (fed or self._unflushed)) or (idle and self._has_inflight()):
-            self._process(final=idle)
+        quiet = not self._backlogged and not self._has_buffered()
+        if due and quiet and self._fed:
+            # Nothing waiting in the queue: the wall clock, not the next sighting, closes the windows.
+            self._process_idle()
+        elif due and (fed or self._unflushed):
+            self._process(final=False)
+        elif idle and self._has_inflight():
+            self._process_idle()
         if time.monotonic() - self._trimmed_at > 30:
             self._trimmed_at = time.monotonic()
             for shard in sorted(self.owned):
@@ -470,27 +497,41 @@ class EngineWorker:
             self.queue.ack(shard, ids)
 
     def _feed_slice(self, entries: list[Entry]) -> None:
-        groups: dict[tuple[str, bool], list[Entry]] = {}
-        for entry in entries:
-            if entry.batch.sightings:
-                groups.setdefault((entry.batch.gateway_id, entry.warmup), []).append(entry)
+        live = [e.batch.sightings for e in entries if not e.warmup and e.batch.sightings]
+        warm = [e.batch.sightings for e in entries if e.warmup and e.batch.sightings]
         stats = self.stats
-        for (gateway_id, warmup), group in groups.items():
-            body = {
-                "gateway": gateway_id,
-                "sightings": [
-                    {"tag": s.tag_id, "rssi": s.rssi, "ts": s.ts * 1000.0, "battery": s.battery}
-                    for entry in group
-                    for s in entry.batch.sightings
-                ],
-            }
-            result = self.pipeline.ingest_batch(body, now=max(e.batch.received_at for e in group))
+        for sightings, warmup in ((warm, True), (live, False)):
+            if not sightings:
+                continue
+            flat = [s for part in sightings for s in part]
+            result = self.pipeline.ingest_sightings(flat)
             self._fed = self._unflushed = True
             if not warmup:
                 stats.accepted += result.accepted
                 stats.duplicates += result.duplicates
-                stats.rejected += len(result.rejected)
+                stats.rejected += result.inactive_gateway
                 stats.unknown_tags += result.unknown_tags
+                stats.late += result.late
+                if result.late or result.inactive_gateway:
+                    self._log_drops()
+
+    def _log_drops(self) -> None:
+        """Say so when accepted sightings are dropped: once a minute per reason, with the running count."""
+        now = time.monotonic()
+        for reason, count in (
+            ("too late to place", self.stats.late),
+            ("receiver no longer active", self.stats.rejected),
+        ):
+            logged_at, logged_count = self._drop_logged.get(reason, (-math.inf, 0))
+            if count > logged_count and now - logged_at >= 60:
+                logger.warning(
+                    "worker %s: %d accepted sightings dropped so far: %s (%d since the last report)",
+                    self.name,
+                    count,
+                    reason,
+                    count - logged_count,
+                )
+                self._drop_logged[reason] = (now, count)
 
     # ----------------------------------------------------------------- committing
 
@@ -511,7 +552,7 @@ class EngineWorker:
             # Event time drives the windows (a replay gives the same answer as the live run); the wall
             # clock caps it so that a gateway with a clock running ahead cannot close everyone's windows.
             watermark = min(self._max_ts, self.clock())
-        result = self.pipeline.process(watermark)
+        result = self.pipeline.process(watermark, write_all=final)
         self._committed_at = time.monotonic()
         committed_at = self.clock()
         self.stats.commits += 1
@@ -520,6 +561,25 @@ class EngineWorker:
         if final:
             self._unflushed = False
         self._ack_covered(None if final else watermark - self._margin(), committed_at)
+
+    def _process_idle(self) -> None:
+        """The queue is idle: commit the windows the wall clock says are complete, acknowledge them."""
+        if self.pipeline is None:
+            return
+        result = self.pipeline.process_idle(self.clock())
+        self._committed_at = time.monotonic()
+        committed_at = self.clock()
+        self.stats.commits += 1
+        self.stats.idle_commits += 1
+        self.stats.estimates += result.estimates
+        self.stats.room_changes += len(result.room_changes)
+        engine = self.pipeline.engine
+        self._unflushed = engine.pending > 0
+        if not self._unflushed:
+            self._ack_covered(None, committed_at)  # every window fed so far is closed and committed
+        elif result.closed_up_to is not None:
+            # A sighting at ts sits in a window that ends by ts + window_max_s.
+            self._ack_covered(result.closed_up_to - engine.config.window_max_s - 1e-6, committed_at)
 
     def _margin(self) -> float:
         if self._ack_margin is None:
@@ -634,31 +694,9 @@ def _arrival(entry: Entry) -> tuple:
 
 
 def restore_shard(pipeline, *, shard: int, shards: int, at: float | None = None) -> int:
-    """Seed the engine's smoothing for one shard's tags from the assets' stored rooms.
-
-    The pipeline does this for every tag when it is built; a worker taking a shard over later needs it
-    again, because the shard's previous owner has moved those assets since. ``at`` seeds the state at that
-    event time instead of the stored located_at (before a warm-up replay). Returns how many tags.
-    """
-    from assets.models import Tag
-
-    rooms = {room.room_id for room in pipeline.plan.rooms}
-    rows = Tag.objects.filter(asset__isnull=False, asset__current_room__isnull=False).values_list(
-        "tag_id", "asset__current_room_id", "asset__located_at", "asset__last_seen", "asset__location_confidence"
-    )
-    count = 0
-    for tag_id, room_id, located_at, last_seen, confidence in rows.iterator(chunk_size=5000):
-        if room_id not in rooms or shard_of(tag_id, shards) != shard:
-            continue
-        moment = located_at or last_seen
-        pipeline.engine.restore(
-            tag_id,
-            room_id=room_id,
-            ts=at if at is not None else (moment.timestamp() if moment else 0.0),
-            confidence=confidence if confidence is not None else 0.5,
-        )
-        count += 1
-    return count
+    """Seed the engine's smoothing for one shard's tags from the assets' stored rooms: the pipeline's one
+    restore routine (``LocationPipeline.restore_from_db``), for that shard only."""
+    return pipeline.restore_from_db(shard=shard, shards=shards, at=at)
 
 
 # --------------------------------------------------------------------------- the embedded default

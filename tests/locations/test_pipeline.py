@@ -8,9 +8,8 @@ from django.db import IntegrityError, transaction
 from assets.models import Tag
 from locations import live, pipeline
 from locations.engine.types import BatchError
-from locations.models import Receiver, RoomInterval
+from locations.models import LocationOutbox, Receiver, RoomInterval
 from locations.pipeline import LocationPipeline
-from locations.signals import room_changes_committed, tags_reported
 from tests.factories import AssetFactory, TagFactory
 from tests.locations.sim_hospital import T0, body, make_ward, pings, tagged_asset
 
@@ -184,67 +183,49 @@ def test_a_tag_registered_later_is_found_on_the_next_batch(ward):
     assert asset.current_room.code == "A"
 
 
-def test_unbound_tag_reports_battery_but_locates_nothing(ward, django_capture_on_commit_callbacks):
+def test_unbound_tag_reports_battery_but_locates_nothing(ward):
     tag = TagFactory(tag_id=TAG_ID, asset=None, battery_percent=None)
-    received = []
-
-    def listener(sender, reports, **kwargs):
-        received.extend(reports)
-
-    tags_reported.connect(listener)
-    try:
-        pipe = LocationPipeline()
-        feed(pipe, pings(TAG, "A", T0, 3, battery=15))
-        with django_capture_on_commit_callbacks(execute=True):
-            pipe.process(None)
-    finally:
-        tags_reported.disconnect(listener)
+    pipe = LocationPipeline()
+    feed(pipe, pings(TAG, "A", T0, 3, battery=15))
+    pipe.process(None)
     tag.refresh_from_db()
     assert tag.battery_percent == 15 and tag.last_seen == at(T0 + 4)
     assert RoomInterval.objects.count() == 0
-    assert [(r.tag_id, r.asset_id, r.battery_percent) for r in received] == [(TAG_ID, None, 15)]
+    [row] = LocationOutbox.objects.all()  # the battery reading goes to the alerts through the outbox
+    assert row.room_changes == [] and row.tag_reports == [[TAG_ID, None, 15, at(T0 + 4).isoformat()]]
 
 
-def test_signals_fire_after_commit_with_the_changes(ward, pump, django_capture_on_commit_callbacks):
-    got_changes, got_reports = [], []
-
-    def on_changes(sender, changes: list, **kwargs):
-        got_changes.extend((c.asset_id, c.from_room_id, c.to_room_id, c.at) for c in changes)
-
-    def on_reports(sender, reports: list, **kwargs):
-        got_reports.extend((r.tag_id, r.asset_id, r.battery_percent, r.at) for r in reports)
-
-    room_changes_committed.connect(on_changes)
-    tags_reported.connect(on_reports)
-    try:
-        pipe = LocationPipeline()
-        feed(pipe, pings(TAG, "A", T0, 5, battery=50))
-        with django_capture_on_commit_callbacks(execute=False) as callbacks:
-            pipe.process(None)
-        assert got_changes == [] and got_reports == []  # nothing is announced before the commit
-        for callback in callbacks:
-            callback()
-    finally:
-        room_changes_committed.disconnect(on_changes)
-        tags_reported.disconnect(on_reports)
-    assert got_changes == [(pump.pk, None, ward.rooms["A"].pk, at(T0))]
-    assert got_reports == [(TAG_ID, pump.pk, 50, at(T0 + 8))]
-
-
-def test_a_rolled_back_transaction_announces_nothing(ward, pump, django_capture_on_commit_callbacks):
+def test_the_outbox_row_is_written_with_the_room_change_and_the_map_is_told_after_the_commit(
+    ward, pump, monkeypatch, django_capture_on_commit_callbacks
+):
     sent = []
-    room_changes_committed.connect(lambda sender, changes, **kw: sent.extend(changes), weak=False, dispatch_uid="t")
-    try:
-        pipe = LocationPipeline()
-        feed(pipe, pings(TAG, "A", T0, 5))
-        with django_capture_on_commit_callbacks(execute=True) as callbacks:
-            with pytest.raises(RuntimeError), transaction.atomic():
-                pipe.process(None)
-                raise RuntimeError("the caller's transaction fails")
-    finally:
-        room_changes_committed.disconnect(dispatch_uid="t")
+    monkeypatch.setattr(live, "notify_floor", lambda floor_id, event: sent.append(floor_id))
+    pipe = LocationPipeline()
+    feed(pipe, pings(TAG, "A", T0, 5, battery=50))
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        pipe.process(None)
+        # In the same transaction as the room change: both or neither.
+        [row] = LocationOutbox.objects.all()
+        assert row.room_changes == [[pump.pk, None, ward.rooms["A"].pk, at(T0).isoformat()]]
+        assert row.tag_reports == [[TAG_ID, pump.pk, 50, at(T0 + 8).isoformat()]]
+        assert row.processed_at is None
+    assert sent == []  # nothing is announced before the commit
+    for callback in callbacks:
+        callback()
+    assert sent == [ward.floor.pk]
+
+
+def test_a_rolled_back_transaction_announces_nothing_and_leaves_no_outbox_row(
+    ward, pump, django_capture_on_commit_callbacks
+):
+    pipe = LocationPipeline()
+    feed(pipe, pings(TAG, "A", T0, 5))
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        with pytest.raises(RuntimeError), transaction.atomic():
+            pipe.process(None)
+            raise RuntimeError("the caller's transaction fails")
     assert callbacks == []
-    assert sent == []
+    assert LocationOutbox.objects.count() == 0
     assert RoomInterval.objects.count() == 0
 
 
@@ -269,21 +250,25 @@ def test_floor_maps_get_one_message_per_floor_with_the_moved_assets(
     assert other.pk == moved["IP-00002"]["asset_id"]
 
 
-def test_a_failing_listener_does_not_undo_the_commit(ward, pump, django_capture_on_commit_callbacks):
-    def broken(sender, **kwargs):
-        raise ValueError("listener bug")
+def test_a_failing_consumer_does_not_undo_the_commit_and_retries_the_row(ward, pump, monkeypatch):
+    from lifecycle import outbox as consumer
 
-    room_changes_committed.connect(broken)
-    try:
-        pipe = LocationPipeline()
-        feed(pipe, pings(TAG, "A", T0, 5))
-        with django_capture_on_commit_callbacks(execute=True) as callbacks:
-            pipe.process(None)
-    finally:
-        room_changes_committed.disconnect(broken)
-    assert len(callbacks) == 1
+    def broken(**kwargs):
+        raise ValueError("rule bug")
+
+    monkeypatch.setattr(consumer, "apply_room_changes", broken)
+    pipe = LocationPipeline()
+    feed(pipe, pings(TAG, "A", T0, 5))
+    pipe.process(None)
+    assert consumer.location_outbox_drain() == 0
+    [row] = LocationOutbox.objects.all()
+    assert row.processed_at is None and row.attempts == 1 and "rule bug" in row.last_error
     pump.refresh_from_db()
-    assert pump.current_room.code == "A"
+    assert pump.current_room.code == "A"  # the location stays committed
+    monkeypatch.undo()
+    assert consumer.location_outbox_drain() == 1
+    row.refresh_from_db()
+    assert row.processed_at is not None and row.attempts == 2
 
 
 def test_restart_restores_each_tag_from_its_assets_current_room(ward, pump):

@@ -81,8 +81,8 @@ def test_entries_are_acknowledged_only_after_their_commit(assets, stream, monkey
     commits = []
     real_process = LocationPipeline.process
 
-    def process(self, watermark=None):
-        result = real_process(self, watermark)
+    def process(self, watermark=None, **kwargs):
+        result = real_process(self, watermark, **kwargs)
         commits.append(sum(len(p) for p in queue._pending))  # entries still unacknowledged at the commit
         return result
 
@@ -102,11 +102,11 @@ def test_a_database_failure_rebuilds_and_replays_and_drops_nothing(assets, strea
     real_process = LocationPipeline.process
     calls = {"n": 0}
 
-    def flaky_process(self, watermark=None):
+    def flaky_process(self, watermark=None, **kwargs):
         calls["n"] += 1
         if calls["n"] in (5, 6, 30):  # the connection dies mid-stream, twice in a row, then again later
             raise OperationalError("terminating connection due to administrator command")
-        return real_process(self, watermark)
+        return real_process(self, watermark, **kwargs)
 
     monkeypatch.setattr(LocationPipeline, "process", flaky_process)
     worker = EngineWorker(
@@ -197,7 +197,7 @@ def test_on_redis_workers_share_the_shards_fairly(assets, redis_queue):
 def test_the_redis_queue_keeps_unacknowledged_entries_when_trimming(redis_queue):
     from locations.engine.types import Sighting
 
-    redis_queue.retain_s = 0
+    redis_queue.retain_s = -1  # every acknowledged entry is past the retention, even one of this very millisecond
     redis_queue.ensure_groups()
     for n in range(3):
         redis_queue.put(gateway_id="gw-a", sightings=[Sighting("gw-a", "c3000000010a", -60.0, 1.0 + n)], received_at=5)

@@ -1,0 +1,101 @@
+"""The consumer of the location outbox (locations.outbox): room-type rules, alerts and webhooks, off
+the location pipeline's hot path.
+
+Each ``LocationOutbox`` row is applied in ONE transaction that also marks it processed: the rules
+(``apply_room_changes``), the location alerts (``alerts_room_changes``, ``alerts_tag_reports``) and the
+webhook deliveries they emit (``webhook_event_emit`` writes them in the same transaction) are committed
+together with ``processed_at``, or not at all. So a row is applied exactly once whatever dies in between
+(the consumer, the database), and its webhook deliveries exist exactly once, each with a stable id
+(``X-Webhook-Id``) that every retry repeats: delivery is at least once, and a receiver can de-duplicate.
+
+These are the same functions the signal receivers (lifecycle.receivers, lifecycle.alerts.handlers) call
+for ``room_changes_committed`` / ``tags_reported``; the pipeline no longer sends those signals itself.
+
+A row whose application raises is rolled back, counted (``attempts``, ``last_error``) and retried on the
+next pass; rows are applied in id order, so a failing row holds the later ones back until it has failed
+``MAX_ATTEMPTS`` times, then it is left for an operator (logged at ERROR) and the rest go on.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+from lifecycle.alerts import services as alert_services
+from lifecycle.services import apply_room_changes
+from locations.models import LocationOutbox
+from locations.signals import RoomChange, TagReport
+
+logger = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 5
+# Processed rows are kept this long (to inspect what was applied), then deleted by the consumer.
+RETAIN = timedelta(days=1)
+
+
+def _changes(row: LocationOutbox) -> list[RoomChange]:
+    return [
+        RoomChange(asset_id=a, from_room_id=f, to_room_id=t, at=datetime.fromisoformat(at))
+        for a, f, t, at in row.room_changes
+    ]
+
+
+def _reports(row: LocationOutbox) -> list[TagReport]:
+    return [
+        TagReport(tag_id=tag, asset_id=asset, battery_percent=battery, at=datetime.fromisoformat(at))
+        for tag, asset, battery, at in row.tag_reports
+    ]
+
+
+def location_outbox_apply(row: LocationOutbox) -> None:
+    """What one pipeline commit changed -> rules, alerts (and the webhooks they emit)."""
+    changes = _changes(row)
+    if changes:
+        apply_room_changes(changes=changes)
+        alert_services.alerts_room_changes(changes=changes)
+    reports = _reports(row)
+    if reports:
+        alert_services.alerts_tag_reports(reports=reports)
+
+
+def location_outbox_drain(*, limit: int = 1000) -> int:
+    """Apply up to ``limit`` pending rows, oldest first, each in its own transaction. Returns how many.
+
+    Two consumers at once are safe: the oldest pending row is locked (FOR UPDATE); the second waits, then
+    finds it processed and stops for this pass. Rows are applied in id order.
+    """
+    applied = 0
+    while applied < limit:
+        with transaction.atomic():
+            row = (
+                LocationOutbox.objects.select_for_update()
+                .filter(processed_at__isnull=True, attempts__lt=MAX_ATTEMPTS)
+                .order_by("pk")
+                .first()
+            )
+            if row is None:
+                break
+            try:
+                with transaction.atomic():
+                    location_outbox_apply(row)
+            except Exception as exc:  # rolled back to the savepoint: count it, retry on the next pass
+                row.attempts += 1
+                row.last_error = f"{type(exc).__name__}: {exc}"[:2000]
+                row.save(update_fields=["attempts", "last_error"])
+                log = logger.error if row.attempts >= MAX_ATTEMPTS else logger.warning
+                log("location outbox row %s failed (attempt %d): %s", row.pk, row.attempts, exc, exc_info=True)
+                break
+            row.attempts += 1
+            row.processed_at = timezone.now()
+            row.save(update_fields=["attempts", "processed_at"])
+        applied += 1
+    if applied:
+        LocationOutbox.objects.filter(processed_at__lt=timezone.now() - RETAIN).delete()
+    return applied
+
+
+def location_outbox_pending() -> int:
+    return LocationOutbox.objects.filter(processed_at__isnull=True).count()
