@@ -498,7 +498,8 @@ class LocationPipeline:
             if engine_max is not None:
                 # Never past the newest sighting's window (nothing is open beyond it), never behind the
                 # event-time watermark the busy path would use.
-                watermark = min(watermark, engine_max + self.engine.config.window_max_s + 1e-6)
+                config = self.engine.config
+                watermark = min(watermark, engine_max + config.window_max_s + config.allowed_lateness_s + 1e-6)
                 watermark = max(watermark, min(engine_max, wall_now))
             result = self._process_locked(watermark)
             result.closed_up_to = watermark - self.engine.config.allowed_lateness_s

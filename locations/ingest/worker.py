@@ -721,8 +721,12 @@ def rebuilt_in_process_pipeline():
 
 
 def ensure_in_process_worker(queue) -> None:
-    """Start the background worker thread of the embedded default (no REDIS_URL), once per process."""
+    """Start the background worker thread of the embedded default (no REDIS_URL), once per process, and
+    the in-process outbox consumer (room-type rules, alerts, webhooks) next to it."""
     global _thread
+    from locations.outbox import ensure_in_process_consumer
+
+    ensure_in_process_consumer()
     with _thread_lock:
         if _thread is not None and _thread.is_alive():
             return

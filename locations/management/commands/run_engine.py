@@ -40,6 +40,10 @@ class Command(BaseCommand):
             max_shards=options["max_shards"],
             record_latency=options["record_latency"],
         )
+        from locations.outbox import consumer_mode, ensure_in_process_consumer
+
+        if consumer_mode() == "in-process":
+            ensure_in_process_consumer()  # otherwise: manage.py consume_location_outbox
         stop = threading.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())
@@ -67,4 +71,5 @@ class Command(BaseCommand):
                 with open(options["stats_json"], "w") as handle:
                     json.dump(stats, handle)
             summary = {k: v for k, v in stats.items() if k != "latencies"}
+            summary["dropped"] = worker.stats.dropped
             self.stderr.write(f"engine worker {worker.name} stopped: {summary}")
