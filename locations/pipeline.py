@@ -74,6 +74,8 @@ logger = logging.getLogger(__name__)
 TAG_CACHE_TTL_S = 60.0
 UNKNOWN_TAG_TTL_S = 60.0
 _UNKNOWN_TAG_LIMIT = 100_000
+# The wall clock closes windows (process_idle) only while the newest sighting is this recent: a live stream.
+LIVE_HORIZON_S = 60.0
 # An asset that stays in its room is re-announced to the floor map when it moved at least this far.
 MAP_MOVE_THRESHOLD_M = 1.0
 
@@ -489,16 +491,22 @@ class LocationPipeline:
 
             lag_s = settings.INGEST_IDLE_FLUSH_LAG_SECONDS
         with self._lock:
-            flush_idle = getattr(self.engine, "flush_idle", None)
-            if flush_idle is not None:
-                return self._process_locked(None, estimates=flush_idle(wall_now))
-            # flush(W) closes the windows that end by W - allowed_lateness: those older than wall_now - lag_s.
-            watermark = wall_now - lag_s + self.engine.config.allowed_lateness_s
             engine_max = self.engine.watermark
-            if engine_max is not None:
-                # Never past the newest sighting's window (nothing is open beyond it), never behind the
-                # event-time watermark the busy path would use.
-                config = self.engine.config
+            if engine_max is None:
+                return ProcessResult()
+            config = self.engine.config
+            flush_idle = getattr(self.engine, "flush_idle", None)
+            if flush_idle is not None and engine_max >= wall_now - LIVE_HORIZON_S:
+                return self._process_locked(None, estimates=flush_idle(wall_now))
+            if engine_max < wall_now - LIVE_HORIZON_S:
+                # Not a live stream (a backlog of old batches, a recorded file through the queue): event time
+                # alone decides, as on the busy path; the wall clock would make the rest of it late.
+                watermark = min(engine_max, wall_now)
+            else:
+                # flush(W) closes the windows that end by W - allowed_lateness: those older than wall_now -
+                # lag_s. Never past the newest sighting's last window (nothing is open beyond it), never
+                # behind the event-time watermark the busy path would use.
+                watermark = wall_now - lag_s + config.allowed_lateness_s
                 watermark = min(watermark, engine_max + config.window_max_s + config.allowed_lateness_s + 1e-6)
                 watermark = max(watermark, min(engine_max, wall_now))
             result = self._process_locked(watermark)

@@ -283,13 +283,14 @@ class EngineWorker:
         )
         due = time.monotonic() - self._committed_at >= self.commit_interval_s
         quiet = not self._backlogged and not self._has_buffered()
-        if due and quiet and self._fed:
-            # Nothing waiting in the queue: the wall clock, not the next sighting, closes the windows.
+        if idle and self._has_inflight():
+            self._process(final=True)
+        elif due and quiet and self._fed:
+            # Nothing waiting in the queue: on a live stream the wall clock, not the next sighting, closes the
+            # windows (a tag or a gateway that goes quiet is committed within INGEST_IDLE_FLUSH_LAG_SECONDS).
             self._process_idle()
         elif due and (fed or self._unflushed):
             self._process(final=False)
-        elif idle and self._has_inflight():
-            self._process_idle()
         if time.monotonic() - self._trimmed_at > 30:
             self._trimmed_at = time.monotonic()
             for shard in sorted(self.owned):

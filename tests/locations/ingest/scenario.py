@@ -76,6 +76,17 @@ def history() -> list[tuple]:
     )
 
 
+def outbox_changes() -> list[tuple]:
+    """Every room change the pipeline handed to the lifecycle work, in the order it would be applied."""
+    from locations.models import LocationOutbox
+
+    return [
+        (asset_id, from_room, to_room, at)
+        for changes in LocationOutbox.objects.order_by("pk").values_list("room_changes", flat=True)
+        for asset_id, from_room, to_room, at in changes
+    ]
+
+
 def latest(assets: dict) -> dict:
     """Each asset's current room and last_seen, and its tag's battery and last_seen."""
     out = {}
@@ -106,6 +117,9 @@ def forget_locations(assets: dict) -> None:
         )
         type(asset.tag).objects.filter(pk=asset.tag.pk).update(last_seen=None, battery_percent=None)
     Receiver.objects.update(last_heard=None)
+    from locations.models import LocationOutbox
+
+    LocationOutbox.objects.all().delete()
 
 
 def differences(got: tuple, expected: tuple) -> str:

@@ -24,7 +24,7 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-from locations.ingest.queue import InMemoryQueue, RedisStreamQueue
+from locations.ingest.queue import InMemoryQueue, RedisStreamQueue, decode_batch
 from locations.ingest.worker import EngineWorker
 from locations.pipeline import LocationPipeline
 from tests.locations.ingest import scenario
@@ -85,6 +85,7 @@ def clean_run(assets, stream):
     scenario.enqueue(queue, stream)
     EngineWorker(queue, pipeline_factory=LocationPipeline).run_until_idle()
     outcome = scenario.history(), scenario.latest(assets)
+    clean_run.outbox = sorted(scenario.outbox_changes(), key=repr)
     scenario.forget_locations(assets)
     assert len(outcome[0]) > TAGS * 3  # a real story: every tag moved several times
     return outcome
@@ -188,6 +189,14 @@ def test_killing_a_worker_mid_stream_another_takes_over_and_the_history_is_ident
     assert "took shard(s)" in log and "rebuilding the pipeline (took over shards)" in log
     got = (scenario.history(), scenario.latest(assets))
     assert got == expected, scenario.differences(got, expected)
+    # The lifecycle work is not lost either: every room change is in the outbox exactly once ...
+    assert sorted(scenario.outbox_changes(), key=repr) == clean_run.outbox
+    # ... and the consumer applies every row once (a second pass finds nothing to do).
+    from lifecycle.outbox import location_outbox_drain
+    from locations.models import LocationOutbox
+
+    assert location_outbox_drain(limit=10**6) == LocationOutbox.objects.count() > 0
+    assert location_outbox_drain() == 0
 
 
 def test_the_database_going_away_mid_stream_is_retried_and_nothing_is_dropped(
@@ -279,7 +288,7 @@ def test_messages_published_while_ingest_mqtt_is_down_are_processed_after_it_res
         total = 0
         for shard in range(SHARDS):
             for _, fields in queue.redis.xrange(queue.stream(shard)):
-                total += len(json.loads(fields[b"b"])["s"])
+                total += len(decode_batch(fields[b"b"]).sightings)
         return total
 
     half = len(stream) // 2
@@ -313,3 +322,53 @@ def test_messages_published_while_ingest_mqtt_is_down_are_processed_after_it_res
     worker.stop()
     got = (scenario.history(), scenario.latest(assets))
     assert got == expected, scenario.differences(got, expected)  # and a redelivery counted once
+
+
+def test_killing_the_outbox_consumer_mid_drain_applies_every_rule_exactly_once(db, processes, tmp_path, prefix):
+    """SIGKILL the consumer while it applies rows: each row is applied with its rule, its transition and
+    its webhook delivery in one transaction, so at the kill a row is either done or untouched; the restarted
+    consumer finishes the rest. One transition and one delivery (with its own stable id) per room change."""
+    from django.utils import timezone
+
+    from lifecycle.models import TransitionLog
+    from lifecycle.webhooks.models import WebhookDelivery, WebhookSubscription
+    from locations.choices import RoomType
+    from locations.models import LocationOutbox
+    from tests.factories import AssetFactory
+
+    ward = make_ward()
+    soiled = ward.rooms["C"]
+    soiled.room_type = RoomType.SOILED_UTILITY
+    soiled.save()
+    WebhookSubscription.objects.create(name="dispatch", url="http://127.0.0.1:9/hook", events=["asset.state_changed"])
+    assets = [AssetFactory(state="in_use", current_room=soiled) for _ in range(400)]
+    now = timezone.now()
+    LocationOutbox.objects.bulk_create(
+        LocationOutbox(created_at=now, room_changes=[[a.pk, ward.rooms["A"].pk, soiled.pk, now.isoformat()]])
+        for a in assets
+    )
+    env = child_env(prefix, "outbox-faults", WEBHOOK_DELIVERY="worker")  # record deliveries, send none
+    consumer, log = start(processes, tmp_path, "consumer", ["consume_location_outbox", "--poll", "0.2"], env)
+    wait_for(
+        lambda: LocationOutbox.objects.filter(processed_at__isnull=False).count() >= 40,
+        timeout=60,
+        what="the consumer to apply some rows",
+        logs=[log],
+    )
+    os.kill(consumer.pid, signal.SIGKILL)
+    consumer.wait(10)
+    done = set(LocationOutbox.objects.filter(processed_at__isnull=False).values_list("pk", flat=True))
+    assert 0 < len(done) < 400, "the kill did not land mid-drain"
+    # At the kill: a row is applied (rule, transition, delivery) if and only if it is marked processed.
+    transitioned = set(TransitionLog.objects.filter(to_state="soiled").values_list("asset_id", flat=True))
+    applied_rows = {row.pk for row in LocationOutbox.objects.all() if row.room_changes[0][0] in transitioned}
+    assert applied_rows == done
+    assert WebhookDelivery.objects.count() == len(transitioned)
+
+    again, log2 = start(processes, tmp_path, "consumer2", ["consume_location_outbox", "--once"], env)
+    assert again.wait(120) == 0, log2.read_text()[-3000:]
+    assert LocationOutbox.objects.filter(processed_at__isnull=True).count() == 0
+    per_asset = list(TransitionLog.objects.filter(to_state="soiled").values_list("asset_id", flat=True))
+    assert sorted(per_asset) == sorted(a.pk for a in assets)  # exactly once each
+    deliveries = list(WebhookDelivery.objects.values_list("pk", flat=True))
+    assert len(deliveries) == len(set(deliveries)) == 400  # one delivery each, each with its own stable id

@@ -157,7 +157,9 @@ def test_a_tag_that_goes_quiet_is_committed_within_seconds_of_wall_clock(ward, p
             committed_after = time.monotonic() - started
     pump.refresh_from_db()
     assert pump.current_room == ward.rooms["C"]
-    assert committed_after is not None and committed_after <= 6  # ~3 s to go (last ping + lag) and a commit interval, not a minute
+    assert (
+        committed_after is not None and committed_after <= 6
+    )  # ~3 s to go (last ping + lag) and a commit interval, not a minute
     assert worker.stats.idle_commits >= 1
     assert memory_queue.idle()  # and acknowledged
     worker.stop()
