@@ -462,7 +462,7 @@ class LocationPipeline:
             self.dropped_inactive += inactive
         return IngestResult(
             gateway_id=gateway_id or (sightings[0].gateway_id if sightings else ""),
-            accepted=len(sightings) - inactive - repeated - late,
+            accepted=len(sightings) - inactive - repeated,  # late ones included: they still count as seen
             rejected=[],
             duplicates=repeated,
             unknown_tags=unknown,

@@ -66,7 +66,7 @@ def _redis_errors() -> tuple[type[BaseException], ...]:
 class WorkerStats:
     entries: int = 0  # queue entries taken in (replays included)
     sightings: int = 0
-    accepted: int = 0  # new sightings the engine took
+    accepted: int = 0  # new sightings the engine took into its windows
     duplicates: int = 0
     rejected: int = 0  # items the pipeline refused (a receiver deactivated since the front checked it)
     unknown_tags: int = 0
@@ -508,7 +508,7 @@ class EngineWorker:
             result = self.pipeline.ingest_sightings(flat)
             self._fed = self._unflushed = True
             if not warmup:
-                stats.accepted += result.accepted
+                stats.accepted += result.accepted - result.late  # placed by the engine
                 stats.duplicates += result.duplicates
                 stats.rejected += result.inactive_gateway
                 stats.unknown_tags += result.unknown_tags
