@@ -52,6 +52,11 @@ def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def is_elsewhere(t: float, phase: float, move_every: float) -> bool:
+    """Where a mobile tag truly is at time t: its second room during odd periods (the truth)."""
+    return int((t + phase * 7) // move_every) % 2 == 1
+
+
 def generate(plan_path: str, result_path: str) -> None:
     """Run the gateways: POST their batches for plan["seconds"], then write what happened."""
     plan = json.loads(Path(plan_path).read_text())
@@ -59,9 +64,11 @@ def generate(plan_path: str, result_path: str) -> None:
     ports = plan["ports"]
     seconds, ping_s, max_requests = plan["seconds"], plan["ping_s"], plan["max_requests"]
     gateways = plan["gateways"]  # id -> {"token", "every"}
-    tags = plan["tags"]  # [[tag_id, [[gateway, rssi], ...], [[gateway, rssi], ...] or None], ...]
+    # [[tag_id, heard at home [[gateway, rssi], ...], heard elsewhere or None, home room, elsewhere room,
+    #   phase], ...]: a mobile tag is elsewhere while int((t + 7 * phase) // move_every) is odd.
+    tags = plan["tags"]
     move_every = plan["move_every_s"]
-    phase = {tag: rng.uniform(0, ping_s) for tag, *_ in tags}
+    phase = {tag[0]: tag[5] for tag in tags}
     epoch_ms = {gw: i % 2 == 0 for i, gw in enumerate(sorted(gateways))}
 
     outbox: queue_module.Queue = queue_module.Queue(maxsize=2000)
@@ -121,11 +128,11 @@ def generate(plan_path: str, result_path: str) -> None:
         if now - start >= seconds or sent_requests >= max_requests:
             break
         # Pings due since the last tick: each tag every ping_s, at its own phase.
-        for tag, heard, elsewhere in tags:
+        for tag, heard, elsewhere, *_ in tags:
             k = math.floor((now - phase[tag]) / ping_s)
             ts = phase[tag] + k * ping_s
             if last_tick < ts <= now:
-                if elsewhere and int((ts + phase[tag] * 7) // move_every) % 2:  # a mobile tag, wheeled away
+                if elsewhere and is_elsewhere(ts, phase[tag], move_every):  # a mobile tag, wheeled away
                     heard = elsewhere
                 for gateway, rssi in heard:
                     if rng.random() < 0.1:  # packet loss
@@ -155,6 +162,7 @@ def generate(plan_path: str, result_path: str) -> None:
         outbox.put(None)
     for thread in threads:
         thread.join(60)
+    results["last_post_at"] = time.time()
     latencies = sorted(results.pop("latencies"))
     results.update(
         seconds=elapsed,
@@ -241,19 +249,31 @@ def build_site(args) -> dict:
             heard.append([gateway_id, rssi_1m - 22 * math.log10(distance) - 4 * min(3, int(distance / 5))])
         return heard
 
-    tags, home = [], {}
+    tags, home, asset_of = [], {}, {}
     for n, asset in enumerate(assets):
         room = rng.choice(rooms)
         home[asset.pk] = room[0]
         mobile = rng.random() < args.mobile_share
-        tags.append([f"b0{n:010x}", heard_at(room), heard_at(rng.choice(rooms)) if mobile else None])
+        other = rng.choice([r for r in rooms if r[0] != room[0]]) if mobile else None
+        tag_id = f"b0{n:010x}"
+        asset_of[tag_id] = asset.pk
+        tags.append(
+            [
+                tag_id,
+                heard_at(room),
+                heard_at(other) if mobile else None,
+                room[0],
+                other[0] if mobile else None,
+                rng.uniform(0, args.ping_s),
+            ]
+        )
     gateways = {}
     for gateway_id in sorted(g for floor in receivers.values() for g, *_ in floor):
         gateways[gateway_id] = {
             "token": gateway_token_issue(gateway_id=gateway_id).raw,
             "every": 2 if rng.random() < 0.2 else 1,
         }
-    return {"gateways": gateways, "tags": tags, "home": home, "move_every_s": args.move_every}
+    return {"gateways": gateways, "tags": tags, "home": home, "asset_of": asset_of, "move_every_s": args.move_every}
 
 
 def reset_round(args, plan: dict) -> None:
@@ -332,6 +352,15 @@ def run_round(args, plan: dict, workers: int, work: Path) -> dict:
                 subprocess.Popen(command, cwd=BASE_DIR, env=env, stdout=subprocess.DEVNULL, stderr=log.open("w"))
             )
             wait_for_text(log, "ready", 180)
+        consumer_log = work / f"outbox{workers}.log"
+        consumer = subprocess.Popen(
+            [PYTHON, "manage.py", "consume_location_outbox"],
+            cwd=BASE_DIR,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=consumer_log.open("w"),
+        )
+        processes.append(consumer)
         for port in ports:
             _wait_port(port)
         time.sleep(1.0 + build_queue(backend="redis").lock_ttl_ms / 1000 / 3)  # workers share the shards out
@@ -363,8 +392,10 @@ def run_round(args, plan: dict, workers: int, work: Path) -> dict:
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
-        servers, worker_processes = processes[: len(ports)], processes[len(ports) :]
-        cpu_before = cpu_snapshot(servers, worker_processes)
+        probe = RoomProbe(args, plan)
+        probe.start()
+        servers, worker_processes = processes[: len(ports)], processes[len(ports) : len(ports) + workers]
+        cpu_before = cpu_snapshot(servers, worker_processes, consumer)
         load_started = time.time()
         subprocess.run(
             [PYTHON, __file__, "--generate", str(plan_path), str(result_path)],
@@ -373,13 +404,16 @@ def run_round(args, plan: dict, workers: int, work: Path) -> dict:
             timeout=args.seconds + 300,
         )
         load_ended = time.time()
-        cpu_after = cpu_snapshot(servers, worker_processes)
+        cpu_after = cpu_snapshot(servers, worker_processes, consumer)
+        load_average_at_end = os.getloadavg()
         backlog_at_end = queue.lag()
         drain_deadline = time.monotonic() + args.drain_timeout
         while queue.lag().entries and time.monotonic() < drain_deadline:
             time.sleep(0.5)
         drained_at = time.time()
         left = queue.lag().entries
+        time.sleep(3.0)  # the probe sees the last commits
+        probe.stop()
         sampler_stop.set()
         for process in processes[len(ports) :]:
             process.send_signal(signal.SIGTERM)
@@ -388,13 +422,14 @@ def run_round(args, plan: dict, workers: int, work: Path) -> dict:
         load = json.loads(result_path.read_text())
         worker_stats = [json.loads(p.read_text()) for p in stats_files if p.exists()]
         summary = summarize(load, worker_stats, load_started, load_ended, drained_at, backlog_at_end, left, samples)
+        summary.update(visible_latency(plan, probe.samples, load_started, load["last_post_at"], args))
         wall = load_ended - load_started
         cpu = {name: (cpu_after[name] - cpu_before[name]) / wall for name in cpu_after}
         cpu["load generator"] = load["cpu_seconds"] / wall
-        ours = sum(value for name, value in cpu.items() if name != "whole machine")
+        ours = sum(value for name, value in cpu.items() if name != "whole machine" and not name.startswith(" "))
         cpu["everything else on the machine"] = max(0.0, cpu["whole machine"] - ours)
         summary["cpu_cores_used_during_load"] = {name: round(value, 2) for name, value in cpu.items()}
-        summary["load_average_1m_at_end"] = round(os.getloadavg()[0], 2)
+        summary["load_average_1_5_15m_at_end_of_load"] = [round(x, 2) for x in load_average_at_end]
         return summary
     finally:
         for process in processes:
@@ -432,14 +467,111 @@ def _machine_busy_seconds() -> float:
     return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
-def cpu_snapshot(servers, workers) -> dict:
+def cpu_snapshot(servers, workers, consumer) -> dict:
     """CPU seconds used so far: where the time goes (the machine has 2 cores)."""
-    return {
+    out = {
         "whole machine": _machine_busy_seconds(),
         "asgi servers": sum(_cpu_seconds(p.pid) for p in servers),
         "engine workers": sum(_cpu_seconds(p.pid) for p in workers),
+        "outbox consumer": _cpu_seconds(consumer.pid),
         "postgresql": _cpu_by_name("postgres"),
         "redis": _cpu_by_name("redis-server"),
+    }
+    for i, process in enumerate(servers):
+        out[f"  asgi server {i}"] = _cpu_seconds(process.pid)
+    for i, process in enumerate(workers):
+        out[f"  engine worker {i}"] = _cpu_seconds(process.pid)
+    return out
+
+
+class RoomProbe:
+    """A user's view: every --probe-every seconds, the committed current room of every mobile asset, read
+    from PostgreSQL by a connection of its own (not the workers' counters)."""
+
+    def __init__(self, args, plan):
+        self.args = args
+        self.asset_ids = [plan["asset_of"][tag[0]] for tag in plan["tags"] if tag[2] is not None]
+        self.samples: list[tuple[float, dict[int, int | None]]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self):
+        self._thread.start()
+
+    def stop(self):
+        self._stop.set()
+        self._thread.join(30)
+
+    def _run(self):
+        import psycopg
+
+        parsed = urlparse(self.args.database)
+        with psycopg.connect(
+            host=parsed.hostname,
+            port=parsed.port or 5432,
+            user=parsed.username or "postgres",
+            dbname=parsed.path.lstrip("/"),
+            autocommit=True,
+        ) as conn:
+            while not self._stop.is_set():
+                started = time.time()
+                rows = conn.execute(
+                    "SELECT id, current_room_id FROM assets_asset WHERE id = ANY(%s)", [self.asset_ids]
+                ).fetchall()
+                self.samples.append((time.time(), dict(rows)))
+                self._stop.wait(max(0.0, self.args.probe_every - (time.time() - started)))
+
+
+def _percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(len(ordered) * q))], 1)
+
+
+def visible_latency(plan, samples, load_started: float, last_post_at: float, args) -> dict:
+    """True room change -> the probe first reads the new room, over the stays of --min-stay seconds or more
+    that start and end while the gateways post; and whether the room is right 30 s into each stay."""
+    move_every = plan["move_every_s"]
+    times = [t for t, _ in samples]
+    latencies, never, right, sampled = [], 0, 0, 0
+    import bisect
+
+    for tag_id, _, elsewhere, home_room, other_room, phase in plan["tags"]:
+        if elsewhere is None:
+            continue
+        asset_id = plan["asset_of"][tag_id]
+        k = math.ceil((load_started + 5 + phase * 7) / move_every)
+        while True:
+            change = k * move_every - phase * 7  # the tag truly enters its new room now
+            end = min(change + move_every, last_post_at)
+            if end - change < args.min_stay:
+                break
+            room = other_room if k % 2 else home_room
+            i = bisect.bisect_left(times, change)
+            shown = None
+            while i < len(samples) and samples[i][0] < change + move_every:
+                if samples[i][1].get(asset_id) == room:
+                    shown = samples[i][0] - change
+                    break
+                i += 1
+            if shown is None:
+                never += 1
+            else:
+                latencies.append(shown)
+            j = bisect.bisect_left(times, change + 30)
+            if j < len(samples) and samples[j][0] < change + move_every:
+                sampled += 1
+                right += samples[j][1].get(asset_id) == room
+            k += 1
+    stays = len(latencies) + never
+    return {
+        "stays_measured": stays,
+        "visible_p50_s": _percentile(latencies, 0.50),
+        "visible_p95_s": _percentile(latencies, 0.95),
+        "visible_p99_s": _percentile(latencies, 0.99),
+        "stays_never_shown": f"{never} of {stays} ({100 * never / max(1, stays):.2f} %)",
+        "right_30s_into_stay": f"{right} of {sampled} ({100 * right / max(1, sampled):.1f} %)",
     }
 
 
@@ -479,6 +611,20 @@ def summarize(load, workers, started, ended, drained_at, backlog, left, samples)
         "receipt_to_commit_p50_s": max((s.get("since_receipt_p50_s") or 0 for s in workers), default=None),
         "receipt_to_commit_p99_s": max((s.get("since_receipt_p99_s") or 0 for s in workers), default=None),
         "max_queue_age_s": round(max((a for _, _, a in samples), default=0.0), 1),
+        "accepted_by_http": load["accepted"],
+        "taken_by_workers": processed,
+        "placed_by_engine": sum(s["accepted"] for s in workers),
+        "dropped_by_reason": {
+            reason: sum(s.get(key, 0) for s in workers)
+            for reason, key in (
+                ("too late to place", "late"),
+                ("repeated", "duplicates"),
+                ("tag not registered", "unknown_tags"),
+                ("receiver no longer active", "rejected"),
+            )
+        },
+        "caught_up_after_last_post_s": round(drained_at - load["last_post_at"], 1),
+        "worker_idle_commits": sum(s.get("idle_commits", 0) for s in workers),
         "worker_db_errors": sum(s["db_errors"] for s in workers),
         "worker_rebuilds": sum(s["rebuilds"] for s in workers),
     }
@@ -487,16 +633,18 @@ def summarize(load, workers, started, ended, drained_at, backlog, left, samples)
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--generate", nargs=2, metavar=("PLAN", "RESULT"), help=argparse.SUPPRESS)
-    parser.add_argument("--seconds", type=float, default=60.0, help="load duration (bounded)")
+    parser.add_argument("--seconds", type=float, default=240.0, help="load duration (bounded)")
     parser.add_argument("--max-requests", type=int, default=200_000, help="stop after this many requests")
-    parser.add_argument("--tags", type=int, default=15_000)
+    parser.add_argument("--tags", type=int, default=12_000)
     parser.add_argument("--ping-s", type=float, default=5.0)
     parser.add_argument("--heard-by", type=int, default=7, help="receivers in reach of each ping (10 %% are lost)")
-    parser.add_argument("--mobile-share", type=float, default=0.02, help="tags wheeled between two rooms")
-    parser.add_argument("--move-every", type=float, default=40.0, help="seconds between moves of a mobile tag")
-    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
-    parser.add_argument("--servers", type=int, default=1, help="ASGI server processes")
-    parser.add_argument("--connections", type=int, default=16, help="keep-alive connections of the generator")
+    parser.add_argument("--mobile-share", type=float, default=0.05, help="tags wheeled between two rooms")
+    parser.add_argument("--move-every", type=float, default=90.0, help="seconds between moves of a mobile tag")
+    parser.add_argument("--min-stay", type=float, default=60.0, help="stays measured for the visible latency")
+    parser.add_argument("--probe-every", type=float, default=1.0, help="seconds between reads of the probe")
+    parser.add_argument("--workers", type=int, nargs="+", default=[2])
+    parser.add_argument("--servers", type=int, default=2, help="ASGI server processes")
+    parser.add_argument("--connections", type=int, default=32, help="keep-alive connections of the generator")
     parser.add_argument("--shards", type=int, default=8)
     parser.add_argument("--port", type=int, default=18731)
     parser.add_argument("--drain-timeout", type=float, default=120.0)

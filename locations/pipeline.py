@@ -297,6 +297,8 @@ class LocationPipeline:
         self._rows: dict[int, _AssetRow] = {}  # asset -> its location columns as last committed or read
         self._held: dict[int, list[LocationEstimate]] = {}  # asset -> estimates not yet written (same room)
         self._asset_seen: dict[int, float] = {}  # asset -> newest ts heard, not yet written
+        self._touched_tags: set[str] = set()  # tags heard since the last commit
+        self._swept_at = time.monotonic()
         self.dropped_inactive = 0
         self._unknown: dict[str, float] = {}  # tag ids not registered -> wall time to look again
         self._last_processed_watermark = -math.inf
@@ -420,6 +422,7 @@ class LocationPipeline:
         if missing:
             self._lookup_tags(missing)
         tag_seen = self._tag_seen
+        touched = self._touched_tags.add
         gateway_heard = self._gateway_heard
         located = []
         unknown = inactive = 0
@@ -437,6 +440,7 @@ class LocationPipeline:
             if entry is None:
                 unknown += 1
                 continue
+            touched(tag_id)
             seen = tag_seen.get(tag_id)
             if seen is None:
                 tag_seen[tag_id] = [ts, sighting.battery]
@@ -480,6 +484,11 @@ class LocationPipeline:
             watermark = watermark.timestamp()
         with self._lock:
             return self._process_locked(watermark, write_all=write_all or watermark is None)
+
+    def is_live(self, wall_now: float) -> bool:
+        """The newest sighting is recent (a live stream, not a backlog or a recording)."""
+        newest = self.engine.watermark
+        return newest is not None and newest >= wall_now - LIVE_HORIZON_S
 
     def process_idle(self, wall_now: float | None = None, *, lag_s: float | None = None) -> ProcessResult:
         """The queue is idle: commit the windows that closed by the wall clock, so a tag or a whole site that
@@ -548,19 +557,33 @@ class LocationPipeline:
         tags = self._tags
         rows = self._rows
         held = self._held
+        # Only what was heard since the last commit can have become due; every LOCATION_SEEN_WRITE_SECONDS
+        # (wall clock) a sweep writes whatever is still held, so a tag that falls silent gets its last
+        # sighting written within that period too.
+        if not write_all and time.monotonic() - self._swept_at >= self.seen_write_s:
+            write_all = True
+        if write_all:
+            self._swept_at = time.monotonic()
+        touched_tags = self._tag_seen.keys() if write_all else self._touched_tags & self._tag_seen.keys()
+        touched_assets: set[int] = set()
         for estimate in estimates:
             entry = tags.get(estimate.tag_id)
             if entry is not None and entry.asset_id is not None:
                 held.setdefault(entry.asset_id, []).append(estimate)
-        for tag_id, (ts, _) in self._tag_seen.items():
+                touched_assets.add(entry.asset_id)
+        for tag_id in touched_tags:
             entry = tags.get(tag_id)
             if entry is not None and entry.asset_id is not None:
-                seen = self._asset_seen.get(entry.asset_id, -math.inf)
-                if ts > seen:
+                ts = self._tag_seen[tag_id][0]
+                touched_assets.add(entry.asset_id)
+                if ts > self._asset_seen.get(entry.asset_id, -math.inf):
                     self._asset_seen[entry.asset_id] = ts
+        if write_all:
+            touched_assets = set(held) | set(self._asset_seen)
+        self._touched_tags = set()
 
         write: list[int] = []
-        for asset_id in set(held) | set(self._asset_seen):
+        for asset_id in touched_assets:
             row = rows.get(asset_id)
             if row is None or write_all:
                 write.append(asset_id)
@@ -580,7 +603,8 @@ class LocationPipeline:
         reports: list[TagReport] = []
         moves: dict[int, list[dict]] = defaultdict(list)
         tag_rows, tag_done = [], []
-        for tag_id, (ts, battery) in self._tag_seen.items():
+        for tag_id in list(touched_tags):
+            ts, battery = self._tag_seen[tag_id]
             entry = tags.get(tag_id)
             if entry is None:
                 tag_done.append(tag_id)

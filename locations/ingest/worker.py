@@ -52,6 +52,8 @@ logger = logging.getLogger(__name__)
 
 # Consecutive entries spanning at most this much event time are fed to the pipeline together.
 SLICE_S = 1.0
+# With nothing read for this long, a live stream counts as quiet: the wall clock closes its windows.
+IDLE_TICK_S = 1.0
 
 
 def _redis_errors() -> tuple[type[BaseException], ...]:
@@ -273,22 +275,20 @@ class EngineWorker:
         fed = self._feed()
         if read:
             self._last_entry_at = time.monotonic()
-        # Quiet for a while, and nothing more to read: close every window. Never while a shard may still
-        # hold older entries (after a takeover), which the closed windows would make late.
-        idle = (
-            not read
-            and not self._backlogged
-            and not self._has_buffered()
-            and time.monotonic() - self._last_entry_at >= self.idle_flush_s
-        )
+        # Nothing read for a while and nothing more to read: the stream (every gateway of our shards) went quiet.
+        quiet = not read and not self._backlogged and not self._has_buffered()
+        quiet_for = time.monotonic() - self._last_entry_at
         due = time.monotonic() - self._committed_at >= self.commit_interval_s
-        quiet = not self._backlogged and not self._has_buffered()
-        if idle and self._has_inflight():
+        live = self.pipeline is not None and self.pipeline.is_live(self.clock())
+        if quiet and live and self._fed and quiet_for >= IDLE_TICK_S and (self._unflushed or self._has_inflight()):
+            # A live stream gone quiet: the wall clock, not the next sighting, closes its last windows (within
+            # INGEST_IDLE_FLUSH_LAG_SECONDS of its last ping). While sightings flow, event time alone decides:
+            # under load, batches arrive seconds late, and the wall clock would make them late.
+            if due:
+                self._process_idle()
+        elif quiet and not live and quiet_for >= self.idle_flush_s and self._has_inflight():
+            # A recorded or old backlog that ended: close every window.
             self._process(final=True)
-        elif due and quiet and self._fed:
-            # Nothing waiting in the queue: on a live stream the wall clock, not the next sighting, closes the
-            # windows (a tag or a gateway that goes quiet is committed within INGEST_IDLE_FLUSH_LAG_SECONDS).
-            self._process_idle()
         elif due and (fed or self._unflushed):
             self._process(final=False)
         if time.monotonic() - self._trimmed_at > 30:
