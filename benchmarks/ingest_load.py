@@ -1,26 +1,32 @@
-"""Load benchmark of the HTTP ingest at hospital scale (issue 4; results in docs/benchmarks.md, "Ingest load").
+"""Load benchmark of the live pipeline at hospital scale, measured like a user (issue 12; docs/benchmarks.md).
 
-What it runs, all on this machine, loopback only, bounded in time and in request count:
+    .venv/bin/python benchmarks/ingest_load.py                       # 12,000 tags, 240 s, 2 servers, 2 workers
+    .venv/bin/python benchmarks/ingest_load.py --seconds 60 --tags 3000   # a quick look
+    .venv/bin/python benchmarks/ingest_load.py --workers 1 2 --profile    # compare, cProfile worker 0
 
-- the demo hospital's floor plans (6 floors, 184 rooms, 178 receivers) in a PostgreSQL database of its own,
-  with ``--tags`` tags bound to assets, resting in random rooms (default 15,000: a 1,000-bed hospital);
-- ``--servers`` ASGI servers (daphne) serving ``POST /api/v1/rtls/sightings``;
-- 1, then 2 ``manage.py run_engine`` workers on Redis Streams (``--workers 1 2``);
-- a load generator in a second process: every tag pings every ``--ping-s`` seconds and is heard by the
-  nearest receivers of its floor (about 6, with 10 % packet loss); each gateway posts one batch a second
-  (a fifth of them every 2 s), with its own gateway token, timestamps in ISO 8601 or epoch ms.
+What it runs, all on this machine, loopback only, bounded in time (``--seconds``) and requests
+(``--max-requests``):
 
-It prints, per worker count: the offered and accepted sightings per second, HTTP errors and latency, the
-sightings the engine workers committed per second, the backlog left when the load stopped, and p50/p99 of
-the latency from a sighting's ``ts`` to the commit of its room update (measured by the workers: the commit
-that closed its window, then acknowledged its queue entry).
+- the demo hospital's floor plans (6 floors, 184 rooms, 178 receivers) in a PostgreSQL database of its own
+  (``--database``, dropped and recreated), ``--tags`` tags bound to assets (default 12,000: a 1,000-bed
+  hospital), each already located in its home room (a running hospital, not a cold start);
+- ``--servers`` daphne servers serving ``POST /api/v1/rtls/sightings``, ``--workers`` ``run_engine``
+  workers on Redis Streams (``--redis``, keys under ``--prefix`` deleted), and one
+  ``consume_location_outbox`` (rules, alerts, webhooks);
+- a load generator in a second process: every tag pings every ``--ping-s`` (5) seconds and is heard by its
+  ``--heard-by`` (7) nearest receivers with 10 % loss (about 15,000 sightings/s for 12,000 tags); each
+  gateway posts one batch a second (a fifth every 2 s) with its own token, half ISO 8601, half epoch ms;
+  ``--mobile-share`` (5 %) of the tags are wheeled between their home room and another room every
+  ``--move-every`` (90) seconds: the truth, known to the benchmark, never to the system;
+- a probe in this process reading, every ``--probe-every`` (1) second, the committed current room of every
+  mobile asset straight from PostgreSQL.
 
-    .venv/bin/python benchmarks/ingest_load.py --seconds 60
-    .venv/bin/python benchmarks/ingest_load.py --seconds 20 --tags 3000 --workers 1   # a quick look
-    .venv/bin/python benchmarks/ingest_load.py --profile                              # cProfile a worker
-
-Database ``--database`` (default postgres://postgres@127.0.0.1:5432/ingest_bench) is dropped and recreated;
-Redis keys under ``--prefix`` in ``--redis`` are deleted.
+It prints per round: offered / accepted sightings per second and HTTP errors and latency; the visible
+latency (true room change -> the probe reads the new room) p50/p95/p99 over the stays of ``--min-stay``
+(60) s or more, the stays never shown, the share of rooms right 30 s into a stay; ts -> commit and
+receipt -> commit (measured by the workers); the accounting (accepted by HTTP = taken by the workers =
+placed + dropped by reason); how long after the last post the queue was empty; CPU cores per process
+(servers, workers, consumer, PostgreSQL, Redis, generator, everything else) and the load average.
 """
 
 from __future__ import annotations

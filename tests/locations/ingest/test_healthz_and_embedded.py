@@ -67,11 +67,18 @@ def test_healthz_reports_an_unreachable_queue_without_failing(settings):
 
 @pytest.mark.django_db(transaction=True)
 def test_the_embedded_default_locates_posted_sightings_in_process(settings):
-    """No Redis: the web process runs the same worker loop in a thread, on an in-process queue."""
+    """No Redis: the web process runs the same worker loop in a thread, on an in-process queue, and the
+    outbox consumer in another thread: the room-type rule follows the room change."""
+    from locations.choices import RoomType
+    from locations.outbox import stop_in_process_consumer
+
     settings.INGEST_IN_PROCESS_WORKER = True
+    settings.LOCATION_OUTBOX_CONSUMER = "in-process"
     set_queue(InMemoryQueue(shards=4))
     ward = make_ward()
-    pump, _ = tagged_asset("c3000000010a", asset_tag="IP-00001")
+    ward.rooms["C"].room_type = RoomType.SOILED_UTILITY
+    ward.rooms["C"].save()
+    pump, _ = tagged_asset("c3000000010a", asset_tag="IP-00001", state="in_use")
     client = Client()
     tokens = {gw: gateway_token_issue(gateway_id=gw).raw for gw in HEARD_IN["C"]}
     start = time.time() - 30
@@ -90,9 +97,11 @@ def test_the_embedded_default_locates_posted_sightings_in_process(settings):
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             pump.refresh_from_db()
-            if pump.current_room_id == ward.rooms["C"].pk:
+            if pump.current_room_id == ward.rooms["C"].pk and pump.state == "soiled":
                 break
             time.sleep(0.2)
         assert pump.current_room == ward.rooms["C"]
+        assert pump.state == "soiled"  # applied by the in-process outbox consumer
     finally:
         stop_in_process_worker()
+        stop_in_process_consumer()
