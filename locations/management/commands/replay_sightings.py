@@ -12,8 +12,9 @@ MAX_BAD_LINES_SHOWN = 50
 
 class Command(BaseCommand):
     help = (
-        "Replay a JSONL file of gateway batches (DESIGN.md §5) through the same pipeline as live ingest, on "
-        "event time: each body is checked against its own sent_at, so old recordings replay, and the same "
+        "Replay a JSONL file of gateway batches (DESIGN.md §5) through the same validate-once path as live "
+        "ingest, on event time: each body is checked once, against its own sent_at, so old recordings replay, "
+        "and the same "
         "file always gives the same history. Replaying a file the database already holds adds nothing. "
         "A malformed line is reported with its number and skipped. Prints the throughput at the end."
     )
@@ -87,7 +88,10 @@ class Command(BaseCommand):
         )
         for reason, count in sorted(result.rejection_reasons.items(), key=lambda item: -item[1]):
             self.stdout.write(f"  rejected {count:,}: {reason}")
-        self.stdout.write(f"room changes {result.room_changes:,}")
+        self.stdout.write(
+            f"room changes {result.room_changes:,}; {result.outbox_applied:,} outbox rows applied (room-type rules, "
+            "alerts, webhooks)"
+        )
         if result.skipped_estimates:
             self.stdout.write(
                 f"{result.skipped_estimates:,} estimates were no newer than the database's (already replayed)"
