@@ -324,6 +324,7 @@ def run_round(args, plan: dict, workers: int, work: Path) -> dict:
 
     reset_round(args, plan)
     env = dict(os.environ, PYTHONUNBUFFERED="1", LOG_LEVEL="INFO")
+    checkout = Path(args.checkout).resolve() if args.checkout else BASE_DIR
     processes = []
     try:
         ports = [args.port + i for i in range(args.servers)]
@@ -332,7 +333,7 @@ def run_round(args, plan: dict, workers: int, work: Path) -> dict:
             processes.append(
                 subprocess.Popen(
                     [PYTHON, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "-v", "0", "config.asgi:application"],
-                    cwd=BASE_DIR,
+                    cwd=checkout,
                     env=env,
                     stdout=subprocess.DEVNULL,
                     stderr=log.open("w"),
@@ -355,13 +356,16 @@ def run_round(args, plan: dict, workers: int, work: Path) -> dict:
             if args.profile and i == 0:
                 command += ["--profile", str(work / f"worker{workers}-{i}.pstats")]
             processes.append(
-                subprocess.Popen(command, cwd=BASE_DIR, env=env, stdout=subprocess.DEVNULL, stderr=log.open("w"))
+                subprocess.Popen(command, cwd=checkout, env=env, stdout=subprocess.DEVNULL, stderr=log.open("w"))
             )
             wait_for_text(log, "ready", 180)
         consumer_log = work / f"outbox{workers}.log"
+        has_outbox = (checkout / "lifecycle" / "management" / "commands" / "consume_location_outbox.py").exists()
         consumer = subprocess.Popen(
-            [PYTHON, "manage.py", "consume_location_outbox"],
-            cwd=BASE_DIR,
+            [PYTHON, "manage.py", "consume_location_outbox"]
+            if has_outbox
+            else [PYTHON, "-c", "import time; time.sleep(1e6)"],
+            cwd=checkout,
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=consumer_log.open("w"),
@@ -659,6 +663,11 @@ def main(argv=None) -> None:
     parser.add_argument("--prefix", default="bench")
     parser.add_argument("--profile", action="store_true", help="cProfile the first worker (pstats files)")
     parser.add_argument("--workdir", default="/tmp/ingest_load")
+    parser.add_argument(
+        "--checkout",
+        metavar="DIR",
+        help="run the servers and workers of another checkout (a baseline, e.g. the main branch) on this setup",
+    )
     args = parser.parse_args(argv)
     if args.generate:
         generate(*args.generate)
