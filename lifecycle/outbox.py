@@ -19,6 +19,7 @@ next pass; rows are applied in id order, so a failing row holds the later ones b
 from __future__ import annotations
 
 import logging
+import time
 from datetime import datetime, timedelta
 
 from django.db import transaction
@@ -34,6 +35,8 @@ logger = logging.getLogger(__name__)
 MAX_ATTEMPTS = 5
 # Processed rows are kept this long (to inspect what was applied), then deleted by the consumer.
 RETAIN = timedelta(days=1)
+TRIM_EVERY_S = 600.0
+_trimmed_at = -TRIM_EVERY_S
 
 
 def _changes(row: LocationOutbox) -> list[RoomChange]:
@@ -92,8 +95,10 @@ def location_outbox_drain(*, limit: int = 1000) -> int:
             row.processed_at = timezone.now()
             row.save(update_fields=["attempts", "processed_at"])
         applied += 1
-    if applied:
-        LocationOutbox.objects.filter(processed_at__lt=timezone.now() - RETAIN).delete()
+    global _trimmed_at
+    if applied and time.monotonic() - _trimmed_at >= TRIM_EVERY_S:
+        _trimmed_at = time.monotonic()
+        LocationOutbox.objects.filter(created_at__lt=timezone.now() - RETAIN, processed_at__isnull=False).delete()
     return applied
 
 
