@@ -192,7 +192,7 @@ def main() -> int:
             try:
                 if profiler:
                     profiler.enable()
-                result = replay_lines(lines, pipeline=pipeline, flush_every_s=args.flush_every)
+                result = replay_lines(lines, pipeline=pipeline, flush_every_s=args.flush_every, drain_outbox=not detach)
                 if profiler:
                     profiler.disable()
             finally:
