@@ -28,6 +28,7 @@ BASE = "http://hl7.org/fhir/SearchParameter"
 DEFAULT_COUNT, MAX_COUNT, MAX_OFFSET = 50, 500, 10**9
 CONTROL_PARAMETERS = ("_count", "_offset", "_format", "_pretty")
 NOTHING = Q(pk__in=[])
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 class SearchError(Exception):
@@ -193,6 +194,9 @@ def parse_query(resource_type: str, params, *, lenient: bool = False) -> Query:
     query = Query()
     items = params.lists() if hasattr(params, "lists") else params.items()
     for key, values in items:
+        for text in (key, *values):
+            if CONTROL_CHARACTERS.search(text):
+                raise SearchError(f"{key[:60]!r}: control characters (such as NUL) are not allowed in a search")
         if key in ("_format", "_pretty"):
             continue
         if key == "_count":
