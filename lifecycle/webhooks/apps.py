@@ -20,3 +20,8 @@ class WebhooksConfig(AppConfig):
         post_save.connect(receivers.on_transition_logged, sender=TransitionLog, dispatch_uid="webhooks.transitions")
         post_save.connect(receivers.on_alert_saved, sender=Alert, dispatch_uid="webhooks.alerts")
         alerts_auto_resolved.connect(receivers.on_alerts_auto_resolved, dispatch_uid="webhooks.alerts_auto_resolved")
+        # asset.moved: today from the pipeline's after-commit signal; the live-pipeline outbox consumer will
+        # call the same function (lifecycle.webhooks.moves.enqueue_asset_moved).
+        from locations.signals import room_changes_committed
+
+        room_changes_committed.connect(receivers.on_room_changes_committed, dispatch_uid="webhooks.asset_moved")

@@ -35,3 +35,10 @@ def on_alerts_auto_resolved(sender, alerts, **kwargs):
         return
     for alert in alerts:
         webhook_event_emit(event=WebhookEvent.ALERT_RESOLVED, data=alert_payload(alert))
+
+
+def on_room_changes_committed(sender, changes, **kwargs):
+    """The location pipeline committed room changes: asset.moved, throttled per asset."""
+    from lifecycle.webhooks.moves import enqueue_asset_moved
+
+    enqueue_asset_moved(changes)
