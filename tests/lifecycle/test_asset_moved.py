@@ -220,3 +220,45 @@ def test_nothing_is_lost_across_a_worker_restart(receiver):
     got = [(b["data"]["from_room"]["code"], b["data"]["to_room"]["code"]) for b in bodies(receiver)]
     assert got == [("W401", "W402"), ("W402", "S101")]
     assert not AssetMoveThrottle.objects.get(asset=asset).pending
+
+
+def test_the_receiver_script_in_the_docs_keeps_the_cmms_location_current(db, tmp_path):
+    """docs/integrations.md's worked example, run for real: docs/cmms_receiver.py on 127.0.0.1."""
+    import importlib.util
+    import threading
+    import urllib.error
+    import urllib.request
+
+    spec = importlib.util.spec_from_file_location("cmms_receiver", ROOT / "docs" / "cmms_receiver.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    store = tmp_path / "cmms.json"
+    server = script.make_server(secret=SECRET, store=store, port=0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/"
+    try:
+        hospital = build_hospital()
+        rooms = hospital.rooms
+        asset = hospital.place("W402", asset_tag="IP-00042")
+        subscribe(url)
+        t0 = timezone.now()
+        enqueue_asset_moved([move(asset, rooms["W401"], rooms["W402"], t0)], now=t0)
+        enqueue_asset_moved(
+            [move(asset, rooms["W402"], rooms["S101"], t0 + timedelta(seconds=4))], now=t0 + timedelta(seconds=4)
+        )
+        asset_moves_flush_due(now=t0 + timedelta(seconds=30))
+        report = webhook_deliver_due()
+        assert len(report.succeeded) == 2
+
+        record = json.loads(store.read_text())["IP-00042"]
+        assert record["room"] == "S101" and record["building"] == "south"
+        assert record["fhir_location"] == f"Location/room-{rooms['S101'].pk}"
+        forged = urllib.request.Request(
+            url, data=b'{"event": "asset.moved"}', headers={"X-Webhook-Signature": "t=1,v1=00"}
+        )
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(forged, timeout=5)  # noqa: S310 - loopback test receiver
+        assert refused.value.code == 401
+    finally:
+        server.shutdown()
+        server.server_close()
