@@ -103,6 +103,7 @@ def fhir_exception_handler(exc, context):
 class FhirView(APIView):
     renderer_classes = [FhirJsonRenderer, PlainJsonRenderer]
     parser_classes = []
+    schema = None  # not part of the /api/v1/ OpenAPI schema: /fhir/r4/metadata describes these routes
 
     def get_exception_handler(self):
         return fhir_exception_handler
