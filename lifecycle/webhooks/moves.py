@@ -18,6 +18,8 @@ every pending move and every unsent delivery. Deliveries are signed and retried 
 
 from __future__ import annotations
 
+import logging
+import threading
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -27,6 +29,8 @@ from django.utils import timezone
 from lifecycle.webhooks.choices import WebhookEvent
 from lifecycle.webhooks.models import AssetMoveThrottle, WebhookSubscription
 from lifecycle.webhooks.services import webhook_event_emit
+
+logger = logging.getLogger(__name__)
 
 
 def throttle_seconds() -> int:
@@ -161,7 +165,32 @@ def enqueue_asset_moved(changes, *, now: datetime | None = None) -> int:
                 throttle.merged = merged
                 throttle.due_at = throttle.last_emitted_at + window
                 throttle.save()
+                _flush_later(throttle.due_at)
     return written
+
+
+def _flush_later(due_at: datetime) -> None:
+    """WEBHOOK_DELIVERY=on_commit (no worker needed for a small site): flush when the window ends, from a
+    timer in this process. The row stays the truth: if this process dies first, the worker flushes it."""
+    if getattr(settings, "WEBHOOK_DELIVERY", "on_commit") != "on_commit":
+        return
+    delay = max(0.0, (due_at - timezone.now()).total_seconds()) + 0.05
+
+    def start():
+        timer = threading.Timer(delay, _flush_in_thread)
+        timer.daemon = True
+        timer.start()
+
+    transaction.on_commit(start)
+
+
+def _flush_in_thread() -> None:
+    try:
+        asset_moves_flush_due()
+    except Exception:  # the worker flushes whatever this timer could not
+        logger.exception("webhooks: flushing merged asset.moved events failed")
+    finally:
+        connection.close()
 
 
 def asset_moves_flush_due(*, now: datetime | None = None, limit: int = 500) -> int:

@@ -262,3 +262,26 @@ def test_the_receiver_script_in_the_docs_keeps_the_cmms_location_current(db, tmp
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_without_a_worker_the_merged_final_room_is_sent_when_the_window_ends(receiver, settings):
+    """WEBHOOK_DELIVERY=on_commit (the embedded default): a timer in the process flushes the merged move."""
+    settings.WEBHOOK_DELIVERY = "on_commit"
+    settings.WEBHOOK_ASSET_MOVED_THROTTLE_SECONDS = 1
+    hospital = build_hospital()
+    rooms = hospital.rooms
+    asset = hospital.place("W402")
+    subscribe(receiver.url)
+    now = timezone.now()
+    enqueue_asset_moved([move(asset, rooms["W401"], rooms["W402"], now)], now=now)
+    enqueue_asset_moved([move(asset, rooms["W402"], rooms["S101"], now)])
+
+    deadline = timezone.now() + timedelta(seconds=15)
+    while len(receiver.received) < 2 and timezone.now() < deadline:
+        receiver.arrived.wait(0.2)  # wait for the receiver to be called (no fixed sleep)
+        receiver.arrived.clear()
+    assert [(b["data"]["from_room"]["code"], b["data"]["to_room"]["code"]) for b in bodies(receiver)] == [
+        ("W401", "W402"),
+        ("W402", "S101"),
+    ]
