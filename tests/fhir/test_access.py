@@ -94,3 +94,12 @@ def test_a_device_read_costs_a_constant_number_of_queries(hospital, clients, dja
         assert fhir_get(client, f"Device/{rich.pk}").status_code == 200
     # token lookup, roles, the asset with its type, tag and room in one query
     assert len(first.captured_queries) <= 4, [q["sql"][:80] for q in first.captured_queries]
+
+
+def test_a_superuser_without_a_role_reads(hospital):
+    from django.contrib.auth import get_user_model
+
+    from tests.api.conftest import client_for
+
+    root = get_user_model().objects.create_superuser("fhir-root", "root@example.org", None)
+    assert fhir_get(client_for(root), "Device").status_code == 200
