@@ -162,9 +162,13 @@ class TagBindingInline(admin.TabularInline):
 
 @admin.register(AssetType)
 class AssetTypeAdmin(admin.ModelAdmin):
-    list_display = ["name", "slug", "default_pm_interval_days"]
+    list_display = ["name", "slug", "default_pm_interval_days", "code", "code_display"]
     prepopulated_fields = {"slug": ["name"]}
-    search_fields = ["name"]
+    search_fields = ["name", "code", "code_display"]
+    fieldsets = [
+        (None, {"fields": ["name", "slug", "default_pm_interval_days"]}),
+        ("Coding (FHIR Device.type)", {"fields": ["code_system", "code", "code_display"]}),
+    ]
 
 
 @admin.register(Asset)

@@ -16,8 +16,10 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import transaction
+from django.db.models import Q
 from django.utils.text import slugify
 
+from assets.codings import SNOMED_CT
 from assets.models import Asset, AssetType, Tag
 from lifecycle.roles import Role
 from locations.models import Building, Floor, Receiver, Room, Site
@@ -50,7 +52,10 @@ DEMO_USERS = (
 
 # Typical manufacturer-recommended PM intervals, kept with the demo data (demo/asset_types.json).
 # Only applied when seed_demo creates the type; an interval changed in the admin is kept.
-DEMO_PM_INTERVAL_DAYS = json.loads((DEMO_DIR / "asset_types.json").read_text(encoding="utf-8"))["pm_interval_days"]
+_DEMO_TYPES = json.loads((DEMO_DIR / "asset_types.json").read_text(encoding="utf-8"))
+DEMO_PM_INTERVAL_DAYS = _DEMO_TYPES["pm_interval_days"]
+# SNOMED CT coding of each demo type (FHIR Device.type; docs/fhir.md). Set when the type has no coding yet.
+DEMO_TYPE_SNOMED_CT = _DEMO_TYPES.get("snomed_ct", {})
 
 
 class DemoSetupError(Exception):
@@ -83,6 +88,10 @@ def demo_asset_types_ensure() -> list[str]:
         if not exists:
             AssetType.objects.create(name=name, slug=slugify(name), default_pm_interval_days=days)
             created.append(name)
+    for name, coding in DEMO_TYPE_SNOMED_CT.items():
+        AssetType.objects.filter(Q(name__iexact=name) | Q(slug=slugify(name)), code="").update(
+            code_system=SNOMED_CT, code=coding["code"], code_display=coding["display"]
+        )
     return created
 
 

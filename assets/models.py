@@ -32,12 +32,27 @@ class AssetType(models.Model):
     default_pm_interval_days = models.PositiveIntegerField(
         default=365, help_text="Days between planned maintenance, unless an asset overrides it."
     )
+    # Optional coding (FHIR Device.type, docs/fhir.md): SNOMED CT for the demo types.
+    code_system = models.CharField(
+        max_length=200, blank=True, help_text="Code system URI, e.g. http://snomed.info/sct; blank: no coding."
+    )
+    code = models.CharField(max_length=64, blank=True, help_text="e.g. the SNOMED CT concept id 58938008.")
+    code_display = models.CharField(max_length=200, blank=True, help_text="The code's display, e.g. Wheelchair.")
 
     class Meta:
         ordering = ["name"]
 
     def __str__(self):
         return self.name
+
+    def clean(self):
+        from django.core.exceptions import ValidationError
+
+        from assets.codings import type_coding_problems
+
+        problems = type_coding_problems(system=self.code_system, code=self.code, display=self.code_display)
+        if problems:
+            raise ValidationError(problems)
 
 
 class Asset(FSMModelMixin, models.Model):

@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from assets.choices import EncryptionStatus, RiskClass
+from assets.codings import type_coding_problems
 from assets.models import Asset, AssetType, Tag, TagBinding
 from assets.tag_ids import TagIdError, format_tag_id, normalize_tag_id
 
@@ -60,7 +61,16 @@ DATE_COLUMNS = ("in_service_date", "purchase_date", "last_pm_date")
 DAY_COUNT_COLUMNS = ("pm_interval_days",)  # per-asset override of the type's PM interval
 TEXT_COLUMNS = ("unit", "firmware_version")
 CHOICE_COLUMNS = {"encryption_status": EncryptionStatus, "risk_class": RiskClass}
-OPTIONAL_COLUMNS = (*TEXT_COLUMNS, *BOOLEAN_COLUMNS, *CHOICE_COLUMNS, *DATE_COLUMNS, *DAY_COUNT_COLUMNS)
+# The asset type's optional coding (FHIR Device.type): blank leaves the type's coding as it is.
+TYPE_CODING_COLUMNS = {"type_code_system": "code_system", "type_code": "code", "type_code_display": "code_display"}
+OPTIONAL_COLUMNS = (
+    *TEXT_COLUMNS,
+    *BOOLEAN_COLUMNS,
+    *CHOICE_COLUMNS,
+    *DATE_COLUMNS,
+    *DAY_COUNT_COLUMNS,
+    *TYPE_CODING_COLUMNS,
+)
 TRUE_WORDS, FALSE_WORDS = {"true", "yes", "y", "1"}, {"false", "no", "n", "0"}
 MAX_LENGTHS = {
     "asset_tag": 64,
@@ -97,6 +107,7 @@ class _Row:
     asset_type: str
     tag_id: str | None
     values: dict
+    type_coding: dict | None = None  # {"code_system", "code", "code_display"} when the row gives one
 
 
 def _parse_row(raw: dict, line: int, present: set[str], problems: list[str]) -> _Row | None:
@@ -155,9 +166,24 @@ def _parse_row(raw: dict, line: int, present: set[str], problems: list[str]) -> 
             values[column] = int(raw_days)
         else:
             problems.append(f"{column} {raw_days!r} is not a number of days from 1 to 3650")
+    type_coding = None
+    if any(text(column) for column in TYPE_CODING_COLUMNS if column in present):
+        type_coding = {field: text(column) for column, field in TYPE_CODING_COLUMNS.items()}
+        coding_problems = type_coding_problems(
+            system=type_coding["code_system"], code=type_coding["code"], display=type_coding["code_display"]
+        )
+        by_field = {field: column for column, field in TYPE_CODING_COLUMNS.items()}
+        problems.extend(f"{by_field[name]}: {problem}" for name, problem in coding_problems.items())
     if problems:
         return None
-    return _Row(line=line, asset_tag=text("asset_tag"), asset_type=text("asset_type"), tag_id=tag_id, values=values)
+    return _Row(
+        line=line,
+        asset_tag=text("asset_tag"),
+        asset_type=text("asset_type"),
+        tag_id=tag_id,
+        values=values,
+        type_coding=type_coding,
+    )
 
 
 def parse_asset_csv(stream: Iterable[str]) -> tuple[list[_Row], list[str]]:
@@ -178,7 +204,7 @@ def parse_asset_csv(stream: Iterable[str]) -> tuple[list[_Row], list[str]]:
         )
     if errors:
         return [], errors
-    rows, seen_tags, seen_tag_ids = [], {}, {}
+    rows, seen_tags, seen_tag_ids, type_codings = [], {}, {}, {}
     present = set(header)
     try:
         for raw in reader:
@@ -198,6 +224,12 @@ def parse_asset_csv(stream: Iterable[str]) -> tuple[list[_Row], list[str]]:
                     problems.append(
                         f"tag_id {format_tag_id(row.tag_id)} is repeated (first on row {seen_tag_ids[row.tag_id]})"
                     )
+                if row.type_coding:
+                    first = type_codings.setdefault(slugify(row.asset_type), (row.type_coding, line))
+                    if first[0] != row.type_coding:
+                        problems.append(
+                            f"the coding of asset type {row.asset_type} differs from the one on row {first[1]}"
+                        )
                 seen_tags.setdefault(row.asset_tag, line)
                 if row.tag_id:
                     seen_tag_ids.setdefault(row.tag_id, line)
@@ -220,6 +252,14 @@ def _asset_type_for(name: str, cache: dict[str, AssetType], result: AssetImportR
             result.asset_types_created.append(name)
         cache[key] = asset_type
     return cache[key]
+
+
+def _asset_type_coding_set(asset_type: AssetType, coding: dict) -> None:
+    changed = [name for name, value in coding.items() if getattr(asset_type, name) != value]
+    if changed:
+        for name in changed:
+            setattr(asset_type, name, coding[name])
+        asset_type.save(update_fields=changed)
 
 
 @transaction.atomic
@@ -255,6 +295,8 @@ def assets_import(
     types: dict[str, AssetType] = {}
     for done, row in enumerate(rows, start=1):
         values = {**row.values, "asset_type": _asset_type_for(row.asset_type, types, result)}
+        if row.type_coding:
+            _asset_type_coding_set(values["asset_type"], row.type_coding)
         asset = existing.get(row.asset_tag)
         if asset is None:
             asset = Asset.objects.create(asset_tag=row.asset_tag, **values)

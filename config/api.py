@@ -25,7 +25,6 @@ from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, pagination, throttling
 from rest_framework.response import Response
 from rest_framework.serializers import as_serializer_error
-from rest_framework.views import exception_handler as drf_exception_handler
 
 from lifecycle.exceptions import LifecycleError
 
@@ -60,6 +59,10 @@ def _validation_message(field_errors: dict[str, list[str]]) -> str:
 
 
 def exception_handler(exc, context):
+    # Imported here: rest_framework.views reads the throttle and pagination settings, which name classes of
+    # this module, so a module-level import is circular whenever DRF's own system check loads this module first.
+    from rest_framework.views import exception_handler as drf_exception_handler
+
     if isinstance(exc, LifecycleError):
         extra = {"reasons": list(exc.reasons)} if hasattr(exc, "reasons") else {}
         return Response(error_body(code=exc.code, message=exc.message, **extra), status=exc.status_code)

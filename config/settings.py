@@ -65,6 +65,7 @@ INSTALLED_APPS = [
     "lifecycle.alerts",
     "lifecycle.requests",
     "lifecycle.webhooks",
+    "fhir",  # FHIR R4 read/search under /fhir/r4/ (docs/fhir.md)
 ]
 
 MIDDLEWARE = [
@@ -195,6 +196,14 @@ WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 5)
 WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 8)
 WEBHOOK_RETRY_BASE_SECONDS = env_int("WEBHOOK_RETRY_BASE_SECONDS", 30)
 WEBHOOK_RETRY_MAX_SECONDS = env_int("WEBHOOK_RETRY_MAX_SECONDS", 3600)
+# asset.moved (docs/integrations.md): at most one per asset per this many seconds, the latest room winning.
+WEBHOOK_ASSET_MOVED_THROTTLE_SECONDS = env_int("WEBHOOK_ASSET_MOVED_THROTTLE_SECONDS", 30)
+# FHIR R4 (docs/fhir.md): identifier systems, and the organisation named as managingOrganization / owner.
+FHIR_ASSET_TAG_SYSTEM = env_str("FHIR_ASSET_TAG_SYSTEM") or "urn:hospital-assets:asset-tag"
+FHIR_RTLS_TAG_SYSTEM = env_str("FHIR_RTLS_TAG_SYSTEM") or "urn:hospital-assets:rtls-tag"
+FHIR_LOCATION_CODE_SYSTEM = env_str("FHIR_LOCATION_CODE_SYSTEM") or "urn:hospital-assets:location-code"
+FHIR_ORGANIZATION_NAME = env_str("FHIR_ORGANIZATION_NAME")
+FHIR_ORGANIZATION_REFERENCE = env_str("FHIR_ORGANIZATION_REFERENCE")  # e.g. the EHR's Organization/123
 
 # Location freshness (DESIGN.md §2): located within STALE_AFTER, stale until MISSING_AFTER.
 LOCATION_STALE_AFTER_SECONDS = env_int("LOCATION_STALE_AFTER_SECONDS", 10 * 60)

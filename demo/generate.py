@@ -496,6 +496,21 @@ CSV_HEADER = (
 # PM dates are relative to this fixed day, so the files stay byte-identical; about 1 asset in 30
 # is overdue, as in a real fleet, so the PM-overdue guards and alerts have something to show.
 AS_OF = datetime.date(2026, 11, 22)
+# SNOMED CT concepts (system http://snomed.info/sct) for each type, written to asset_types.json for
+# seed_demo and shown as FHIR Device.type. docs/fhir.md cites each one and says which are coarser than the type.
+TYPE_CODES = {
+    "Infusion pump": ("44668000", "Pump"),
+    "Vital signs monitor": ("5159002", "Physiologic monitoring system"),
+    "Ventilator": ("706172005", "Ventilator"),
+    "Bladder scanner": ("63653004", "Medical device"),
+    "SCD pump": ("61979003", "Antiembolic device"),
+    "Telemetry transmitter": ("78886001", "Electronic monitor"),
+    "Hospital bed": ("91537007", "Hospital bed"),
+    "Wheelchair": ("58938008", "Wheelchair"),
+    "Defibrillator": ("19257004", "Defibrillator"),
+    "Feeding pump": ("44668000", "Pump"),
+    "Patient lift": ("63653004", "Medical device"),
+}
 # Typical manufacturer-recommended PM intervals (days), written to asset_types.json for seed_demo.
 PM_INTERVAL_DAYS = {
     "Infusion pump": 365,
@@ -631,7 +646,11 @@ def main(out_dir: Path = OUT_DIR) -> None:
             stale.unlink()
     rows = asset_rows(random.Random(SEED + 1))
     write_if_changed(out_dir / "assets.csv", dump_csv(rows))
-    write_if_changed(out_dir / "asset_types.json", json.dumps({"pm_interval_days": PM_INTERVAL_DAYS}, indent=2) + "\n")
+    types = {
+        "pm_interval_days": PM_INTERVAL_DAYS,
+        "snomed_ct": {name: {"code": code, "display": display} for name, (code, display) in TYPE_CODES.items()},
+    }
+    write_if_changed(out_dir / "asset_types.json", json.dumps(types, indent=2) + "\n")
     print(
         f"wrote {len(expected)} floor plans ({room_count} rooms, {receiver_count} receivers) "
         f"and {len(rows)} assets to {out_dir}"

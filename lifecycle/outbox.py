@@ -2,8 +2,8 @@
 the location pipeline's hot path.
 
 Each ``LocationOutbox`` row is applied in ONE transaction that also marks it processed: the rules
-(``apply_room_changes``), the location alerts (``alerts_room_changes``, ``alerts_tag_reports``) and the
-webhook deliveries they emit (``webhook_event_emit`` writes them in the same transaction) are committed
+(``apply_room_changes``), the location alerts (``alerts_room_changes``, ``alerts_tag_reports``), the
+``asset.moved`` events (``enqueue_asset_moved``, throttled per asset) and the webhook deliveries they emit (``webhook_event_emit`` writes them in the same transaction) are committed
 together with ``processed_at``, or not at all. So a row is applied exactly once whatever dies in between
 (the consumer, the database), and its webhook deliveries exist exactly once, each with a stable id
 (``X-Webhook-Id``) that every retry repeats: delivery is at least once, and a receiver can de-duplicate.
@@ -27,6 +27,7 @@ from django.utils import timezone
 
 from lifecycle.alerts import services as alert_services
 from lifecycle.services import apply_room_changes
+from lifecycle.webhooks.moves import enqueue_asset_moved
 from locations.models import LocationOutbox
 from locations.signals import RoomChange, TagReport
 
@@ -59,6 +60,7 @@ def location_outbox_apply(row: LocationOutbox) -> None:
     if changes:
         apply_room_changes(changes=changes)
         alert_services.alerts_room_changes(changes=changes)
+        enqueue_asset_moved(changes)
     reports = _reports(row)
     if reports:
         alert_services.alerts_tag_reports(reports=reports)

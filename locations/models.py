@@ -11,6 +11,7 @@ from locations.geometry import GeometryError, find_overlaps, polygon_from_geojso
 class Site(models.Model):
     code = models.SlugField(max_length=64, unique=True)
     name = models.CharField(max_length=200)
+    updated_at = models.DateTimeField(auto_now=True, help_text="Last change (FHIR meta.lastUpdated).")
 
     class Meta:
         ordering = ["code"]
@@ -23,6 +24,7 @@ class Building(models.Model):
     site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="buildings")
     code = models.SlugField(max_length=64)
     name = models.CharField(max_length=200)
+    updated_at = models.DateTimeField(auto_now=True, help_text="Last change (FHIR meta.lastUpdated).")
 
     class Meta:
         ordering = ["site__code", "code"]
@@ -37,6 +39,7 @@ class Floor(models.Model):
     code = models.CharField(max_length=32, help_text="The floor as people say it: 4, 4W, B1.")
     level = models.IntegerField(help_text="Vertical order: 0 ground, negative below ground.")
     name = models.CharField(max_length=200)
+    updated_at = models.DateTimeField(auto_now=True, help_text="Last change (FHIR meta.lastUpdated).")
 
     class Meta:
         ordering = ["building__code", "level"]
@@ -59,6 +62,7 @@ class Room(models.Model):
     centroid_x = models.FloatField(editable=False, default=0.0)
     centroid_y = models.FloatField(editable=False, default=0.0)
     area_m2 = models.FloatField(editable=False, default=0.0)
+    updated_at = models.DateTimeField(auto_now=True, help_text="Last change (FHIR meta.lastUpdated).")
 
     class Meta:
         ordering = ["site__code", "code"]

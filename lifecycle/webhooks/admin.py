@@ -14,7 +14,7 @@ class WebhookSubscriptionForm(forms.ModelForm):
 
     class Meta:
         model = WebhookSubscription
-        fields = ["name", "url", "events", "active", "owner", "secret"]
+        fields = ["name", "url", "events", "asset_types", "buildings", "floors", "active", "owner", "secret"]
 
 
 @admin.register(WebhookSubscription)
@@ -24,6 +24,7 @@ class WebhookSubscriptionAdmin(admin.ModelAdmin):
     list_filter = ["active"]
     search_fields = ["name", "url"]
     raw_id_fields = ["owner"]
+    filter_horizontal = ["asset_types", "buildings", "floors"]
 
     @admin.display(description="events")
     def event_list(self, obj):

@@ -20,3 +20,4 @@ class WebhooksConfig(AppConfig):
         post_save.connect(receivers.on_transition_logged, sender=TransitionLog, dispatch_uid="webhooks.transitions")
         post_save.connect(receivers.on_alert_saved, sender=Alert, dispatch_uid="webhooks.alerts")
         alerts_auto_resolved.connect(receivers.on_alerts_auto_resolved, dispatch_uid="webhooks.alerts_auto_resolved")
+        # asset.moved comes from the location outbox consumer (lifecycle.outbox), not from a signal.

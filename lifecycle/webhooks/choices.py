@@ -5,6 +5,7 @@ from django.db import models
 
 class WebhookEvent(models.TextChoices):
     ASSET_STATE_CHANGED = "asset.state_changed", "An asset's lifecycle state changed"
+    ASSET_MOVED = "asset.moved", "An asset entered another room (at most one per asset per throttle window)"
     REQUEST_CREATED = "equipment_request.created", "An equipment request was created"
     REQUEST_ASSIGNED = "equipment_request.assigned", "An asset was reserved for a request"
     REQUEST_DELIVERED = "equipment_request.delivered", "A request's asset was delivered"

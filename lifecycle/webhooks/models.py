@@ -37,6 +37,16 @@ class WebhookSubscription(models.Model):
         related_name="webhook_subscriptions",
         help_text="Who manages it through the API; blank: managed in the admin only.",
     )
+    # asset.moved filters (blank: every asset type, every place). Other events ignore them.
+    asset_types = models.ManyToManyField(
+        "assets.AssetType", blank=True, related_name="+", help_text="asset.moved: only these asset types."
+    )
+    buildings = models.ManyToManyField(
+        "locations.Building", blank=True, related_name="+", help_text="asset.moved: only rooms entered in these."
+    )
+    floors = models.ManyToManyField(
+        "locations.Floor", blank=True, related_name="+", help_text="asset.moved: only rooms entered on these."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -97,3 +107,27 @@ class WebhookAttempt(models.Model):
     def __str__(self):
         outcome = self.status_code or self.error[:40]
         return f"attempt {self.number}: {outcome}"
+
+
+class AssetMoveThrottle(models.Model):
+    """asset.moved, per asset: when the last event was emitted, and the merged move not sent yet.
+
+    A row, not memory: a worker restart loses nothing (lifecycle/webhooks/moves.py). ``from_room`` is the
+    room the last emitted event left the asset in; ``to_room`` the latest room since (latest wins).
+    """
+
+    asset = models.OneToOneField("assets.Asset", on_delete=models.CASCADE, primary_key=True, related_name="+")
+    last_emitted_at = models.DateTimeField(null=True, blank=True)
+    pending = models.BooleanField(default=False)
+    from_room = models.ForeignKey("locations.Room", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    to_room = models.ForeignKey("locations.Room", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    entered_at = models.DateTimeField(null=True, blank=True)
+    confidence = models.FloatField(null=True, blank=True)
+    merged = models.PositiveIntegerField(default=0, help_text="Room changes merged into the pending event.")
+    due_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["pending", "due_at"], name="assetmovethrottle_due")]
+
+    def __str__(self):
+        return f"asset.moved throttle of asset {self.asset_id}"

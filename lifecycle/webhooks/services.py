@@ -55,11 +55,14 @@ def subscriptions_for(event: str) -> list[WebhookSubscription]:
     return [s for s in WebhookSubscription.objects.filter(active=True).order_by("pk") if event in (s.events or [])]
 
 
-def webhook_event_emit(*, event: str, data: dict, at: datetime | None = None) -> list[WebhookDelivery]:
-    """Record ``event`` for every active subscription to it; sent once the current transaction commits."""
+def webhook_event_emit(
+    *, event: str, data: dict, at: datetime | None = None, subscriptions: list | None = None
+) -> list[WebhookDelivery]:
+    """Record ``event`` for every active subscription to it (or for ``subscriptions``, already chosen and
+    filtered by the caller); sent once the current transaction commits."""
     if event not in WebhookEvent.values:
         raise ValueError(f"unknown webhook event {event!r}; valid: {', '.join(WebhookEvent.values)}")
-    subscriptions = subscriptions_for(event)
+    subscriptions = subscriptions_for(event) if subscriptions is None else subscriptions
     if not subscriptions:
         return []
     at = at or timezone.now()

@@ -2,8 +2,10 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from assets.models import AssetType
 from lifecycle.webhooks.choices import DeliveryStatus, WebhookEvent
 from lifecycle.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
+from locations.models import Building, Floor
 
 
 class WebhookSubscriptionSerializer(serializers.ModelSerializer):
@@ -12,9 +14,40 @@ class WebhookSubscriptionSerializer(serializers.ModelSerializer):
         child=serializers.ChoiceField(choices=WebhookEvent.choices), min_length=1, max_length=len(WebhookEvent.values)
     )
 
+    asset_types = serializers.SlugRelatedField(
+        many=True,
+        slug_field="slug",
+        queryset=AssetType.objects.all(),
+        required=False,
+        help_text="asset.moved only for these asset types (slugs); empty: all.",
+    )
+    buildings = serializers.PrimaryKeyRelatedField(
+        many=True,
+        queryset=Building.objects.all(),
+        required=False,
+        help_text="asset.moved only when the room entered is in these buildings (ids); empty: anywhere.",
+    )
+    floors = serializers.PrimaryKeyRelatedField(
+        many=True,
+        queryset=Floor.objects.all(),
+        required=False,
+        help_text="asset.moved only when the room entered is on these floors (ids); with buildings: either.",
+    )
+
     class Meta:
         model = WebhookSubscription
-        fields = ["id", "name", "url", "events", "active", "created_at", "updated_at"]
+        fields = [
+            "id",
+            "name",
+            "url",
+            "events",
+            "asset_types",
+            "buildings",
+            "floors",
+            "active",
+            "created_at",
+            "updated_at",
+        ]
         read_only_fields = ["created_at", "updated_at"]
 
     def validate_url(self, value: str) -> str:
