@@ -3,7 +3,8 @@ the location pipeline's hot path.
 
 Each ``LocationOutbox`` row is applied in ONE transaction that also marks it processed: the rules
 (``apply_room_changes``), the location alerts (``alerts_room_changes``, ``alerts_tag_reports``), the
-``asset.moved`` events (``enqueue_asset_moved``, throttled per asset) and the webhook deliveries they emit (``webhook_event_emit`` writes them in the same transaction) are committed
+``asset.moved`` events (``enqueue_asset_moved``, throttled per asset) and the webhook deliveries they
+emit (``webhook_event_emit`` writes them in the same transaction) are committed
 together with ``processed_at``, or not at all. So a row is applied exactly once whatever dies in between
 (the consumer, the database), and its webhook deliveries exist exactly once, each with a stable id
 (``X-Webhook-Id``) that every retry repeats: delivery is at least once, and a receiver can de-duplicate.
