@@ -1,6 +1,6 @@
 """What is tracked: asset types, assets, BLE tags and which tag is on which asset."""
 
-from datetime import date, timedelta
+from datetime import date
 
 from django.conf import settings
 from django.db import models
@@ -110,23 +110,22 @@ class Asset(FSMModelMixin, models.Model):
 
     # Planned maintenance ---------------------------------------------------------------------
 
-    @property
-    def effective_pm_interval_days(self) -> int:
-        if self.pm_interval_days is not None:
-            return self.pm_interval_days
-        return self.asset_type.default_pm_interval_days
+    # The schedules (lifecycle.biomed: PM, calibration, safety tests) replaced the single PM interval; the
+    # columns pm_interval_days and last_pm_date (and AssetType.default_pm_interval_days) were migrated into
+    # them (biomed migration 0002) and are no longer read.
 
     @property
     def next_pm_due(self) -> date | None:
-        """Last PM (or, before the first PM, the in-service date) plus the interval; None when neither is known."""
-        base = self.last_pm_date or self.in_service_date
-        if base is None:
-            return None
-        return base + timedelta(days=self.effective_pm_interval_days)
+        """The earliest due date of the asset's active maintenance schedules; None when none is known."""
+        from lifecycle.biomed.selectors import asset_next_due
+
+        return asset_next_due(asset=self)
 
     def pm_overdue(self, today: date) -> bool:
-        due = self.next_pm_due
-        return due is not None and due < today
+        """Any maintenance schedule overdue or failed (lifecycle.biomed.selectors, the one rule)."""
+        from lifecycle.biomed.selectors import asset_overdue_schedules
+
+        return bool(asset_overdue_schedules(asset=self, today=today))
 
     # State machine (DESIGN.md §3) ------------------------------------------------------------
 

@@ -17,6 +17,12 @@ from assets.models import Asset, AssetType, Tag, TagBinding
 from assets.tag_ids import TagIdError, format_tag_id, normalize_tag_id
 
 
+def _schedule_columns() -> tuple[str, ...]:
+    from lifecycle.biomed.imports import SCHEDULE_COLUMNS
+
+    return SCHEDULE_COLUMNS
+
+
 class TagBindingError(Exception):
     pass
 
@@ -56,11 +62,13 @@ def tag_bind(*, tag: Tag, asset: Asset, user=None, at=None) -> None:
 
 REQUIRED_COLUMNS = ("asset_tag", "asset_type", "tag_id", "manufacturer", "model", "serial_number")
 BOOLEAN_COLUMNS = ("data_bearing", "networked")
-DATE_COLUMNS = ("in_service_date", "purchase_date", "last_pm_date")
-DAY_COUNT_COLUMNS = ("pm_interval_days",)  # per-asset override of the type's PM interval
+DATE_COLUMNS = ("in_service_date", "purchase_date")
+DAY_COUNT_COLUMNS = ()
+# Maintenance schedules (lifecycle.biomed.imports): <kind>_interval, <kind>_last_done; pm_interval_days, last_pm_date.
+SCHEDULE_COLUMNS = _schedule_columns()
 TEXT_COLUMNS = ("unit", "firmware_version")
 CHOICE_COLUMNS = {"encryption_status": EncryptionStatus, "risk_class": RiskClass}
-OPTIONAL_COLUMNS = (*TEXT_COLUMNS, *BOOLEAN_COLUMNS, *CHOICE_COLUMNS, *DATE_COLUMNS, *DAY_COUNT_COLUMNS)
+OPTIONAL_COLUMNS = (*TEXT_COLUMNS, *BOOLEAN_COLUMNS, *CHOICE_COLUMNS, *DATE_COLUMNS, *SCHEDULE_COLUMNS)
 TRUE_WORDS, FALSE_WORDS = {"true", "yes", "y", "1"}, {"false", "no", "n", "0"}
 MAX_LENGTHS = {
     "asset_tag": 64,
@@ -97,6 +105,7 @@ class _Row:
     asset_type: str
     tag_id: str | None
     values: dict
+    schedules: dict = field(default_factory=dict)
 
 
 def _parse_row(raw: dict, line: int, present: set[str], problems: list[str]) -> _Row | None:
@@ -155,9 +164,19 @@ def _parse_row(raw: dict, line: int, present: set[str], problems: list[str]) -> 
             values[column] = int(raw_days)
         else:
             problems.append(f"{column} {raw_days!r} is not a number of days from 1 to 3650")
+    from lifecycle.biomed.imports import parse_schedule_columns
+
+    schedules = parse_schedule_columns(raw, present, problems)
     if problems:
         return None
-    return _Row(line=line, asset_tag=text("asset_tag"), asset_type=text("asset_type"), tag_id=tag_id, values=values)
+    return _Row(
+        line=line,
+        asset_tag=text("asset_tag"),
+        asset_type=text("asset_type"),
+        tag_id=tag_id,
+        values=values,
+        schedules=schedules,
+    )
 
 
 def parse_asset_csv(stream: Iterable[str]) -> tuple[list[_Row], list[str]]:
@@ -266,6 +285,15 @@ def assets_import(
             if changed:
                 asset.save(update_fields=[*changed, "updated_at"])
             outcome = "updated" if changed else "unchanged"
+        if row.schedules:
+            from lifecycle.biomed.imports import schedules_import
+            from lifecycle.exceptions import LifecycleError
+
+            try:
+                if schedules_import(asset=asset, columns=row.schedules, user=user) and outcome == "unchanged":
+                    outcome = "updated"
+            except LifecycleError as exc:
+                raise AssetImportError([f"row {row.line} (asset_tag {row.asset_tag}): {exc}"]) from None
         if row.tag_id:
             tag = tags.get(row.tag_id)
             if tag is None:

@@ -65,6 +65,7 @@ INSTALLED_APPS = [
     "lifecycle.alerts",
     "lifecycle.requests",
     "lifecycle.webhooks",
+    "lifecycle.biomed",
 ]
 
 MIDDLEWARE = [

@@ -26,9 +26,17 @@ from locations.models import Receiver, Room
 def assets_on_hand(*, now: datetime | None = None) -> QuerySet[Asset]:
     """Assets a nurse could take now: state available, and located (seen within the freshness window).
 
-    Stale assets are left out: a pump last heard an hour ago may be anywhere.
+    Stale assets are left out: a pump last heard an hour ago may be anywhere. So are assets with any overdue
+    or failed maintenance schedule (lifecycle.biomed): they are not serviceable, so they do not count to par.
     """
-    return Asset.objects.filter(state=AssetState.AVAILABLE).filter(status_q(LocationStatus.LOCATED, now))
+    from lifecycle.biomed.selectors import assets_maintenance_overdue
+
+    today = timezone.localdate(now or timezone.now())
+    return (
+        Asset.objects.filter(state=AssetState.AVAILABLE)
+        .filter(status_q(LocationStatus.LOCATED, now))
+        .exclude(pk__in=assets_maintenance_overdue(today=today).values("pk"))
+    )
 
 
 def par_levels_with_counts(*, now: datetime | None = None) -> QuerySet[ParLevel]:

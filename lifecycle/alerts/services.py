@@ -226,9 +226,11 @@ def message_for(kind: AlertKind, subject, *, now: datetime) -> str:
         on = f", on {subject.asset.asset_tag}" if subject.asset_id else ", not bound to an asset"
         return f"Tag {subject} battery at {subject.battery_percent}%{on}: replace the battery."
     if kind == AlertKind.PM_OVERDUE:
-        due = subject.next_pm_due
-        since = f" since {due:%Y-%m-%d}" if due else ""
-        return f"{_asset_label(subject)} is overdue for planned maintenance{since}."
+        from lifecycle.biomed.selectors import asset_schedule_blockers
+
+        reasons = asset_schedule_blockers(asset=subject, today=timezone.localdate(now))
+        which = f": {'; '.join(reasons)}" if reasons else ""
+        return f"{_asset_label(subject)} is overdue for maintenance{which}."
     if kind == AlertKind.RECALL_OPEN:
         from lifecycle.selectors import asset_open_recall_work_orders
 
