@@ -239,6 +239,16 @@ def message_for(kind: AlertKind, subject, *, now: datetime) -> str:
         )
         which = f": {', '.join(recalls)}" if recalls else ""
         return f"{_asset_label(subject)} has an open recall{which}."
+    if kind == AlertKind.LOAN_OVERDUE:
+        from lifecycle.biomed.selectors import asset_open_loan
+
+        loan = asset_open_loan(asset=subject)
+        if loan is None:
+            return f"{_asset_label(subject)} loan return is overdue."
+        return (
+            f"{_asset_label(subject)} lent to {loan.borrower} ({loan.get_kind_display().lower()}) was due back at "
+            f"{_when(loan.expected_return)}."
+        )
     if kind == AlertKind.SILENT_RECEIVER:
         return f"Receiver {subject.gateway_id} on {subject.floor} not heard since {_when(subject.last_heard)}."
     raise AlertError(f"no message for alert kind {kind!r}")
