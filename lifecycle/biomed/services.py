@@ -250,15 +250,9 @@ class GenerateResult:
     already_open: int = 0
 
 
-def _open_scheduled_work(schedule: MaintenanceSchedule, due: date, user) -> WorkOrder:
+def _work_order_notes(schedule: MaintenanceSchedule, due: date) -> str:
     steps = "\n".join(f"- [ ] {step}" for step in schedule.checklist)
-    notes = f"{schedule.label} due {due:%Y-%m-%d} ({schedule.interval_label})." + (f"\n{steps}" if steps else "")
-    work_order = WorkOrder.objects.create(
-        asset_id=schedule.asset_id, kind=WORK_ORDER_KIND[ScheduleKind(schedule.kind)], opened_by=user, notes=notes
-    )
-    ScheduledWork.objects.create(work_order=work_order, schedule=schedule, due_date=due)
-    record_changes(instance=work_order, user=user, before={}, after=snapshot(work_order))
-    return work_order
+    return f"{schedule.label} due {due:%Y-%m-%d} ({schedule.interval_label})." + (f"\n{steps}" if steps else "")
 
 
 def _due_within_lead(today: date) -> Q:
@@ -269,11 +263,16 @@ def _due_within_lead(today: date) -> Q:
     )
 
 
-def work_orders_generate(*, today: date | None = None, user=None) -> GenerateResult:
+def work_orders_generate(*, today: date | None = None, user=None, batch_size: int = 500) -> GenerateResult:
     """Open a work order for each active schedule due within its lead days (or failed) that has none open.
 
-    Safe to run twice, and while another run is going: each schedule row is locked before its work order is
-    opened, and the open-work check runs under that lock."""
+    Safe to run twice, and while another run is going: each batch of schedule rows is locked (in primary-key
+    order, so two runs cannot deadlock) before the open-work check, and the work orders of the batch are
+    written with bulk inserts, each with its change-history row, in that transaction."""
+    from django.contrib.contenttypes.models import ContentType
+
+    from lifecycle.models import ChangeRecord
+
     today = today or timezone.localdate()
     result = GenerateResult()
     open_work = ScheduledWork.objects.filter(work_order__status__in=OPEN_WORK_ORDER_STATUSES)
@@ -281,20 +280,65 @@ def work_orders_generate(*, today: date | None = None, user=None) -> GenerateRes
         MaintenanceSchedule.objects.filter(active=True)
         .exclude(asset__state=AssetState.DECOMMISSIONED)
         .filter(_due_within_lead(today))
+        .exclude(pk__in=open_work.values("schedule_id"))
     )
-    already = set(open_work.filter(schedule__in=candidates.values("pk")).values_list("schedule_id", flat=True))
-    result.already_open = len(already)
-    ids = list(candidates.exclude(pk__in=already).order_by("pk").values_list("pk", flat=True))
-    for schedule_id in ids:
+    result.already_open = (
+        MaintenanceSchedule.objects.filter(active=True)
+        .filter(_due_within_lead(today))
+        .filter(pk__in=open_work.values("schedule_id"))
+        .count()
+    )
+    ids = list(candidates.order_by("pk").values_list("pk", flat=True))
+    work_order_type = ContentType.objects.get_for_model(WorkOrder)
+    actor = user if user is not None and getattr(user, "is_authenticated", False) else None
+    for offset in range(0, len(ids), batch_size):
+        chunk = ids[offset : offset + batch_size]
         with transaction.atomic():
-            schedule = MaintenanceSchedule.objects.select_for_update().filter(pk=schedule_id).first()
-            if schedule is None or open_work.filter(schedule=schedule).exists():
-                result.already_open += 1
-                continue
-            due = schedule.next_due if schedule.next_due is not None else today
-            if schedule.last_result == WorkResult.FAIL:
-                due = min(due, today)
-            result.opened.append(_open_scheduled_work(schedule, due, user))
+            locked = list(MaintenanceSchedule.objects.select_for_update().filter(pk__in=chunk).order_by("pk"))
+            taken = set(open_work.filter(schedule_id__in=chunk).values_list("schedule_id", flat=True))
+            todo = [s for s in locked if s.pk not in taken and s.active]
+            result.already_open += len(locked) - len(todo)
+            dues = []
+            for schedule in todo:
+                due = schedule.next_due if schedule.next_due is not None else today
+                if schedule.last_result == WorkResult.FAIL:
+                    due = min(due, today)
+                dues.append(due)
+            orders = WorkOrder.objects.bulk_create(
+                [
+                    WorkOrder(
+                        asset_id=schedule.asset_id,
+                        kind=WORK_ORDER_KIND[ScheduleKind(schedule.kind)],
+                        opened_by=user,
+                        notes=_work_order_notes(schedule, due),
+                    )
+                    for schedule, due in zip(todo, dues, strict=True)
+                ]
+            )
+            ScheduledWork.objects.bulk_create(
+                [
+                    ScheduledWork(work_order=order, schedule=schedule, due_date=due)
+                    for order, schedule, due in zip(orders, todo, dues, strict=True)
+                ]
+            )
+            ChangeRecord.objects.bulk_create(
+                [
+                    ChangeRecord(
+                        content_type=work_order_type,
+                        object_id=str(order.pk),
+                        object_repr=str(order.reference),
+                        action=ChangeRecord.Action.CREATED,
+                        user=actor,
+                        changes={
+                            "kind": {"from": None, "to": order.kind},
+                            "status": {"from": None, "to": order.status},
+                            "notes": {"from": None, "to": order.notes},
+                        },
+                    )
+                    for order in orders
+                ]
+            )
+            result.opened.extend(orders)
     return result
 
 

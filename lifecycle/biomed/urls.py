@@ -7,4 +7,5 @@ from lifecycle.biomed import views
 urlpatterns = [
     path("accreditation/", admin.site.admin_view(views.accreditation_report), name="biomed-report"),
     path("accreditation/rows/", admin.site.admin_view(views.report_rows), name="biomed-report-rows"),
+    path("utilisation/", admin.site.admin_view(views.utilisation_page), name="biomed-utilisation"),
 ]

@@ -188,3 +188,98 @@ def report_rows(request):
             "back_url": f"{reverse('biomed-report')}?{period.query}",
         },
     )
+
+
+def _hours(seconds) -> float:
+    return round((seconds or 0) / 3600, 1)
+
+
+def utilisation_page(request):
+    """Utilisation, turnaround, downtime, missing-hours (period, default the last 90 days), idle fleet and
+    hoarding (now): server-side SVG charts (lifecycle.biomed.charts), a table, and CSV (&format=csv)."""
+    from lifecycle.biomed import charts, utilisation
+    from lifecycle.states import STATE_DEFINITIONS
+
+    _require(request)
+    try:
+        period = Period.parse(request.GET.get("start"), request.GET.get("end"), default_days=90)
+        idle_days = int(request.GET.get("idle_days") or 7)
+        if not 1 <= idle_days <= 365:
+            raise ReportError("idle_days must be from 1 to 365")
+    except (ReportError, ValueError) as exc:
+        return HttpResponse(f"bad utilisation filter: {exc}", status=400, content_type="text/plain; charset=utf-8")
+    rows = utilisation.utilisation(period=period)
+    if request.GET.get("format") == "csv":
+        return _utilisation_csv(period, rows)
+    by_type: dict[str, utilisation.UtilisationRow] = {}
+    for row in rows:  # the charts show one bar per asset type (the table has every unit)
+        total = by_type.setdefault(row.asset_type, utilisation.UtilisationRow(row.asset_type_id, row.asset_type, ""))
+        for state, seconds in row.seconds.items():
+            total.seconds[state] = total.seconds.get(state, 0) + seconds
+        total.missing_seconds += row.missing_seconds
+    types = sorted(by_type.values(), key=lambda r: r.asset_type)
+    turnaround = [(f"{r.asset_type} · {r.unit or '(no unit)'}", (r.turnaround_median_s or 0) / 3600) for r in rows]
+    turnaround = sorted((t for t in turnaround if t[1]), key=lambda t: -t[1])[:25]
+    context = {
+        **admin.site.each_context(request),
+        "title": f"Utilisation {period.start} to {period.end}",
+        "period": period,
+        "rows": rows,
+        "states": list(STATE_DEFINITIONS.values()),
+        "state_chart": charts.stacked_state_bars(
+            [(r.asset_type, {s: r.share(s) for s in r.seconds}) for r in types], title="Share of time in each state"
+        ),
+        "use_chart": charts.value_bars(
+            [(r.asset_type, 100 * (r.in_use_share or 0)) for r in types], title="In-use utilisation", unit="%"
+        ),
+        "downtime_chart": charts.value_bars(
+            [(r.asset_type, _hours(r.downtime_seconds)) for r in types],
+            title="Downtime (hours in biomed)",
+            unit="h",
+            colour="#b91c1c",
+        ),
+        "turnaround_chart": charts.value_bars(
+            turnaround, title="Soiled to available turnaround, median (slowest 25)", unit="h", colour="#9a3412"
+        ),
+        "missing_chart": charts.value_bars(
+            [(r.asset_type, _hours(r.missing_seconds)) for r in types],
+            title="Missing-hours",
+            unit="h",
+            colour="#57606a",
+        ),
+        "idle": list(utilisation.idle_fleet(days=idle_days)[:300]),
+        "idle_days": idle_days,
+        "hoarding": list(utilisation.hoarding()),
+        "csv_url": f"{reverse('biomed-utilisation')}?{period.query}&format=csv",
+    }
+    return TemplateResponse(request, "biomed/utilisation.html", context)
+
+
+def _utilisation_csv(period: Period, rows) -> HttpResponse:
+    from lifecycle.states import STATE_DEFINITIONS
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    states = list(STATE_DEFINITIONS)
+    writer.writerow(
+        ["asset_type", "unit", *(f"{s}_seconds" for s in states), "in_use_share", "downtime_seconds", "turnarounds"]
+        + ["turnaround_median_seconds", "turnaround_p90_seconds", "missing_seconds"]
+    )
+    for r in rows:
+        writer.writerow(
+            _safe(v)
+            for v in [
+                r.asset_type,
+                r.unit,
+                *(r.seconds.get(s, 0) for s in states),
+                "" if r.in_use_share is None else f"{r.in_use_share:.4f}",
+                r.downtime_seconds,
+                r.turnarounds,
+                "" if r.turnaround_median_s is None else round(r.turnaround_median_s),
+                "" if r.turnaround_p90_s is None else round(r.turnaround_p90_s),
+                r.missing_seconds,
+            ]
+        )
+    response = HttpResponse(buffer.getvalue(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="utilisation-{period.start}-{period.end}.csv"'
+    return response

@@ -23,11 +23,18 @@ class Command(BaseCommand):
             raise CommandError(f"--today {today!r} is not a date (YYYY-MM-DD)") from None
         synced = schedules_materialise()
         result = work_orders_generate(today=day)
-        for work_order in result.opened:
-            work = work_order.scheduled
+        from lifecycle.biomed.models import ScheduledWork
+
+        shown = ScheduledWork.objects.filter(work_order__in=[wo.pk for wo in result.opened[:50]]).select_related(
+            "work_order__asset", "schedule"
+        )
+        for work in shown.order_by("work_order_id"):
             self.stdout.write(
-                f"opened {work_order.reference} {work.schedule.label} for {work_order.asset} due {work.due_date}"
+                f"opened {work.work_order.reference} {work.schedule.label} for {work.work_order.asset} "
+                f"due {work.due_date}"
             )
+        if len(result.opened) > 50:
+            self.stdout.write(f"... and {len(result.opened) - 50} more")
         self.stdout.write(
             self.style.SUCCESS(
                 f"generate_work_orders {day}: {len(result.opened)} opened, {result.already_open} already open, "
