@@ -12,6 +12,9 @@ open; 200 rental loans. Then it times, best and median of ``--runs``:
 - the admin report page and its CSV, in-process through Django (admin login, template rendering);
 - the daily ``generate_work_orders`` (schedules synced with plans, then work orders opened);
 - the serviceability selector ``assets_maintenance_overdue`` (the EXISTS every interface uses).
+- the utilisation figures (state time, turnaround median/p90, downtime, missing-hours) over 90 days of
+  transitions (one use cycle every ``--cycle-days`` days per asset: 6 million rows by default), and the
+  utilisation page with its charts.
 The scratch database is dropped at the end (``--keep`` keeps it).
 """
 
@@ -36,7 +39,7 @@ SCRATCH_DB = "bench_biomed"
 TYPES = ["infusion-pump", "patient-monitor", "ventilator", "wheelchair", "bed", "syringe-driver", "ecg", "defib"]
 
 
-def seed(n_assets: int, rng: random.Random) -> dict:
+def seed(n_assets: int, rng: random.Random, cycle_days: int = 3) -> dict:
     from django.contrib.auth.models import User
     from django.utils import timezone
 
@@ -156,7 +159,50 @@ def seed(n_assets: int, rng: random.Random) -> dict:
         )
         for pk in loaned
     )
-    return {"schedules": len(schedules), "activities": len(orders), "materialise_s": materialise_s, "user": user}
+    transitions = _transition_history(cycle_days)
+    return {
+        "schedules": len(schedules),
+        "activities": len(orders),
+        "materialise_s": materialise_s,
+        "user": user,
+        "transitions": transitions,
+    }
+
+
+def _transition_history(cycle_days: int) -> int:
+    """90 days of use cycles for every asset (start_use, return, start_cleaning, finish_cleaning: one cycle
+    every ``cycle_days`` days at a random hour, 4 % through biomed for a day), in one INSERT ... SELECT;
+    plus missing-alert periods for 2 % of the assets."""
+    from django.db import connection
+
+    sql = """
+    INSERT INTO lifecycle_transitionlog (asset_id, transition, from_state, to_state, at, note, source)
+    SELECT a.id, step.transition, step.from_state,
+           CASE WHEN step.n = 4 AND (a.id + k) %% 25 = 0 THEN 'biomed' ELSE step.to_state END,
+           now() - interval '90 days' + (k * %(cycle)s || ' days')::interval
+               + ((a.id * 7919 + k * 104729) %% 36000 || ' seconds')::interval + step.offset_, '', 'user'
+    FROM assets_asset a
+    CROSS JOIN generate_series(0, %(cycles)s - 1) AS k
+    CROSS JOIN (VALUES
+        (1, 'start_use', 'available', 'in_use', interval '0 hours'),
+        (2, 'return', 'in_use', 'soiled', interval '20 hours'),
+        (3, 'start_cleaning', 'soiled', 'cleaning', interval '23 hours'),
+        (4, 'finish_cleaning', 'cleaning', 'available', interval '25 hours')
+    ) AS step(n, transition, from_state, to_state, offset_)
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(sql, {"cycle": cycle_days, "cycles": 90 // cycle_days})
+        rows = cursor.rowcount
+        cursor.execute(
+            """
+            INSERT INTO alerts_alert (kind, asset_id, message, status, created_at, resolved_at, auto_resolved)
+            SELECT 'missing', a.id, 'bench', 'resolved', now() - interval '60 days',
+                   now() - interval '59 days', true
+            FROM assets_asset a WHERE a.id % 50 = 0
+            """
+        )
+        cursor.execute("UPDATE assets_asset SET created_at = now() - interval '120 days'")
+    return rows
 
 
 def timed(fn, runs: int) -> tuple[float, float]:
@@ -173,6 +219,7 @@ def main() -> int:
     parser.add_argument("--assets", type=int, default=50_000)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--cycle-days", type=int, default=3, help="one use cycle per asset every N days")
     parser.add_argument("--keep", action="store_true", help="keep the scratch database")
     args = parser.parse_args()
 
@@ -200,13 +247,13 @@ def main() -> int:
         call_command("migrate", verbosity=0)
         rng = random.Random(args.seed)
         started = time.perf_counter()
-        seeded = seed(args.assets, rng)
+        seeded = seed(args.assets, rng, args.cycle_days)
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE")
         print(
             f"seeded {args.assets} assets, {seeded['schedules']} schedules, {seeded['activities']} scheduled "
             f"activities in the last 90 days ({time.perf_counter() - started:.1f} s; schedules from plans "
-            f"{seeded['materialise_s']:.1f} s)"
+            f"{seeded['materialise_s']:.1f} s); {seeded['transitions']} transitions in 90 days"
         )
         today = timezone.localdate()
         period = reports.Period(today - timedelta(days=89), today)
@@ -232,12 +279,24 @@ def main() -> int:
         def overdue_count():
             assets_maintenance_overdue(today=today).count()
 
+        from lifecycle.biomed.utilisation import idle_fleet, utilisation
+
+        def utilisation_figures():
+            utilisation(period=period)
+
+        def idle():
+            list(idle_fleet(days=7)[:300])
+
         client = Client()
         client.force_login(seeded["user"])
         url = f"/admin/biomed/reports/accreditation/?{period.query}"
 
         def page():
             response = client.get(url)
+            assert response.status_code == 200, response.status_code
+
+        def utilisation_page():
+            response = client.get(f"/admin/biomed/reports/utilisation/?{period.query}")
             assert response.status_code == 200, response.status_code
 
         def csv_export():
@@ -252,6 +311,9 @@ def main() -> int:
             ("assets_maintenance_overdue().count()", overdue_count),
             ("admin report page (HTML)", page),
             ("report CSV", csv_export),
+            ("utilisation figures (90 days)", utilisation_figures),
+            ("idle fleet (first 300)", idle),
+            ("admin utilisation page (charts)", utilisation_page),
         ]:
             best, median = timed(fn, args.runs)
             print(f"{name:<42} best {best:8.1f} ms   median {median:8.1f} ms")

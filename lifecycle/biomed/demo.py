@@ -78,7 +78,13 @@ def demo_biomed_ensure(*, today: date | None = None, seed: int = 11) -> dict[str
 
     work = _history(rng, today)
     loans = _loans(rng)
-    return {"schedule plans": SchedulePlan.objects.count(), "scheduled work (90 days)": work, "loans": loans}
+    transitions = _state_history(rng)
+    return {
+        "schedule plans": SchedulePlan.objects.count(),
+        "scheduled work (90 days)": work,
+        "loans": loans,
+        "transitions (90 days)": transitions,
+    }
 
 
 def _history(rng: random.Random, today: date) -> int:
@@ -192,3 +198,105 @@ def _loans(rng: random.Random) -> int:
     ]
     Loan.objects.bulk_create(loans)
     return len(loans)
+
+
+# 90 days of lifecycle history (for the utilisation charts) ------------------------------------------------
+
+_CYCLE = [
+    ("start_use", "available", "in_use", (2, 60)),
+    ("return", "in_use", "soiled", (6, 120)),
+    ("start_cleaning", "soiled", "cleaning", (0.5, 10)),
+    ("finish_cleaning", "cleaning", "available", (0.5, 4)),
+]
+# From available, the last steps that end in the asset's current state.
+_TO_CURRENT = {
+    "available": [],
+    "in_use": [("start_use", "available", "in_use")],
+    "reserved": [("reserve", "available", "reserved")],
+    "soiled": [("start_use", "available", "in_use"), ("return", "in_use", "soiled")],
+    "cleaning": [
+        ("start_use", "available", "in_use"),
+        ("return", "in_use", "soiled"),
+        ("start_cleaning", "soiled", "cleaning"),
+    ],
+    "biomed": [("send_to_biomed", "available", "biomed")],
+}
+
+
+def _state_history(rng: random.Random) -> int:
+    """Cycles of use, return, cleaning (some via biomed, with repairs of a few days), from 90 days ago to now,
+    ending in each asset's current state; the assets are dated 91 days back; a few missing-alert periods."""
+    from lifecycle.alerts.models import Alert
+    from lifecycle.models import Source, TransitionLog
+
+    now = timezone.now()
+    start = now - timedelta(days=HISTORY_DAYS)
+    assets = list(Asset.objects.exclude(state=AssetState.DECOMMISSIONED).order_by("pk"))
+    Asset.objects.filter(pk__in=[a.pk for a in assets]).update(created_at=start - timedelta(days=1))
+    rows = []
+    busy = {a.asset_type_id: rng.uniform(0.4, 2.5) for a in assets}  # some types are used far more than others
+    for asset in assets:
+        t = start + timedelta(hours=rng.uniform(0, 48))
+        end = now - timedelta(hours=2)
+        while True:
+            idle = timedelta(hours=rng.expovariate(1 / (24 / busy[asset.asset_type_id])))
+            if t + idle > end:
+                break
+            t += idle
+            for name, frm, to, (low, high) in _CYCLE:
+                if name == "finish_cleaning" and rng.random() < 0.06:
+                    rows.append(
+                        TransitionLog(
+                            asset=asset,
+                            transition=name,
+                            from_state=frm,
+                            to_state="biomed",
+                            at=t,
+                            room_id=asset.current_room_id,
+                            source=Source.USER,
+                            note="sent to biomed instead of available: calibration overdue",
+                        )
+                    )
+                    t += timedelta(hours=rng.uniform(12, 96))
+                    rows.append(
+                        TransitionLog(
+                            asset=asset,
+                            transition="return_to_service",
+                            from_state="biomed",
+                            to_state="available",
+                            at=t,
+                            room_id=asset.current_room_id,
+                        )
+                    )
+                    break
+                rows.append(
+                    TransitionLog(
+                        asset=asset, transition=name, from_state=frm, to_state=to, at=t, room_id=asset.current_room_id
+                    )
+                )
+                t += timedelta(hours=rng.uniform(low, high))
+        t = max(t, end)
+        for name, frm, to in _TO_CURRENT.get(str(asset.state), []):
+            t += timedelta(minutes=rng.uniform(5, 30))
+            rows.append(
+                TransitionLog(
+                    asset=asset, transition=name, from_state=frm, to_state=to, at=t, room_id=asset.current_room_id
+                )
+            )
+    TransitionLog.objects.bulk_create(rows, batch_size=5000)
+    alerts = []
+    for asset in rng.sample(assets, min(25, len(assets))):
+        opened = start + timedelta(hours=rng.uniform(0, 24 * (HISTORY_DAYS - 2)))
+        alerts.append(
+            Alert(
+                kind="missing",
+                asset=asset,
+                message=f"{asset.asset_tag} not seen (demo history)",
+                created_at=opened,
+                status="resolved",
+                auto_resolved=True,
+                resolved_at=opened + timedelta(hours=rng.uniform(2, 40)),
+            )
+        )
+    Alert.objects.bulk_create(alerts)
+    return len(rows)

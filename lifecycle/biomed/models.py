@@ -258,3 +258,46 @@ class Loan(models.Model):
         until = timezone.localtime(self.expected_return).strftime("%Y-%m-%d %H:%M")
         overdue = " (return overdue)" if self.is_overdue() else ""
         return f"on loan ({LoanKind(self.kind).label.lower()}, {self.borrower}) until {until}{overdue}"
+
+
+class UtilisationDay(models.Model):
+    """Rollup: seconds spent in each state on one closed day, per asset type and owning unit
+    (lifecycle.biomed.utilisation.utilisation_rollup; read by utilisation())."""
+
+    day = models.DateField()
+    asset_type_id = models.BigIntegerField()
+    unit = models.CharField(max_length=64, blank=True)
+    state = models.CharField(max_length=20)
+    seconds = models.BigIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["day", "asset_type_id", "unit", "state"], name="one_rollup_per_day_group")
+        ]
+
+    def __str__(self):
+        return f"{self.day} type {self.asset_type_id} {self.unit}: {self.state} {self.seconds} s"
+
+
+class TurnaroundCycle(models.Model):
+    """Rollup: one soiled -> available cycle whose arrival in available falls on a rolled-up day."""
+
+    asset_id = models.BigIntegerField()
+    asset_type_id = models.BigIntegerField()
+    unit = models.CharField(max_length=64, blank=True)
+    soiled_at = models.DateTimeField()
+    available_at = models.DateTimeField(db_index=True)
+    seconds = models.FloatField()
+
+    def __str__(self):
+        return f"asset {self.asset_id}: soiled {self.soiled_at} -> available {self.available_at}"
+
+
+class UtilisationRollup(models.Model):
+    """How far the rollups reach: every day up to and including ``through_day`` is rolled up (one row)."""
+
+    through_day = models.DateField()
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self):
+        return f"rolled up through {self.through_day}"

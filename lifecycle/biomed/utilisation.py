@@ -13,16 +13,18 @@ For a period [start_at, end_at) and per asset type and owning unit:
 And now, for the whole fleet: the idle fleet (available, and in the same room for N days or more) and
 hoarding (par levels whose unit holds more than its target).
 
-All of it is one SQL statement per figure, evaluated by PostgreSQL over the indexed transition log
-(benchmarks/biomed_report.py measures it at 50,000 assets with 90 days of history).
+Closed days are rolled up once (``utilisation_rollup``, command ``rollup_utilisation``, daily after midnight,
+and run by ``make demo``); a period reads the rollups for those days and computes only the rest live, with the
+same SQL (benchmarks/biomed_report.py measures it at 50,000 assets with 90 days of history).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 
-from django.db import connection
+from django.db import connection, transaction
+from django.db.models import Sum
 from django.utils import timezone
 
 from assets.models import Asset, AssetType
@@ -42,9 +44,6 @@ inside AS (
     FROM lifecycle_transitionlog l
     WHERE l.at >= %(ps)s AND l.at < %(pe)s
 ),
-first_inside AS (
-    SELECT DISTINCT ON (asset_id) asset_id, from_state FROM inside ORDER BY asset_id, at, id
-),
 opening AS (
     SELECT a.id AS asset_id, a.t0 AS s, 0 AS ord, 0::bigint AS log_id,
            COALESCE(b.to_state, f.from_state, a.current_state) AS state
@@ -53,7 +52,10 @@ opening AS (
         SELECT l.to_state FROM lifecycle_transitionlog l
         WHERE l.asset_id = a.id AND l.at < %(ps)s ORDER BY l.at DESC, l.id DESC LIMIT 1
     ) b ON TRUE
-    LEFT JOIN first_inside f ON f.asset_id = a.id
+    LEFT JOIN LATERAL (
+        SELECT l.from_state FROM lifecycle_transitionlog l
+        WHERE l.asset_id = a.id AND l.at >= %(ps)s ORDER BY l.at, l.id LIMIT 1
+    ) f ON TRUE
 ),
 segments AS (
     SELECT asset_id, s, ord, log_id, state FROM opening
@@ -72,28 +74,25 @@ WHERE t.e > GREATEST(t.s, a.t0)
 GROUP BY a.asset_type_id, a.unit, t.state
 """
 
-_TURNAROUND_SQL = """
-WITH marks AS (
-    SELECT l.asset_id, l.at, l.to_state,
-           MAX(CASE WHEN l.to_state = 'soiled' THEN l.at END)
-               OVER (PARTITION BY l.asset_id ORDER BY l.at, l.id ROWS UNBOUNDED PRECEDING) AS soiled_at,
-           MAX(CASE WHEN l.to_state = 'available' THEN l.at END)
-               OVER (PARTITION BY l.asset_id ORDER BY l.at, l.id ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
-               AS previous_available_at
-    FROM lifecycle_transitionlog l
-    WHERE l.at < %(pe)s
-),
-cycles AS (
-    SELECT m.asset_id, EXTRACT(EPOCH FROM (m.at - m.soiled_at)) AS seconds
-    FROM marks m
-    WHERE m.to_state = 'available' AND m.at >= %(ps)s AND m.soiled_at IS NOT NULL
-      AND (m.previous_available_at IS NULL OR m.previous_available_at < m.soiled_at)
-)
-SELECT x.asset_type_id, x.unit, COUNT(*),
-       percentile_cont(0.5) WITHIN GROUP (ORDER BY c.seconds),
-       percentile_cont(0.9) WITHIN GROUP (ORDER BY c.seconds)
-FROM cycles c JOIN assets_asset x ON x.id = c.asset_id
-GROUP BY x.asset_type_id, x.unit
+# Cycles whose arrival in available is in [ps, pe): the soiled entry and the previous arrival before it are
+# index lookups (transitionlog_asset_at) per arrival, so the cost follows the arrivals, not the history.
+_CYCLES_SQL = """
+SELECT arr.asset_id, x.asset_type_id, x.unit, s.at AS soiled_at, arr.at AS available_at,
+       EXTRACT(EPOCH FROM (arr.at - s.at)) AS seconds
+FROM lifecycle_transitionlog arr
+JOIN assets_asset x ON x.id = arr.asset_id
+JOIN LATERAL (
+    SELECT l.at, l.id FROM lifecycle_transitionlog l
+    WHERE l.asset_id = arr.asset_id AND l.to_state = 'soiled' AND (l.at, l.id) < (arr.at, arr.id)
+    ORDER BY l.at DESC, l.id DESC LIMIT 1
+) s ON TRUE
+LEFT JOIN LATERAL (
+    SELECT l.at, l.id FROM lifecycle_transitionlog l
+    WHERE l.asset_id = arr.asset_id AND l.to_state = 'available' AND (l.at, l.id) < (arr.at, arr.id)
+    ORDER BY l.at DESC, l.id DESC LIMIT 1
+) prev ON TRUE
+WHERE arr.to_state = 'available' AND arr.at >= %(ps)s AND arr.at < %(pe)s
+  AND (prev.at IS NULL OR (prev.at, prev.id) < (s.at, s.id))
 """
 
 _MISSING_SQL = """
@@ -136,11 +135,22 @@ class UtilisationRow:
         return 0.0 if not total else self.seconds.get(state, 0) / total
 
 
+def _rolled_through() -> date | None:
+    from lifecycle.biomed.models import UtilisationRollup
+
+    return UtilisationRollup.objects.values_list("through_day", flat=True).first()
+
+
 def utilisation(*, period: Period, now: datetime | None = None) -> list[UtilisationRow]:
-    """Per (asset type, unit): state seconds, turnaround, downtime and missing seconds for the period."""
+    """Per (asset type, unit): state seconds, turnaround, downtime and missing seconds for the period.
+
+    Days already rolled up (``utilisation_rollup``) are read from the rollup tables; the rest of the period
+    (today, or days not rolled up yet) is computed live from the transition log. Both use the same SQL, so
+    the sum is the same to the second as computing it all live (tests/biomed/test_utilisation.py)."""
+    from lifecycle.biomed.models import TurnaroundCycle, UtilisationDay
+
     now = now or timezone.now()
-    end = min(period.end_at, now) if period.end_at > now else period.end_at
-    params = {"ps": period.start_at, "pe": end, "now": now}
+    ps, pe = period.start_at, min(period.end_at, now)
     names = dict(AssetType.objects.values_list("pk", "name"))
     rows: dict[tuple[int, str], UtilisationRow] = {}
 
@@ -150,19 +160,93 @@ def utilisation(*, period: Period, now: datetime | None = None) -> list[Utilisat
             rows[key] = UtilisationRow(asset_type_id=type_id, asset_type=names.get(type_id, "?"), unit=unit)
         return rows[key]
 
+    if ps >= pe:
+        return []
+    through = _rolled_through()
+    live_from = ps
+    if through is not None and through >= period.start:
+        last = min(through, period.end)
+        live_from = min(pe, _midnight(last + timedelta(days=1)))
+        days = UtilisationDay.objects.filter(day__gte=period.start, day__lte=last)
+        for type_id, unit, state, seconds in (
+            days.values("asset_type_id", "unit", "state")
+            .annotate(total=Sum("seconds"))
+            .values_list("asset_type_id", "unit", "state", "total")
+        ):
+            target = row(type_id, unit)
+            target.seconds[state] = target.seconds.get(state, 0) + int(seconds)
     with connection.cursor() as cursor:
-        if period.start_at < end:
-            cursor.execute(_STATE_SQL, params)
+        if live_from < pe:
+            cursor.execute(_STATE_SQL, {"ps": live_from, "pe": pe})
             for type_id, unit, state, seconds in cursor.fetchall():
-                row(type_id, unit).seconds[state] = int(seconds)
-            cursor.execute(_TURNAROUND_SQL, params)
-            for type_id, unit, count, median, p90 in cursor.fetchall():
                 target = row(type_id, unit)
-                target.turnarounds, target.turnaround_median_s, target.turnaround_p90_s = count, median, p90
-            cursor.execute(_MISSING_SQL, params)
-            for type_id, unit, seconds in cursor.fetchall():
-                row(type_id, unit).missing_seconds = int(seconds or 0)
+                target.seconds[state] = target.seconds.get(state, 0) + int(seconds)
+        rolled = TurnaroundCycle.objects.filter(available_at__gte=ps, available_at__lt=live_from)
+        rolled_sql, rolled_params = rolled.values_list("asset_type_id", "unit", "seconds").query.sql_with_params()
+        # The SQL pieces are this module's constants and Django's own compiled query: no user text in them.
+        cycles_sql = _CYCLES_SQL.replace("%(ps)s", "%s").replace("%(pe)s", "%s")
+        sql = "".join(  # noqa: S608
+            [
+                "SELECT c.asset_type_id, c.unit, COUNT(*), ",
+                "percentile_cont(0.5) WITHIN GROUP (ORDER BY c.seconds), ",
+                "percentile_cont(0.9) WITHIN GROUP (ORDER BY c.seconds) FROM (",
+                rolled_sql,
+                " UNION ALL SELECT t.asset_type_id, t.unit, t.seconds FROM (",
+                cycles_sql,
+                ") t) c (asset_type_id, unit, seconds) GROUP BY c.asset_type_id, c.unit",
+            ]
+        )
+        cursor.execute(sql, [*rolled_params, live_from, pe])
+        for type_id, unit, count, median, p90 in cursor.fetchall():
+            target = row(type_id, unit)
+            target.turnarounds, target.turnaround_median_s, target.turnaround_p90_s = count, median, p90
+        cursor.execute(_MISSING_SQL, {"ps": ps, "pe": pe, "now": now})
+        for type_id, unit, seconds in cursor.fetchall():
+            row(type_id, unit).missing_seconds = int(seconds or 0)
     return sorted(rows.values(), key=lambda r: (r.asset_type, r.unit))
+
+
+def _midnight(day: date) -> datetime:
+    return timezone.make_aware(datetime.combine(day, time.min))
+
+
+def utilisation_rollup(*, until: date | None = None, rebuild_from: date | None = None) -> list[date]:
+    """Roll up every closed day not rolled up yet, up to ``until`` (default yesterday): state seconds per day,
+    type, unit and state, and the turnaround cycles arriving that day. One transaction per day. A transition
+    written later for a day already rolled up is not seen: ``rebuild_from`` recomputes from that day on."""
+    from lifecycle.biomed.models import TurnaroundCycle, UtilisationDay, UtilisationRollup
+    from lifecycle.models import TransitionLog
+
+    until = until or timezone.localdate() - timedelta(days=1)
+    through = _rolled_through()
+    if rebuild_from is not None:
+        UtilisationDay.objects.filter(day__gte=rebuild_from).delete()
+        TurnaroundCycle.objects.filter(available_at__gte=_midnight(rebuild_from)).delete()
+        through = rebuild_from - timedelta(days=1)
+    if through is None:
+        first = TransitionLog.objects.order_by("at").values_list("at", flat=True).first()
+        if first is None:
+            return []
+        through = timezone.localdate(first) - timedelta(days=1)
+    done = []
+    day = through + timedelta(days=1)
+    while day <= until:
+        params = {"ps": _midnight(day), "pe": _midnight(day + timedelta(days=1))}
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO biomed_utilisationday (day, asset_type_id, unit, state, seconds) "  # noqa: S608
+                f"SELECT %(day)s, s.* FROM ({_STATE_SQL}) s",
+                {**params, "day": day},
+            )
+            cursor.execute(
+                f"INSERT INTO biomed_turnaroundcycle (asset_id, asset_type_id, unit, soiled_at, available_at, seconds) "
+                f"{_CYCLES_SQL}",
+                params,
+            )
+            UtilisationRollup.objects.update_or_create(pk=1, defaults={"through_day": day})
+        done.append(day)
+        day += timedelta(days=1)
+    return done
 
 
 def idle_fleet(*, days: int, now: datetime | None = None):

@@ -118,7 +118,8 @@ def recompute(assets):
         events = sorted(log[asset.asset_tag], key=lambda e: e[0])
         before = [e for e in events if e[0] < ps]
         inside = [e for e in events if ps <= e[0] < pe]
-        state = before[-1][2] if before else inside[0][1] if inside else Asset.objects.get(pk=asset.pk).state
+        after = [e for e in events if e[0] >= ps]
+        state = before[-1][2] if before else after[0][1] if after else Asset.objects.get(pk=asset.pk).state
         cursor = max(ps, asset.created_at)
         for at, _, to_state in inside:
             seconds[key][state] += int((at - cursor).total_seconds())
@@ -142,8 +143,14 @@ def recompute(assets):
     return seconds, cycles, missing
 
 
+@pytest.mark.parametrize("rolled_up_until", [None, "2026-11-09", "2026-11-14", "2026-11-19"])
 @freeze_time(NOW)
-def test_figures_agree_to_the_second_with_a_recount_from_the_export(history):
+def test_figures_agree_to_the_second_with_a_recount_from_the_export(history, rolled_up_until):
+    """All live; rolled up before the period; half rolled up, half live; the whole period rolled up."""
+    if rolled_up_until:
+        out = io.StringIO()
+        call_command("rollup_utilisation", until=rolled_up_until, stdout=out)
+        assert "day(s) rolled up" in out.getvalue()
     seconds, cycles, missing = recompute(history)
     rows = {(r.asset_type, r.unit): r for r in utilisation.utilisation(period=PERIOD)}
     assert set(rows) == set(seconds)

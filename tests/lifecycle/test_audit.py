@@ -99,6 +99,8 @@ def test_editing_an_asset_in_the_admin_records_who_changed_what(client, db):
         "tag_bindings-TOTAL_FORMS": "0",
         "tag_bindings-INITIAL_FORMS": "0",
         "transition_logs-TOTAL_FORMS": "0",
+        "schedules-TOTAL_FORMS": "0",
+        "schedules-INITIAL_FORMS": "0",
         "transition_logs-INITIAL_FORMS": "0",
     }
     response = client.post(f"/admin/assets/asset/{asset.pk}/change/", form)
