@@ -26,6 +26,7 @@ from assets import admin_imports
 from assets.filters import (
     PM_DUE_SOON_DAYS,
     BuildingFloorFilter,
+    HighRiskFilter,
     LocationStatusFilter,
     OpenRecallFilter,
     OwningUnitFilter,
@@ -162,7 +163,8 @@ class TagBindingInline(admin.TabularInline):
 
 @admin.register(AssetType)
 class AssetTypeAdmin(admin.ModelAdmin):
-    list_display = ["name", "slug"]
+    list_display = ["name", "slug", "high_risk", "life_support"]
+    list_filter = ["high_risk", "life_support"]
     exclude = ["default_pm_interval_days"]  # replaced by the type's schedule plans (lifecycle.biomed)
     prepopulated_fields = {"slug": ["name"]}
     search_fields = ["name"]
@@ -189,6 +191,12 @@ class AssetAdmin(admin.ModelAdmin):
         PmDueFilter,
         OpenRecallFilter,
         RoomUnitFilter,
+        HighRiskFilter,
+        "risk_class",
+        "data_bearing",
+        "networked",
+        "encryption_status",
+        "aem",
     ]
     list_select_related = ["asset_type", "current_room__floor__building"]
     search_fields = ["asset_tag", "serial_number", "model", "tag__tag_id"]
@@ -222,6 +230,7 @@ class AssetAdmin(admin.ModelAdmin):
             "Security",
             {"fields": ["data_bearing", "networked", "encryption_status", "firmware_version", "risk_class"]},
         ),
+        ("Classification", {"fields": ["high_risk", "life_support", "aem", "aem_rationale"]}),
         (
             "Maintenance",
             {"fields": ["in_service_date", "purchase_date", "next_pm_due"]},
@@ -712,6 +721,9 @@ class AssetAdmin(admin.ModelAdmin):
         ("data_bearing", "data_bearing"),
         ("networked", "networked"),
         ("risk_class", "risk_class"),
+        ("encryption_status", "encryption_status"),
+        ("firmware_version", "firmware_version"),
+        ("aem", "aem"),
     ]
 
     def export_view(self, request):

@@ -32,6 +32,9 @@ class AssetType(models.Model):
     default_pm_interval_days = models.PositiveIntegerField(
         default=365, help_text="Days between planned maintenance, unless an asset overrides it."
     )
+    # Classification (docs/biomed.md): life-support equipment is high-risk too.
+    high_risk = models.BooleanField(default=False, help_text="High-risk equipment: maintenance must be 100 % on time.")
+    life_support = models.BooleanField(default=False, help_text="Life-support equipment (high-risk).")
 
     class Meta:
         ordering = ["name"]
@@ -64,6 +67,13 @@ class Asset(FSMModelMixin, models.Model):
     )
     firmware_version = models.CharField(max_length=64, blank=True)
     risk_class = models.CharField(max_length=10, choices=RiskClass.choices, default=RiskClass.LOW)
+    # Classification (docs/biomed.md): blank high_risk / life_support follow the asset type.
+    high_risk = models.BooleanField(null=True, blank=True, help_text="Blank: as its type (or risk class high).")
+    life_support = models.BooleanField(null=True, blank=True, help_text="Blank: as its type.")
+    aem = models.BooleanField(
+        "alternative equipment maintenance", default=False, help_text="Maintained under an AEM programme."
+    )
+    aem_rationale = models.TextField(blank=True, help_text="Why AEM is safe for this device (required with AEM).")
 
     in_service_date = models.DateField(null=True, blank=True)
     purchase_date = models.DateField(null=True, blank=True)
@@ -109,6 +119,16 @@ class Asset(FSMModelMixin, models.Model):
         super().save(*args, **kwargs)
 
     # Planned maintenance ---------------------------------------------------------------------
+
+    def clean(self):
+        from django.core.exceptions import ValidationError
+
+        if self.aem and not (self.aem_rationale or "").strip():
+            raise ValidationError({"aem_rationale": "alternative equipment maintenance needs its rationale"})
+        if self.aem and (
+            self.life_support or (self.life_support is None and self.asset_type_id and self.asset_type.life_support)
+        ):
+            raise ValidationError({"aem": "life-support equipment cannot be maintained under an AEM programme"})
 
     # The schedules (lifecycle.biomed: PM, calibration, safety tests) replaced the single PM interval; the
     # columns pm_interval_days and last_pm_date (and AssetType.default_pm_interval_days) were migrated into

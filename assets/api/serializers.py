@@ -134,6 +134,8 @@ class AssetDetailSerializer(AssetSerializer):
     loan = serializers.SerializerMethodField(
         help_text='The open loan, if the device is "on loan until ..."; else null.'
     )
+    high_risk = serializers.SerializerMethodField(help_text="Effective: own flag, else type, life-support, risk class.")
+    life_support = serializers.SerializerMethodField(help_text="Effective: own flag, else its type's.")
     availability_blockers = serializers.SerializerMethodField(
         help_text='Why the asset may not be "available" now (PM overdue, open recall); empty when it may.'
     )
@@ -150,6 +152,10 @@ class AssetDetailSerializer(AssetSerializer):
             "networked",
             "encryption_status",
             "risk_class",
+            "high_risk",
+            "life_support",
+            "aem",
+            "aem_rationale",
             "in_service_date",
             "purchase_date",
             "planned_maintenance",
@@ -181,6 +187,14 @@ class AssetDetailSerializer(AssetSerializer):
     @extend_schema_field(PlannedMaintenanceSerializer)
     def get_planned_maintenance(self, asset) -> dict:
         return PlannedMaintenanceSerializer(planned_maintenance_data(asset)).data
+
+    def get_high_risk(self, asset) -> bool:
+        from lifecycle.biomed.selectors import high_risk_q
+
+        return Asset.objects.filter(high_risk_q(), pk=asset.pk).exists()
+
+    def get_life_support(self, asset) -> bool:
+        return bool(asset.life_support) if asset.life_support is not None else asset.asset_type.life_support
 
     @extend_schema_field(LoanSerializer(allow_null=True))
     def get_loan(self, asset) -> dict | None:

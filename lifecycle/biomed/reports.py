@@ -81,10 +81,11 @@ class Period:
 
 
 def risk_group_expression(prefix: str = ""):
-    """High-risk: the asset's risk class is high (assets.choices.RiskClass)."""
-    return Case(
-        When(**{f"{prefix}risk_class": "high"}, then=Value(HIGH)), default=Value(OTHER), output_field=CharField()
-    )
+    """High-risk: lifecycle.biomed.selectors.high_risk_q (the asset's flag, else its type's, life-support, or
+    risk class high)."""
+    from lifecycle.biomed.selectors import high_risk_q
+
+    return Case(When(high_risk_q(prefix), then=Value(HIGH)), default=Value(OTHER), output_field=CharField())
 
 
 def _outcome_expression(today: date):

@@ -112,3 +112,32 @@ def asset_open_loan(*, asset: Asset) -> Loan | None:
 def open_loans_by_asset(asset_ids) -> dict[int, Loan]:
     """Open loans of these assets, for lists and map payloads (one query)."""
     return {loan.asset_id: loan for loan in loans_open().filter(asset_id__in=list(asset_ids))}
+
+
+# Classification ------------------------------------------------------------------------------------
+
+
+def life_support_q(prefix: str = "") -> Q:
+    """The asset is life-support: its own flag, or (blank) its type's."""
+    return Q(**{f"{prefix}life_support": True}) | (
+        Q(**{f"{prefix}life_support__isnull": True}) & Q(**{f"{prefix}asset_type__life_support": True})
+    )
+
+
+def high_risk_q(prefix: str = "") -> Q:
+    """The asset is high-risk: its own flag when set; else its type is high-risk, or it is life-support, or its
+    risk class is high. (An asset flagged high_risk=False is not, whatever its type says.)"""
+    inherited = (
+        Q(**{f"{prefix}asset_type__high_risk": True}) | life_support_q(prefix) | Q(**{f"{prefix}risk_class": "high"})
+    )
+    return Q(**{f"{prefix}high_risk": True}) | (Q(**{f"{prefix}high_risk__isnull": True}) & inherited)
+
+
+def security_inventory() -> QuerySet[Asset]:
+    """Data-bearing or networked devices in service, with their encryption status and firmware."""
+    return (
+        Asset.objects.exclude(state=AssetState.DECOMMISSIONED)
+        .filter(Q(data_bearing=True) | Q(networked=True))
+        .select_related("asset_type")
+        .order_by("encryption_status", "asset_type__name", "asset_tag")
+    )
