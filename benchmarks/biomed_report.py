@@ -255,6 +255,17 @@ def main() -> int:
             f"activities in the last 90 days ({time.perf_counter() - started:.1f} s; schedules from plans "
             f"{seeded['materialise_s']:.1f} s); {seeded['transitions']} transitions in 90 days"
         )
+        from lifecycle.biomed.utilisation import utilisation_rollup
+
+        t0 = time.perf_counter()
+        rolled = utilisation_rollup()
+        print(f"rollup_utilisation: {len(rolled)} days rolled up in {time.perf_counter() - t0:.1f} s")
+        t0 = time.perf_counter()
+        utilisation_rollup(until=timezone.localdate())  # the daily run: one more day
+        print(f"rollup_utilisation, one more day: {time.perf_counter() - t0:.1f} s")
+        from lifecycle.biomed.models import UtilisationRollup
+
+        UtilisationRollup.objects.update(through_day=timezone.localdate() - timedelta(days=1))
         today = timezone.localdate()
         period = reports.Period(today - timedelta(days=89), today)
         groups = reports.accreditation_groups(period=period)

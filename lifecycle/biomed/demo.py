@@ -40,6 +40,9 @@ def demo_biomed_ensure(*, today: date | None = None, seed: int = 11) -> dict[str
         return {}
     today = today or timezone.localdate()
     rng = random.Random(seed)
+    # Classification: ventilators and defibrillators are life-support; pumps and monitors high-risk.
+    AssetType.objects.filter(name__in=["Ventilator", "Defibrillator"]).update(high_risk=True, life_support=True)
+    AssetType.objects.filter(name__in=["Infusion pump", "Vital signs monitor"]).update(high_risk=True)
     types = {t.name: t for t in AssetType.objects.all()}
     for name, (months, checklist) in CALIBRATED.items():
         if name in types:
