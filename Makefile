@@ -22,6 +22,8 @@ install: $(VENV)/.installed
 demo: install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py seed_demo
+	$(BIN)/python manage.py generate_work_orders
+	$(BIN)/python manage.py rollup_utilisation
 	@echo "Serving on http://$(HOST):$(PORT)/ with the RTLS simulator moving the equipment (Ctrl-C stops it)"
 	$(BIN)/python manage.py demo_serve --noreload $(HOST):$(PORT)
 

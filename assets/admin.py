@@ -11,10 +11,10 @@ from __future__ import annotations
 import csv
 import io
 from datetime import timedelta
-from types import SimpleNamespace
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.db.models import OuterRef, Subquery
 from django.http import Http404, HttpResponseRedirect, StreamingHttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -26,6 +26,7 @@ from assets import admin_imports
 from assets.filters import (
     PM_DUE_SOON_DAYS,
     BuildingFloorFilter,
+    HighRiskFilter,
     LocationStatusFilter,
     OpenRecallFilter,
     OwningUnitFilter,
@@ -162,7 +163,9 @@ class TagBindingInline(admin.TabularInline):
 
 @admin.register(AssetType)
 class AssetTypeAdmin(admin.ModelAdmin):
-    list_display = ["name", "slug", "default_pm_interval_days", "code", "code_display"]
+    list_display = ["name", "slug", "high_risk", "life_support", "code", "code_display"]
+    list_filter = ["high_risk", "life_support"]
+    exclude = ["default_pm_interval_days"]  # replaced by the type's schedule plans (lifecycle.biomed)
     prepopulated_fields = {"slug": ["name"]}
     search_fields = ["name", "code", "code_display"]
     fieldsets = [
@@ -192,6 +195,12 @@ class AssetAdmin(admin.ModelAdmin):
         PmDueFilter,
         OpenRecallFilter,
         RoomUnitFilter,
+        HighRiskFilter,
+        "risk_class",
+        "data_bearing",
+        "networked",
+        "encryption_status",
+        "aem",
     ]
     list_select_related = ["asset_type", "current_room__floor__building"]
     search_fields = ["asset_tag", "serial_number", "model", "tag__tag_id"]
@@ -225,9 +234,10 @@ class AssetAdmin(admin.ModelAdmin):
             "Security",
             {"fields": ["data_bearing", "networked", "encryption_status", "firmware_version", "risk_class"]},
         ),
+        ("Classification", {"fields": ["high_risk", "life_support", "aem", "aem_rationale"]}),
         (
             "Maintenance",
-            {"fields": ["in_service_date", "purchase_date", "pm_interval_days", "last_pm_date", "next_pm_due"]},
+            {"fields": ["in_service_date", "purchase_date", "next_pm_due"]},
         ),
         (
             "Location (written by the location engine)",
@@ -243,7 +253,17 @@ class AssetAdmin(admin.ModelAdmin):
     actions = ["open_pm_work_orders"]
 
     def get_queryset(self, request):
-        return super().get_queryset(request).annotate(location_status=status_annotation())
+        from lifecycle.biomed.models import MaintenanceSchedule
+
+        next_due = MaintenanceSchedule.objects.filter(asset=OuterRef("pk"), active=True, next_due__isnull=False)
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                location_status=status_annotation(),
+                next_maintenance_due=Subquery(next_due.order_by("next_due").values("next_due")[:1]),
+            )
+        )
 
     def get_object(self, request, object_id, from_field=None):
         asset = super().get_object(request, object_id, from_field)
@@ -289,9 +309,9 @@ class AssetAdmin(admin.ModelAdmin):
             '<span title="{}">{} ago</span>', local.strftime("%Y-%m-%d %H:%M:%S"), timesince(local, depth=1)
         )
 
-    @admin.display(description="PM due")
+    @admin.display(description="maintenance due", ordering="next_maintenance_due")
     def pm_due(self, obj):
-        due = obj.next_pm_due
+        due = getattr(obj, "next_maintenance_due", None) if hasattr(obj, "next_maintenance_due") else obj.next_pm_due
         if due is None:
             return "—"
         today = timezone.localdate()
@@ -305,7 +325,7 @@ class AssetAdmin(admin.ModelAdmin):
 
     @admin.display(description="next PM due")
     def next_pm_due(self, obj):
-        return obj.next_pm_due or "unknown (no PM or in-service date)"
+        return obj.next_pm_due or "unknown (no schedule with a last completion or in-service date)"
 
     # Read-only panels -------------------------------------------------------------------------
 
@@ -705,8 +725,10 @@ class AssetAdmin(admin.ModelAdmin):
         ("data_bearing", "data_bearing"),
         ("networked", "networked"),
         ("risk_class", "risk_class"),
+        ("encryption_status", "encryption_status"),
+        ("firmware_version", "firmware_version"),
+        ("aem", "aem"),
     ]
-    PM_FIELDS = ["last_pm_date", "in_service_date", "pm_interval_days", "asset_type__default_pm_interval_days"]
 
     def export_view(self, request):
         """The list as filtered, searched and sorted on screen, every page of it, as CSV."""
@@ -714,18 +736,21 @@ class AssetAdmin(admin.ModelAdmin):
             raise PermissionDenied
         changelist = self.get_changelist_instance(request)
         # Plain rows, not model instances: at 50,000 assets, building six objects per row dominates.
-        values = [path for _, path in self.EXPORT if path] + self.PM_FIELDS
-        rows = changelist.queryset.values_list(*values)
+        from lifecycle.biomed.models import MaintenanceSchedule
+
+        next_due = MaintenanceSchedule.objects.filter(asset=OuterRef("pk"), active=True, next_due__isnull=False)
+        values = [path for _, path in self.EXPORT if path] + ["next_maintenance_due"]
+        rows = changelist.queryset.annotate(
+            next_maintenance_due=Subquery(next_due.order_by("next_due").values("next_due")[:1])
+        ).values_list(*values)
 
         def lines():
             buffer = io.StringIO()
             writer = csv.writer(buffer)
-            pm = _PmDue()
             writer.writerow([column for column, _ in self.EXPORT])
             for n, row in enumerate(rows.iterator(chunk_size=2000)):
                 record = dict(zip(values, row, strict=True))
-                pm.load(*(record[name] for name in self.PM_FIELDS))
-                due = pm.next_pm_due
+                due = record["next_maintenance_due"]
                 record["last_seen"] = timezone.localtime(record["last_seen"]).isoformat() if record["last_seen"] else ""
                 record["tag__tag_id"] = format_tag_id(record["tag__tag_id"]) if record["tag__tag_id"] else ""
                 writer.writerow(
@@ -773,17 +798,6 @@ class AssetAdmin(admin.ModelAdmin):
         )
         for reason in refused:
             self.message_user(request, reason, messages.WARNING)
-
-
-class _PmDue:
-    """Just enough of an Asset for its own PM properties, so the export uses the model's rule unchanged."""
-
-    effective_pm_interval_days = Asset.effective_pm_interval_days
-    next_pm_due = Asset.next_pm_due
-
-    def load(self, last_pm_date, in_service_date, pm_interval_days, type_default_days):
-        self.last_pm_date, self.in_service_date, self.pm_interval_days = last_pm_date, in_service_date, pm_interval_days
-        self.asset_type = SimpleNamespace(default_pm_interval_days=type_default_days)
 
 
 def _drain(buffer: io.StringIO) -> str:

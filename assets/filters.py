@@ -165,3 +165,33 @@ class RoomUnitFilter(admin.SimpleListFilter):
         if self.value():
             return queryset.filter(current_room__unit=self.value())
         return queryset
+
+
+class HighRiskFilter(admin.SimpleListFilter):
+    """High-risk and life-support, as the accreditation report groups them (lifecycle.biomed.selectors)."""
+
+    title = "classification"
+    parameter_name = "class"
+
+    def lookups(self, request, model_admin):
+        return [
+            ("high_risk", "High-risk (own flag, type, life-support or risk class high)"),
+            ("life_support", "Life-support"),
+            ("other", "Not high-risk"),
+            ("security", "Security inventory: data-bearing or networked"),
+        ]
+
+    def queryset(self, request, queryset):
+        from django.db.models import Q
+
+        from lifecycle.biomed.selectors import high_risk_q, life_support_q
+
+        if self.value() == "high_risk":
+            return queryset.filter(high_risk_q())
+        if self.value() == "life_support":
+            return queryset.filter(life_support_q())
+        if self.value() == "other":
+            return queryset.exclude(high_risk_q())
+        if self.value() == "security":
+            return queryset.filter(Q(data_bearing=True) | Q(networked=True))
+        return queryset

@@ -54,10 +54,34 @@ class AssetFilterSet(django_filters.FilterSet):
         help_text="Recall id: the assets it names.",
     )
     tag = django_filters.CharFilter(method="filter_tag", help_text="RTLS tag id, any case, with or without ':'.")
+    high_risk = django_filters.BooleanFilter(
+        method="filter_high_risk",
+        help_text="High-risk: its own flag, else its type's, life-support or risk class high.",
+    )
+    life_support = django_filters.BooleanFilter(method="filter_life_support", help_text="Life-support (or its type).")
+    security_inventory = django_filters.BooleanFilter(
+        method="filter_security_inventory", help_text="Data-bearing or networked (the security inventory)."
+    )
 
     class Meta:
         model = Asset
-        fields = ["manufacturer", "model", "data_bearing", "networked", "risk_class"]
+        fields = ["manufacturer", "model", "data_bearing", "networked", "risk_class", "encryption_status", "aem"]
+
+    def filter_high_risk(self, queryset, name, value):
+        from lifecycle.biomed.selectors import high_risk_q
+
+        return queryset.filter(high_risk_q()) if value else queryset.exclude(high_risk_q())
+
+    def filter_life_support(self, queryset, name, value):
+        from lifecycle.biomed.selectors import life_support_q
+
+        return queryset.filter(life_support_q()) if value else queryset.exclude(life_support_q())
+
+    def filter_security_inventory(self, queryset, name, value):
+        from django.db.models import Q
+
+        inventory = Q(data_bearing=True) | Q(networked=True)
+        return queryset.filter(inventory) if value else queryset.exclude(inventory)
 
     def filter_location_status(self, queryset, name, value):
         return queryset.filter(status_q(value))

@@ -1,6 +1,6 @@
 """What is tracked: asset types, assets, BLE tags and which tag is on which asset."""
 
-from datetime import date, timedelta
+from datetime import date
 
 from django.conf import settings
 from django.db import models
@@ -38,6 +38,9 @@ class AssetType(models.Model):
     )
     code = models.CharField(max_length=64, blank=True, help_text="e.g. the SNOMED CT concept id 58938008.")
     code_display = models.CharField(max_length=200, blank=True, help_text="The code's display, e.g. Wheelchair.")
+    # Classification (docs/biomed.md): life-support equipment is high-risk too.
+    high_risk = models.BooleanField(default=False, help_text="High-risk equipment: maintenance must be 100 % on time.")
+    life_support = models.BooleanField(default=False, help_text="Life-support equipment (high-risk).")
 
     class Meta:
         ordering = ["name"]
@@ -79,6 +82,13 @@ class Asset(FSMModelMixin, models.Model):
     )
     firmware_version = models.CharField(max_length=64, blank=True)
     risk_class = models.CharField(max_length=10, choices=RiskClass.choices, default=RiskClass.LOW)
+    # Classification (docs/biomed.md): blank high_risk / life_support follow the asset type.
+    high_risk = models.BooleanField(null=True, blank=True, help_text="Blank: as its type (or risk class high).")
+    life_support = models.BooleanField(null=True, blank=True, help_text="Blank: as its type.")
+    aem = models.BooleanField(
+        "alternative equipment maintenance", default=False, help_text="Maintained under an AEM programme."
+    )
+    aem_rationale = models.TextField(blank=True, help_text="Why AEM is safe for this device (required with AEM).")
 
     in_service_date = models.DateField(null=True, blank=True)
     purchase_date = models.DateField(null=True, blank=True)
@@ -125,23 +135,32 @@ class Asset(FSMModelMixin, models.Model):
 
     # Planned maintenance ---------------------------------------------------------------------
 
-    @property
-    def effective_pm_interval_days(self) -> int:
-        if self.pm_interval_days is not None:
-            return self.pm_interval_days
-        return self.asset_type.default_pm_interval_days
+    def clean(self):
+        from django.core.exceptions import ValidationError
+
+        if self.aem and not (self.aem_rationale or "").strip():
+            raise ValidationError({"aem_rationale": "alternative equipment maintenance needs its rationale"})
+        if self.aem and (
+            self.life_support or (self.life_support is None and self.asset_type_id and self.asset_type.life_support)
+        ):
+            raise ValidationError({"aem": "life-support equipment cannot be maintained under an AEM programme"})
+
+    # The schedules (lifecycle.biomed: PM, calibration, safety tests) replaced the single PM interval; the
+    # columns pm_interval_days and last_pm_date (and AssetType.default_pm_interval_days) were migrated into
+    # them (biomed migration 0002) and are no longer read.
 
     @property
     def next_pm_due(self) -> date | None:
-        """Last PM (or, before the first PM, the in-service date) plus the interval; None when neither is known."""
-        base = self.last_pm_date or self.in_service_date
-        if base is None:
-            return None
-        return base + timedelta(days=self.effective_pm_interval_days)
+        """The earliest due date of the asset's active maintenance schedules; None when none is known."""
+        from lifecycle.biomed.selectors import asset_next_due
+
+        return asset_next_due(asset=self)
 
     def pm_overdue(self, today: date) -> bool:
-        due = self.next_pm_due
-        return due is not None and due < today
+        """Any maintenance schedule overdue or failed (lifecycle.biomed.selectors, the one rule)."""
+        from lifecycle.biomed.selectors import asset_overdue_schedules
+
+        return bool(asset_overdue_schedules(asset=self, today=today))
 
     # State machine (DESIGN.md §3) ------------------------------------------------------------
 
@@ -165,9 +184,16 @@ class Asset(FSMModelMixin, models.Model):
     def release(self):
         """The request is cancelled; the asset is free again (unless PM or a recall came due meanwhile)."""
 
-    @transition(field=state, source=AssetState.RESERVED, target=AssetState.IN_USE, permission=DISPATCH)
+    @transition(
+        field=state,
+        source=AssetState.RESERVED,
+        target=AssetState.IN_USE,
+        conditions=[guards.IS_SERVICEABLE],
+        permission=DISPATCH,
+    )
     def deliver(self):
-        """Delivered to the requesting unit and put to use."""
+        """Delivered to the requesting unit and put to use: not once a schedule fell overdue while reserved
+        (it cannot be released either; send it to biomed)."""
 
     @transition(
         field=state,

@@ -106,11 +106,11 @@ def assets_nearest_available(*, asset_type, room, limit: int, now: datetime | No
 
     How it stays fast at 50,000 assets (docs/benchmarks.md): the database filters (index
     asset_type_state_seen: type, state, last_seen), computes the distance and sorts, returning only a
-    page of nearest candidates; PM and recall are then checked on that page with the lifecycle's own
-    selectors (asset_pm_overdue_since, assets_with_open_recall), the same rule assets_available_for_use
+    page of nearest candidates; schedules and recall are then checked on that page with the lifecycle's own
+    selectors (assets_pm_overdue: any overdue schedule, assets_with_open_recall), the rule assets_available_for_use
     applies to the whole table, and further pages are read only if too many candidates were refused.
     """
-    from lifecycle.selectors import asset_pm_overdue_since, assets_with_open_recall
+    from lifecycle.selectors import assets_pm_overdue, assets_with_open_recall
 
     if limit < 1:
         raise ValueError("limit must be at least 1")
@@ -126,8 +126,10 @@ def assets_nearest_available(*, asset_type, room, limit: int, now: datetime | No
         page = list(candidates[offset : offset + page_size])
         if not page:
             break
-        recalled = set(assets_with_open_recall().filter(pk__in=[a.pk for a in page]).values_list("pk", flat=True))
-        chosen += [a for a in page if a.pk not in recalled and asset_pm_overdue_since(asset=a, today=today) is None]
+        ids = [a.pk for a in page]
+        recalled = set(assets_with_open_recall().filter(pk__in=ids).values_list("pk", flat=True))
+        overdue = set(assets_pm_overdue(today=today).filter(pk__in=ids).values_list("pk", flat=True))  # any schedule
+        chosen += [a for a in page if a.pk not in recalled and a.pk not in overdue]
         offset += page_size
         page_size *= 2
 

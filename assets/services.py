@@ -18,6 +18,12 @@ from assets.models import Asset, AssetType, Tag, TagBinding
 from assets.tag_ids import TagIdError, format_tag_id, normalize_tag_id
 
 
+def _schedule_columns() -> tuple[str, ...]:
+    from lifecycle.biomed.imports import SCHEDULE_COLUMNS
+
+    return SCHEDULE_COLUMNS
+
+
 class TagBindingError(Exception):
     pass
 
@@ -57,8 +63,10 @@ def tag_bind(*, tag: Tag, asset: Asset, user=None, at=None) -> None:
 
 REQUIRED_COLUMNS = ("asset_tag", "asset_type", "tag_id", "manufacturer", "model", "serial_number")
 BOOLEAN_COLUMNS = ("data_bearing", "networked")
-DATE_COLUMNS = ("in_service_date", "purchase_date", "last_pm_date")
-DAY_COUNT_COLUMNS = ("pm_interval_days",)  # per-asset override of the type's PM interval
+DATE_COLUMNS = ("in_service_date", "purchase_date")
+DAY_COUNT_COLUMNS = ()
+# Maintenance schedules (lifecycle.biomed.imports): <kind>_interval, <kind>_last_done; pm_interval_days, last_pm_date.
+SCHEDULE_COLUMNS = _schedule_columns()
 TEXT_COLUMNS = ("unit", "firmware_version")
 CHOICE_COLUMNS = {"encryption_status": EncryptionStatus, "risk_class": RiskClass}
 # The asset type's optional coding (FHIR Device.type): blank leaves the type's coding as it is.
@@ -68,7 +76,7 @@ OPTIONAL_COLUMNS = (
     *BOOLEAN_COLUMNS,
     *CHOICE_COLUMNS,
     *DATE_COLUMNS,
-    *DAY_COUNT_COLUMNS,
+    *SCHEDULE_COLUMNS,
     *TYPE_CODING_COLUMNS,
 )
 TRUE_WORDS, FALSE_WORDS = {"true", "yes", "y", "1"}, {"false", "no", "n", "0"}
@@ -108,6 +116,7 @@ class _Row:
     tag_id: str | None
     values: dict
     type_coding: dict | None = None  # {"code_system", "code", "code_display"} when the row gives one
+    schedules: dict = field(default_factory=dict)
 
 
 def _parse_row(raw: dict, line: int, present: set[str], problems: list[str]) -> _Row | None:
@@ -174,6 +183,9 @@ def _parse_row(raw: dict, line: int, present: set[str], problems: list[str]) -> 
         )
         by_field = {field: column for column, field in TYPE_CODING_COLUMNS.items()}
         problems.extend(f"{by_field[name]}: {problem}" for name, problem in coding_problems.items())
+    from lifecycle.biomed.imports import parse_schedule_columns
+
+    schedules = parse_schedule_columns(raw, present, problems)
     if problems:
         return None
     return _Row(
@@ -183,6 +195,7 @@ def _parse_row(raw: dict, line: int, present: set[str], problems: list[str]) -> 
         tag_id=tag_id,
         values=values,
         type_coding=type_coding,
+        schedules=schedules,
     )
 
 
@@ -308,6 +321,15 @@ def assets_import(
             if changed:
                 asset.save(update_fields=[*changed, "updated_at"])
             outcome = "updated" if changed else "unchanged"
+        if row.schedules:
+            from lifecycle.biomed.imports import schedules_import
+            from lifecycle.exceptions import LifecycleError
+
+            try:
+                if schedules_import(asset=asset, columns=row.schedules, user=user) and outcome == "unchanged":
+                    outcome = "updated"
+            except LifecycleError as exc:
+                raise AssetImportError([f"row {row.line} (asset_tag {row.asset_tag}): {exc}"]) from None
         if row.tag_id:
             tag = tags.get(row.tag_id)
             if tag is None:

@@ -138,6 +138,9 @@ def load_campus(n_assets: int, seed: int) -> dict:
             )
         )
     assets = Asset.objects.bulk_create(assets, batch_size=5000)
+    from benchmarks.biomed_common import legacy_pm_into_schedules
+
+    legacy_pm_into_schedules()  # the PM columns into schedules, as migrated data has them
     tags = [
         Tag(tag_id=f"c3{i:010x}", asset=asset, battery_percent=rng.randrange(5, 100), last_seen=asset.last_seen)
         for i, asset in enumerate(assets)

@@ -102,6 +102,9 @@ def seed(n_assets: int, rng: random.Random) -> None:
             )
         )
     Asset.objects.bulk_create(assets, batch_size=5000)
+    from benchmarks.biomed_common import legacy_pm_into_schedules
+
+    legacy_pm_into_schedules()  # the PM columns into schedules, as migrated data has them
     recall = Recall.objects.create(
         reference_number="BENCH-1", manufacturer="BD", model="M3", serial_numbers="all", issued_date=date.today()
     )

@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "lifecycle.requests",
     "lifecycle.webhooks",
     "fhir",  # FHIR R4 read/search under /fhir/r4/ (docs/fhir.md)
+    "lifecycle.biomed",
 ]
 
 MIDDLEWARE = [

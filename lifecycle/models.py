@@ -198,6 +198,8 @@ class WorkOrderKind(models.TextChoices):
     REPAIR = "repair", "Repair"
     CALIBRATION = "calibration", "Calibration"
     RECALL = "recall", "Recall"
+    ELECTRICAL_SAFETY = "electrical_safety", "Electrical safety test"
+    SCHEDULED = "scheduled", "Other scheduled maintenance"
 
 
 class WorkOrderStatus(models.TextChoices):

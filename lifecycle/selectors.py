@@ -6,9 +6,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from django.contrib.contenttypes.models import ContentType
-from django.db.models import OuterRef, Q, QuerySet, Subquery
-from django.db.models.functions import Coalesce, Trim, Upper
-from django.utils import timezone
+from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models.functions import Trim, Upper
 
 from assets.models import Asset
 from lifecycle.guards import Guard
@@ -29,9 +28,11 @@ from locations.freshness import status_annotation
 
 
 def asset_pm_overdue_since(*, asset: Asset, today: date | None = None) -> date | None:
-    """The PM due date when it has passed, else None."""
-    today = today or timezone.localdate()
-    return asset.next_pm_due if asset.pm_overdue(today) else None
+    """The earliest due date among the asset's overdue maintenance schedules (any kind), else None."""
+    from lifecycle.biomed.selectors import asset_overdue_schedules
+
+    dues = [s.next_due for s in asset_overdue_schedules(asset=asset, today=today) if s.next_due]
+    return min(dues) if dues else None
 
 
 def asset_open_recall_work_orders(*, asset: Asset) -> QuerySet[WorkOrder]:
@@ -42,10 +43,9 @@ def asset_open_recall_work_orders(*, asset: Asset) -> QuerySet[WorkOrder]:
 
 def asset_availability_blockers(*, asset: Asset, today: date | None = None) -> list[str]:
     """Reasons the asset may not be "available" (DESIGN.md §2); empty when it may."""
-    reasons = []
-    overdue_since = asset_pm_overdue_since(asset=asset, today=today)
-    if overdue_since:
-        reasons.append(f"PM overdue since {overdue_since:%Y-%m-%d}")
+    from lifecycle.biomed.selectors import asset_schedule_blockers
+
+    reasons = asset_schedule_blockers(asset=asset, today=today)  # any overdue or failed schedule (biomed)
     for work_order in asset_open_recall_work_orders(asset=asset).order_by("id"):
         reasons.append(f"open recall work order {work_order.reference} (recall {work_order.recall.reference_number})")
     return reasons
@@ -59,26 +59,12 @@ def _in_service() -> QuerySet[Asset]:
 
 
 def assets_pm_overdue(*, today: date) -> QuerySet[Asset]:
-    """Assets in service whose next PM date is before ``today`` (same rule as Asset.next_pm_due).
+    """Assets in service with any maintenance schedule (PM, calibration, safety test...) due before ``today``
+    or failed: lifecycle.biomed.selectors.assets_maintenance_overdue, the one rule. (The name is kept for the
+    callers; it replaced the single PM interval.)"""
+    from lifecycle.biomed.selectors import assets_maintenance_overdue
 
-    The interval differs per asset (type default or override), so the filter is one condition per
-    distinct interval: a handful of values, all evaluated by the database.
-    """
-    scheduled = (
-        _in_service()
-        .annotate(
-            pm_interval=Coalesce("pm_interval_days", "asset_type__default_pm_interval_days"),
-            pm_base=Coalesce("last_pm_date", "in_service_date"),
-        )
-        .filter(pm_base__isnull=False)
-    )
-    intervals = set(scheduled.order_by().values_list("pm_interval", flat=True).distinct())
-    if not intervals:
-        return scheduled.none()
-    overdue = Q()
-    for days in intervals:
-        overdue |= Q(pm_interval=days, pm_base__lt=today - timedelta(days=days))
-    return scheduled.filter(overdue)
+    return assets_maintenance_overdue(today=today)
 
 
 def assets_with_open_recall() -> QuerySet[Asset]:

@@ -362,7 +362,7 @@ def work_order_update(*, work_order: WorkOrder, user, **changes) -> WorkOrder:
     unknown = set(changes) - WORK_ORDER_EDITABLE_FIELDS
     if unknown:
         raise WorkOrderError(f"cannot change {', '.join(sorted(unknown))} of a work order")
-    asset = Asset.objects.select_for_update().get(pk=work_order.asset_id)
+    Asset.objects.select_for_update().get(pk=work_order.asset_id)
     locked = WorkOrder.objects.select_for_update().get(pk=work_order.pk)
     before = snapshot(locked)
     completed_on: date | None = changes.pop("completed_on", None)
@@ -371,6 +371,11 @@ def work_order_update(*, work_order: WorkOrder, user, **changes) -> WorkOrder:
     if new_status not in WorkOrderStatus.values:
         raise WorkOrderError(f"unknown work order status {new_status!r}; valid: {', '.join(WorkOrderStatus.values)}")
     work_order_check_status_change(old=locked.status, new=new_status)
+    if new_status != locked.status and new_status not in OPEN_WORK_ORDER_STATUSES and hasattr(locked, "scheduled"):
+        raise WorkOrderError(
+            f"{locked.reference} is scheduled maintenance: close it with its result (pass or fail), or cancel it "
+            "with the reason it was missed (lifecycle.biomed.services)"
+        )
     if completed_on is not None and new_status != WorkOrderStatus.DONE:
         raise WorkOrderError("completed_on is only for completing a work order")
     today = timezone.localdate()
@@ -387,15 +392,13 @@ def work_order_update(*, work_order: WorkOrder, user, **changes) -> WorkOrder:
     locked.save()
     record_changes(instance=locked, user=user, before=before, after=snapshot(locked))
 
-    if closing and locked.status == WorkOrderStatus.DONE and locked.kind == WorkOrderKind.PM:
-        pm_date = completed_on or timezone.localdate(locked.closed_at)
-        if asset.last_pm_date is None or pm_date > asset.last_pm_date:
-            asset_before = snapshot(asset, fields=["last_pm_date"])
-            asset.last_pm_date = pm_date
-            asset.save(update_fields=["last_pm_date", "updated_at"])
-            record_changes(
-                instance=asset, user=user, before=asset_before, after=snapshot(asset, fields=["last_pm_date"])
-            )
+    if closing and locked.status == WorkOrderStatus.DONE:
+        # A maintenance work order opened by hand counts as a pass of the asset's schedules of its kind.
+        from lifecycle.biomed.services import work_order_closed_done
+
+        work_order_closed_done(
+            work_order=locked, user=user, completed_on=completed_on or timezone.localdate(locked.closed_at)
+        )
     return locked
 
 

@@ -81,15 +81,17 @@ class AssetTypeFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = AssetType
         django_get_or_create = ["slug"]
+        skip_postgeneration_save = True
 
     name = "Infusion pump"
     slug = factory.LazyAttribute(lambda o: o.name.lower().replace(" ", "-"))
-    default_pm_interval_days = 365
+    default_pm_interval_days = 365  # a new type gets a PM plan of this interval (lifecycle.biomed.receivers)
 
 
 class AssetFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Asset
+        skip_postgeneration_save = True
 
     asset_tag = factory.Sequence(lambda n: f"IP-{n:05d}")
     asset_type = factory.SubFactory(AssetTypeFactory)
@@ -97,6 +99,30 @@ class AssetFactory(factory.django.DjangoModelFactory):
     model = "Alaris 8015"
     serial_number = factory.Sequence(lambda n: f"SN{n:08d}")
     unit = "4 West"
+
+    # AssetFactory(last_pm_date=..., pm_interval_days=...) sets the asset's PM schedule (lifecycle.biomed), the
+    # way migrated data has it: the schedule replaced those columns.
+    @factory.post_generation
+    def pm_interval_days(self, create, extracted, **kwargs):
+        if create and extracted is not None:
+            _set_pm(self, interval_value=extracted, overrides_plan=True)
+
+    @factory.post_generation
+    def last_pm_date(self, create, extracted, **kwargs):
+        if create and extracted is not None:
+            _set_pm(self, last_done=extracted, last_result="pass", last_result_on=extracted)
+
+
+def _set_pm(asset, **values):
+    from lifecycle.biomed.models import MaintenanceSchedule
+
+    schedule = MaintenanceSchedule.objects.filter(asset_id=asset.pk, kind="pm", name="").first()
+    if schedule is None:  # a decommissioned asset gets no schedules
+        return
+    for name, value in values.items():
+        setattr(schedule, name, value)
+    schedule.next_due = schedule.compute_next_due(asset.in_service_date)
+    schedule.save()
 
 
 class TagFactory(factory.django.DjangoModelFactory):

@@ -8,6 +8,7 @@ from rest_framework import serializers
 from assets.models import Asset, AssetType, Tag
 from assets.tag_ids import format_tag_id
 from lifecycle.api.serializers import StateDefinitionSerializer
+from lifecycle.biomed.api import LoanSerializer, PlannedMaintenanceSerializer, loan_data, planned_maintenance_data
 from lifecycle.selectors import asset_availability_blockers, asset_transition_options
 from lifecycle.states import AssetState, state_definition
 from locations.api.resource_serializers import BuildingRefSerializer, FloorRefSerializer, RoomRefSerializer
@@ -23,7 +24,7 @@ class AssetTypeSerializer(serializers.ModelSerializer):
 class AssetTypeRefSerializer(serializers.ModelSerializer):
     class Meta:
         model = AssetType
-        fields = ["id", "slug", "name"]
+        fields = ["id", "slug", "name", "default_pm_interval_days"]
 
 
 class StateRefSerializer(serializers.Serializer):
@@ -113,15 +114,6 @@ class TagSerializer(serializers.Serializer):
     last_seen = serializers.DateTimeField(allow_null=True)
 
 
-class PlannedMaintenanceSerializer(serializers.Serializer):
-    interval_days = serializers.IntegerField()
-    last_pm_date = serializers.DateField(allow_null=True)
-    next_pm_due = serializers.DateField(
-        allow_null=True, help_text="Null when neither last PM nor in-service date is known."
-    )
-    overdue = serializers.BooleanField()
-
-
 class TransitionOptionSerializer(serializers.Serializer):
     name = serializers.CharField(help_text='The value to POST as "transition".')
     label = serializers.CharField()
@@ -136,7 +128,14 @@ class AssetDetailSerializer(AssetSerializer):
     state = serializers.SerializerMethodField()
     location = serializers.SerializerMethodField()
     tag = serializers.SerializerMethodField()
-    planned_maintenance = serializers.SerializerMethodField()
+    planned_maintenance = serializers.SerializerMethodField(
+        help_text="Every maintenance schedule (PM, calibration, safety tests...) with its due date and last result."
+    )
+    loan = serializers.SerializerMethodField(
+        help_text='The open loan, if the device is "on loan until ..."; else null.'
+    )
+    high_risk = serializers.SerializerMethodField(help_text="Effective: own flag, else type, life-support, risk class.")
+    life_support = serializers.SerializerMethodField(help_text="Effective: own flag, else its type's.")
     availability_blockers = serializers.SerializerMethodField(
         help_text='Why the asset may not be "available" now (PM overdue, open recall); empty when it may.'
     )
@@ -153,9 +152,14 @@ class AssetDetailSerializer(AssetSerializer):
             "networked",
             "encryption_status",
             "risk_class",
+            "high_risk",
+            "life_support",
+            "aem",
+            "aem_rationale",
             "in_service_date",
             "purchase_date",
             "planned_maintenance",
+            "loan",
             "availability_blockers",
             "transitions",
             "created_at",
@@ -182,16 +186,20 @@ class AssetDetailSerializer(AssetSerializer):
 
     @extend_schema_field(PlannedMaintenanceSerializer)
     def get_planned_maintenance(self, asset) -> dict:
-        from django.utils import timezone
+        return PlannedMaintenanceSerializer(planned_maintenance_data(asset)).data
 
-        return PlannedMaintenanceSerializer(
-            {
-                "interval_days": asset.effective_pm_interval_days,
-                "last_pm_date": asset.last_pm_date,
-                "next_pm_due": asset.next_pm_due,
-                "overdue": asset.pm_overdue(timezone.localdate()),
-            }
-        ).data
+    def get_high_risk(self, asset) -> bool:
+        from lifecycle.biomed.selectors import high_risk_q
+
+        return Asset.objects.filter(high_risk_q(), pk=asset.pk).exists()
+
+    def get_life_support(self, asset) -> bool:
+        return bool(asset.life_support) if asset.life_support is not None else asset.asset_type.life_support
+
+    @extend_schema_field(LoanSerializer(allow_null=True))
+    def get_loan(self, asset) -> dict | None:
+        data = loan_data(asset)
+        return None if data is None else LoanSerializer(data).data
 
     def get_availability_blockers(self, asset) -> list[str]:
         return asset_availability_blockers(asset=asset)

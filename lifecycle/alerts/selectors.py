@@ -26,9 +26,17 @@ from locations.models import Receiver, Room
 def assets_on_hand(*, now: datetime | None = None) -> QuerySet[Asset]:
     """Assets a nurse could take now: state available, and located (seen within the freshness window).
 
-    Stale assets are left out: a pump last heard an hour ago may be anywhere.
+    Stale assets are left out: a pump last heard an hour ago may be anywhere. So are assets with any overdue
+    or failed maintenance schedule (lifecycle.biomed): they are not serviceable, so they do not count to par.
     """
-    return Asset.objects.filter(state=AssetState.AVAILABLE).filter(status_q(LocationStatus.LOCATED, now))
+    from lifecycle.biomed.selectors import assets_maintenance_overdue
+
+    today = timezone.localdate(now or timezone.now())
+    return (
+        Asset.objects.filter(state=AssetState.AVAILABLE)
+        .filter(status_q(LocationStatus.LOCATED, now))
+        .exclude(pk__in=assets_maintenance_overdue(today=today).values("pk"))
+    )
 
 
 def par_levels_with_counts(*, now: datetime | None = None) -> QuerySet[ParLevel]:
@@ -64,14 +72,29 @@ def _tracked_assets() -> QuerySet[Asset]:
     return Asset.objects.exclude(state=AssetState.DECOMMISSIONED).filter(tag__isnull=False, last_seen__isnull=False)
 
 
+def _not_on_loan(assets: QuerySet[Asset]) -> QuerySet[Asset]:
+    """A device on an open loan (lifecycle.biomed) is off site with permission: no missing or left-site alert.
+    Once its return is overdue, the loan_overdue alert speaks for it instead."""
+    from lifecycle.biomed.selectors import loans_open
+
+    return assets.exclude(pk__in=loans_open().values("asset_id"))
+
+
 def assets_missing_in_alert(*, now: datetime | None = None) -> QuerySet[Asset]:
     """Tracked assets not seen for LOCATION_MISSING_AFTER_SECONDS (those last seen at an exit are left_site)."""
-    return _tracked_assets().filter(status_q(LocationStatus.MISSING, now)).exclude(left_site_q(now))
+    return _not_on_loan(_tracked_assets().filter(status_q(LocationStatus.MISSING, now)).exclude(left_site_q(now)))
 
 
 def assets_left_site_in_alert(*, now: datetime | None = None) -> QuerySet[Asset]:
     """Tracked assets last seen in an exit room and not seen since the freshness window."""
-    return _tracked_assets().filter(left_site_q(now))
+    return _not_on_loan(_tracked_assets().filter(left_site_q(now)))
+
+
+def assets_loan_overdue_in_alert(*, now: datetime | None = None) -> QuerySet[Asset]:
+    """Assets on an open loan whose expected return has passed (lifecycle.biomed)."""
+    from lifecycle.biomed.selectors import assets_loan_overdue
+
+    return assets_loan_overdue(now=now)
 
 
 def tag_battery_is_low(percent: int | None) -> bool:
@@ -111,6 +134,7 @@ CONDITIONS = {
     AlertKind.PM_OVERDUE: assets_pm_overdue_in_alert,
     AlertKind.RECALL_OPEN: assets_recall_open_in_alert,
     AlertKind.SILENT_RECEIVER: receivers_silent_in_alert,
+    AlertKind.LOAN_OVERDUE: assets_loan_overdue_in_alert,
 }
 
 

@@ -226,9 +226,11 @@ def message_for(kind: AlertKind, subject, *, now: datetime) -> str:
         on = f", on {subject.asset.asset_tag}" if subject.asset_id else ", not bound to an asset"
         return f"Tag {subject} battery at {subject.battery_percent}%{on}: replace the battery."
     if kind == AlertKind.PM_OVERDUE:
-        due = subject.next_pm_due
-        since = f" since {due:%Y-%m-%d}" if due else ""
-        return f"{_asset_label(subject)} is overdue for planned maintenance{since}."
+        from lifecycle.biomed.selectors import asset_schedule_blockers
+
+        reasons = asset_schedule_blockers(asset=subject, today=timezone.localdate(now))
+        which = f": {'; '.join(reasons)}" if reasons else ""
+        return f"{_asset_label(subject)} is overdue for maintenance{which}."
     if kind == AlertKind.RECALL_OPEN:
         from lifecycle.selectors import asset_open_recall_work_orders
 
@@ -237,6 +239,16 @@ def message_for(kind: AlertKind, subject, *, now: datetime) -> str:
         )
         which = f": {', '.join(recalls)}" if recalls else ""
         return f"{_asset_label(subject)} has an open recall{which}."
+    if kind == AlertKind.LOAN_OVERDUE:
+        from lifecycle.biomed.selectors import asset_open_loan
+
+        loan = asset_open_loan(asset=subject)
+        if loan is None:
+            return f"{_asset_label(subject)} loan return is overdue."
+        return (
+            f"{_asset_label(subject)} lent to {loan.borrower} ({loan.get_kind_display().lower()}) was due back at "
+            f"{_when(loan.expected_return)}."
+        )
     if kind == AlertKind.SILENT_RECEIVER:
         return f"Receiver {subject.gateway_id} on {subject.floor} not heard since {_when(subject.last_heard)}."
     raise AlertError(f"no message for alert kind {kind!r}")

@@ -76,7 +76,21 @@ def asset_payload(asset: Asset) -> dict:
         "conf": asset.location_confidence,
         "seen": _iso(asset.last_seen),
         "status": getattr(asset, "location_status", None),
+        # lifecycle.biomed: any overdue or failed schedule makes it not serviceable; an open loan reads
+        # "on loan (...) until ..." (annotated by floormap.selectors.floor_map_assets).
+        "svc": not getattr(asset, "maintenance_overdue", False),
+        "loan": _loan_text(asset),
     }
+
+
+def _loan_text(asset: Asset) -> str | None:
+    until = getattr(asset, "loan_until", None)
+    if until is None:
+        return None
+    from django.utils import timezone
+
+    overdue = " (return overdue)" if until < timezone.now() else ""
+    return f"on loan to {asset.loan_to} until {timezone.localtime(until):%Y-%m-%d %H:%M}{overdue}"
 
 
 def asset_type_payload(asset_type: AssetType) -> dict:

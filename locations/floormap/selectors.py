@@ -44,7 +44,7 @@ def floor_map_assets(*, floor: Floor, since: datetime | None = None, now: dateti
         Asset.objects.filter(current_room__floor=floor)
         .exclude(state=AssetState.DECOMMISSIONED)
         .select_related("asset_type", "current_room")
-        .annotate(location_status=status_annotation(now))
+        .annotate(location_status=status_annotation(now), **_biomed_annotations(now))
         .order_by("asset_tag")
     )
     if since is not None:
@@ -96,6 +96,22 @@ def map_asset(*, asset_id: int, now: datetime | None = None) -> Asset:
     """One asset as the map shows it (after an action), with its ``location_status``."""
     return (
         Asset.objects.select_related("asset_type", "current_room")
-        .annotate(location_status=status_annotation(now))
+        .annotate(location_status=status_annotation(now), **_biomed_annotations(now))
         .get(pk=asset_id)
     )
+
+
+def _biomed_annotations(now: datetime | None) -> dict:
+    """maintenance_overdue (any overdue or failed schedule) and the open loan's loan_until / loan_to."""
+    from django.db.models import Exists, OuterRef, Subquery
+    from django.utils import timezone
+
+    from lifecycle.biomed.selectors import loans_open, schedules_overdue
+
+    today = timezone.localdate(now or timezone.now())
+    loan = loans_open().filter(asset=OuterRef("pk"))
+    return {
+        "maintenance_overdue": Exists(schedules_overdue(today=today).filter(asset=OuterRef("pk"))),
+        "loan_until": Subquery(loan.values("expected_return")[:1]),
+        "loan_to": Subquery(loan.values("borrower")[:1]),
+    }

@@ -293,7 +293,8 @@
     const status = locationStatus(asset);
     return asset.tag + ", " + (TYPES[asset.type] || { name: "" }).name + ", " + s.label +
       (room ? ", in " + room.code + " " + room.name : "") +
-      ", " + LOCATION_LABELS[status].toLowerCase() + ", last seen " + ago(asset.seen);
+      ", " + LOCATION_LABELS[status].toLowerCase() + ", last seen " + ago(asset.seen) +
+      (asset.loan ? ", " + asset.loan : "") + (asset.svc === false ? ", maintenance overdue" : "");
   }
 
   // Each (state, type, location status) is drawn once as an SVG <symbol>; markers only <use> it, so 500
@@ -486,6 +487,8 @@
       '<p class="popup-model">' + esc(asset.model) + "</p>" +
       "<p>" + stateBadge(asset.state) + "</p>" +
       '<p class="popup-definition">' + esc(s.definition || "") + "</p>" +
+      (asset.loan ? '<p class="popup-loan"><strong>' + esc(asset.loan) + "</strong></p>" : "") +
+      (asset.svc === false ? '<p class="popup-maintenance"><strong>Maintenance overdue: not serviceable.</strong></p>' : "") +
       "<dl>" +
       "<dt>Room</dt><dd>" + (room ? esc(room.code + " " + room.name) : "unknown") + "</dd>" +
       "<dt>Location</dt><dd><span class=\"loc loc-" + status + "\">" + esc(LOCATION_LABELS[status]) + "</span>" + precision + "</dd>" +

@@ -223,6 +223,7 @@ def test_editing_the_asset_still_works_and_never_touches_the_state(client, hospi
     data = {name: form[name].value() for name in form.fields if form[name].value() is not None}
     data = {k: (v if v is not False else "") for k, v in data.items()}
     data.update({"firmware_version": "9.9", "tag_bindings-TOTAL_FORMS": "0", "tag_bindings-INITIAL_FORMS": "0"})
+    data.update({"schedules-TOTAL_FORMS": "0", "schedules-INITIAL_FORMS": "0"})  # the read-only schedules inline
     data = {k: v for k, v in data.items() if v != ""}
     saved = client.post(reverse("admin:assets_asset_change", args=[asset.pk]), data)
     assert saved.status_code == 302, saved.context["adminform"].form.errors if saved.context else saved

@@ -74,9 +74,16 @@ def test_pm_columns_set_the_last_pm_and_the_per_asset_interval(tmp_path):
     text += "IP-0002,Infusion pump,,BD,Alaris 8015,SN-1002,4 North,true,encrypted,2023-04-01,,\n"
     run(write(tmp_path, text))
     overridden, default = Asset.objects.get(asset_tag="IP-0001"), Asset.objects.get(asset_tag="IP-0002")
-    assert (overridden.pm_interval_days, overridden.last_pm_date) == (180, date(2026, 9, 1))
+    pm = overridden.schedules.get(kind="pm")
+    assert (pm.interval_value, pm.interval_unit, pm.overrides_plan, pm.last_done) == (
+        180,
+        "days",
+        True,
+        date(2026, 9, 1),
+    )
     assert overridden.next_pm_due == date(2027, 2, 28)
-    assert (default.pm_interval_days, default.last_pm_date) == (None, None)
+    assert default.schedules.filter(kind="pm", overrides_plan=False).exists()  # the type's plan, untouched
+    assert default.schedules.get(kind="pm").last_done is None
 
 
 @pytest.mark.django_db

@@ -37,3 +37,10 @@ def open_recall_on(asset, reference="R-123"):
 
 def open_pm_work_order(asset, user=None):
     return work_order_open(asset=asset, kind=WorkOrderKind.PM, user=user)
+
+
+def pm_last_done(asset):
+    """The last passing PM of the asset (its PM schedule, lifecycle.biomed)."""
+    from lifecycle.biomed.models import MaintenanceSchedule
+
+    return MaintenanceSchedule.objects.get(asset_id=asset.pk, kind="pm", name="").last_done

@@ -96,10 +96,11 @@ def test_editing_an_asset_in_the_admin_records_who_changed_what(client, db):
         "encryption_status": asset.encryption_status,
         "firmware_version": "2.0",
         "risk_class": asset.risk_class,
-        "pm_interval_days": "180",
         "tag_bindings-TOTAL_FORMS": "0",
         "tag_bindings-INITIAL_FORMS": "0",
         "transition_logs-TOTAL_FORMS": "0",
+        "schedules-TOTAL_FORMS": "0",
+        "schedules-INITIAL_FORMS": "0",
         "transition_logs-INITIAL_FORMS": "0",
     }
     response = client.post(f"/admin/assets/asset/{asset.pk}/change/", form)
@@ -109,7 +110,6 @@ def test_editing_an_asset_in_the_admin_records_who_changed_what(client, db):
     assert record.changes == {
         "asset_type": {"from": "Infusion pump", "to": "Ventilator"},
         "firmware_version": {"from": "1.0", "to": "2.0"},
-        "pm_interval_days": {"from": None, "to": 180},
     }
     assert Asset.objects.get(pk=asset.pk).state == AssetState.IN_USE  # the form cannot touch the state
 

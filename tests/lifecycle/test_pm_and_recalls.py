@@ -5,7 +5,7 @@ from datetime import date, timedelta
 import pytest
 from django.utils import timezone
 
-from assets.models import Asset
+from lifecycle.biomed.services import schedule_set
 from lifecycle.exceptions import GuardFailed, RecallError, WorkOrderError
 from lifecycle.models import Recall, WorkOrder, WorkOrderKind, WorkOrderStatus
 from lifecycle.selectors import (
@@ -24,7 +24,7 @@ from lifecycle.services import (
 from lifecycle.states import AssetState
 from locations.freshness import LocationStatus
 from tests.factories import AssetFactory, AssetTypeFactory
-from tests.lifecycle.helpers import located_asset, open_recall_on, pm_overdue_asset
+from tests.lifecycle.helpers import located_asset, open_recall_on, pm_last_done, pm_overdue_asset
 
 pytestmark = pytest.mark.django_db
 
@@ -38,7 +38,7 @@ def test_next_pm_due_uses_the_type_interval_unless_the_asset_overrides_it():
     pumps = AssetTypeFactory(name="Infusion pump", default_pm_interval_days=365)
     asset = AssetFactory(asset_type=pumps, last_pm_date=date(2026, 1, 10))
     assert asset.next_pm_due == date(2027, 1, 10)
-    asset.pm_interval_days = 90
+    schedule_set(asset=asset, kind="pm", interval_value=90)  # the asset overrides its type's PM plan
     assert asset.next_pm_due == date(2026, 4, 10)
 
 
@@ -74,7 +74,7 @@ def test_completing_a_pm_work_order_sets_the_last_pm_date_and_unblocks_return_to
     work_order = work_order_open(asset=asset, kind=WorkOrderKind.PM, user=biomed)
     done = work_order_complete(work_order=work_order, user=biomed)
     assert done.status == WorkOrderStatus.DONE and done.closed_at is not None
-    assert Asset.objects.get(pk=asset.pk).last_pm_date == timezone.localdate()
+    assert pm_last_done(asset) == timezone.localdate()
     assert asset_return_to_service(asset=asset, user=biomed).to_state == AssetState.AVAILABLE
 
 
@@ -82,13 +82,13 @@ def test_pm_date_never_moves_backwards(biomed):
     asset = located_asset(state=AssetState.BIOMED, last_pm_date=timezone.localdate())
     work_order = work_order_open(asset=asset, kind=WorkOrderKind.PM, user=biomed)
     work_order_complete(work_order=work_order, user=biomed, completed_on=timezone.localdate() - timedelta(days=30))
-    assert Asset.objects.get(pk=asset.pk).last_pm_date == timezone.localdate()
+    assert pm_last_done(asset) == timezone.localdate()
 
 
 def test_a_repair_does_not_count_as_pm(biomed):
     asset = located_asset(state=AssetState.BIOMED)
     work_order_complete(work_order=work_order_open(asset=asset, kind=WorkOrderKind.REPAIR, user=biomed), user=biomed)
-    assert Asset.objects.get(pk=asset.pk).last_pm_date is None
+    assert pm_last_done(asset) is None
 
 
 def test_work_order_status_rules(biomed):
@@ -237,7 +237,7 @@ def test_work_order_done_in_the_admin_updates_the_pm_date(admin_client, biomed):
     assert response.status_code == 302, response.content.decode()[:3000]
     work_order.refresh_from_db()
     assert work_order.status == WorkOrderStatus.DONE and work_order.closed_at is not None
-    assert Asset.objects.get(pk=asset.pk).last_pm_date == date(2026, 11, 20)
+    assert pm_last_done(asset) == date(2026, 11, 20)
 
 
 def test_admin_refuses_reopening_a_closed_work_order(admin_client, biomed):

@@ -156,6 +156,8 @@ def test_a_floor_has_its_rooms_as_polygons_and_its_equipment_in_service(nurse, m
         "conf": 0.9,
         "seen": pump.last_seen.isoformat(),
         "status": "located",
+        "svc": True,  # no overdue maintenance schedule (lifecycle.biomed)
+        "loan": None,  # not on loan
     }
     assert assets["IP-STALE"]["status"] == "stale" and assets["IP-STALE"]["room"] == stale.current_room_id
 

@@ -47,12 +47,15 @@ class Command(BaseCommand):
                 call_command("import_floorplan", *[str(p) for p in floorplans], stdout=self.stdout, stderr=self.stderr)
                 call_command("import_assets", str(assets_csv), stdout=self.stdout, stderr=self.stderr)
                 outcomes = demo_users_ensure()
+                from lifecycle.biomed.demo import demo_biomed_ensure  # schedules, 90 days of work, loans
+
+                biomed_counts = demo_biomed_ensure()
         except DemoSetupError as exc:
             raise CommandError(f"{exc}. Nothing was changed.") from None
 
         if types_created:
             self.stdout.write(f"Asset types created with their PM intervals: {', '.join(types_created)}")
-        counts = demo_counts()
+        counts = {**demo_counts(), **biomed_counts}
         self.stdout.write(
             self.style.SUCCESS("Demo hospital ready: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
         )

@@ -11,6 +11,7 @@ from assets.models import Asset, Tag
 from lifecycle.alerts.choices import AlertKind, AlertStatus
 from lifecycle.alerts.models import Alert, ParLevel
 from lifecycle.alerts.services import alerts_check_all
+from lifecycle.biomed.services import schedule_set
 from lifecycle.models import Recall, WorkOrder, WorkOrderKind, WorkOrderStatus
 from lifecycle.states import AssetState
 from locations.choices import RoomType
@@ -121,10 +122,10 @@ def test_pm_overdue_raised_then_resolved_when_pm_is_done(now):
     due = today - timedelta(days=35)
     assert (
         report.raised[0].message
-        == f"{overdue.asset_tag} (Infusion pump) is overdue for planned maintenance since {due:%Y-%m-%d}."
+        == f"{overdue.asset_tag} (Infusion pump) is overdue for maintenance: PM overdue since {due:%Y-%m-%d}."
     )
 
-    Asset.objects.filter(pk=overdue.pk).update(last_pm_date=today)
+    schedule_set(asset=overdue, kind="pm", last_done=today)
     report = alerts_check_all(now=now)
     assert [(a.kind, a.asset) for a in report.resolved] == [(AlertKind.PM_OVERDUE, overdue)]
 

@@ -1,0 +1,19 @@
+from django.apps import AppConfig
+
+
+class BiomedConfig(AppConfig):
+    verbose_name = "Biomed: maintenance schedules, loans and reports"
+    name = "lifecycle.biomed"
+    label = "biomed"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self):
+        # A new asset gets the schedules of its type and model at once (bulk imports call
+        # services.schedules_materialise themselves: bulk_create sends no post_save).
+        from django.db.models.signals import post_save
+
+        from assets.models import Asset, AssetType
+        from lifecycle.biomed import receivers
+
+        post_save.connect(receivers.on_asset_saved, sender=Asset, dispatch_uid="biomed.asset_saved")
+        post_save.connect(receivers.on_asset_type_saved, sender=AssetType, dispatch_uid="biomed.asset_type_saved")
