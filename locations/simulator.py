@@ -169,6 +169,67 @@ class TruthChange:
     room_code: str
 
 
+@dataclass(frozen=True, slots=True)
+class DeliveryModel:
+    """How gateway batches reach the server: each gateway posts what it heard once a second; a batch
+    arrives send_delay_s later, a share of them much later (a congested uplink, a retry), hence out of
+    order, and a share is delivered twice (MQTT QoS 1 redelivery, an HTTP retry after a lost answer)."""
+
+    send_delay_s: tuple[float, float] = (0.1, 0.3)
+    late_share: float = 0.0
+    late_s: tuple[float, float] = (1.0, 10.0)
+    duplicate_share: float = 0.0
+    duplicate_after_s: tuple[float, float] = (0.5, 5.0)
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveredBatch:
+    arrival: float  # server time
+    gateway_id: str
+    sightings: tuple[tuple[str, int, float, int], ...]  # (tag, rssi, gateway ts, battery)
+
+
+class GatewayDelivery:
+    """Turns each second's transmissions into per-gateway batches and hands them over in ARRIVAL order."""
+
+    def __init__(self, model: DeliveryModel | None = None, *, seed: int = 0):
+        self.model = model or DeliveryModel()
+        self.rng = np.random.default_rng(seed)
+        self._queue: list[tuple[float, int, DeliveredBatch]] = []
+        self._seq = 0
+
+    def send(self, transmissions: Iterable[Transmission], *, now: float) -> None:
+        """Queue the batches of the second that ended at `now` (one per gateway that heard something)."""
+        per_gateway: dict[str, list] = defaultdict(list)
+        for tx in transmissions:
+            for rx in tx.receptions:
+                per_gateway[rx.gateway_id].append((tx.tag_id, rx.rssi, rx.ts, tx.battery))
+        m, rng = self.model, self.rng
+        for gateway_id in sorted(per_gateway):
+            delay = float(rng.uniform(*m.send_delay_s))
+            if m.late_share > 0 and rng.random() < m.late_share:
+                delay += float(rng.uniform(*m.late_s))
+            batch = DeliveredBatch(now + delay, gateway_id, tuple(sorted(per_gateway[gateway_id], key=lambda s: s[2])))
+            self._put(batch)
+            if m.duplicate_share > 0 and rng.random() < m.duplicate_share:
+                again = batch.arrival + float(rng.uniform(*m.duplicate_after_s))
+                self._put(DeliveredBatch(again, gateway_id, batch.sightings))
+
+    def _put(self, batch: DeliveredBatch) -> None:
+        heapq.heappush(self._queue, (batch.arrival, self._seq, batch))
+        self._seq += 1
+
+    def due(self, now: float) -> list[DeliveredBatch]:
+        """The batches that have arrived by `now`, in arrival order."""
+        out = []
+        while self._queue and self._queue[0][0] <= now:
+            out.append(heapq.heappop(self._queue)[2])
+        return out
+
+    def drain(self) -> list[DeliveredBatch]:
+        return self.due(math.inf)
+
+
 def format_ts(epoch_s: float) -> str:
     """Epoch seconds -> ISO 8601 UTC with milliseconds, as gateways send it: 2026-11-22T08:00:00.512Z."""
     ms = int(round(epoch_s * 1000))
@@ -283,7 +344,7 @@ class _Building:
             self.rx_skew = self.rx_skew + rng.uniform(-radio.gateway_clock_offset_s, radio.gateway_clock_offset_s, n_rx)
         if radio.gateway_clock_drift_ppm > 0:
             self.rx_drift = rng.uniform(-radio.gateway_clock_drift_ppm, radio.gateway_clock_drift_ppm, n_rx) * 1e-6
-        self.rx_outages: list[list[tuple[float, float]]] = [[] for _ in range(n_rx)]
+        self.rx_outages: list[list[tuple]] = [[] for _ in range(n_rx)]
         self.outage_seed = int(rng.integers(1 << 31)) if radio.outages_per_hour > 0 else None
         self.rasters: dict[int, _FloorRaster] = {}
         self.trees: dict[int, tuple[STRtree, list[int]]] = {}

@@ -139,22 +139,23 @@ class ClockEstimator:
         order = np.argsort(value, kind="stable")
         value, key, d = value[order], key[order], d[order]
         # Densest cluster per pair, on two scales around each difference: within clock_peak_s (robust to
-        # stamping jitter) and within a fifth of it (copies of one ping are sharper than a ping matched
-        # with the tag's previous one, which carries the advertising jitter).
+        # stamping jitter) and within clock_sharp_s, weighted 3x: copies of one ping agree to the
+        # gateways' stamping noise, whereas a ping matched with the tag's previous one also carries the
+        # BLE advertising delay (0-10 ms, random per interval) and, across tags, their different intervals.
         pos = np.arange(len(key))
-        wide_h, sharp_h = cfg.clock_peak_s, cfg.clock_peak_s / 5.0
+        wide_h, sharp_h = cfg.clock_peak_s, cfg.clock_sharp_s
         lo = np.searchsorted(value, value - wide_h, side="left")
         hi = np.searchsorted(value, value + wide_h, side="right")
         sharp = np.searchsorted(value, value + sharp_h, side="right") - np.searchsorted(
             value, value - sharp_h, side="left"
         )
         count = hi - lo
-        score = count + sharp
+        score = count + 3 * sharp
         group_start = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
         sizes = np.diff(np.r_[group_start, len(key)])
         best = np.maximum.reduceat(score, group_start)
         # Near-ties (tags pinging at one steady interval match their previous ping about as well as
-        # the same ping): the cluster nearest the current estimate wins unless another has 1.5x its
+        # the same ping): the cluster nearest the current estimate wins unless another has 1.25x its
         # support; between two gateways already estimated, a jump needs 3x and plenty of copies.
         group_of = np.repeat(np.arange(len(group_start)), sizes)
         both_locked = (self.locked[key // self.n] & self.locked[key % self.n])[group_start]
@@ -162,7 +163,7 @@ class ClockEstimator:
         near_best = np.zeros(len(group_start))
         np.maximum.at(near_best, group_of[near], score[near])
         jump = both_locked & ((best < 3.0 * near_best) | (best < 4 * cfg.clock_min_pairs))
-        threshold = np.where(jump, np.inf, best / 1.5)
+        threshold = np.where(jump, np.inf, best / 1.25)
         eligible = score >= threshold[group_of]
         eligible |= jump[group_of] & near & (score >= near_best[group_of])
         idx = np.flatnonzero(eligible)
@@ -201,33 +202,42 @@ class ClockEstimator:
         return change
 
     def _solve(self, ea, eb, d, w):
-        """Weighted least squares for offsets with o[b] - o[a] = d; edges off by more than
-        clock_outlier_s from the solution are dropped and the solve repeated."""
+        """Offsets with o[b] - o[a] = d, robustly: iteratively reweighted least squares close to a
+        least-absolute-deviations fit (a pair estimate that picked the wrong ping cannot pull the
+        others), then the edges off by more than clock_outlier_s are dropped and a plain weighted
+        least-squares solve gives the answer."""
         n = self.n
         used = np.ones(len(d), dtype=bool)
+        weight = w.astype(np.float64).copy()
         delta = None
-        for _ in range(3):
+        for step in range(7):
+            final = step == 6
+            if final:
+                used = np.abs(delta[eb] - delta[ea] - d) <= self.config.clock_outlier_s
+                weight = w.astype(np.float64)
             if not used.any():
                 return None, used
-            lap = np.zeros((n, n))
-            rhs = np.zeros(n)
-            wu, a, b, du = w[used], ea[used], eb[used], d[used]
-            np.add.at(lap, (a, a), wu)
-            np.add.at(lap, (b, b), wu)
-            np.add.at(lap, (a, b), -wu)
-            np.add.at(lap, (b, a), -wu)
-            np.add.at(rhs, b, wu * du)
-            np.add.at(rhs, a, -wu * du)
-            lap[np.diag_indices(n)] += 1e-6 * (wu.max() if len(wu) else 1.0)
-            lonely = np.diag(lap) <= 1e-5 * (wu.max() if len(wu) else 1.0)
-            lap[lonely, lonely] = 1.0
-            delta = np.linalg.solve(lap, rhs)
-            resid = np.abs(delta[eb] - delta[ea] - d)
-            bad = used & (resid > self.config.clock_outlier_s)
-            if not bad.any():
-                break
-            used &= ~bad
+            delta = self._weighted(n, ea[used], eb[used], d[used], weight[used])
+            if not final:
+                resid = np.abs(delta[eb] - delta[ea] - d)
+                weight = w / np.maximum(resid, 0.005)
         return delta, used
+
+    @staticmethod
+    def _weighted(n, a, b, d, wu):
+        lap = np.zeros((n, n))
+        rhs = np.zeros(n)
+        np.add.at(lap, (a, a), wu)
+        np.add.at(lap, (b, b), wu)
+        np.add.at(lap, (a, b), -wu)
+        np.add.at(lap, (b, a), -wu)
+        np.add.at(rhs, b, wu * d)
+        np.add.at(rhs, a, -wu * d)
+        scale = wu.max() if len(wu) else 1.0
+        lap[np.diag_indices(n)] += 1e-6 * scale
+        lonely = np.diag(lap) <= 1e-5 * scale
+        lap[lonely, lonely] = 1.0
+        return np.linalg.solve(lap, rhs)
 
 
 def _components(n: int, a: np.ndarray, b: np.ndarray) -> list[np.ndarray]:

@@ -39,12 +39,13 @@ class EngineConfig:
 
     # --- Gateway clocks (locations/engine/clock.py) ------------------------------------------
     clock_estimation: bool = True
-    clock_first_update_s: float = 10.0  # event time after the first sighting before the first estimate
+    clock_first_update_s: float = 25.0  # event time after the first sighting before the first estimate
     clock_update_s: float = 20.0  # re-estimated every this much event time ...
     clock_window_s: float = 30.0  # ... from the sightings of this last stretch
     clock_search_s: float = 5.0  # differences searched before a gateway is locked (+-2.5 s clocks)
     clock_track_s: float = 0.25  # ... and afterwards, around the current estimate
-    clock_peak_s: float = 0.03  # copies of one ping agree within tens of ms (stamping jitter)
+    clock_peak_s: float = 0.03  # copies of one ping agree within tens of ms (stamping jitter) ...
+    clock_sharp_s: float = 0.002  # ... and mostly within a few ms (an alias is spread by advertising jitter)
     clock_min_pairs: int = 8  # matched copies needed to estimate a pair of gateways
     clock_outlier_s: float = 0.05  # pair estimates this far off the joint solution are dropped
     clock_max_tags: int = 300  # the estimator follows at most about this many tags (a stable sample)
