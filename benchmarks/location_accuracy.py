@@ -50,7 +50,7 @@ START = 1_800_000_000.0
 # Real-network conditions (issue 11). Each is "everything else as in A" unless it says otherwise.
 CLOCKS = {"gateway_clock_offset_s": 2.0, "gateway_clock_drift_ppm": 20.0}  # no NTP: +-2 s, drifting
 LATE = {"late_share": 0.5, "late_s": (1.0, 10.0)}  # half the batches 1-10 s late, so out of order
-HARSH_RADIO = {"packet_loss": 0.3, "receiver_offset_sigma_db": 4.0}  # 30 % loss, receivers several dB off
+HARSH_RADIO = {"packet_loss": 0.25, "receiver_offset_sigma_db": 3.0}  # 25 % loss, receivers several dB off
 SLOW_PINGS = {"ping_interval_range_s": (5.0, 10.0)}
 SCENARIOS = {
     "A": {"receivers": "every", "sigma": 4.0, "targets": {"settled": 0.99, "false_ratio": 1.3}},
@@ -70,20 +70,20 @@ SCENARIOS = {
         "targets": {"settled": 0.98, "shown_ratio": 1.5},
     },
     "sparse": {
-        "about": "one receiver per three rooms, sigma 6 dB, receivers +-4 dB off their rssi_at_1m, 30 % loss, "
+        "about": "one receiver per three rooms, sigma 5 dB, receivers off their rssi_at_1m by N(0, 3 dB), 25 % loss, "
         "pings every 5-10 s",
         "receivers": "every_third",
-        "sigma": 6.0,
+        "sigma": 5.0,
         "radio": HARSH_RADIO,
         "motion": SLOW_PINGS,
         "targets": {"settled": 0.97, "shown_ratio": 1.5},
     },
     "combined": {
-        "about": "clocks +-2 s and drifting, half the batches 1-10 s late, 5 % delivered twice, receivers dark "
-        "for 2-10 min (2 outages per receiver-hour), half the corridor parking at a door, sigma 5 dB, 30 % loss, "
-        "receivers +-4 dB off, pings every 5-10 s, a receiver in every other room",
-        "receivers": "every_other",
-        "sigma": 5.0,
+        "about": "A with everything at once: clocks +-2 s and drifting, half the batches 1-10 s late, 5 % "
+        "delivered twice, receivers dark for 2-10 min (2 outages per receiver-hour), half the corridor parking "
+        "at a door, 25 % loss, receivers off by N(0, 3 dB), pings every 5-10 s",
+        "receivers": "every",
+        "sigma": 4.0,
         "radio": {**CLOCKS, **HARSH_RADIO, "outages_per_hour": 2.0, "outage_s": (120.0, 600.0)},
         "motion": {**SLOW_PINGS, "corridor_door_share": 0.5},
         "delivery": {**LATE, "duplicate_share": 0.05},

@@ -62,6 +62,7 @@ logger = logging.getLogger(__name__)
 # The tag -> asset cache is reloaded this often even without a change signal (other processes bind tags).
 TAG_CACHE_TTL_S = 60.0
 UNKNOWN_TAG_TTL_S = 60.0
+ENGINE_ESTIMATES_EVERY_S = 30.0  # gateway clock offsets and calibrations are written at most this often
 _UNKNOWN_TAG_LIMIT = 100_000
 # An asset that stays in its room is re-announced to the floor map when it moved at least this far.
 MAP_MOVE_THRESHOLD_M = 1.0
@@ -276,6 +277,7 @@ class LocationPipeline:
         self._pending_gateways: dict[str, float] = {}  # gateway_id -> newest event time heard
         self._unknown: dict[str, float] = {}  # tag ids not registered -> wall time to look again
         self._last_processed_watermark = -math.inf
+        self._estimates_stored: tuple[int, int, float] = (0, 0, -math.inf)  # clock/calibration updates, when
         self._build()
 
     # ----------------------------------------------------------------- setup
@@ -418,6 +420,7 @@ class LocationPipeline:
 
     def _process_locked(self, watermark: float | None) -> ProcessResult:
         estimates = self.engine.flush(watermark)
+        self._store_engine_estimates(final=watermark is None)
         if watermark is not None:
             self._last_processed_watermark = max(self._last_processed_watermark, watermark)
         pending_tags, self._pending_tags = self._pending_tags, {}
@@ -434,6 +437,21 @@ class LocationPipeline:
             for gateway_id, heard in pending_gateways.items():
                 self._pending_gateways.setdefault(gateway_id, heard)
             raise
+
+    def _store_engine_estimates(self, *, final: bool) -> None:
+        """Persist the engine's per-gateway clock offsets and calibrations when they changed, at most
+        every ENGINE_ESTIMATES_EVERY_S of wall time (and at the end of a replay)."""
+        stats = self.engine.stats
+        clocks, calibrations, stored_at = self._estimates_stored
+        if (stats.clock_updates, stats.calibration_updates) == (clocks, calibrations):
+            return
+        now = time.monotonic()
+        if not final and now - stored_at < ENGINE_ESTIMATES_EVERY_S:
+            return
+        from locations.services import receivers_store_engine_estimates
+
+        receivers_store_engine_estimates(self.engine.gateway_clocks(), now=datetime.now(UTC))
+        self._estimates_stored = (stats.clock_updates, stats.calibration_updates, now)
 
     def _persist(
         self, estimates: list[LocationEstimate], pending_tags: dict[str, list], pending_gateways: dict[str, float]
@@ -624,6 +642,8 @@ class ReplayResult:
     skipped_estimates: int = 0
     bad_lines: list[tuple[int, str]] = field(default_factory=list)
     rejection_reasons: dict[str, int] = field(default_factory=dict)
+    # The engine's own drops by reason at the end (engine.stats.drops(): duplicate, late, ...).
+    engine_drops: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
 
     @property
@@ -696,6 +716,7 @@ def replay_lines(
     done = pipeline.process(None)
     result.room_changes += len(done.room_changes)
     result.skipped_estimates += done.skipped
+    result.engine_drops = pipeline.engine.stats.drops()
     result.seconds = time.perf_counter() - started
     return result
 

@@ -11,6 +11,7 @@ class AlertKind(models.TextChoices):
     PM_OVERDUE = "pm_overdue", "Planned maintenance overdue"
     RECALL_OPEN = "recall_open", "Open recall"
     SILENT_RECEIVER = "silent_receiver", "Receiver silent"
+    GATEWAY_CLOCK = "gateway_clock", "Gateway clock off"
 
     @property
     def subject_field(self) -> str:
@@ -28,6 +29,7 @@ SUBJECT_FIELD = {
     AlertKind.PM_OVERDUE: "asset",
     AlertKind.RECALL_OPEN: "asset",
     AlertKind.SILENT_RECEIVER: "receiver",
+    AlertKind.GATEWAY_CLOCK: "receiver",
 }
 SUBJECT_FIELDS = ("asset", "tag", "par_level", "receiver")
 

@@ -55,10 +55,10 @@ class EngineConfig:
     # A receiver consistently hotter or colder than its rssi_at_1m: its mean residual (readings well
     # above sensitivity, in confidently placed windows), shrunk by calibration_prior_n readings.
     calibration: bool = True
-    calibration_prior_n: float = 200.0
+    calibration_prior_n: float = 50.0
     calibration_max_db: float = 10.0
-    calibration_update_n: int = 2000  # readings between two updates of the expected-rssi tables
-    calibration_min_confidence: float = 0.9
+    calibration_update_n: int = 500  # readings between two updates of the expected-rssi tables
+    calibration_min_confidence: float = 0.8
     calibration_margin_db: float = 12.0  # only readings expected this far above sensitivity
 
     # --- Signal model: rssi = rssi_at_1m - 10 n log10(d) - walls - floors ----------------------
@@ -85,7 +85,9 @@ class EngineConfig:
     offset_range_db: float = 12.0
     max_receivers_per_window: int = 10  # the strongest N of a window are used
     likelihood_temper: float = 0.6  # readings of a still tag are correlated: each counts for less
-    max_window_evidence: float = 4.0  # nats one window can hold against a room (after tempering)
+    max_window_evidence: float = 4.0  # nats one window can hold against a room (after tempering) ...
+    evidence_reference_s: float = 2.0  # ... for pings this far apart; sqrt(dt / this) times more (<= 2x) for slower
+
     # Candidate rooms for a window: those where its loudest receiver would hear the tag at least
     # (its rssi - candidate_margin_db), at least min and at most max of them, plus the rooms the
     # tag was last believed in (always evaluated, so a still tag is judged on its own room).

@@ -538,7 +538,7 @@ class LocationEngine:
     def _learn_calibration(self, conf, heard_n, best, gain, heard_rx, heard_y) -> None:
         """Residuals of confidently placed windows against the chosen point, per receiver."""
         cfg, plan = self.config, self.plan
-        ok = (conf >= cfg.calibration_min_confidence) & (heard_n >= 3)
+        ok = (conf >= cfg.calibration_min_confidence) & (heard_n >= 2)
         if not ok.any():
             return
         rx_ok = heard_rx[ok] >= 0
@@ -832,7 +832,10 @@ class LocationEngine:
             top = np.where(valid, room_ll, -np.inf).max(axis=1, keepdims=True)
             # One window can make a room at most e^max_window_evidence times less likely than the
             # best one: a single freak reading (a reflection, a deep fade) cannot move a still tag.
-            evidence = np.maximum(cfg.likelihood_temper * (room_ll - top), -cfg.max_window_evidence)
+            # A window long after the previous one (slow pings) has had more time to see a move, and its
+            # noise is less correlated with the last one's: it may count for more, up to twice the cap.
+            cap = cfg.max_window_evidence * np.clip(np.sqrt(dt / cfg.evidence_reference_s), 1.0, 2.0)
+            evidence = np.maximum(cfg.likelihood_temper * (room_ll - top), -cap[:, None])
             logpost = np.where(valid, np.log(np.maximum(prior, 1e-300)) + evidence, -np.inf)
         logpost -= logpost.max(axis=1, keepdims=True)
         post = np.exp(logpost)
