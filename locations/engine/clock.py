@@ -155,15 +155,16 @@ class ClockEstimator:
         sizes = np.diff(np.r_[group_start, len(key)])
         best = np.maximum.reduceat(score, group_start)
         # Near-ties (tags pinging at one steady interval match their previous ping about as well as
-        # the same ping): the cluster nearest the current estimate wins unless another has 1.25x its
-        # support; between two gateways already estimated, a jump needs 3x and plenty of copies.
+        # the same ping): the cluster nearest the current estimate wins unless another is clearly
+        # better; between two gateways already estimated, a jump needs 3x the support and plenty of copies.
         group_of = np.repeat(np.arange(len(group_start)), sizes)
         both_locked = (self.locked[key // self.n] & self.locked[key % self.n])[group_start]
         near = np.abs(d) <= cfg.clock_track_s
         near_best = np.zeros(len(group_start))
         np.maximum.at(near_best, group_of[near], score[near])
         jump = both_locked & ((best < 3.0 * near_best) | (best < 4 * cfg.clock_min_pairs))
-        threshold = np.where(jump, np.inf, best / 1.25)
+        # Eligible: within the noise of the best (about two standard deviations of a score).
+        threshold = np.where(jump, np.inf, best - 4.0 * np.sqrt(best))
         eligible = score >= threshold[group_of]
         eligible |= jump[group_of] & near & (score >= near_best[group_of])
         idx = np.flatnonzero(eligible)

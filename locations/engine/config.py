@@ -39,9 +39,9 @@ class EngineConfig:
 
     # --- Gateway clocks (locations/engine/clock.py) ------------------------------------------
     clock_estimation: bool = True
-    clock_first_update_s: float = 25.0  # event time after the first sighting before the first estimate
+    clock_first_update_s: float = 55.0  # event time after the first sighting before the first estimate
     clock_update_s: float = 20.0  # re-estimated every this much event time ...
-    clock_window_s: float = 30.0  # ... from the sightings of this last stretch
+    clock_window_s: float = 60.0  # ... from the sightings of this last stretch
     clock_search_s: float = 5.0  # differences searched before a gateway is locked (+-2.5 s clocks)
     clock_track_s: float = 0.25  # ... and afterwards, around the current estimate
     clock_peak_s: float = 0.03  # copies of one ping agree within tens of ms (stamping jitter) ...
@@ -55,10 +55,11 @@ class EngineConfig:
     # A receiver consistently hotter or colder than its rssi_at_1m: its mean residual (readings well
     # above sensitivity, in confidently placed windows), shrunk by calibration_prior_n readings.
     calibration: bool = True
-    calibration_prior_n: float = 50.0
+    calibration_prior_n: float = 100.0
+    calibration_min_tags: int = 5  # a receiver is calibrated once readings of this many tags are behind it
     calibration_max_db: float = 10.0
-    calibration_update_n: int = 500  # readings between two updates of the expected-rssi tables
-    calibration_min_confidence: float = 0.8
+    calibration_every_s: float = 60.0  # event-time epochs; a window uses what was learnt 2 epochs before
+    calibration_min_confidence: float = 0.9
     calibration_margin_db: float = 12.0  # only readings expected this far above sensitivity
 
     # --- Signal model: rssi = rssi_at_1m - 10 n log10(d) - walls - floors ----------------------

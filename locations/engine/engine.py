@@ -121,10 +121,12 @@ class LocationEngine:
         self._co_indices = co_g
         self._co_starts = np.searchsorted(co_r, np.arange(n_gw))
         # receiver calibration, learnt online
-        self._cal_sum = np.zeros(n_gw)
-        self._cal_n = np.zeros(n_gw)
+        # Per calibration epoch (event time // calibration_every_s): sums of residuals and counts per receiver.
+        self._cal_buckets: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._cal_base = (np.zeros(n_gw), np.zeros(n_gw), -(2**62))  # merged old buckets, up to this epoch
         self._cal_applied = np.zeros(n_gw)
-        self._cal_since = 0
+        self._cal_epoch: int | None = None
+        self._cal_tags: list[set[int]] = [set() for _ in range(n_gw)]  # distinct tags behind each receiver's
 
     # ------------------------------------------------------------------ public API
 
@@ -405,16 +407,21 @@ class LocationEngine:
         s_win, s_gw, s_rssi = s_win[sighting_order], s_gw[sighting_order], s_rssi[sighting_order]
         s_start = np.searchsorted(s_win, np.arange(len(w_ids) + 1))
         dark = self._dark_gateways()
-        for b0 in range(0, len(w_order), _BLOCK_WINDOWS):
-            block = w_order[b0 : b0 + _BLOCK_WINDOWS]
-            # Sightings of the block's windows, windows renumbered 0..len(block)-1.
-            lengths = s_start[block + 1] - s_start[block]
-            local = np.repeat(np.arange(len(block)), lengths)
-            idx = np.repeat(s_start[block] - np.r_[0, np.cumsum(lengths)[:-1]], lengths) + np.arange(lengths.sum())
-            estimates.extend(
-                self._estimate(w_tag[block], w_ts[block], local, s_gw[idx], s_rssi[idx], w_end[block], dark)
-            )
-        self._maybe_calibrate()
+        # Blocks never straddle a calibration epoch: every window is judged with the calibration of its
+        # own epoch, however the windows were batched into flushes (a replay equals the live run).
+        epoch = np.floor(w_ts[w_order] / cfg.calibration_every_s).astype(np.int64)
+        cuts = np.flatnonzero(np.r_[True, epoch[1:] != epoch[:-1]])
+        for c0, c1 in zip(cuts.tolist(), np.r_[cuts[1:], len(w_order)].tolist(), strict=True):
+            self._calibrate_for(int(epoch[c0]))
+            for b0 in range(c0, c1, _BLOCK_WINDOWS):
+                block = w_order[b0 : min(c1, b0 + _BLOCK_WINDOWS)]
+                # Sightings of the block's windows, windows renumbered 0..len(block)-1.
+                lengths = s_start[block + 1] - s_start[block]
+                local = np.repeat(np.arange(len(block)), lengths)
+                idx = np.repeat(s_start[block] - np.r_[0, np.cumsum(lengths)[:-1]], lengths) + np.arange(lengths.sum())
+                estimates.extend(
+                    self._estimate(w_tag[block], w_ts[block], local, s_gw[idx], s_rssi[idx], w_end[block], dark)
+                )
         return estimates
 
     def flush_idle(self, now: float) -> list[LocationEstimate]:
@@ -514,17 +521,25 @@ class LocationEngine:
 
     # ------------------------------------------------------------------ calibration
 
-    def _maybe_calibrate(self) -> None:
+    def _calibrate_for(self, epoch: int) -> None:
+        """Use the calibration learnt from the windows of epochs up to epoch - 2 (all closed by the time
+        any window of `epoch` closes, live or in a replay)."""
         cfg = self.config
-        if not cfg.calibration or self._cal_since < cfg.calibration_update_n:
+        if not cfg.calibration or epoch == self._cal_epoch:
             return
-        self._cal_since = 0
-        target = np.clip(
-            self._cal_sum / (self._cal_n + cfg.calibration_prior_n), -cfg.calibration_max_db, cfg.calibration_max_db
-        )
+        self._cal_epoch = epoch
+        base_sum, base_n, base_upto = self._cal_base
+        total, count = base_sum.copy(), base_n.copy()
+        for k, (bucket_sum, bucket_n) in self._cal_buckets.items():
+            if base_upto < k <= epoch - 2:
+                total += bucket_sum
+                count += bucket_n
+        target = np.clip(total / (count + cfg.calibration_prior_n), -cfg.calibration_max_db, cfg.calibration_max_db)
         # Only relative calibration is identifiable (a tag's gain absorbs a common shift): keep the
         # median receiver at its datasheet value.
-        has = self._cal_n > 0
+        # A receiver's own offset is common to every tag; one tag's readings could be its spot's shadowing.
+        diverse = np.array([len(t) >= cfg.calibration_min_tags for t in self._cal_tags])
+        has = (count > 0) & diverse
         if has.any():
             target[has] -= float(np.median(target[has]))
         target[~has] = 0.0
@@ -535,10 +550,10 @@ class LocationEngine:
         refresh_miss_tables(self.plan, change)
         self.stats.calibration_updates += 1
 
-    def _learn_calibration(self, conf, heard_n, best, gain, heard_rx, heard_y) -> None:
+    def _learn_calibration(self, w_tag, conf, heard_n, best, gain, heard_rx, heard_y) -> None:
         """Residuals of confidently placed windows against the chosen point, per receiver."""
         cfg, plan = self.config, self.plan
-        ok = (conf >= cfg.calibration_min_confidence) & (heard_n >= 2)
+        ok = (conf >= cfg.calibration_min_confidence) & (heard_n >= 3)
         if not ok.any():
             return
         rx_ok = heard_rx[ok] >= 0
@@ -548,9 +563,26 @@ class LocationEngine:
         resid = np.clip(heard_y[ok] - mu, -10.0, 10.0)
         # Residuals are measured against the tables that already include the applied calibration.
         total = resid + self._cal_applied[rx]
-        np.add.at(self._cal_sum, rx[use], total[use])
-        np.add.at(self._cal_n, rx[use], 1.0)
-        self._cal_since += int(use.sum())
+        n_gw = len(self._cal_applied)
+        bucket = self._cal_buckets.get(self._cal_epoch)
+        if bucket is None:
+            bucket = self._cal_buckets[self._cal_epoch] = (np.zeros(n_gw), np.zeros(n_gw))
+        np.add.at(bucket[0], rx[use], total[use])
+        np.add.at(bucket[1], rx[use], 1.0)
+        limit = self.config.calibration_min_tags
+        pairs = np.unique(np.stack([rx[use], np.broadcast_to(w_tag[ok][:, None], rx.shape)[use]]), axis=1)
+        for r, t in pairs.T.tolist():
+            seen = self._cal_tags[r]
+            if len(seen) < limit:
+                seen.add(t)
+        # Epochs long past are merged: no window that old can still be closed.
+        old = [k for k in self._cal_buckets if k < self._cal_epoch - 10]
+        if old:
+            base_sum, base_n, base_upto = self._cal_base
+            for k in sorted(old):
+                bucket_sum, bucket_n = self._cal_buckets.pop(k)
+                base_sum, base_n = base_sum + bucket_sum, base_n + bucket_n
+            self._cal_base = (base_sum, base_n, max(base_upto, max(old)))
 
     # ------------------------------------------------------------------ estimation
 
@@ -638,7 +670,7 @@ class LocationEngine:
                 best_sample[w[idx]] = samples[m, col]
                 gain[w[idx]] = offset[m, col]
         if cfg.calibration:
-            self._learn_calibration(confidence, heard_n, best_sample, gain, heard_rx, heard_y)
+            self._learn_calibration(w_tag, confidence, heard_n, best_sample, gain, heard_rx, heard_y)
         x, y, radius = self._position(chosen, start_xy, best_sample, gain, heard_rx, heard_y)
         self.stats.windows += n
 
