@@ -1,9 +1,11 @@
 """The location engine: sightings in, one LocationEstimate per tag transmission out.
 
 Pipeline (docs/location-engine.md has the why):
-1. push(): sightings join per-tag event-time windows; duplicates and late arrivals are dropped
-   and counted.
-2. flush(watermark): windows that can no longer change are closed, then, batch by batch over
+1. push(): each timestamp is corrected by its gateway's clock offset (estimated from the data,
+   locations/engine/clock.py); sightings join per-tag event-time windows; duplicates and late
+   arrivals are dropped and counted; gateway watermarks, the frontier and delivery waits are updated.
+2. flush(watermark): windows that can no longer change (the frontier is past their end by the wait
+   their receivers need) are closed, then, batch by batch over
    arrays (windows x candidate sample points x heard receivers):
    a. per-room likelihood: robust (split Student-t) residuals of the heard receivers against
       the precomputed expected RSSI at each room's sample points, plus the evidence of the
@@ -13,7 +15,8 @@ Pipeline (docs/location-engine.md has the why):
       probability), then the room on it, with hysteresis;
    c. position: robust Gauss-Newton in dB on the chosen floor from the room's best point,
       clamped into the room for display, with an uncertainty radius.
-Everything is a deterministic function of the sightings' event times: no clock, no randomness.
+Everything is a deterministic function of the sightings in arrival order: no wall clock (except the
+caller's clock passed to flush), no randomness.
 """
 
 from __future__ import annotations
