@@ -4,12 +4,21 @@
     .venv/bin/python benchmarks/location_accuracy.py --quick    # 1 seed, 20 minutes per run
 
 Scenarios (synthetic floors generated here, never the demo data; see benchmarks/layouts.py):
-  A  a receiver in every room and corridor section, shadowing sigma 4 dB
-  B  a receiver in every other room and corridor section, shadowing sigma 6 dB
+  A         a receiver in every room and corridor section, shadowing sigma 4 dB
+  B         a receiver in every other room and corridor section, shadowing sigma 6 dB
+  clock     A with gateway clocks off by up to +-2 s, drifting up to 20 ppm (no NTP)
+  late      A with half the gateway batches delivered 1-10 s late, hence out of order
+  sparse    one receiver per three rooms, sigma 5 dB, receivers off their rssi_at_1m by N(0, 3 dB),
+            25 % packet loss, each tag pinging every 5-10 s
+  combined  A with all of it: clocks, late batches, 5 % of batches delivered twice, receivers dark for
+            2-10 minutes, equipment parked in the corridor at a door, loss, calibration error, slow pings
 each on two layouts: a double-loaded corridor floor, and two stacked racetrack floors.
 
-The simulator (locations/simulator.py, default physics) writes what the gateways hear; the engine gets
-only the sightings (never the truth) and is flushed once a second as the live pipeline does. Figures:
+The simulator (locations/simulator.py) writes what the gateways hear; its GatewayDelivery hands the
+gateway batches over in ARRIVAL order, as a real network delivers them. The engine gets only the
+sightings (never the truth) and is flushed once a second on the wall clock, as the live pipeline does.
+The baselines see each transmission as sent (true times, no delivery problems): they are an upper bound
+of what those methods could do. Figures:
   settled   share of pings more than 16 s after the tag's last true room change placed in the true room
             (the room shown at that ping: the latest estimate at or before it)
   true/h    true room changes per asset-hour (every room entered, corridor sections included)
