@@ -105,15 +105,22 @@ class ClockEstimator:
         tag, gw, raw = tag[use], gw[use], raw[use]
         if len(tag) < 2:
             return None
-        ts = raw - self.offset[gw]
-        order = np.lexsort((gw, ts, tag))
-        tag, gw, ts = tag[order], gw[order], ts[order]
         present = np.zeros(self.n, dtype=bool)
         present[gw] = True
         # Before a gateway is locked its offset may be seconds off: search wide (aliases are told apart
         # by the sharpness of the peak); afterwards only track drift near the current estimate.
         wide = (present & ~self.locked).any() or self.updates % cfg.clock_research_every == 0
         radius = cfg.clock_search_s if wide else cfg.clock_track_s
+        if wide:
+            # A wide search pairs each sighting with seconds of others: on a big site, a rotating
+            # subset of about clock_wide_tags tags is plenty.
+            stride = max(1, math.ceil(len(np.unique(tag)) / cfg.clock_wide_tags))
+            if stride > 1:
+                keep = tag % stride == self.updates % stride
+                tag, gw, raw = tag[keep], gw[keep], raw[keep]
+        ts = raw - self.offset[gw]
+        order = np.lexsort((gw, ts, tag))
+        tag, gw, ts = tag[order], gw[order], ts[order]
         a_idx, b_idx = [], []
         for k in range(1, len(ts)):
             i = np.arange(len(ts) - k)

@@ -48,7 +48,8 @@ class EngineConfig:
     clock_sharp_s: float = 0.002  # ... and mostly within a few ms (an alias is spread by advertising jitter)
     clock_min_pairs: int = 8  # matched copies needed to estimate a pair of gateways
     clock_outlier_s: float = 0.05  # pair estimates this far off the joint solution are dropped
-    clock_max_tags: int = 300  # the estimator follows at most about this many tags (a stable sample)
+    clock_max_tags: int = 150  # the estimator follows at most about this many tags (a stable sample)
+    clock_wide_tags: int = 50  # a wide search uses a rotating subset of about this many tags
     clock_research_every: int = 15  # every N-th update searches wide again (catches a jump)
 
     # --- Receiver calibration, learnt online ---------------------------------------------------

@@ -130,6 +130,7 @@ class LocationEngine:
         self._cal_applied = np.zeros(n_gw)
         self._cal_epoch: int | None = None
         self._cal_tags: list[set[int]] = [set() for _ in range(n_gw)]  # distinct tags behind each receiver's
+        self._cal_tag_count = np.zeros(n_gw, dtype=np.int64)
 
     # ------------------------------------------------------------------ public API
 
@@ -221,8 +222,9 @@ class LocationEngine:
         late = fresh & (ts < self._tag_closed[tag])
         stats.late += int(late.sum())
         ref = self.frontier
+        late_now = self._lateness_now()
         if ref is not None and fresh.any():
-            self._learn_lateness(gw[fresh], ts[fresh], ref)
+            late_now = self._learn_lateness(gw[fresh], ts[fresh], ref, late_now)
         take = fresh & ~late
         count = int(take.sum())
         if count == 0:
@@ -239,7 +241,8 @@ class LocationEngine:
                 self._seen_buckets.setdefault(b, []).append(k)
         self._pending.append((tag, gw, rssi, ts, raw))
         self._first_ts = min(self._first_ts, float(ts.min()))
-        self._next_due = min(self._next_due, float(ts.min()) + cfg.min_lateness_s)
+        # No window can be due before its sightings' gateways' own waits have passed.
+        self._next_due = min(self._next_due, float((ts + late_now[gw]).min()) + cfg.min_lateness_s)
         stats.accepted += count
 
         # Watermarks: a gateway's moves to its newest sighting. The frontier is the 3rd most advanced
@@ -255,7 +258,8 @@ class LocationEngine:
             self._gw_first[first_time] = oldest[first_time]
         np.maximum(self._gw_wm, newest, out=self._gw_wm)
         self._gw_count += np.bincount(gw, minlength=len(self._gw_count))
-        self._update_frontier()
+        if float(ts.max()) > self._kth:  # only then can the 3rd most advanced gateway change
+            self._update_frontier()
 
         if cfg.clock_estimation:
             share = min(1.0, cfg.clock_max_tags / max(1, len(self._tag_ids)))
@@ -267,15 +271,17 @@ class LocationEngine:
                 self._update_clocks(f)
         return count
 
-    def _learn_lateness(self, gw: np.ndarray, ts: np.ndarray, ref: float) -> None:
+    def _learn_lateness(self, gw: np.ndarray, ts: np.ndarray, ref: float, late_now: np.ndarray) -> np.ndarray:
         """How far behind the frontier each gateway's oldest new sighting arrived: its wait, learnt."""
         oldest = np.full(len(self._gw_wm), np.inf)
         np.minimum.at(oldest, gw, ts)
         hit = np.isfinite(oldest)
         behind = np.clip(ref - oldest[hit], 0.0, self.config.allowed_lateness_s)
-        current = self._lateness_now()[hit]
-        self._gw_late[hit] = np.maximum(behind, current)
+        late_now = late_now.copy()
+        late_now[hit] = np.maximum(behind, late_now[hit])
+        self._gw_late[hit] = late_now[hit]
         self._gw_late_at[hit] = ref
+        return late_now
 
     def _lateness_now(self) -> np.ndarray:
         f = self.frontier
@@ -346,8 +352,15 @@ class LocationEngine:
             return []
         tag, gw, rssi, ts, raw = (np.concatenate(col) for col in zip(*self._pending, strict=True))
         if math.isfinite(cut):
-            selected = ts <= cut - cfg.min_lateness_s + cfg.window_max_s
+            # The wait a window needs: the slowest delivery among the receivers that could hear it.
+            near = self._wait_near()
+            # Only sightings whose own receivers' wait has passed can be in a window that closes now; a
+            # window cut short by this (a sighting left out) ends too late to close (window_max_s margin).
+            reach = ts + near[gw]
+            selected = reach <= cut - cfg.min_lateness_s + cfg.window_max_s
             if not selected.any():
+                # Nothing can close before the first of these is selectable (waits decay slowly: 0.1 s slack).
+                self._next_due = float(reach.min()) + cfg.min_lateness_s - cfg.window_max_s - 0.1
                 return []
             rest = ~selected
             later = (tag[rest], gw[rest], rssi[rest], ts[rest], raw[rest])
@@ -364,8 +377,6 @@ class LocationEngine:
         t0, t_last = ts[starts], ts[ends]
         end_bound = np.minimum(t_last + cfg.window_gap_s, t0 + cfg.window_max_s)
         if math.isfinite(cut):
-            # The wait a window needs: the slowest delivery among the receivers that could hear it.
-            near = self._wait_near()
             wait = np.clip(np.maximum.reduceat(near[gw], starts) + cfg.min_lateness_s, 0.0, cfg.allowed_lateness_s)
             due = end_bound + wait
             closable = due <= cut
@@ -384,9 +395,12 @@ class LocationEngine:
         next_due = math.inf
         if not done.all():
             keep.append((tag[~done], gw[~done], rssi[~done], ts[~done], raw[~done]))
-            next_due = float(due[~closable].min())
+            # Windows held back only by an earlier window of their tag wait for that one's due.
+            own = due[~closable]
+            own = own[own > cut]
+            next_due = float(own.min()) if len(own) else float(due[~closable].min())
         if later is not None and len(later[0]):
-            next_due = min(next_due, float(later[3].min()) + cfg.min_lateness_s)
+            next_due = min(next_due, float((later[3] + near[later[1]]).min()) + cfg.min_lateness_s)
         self._pending = keep
         self._next_due = next_due
         if not done.any():
@@ -541,7 +555,7 @@ class LocationEngine:
         # Only relative calibration is identifiable (a tag's gain absorbs a common shift): keep the
         # median receiver at its datasheet value.
         # A receiver's own offset is common to every tag; one tag's readings could be its spot's shadowing.
-        diverse = np.array([len(t) >= cfg.calibration_min_tags for t in self._cal_tags])
+        diverse = self._cal_tag_count >= cfg.calibration_min_tags
         has = (count > 0) & diverse
         if has.any():
             target[has] -= float(np.median(target[has]))
@@ -573,11 +587,14 @@ class LocationEngine:
         np.add.at(bucket[0], rx[use], total[use])
         np.add.at(bucket[1], rx[use], 1.0)
         limit = self.config.calibration_min_tags
-        pairs = np.unique(np.stack([rx[use], np.broadcast_to(w_tag[ok][:, None], rx.shape)[use]]), axis=1)
-        for r, t in pairs.T.tolist():
-            seen = self._cal_tags[r]
-            if len(seen) < limit:
-                seen.add(t)
+        short = self._cal_tag_count[rx[use]] < limit  # receivers still short of distinct tags
+        if short.any():
+            tags = np.broadcast_to(w_tag[ok][:, None], rx.shape)[use][short]
+            for r, t in set(zip(rx[use][short].tolist(), tags.tolist(), strict=True)):
+                seen = self._cal_tags[r]
+                if len(seen) < limit:
+                    seen.add(t)
+                    self._cal_tag_count[r] = len(seen)
         # Epochs long past are merged: no window that old can still be closed.
         old = [k for k in self._cal_buckets if k < self._cal_epoch - 10]
         if old:
