@@ -24,6 +24,7 @@ class EngineConfig:
     allowed_lateness_s: float = 12.0
     min_lateness_s: float = 0.25
     initial_lateness_s: float = 2.0  # a gateway's wait before anything is learnt about it
+    flush_granularity_s: float = 0.25  # a flush closes windows only once the first is due by this much
     lateness_decay: float = 0.005  # a gateway's learnt wait shrinks by this many s per s of event time
     # A sighting stamped more than this ahead of the frontier is counted (stats.future). It cannot move
     # the frontier (the 3rd most advanced gateway) nor anyone else's windows, only its own tag's.

@@ -242,7 +242,9 @@ class LocationEngine:
         self._pending.append((tag, gw, rssi, ts, raw))
         self._first_ts = min(self._first_ts, float(ts.min()))
         # No window can be due before its sightings' gateways' own waits have passed.
-        self._next_due = min(self._next_due, float((ts + late_now[gw]).min()) + cfg.min_lateness_s)
+        self._next_due = min(
+            self._next_due, float((ts + late_now[gw]).min()) + cfg.min_lateness_s + cfg.flush_granularity_s
+        )
         stats.accepted += count
 
         # Watermarks: a gateway's moves to its newest sighting. The frontier is the 3rd most advanced
@@ -402,7 +404,8 @@ class LocationEngine:
         if later is not None and len(later[0]):
             next_due = min(next_due, float((later[3] + near[later[1]]).min()) + cfg.min_lateness_s)
         self._pending = keep
-        self._next_due = next_due
+        # Windows are closed in small groups rather than one by one: each estimation pass has a fixed cost.
+        self._next_due = next_due + cfg.flush_granularity_s
         if not done.any():
             return []
         self._prune_duplicates(cut if math.isfinite(cut) else float(ts[done].max()))

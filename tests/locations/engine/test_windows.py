@@ -26,10 +26,13 @@ def test_a_window_closes_once_the_frontier_passes_its_end_plus_the_wait_not_on_t
     other = "c3000000010b"
     engine.push([Sighting(g, other, -70.0, T0 + 2.5) for g in ("gw-011", "gw-012", "gw-010")])
     assert engine.frontier == T0 + 2.5
-    # due at end (T0 + 0.52) + wait (2.0 before anything is learnt, + min_lateness_s 0.25) = T0 + 2.77
+    # due at end (T0 + 0.52) + wait (2.0 before anything is learnt, + min_lateness_s 0.25) = T0 + 2.77,
+    # closed by the first flush at least flush_granularity_s (0.25) later
     assert engine.flush(T0 + 2.5) == []
-    engine.push([Sighting(g, other, -70.0, T0 + 2.8) for g in ("gw-011", "gw-012", "gw-010")])
-    (estimate,) = engine.flush(T0 + 2.8)
+    engine.push([Sighting(g, other, -70.0, T0 + 2.9) for g in ("gw-011", "gw-012", "gw-010")])
+    assert engine.flush(T0 + 2.9) == []
+    engine.push([Sighting(g, other, -70.0, T0 + 3.1) for g in ("gw-011", "gw-012", "gw-010")])
+    (estimate,) = engine.flush(T0 + 3.1)
     assert estimate.ts == T0 and estimate.room_id == 104 and estimate.tag_id == TAG
 
 
