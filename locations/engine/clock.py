@@ -48,6 +48,10 @@ class ClockEstimator:
         self._history = np.zeros((0, n_gateways))
         self._pruned = False
 
+    def applied(self) -> np.ndarray:
+        """The offsets applied to the newest sightings (the estimate, less the dead band)."""
+        return self._history[-1].copy() if len(self.epochs) else np.zeros(self.n)
+
     def offsets_for(self, gw: np.ndarray, raw_ts: np.ndarray) -> np.ndarray:
         if len(self.epochs) == 0:
             return np.zeros(len(gw))
@@ -64,7 +68,10 @@ class ClockEstimator:
             epoch = self._next_update
             self.update(epoch)
             self.epochs = np.r_[self.epochs, epoch]
-            self._history = np.vstack([self._history, self.offset[None, :]])
+            # Offsets within the dead band are not applied: an NTP-synced gateway keeps its own stamps, so a
+            # restarted engine (which has to learn again) places the same sightings at the same times.
+            applied = np.where(np.abs(self.offset) >= self.config.clock_deadband_s, self.offset, 0.0)
+            self._history = np.vstack([self._history, applied[None, :]])
             first = epoch if first is None else first
         return first
 

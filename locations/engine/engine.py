@@ -221,7 +221,9 @@ class LocationEngine:
         ts = np.round(raw - self._clock.offsets_for(gw, raw), 6)
         late = fresh & (ts < self._tag_closed[tag])
         stats.late += int(late.sum())
-        ref = self.frontier
+        # Learning is measured against the data (the 3rd most advanced gateway), never against a
+        # frontier carried forward by the caller's clock over a quiet spell.
+        ref = self._kth if self._kth > -math.inf else None
         late_now = self._lateness_now()
         if ref is not None and fresh.any():
             late_now = self._learn_lateness(gw[fresh], ts[fresh], ref, late_now)
@@ -268,9 +270,8 @@ class LocationEngine:
             sampled = self._tag_share[tag] < share
             if sampled.any():
                 self._clock.add(tag[sampled], gw[sampled], raw[sampled])
-            f = self.frontier
-            if f is not None and self._clock.due(f):
-                self._update_clocks(f)
+            if self._kth > -math.inf and self._clock.due(self._kth):
+                self._update_clocks(self._kth)
         return count
 
     def _learn_lateness(self, gw: np.ndarray, ts: np.ndarray, ref: float, late_now: np.ndarray) -> np.ndarray:
@@ -286,8 +287,8 @@ class LocationEngine:
         return late_now
 
     def _lateness_now(self) -> np.ndarray:
-        f = self.frontier
-        if f is None:
+        f = self._kth
+        if f == -math.inf:
             return self._gw_late.copy()
         decayed = self._gw_late - self.config.lateness_decay * np.maximum(0.0, f - self._gw_late_at)
         return np.where(np.isfinite(self._gw_late_at), np.maximum(decayed, 0.0), self.config.initial_lateness_s)
@@ -300,12 +301,12 @@ class LocationEngine:
         self._kth = float(-np.partition(-wm, k - 1)[k - 1])
 
     def _update_clocks(self, frontier: float) -> None:
-        before = self._clock.offset.copy()
+        before = self._clock.applied()
         epoch = self._clock.catch_up(frontier)
         if epoch is None:
             return
         self.stats.clock_updates = self._clock.updates
-        change = self._clock.offset - before
+        change = self._clock.applied() - before
         # Sightings stamped after the new epoch that are still waiting are re-corrected (their windows
         # cannot have closed: the frontier has only just reached the epoch).
         clock = self._clock
@@ -521,8 +522,8 @@ class LocationEngine:
         """Gateways that went silent: nothing for dark_after_s of event time, and for ten times their
         usual gap between sightings (a receiver that hears a tag now and then is quiet, not dark).
         A gateway never heard at all is assumed to be working (nothing near it)."""
-        f = self.frontier
-        if f is None:
+        f = self._kth  # silence is judged on the data, not on a frontier carried over a quiet spell
+        if f == -math.inf:
             return np.zeros(0, dtype=np.int64)
         wm = self._gw_wm
         heard = np.isfinite(wm)
