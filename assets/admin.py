@@ -165,11 +165,11 @@ class TagBindingInline(admin.TabularInline):
 class AssetTypeAdmin(admin.ModelAdmin):
     list_display = ["name", "slug", "high_risk", "life_support", "code", "code_display"]
     list_filter = ["high_risk", "life_support"]
-    exclude = ["default_pm_interval_days"]  # replaced by the type's schedule plans (lifecycle.biomed)
     prepopulated_fields = {"slug": ["name"]}
     search_fields = ["name", "code", "code_display"]
+    # default_pm_interval_days is not shown: the type's schedule plans (lifecycle.biomed) replaced it.
     fieldsets = [
-        (None, {"fields": ["name", "slug", "default_pm_interval_days"]}),
+        (None, {"fields": ["name", "slug", "high_risk", "life_support"]}),
         ("Coding (FHIR Device.type)", {"fields": ["code_system", "code", "code_display"]}),
     ]
 

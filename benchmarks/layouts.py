@@ -6,7 +6,8 @@
   ``floors=2`` stacks two of them, so receivers are heard through the slab.
 
 Receivers sit near the middle of their room, on the ceiling. ``receivers="every"`` puts one in every
-room and corridor section; ``"every_other"`` in every other one, alternating along each side.
+room and corridor section; ``"every_other"`` in every other one, alternating along each side;
+``"every_third"`` in one of every three (the middle one of each run of three).
 """
 
 from __future__ import annotations
@@ -108,8 +109,8 @@ def _racetrack_boxes(prefix: str) -> list[_Box]:
 
 def build_plan(layout: str, *, receivers: str, seed: int = 0) -> SitePlan:
     """layout: "double_loaded" (one floor) or "racetrack2" (two stacked floors)."""
-    if receivers not in {"every", "every_other"}:
-        raise ValueError("receivers must be 'every' or 'every_other'")
+    if receivers not in {"every", "every_other", "every_third"}:
+        raise ValueError("receivers must be 'every', 'every_other' or 'every_third'")
     rng = np.random.default_rng(seed)
     floors, rooms, gateways = [], [], []
     if layout == "double_loaded":
@@ -130,6 +131,8 @@ def build_plan(layout: str, *, receivers: str, seed: int = 0) -> SitePlan:
             if box.room_type == "exit":
                 continue
             if receivers == "every_other" and box.order % 2 == 1:
+                continue
+            if receivers == "every_third" and box.order % 3 != 1:
                 continue
             x = (box.x0 + box.x1) / 2 + float(rng.uniform(-0.4, 0.4))
             y = (box.y0 + box.y1) / 2 + float(rng.uniform(-0.4, 0.4))

@@ -234,6 +234,8 @@ LOGGING = {
 TAG_LOW_BATTERY_PERCENT = env_int("TAG_LOW_BATTERY_PERCENT", 20)
 # Active receivers not heard for this long raise a silent-receiver alert (check_alerts).
 RECEIVER_SILENT_AFTER_SECONDS = env_int("RECEIVER_SILENT_AFTER_SECONDS", 15 * 60)
+# A gateway whose clock the engine finds off the site's consensus by more than this raises an alert.
+GATEWAY_CLOCK_ALERT_SECONDS = env_int("GATEWAY_CLOCK_ALERT_MS", 1000) / 1000
 
 # --- Gateway ingest (docs/gateways.md, docs/operations.md) ---------------------------------------
 # The queue between the ingest fronts and the engine workers: "redis" (Redis Streams, production) or

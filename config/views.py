@@ -29,6 +29,8 @@ def healthz(request):
     """For load balancers and monitoring: 200 "ok" or "degraded" (channel layer down, ingest lagging),
     503 "error" when the database does not answer. docs/operations.md says what to alert on."""
     checks = {"database": _check_database(), "channel_layer": _check_channel_layer(), "ingest": _check_ingest()}
+    if checks["database"] == "ok":
+        checks["gateway_clocks"] = _check_gateway_clocks()
     if checks["database"] != "ok":
         status = "error"
     elif checks["channel_layer"] != "ok" or checks["ingest"].get("status") != "ok":
@@ -65,6 +67,26 @@ def _check_channel_layer() -> str:
         logger.warning("healthz: channel layer: %s", exc)
         return f"error: {exc.__class__.__name__}"
     return "ok"
+
+
+def _check_gateway_clocks() -> dict:
+    """The engine's per-gateway clock estimates (informational: locations are corrected for them; the
+    gateway_clock alert is what to act on)."""
+    from locations.models import Receiver
+
+    rows = list(
+        Receiver.objects.filter(active=True, clock_offset_s__isnull=False).values_list("gateway_id", "clock_offset_s")
+    )
+    limit = settings.GATEWAY_CLOCK_ALERT_SECONDS
+    off = sorted(gateway for gateway, offset in rows if abs(offset) > limit)
+    worst = max((abs(offset) for _, offset in rows), default=None)
+    return {
+        "status": "ok" if not off else "skewed",
+        "estimated": len(rows),
+        "worst_offset_s": worst,
+        "limit_s": limit,
+        "off": off[:50],
+    }
 
 
 def _check_ingest() -> dict:

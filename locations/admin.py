@@ -6,6 +6,7 @@ import tempfile
 from pathlib import Path
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import BooleanField, Case, Value, When
@@ -192,8 +193,9 @@ class IssueTokenForm(forms.Form):
 
 @admin.register(Receiver)
 class ReceiverAdmin(admin.ModelAdmin):
-    list_display = ["gateway_id", "floor", "room", "rssi_at_1m", "active", "heard"]
+    list_display = ["gateway_id", "floor", "room", "rssi_at_1m", "active", "heard", "clock"]
     list_filter = [HeardFilter, "active", FloorFilter]
+    readonly_fields = ["clock_offset_s", "clock_pairs", "clock_estimated_at", "calibration_db"]
     list_select_related = ["floor__building", "room"]
     search_fields = ["gateway_id"]
     raw_id_fields = ["room"]
@@ -224,6 +226,21 @@ class ReceiverAdmin(admin.ModelAdmin):
                 ago,
             )
         return format_html('<span title="{}">{}</span>', local.strftime("%Y-%m-%d %H:%M:%S"), ago)
+
+    @admin.display(description="clock offset", ordering="clock_offset_s")
+    def clock(self, obj):
+        """The engine's estimate of the gateway's clock against the others; red past the alert limit."""
+        if obj.clock_offset_s is None:
+            return "not estimated"
+        text = f"{obj.clock_offset_s * 1000:+.0f} ms"
+        if abs(obj.clock_offset_s) > settings.GATEWAY_CLOCK_ALERT_SECONDS:
+            return format_html(
+                '<strong class="receiver-clock-off" style="color:#fff;background:#b91c1c;padding:1px 6px;'
+                'border-radius:4px" title="{} matched pings">⚠ {}</strong>',
+                obj.clock_pairs,
+                text,
+            )
+        return format_html('<span title="{} matched pings">{}</span>', obj.clock_pairs, text)
 
     def get_urls(self):
         own = [

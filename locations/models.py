@@ -124,6 +124,25 @@ class Receiver(models.Model):
     height_m = models.FloatField(null=True, blank=True)
     active = models.BooleanField(default=True)
     last_heard = models.DateTimeField(null=True, blank=True)
+    # What the location engine learnt about this gateway (locations/engine, docs/location-engine.md).
+    clock_offset_s = models.FloatField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="The gateway's clock minus the site's consensus clock, estimated from the pings several "
+        "gateways hear; the engine subtracts it from the gateway's timestamps. Blank: not estimated yet.",
+    )
+    clock_pairs = models.PositiveIntegerField(
+        default=0, editable=False, help_text="Copies of pings matched with other gateways behind the estimate."
+    )
+    clock_estimated_at = models.DateTimeField(null=True, blank=True, editable=False)
+    calibration_db = models.FloatField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="Learnt correction of rssi_at_1m (dB): this receiver hears consistently louder (+) or "
+        "quieter (-) than its datasheet value.",
+    )
 
     class Meta:
         ordering = ["gateway_id"]

@@ -73,6 +73,7 @@ logger = logging.getLogger(__name__)
 # The tag -> asset cache is reloaded this often even without a change signal (other processes bind tags).
 TAG_CACHE_TTL_S = 60.0
 UNKNOWN_TAG_TTL_S = 60.0
+ENGINE_ESTIMATES_EVERY_S = 30.0  # gateway clock offsets and calibrations are written at most this often
 _UNKNOWN_TAG_LIMIT = 100_000
 # The wall clock closes windows (process_idle) only while the newest sighting is this recent: a live stream.
 LIVE_HORIZON_S = 60.0
@@ -302,6 +303,7 @@ class LocationPipeline:
         self.dropped_inactive = 0
         self._unknown: dict[str, float] = {}  # tag ids not registered -> wall time to look again
         self._last_processed_watermark = -math.inf
+        self._estimates_stored: tuple[int, int, float] = (0, 0, -math.inf)  # clock/calibration updates, when
         self._build()
 
     # ----------------------------------------------------------------- setup
@@ -536,11 +538,27 @@ class LocationPipeline:
     ) -> ProcessResult:
         if estimates is None:
             estimates = self.engine.flush(watermark)
+        self._store_engine_estimates(final=watermark is None or write_all)
         if watermark is not None:
             self._last_processed_watermark = max(self._last_processed_watermark, watermark)
         if not estimates and not self._tag_seen and not self._gateway_heard and not self._held:
             return ProcessResult()
         return self._persist(estimates, write_all=write_all)
+
+    def _store_engine_estimates(self, *, final: bool) -> None:
+        """Persist the engine's per-gateway clock offsets and calibrations when they changed, at most
+        every ENGINE_ESTIMATES_EVERY_S of wall time (and at the end of a replay)."""
+        stats = self.engine.stats
+        clocks, calibrations, stored_at = self._estimates_stored
+        if (stats.clock_updates, stats.calibration_updates) == (clocks, calibrations):
+            return
+        now = time.monotonic()
+        if not final and now - stored_at < ENGINE_ESTIMATES_EVERY_S:
+            return
+        from locations.services import receivers_store_engine_estimates
+
+        receivers_store_engine_estimates(self.engine.gateway_clocks(), now=datetime.now(UTC))
+        self._estimates_stored = (stats.clock_updates, stats.calibration_updates, now)
 
     def _due(self, ts: float, written: float) -> bool:
         return ts - written >= self.seen_write_s
@@ -801,6 +819,8 @@ class ReplayResult:
     outbox_applied: int = 0
     bad_lines: list[tuple[int, str]] = field(default_factory=list)
     rejection_reasons: dict[str, int] = field(default_factory=dict)
+    # The engine's own drops by reason at the end (engine.stats.drops(): duplicate, late, ...).
+    engine_drops: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
 
     @property
@@ -909,6 +929,7 @@ def replay_lines(
     done = pipeline.process(None)
     out.room_changes += len(done.room_changes)
     out.skipped_estimates += done.skipped
+    out.engine_drops = pipeline.engine.stats.drops()
     if drain_outbox:
         out.outbox_applied = location_outbox.drain(limit=10**9)
     out.seconds = time.perf_counter() - started

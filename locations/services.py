@@ -45,6 +45,22 @@ class FloorplanImportResult:
     receivers: ImportCounts = field(default_factory=ImportCounts)
 
 
+def receivers_store_engine_estimates(clocks, *, now) -> int:
+    """Persist what the location engine learnt per gateway (``engine.gateway_clocks()``: its clock offset
+    and receiver calibration), for the admin, the API, the health detail and the gateway-clock alert.
+    Returns how many receivers were updated."""
+    rows = list(Receiver.objects.filter(gateway_id__in=list(clocks)))
+    for receiver in rows:
+        clock = clocks[receiver.gateway_id]
+        if clock.estimated:
+            receiver.clock_offset_s = clock.offset_s
+            receiver.clock_pairs = clock.pairs
+            receiver.clock_estimated_at = now
+        receiver.calibration_db = clock.calibration_db
+    Receiver.objects.bulk_update(rows, ["clock_offset_s", "clock_pairs", "clock_estimated_at", "calibration_db"])
+    return len(rows)
+
+
 def _upsert(model, lookup: dict, values: dict):
     """Create or update one row; returns (instance, "created" | "updated" | "unchanged")."""
     instance = model.objects.filter(**lookup).first()

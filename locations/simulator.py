@@ -88,11 +88,22 @@ class RadioModel:
     sensitivity_dbm: float = -100.0
     gateway_clock_skew_s: float = 0.015  # each gateway's fixed clock offset is uniform in +-this
     gateway_send_delay_s: float = 0.2
+    # Gateways without NTP: a further fixed offset uniform in +-this, and a drift uniform in +-ppm.
+    gateway_clock_offset_s: float = 0.0
+    gateway_clock_drift_ppm: float = 0.0
+    # Receivers that go dark (power, network): outages start at this rate per receiver-hour and last
+    # a duration uniform in outage_s; nothing is reported during one.
+    outages_per_hour: float = 0.0
+    outage_s: tuple[float, float] = (120.0, 600.0)
 
 
 @dataclass(frozen=True, slots=True)
 class MotionModel:
     ping_interval_s: float = 2.0
+    # When set, each tag draws its own ping interval uniformly in this range (e.g. (5, 10) s).
+    ping_interval_range_s: tuple[float, float] | None = None
+    # Of the assets parked in a corridor, this share is left right at a door (0.5 m out from it).
+    corridor_door_share: float = 0.0
     mobile_share: float = 0.2
     rest_median_s: float = 45 * 60.0
     mobile_rest_median_s: float = 4 * 60.0
@@ -156,6 +167,67 @@ class TruthChange:
     ts: float
     room_id: int | None  # None: the tag left the site
     room_code: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryModel:
+    """How gateway batches reach the server: each gateway posts what it heard once a second; a batch
+    arrives send_delay_s later, a share of them much later (a congested uplink, a retry), hence out of
+    order, and a share is delivered twice (MQTT QoS 1 redelivery, an HTTP retry after a lost answer)."""
+
+    send_delay_s: tuple[float, float] = (0.1, 0.3)
+    late_share: float = 0.0
+    late_s: tuple[float, float] = (1.0, 10.0)
+    duplicate_share: float = 0.0
+    duplicate_after_s: tuple[float, float] = (0.5, 5.0)
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveredBatch:
+    arrival: float  # server time
+    gateway_id: str
+    sightings: tuple[tuple[str, int, float, int], ...]  # (tag, rssi, gateway ts, battery)
+
+
+class GatewayDelivery:
+    """Turns each second's transmissions into per-gateway batches and hands them over in ARRIVAL order."""
+
+    def __init__(self, model: DeliveryModel | None = None, *, seed: int = 0):
+        self.model = model or DeliveryModel()
+        self.rng = np.random.default_rng(seed)
+        self._queue: list[tuple[float, int, DeliveredBatch]] = []
+        self._seq = 0
+
+    def send(self, transmissions: Iterable[Transmission], *, now: float) -> None:
+        """Queue the batches of the second that ended at `now` (one per gateway that heard something)."""
+        per_gateway: dict[str, list] = defaultdict(list)
+        for tx in transmissions:
+            for rx in tx.receptions:
+                per_gateway[rx.gateway_id].append((tx.tag_id, rx.rssi, rx.ts, tx.battery))
+        m, rng = self.model, self.rng
+        for gateway_id in sorted(per_gateway):
+            delay = float(rng.uniform(*m.send_delay_s))
+            if m.late_share > 0 and rng.random() < m.late_share:
+                delay += float(rng.uniform(*m.late_s))
+            batch = DeliveredBatch(now + delay, gateway_id, tuple(sorted(per_gateway[gateway_id], key=lambda s: s[2])))
+            self._put(batch)
+            if m.duplicate_share > 0 and rng.random() < m.duplicate_share:
+                again = batch.arrival + float(rng.uniform(*m.duplicate_after_s))
+                self._put(DeliveredBatch(again, gateway_id, batch.sightings))
+
+    def _put(self, batch: DeliveredBatch) -> None:
+        heapq.heappush(self._queue, (batch.arrival, self._seq, batch))
+        self._seq += 1
+
+    def due(self, now: float) -> list[DeliveredBatch]:
+        """The batches that have arrived by `now`, in arrival order."""
+        out = []
+        while self._queue and self._queue[0][0] <= now:
+            out.append(heapq.heappop(self._queue)[2])
+        return out
+
+    def drain(self) -> list[DeliveredBatch]:
+        return self.due(math.inf)
 
 
 def format_ts(epoch_s: float) -> str:
@@ -265,6 +337,15 @@ class _Building:
         self.rx_n = np.array([r.path_loss_exponent or radio.path_loss_exponent for r in self.receivers], dtype=float)
         self.rx_ids = [r.gateway_id for r in self.receivers]
         self.rx_skew = rng.uniform(-radio.gateway_clock_skew_s, radio.gateway_clock_skew_s, len(self.receivers))
+        # Drawn only when asked for, so the default world stays the same seed for seed.
+        n_rx = len(self.receivers)
+        self.rx_drift = np.zeros(n_rx)
+        if radio.gateway_clock_offset_s > 0:
+            self.rx_skew = self.rx_skew + rng.uniform(-radio.gateway_clock_offset_s, radio.gateway_clock_offset_s, n_rx)
+        if radio.gateway_clock_drift_ppm > 0:
+            self.rx_drift = rng.uniform(-radio.gateway_clock_drift_ppm, radio.gateway_clock_drift_ppm, n_rx) * 1e-6
+        self.rx_outages: list[list[tuple]] = [[] for _ in range(n_rx)]
+        self.outage_seed = int(rng.integers(1 << 31)) if radio.outages_per_hour > 0 else None
         self.rasters: dict[int, _FloorRaster] = {}
         self.trees: dict[int, tuple[STRtree, list[int]]] = {}
         for floor_id in self.floors:
@@ -424,6 +505,7 @@ class _TagState:
     shadow_x: float = 0.0
     shadow_y: float = 0.0
     walls_cache: tuple[float, float, np.ndarray] | None = None
+    interval: float | None = None  # its own ping interval (MotionModel.ping_interval_range_s), else the model's
 
 
 class Simulator:
@@ -451,6 +533,7 @@ class Simulator:
         self.motion = motion or MotionModel()
         self.rng = np.random.default_rng(seed)
         self.now = float(start_ts)
+        self.start_ts = float(start_ts)
         self.truth: list[TruthChange] = []
         floors = {f.floor_id: f for f in plan.floors}
         building_ids = sorted({floors[r.floor_id].building_id for r in plan.receivers if r.floor_id in floors})
@@ -516,6 +599,9 @@ class Simulator:
         )
         if script is not None:
             state.rest_until = script[0][0]
+        if motion.ping_interval_range_s is not None:
+            low, high = motion.ping_interval_range_s
+            state.interval = float(rng.uniform(low, high))
         self.truth.append(TruthChange(spec.tag_id, self.now, building.rooms[room].room_id, building.rooms[room].code))
         return state
 
@@ -527,6 +613,13 @@ class Simulator:
 
     def _spot_in(self, building: _Building, room: int) -> tuple[float, float]:
         polygon = building.polygons[room]
+        share = self.motion.corridor_door_share
+        if share > 0 and building.rooms[room].room_type == "corridor" and self.rng.random() < share:
+            # Parked in the corridor right outside a room's door (the hardest place to call).
+            doors = [door for other, door in building.neighbours.get(room, ()) if other != room]
+            if doors:
+                door = doors[int(self.rng.integers(len(doors)))]
+                return door.inside(polygon, depth=0.5)
         inner = polygon.buffer(-self.motion.wall_clearance_m)
         area = inner if not inner.is_empty and inner.area > 0.05 else polygon
         minx, miny, maxx, maxy = area.bounds
@@ -686,9 +779,36 @@ class Simulator:
         receptions = []
         for k in heard_idx.tolist():
             receiver = int(audible[k])
-            ts = t + float(building.rx_skew[receiver]) + float(rng.uniform(0.0, 0.003))
+            if building.outage_seed is not None and self._dark(building, receiver, t):
+                continue
+            clock = float(building.rx_skew[receiver]) + float(building.rx_drift[receiver]) * (t - self.start_ts)
+            ts = t + clock + float(rng.uniform(0.0, 0.003))
             receptions.append(Reception(building.rx_ids[receiver], int(round(max(-120.0, min(0.0, rssi[k])))), ts))
         return tuple(receptions)
+
+    def _dark(self, building: _Building, receiver: int, t: float) -> bool:
+        """Is the receiver in an outage at t? Each receiver's outages come from its own random stream,
+        drawn as far as needed, so the answer does not depend on the order of the questions."""
+        outages = building.rx_outages[receiver]
+        radio = self.radio
+        if not outages:
+            stream = np.random.default_rng((building.outage_seed, receiver))
+            outages.append((self.start_ts, self.start_ts, stream))  # sentinel carrying the stream
+        stream = outages[0][2]
+        while outages[-1][1] <= t:
+            start = outages[-1][1] + float(stream.exponential(3600.0 / radio.outages_per_hour))
+            outages.append((start, start + float(stream.uniform(*radio.outage_s)), None))
+        return any(start <= t < end for start, end, _ in outages[-3:])
+
+    def outages(self) -> dict[str, list[tuple[float, float]]]:
+        """The receiver outages drawn so far (gateway id -> (start, end) pairs), for the benchmarks."""
+        out = {}
+        for building in self.buildings.values():
+            for i, gateway_id in enumerate(building.rx_ids):
+                spans = [(a, b) for a, b, _ in building.rx_outages[i][1:] if a < self.now]
+                if spans:
+                    out[gateway_id] = spans
+        return out
 
     def _shadowing(self, tag: _TagState, t: float, size: int) -> np.ndarray:
         radio, rng = self.radio, self.rng
@@ -722,7 +842,7 @@ class Simulator:
             while tag.next_ping < end:
                 t = tag.next_ping
                 # BLE advertising: the interval plus a random 0-10 ms delay
-                tag.next_ping = t + interval + float(self.rng.uniform(0.0, 0.010))
+                tag.next_ping = t + (tag.interval or interval) + float(self.rng.uniform(0.0, 0.010))
                 self._move(tag, t)
                 if tag.off_site_until is not None:
                     continue

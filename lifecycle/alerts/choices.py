@@ -12,6 +12,7 @@ class AlertKind(models.TextChoices):
     RECALL_OPEN = "recall_open", "Open recall"
     SILENT_RECEIVER = "silent_receiver", "Receiver silent"
     LOAN_OVERDUE = "loan_overdue", "Loan return overdue"
+    GATEWAY_CLOCK = "gateway_clock", "Gateway clock off"
 
     @property
     def subject_field(self) -> str:
@@ -30,6 +31,7 @@ SUBJECT_FIELD = {
     AlertKind.RECALL_OPEN: "asset",
     AlertKind.SILENT_RECEIVER: "receiver",
     AlertKind.LOAN_OVERDUE: "asset",
+    AlertKind.GATEWAY_CLOCK: "receiver",
 }
 SUBJECT_FIELDS = ("asset", "tag", "par_level", "receiver")
 

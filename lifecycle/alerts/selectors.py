@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Count, F, IntegerField, OuterRef, QuerySet, Subquery
+from django.db.models import Count, F, IntegerField, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -112,6 +112,13 @@ def receivers_silent_in_alert(*, now: datetime | None = None) -> QuerySet[Receiv
     return Receiver.objects.filter(active=True, last_heard__lt=silent_before)
 
 
+def receivers_clock_off_in_alert(*, now: datetime | None = None) -> QuerySet[Receiver]:
+    """Active receivers whose estimated clock is off the site's consensus by more than
+    GATEWAY_CLOCK_ALERT_SECONDS (the engine corrects it, but the gateway needs NTP)."""
+    limit = settings.GATEWAY_CLOCK_ALERT_SECONDS
+    return Receiver.objects.filter(active=True).filter(Q(clock_offset_s__gt=limit) | Q(clock_offset_s__lt=-limit))
+
+
 def assets_pm_overdue_in_alert(*, now: datetime | None = None) -> QuerySet[Asset]:
     from lifecycle.selectors import assets_pm_overdue
 
@@ -135,6 +142,7 @@ CONDITIONS = {
     AlertKind.RECALL_OPEN: assets_recall_open_in_alert,
     AlertKind.SILENT_RECEIVER: receivers_silent_in_alert,
     AlertKind.LOAN_OVERDUE: assets_loan_overdue_in_alert,
+    AlertKind.GATEWAY_CLOCK: receivers_clock_off_in_alert,
 }
 
 

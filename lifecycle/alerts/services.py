@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from django.conf import settings
 from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
@@ -251,6 +252,13 @@ def message_for(kind: AlertKind, subject, *, now: datetime) -> str:
         )
     if kind == AlertKind.SILENT_RECEIVER:
         return f"Receiver {subject.gateway_id} on {subject.floor} not heard since {_when(subject.last_heard)}."
+    if kind == AlertKind.GATEWAY_CLOCK:
+        ahead = "ahead of" if subject.clock_offset_s > 0 else "behind"
+        return (
+            f"Gateway {subject.gateway_id} on {subject.floor}: its clock is {abs(subject.clock_offset_s):.2f} s "
+            f"{ahead} the other gateways (limit {settings.GATEWAY_CLOCK_ALERT_SECONDS:g} s). Locations are "
+            "corrected for it; set up NTP on the gateway."
+        )
     raise AlertError(f"no message for alert kind {kind!r}")
 
 

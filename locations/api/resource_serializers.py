@@ -148,4 +148,9 @@ class ReceiverSerializer(serializers.ModelSerializer):
             "height_m",
             "active",
             "last_heard",
+            "clock_offset_s",
+            "clock_pairs",
+            "clock_estimated_at",
+            "calibration_db",
         ]
+        read_only_fields = ["clock_offset_s", "clock_pairs", "clock_estimated_at", "calibration_db"]

@@ -1,7 +1,7 @@
 """The location engine: plain typed Python and numpy (no Django). See docs/location-engine.md."""
 
 from locations.engine.config import EngineConfig
-from locations.engine.engine import EngineStats, LocationEngine
+from locations.engine.engine import EngineStats, GatewayClock, LocationEngine
 from locations.engine.parsing import parse_batch, parse_timestamp
 from locations.engine.plan import PlanError
 from locations.engine.types import (
@@ -21,6 +21,7 @@ __all__ = [
     "EngineConfig",
     "EngineStats",
     "FloorGeom",
+    "GatewayClock",
     "LocationEngine",
     "LocationEstimate",
     "ParsedBatch",

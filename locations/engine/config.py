@@ -16,12 +16,56 @@ class EngineConfig:
     # never spans more than `window_max_s` (tags ping every ~1-5 s, so one window = one ping).
     window_gap_s: float = 0.5
     window_max_s: float = 1.0
-    # A window closes once the watermark (max ts seen) is `allowed_lateness_s` past its end; a
-    # sighting that arrives later than that is dropped and counted.
-    allowed_lateness_s: float = 2.0
+    # When a window closes (docs/location-engine.md, "Time model"): once the event-time frontier (the
+    # third most advanced gateway's corrected clock) is past its end by the wait its receivers need. That
+    # wait is learnt per gateway (how far behind the frontier its batches arrive), taken over the
+    # receivers that could have heard the tag, and kept within min_lateness_s..allowed_lateness_s.
+    # A sighting whose tag's window at that time has closed is dropped and counted (stats.late).
+    allowed_lateness_s: float = 12.0
+    min_lateness_s: float = 0.25
+    initial_lateness_s: float = 2.0  # a gateway's wait before anything is learnt about it
+    flush_granularity_s: float = 0.25  # a flush closes windows only once the first is due by this much
+    lateness_decay: float = 0.005  # a gateway's learnt wait shrinks by this many s per s of event time
+    # A sighting stamped more than this ahead of the frontier is counted (stats.future). It cannot move
+    # the frontier (the 3rd most advanced gateway) nor anyone else's windows, only its own tag's.
+    max_ahead_s: float = 5.0
+    # When the frontier has not moved for this long on the caller's clock (flush(now)), the site is
+    # quiet: the frontier is carried forward with the caller's clock, so the last windows close.
+    idle_after_s: float = 2.0
+    # A receiver silent for this long of event time is dark: not hearing a tag then is no evidence.
+    dark_after_s: float = 20.0
     # How long after its window closed a (gateway, tag, ts) key is still recognised as a
     # duplicate (a batch delivered twice) rather than counted as late.
-    duplicate_memory_s: float = 10.0
+    duplicate_memory_s: float = 30.0
+
+    # --- Gateway clocks (locations/engine/clock.py) ------------------------------------------
+    clock_estimation: bool = True
+    clock_first_update_s: float = 55.0  # event time after the first sighting before the first estimate
+    clock_update_s: float = 20.0  # re-estimated every this much event time ...
+    clock_window_s: float = 60.0  # ... from the sightings of this last stretch
+    clock_search_s: float = 5.0  # differences searched before a gateway is locked (+-2.5 s clocks)
+    clock_track_s: float = 0.25  # ... and afterwards, around the current estimate
+    clock_peak_s: float = 0.03  # copies of one ping agree within tens of ms (stamping jitter) ...
+    clock_sharp_s: float = 0.002  # ... and mostly within a few ms (an alias is spread by advertising jitter)
+    clock_min_pairs: int = 8  # matched copies needed to estimate a pair of gateways
+    clock_outlier_s: float = 0.05  # pair estimates this far off the joint solution are dropped
+    clock_deadband_s: float = 0.05  # smaller offsets are reported but not applied (a window gap is 0.5 s)
+    clock_max_tags: int = 150  # the estimator follows at most about this many tags (a stable sample)
+    clock_wide_tags: int = 50  # a wide search uses a rotating subset of about this many tags
+    clock_research_every: int = 15  # every N-th update searches wide again (catches a jump)
+
+    # --- Receiver calibration, learnt online ---------------------------------------------------
+    # A receiver consistently hotter or colder than its rssi_at_1m: its mean residual (readings well
+    # above sensitivity, in confidently placed windows), shrunk by calibration_prior_n readings.
+    # Off by default: on our scenarios it gained little (sparse: +0.3 points), and until the pipeline
+    # restores it after a restart a restarted engine would place a few borderline pings differently.
+    calibration: bool = False
+    calibration_prior_n: float = 100.0
+    calibration_min_tags: int = 5  # a receiver is calibrated once readings of this many tags are behind it
+    calibration_max_db: float = 10.0
+    calibration_every_s: float = 60.0  # event-time epochs; a window uses what was learnt 2 epochs before
+    calibration_min_confidence: float = 0.9
+    calibration_margin_db: float = 12.0  # only readings expected this far above sensitivity
 
     # --- Signal model: rssi = rssi_at_1m - 10 n log10(d) - walls - floors ----------------------
     path_loss_exponent: float = 2.2  # used when a receiver has none of its own
@@ -47,7 +91,9 @@ class EngineConfig:
     offset_range_db: float = 12.0
     max_receivers_per_window: int = 10  # the strongest N of a window are used
     likelihood_temper: float = 0.6  # readings of a still tag are correlated: each counts for less
-    max_window_evidence: float = 4.0  # nats one window can hold against a room (after tempering)
+    max_window_evidence: float = 4.0  # nats one window can hold against a room (after tempering) ...
+    evidence_reference_s: float = 2.0  # ... for pings this far apart; sqrt(dt / this) times more (<= 2x) for slower
+
     # Candidate rooms for a window: those where its loudest receiver would hear the tag at least
     # (its rssi - candidate_margin_db), at least min and at most max of them, plus the rooms the
     # tag was last believed in (always evaluated, so a still tag is judged on its own room).
@@ -83,7 +129,12 @@ class EngineConfig:
         checks = {
             "window_gap_s": self.window_gap_s > 0,
             "window_max_s": self.window_max_s >= self.window_gap_s,
-            "allowed_lateness_s": self.allowed_lateness_s >= 0,
+            "allowed_lateness_s": self.allowed_lateness_s >= self.min_lateness_s,
+            "min_lateness_s": self.min_lateness_s >= 0,
+            "max_ahead_s": self.max_ahead_s >= 0,
+            "idle_after_s": self.idle_after_s > 0,
+            "clock_search_s": self.clock_search_s > self.clock_track_s > 0,
+            "clock_min_pairs": self.clock_min_pairs >= 1,
             "duplicate_memory_s": self.duplicate_memory_s >= 0,
             "path_loss_exponent": self.path_loss_exponent > 0,
             "sigma_db": self.sigma_db > 0,

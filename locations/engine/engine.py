@@ -1,9 +1,11 @@
 """The location engine: sightings in, one LocationEstimate per tag transmission out.
 
 Pipeline (docs/location-engine.md has the why):
-1. push(): sightings join per-tag event-time windows; duplicates and late arrivals are dropped
-   and counted.
-2. flush(watermark): windows that can no longer change are closed, then, batch by batch over
+1. push(): each timestamp is corrected by its gateway's clock offset (estimated from the data,
+   locations/engine/clock.py); sightings join per-tag event-time windows; duplicates and late
+   arrivals are dropped and counted; gateway watermarks, the frontier and delivery waits are updated.
+2. flush(watermark): windows that can no longer change (the frontier is past their end by the wait
+   their receivers need) are closed, then, batch by batch over
    arrays (windows x candidate sample points x heard receivers):
    a. per-room likelihood: robust (split Student-t) residuals of the heard receivers against
       the precomputed expected RSSI at each room's sample points, plus the evidence of the
@@ -13,7 +15,8 @@ Pipeline (docs/location-engine.md has the why):
       probability), then the room on it, with hysteresis;
    c. position: robust Gauss-Newton in dB on the chosen floor from the room's best point,
       clamped into the room for display, with an uncertainty radius.
-Everything is a deterministic function of the sightings' event times: no clock, no randomness.
+Everything is a deterministic function of the sightings in arrival order: no wall clock (except the
+caller's clock passed to flush), no randomness.
 """
 
 from __future__ import annotations
@@ -25,25 +28,52 @@ from dataclasses import dataclass
 import numpy as np
 import shapely
 
+from locations.engine.clock import ClockEstimator, tag_share_key
 from locations.engine.config import EngineConfig
-from locations.engine.plan import UNHEARABLE_DBM, CompiledPlan, compile_plan
+from locations.engine.plan import UNHEARABLE_DBM, CompiledPlan, compile_plan, refresh_miss_tables
 from locations.engine.types import LocationEstimate, Sighting, SitePlan
 
 _TS_KEY_BITS = 27  # ms modulo 2^27 (37 hours) in a duplicate key: far longer than any key is kept
-_SMALL_PUSH = 64  # pushes up to this size take the item-by-item path
 _BLOCK_WINDOWS = 16_384  # windows per processing block (bounds memory on a big flush)
 _CHUNK_ELEMENTS = 1_500_000  # windows x samples x receivers per likelihood chunk
+_FRONTIER_RANK = 3  # the frontier is the 3rd most advanced gateway: one or two cannot move it
 
 
 @dataclass(slots=True)
 class EngineStats:
     accepted: int = 0  # sightings taken into a window
     duplicates: int = 0  # (gateway, tag, ts) already seen: ignored
-    late: int = 0  # arrived after their window could no longer change: dropped
+    late: int = 0  # arrived after their tag's window at that time was closed: dropped
     unknown_gateway: int = 0  # gateway not in the plan: dropped
     invalid: int = 0  # rssi or ts not a finite number: dropped (parse_batch never lets these through)
+    future: int = 0  # accepted, stamped more than max_ahead_s ahead of the frontier (moves no one else)
     windows: int = 0  # closed windows (transmissions) that produced an estimate
     unlocated: int = 0  # closed windows heard only by receivers with no room in reach
+    clock_updates: int = 0  # gateway clock re-estimations
+    calibration_updates: int = 0  # receiver calibration updates of the expected-rssi tables
+
+    def drops(self) -> dict[str, int]:
+        """Sightings pushed but not placed, by reason (duplicates change nothing; the others are lost)."""
+        return {
+            "duplicate": self.duplicates,
+            "late": self.late,
+            "unknown_gateway": self.unknown_gateway,
+            "invalid": self.invalid,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayClock:
+    """What the engine knows about one gateway's clock and delivery (engine.gateway_clocks())."""
+
+    gateway_id: str
+    offset_s: float  # its clock minus the site's consensus clock; subtracted from its timestamps
+    pairs: int  # matched copies of pings behind the estimate (0: not estimated yet)
+    estimated: bool
+    watermark: float | None  # corrected event time of its newest sighting
+    lateness_s: float  # learnt: how far behind the frontier its batches arrive
+    dark: bool  # silent for more than dark_after_s of event time (or never heard)
+    calibration_db: float  # learnt correction of its rssi_at_1m
 
 
 def _member(sorted_keys: np.ndarray, keys: np.ndarray) -> np.ndarray:
@@ -59,29 +89,62 @@ class LocationEngine:
         self.plan: CompiledPlan = compile_plan(plan, self.config)
         self.stats = EngineStats()
         self._room_index = {int(r): i for i, r in enumerate(self.plan.room_ids.tolist())}
-        self._max_ts = -math.inf
-        self._closed_cut = -math.inf
+        n_gw = len(self.plan.gateway_ids)
+        self._clock = ClockEstimator(n_gw, self.config)
+        self._gw_wm = np.full(n_gw, -np.inf)  # corrected event time of each gateway's newest sighting
+        self._gw_first = np.full(n_gw, np.inf)  # ... and of its first
+        self._gw_count = np.zeros(n_gw, dtype=np.int64)
+        self._gw_late = np.full(n_gw, self.config.initial_lateness_s)  # learnt lateness (s behind the frontier)
+        self._gw_late_at = np.full(n_gw, -np.inf)  # frontier when it was last raised
+        self._kth = -math.inf  # 3rd most advanced gateway watermark
+        self._carried = -math.inf  # the frontier carried forward by the caller's clock on a quiet site
+        self._seen_frontier = -math.inf
+        self._seen_at: float | None = None
+        self._lag = 0.0
         self._next_due = math.inf  # no open window can be due before this event time
-        self._pending: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+        self._pending: list[tuple[np.ndarray, ...]] = []  # (tag, gateway, rssi, corrected ts, raw ts)
         self._tag_index: dict[str, int] = {}
         self._tag_ids: list[str] = []
-        self._gw_bits = max(1, len(self.plan.gateway_ids).bit_length())
+        self._gw_bits = max(1, n_gw.bit_length())
         self._tag_limit = 1 << (63 - _TS_KEY_BITS - self._gw_bits)
         self._seen: set[int] = set()
         self._seen_buckets: dict[int, list[int]] = {}
+        self._pruned_to = -math.inf
+        self._first_ts = math.inf
         capacity = 1024
         b = self.config.belief_size
         self._belief_room = np.full((capacity, b), -1, dtype=np.int64)
         self._belief_p = np.zeros((capacity, b), dtype=np.float64)
         self._last_ts = np.full(capacity, np.nan)
         self._shown_room = np.full(capacity, -1, dtype=np.int64)
+        self._tag_closed = np.full(capacity, -np.inf)  # a tag's sightings before this are late
+        self._tag_share = np.zeros(capacity)
+        self._co = _co_audible(self.plan, self.config)  # (R, R) bool: could hear the same tag
+        co_r, co_g = np.nonzero(self._co)
+        self._co_indices = co_g
+        self._co_starts = np.searchsorted(co_r, np.arange(n_gw))
+        # receiver calibration, learnt online
+        # Per calibration epoch (event time // calibration_every_s): sums of residuals and counts per receiver.
+        self._cal_buckets: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._cal_base = (np.zeros(n_gw), np.zeros(n_gw), -(2**62))  # merged old buckets, up to this epoch
+        self._cal_applied = np.zeros(n_gw)
+        self._cal_epoch: int | None = None
+        self._cal_tags: list[set[int]] = [set() for _ in range(n_gw)]  # distinct tags behind each receiver's
+        self._cal_tag_count = np.zeros(n_gw, dtype=np.int64)
 
     # ------------------------------------------------------------------ public API
 
     @property
+    def frontier(self) -> float | None:
+        """Event time the site has reached: the 3rd most advanced gateway's corrected clock (or, on a
+        quiet site, that carried forward by the caller's clock). None before any sighting."""
+        f = max(self._kth, self._carried)
+        return None if f == -math.inf else f
+
+    @property
     def watermark(self) -> float | None:
-        """Event time: the latest ts accepted so far. Pass it to flush(); None before any sighting."""
-        return None if self._max_ts == -math.inf else self._max_ts
+        """Same as frontier (kept for callers of the first API): pass it to flush()."""
+        return self.frontier
 
     @property
     def pending(self) -> int:
@@ -95,176 +158,258 @@ class LocationEngine:
             return None
         return int(self.plan.room_ids[self._shown_room[ti]])
 
+    def gateway_clocks(self) -> dict[str, GatewayClock]:
+        """Per gateway of the plan: its estimated clock offset, watermark, learnt lateness, darkness."""
+        late = self._lateness_now()
+        dark_set = set(self._dark_gateways().tolist())
+        out = {}
+        for i, gateway_id in enumerate(self.plan.gateway_ids):
+            wm = float(self._gw_wm[i])
+            dark = i in dark_set
+            out[gateway_id] = GatewayClock(
+                gateway_id=gateway_id,
+                offset_s=round(float(self._clock.offset[i]), 4),
+                pairs=int(self._clock.evidence[i]),
+                estimated=bool(self._clock.locked[i]),
+                watermark=wm if math.isfinite(wm) else None,
+                lateness_s=round(float(late[i]), 3),
+                dark=dark,
+                calibration_db=round(float(self._cal_applied[i]), 2),
+            )
+        return out
+
     def push(self, sightings: Sequence[Sighting]) -> int:
-        """Add sightings to their tags' open windows. Returns how many were new (not seen, not late)."""
+        """Add sightings to their tags' open windows. Returns how many were new (not seen, not late).
+
+        Each timestamp is first corrected by its gateway's estimated clock offset."""
         n = len(sightings)
         if n == 0:
             return 0
-        if n <= _SMALL_PUSH:
-            return self._push_small(sightings)
         gw_index = self.plan.gateway_index
         gw = np.fromiter((gw_index.get(s.gateway_id, -1) for s in sightings), dtype=np.int64, count=n)
         tag = np.fromiter((self._tag(s.tag_id) for s in sightings), dtype=np.int64, count=n)
         rssi = np.fromiter((s.rssi for s in sightings), dtype=np.float64, count=n)
-        ts = np.fromiter((s.ts for s in sightings), dtype=np.float64, count=n)
+        raw = np.fromiter((s.ts for s in sightings), dtype=np.float64, count=n)
+        return self._push_arrays(gw, tag, rssi, raw)
 
+    def _push_arrays(self, gw, tag, rssi, raw) -> int:
+        cfg, stats = self.config, self.stats
+        n = len(gw)
         known = gw >= 0
-        self.stats.unknown_gateway += int(n - known.sum())
-        finite = np.isfinite(ts) & np.isfinite(rssi)
-        self.stats.invalid += int((known & ~finite).sum())
+        stats.unknown_gateway += int(n - known.sum())
+        finite = np.isfinite(raw) & np.isfinite(rssi)
+        stats.invalid += int((known & ~finite).sum())
         known &= finite
         if not known.all():
-            gw, tag, rssi, ts = gw[known], tag[known], rssi[known], ts[known]
-        if len(ts) == 0:
+            gw, tag, rssi, raw = gw[known], tag[known], rssi[known], raw[known]
+        if len(raw) == 0:
             return 0
-        ms = np.rint(ts * 1000.0).astype(np.int64) & ((1 << _TS_KEY_BITS) - 1)
+        ms = np.rint(raw * 1000.0).astype(np.int64) & ((1 << _TS_KEY_BITS) - 1)
         keys = (ms << (63 - _TS_KEY_BITS)) | (tag << self._gw_bits) | gw
         # First occurrence of each key in this push, then against keys already seen.
-        _, first = np.unique(keys, return_index=True)
-        fresh = np.zeros(len(keys), dtype=bool)
-        fresh[first] = True
+        if len(keys) > 1:
+            _, first = np.unique(keys, return_index=True)
+            fresh = np.zeros(len(keys), dtype=bool)
+            fresh[first] = True
+        else:
+            fresh = np.ones(1, dtype=bool)
         seen = self._seen
         key_list = keys.tolist()
         if seen:
             fresh &= np.fromiter((k not in seen for k in key_list), dtype=bool, count=len(key_list))
-        self.stats.duplicates += int(len(keys) - fresh.sum())
-        limit = max(self._closed_cut, self._max_ts - self.config.allowed_lateness_s)
-        late = (ts < self._max_ts - self.config.allowed_lateness_s) | (ts <= limit)
-        late &= fresh
-        self.stats.late += int(late.sum())
+        stats.duplicates += int(len(keys) - fresh.sum())
+        ts = np.round(raw - self._clock.offsets_for(gw, raw), 6)
+        late = fresh & (ts < self._tag_closed[tag])
+        stats.late += int(late.sum())
+        # Learning is measured against the data (the 3rd most advanced gateway), never against a
+        # frontier carried forward by the caller's clock over a quiet spell.
+        ref = self._kth if self._kth > -math.inf else None
+        late_now = self._lateness_now()
+        if ref is not None and fresh.any():
+            late_now = self._learn_lateness(gw[fresh], ts[fresh], ref, late_now)
         take = fresh & ~late
         count = int(take.sum())
         if count == 0:
             return 0
-        gw, tag, rssi, ts, keys = gw[take], tag[take], rssi[take], ts[take], keys[take]
+        if count < len(take):
+            gw, tag, rssi, ts, raw, keys = gw[take], tag[take], rssi[take], ts[take], raw[take], keys[take]
         new_keys = keys.tolist()
         seen.update(new_keys)
-        buckets = np.floor(ts).astype(np.int64)
+        buckets = np.floor(raw).astype(np.int64)
         if buckets[0] == buckets[-1] and (buckets == buckets[0]).all():
             self._seen_buckets.setdefault(int(buckets[0]), []).extend(new_keys)
         else:
             for b, k in zip(buckets.tolist(), new_keys, strict=True):
                 self._seen_buckets.setdefault(b, []).append(k)
-        self._pending.append((tag, gw, rssi, ts))
-        self._max_ts = max(self._max_ts, float(ts.max()))
-        self._next_due = min(self._next_due, float(ts.min()))
-        self.stats.accepted += count
+        self._pending.append((tag, gw, rssi, ts, raw))
+        self._first_ts = min(self._first_ts, float(ts.min()))
+        # No window can be due before its sightings' gateways' own waits have passed.
+        self._next_due = min(
+            self._next_due, float((ts + late_now[gw]).min()) + cfg.min_lateness_s + cfg.flush_granularity_s
+        )
+        stats.accepted += count
+
+        # Watermarks: a gateway's moves to its newest sighting. The frontier is the 3rd most advanced
+        # gateway, so one gateway stamping the future (a wrong clock, a hostile one) cannot move it.
+        if ref is not None:
+            stats.future += int((ts > ref + cfg.max_ahead_s).sum())
+        newest = np.full(len(self._gw_wm), -np.inf)
+        np.maximum.at(newest, gw, ts)
+        first_time = ~np.isfinite(self._gw_wm) & np.isfinite(newest)
+        if first_time.any():
+            oldest = np.full(len(self._gw_wm), np.inf)
+            np.minimum.at(oldest, gw, ts)
+            self._gw_first[first_time] = oldest[first_time]
+        np.maximum(self._gw_wm, newest, out=self._gw_wm)
+        self._gw_count += np.bincount(gw, minlength=len(self._gw_count))
+        if float(ts.max()) > self._kth:  # only then can the 3rd most advanced gateway change
+            self._update_frontier()
+
+        if cfg.clock_estimation:
+            share = min(1.0, cfg.clock_max_tags / max(1, len(self._tag_ids)))
+            sampled = self._tag_share[tag] < share
+            if sampled.any():
+                self._clock.add(tag[sampled], gw[sampled], raw[sampled])
+            if self._kth > -math.inf and self._clock.due(self._kth):
+                self._update_clocks(self._kth)
         return count
 
-    def _push_small(self, sightings: Sequence[Sighting]) -> int:
-        """push() for a small batch: the same rules, item by item (numpy's per-call cost would dominate)."""
-        gw_index, tag_index, seen = self.plan.gateway_index, self._tag_index, self._seen
-        lim = self._max_ts - self.config.allowed_lateness_s
-        closed = self._closed_cut
-        mask, shift, gw_bits = (1 << _TS_KEY_BITS) - 1, 63 - _TS_KEY_BITS, self._gw_bits
-        tags, gws, rssis, tss = [], [], [], []
-        in_batch: set[int] = set()
-        unknown = dup = late = invalid = 0
-        buckets = self._seen_buckets
-        for s in sightings:
-            g = gw_index.get(s.gateway_id)
-            if g is None:
-                unknown += 1
-                continue
-            t = tag_index.get(s.tag_id)
-            if t is None:
-                t = self._tag(s.tag_id)
-            ts = s.ts
-            if not (math.isfinite(ts) and math.isfinite(s.rssi)):
-                invalid += 1
-                continue
-            key = ((round(ts * 1000.0) & mask) << shift) | (t << gw_bits) | g
-            if key in seen or key in in_batch:
-                dup += 1
-                continue
-            in_batch.add(key)
-            if ts < lim or ts <= closed:
-                late += 1
-                continue
-            seen.add(key)
-            buckets.setdefault(math.floor(ts), []).append(key)
-            tags.append(t)
-            gws.append(g)
-            rssis.append(s.rssi)
-            tss.append(ts)
-        stats = self.stats
-        stats.unknown_gateway += unknown
-        stats.duplicates += dup
-        stats.late += late
-        stats.invalid += invalid
-        if not tss:
-            return 0
-        self._pending.append(
-            (
-                np.array(tags, dtype=np.int64),
-                np.array(gws, dtype=np.int64),
-                np.array(rssis, dtype=np.float64),
-                np.array(tss, dtype=np.float64),
-            )
-        )
-        self._max_ts = max(self._max_ts, max(tss))
-        self._next_due = min(self._next_due, min(tss))
-        stats.accepted += len(tss)
-        return len(tss)
+    def _learn_lateness(self, gw: np.ndarray, ts: np.ndarray, ref: float, late_now: np.ndarray) -> np.ndarray:
+        """How far behind the frontier each gateway's oldest new sighting arrived: its wait, learnt."""
+        oldest = np.full(len(self._gw_wm), np.inf)
+        np.minimum.at(oldest, gw, ts)
+        hit = np.isfinite(oldest)
+        behind = np.clip(ref - oldest[hit], 0.0, self.config.allowed_lateness_s)
+        late_now = late_now.copy()
+        late_now[hit] = np.maximum(behind, late_now[hit])
+        self._gw_late[hit] = late_now[hit]
+        self._gw_late_at[hit] = ref
+        return late_now
+
+    def _lateness_now(self) -> np.ndarray:
+        f = self._kth
+        if f == -math.inf:
+            return self._gw_late.copy()
+        decayed = self._gw_late - self.config.lateness_decay * np.maximum(0.0, f - self._gw_late_at)
+        return np.where(np.isfinite(self._gw_late_at), np.maximum(decayed, 0.0), self.config.initial_lateness_s)
+
+    def _update_frontier(self) -> None:
+        wm = self._gw_wm[np.isfinite(self._gw_wm)]
+        if len(wm) == 0:
+            return
+        k = min(_FRONTIER_RANK, len(wm))
+        self._kth = float(-np.partition(-wm, k - 1)[k - 1])
+
+    def _update_clocks(self, frontier: float) -> None:
+        before = self._clock.applied()
+        epoch = self._clock.catch_up(frontier)
+        if epoch is None:
+            return
+        self.stats.clock_updates = self._clock.updates
+        change = self._clock.applied() - before
+        # Sightings stamped after the new epoch that are still waiting are re-corrected (their windows
+        # cannot have closed: the frontier has only just reached the epoch).
+        clock = self._clock
+        pending = []
+        for t, g, r, s, raw in self._pending:
+            redo = raw >= epoch
+            if redo.any():
+                s = np.where(redo, np.round(raw - clock.offsets_for(g, raw), 6), s)
+            pending.append((t, g, r, s, raw))
+        self._pending = pending
+        clock.prune(frontier - 600.0)
+        self._gw_wm -= change
+        self._update_frontier()
+        if self._pending:
+            self._next_due = min(self._next_due, min(float(c[3].min()) for c in self._pending))
 
     def flush(self, watermark: float | None = None) -> list[LocationEstimate]:
-        """Close every window whose end + allowed lateness <= watermark (None: all) and estimate each.
+        """Close the windows that can no longer change and estimate each; returns one estimate per
+        closed window, ordered by event time (so per tag in order).
 
-        Returns one estimate per closed window, ordered by event time (so per tag in order).
+        ``watermark`` is the caller's clock: the wall clock in a live pipeline, the batch's own time in a
+        replay; None closes every window (the end of a replay). A window closes when the frontier (never
+        beyond the caller's clock) is past its end by the wait its receivers need. When the frontier has
+        not moved for ``idle_after_s`` of the caller's clock, the site is quiet and the frontier follows
+        the caller's clock, so the last windows of a quiet tag, gateway or site close within seconds.
         """
         cfg = self.config
         if watermark is None:
             cut = math.inf
         else:
-            cut = float(watermark) - cfg.allowed_lateness_s
-            if cut <= self._closed_cut:
+            w = float(watermark)
+            if not math.isfinite(w):
+                raise ValueError("the watermark must be a finite time, or None")
+            if self._kth > self._seen_frontier:
+                self._seen_frontier, self._seen_at = self._kth, w
+                self._lag = max(0.0, w - self._kth)
+            elif self._seen_at is not None and w - self._seen_at >= cfg.idle_after_s:
+                self._carried = max(self._carried, w - self._lag)
+            f = self.frontier
+            if f is None:
                 return []
-            if cut < self._next_due:  # no open window can end this early
-                self._advance_cut(cut)
+            cut = min(w, f)
+            if cut < self._next_due:
                 return []
         if not self._pending:
-            if math.isfinite(cut):  # flush(None) on an empty engine must not close the future
-                self._advance_cut(cut)
             return []
-        tag, gw, rssi, ts = (np.concatenate(col) for col in zip(*self._pending, strict=True))
+        tag, gw, rssi, ts, raw = (np.concatenate(col) for col in zip(*self._pending, strict=True))
         if math.isfinite(cut):
-            selected = ts <= cut + cfg.window_max_s
+            # The wait a window needs: the slowest delivery among the receivers that could hear it.
+            near = self._wait_near()
+            # Only sightings whose own receivers' wait has passed can be in a window that closes now; a
+            # window cut short by this (a sighting left out) ends too late to close (window_max_s margin).
+            reach = ts + near[gw]
+            selected = reach <= cut - cfg.min_lateness_s + cfg.window_max_s
             if not selected.any():
-                self._advance_cut(cut)
+                # Nothing can close before the first of these is selectable (waits decay slowly: 0.1 s slack).
+                self._next_due = float(reach.min()) + cfg.min_lateness_s - cfg.window_max_s - 0.1
                 return []
             rest = ~selected
-            later = (tag[rest], gw[rest], rssi[rest], ts[rest])
-            tag, gw, rssi, ts = tag[selected], gw[selected], rssi[selected], ts[selected]
+            later = (tag[rest], gw[rest], rssi[rest], ts[rest], raw[rest])
+            tag, gw, rssi, ts, raw = tag[selected], gw[selected], rssi[selected], ts[selected], raw[selected]
         else:
             later = None
 
         order = np.lexsort((gw, ts, tag))
-        tag, gw, rssi, ts = tag[order], gw[order], rssi[order], ts[order]
+        tag, gw, rssi, ts, raw = tag[order], gw[order], rssi[order], ts[order], raw[order]
         win = self._windows(tag, ts)
         n_win = int(win[-1]) + 1
         starts = np.flatnonzero(np.r_[True, win[1:] != win[:-1]])
         ends = np.r_[starts[1:], len(win)] - 1
         t0, t_last = ts[starts], ts[ends]
         end_bound = np.minimum(t_last + cfg.window_gap_s, t0 + cfg.window_max_s)
-        closable = end_bound <= cut
+        if math.isfinite(cut):
+            wait = np.clip(np.maximum.reduceat(near[gw], starts) + cfg.min_lateness_s, 0.0, cfg.allowed_lateness_s)
+            due = end_bound + wait
+            closable = due <= cut
+            # A tag's windows close in time order: one still waiting holds back the tag's later ones only.
+            w_tag_all = tag[starts]
+            open_before = np.cumsum(~closable) - (~closable)
+            tag_first = np.flatnonzero(np.r_[True, w_tag_all[1:] != w_tag_all[:-1]])
+            lengths = np.diff(np.r_[tag_first, n_win])
+            closable &= (open_before - np.repeat(open_before[tag_first], lengths)) == 0
+        else:
+            due = end_bound
+            closable = np.ones(n_win, dtype=bool)
         done = closable[win]
 
         keep = [later] if later is not None and len(later[0]) else []
-        # A lower bound of when the next window can be due: new sightings only end windows later.
         next_due = math.inf
         if not done.all():
-            keep.append((tag[~done], gw[~done], rssi[~done], ts[~done]))
-            next_due = float(end_bound[~closable].min())
-        if keep and keep[0] is later:
-            next_due = min(next_due, float(later[3].min()))
+            keep.append((tag[~done], gw[~done], rssi[~done], ts[~done], raw[~done]))
+            # Windows held back only by an earlier window of their tag wait for that one's due.
+            own = due[~closable]
+            own = own[own > cut]
+            next_due = float(own.min()) if len(own) else float(due[~closable].min())
+        if later is not None and len(later[0]):
+            next_due = min(next_due, float((later[3] + near[later[1]]).min()) + cfg.min_lateness_s)
         self._pending = keep
-        self._next_due = next_due
-        if math.isfinite(cut):
-            self._advance_cut(cut)
-        elif done.any():
-            self._advance_cut(float(ts[done].max()))
+        # Windows are closed in small groups rather than one by one: each estimation pass has a fixed cost.
+        self._next_due = next_due + cfg.flush_granularity_s
         if not done.any():
             return []
+        self._prune_duplicates(cut if math.isfinite(cut) else float(ts[done].max()))
 
         # Closed windows, renumbered 0..W-1 in (tag, time) order.
         w_ids = np.flatnonzero(closable)
@@ -274,25 +419,41 @@ class LocationEngine:
         s_gw, s_rssi = gw[done], rssi[done]
         w_tag = tag[starts[w_ids]]
         w_ts = t0[w_ids]
+        w_end = end_bound[w_ids]
+        np.maximum.at(self._tag_closed, w_tag, w_end)
         # Event-time order across tags; ties by tag so the output is fully determined.
         w_order = np.lexsort((w_tag, w_ts))
         estimates: list[LocationEstimate] = []
         sighting_order = np.argsort(s_win, kind="stable")
         s_win, s_gw, s_rssi = s_win[sighting_order], s_gw[sighting_order], s_rssi[sighting_order]
         s_start = np.searchsorted(s_win, np.arange(len(w_ids) + 1))
-        for b0 in range(0, len(w_order), _BLOCK_WINDOWS):
-            block = w_order[b0 : b0 + _BLOCK_WINDOWS]
-            # Sightings of the block's windows, windows renumbered 0..len(block)-1.
-            lengths = s_start[block + 1] - s_start[block]
-            local = np.repeat(np.arange(len(block)), lengths)
-            idx = np.repeat(s_start[block] - np.r_[0, np.cumsum(lengths)[:-1]], lengths) + np.arange(lengths.sum())
-            estimates.extend(self._estimate(w_tag[block], w_ts[block], local, s_gw[idx], s_rssi[idx]))
+        dark = self._dark_gateways()
+        # Blocks never straddle a calibration epoch: every window is judged with the calibration of its
+        # own epoch, however the windows were batched into flushes (a replay equals the live run).
+        epoch = np.floor(w_ts[w_order] / cfg.calibration_every_s).astype(np.int64)
+        cuts = np.flatnonzero(np.r_[True, epoch[1:] != epoch[:-1]])
+        for c0, c1 in zip(cuts.tolist(), np.r_[cuts[1:], len(w_order)].tolist(), strict=True):
+            self._calibrate_for(int(epoch[c0]))
+            for b0 in range(c0, c1, _BLOCK_WINDOWS):
+                block = w_order[b0 : min(c1, b0 + _BLOCK_WINDOWS)]
+                # Sightings of the block's windows, windows renumbered 0..len(block)-1.
+                lengths = s_start[block + 1] - s_start[block]
+                local = np.repeat(np.arange(len(block)), lengths)
+                idx = np.repeat(s_start[block] - np.r_[0, np.cumsum(lengths)[:-1]], lengths) + np.arange(lengths.sum())
+                estimates.extend(
+                    self._estimate(w_tag[block], w_ts[block], local, s_gw[idx], s_rssi[idx], w_end[block], dark)
+                )
         return estimates
 
+    def flush_idle(self, now: float) -> list[LocationEstimate]:
+        """flush(now) with the wall clock: what a live pipeline calls about once a second, also when
+        nothing arrives, so that the windows of a quiet tag, gateway or site are committed."""
+        return self.flush(now)
+
     def flush_ready(self) -> list[LocationEstimate]:
-        """flush() at the engine's own event-time watermark (the latest ts accepted)."""
-        wm = self.watermark
-        return [] if wm is None else self.flush(wm)
+        """flush() at the engine's own frontier."""
+        f = self.frontier
+        return [] if f is None else self.flush(f)
 
     def restore(self, tag_id: str, *, room_id: int, ts: float, confidence: float = 0.9) -> None:
         """Seed a tag's smoothing state, e.g. from the stored current location after a restart."""
@@ -326,6 +487,9 @@ class LocationEngine:
             self._belief_p = np.concatenate([self._belief_p, np.zeros_like(self._belief_p)])
             self._last_ts = np.concatenate([self._last_ts, np.full(grow, np.nan)])
             self._shown_room = np.concatenate([self._shown_room, np.full(grow, -1, dtype=np.int64)])
+            self._tag_closed = np.concatenate([self._tag_closed, np.full(grow, -np.inf)])
+            self._tag_share = np.concatenate([self._tag_share, np.zeros(grow)])
+        self._tag_share[ti] = tag_share_key(tag_id)
         return ti
 
     def _windows(self, tag: np.ndarray, ts: np.ndarray) -> np.ndarray:
@@ -347,20 +511,106 @@ class LocationEngine:
             session = np.cumsum(new) - 1
         return session
 
-    def _advance_cut(self, cut: float) -> None:
-        if cut <= self._closed_cut:
-            return
-        self._closed_cut = cut
+    def _wait_near(self) -> np.ndarray:
+        """Per receiver: the largest learnt lateness among the receivers that could hear the same tag."""
+        late = self._lateness_now()
+        if len(self._co_indices) == 0:
+            return late
+        return np.maximum.reduceat(late[self._co_indices], self._co_starts)
+
+    def _dark_gateways(self) -> np.ndarray:
+        """Gateways that went silent: nothing for dark_after_s of event time, and for ten times their
+        usual gap between sightings (a receiver that hears a tag now and then is quiet, not dark).
+        A gateway never heard at all is assumed to be working (nothing near it)."""
+        f = self._kth  # silence is judged on the data, not on a frontier carried over a quiet spell
+        if f == -math.inf:
+            return np.zeros(0, dtype=np.int64)
+        wm = self._gw_wm
+        heard = np.isfinite(wm)
+        usual_gap = np.where(heard, (f - self._gw_first) / np.maximum(self._gw_count, 1), np.inf)
+        silent_for = np.where(heard, f - wm, 0.0)
+        return np.flatnonzero(heard & (silent_for > np.maximum(self.config.dark_after_s, 10.0 * usual_gap)))
+
+    def _prune_duplicates(self, cut: float) -> None:
         horizon = cut - self.config.duplicate_memory_s
-        if not math.isfinite(horizon):
+        if not math.isfinite(horizon) or horizon <= self._pruned_to + 1.0:
             return
+        self._pruned_to = horizon
         old = [b for b in self._seen_buckets if b + 1 < horizon]
         for b in old:
             self._seen.difference_update(self._seen_buckets.pop(b))
 
+    # ------------------------------------------------------------------ calibration
+
+    def _calibrate_for(self, epoch: int) -> None:
+        """Use the calibration learnt from the windows of epochs up to epoch - 2 (all closed by the time
+        any window of `epoch` closes, live or in a replay)."""
+        cfg = self.config
+        if not cfg.calibration or epoch == self._cal_epoch:
+            return
+        self._cal_epoch = epoch
+        base_sum, base_n, base_upto = self._cal_base
+        total, count = base_sum.copy(), base_n.copy()
+        for k, (bucket_sum, bucket_n) in self._cal_buckets.items():
+            if base_upto < k <= epoch - 2:
+                total += bucket_sum
+                count += bucket_n
+        target = np.clip(total / (count + cfg.calibration_prior_n), -cfg.calibration_max_db, cfg.calibration_max_db)
+        # Only relative calibration is identifiable (a tag's gain absorbs a common shift): keep the
+        # median receiver at its datasheet value.
+        # A receiver's own offset is common to every tag; one tag's readings could be its spot's shadowing.
+        diverse = self._cal_tag_count >= cfg.calibration_min_tags
+        has = (count > 0) & diverse
+        if has.any():
+            target[has] -= float(np.median(target[has]))
+        target[~has] = 0.0
+        change = target - self._cal_applied
+        if np.abs(change).max() < 0.25:
+            return
+        self._cal_applied = target
+        refresh_miss_tables(self.plan, change)
+        self.stats.calibration_updates += 1
+
+    def _learn_calibration(self, w_tag, conf, heard_n, best, gain, heard_rx, heard_y) -> None:
+        """Residuals of confidently placed windows against the chosen point, per receiver."""
+        cfg, plan = self.config, self.plan
+        ok = (conf >= cfg.calibration_min_confidence) & (heard_n >= 3)
+        if not ok.any():
+            return
+        rx_ok = heard_rx[ok] >= 0
+        rx = np.maximum(heard_rx[ok], 0)
+        mu = plan.expected_rssi[plan.table_index(best[ok][:, None], rx)].astype(np.float64) + gain[ok][:, None]
+        use = rx_ok & (mu >= cfg.sensitivity_dbm + cfg.calibration_margin_db)
+        resid = np.clip(heard_y[ok] - mu, -10.0, 10.0)
+        # Residuals are measured against the tables that already include the applied calibration.
+        total = resid + self._cal_applied[rx]
+        n_gw = len(self._cal_applied)
+        bucket = self._cal_buckets.get(self._cal_epoch)
+        if bucket is None:
+            bucket = self._cal_buckets[self._cal_epoch] = (np.zeros(n_gw), np.zeros(n_gw))
+        np.add.at(bucket[0], rx[use], total[use])
+        np.add.at(bucket[1], rx[use], 1.0)
+        limit = self.config.calibration_min_tags
+        short = self._cal_tag_count[rx[use]] < limit  # receivers still short of distinct tags
+        if short.any():
+            tags = np.broadcast_to(w_tag[ok][:, None], rx.shape)[use][short]
+            for r, t in set(zip(rx[use][short].tolist(), tags.tolist(), strict=True)):
+                seen = self._cal_tags[r]
+                if len(seen) < limit:
+                    seen.add(t)
+                    self._cal_tag_count[r] = len(seen)
+        # Epochs long past are merged: no window that old can still be closed.
+        old = [k for k in self._cal_buckets if k < self._cal_epoch - 10]
+        if old:
+            base_sum, base_n, base_upto = self._cal_base
+            for k in sorted(old):
+                bucket_sum, bucket_n = self._cal_buckets.pop(k)
+                base_sum, base_n = base_sum + bucket_sum, base_n + bucket_n
+            self._cal_base = (base_sum, base_n, max(base_upto, max(old)))
+
     # ------------------------------------------------------------------ estimation
 
-    def _estimate(self, w_tag, w_ts, s_win, s_gw, s_rssi) -> list[LocationEstimate]:
+    def _estimate(self, w_tag, w_ts, s_win, s_gw, s_rssi, w_end, dark) -> list[LocationEstimate]:
         cfg, plan = self.config, self.plan
         n = len(w_tag)
         heard_rx, heard_y, heard_n = self._heard(n, s_win, s_gw, s_rssi)
@@ -371,6 +621,7 @@ class LocationEngine:
             self.stats.unlocated += int((~ok).sum())
             keep = np.flatnonzero(ok)
             w_tag, w_ts, heard_rx, heard_y = w_tag[keep], w_ts[keep], heard_rx[keep], heard_y[keep]
+            w_end = w_end[keep]
             heard_n, usable = heard_n[keep], usable[keep]
             n = len(keep)
             if n == 0:
@@ -379,6 +630,7 @@ class LocationEngine:
         first = usable.argmax(axis=1)
         anchor = heard_rx[rows, first]
         anchor_y = heard_y[rows, first]
+        unknown_rx = self._unknown(dark, anchor, heard_rx, w_end)
         reach = (plan.cand_rssi[anchor] >= (anchor_y - cfg.candidate_margin_db)[:, None]).sum(axis=1)
         n_rooms = np.clip(reach, np.minimum(cfg.min_candidate_rooms, plan.cand_count[anchor]), cfg.max_candidate_rooms)
         # A second anchor on another floor, when one is heard nearly as loud: the floor is then a real question.
@@ -422,7 +674,9 @@ class LocationEngine:
             belief = self._belief_room[ti]
             known = (belief[:, :, None] == near_rooms[:, None, :]).any(axis=2) | (belief < 0)
             rooms = np.concatenate([near_rooms, np.where(known, -1, belief)], axis=1)
-            room_ll, chunks = self._likelihood(rooms, heard_rx[w], heard_y[w])
+            room_ll, chunks = self._likelihood(
+                rooms, heard_rx[w], heard_y[w], None if unknown_rx is None else unknown_rx[w]
+            )
             pick, pick_post, prev = self._step(ti, w_ts[w], rooms, room_ll)
             chosen[w], previous[w] = pick, prev
             confidence[w] = np.minimum(pick_post, coverage[w])
@@ -439,6 +693,8 @@ class LocationEngine:
                 start_xy[w[idx]] = (wts[:, :, None] * xy).sum(axis=1) / np.maximum(wts.sum(axis=1), 1e-300)[:, None]
                 best_sample[w[idx]] = samples[m, col]
                 gain[w[idx]] = offset[m, col]
+        if cfg.calibration:
+            self._learn_calibration(w_tag, confidence, heard_n, best_sample, gain, heard_rx, heard_y)
         x, y, radius = self._position(chosen, start_xy, best_sample, gain, heard_rx, heard_y)
         self.stats.windows += n
 
@@ -476,6 +732,20 @@ class LocationEngine:
             )
         ]
 
+    def _unknown(self, dark, anchor, heard_rx, w_end):
+        """(n x U) receivers whose silence says nothing for each window: dark (no sighting for
+        dark_after_s, or never heard), not heard in it, and could have heard its tag; None if none."""
+        if len(dark) == 0:
+            return None
+        mask = self._co[anchor][:, dark] & (self._gw_wm[dark][None, :] < w_end[:, None])
+        if not mask.any():
+            return None
+        mask &= ~(heard_rx[:, :, None] == dark[None, None, :]).any(axis=1)
+        cols = np.flatnonzero(mask.any(axis=0))
+        if len(cols) == 0:
+            return None
+        return np.where(mask[:, cols], dark[cols][None, :], -1)
+
     def _heard(self, n, s_win, s_gw, s_rssi):
         """(n x K) heard receivers and their rssi, loudest first (the loudest copy per receiver)."""
         k_max = self.config.max_receivers_per_window
@@ -496,7 +766,7 @@ class LocationEngine:
         heard_y[w[keep], rank[keep]] = r[keep]
         return heard_rx, heard_y, heard_n
 
-    def _likelihood(self, rooms, heard_rx, heard_y):
+    def _likelihood(self, rooms, heard_rx, heard_y, unknown_rx=None):
         """Log-likelihood of each window's sightings for each of its rooms (n x S; -inf for padding).
 
         A room's likelihood mixes its sample points by their share of its area. Each point scores the
@@ -505,7 +775,7 @@ class LocationEngine:
         """
         cfg, plan = self.config, self.plan
         n, n_slots = rooms.shape
-        k = heard_rx.shape[1]
+        k = heard_rx.shape[1] + (0 if unknown_rx is None else unknown_rx.shape[1])
         counts = np.where(rooms >= 0, plan.room_nsamples[np.maximum(rooms, 0)], 0)
         totals = counts.sum(axis=1)
         room_ll = np.full((n, n_slots), -np.inf)
@@ -573,6 +843,13 @@ class LocationEngine:
             term -= lpm
             term *= rx_ok
             ll = term.sum(axis=1, dtype=np.float64) + base + plan.sample_logw[samples]
+            if unknown_rx is not None:
+                # Receivers that were dark: their not hearing the tag is no evidence either way.
+                ux = unknown_rx[idx]
+                tu = plan.table_index(samples[:, None, :], np.maximum(ux, 0)[:, :, None])
+                lpm_u = plan.log_p_miss(plan.expected_rssi[tu] + offset[:, None, :])
+                lpm_u *= (ux >= 0)[:, :, None]
+                ll -= lpm_u.sum(axis=1, dtype=np.float64)
             ll[~valid] = -np.inf
             top = ll.max(axis=1, keepdims=True)
             ex = np.where(valid, np.exp(ll - top), 0.0)
@@ -611,7 +888,10 @@ class LocationEngine:
             top = np.where(valid, room_ll, -np.inf).max(axis=1, keepdims=True)
             # One window can make a room at most e^max_window_evidence times less likely than the
             # best one: a single freak reading (a reflection, a deep fade) cannot move a still tag.
-            evidence = np.maximum(cfg.likelihood_temper * (room_ll - top), -cfg.max_window_evidence)
+            # A window long after the previous one (slow pings) has had more time to see a move, and its
+            # noise is less correlated with the last one's: it may count for more, up to twice the cap.
+            cap = cfg.max_window_evidence * np.clip(np.sqrt(dt / cfg.evidence_reference_s), 1.0, 2.0)
+            evidence = np.maximum(cfg.likelihood_temper * (room_ll - top), -cap[:, None])
             logpost = np.where(valid, np.log(np.maximum(prior, 1e-300)) + evidence, -np.inf)
         logpost -= logpost.max(axis=1, keepdims=True)
         post = np.exp(logpost)
@@ -716,3 +996,21 @@ class LocationEngine:
             x[out, 0] = shapely.get_x(proj)
             x[out, 1] = shapely.get_y(proj)
         return x[:, 0], x[:, 1], radius
+
+
+def _co_audible(plan: CompiledPlan, config: EngineConfig) -> np.ndarray:
+    """(R, R) bool: receiver g could hear a tag in one of the rooms receiver r is a candidate anchor for."""
+    n_rx = len(plan.gateway_ids)
+    co = np.zeros((n_rx, n_rx), dtype=bool)
+    limit = config.sensitivity_dbm - 5.0
+    all_rx = np.arange(n_rx)
+    for r in range(n_rx):
+        rooms = plan.cand_rooms[r, : plan.cand_count[r]]
+        samples = plan.room_samples[rooms].ravel()
+        samples = samples[samples >= 0]
+        co[r, r] = True
+        if len(samples) == 0:
+            continue
+        rssi = plan.expected_rssi[plan.table_index(samples[:, None], all_rx[None, :])]
+        co[r] |= (rssi >= limit).any(axis=0)
+    return co

@@ -444,6 +444,33 @@ def _expected_rssi(s_xy, raster, r_xy, r_rssi, r_n, r_hoff, d_level, config):
     return np.where(in_range, rssi, UNHEARABLE_DBM)
 
 
+def refresh_miss_tables(plan: CompiledPlan, change_db: np.ndarray) -> None:
+    """Shift each receiver's expected rssi by change_db (its learnt calibration) and recompute what
+    depends on it: the tabulated Σ log P(miss), the candidate loudness and rssi_at_1m used for position."""
+    config = plan.config
+    change_db = np.asarray(change_db, dtype=np.float64)
+    plan.rx_rssi_1m = plan.rx_rssi_1m + change_db
+    plan.cand_rssi = plan.cand_rssi + change_db[:, None].astype(np.float32)
+    buildings = sorted(set(plan.rx_building.tolist()))
+    for building in buildings:
+        r_idx = np.flatnonzero(plan.rx_building == building)
+        s_idx = np.flatnonzero(plan.sample_building == building)
+        if len(s_idx) == 0 or len(r_idx) == 0:
+            continue
+        width = len(r_idx)
+        flat = plan.sample_base[s_idx][:, None] + np.arange(width)[None, :]
+        block = plan.expected_rssi[flat]
+        shift = np.zeros(width, dtype=np.float32)
+        shift[plan.rx_column[r_idx]] = change_db[r_idx]
+        hearable = block > np.float32(UNHEARABLE_DBM + 1.0)
+        block = np.where(hearable, block + shift[None, :], block)
+        plan.expected_rssi[flat] = block
+        for g, offset in enumerate(plan.offset_grid.tolist()):
+            plan.miss_grid[s_idx, g] = log_p_miss(block + np.float32(offset), config).astype(np.float64).sum(axis=1)
+    if config.offset_prior_db <= 0:
+        plan.miss_grid[:, 1] = plan.miss_grid[:, 0]
+
+
 def log_p_miss(rssi: np.ndarray, config: EngineConfig) -> np.ndarray:
     """log P(no report | expected rssi): a lost packet, or a fade below the receiver's sensitivity.
 

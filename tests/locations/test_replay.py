@@ -136,6 +136,25 @@ def test_old_files_replay_on_their_own_time_and_future_items_are_rejected(tmp_pa
     assert pump.last_seen == datetime.fromtimestamp(old + 21, tz=UTC)
 
 
+def test_a_file_in_arrival_order_reports_what_the_engine_dropped_and_why(tmp_path, ward, pump):
+    """Batches are in the file where they arrived: one delivered 40 s late comes after its tag's window was
+    committed, and the replay reports it as dropped, by reason and share. (Batches a few seconds late are
+    placed once the engine has learnt the gateway's delivery delay: tests/locations/engine/test_real_network.py.)"""
+    old = datetime(2021, 3, 4, 10, 0, tzinfo=UTC).timestamp()
+    on_time = {n: body("gw-a", [(TAG_ID, -60, old + n * 2.0)], sent_at=old + n * 2.0 + 0.5) for n in range(40)}
+    arrival = [n for n in range(40) if n != 10]
+    arrival.insert(arrival.index(30) + 1, 10)  # ping 10 (t+20 s) arrives after ping 30 (t+60 s): 40 s late
+    path = tmp_path / "arrival.jsonl"
+    path.write_text("".join(json.dumps(on_time[n]) + "\n" for n in arrival))
+
+    out, _ = replay(path)
+
+    assert re.search(r"accepted 40, rejected 0", out)
+    assert "dropped by the engine 1 (2.50% of sightings): late 1" in out
+    pump.refresh_from_db()
+    assert pump.current_room.code == "A"
+
+
 def test_malformed_lines_are_reported_with_their_number_and_skipped(tmp_path, ward, pump):
     path = tmp_path / "mixed.jsonl"
     good = body("gw-a", [(TAG_ID, -60, T0)])

@@ -88,6 +88,15 @@ class Command(BaseCommand):
         )
         for reason, count in sorted(result.rejection_reasons.items(), key=lambda item: -item[1]):
             self.stdout.write(f"  rejected {count:,}: {reason}")
+        # What the engine dropped after validation, by reason (late: its tag's window at that time was
+        # already committed; duplicate: the same gateway, tag and time again), as a share of the file.
+        drops = {reason: count for reason, count in result.engine_drops.items() if count}
+        total = sum(drops.values())
+        share = total / result.sightings if result.sightings else 0.0
+        detail = ", ".join(f"{reason} {count:,}" for reason, count in sorted(drops.items()))
+        self.stdout.write(
+            f"dropped by the engine {total:,} ({share:.2%} of sightings)" + (f": {detail}" if detail else "")
+        )
         self.stdout.write(
             f"room changes {result.room_changes:,}; {result.outbox_applied:,} outbox rows applied (room-type rules, "
             "alerts, webhooks)"

@@ -16,16 +16,24 @@ def test_the_copies_of_one_ping_from_several_receivers_make_one_window(grid):
     assert estimate.ts == T0  # the window's event time is its first sighting's
 
 
-def test_a_window_closes_only_once_the_watermark_passes_its_end_plus_the_lateness(grid):
-    config = EngineConfig(window_gap_s=0.5, allowed_lateness_s=2.0)
+def test_a_window_closes_once_the_frontier_passes_its_end_plus_the_wait_not_on_the_callers_clock_alone(grid):
+    config = EngineConfig(window_gap_s=0.5, initial_lateness_s=2.0)
     engine = LocationEngine(grid, config)
     engine.push([Sighting("gw-011", TAG, -60.0, T0), Sighting("gw-012", TAG, -70.0, T0 + 0.02)])
-    assert engine.watermark == T0 + 0.02
-    assert engine.flush(T0 + 2.0) == []  # the window may still grow or get late copies
-    assert engine.flush(T0 + 2.51) == []
-    (estimate,) = engine.flush(T0 + 2.52)  # end (last + gap) + lateness
-    assert estimate.ts == T0 and estimate.room_id == 104
-    assert engine.pending == 0
+    assert engine.watermark == T0  # the frontier: with two gateways, the less advanced one
+    assert engine.flush(T0 + 1.0) == []  # the window may still grow or get late copies
+    assert engine.flush(T0 + 1.5) == []  # the caller's clock moved, but no data says the window is complete
+    other = "c3000000010b"
+    engine.push([Sighting(g, other, -70.0, T0 + 2.5) for g in ("gw-011", "gw-012", "gw-010")])
+    assert engine.frontier == T0 + 2.5
+    # due at end (T0 + 0.52) + wait (2.0 before anything is learnt, + min_lateness_s 0.25) = T0 + 2.77,
+    # closed by the first flush at least flush_granularity_s (0.25) later
+    assert engine.flush(T0 + 2.5) == []
+    engine.push([Sighting(g, other, -70.0, T0 + 2.9) for g in ("gw-011", "gw-012", "gw-010")])
+    assert engine.flush(T0 + 2.9) == []
+    engine.push([Sighting(g, other, -70.0, T0 + 3.1) for g in ("gw-011", "gw-012", "gw-010")])
+    (estimate,) = engine.flush(T0 + 3.1)
+    assert estimate.ts == T0 and estimate.room_id == 104 and estimate.tag_id == TAG
 
 
 def test_flush_with_no_watermark_closes_everything(grid):
@@ -49,21 +57,17 @@ def test_flushing_an_empty_engine_does_not_make_later_sightings_late(grid):
     assert [e.ts for e in engine.flush()] == [T0 + 10]
 
 
-def test_sightings_later_than_the_allowed_lateness_are_dropped_and_counted(grid):
-    engine = LocationEngine(grid, EngineConfig(allowed_lateness_s=2.0))
+def test_a_sighting_for_a_tag_whose_window_at_that_time_was_committed_is_late_and_counted(grid):
+    engine = LocationEngine(grid)
     engine.push([Sighting("gw-011", TAG, -60.0, T0 + 10)])
-    assert engine.push([Sighting("gw-012", TAG, -65.0, T0 + 7.9)]) == 0  # 2.1 s behind the watermark
-    assert engine.stats.late == 1
-    assert engine.push([Sighting("gw-012", TAG, -65.0, T0 + 8.5)]) == 1  # 1.5 s behind: still on time
-    assert engine.stats.accepted == 2
-
-
-def test_a_sighting_for_a_window_already_closed_is_late_even_within_the_lateness(grid):
-    engine = LocationEngine(grid, EngineConfig(allowed_lateness_s=2.0))
-    engine.push([Sighting("gw-011", TAG, -60.0, T0)])
-    assert len(engine.flush(T0 + 5)) == 1  # the caller's watermark ran ahead of the data
-    assert engine.push([Sighting("gw-012", TAG, -65.0, T0 + 0.01)]) == 0
-    assert engine.stats.late == 1
+    assert len(engine.flush()) == 1
+    assert engine.push([Sighting("gw-012", TAG, -65.0, T0 + 7.9)]) == 0  # before what was committed
+    assert engine.push([Sighting("gw-012", TAG, -65.0, T0 + 10.01)]) == 0  # the committed window itself
+    assert engine.stats.late == 2 and engine.stats.drops()["late"] == 2
+    assert engine.push([Sighting("gw-012", TAG, -65.0, T0 + 12)]) == 1  # the tag's next ping
+    # Another tag is not held to this tag's history: its sightings at the same times are placed.
+    assert engine.push([Sighting("gw-012", "c3000000010b", -65.0, T0 + 7.9)]) == 1
+    assert engine.stats.accepted == 3
 
 
 def test_the_same_batch_delivered_twice_counts_once_and_changes_nothing(grid, quiet_radio):

@@ -70,10 +70,11 @@ def test_a_sighting_answered_202_lands_or_is_counted_and_logged(ward, pump, memo
     # A receiver is switched off after the front accepted its sightings ...
     accepted += post_all(client, [b for b in live_pings("B", now - 20, 3) if b["gateway"] == "gw-c"])
     Receiver.objects.filter(gateway_id="gw-c").update(active=False)
-    # ... and a late batch: minutes older than what the same gateway sent before.
-    accepted += post_all(client, [b for b in live_pings("A", now - 600, 2) if b["gateway"] == "gw-a"])
     worker = EngineWorker(memory_queue, pipeline_factory=LocationPipeline, read_count=1000)
     with caplog.at_level(logging.WARNING, logger="locations.ingest.worker"):
+        worker.run_until_idle()
+        # ... and, once those windows are committed, a late batch: minutes older than what gw-a sent before.
+        accepted += post_all(client, [b for b in live_pings("A", now - 600, 2) if b["gateway"] == "gw-a"])
         stats = worker.run_until_idle()
     landed = stats.accepted
     dropped = stats.dropped

@@ -1,0 +1,272 @@
+"""Per-gateway clock offsets, estimated from the sightings themselves.
+
+Several receivers hear the same transmission of a tag at the same instant, so the differences of their
+timestamps for it are the differences of their clocks (plus a few ms of stamping noise). For every pair of
+gateways the estimator collects, over the last ``clock_window_s`` of a sample of tags, the differences
+of the timestamps of one tag heard by both, and takes the densest ``clock_peak_s`` cluster of them: copies
+of one ping agree to a few ms, whereas a ping matched with the tag's previous or next ping is spread by
+the BLE advertising jitter (0-10 ms per interval) and, across tags, by their different intervals. The pair
+differences are then solved by weighted least squares for one offset per gateway, relative to the
+consensus (the median gateway of each group of gateways that hear common tags), with the edges that
+disagree with the solution dropped and the solve repeated.
+
+Everything is a function of the sightings pushed so far (their event times, never an arrival time), and
+updates happen when the engine's event-time frontier crosses fixed steps, so a replay of the same
+batches in the same order reproduces the estimates exactly.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+
+import numpy as np
+
+from locations.engine.config import EngineConfig
+
+
+def tag_share_key(tag_id: str) -> float:
+    """A stable number in [0, 1) per tag: tags under the current share feed the estimator."""
+    return zlib.crc32(tag_id.encode()) / 2**32
+
+
+class ClockEstimator:
+    def __init__(self, n_gateways: int, config: EngineConfig):
+        self.config = config
+        self.n = n_gateways
+        self.offset = np.zeros(n_gateways)  # seconds: gateway clock minus consensus
+        self.evidence = np.zeros(n_gateways, dtype=np.int64)  # matched pairs behind the last estimate
+        self.locked = np.zeros(n_gateways, dtype=bool)  # estimated at least once
+        self.updated_at: float | None = None  # event time of the last update
+        self.updates = 0
+        self._chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # tag, gateway, raw ts
+        self._first_ts = math.inf
+        self._next_update = math.inf
+        # The offsets in force from each epoch on (by the gateway's raw time): a sighting is corrected
+        # with the estimate of the latest epoch before it, whenever it arrives and however it is batched.
+        self.epochs = np.zeros(0)
+        self._history = np.zeros((0, n_gateways))
+        self._pruned = False
+
+    def applied(self) -> np.ndarray:
+        """The offsets applied to the newest sightings (the estimate, less the dead band)."""
+        return self._history[-1].copy() if len(self.epochs) else np.zeros(self.n)
+
+    def offsets_for(self, gw: np.ndarray, raw_ts: np.ndarray) -> np.ndarray:
+        if len(self.epochs) == 0:
+            return np.zeros(len(gw))
+        idx = np.searchsorted(self.epochs, raw_ts, side="right") - 1
+        if self._pruned:
+            idx = np.maximum(idx, 0)
+        out = self._history[np.maximum(idx, 0), gw]
+        return np.where(idx >= 0, out, 0.0)
+
+    def catch_up(self, frontier: float) -> float | None:
+        """Estimate at every epoch the frontier has passed; returns the first new epoch (or None)."""
+        first = None
+        while frontier >= self._next_update:
+            epoch = self._next_update
+            self.update(epoch)
+            self.epochs = np.r_[self.epochs, epoch]
+            # Offsets within the dead band are not applied: an NTP-synced gateway keeps its own stamps, so a
+            # restarted engine (which has to learn again) places the same sightings at the same times.
+            applied = np.where(np.abs(self.offset) >= self.config.clock_deadband_s, self.offset, 0.0)
+            self._history = np.vstack([self._history, applied[None, :]])
+            first = epoch if first is None else first
+        return first
+
+    def prune(self, before: float) -> None:
+        """Forget the offsets of epochs before `before` (a sighting older than that, if one is still
+        placed, gets the oldest estimate kept)."""
+        drop = int(np.searchsorted(self.epochs, before, side="right")) - 1
+        if drop > 0:
+            self.epochs, self._history, self._pruned = self.epochs[drop:], self._history[drop:], True
+
+    def add(self, tag: np.ndarray, gw: np.ndarray, raw_ts: np.ndarray) -> None:
+        if len(tag):
+            self._chunks.append((tag, gw, raw_ts))
+            if not math.isfinite(self._next_update):
+                self._first_ts = min(self._first_ts, float(raw_ts.min()))
+                cfg = self.config
+                self._next_update = self._first_ts + cfg.clock_first_update_s + cfg.clock_search_s
+
+    def due(self, frontier: float) -> bool:
+        return self.config.clock_estimation and frontier >= self._next_update
+
+    def update(self, epoch: float) -> np.ndarray | None:
+        """Re-estimate from the sightings stamped in [epoch - margin - clock_window_s, epoch - margin]
+        (margin = clock_search_s: by the time the frontier reaches the epoch they have all arrived, in a
+        live run as in a replay); returns the change of each offset (or None)."""
+        cfg = self.config
+        self._next_update = epoch + cfg.clock_update_s
+        self.updated_at = epoch
+        if not self._chunks:
+            return None
+        tag, gw, raw = (np.concatenate(c) for c in zip(*self._chunks, strict=True))
+        upper = epoch - cfg.clock_search_s
+        lower = upper - cfg.clock_window_s
+        recent = raw >= lower
+        tag, gw, raw = tag[recent], gw[recent], raw[recent]
+        self._chunks = [(tag, gw, raw)] if len(tag) else []
+        use = raw <= upper
+        tag, gw, raw = tag[use], gw[use], raw[use]
+        if len(tag) < 2:
+            return None
+        present = np.zeros(self.n, dtype=bool)
+        present[gw] = True
+        # Before a gateway is locked its offset may be seconds off: search wide (aliases are told apart
+        # by the sharpness of the peak); afterwards only track drift near the current estimate.
+        wide = (present & ~self.locked).any() or self.updates % cfg.clock_research_every == 0
+        radius = cfg.clock_search_s if wide else cfg.clock_track_s
+        if wide:
+            # A wide search pairs each sighting with seconds of others: on a big site, a rotating
+            # subset of about clock_wide_tags tags is plenty.
+            stride = max(1, math.ceil(len(np.unique(tag)) / cfg.clock_wide_tags))
+            if stride > 1:
+                keep = tag % stride == self.updates % stride
+                tag, gw, raw = tag[keep], gw[keep], raw[keep]
+        ts = raw - self.offset[gw]
+        order = np.lexsort((gw, ts, tag))
+        tag, gw, ts = tag[order], gw[order], ts[order]
+        a_idx, b_idx = [], []
+        for k in range(1, len(ts)):
+            i = np.arange(len(ts) - k)
+            ok = (tag[k:] == tag[:-k]) & (ts[k:] - ts[:-k] <= radius)
+            if not ok.any():
+                break
+            ok &= gw[k:] != gw[:-k]
+            a_idx.append(i[ok])
+            b_idx.append(i[ok] + k)
+        if not a_idx:
+            return None
+        ia, ib = np.concatenate(a_idx), np.concatenate(b_idx)
+        if len(ia) == 0:
+            return None
+        ga, gb = gw[ia], gw[ib]
+        d = ts[ib] - ts[ia]
+        swap = ga > gb
+        ga, gb = np.where(swap, gb, ga), np.where(swap, ga, gb)
+        d = np.where(swap, -d, d)
+        key = ga * self.n + gb
+        span = 2.0 * radius + 1.0
+        value = key * span + (d + radius)
+        order = np.argsort(value, kind="stable")
+        value, key, d = value[order], key[order], d[order]
+        # Densest cluster per pair, on two scales around each difference: within clock_peak_s (robust to
+        # stamping jitter) and within clock_sharp_s, weighted 3x: copies of one ping agree to the
+        # gateways' stamping noise, whereas a ping matched with the tag's previous one also carries the
+        # BLE advertising delay (0-10 ms, random per interval) and, across tags, their different intervals.
+        pos = np.arange(len(key))
+        wide_h, sharp_h = cfg.clock_peak_s, cfg.clock_sharp_s
+        lo = np.searchsorted(value, value - wide_h, side="left")
+        hi = np.searchsorted(value, value + wide_h, side="right")
+        sharp = np.searchsorted(value, value + sharp_h, side="right") - np.searchsorted(
+            value, value - sharp_h, side="left"
+        )
+        count = hi - lo
+        score = count + 3 * sharp
+        group_start = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+        sizes = np.diff(np.r_[group_start, len(key)])
+        best = np.maximum.reduceat(score, group_start)
+        # Near-ties (tags pinging at one steady interval match their previous ping about as well as
+        # the same ping): the cluster nearest the current estimate wins unless another is clearly
+        # better; between two gateways already estimated, a jump needs 3x the support and plenty of copies.
+        group_of = np.repeat(np.arange(len(group_start)), sizes)
+        both_locked = (self.locked[key // self.n] & self.locked[key % self.n])[group_start]
+        near = np.abs(d) <= cfg.clock_track_s
+        near_best = np.zeros(len(group_start))
+        np.maximum.at(near_best, group_of[near], score[near])
+        jump = both_locked & ((best < 3.0 * near_best) | (best < 4 * cfg.clock_min_pairs))
+        # Eligible: within the noise of the best (about two standard deviations of a score).
+        threshold = np.where(jump, np.inf, best - 4.0 * np.sqrt(best))
+        eligible = score >= threshold[group_of]
+        eligible |= jump[group_of] & near & (score >= near_best[group_of])
+        idx = np.flatnonzero(eligible)
+        idx = idx[np.lexsort((pos[idx], np.abs(d[idx]), key[idx]))]
+        first_best = idx[np.r_[True, key[idx[1:]] != key[idx[:-1]]]]
+        csum = np.r_[0.0, np.cumsum(d)]
+        count = hi - lo
+        peak = (csum[hi[first_best]] - csum[lo[first_best]]) / count[first_best]
+        weight = count[first_best].astype(np.float64)
+        keep = weight >= cfg.clock_min_pairs
+        if not keep.any():
+            return None
+        edge_key, peak, weight = key[first_best][keep], peak[keep], weight[keep]
+        ea, eb = edge_key // self.n, edge_key % self.n
+        delta, used = self._solve(ea, eb, peak, weight)
+        if delta is None:
+            return None
+        new = self.offset + delta
+        # Gauge: within each group of connected gateways, the median gateway is the consensus (0).
+        touched = np.zeros(self.n, dtype=bool)
+        touched[ea[used]] = True
+        touched[eb[used]] = True
+        for members in _components(self.n, ea[used], eb[used]):
+            members = members[touched[members]]
+            if len(members):
+                new[members] -= float(np.median(new[members]))
+        change = new - self.offset
+        change[~touched] = 0.0
+        self.offset = np.where(touched, new, self.offset)
+        counts = np.bincount(ea[used], weights=weight[used], minlength=self.n) + np.bincount(
+            eb[used], weights=weight[used], minlength=self.n
+        )
+        self.evidence = np.where(touched, counts.astype(np.int64), self.evidence)
+        self.locked |= touched
+        self.updates += 1
+        return change
+
+    def _solve(self, ea, eb, d, w):
+        """Offsets with o[b] - o[a] = d, robustly: iteratively reweighted least squares close to a
+        least-absolute-deviations fit (a pair estimate that picked the wrong ping cannot pull the
+        others), then the edges off by more than clock_outlier_s are dropped and a plain weighted
+        least-squares solve gives the answer."""
+        n = self.n
+        used = np.ones(len(d), dtype=bool)
+        weight = w.astype(np.float64).copy()
+        delta = None
+        for step in range(7):
+            final = step == 6
+            if final:
+                used = np.abs(delta[eb] - delta[ea] - d) <= self.config.clock_outlier_s
+                weight = w.astype(np.float64)
+            if not used.any():
+                return None, used
+            delta = self._weighted(n, ea[used], eb[used], d[used], weight[used])
+            if not final:
+                resid = np.abs(delta[eb] - delta[ea] - d)
+                weight = w / np.maximum(resid, 0.005)
+        return delta, used
+
+    @staticmethod
+    def _weighted(n, a, b, d, wu):
+        lap = np.zeros((n, n))
+        rhs = np.zeros(n)
+        np.add.at(lap, (a, a), wu)
+        np.add.at(lap, (b, b), wu)
+        np.add.at(lap, (a, b), -wu)
+        np.add.at(lap, (b, a), -wu)
+        np.add.at(rhs, b, wu * d)
+        np.add.at(rhs, a, -wu * d)
+        scale = wu.max() if len(wu) else 1.0
+        lap[np.diag_indices(n)] += 1e-6 * scale
+        lonely = np.diag(lap) <= 1e-5 * scale
+        lap[lonely, lonely] = 1.0
+        return np.linalg.solve(lap, rhs)
+
+
+def _components(n: int, a: np.ndarray, b: np.ndarray) -> list[np.ndarray]:
+    parent = list(range(n))
+
+    def find(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for x, y in zip(a.tolist(), b.tolist(), strict=True):
+        rx, ry = find(x), find(y)
+        if rx != ry:
+            parent[max(rx, ry)] = min(rx, ry)
+    roots = np.array([find(x) for x in range(n)])
+    return [np.flatnonzero(roots == r) for r in np.unique(roots)]
