@@ -73,6 +73,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "config.security_events.SecurityEventMiddleware",  # 401/403 to the security log; who acts, for the audit
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -195,6 +196,10 @@ WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 5)
 WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 8)
 WEBHOOK_RETRY_BASE_SECONDS = env_int("WEBHOOK_RETRY_BASE_SECONDS", 30)
 WEBHOOK_RETRY_MAX_SECONDS = env_int("WEBHOOK_RETRY_MAX_SECONDS", 3600)
+# Webhook targets (lifecycle/webhooks/addresses.py): https only in production, public addresses only,
+# except the hosts / IPs / networks listed here (intranet receivers, on purpose).
+WEBHOOK_REQUIRE_HTTPS = env_bool("WEBHOOK_REQUIRE_HTTPS", not DEBUG)
+WEBHOOK_ALLOWED_HOSTS = env_list("WEBHOOK_ALLOWED_HOSTS", [])
 
 # Location freshness (DESIGN.md §2): located within STALE_AFTER, stale until MISSING_AFTER.
 LOCATION_STALE_AFTER_SECONDS = env_int("LOCATION_STALE_AFTER_SECONDS", 10 * 60)
@@ -215,8 +220,20 @@ if not DEBUG:
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "config.security_events.JsonLinesFormatter"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        # Security events, one JSON object per line (docs/operations.md: shipping them to a SIEM).
+        "security": (
+            {"class": "logging.handlers.WatchedFileHandler", "filename": env_str("SECURITY_LOG_FILE"), "formatter": "json"}
+            if env_str("SECURITY_LOG_FILE")
+            else {"class": "logging.StreamHandler", "formatter": "json"}
+        ),
+    },
+    "loggers": {"security": {"handlers": ["security"], "level": "INFO", "propagate": False}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL") or "INFO"},
 }
 
