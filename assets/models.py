@@ -218,10 +218,10 @@ class Asset(FSMModelMixin, models.Model):
 
     @transition(
         field=state,
-        source=NOT_RETIRED,
-        target=RETURN_VALUE(*NOT_RETIRED),
+        source=[s for s in NOT_RETIRED if s not in (AssetState.BIOMED, AssetState.RESERVED)],
+        target=RETURN_VALUE(AssetState.SOILED, AssetState.CLEANING, AssetState.BIOMED),
         permission=SYSTEM,
-        custom={"guard": "never to available while PM is overdue or a recall work order is open"},
+        custom={"guard": "only takes availability away; runs the guards of the transition that normally leads there"},
     )
     def apply_room_rule(self, to_state):
         """A room-type rule (lifecycle.RoomTypeRule) moved it: e.g. found in a soiled utility room."""
