@@ -3,6 +3,7 @@
 from datetime import date, timedelta
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django_fsm import RETURN_VALUE, FSMField, FSMModelMixin, transition
@@ -24,6 +25,31 @@ ANYONE_SIGNED_IN = RolePermission(any_signed_in=True)
 SYSTEM = RolePermission(system=True)
 
 NOT_RETIRED = [s for s in AssetState if s != AssetState.DECOMMISSIONED]
+
+# What a decommissioning sign-off and the certificate say about the asset (decommissioning selectors'
+# asset_identity): frozen once a decommissioning checklist is opened.
+IDENTITY_FIELDS = (
+    "asset_tag",
+    "asset_type",
+    "manufacturer",
+    "model",
+    "serial_number",
+    "unit",
+    "firmware_version",
+    "risk_class",
+    "data_bearing",
+    "networked",
+)
+
+
+class AssetIdentityFrozen(ValidationError):
+    """An edit of an asset's identity after its decommissioning checklist was opened."""
+
+    reason = "frozen: a decommissioning checklist is open for this asset and its sign-offs cover this field"
+
+    def __init__(self, asset, fields: list[str]):
+        self.fields = list(fields)
+        super().__init__(f"cannot change {', '.join(fields)} of asset {asset}: {self.reason}", code="identity_frozen")
 
 
 class AssetType(models.Model):
@@ -106,7 +132,39 @@ class Asset(FSMModelMixin, models.Model):
             kwargs["update_fields"] = [
                 f.name for f in self._meta.concrete_fields if not f.primary_key and f.name != "state"
             ]
+        frozen = self.frozen_identity_changes(kwargs.get("update_fields"))
+        if frozen:
+            raise AssetIdentityFrozen(self, frozen)
         super().save(*args, **kwargs)
+
+    def clean(self):
+        super().clean()
+        frozen = self.frozen_identity_changes()
+        if frozen:
+            raise ValidationError({name: AssetIdentityFrozen.reason for name in frozen})
+
+    def frozen_identity_changes(self, update_fields=None) -> list[str]:
+        """The identity fields (IDENTITY_FIELDS) this unsaved copy changes although they are frozen: once a
+        decommissioning checklist is opened, the sign-offs and the certificate cover the asset's identity
+        as it was (docs/decommissioning.md), so it can no longer be edited."""
+        if self._state.adding or self.pk is None:
+            return []
+        names = [
+            name
+            for name in IDENTITY_FIELDS
+            if update_fields is None or name in update_fields or f"{name}_id" in update_fields
+        ]
+        if not names:
+            return []
+        from lifecycle.decommissioning.models import DecommissioningChecklist
+
+        if not DecommissioningChecklist.objects.filter(asset_id=self.pk).exists():
+            return []
+        columns = [self._meta.get_field(name).attname for name in names]
+        stored = type(self).objects.filter(pk=self.pk).values(*columns).first() or {}
+        return [
+            name for name, column in zip(names, columns, strict=True) if stored.get(column) != getattr(self, column)
+        ]
 
     # Planned maintenance ---------------------------------------------------------------------
 

@@ -228,7 +228,11 @@ LOGGING = {
         "console": {"class": "logging.StreamHandler", "formatter": "plain"},
         # Security events, one JSON object per line (docs/operations.md: shipping them to a SIEM).
         "security": (
-            {"class": "logging.handlers.WatchedFileHandler", "filename": env_str("SECURITY_LOG_FILE"), "formatter": "json"}
+            {
+                "class": "logging.handlers.WatchedFileHandler",
+                "filename": env_str("SECURITY_LOG_FILE"),
+                "formatter": "json",
+            }
             if env_str("SECURITY_LOG_FILE")
             else {"class": "logging.StreamHandler", "formatter": "json"}
         ),

@@ -170,9 +170,11 @@ class CustodyEntryInputSerializer(serializers.Serializer):
 class SignOffInputSerializer(serializers.Serializer):
     role = serializers.ChoiceField(choices=SignOffRole.choices)
     version = serializers.IntegerField(
-        required=False,
+        required=True,
         min_value=1,
-        help_text="The checklist version you reviewed (recommended); without it, the current version is signed.",
+        help_text="The checklist version you reviewed (required): the sign-off covers exactly that version and "
+        "the asset's identity as they were; refused (409) if the checklist changed since.",
+        error_messages={"required": "version is required: send the checklist version you reviewed"},
     )
 
 
@@ -298,7 +300,7 @@ class SignOffsView(_DecommissioningView):
         checklist = self.checklist(self.asset(asset_id))
         body = SignOffInputSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        version = body.validated_data.get("version") or checklist.version
+        version = body.validated_data["version"]
         sign_off = services.checklist_sign_off(
             checklist=checklist, user=request.user, role=body.validated_data["role"], version=version
         )

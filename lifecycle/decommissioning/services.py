@@ -9,6 +9,7 @@ change voids it (DESIGN.md §4).
 from __future__ import annotations
 
 import datetime as dt
+import json
 import uuid
 
 from django.contrib.auth import get_user_model
@@ -18,6 +19,7 @@ from django.utils import timezone
 
 from assets.models import Asset, Tag
 from assets.services import tag_unbind
+from config.security_events import security_event
 from lifecycle.decommissioning import selectors
 from lifecycle.decommissioning.canonical import canonical_json, sha256_hex
 from lifecycle.decommissioning.choices import RevisionAction, SignOffRole
@@ -36,6 +38,7 @@ from lifecycle.decommissioning.models import (
     DecommissioningChecklist,
     SignOff,
 )
+from lifecycle.exceptions import LifecycleError
 from lifecycle.states import AssetState, state_definition
 
 # A custody entry may be timed slightly ahead of the server clock (a phone's clock), not more.
@@ -276,8 +279,24 @@ def checklist_record_tag_detached(*, checklist: DecommissioningChecklist, user) 
 # Sign-off
 
 
-@transaction.atomic
 def checklist_sign_off(*, checklist: DecommissioningChecklist, user, role: str, version: int) -> SignOff:
+    """Approve checklist ``version`` (see _checklist_sign_off); a refusal also goes to the security log."""
+    try:
+        return _checklist_sign_off(checklist=checklist, user=user, role=role, version=version)
+    except LifecycleError as exc:
+        security_event(
+            "decommissioning.sign_off_refused",
+            user=user.get_username() if user is not None else None,
+            asset=checklist.asset_id,
+            role=str(role),
+            version=version,
+            reason=exc.message,
+        )
+        raise
+
+
+@transaction.atomic
+def _checklist_sign_off(*, checklist: DecommissioningChecklist, user, role: str, version: int) -> SignOff:
     """Approve checklist `version` (the one the signer reviewed) as Clinical engineering or Security.
 
     Refused when: the user lacks the role; the checklist changed since they reviewed it; it is
@@ -319,10 +338,17 @@ def checklist_sign_off(*, checklist: DecommissioningChecklist, user, role: str, 
                 f"{selectors.person_label(existing.signed_by)}",
                 [f"{role.label} sign-off already given"],
             )
+    content = selectors.signed_content_json(checklist)
     try:
         with transaction.atomic():
             return SignOff.objects.create(
-                checklist=checklist, role=role, signed_by=user, signed_at=timezone.now(), checklist_version=version
+                checklist=checklist,
+                role=role,
+                signed_by=user,
+                signed_at=timezone.now(),
+                checklist_version=version,
+                signed_content=content,
+                content_sha256=sha256_hex(content),
             )
     except IntegrityError:
         # Only reachable if the row lock was bypassed; the unique constraints still hold the rule.
@@ -343,17 +369,28 @@ def _certificate_content(
             "signed_by": selectors.person(s.signed_by),
             "signed_at": s.signed_at.isoformat(),
             "checklist_version": s.checklist_version,
+            "signed_content_sha256": s.content_sha256,
         }
         for s in selectors.valid_sign_offs(checklist)
     ]
-    snapshot = selectors.checklist_snapshot(checklist)
+    # The certificate states what the two people signed: their signed content (the decommission guard has
+    # just checked that it still matches the checklist and the asset, sign_off_mismatches).
+    valid = selectors.valid_sign_offs(checklist)
+    signed = [s for s in valid if s.content_sha256]
+    if not valid or len(signed) != len(valid) or len({s.content_sha256 for s in signed}) != 1:
+        raise DecommissionRefused(
+            f"asset {asset} cannot be decommissioned: the sign-offs do not cover one and the same content",
+            ["the sign-offs do not cover one and the same content: sign again"],
+        )
+    content = json.loads(signed[0].signed_content)
+    snapshot = content["checklist"]
     return {
         "schema": CERTIFICATE_SCHEMA,
         "title": "Certificate of sanitization and disposal",
         "certificate_id": str(certificate_id),
         "issued_at": issued_at.isoformat(),
         "issued_by": selectors.person(user),
-        "asset": selectors.asset_identity(asset),
+        "asset": content["asset"],
         "checklist": {k: v for k, v in snapshot.items() if k != "custody_chain"},
         "custody_chain": snapshot["custody_chain"],
         "sign_offs": sign_offs,
@@ -361,8 +398,22 @@ def _certificate_content(
     }
 
 
-@transaction.atomic
 def asset_decommission(*, asset: Asset, user, note: str = "") -> DecommissioningCertificate:
+    """Retire the asset and issue its certificate (see _asset_decommission); a refusal goes to the security log."""
+    try:
+        return _asset_decommission(asset=asset, user=user, note=note)
+    except LifecycleError as exc:
+        security_event(
+            "decommissioning.decommission_refused",
+            user=user.get_username() if user is not None else None,
+            asset=asset.pk,
+            reason=exc.message,
+        )
+        raise
+
+
+@transaction.atomic
+def _asset_decommission(*, asset: Asset, user, note: str = "") -> DecommissioningCertificate:
     """Retire the asset (the lifecycle `decommission` transition) and issue its certificate, in one transaction.
 
     The checklist row stays locked throughout, so no edit or sign-off can slip in between the

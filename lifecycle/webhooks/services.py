@@ -14,9 +14,9 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
-import http.client
 import socket
 import threading
 import time

@@ -183,7 +183,12 @@ MATRIX = {
         only(200, *EDITORS),
     ),
     ("post", "/api/v1/assets/{asset_id}/decommissioning/sign-offs/"): (
-        biomed_path("sign-offs/", {"role": "clinical_engineering"}, complete=True),
+        lambda w, u: (
+            lambda a: (
+                f"/api/v1/assets/{a.pk}/decommissioning/sign-offs/",
+                {"role": "clinical_engineering", "version": a.decommissioning_checklist.version},
+            )
+        )(w.in_biomed(complete=True)),
         only(201, "clinical_engineering"),
     ),
     ("post", "/api/v1/assets/{asset_id}/decommissioning/decommission/"): (
@@ -256,7 +261,8 @@ MATRIX = {
     ),
     ("post", "/api/v1/webhooks/subscriptions/"): (
         fixed(
-            "/api/v1/webhooks/subscriptions/", {"name": "b", "url": "https://93.184.216.34/h", "events": ["alert.raised"]}
+            "/api/v1/webhooks/subscriptions/",
+            {"name": "b", "url": "https://93.184.216.34/h", "events": ["alert.raised"]},
         ),
         only(201, "dispatch", "security"),
     ),

@@ -12,7 +12,7 @@ from lifecycle.states import AssetState
 from locations.choices import RoomType
 from locations.signals import RoomChange, room_changes_committed
 from tests.factories import RoomFactory
-from tests.lifecycle.helpers import located_asset, pm_overdue_asset
+from tests.lifecycle.helpers import located_asset
 
 pytestmark = pytest.mark.django_db
 
