@@ -5,6 +5,7 @@ import pytest
 from django.apps import apps
 
 from tests.factories import UserFactory
+from tests.security_log import security_log  # noqa: F401 - the `security_log` fixture, for every test
 
 
 def pytest_collection_modifyitems(config, items):

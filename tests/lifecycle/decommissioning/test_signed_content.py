@@ -13,7 +13,6 @@ from lifecycle.decommissioning.canonical import canonical_json, sha256_hex
 from lifecycle.decommissioning.exceptions import DecommissionRefused
 from lifecycle.decommissioning.models import DecommissioningCertificate
 from lifecycle.states import AssetState
-from tests.security_log import security_log  # noqa: F401 - fixture
 
 
 def test_each_sign_off_stores_the_hash_of_the_checklist_and_the_asset_identity(signed_checklist, asset):
