@@ -35,6 +35,7 @@ from assets.filters import (
 from assets.models import Asset, AssetType, Tag, TagBinding
 from assets.services import AssetImportError, TagBindingError, assets_import, tag_bind, tag_unbind
 from assets.tag_ids import TagIdError, format_tag_id, normalize_tag_id
+from config.spreadsheet import safe_cell
 from lifecycle.display import state_badge
 from lifecycle.exceptions import LifecycleError
 from lifecycle.guards import Guard
@@ -791,9 +792,7 @@ def _drain(buffer: io.StringIO) -> str:
 
 def _safe_cell(value):
     """Spreadsheets run a cell starting with = + - @ as a formula; a leading ' keeps it text."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
+    return safe_cell(value)
 
 
 def _asset_summary(result) -> list[tuple[str, object]]:

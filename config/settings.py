@@ -76,7 +76,26 @@ MIDDLEWARE = [
     "config.security_events.SecurityEventMiddleware",  # 401/403 to the security log; who acts, for the audit
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
 ]
+
+# Content-Security-Policy (django-csp): scripts only from this server (no inline script, no eval), so an
+# injected <script> or onerror= does nothing; no plugins, no framing, forms post only here. Styles allow
+# inline <style> blocks and style attributes (the admin's and the map's own; they cannot run code).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],  # CSP 3: 'self' includes ws(s):// to this host (the map's live updates)
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"

@@ -330,3 +330,26 @@ def test_a_floor_with_500_assets_renders_in_under_a_second(open_page):
     print(f"\nfloor with 500 assets: {json.dumps(result)}")
     assert load["totalMs"] < 1000, f"loading and painting the floor took {load['totalMs']:.0f} ms"
     assert ungrouped["ms"] < 1000, f"drawing 500 individual markers took {ungrouped['ms']:.0f} ms"
+
+
+def test_swagger_ui_and_the_admin_render_under_the_csp(browser, asgi_server):
+    """The Content-Security-Policy forbids inline scripts: Swagger UI and the admin still work, no violation."""
+    UserFactory(username="csp-admin", password=PASSWORD, is_staff=True, is_superuser=True)
+    context = browser.new_context()
+    page = context.new_page()
+    violations: list[str] = []
+    page.on("console", lambda message: "Content Security Policy" in message.text and violations.append(message.text))
+    page.on("pageerror", lambda error: violations.append(str(error)))
+    try:
+        page.goto(f"{asgi_server.url}/api/v1/docs/")
+        page.wait_for_selector(".swagger-ui .opblock", timeout=15_000)  # operations rendered by the script
+        page.goto(f"{asgi_server.url}/admin/login/")
+        page.fill("#id_username", "csp-admin")
+        page.fill("#id_password", PASSWORD)
+        page.click("input[type=submit]")
+        page.wait_for_selector("#content")
+        page.goto(f"{asgi_server.url}/admin/assets/asset/add/")
+        page.wait_for_selector("#asset_form")
+    finally:
+        context.close()
+    assert not violations, violations
