@@ -21,6 +21,8 @@ DISPATCH = RolePermission(Role.DISPATCH)
 NURSE_OR_DISPATCH = RolePermission(Role.NURSE, Role.DISPATCH)
 DISPATCH_OR_BIOMED = RolePermission(Role.DISPATCH, Role.CLINICAL_ENGINEERING)
 BIOMED = RolePermission(Role.CLINICAL_ENGINEERING)
+# Retiring a device is Clinical engineering's own act: superuser status alone does not allow it.
+BIOMED_ONLY = RolePermission(Role.CLINICAL_ENGINEERING, superuser=False)
 ANYONE_SIGNED_IN = RolePermission(any_signed_in=True)
 SYSTEM = RolePermission(system=True)
 
@@ -269,7 +271,7 @@ class Asset(FSMModelMixin, models.Model):
         source=AssetState.BIOMED,
         target=AssetState.DECOMMISSIONED,
         conditions=[guards.DECOMMISSION_READY],
-        permission=BIOMED,
+        permission=BIOMED_ONLY,
     )
     def decommission(self):
         """Retired for good, once the checklist is complete and both sign-offs are valid."""

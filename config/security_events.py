@@ -36,12 +36,29 @@ MAX_FIELD_CHARS = 300
 _actor: contextvars.ContextVar = contextvars.ContextVar("audit_actor", default=None)
 
 
+def _escape(match: re.Match) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
 def clean_for_log(value, limit: int = MAX_FIELD_CHARS) -> str:
-    """``value`` as a printable one-line string: control characters become '?', long text is cut."""
+    """``value`` as a one-line string: control characters are escaped (a newline becomes the four
+    characters \\x0a), so nobody can forge a log line or drive a terminal; long text is cut."""
     if isinstance(value, bytes):
         value = value.decode("utf-8", "replace")
-    text = _CONTROL.sub("?", str(value))
+    text = _CONTROL.sub(_escape, str(value))
     return text if len(text) <= limit else text[:limit] + "…"
+
+
+class ControlCharacterFilter(logging.Filter):
+    """On a handler: every message it writes has its control characters escaped (clean_for_log). The
+    traceback of a logged exception is formatted separately and keeps its lines."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if _CONTROL.search(message):
+            record.msg, record.args = clean_for_log(message, 20_000), None
+        return True
 
 
 def _clean(value):
@@ -103,6 +120,14 @@ class acting_as:  # noqa: N801 - used as a context manager, like a function
         _actor.reset(self._token)
 
 
+def _who(user) -> str | None:
+    """A user's name, a gateway's scope, or None when nobody is signed in."""
+    if user is None or not getattr(user, "is_authenticated", False):
+        return None
+    get_username = getattr(user, "get_username", None)
+    return clean_for_log(get_username() if get_username else str(user), 150)
+
+
 def client_ip(request) -> str:
     return clean_for_log(request.META.get("REMOTE_ADDR", ""), 64)
 
@@ -124,7 +149,7 @@ class SecurityEventMiddleware:
                 status=response.status_code,
                 method=request.method,
                 path=request.path,
-                user=user.get_username() if user is not None and user.is_authenticated else None,
+                user=_who(user),
                 ip=client_ip(request),
             )
         return response

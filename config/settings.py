@@ -118,6 +118,14 @@ TEMPLATES = [
 
 DATABASE_URL = env_str("DATABASE_URL") or "sqlite:///db.sqlite3"
 DATABASES = {"default": database_from_url(DATABASE_URL, base_dir=BASE_DIR)}
+# SQLite has no roles, so the audit tables cannot be made append-only for the application's own account
+# (docs/operations.md, "Audit trail"): production runs on PostgreSQL unless this is set on purpose.
+ALLOW_SQLITE_IN_PRODUCTION = env_bool("ALLOW_SQLITE_IN_PRODUCTION", False)
+if not DEBUG and DATABASES["default"]["ENGINE"].endswith("sqlite3") and not ALLOW_SQLITE_IN_PRODUCTION:
+    raise ImproperlyConfigured(
+        "DATABASE_URL is SQLite, which production does not use: set DATABASE_URL=postgres://... "
+        "(or ALLOW_SQLITE_IN_PRODUCTION=1 to accept an audit trail the application itself could rewrite)"
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env_str("REDIS_URL")
@@ -239,12 +247,14 @@ if not DEBUG:
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"control_characters": {"()": "config.security_events.ControlCharacterFilter"}},
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
         "json": {"()": "config.security_events.JsonLinesFormatter"},
     },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        # Control characters in messages (MQTT topics, tag ids, user names from outside) are escaped.
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["control_characters"]},
         # Security events, one JSON object per line (docs/operations.md: shipping them to a SIEM).
         "security": (
             {
@@ -288,7 +298,12 @@ INGEST_MAX_FUTURE_SECONDS = env_int("INGEST_MAX_FUTURE_SECONDS", 60)
 # How long a verified gateway token / the list of active receivers is trusted before re-reading the
 # database (a revocation in the admin of the same process applies at once).
 INGEST_TOKEN_CACHE_SECONDS = env_int("INGEST_TOKEN_CACHE_SECONDS", 30)
+# Every process checks the shared revocation marker this often, so a revocation applies everywhere in ~1 s.
+INGEST_TOKEN_REVOCATION_CHECK_SECONDS = float(env_str("INGEST_TOKEN_REVOCATION_CHECK_SECONDS") or 1.0)
 INGEST_GATEWAY_CACHE_SECONDS = env_int("INGEST_GATEWAY_CACHE_SECONDS", 30)
+# MQTT front: the largest message accepted (bigger ones are dropped unparsed and counted as malformed).
+# Set the broker's own limit too (mosquitto: message_size_limit), docs/operations.md.
+INGEST_MQTT_MAX_MESSAGE_BYTES = env_int("INGEST_MQTT_MAX_MESSAGE_BYTES", 256 * 1024)
 # MQTT front (ingest_mqtt): topic prefix (rtls/<gateway>/sightings) and the fixed client id of the
 # persistent session the broker queues messages for while the worker is down.
 INGEST_MQTT_TOPIC_PREFIX = env_str("INGEST_MQTT_TOPIC_PREFIX") or "rtls"

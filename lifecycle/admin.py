@@ -181,6 +181,11 @@ class AssetPmDueFilter(admin.SimpleListFilter):
 @admin.register(WorkOrder)
 class WorkOrderAdmin(admin.ModelAdmin):
     form = WorkOrderForm
+
+    def has_delete_permission(self, request, obj=None):
+        # A work order is part of the asset's maintenance record: cancel it, never delete it. Not even a
+        # superuser (the admin grants superusers every permission unless it is refused here).
+        return False
     list_display = [
         "reference",
         "asset",

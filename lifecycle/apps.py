@@ -11,3 +11,7 @@ class LifecycleConfig(AppConfig):
         from locations.signals import room_changes_committed
 
         room_changes_committed.connect(on_room_changes_committed, dispatch_uid="lifecycle.room_type_rules")
+
+        from lifecycle import audit
+
+        audit.connect()  # role membership and API tokens in the change history

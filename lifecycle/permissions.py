@@ -17,17 +17,20 @@ def user_roles(user) -> set[Role]:
 
 
 class RolePermission:
-    def __init__(self, *roles: Role, any_signed_in: bool = False, system: bool = False):
+    def __init__(self, *roles: Role, any_signed_in: bool = False, system: bool = False, superuser: bool = True):
         self.roles = frozenset(roles)
         self.any_signed_in = any_signed_in
         self.system = system
+        # False: superuser status is not enough, the user must hold one of the roles (a personal
+        # responsibility, such as retiring a device after the dual sign-off).
+        self.superuser = superuser
 
     def __call__(self, instance, user) -> bool:
         if user is None:
             return self.system
         if not user.is_authenticated or not user.is_active:
             return False
-        if user.is_superuser or self.any_signed_in:
+        if (user.is_superuser and self.superuser) or self.any_signed_in:
             return True
         return bool(self.roles & user_roles(user))
 

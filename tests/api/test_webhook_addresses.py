@@ -113,7 +113,7 @@ def test_https_is_required_by_default_in_production(tmp_path):
     code = "import django; django.setup(); from django.conf import settings; print(settings.WEBHOOK_REQUIRE_HTTPS)"
     out = subprocess.run(
         [sys.executable, "-c", code],
-        env={**env, "DJANGO_SETTINGS_MODULE": "config.settings", "SQLITE_IN_PRODUCTION": "1"},
+        env={**env, "DJANGO_SETTINGS_MODULE": "config.settings", "ALLOW_SQLITE_IN_PRODUCTION": "1"},
         capture_output=True,
         text=True,
         check=True,
