@@ -186,6 +186,7 @@ class WorkOrderAdmin(admin.ModelAdmin):
         # A work order is part of the asset's maintenance record: cancel it, never delete it. Not even a
         # superuser (the admin grants superusers every permission unless it is refused here).
         return False
+
     list_display = [
         "reference",
         "asset",
