@@ -234,3 +234,19 @@ def test_the_migration_deactivates_existing_rules_that_break_the_rule():
     bad.refresh_from_db()
     assert not bad.active and "deactivated by migration 0006: moves equipment that is reserved" in bad.description
     assert RoomTypeRule.objects.get(room_type=RoomType.SOILED_UTILITY).active  # the default rule is fine
+
+
+def test_a_rule_runs_the_guards_of_the_transition_that_normally_leads_to_its_target(monkeypatch, caplog):
+    """Were `return` (in use -> soiled) ever guarded, a rule moving equipment to soiled obeys that guard too."""
+    from lifecycle.guards import Guard
+    from lifecycle.transitions import TransitionName, method_name
+
+    refuse = Guard("needs_a_count", "the set was counted", lambda asset: ["instrument count missing"])
+    method = getattr(Asset, method_name(TransitionName.RETURN))
+    for fsm_transition in method._django_fsm.transitions.values():
+        monkeypatch.setattr(fsm_transition, "conditions", [*fsm_transition.conditions, refuse])
+    asset = located_asset(state=AssetState.IN_USE)
+    with caplog.at_level(logging.WARNING, logger="lifecycle.services"):
+        enter(asset, RoomFactory(room_type=RoomType.SOILED_UTILITY))
+    assert state_of(asset) == AssetState.IN_USE
+    assert "instrument count missing" in caplog.text
