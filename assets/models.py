@@ -149,7 +149,7 @@ class Asset(FSMModelMixin, models.Model):
         """The identity fields (IDENTITY_FIELDS) this unsaved copy changes although they are frozen: once a
         decommissioning checklist is opened, the sign-offs and the certificate cover the asset's identity
         as it was (docs/decommissioning.md), so it can no longer be edited."""
-        if self._state.adding or self.pk is None:
+        if self._state.adding or self.pk is None or getattr(self, "_identity_checked_without_checklist", False):
             return []
         names = [
             name

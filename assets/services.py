@@ -246,7 +246,9 @@ def assets_import(
     rows, errors = parse_asset_csv(stream)
     if errors:
         raise AssetImportError(errors)
-    existing = Asset.objects.in_bulk([row.asset_tag for row in rows], field_name="asset_tag")
+    existing = Asset.objects.select_related("asset_type").in_bulk(
+        [row.asset_tag for row in rows], field_name="asset_tag"
+    )
     tags = Tag.objects.select_related("asset").in_bulk([row.tag_id for row in rows if row.tag_id], field_name="tag_id")
     with_checklist = set(
         DecommissioningChecklist.objects.filter(asset__in=list(existing.values())).values_list("asset_id", flat=True)
@@ -301,6 +303,8 @@ def assets_import(
             }
             for name in changed:
                 setattr(asset, name, values[name])
+            # Checked above for the whole file (with_checklist): spares Asset.save() a query per row.
+            asset._identity_checked_without_checklist = asset.pk not in with_checklist
             if changed:
                 asset.save(update_fields=[*changed, "updated_at"])
             outcome = "updated" if changed else "unchanged"
