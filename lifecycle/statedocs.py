@@ -42,7 +42,7 @@ def render_states_markdown() -> str:
         "## Transitions",
         "",
         "Run through `lifecycle.services.asset_transition` (row lock, role check, guards, log, live update).",
-        "Superusers may run every transition.",
+        "Superusers may run every transition except `decommission`, which needs the Clinical engineering role.",
         "",
         "| transition | from | to | who | guard |",
         "| --- | --- | --- | --- | --- |",
