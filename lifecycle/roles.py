@@ -15,4 +15,3 @@ class Role(models.TextChoices):
     @property
     def group_name(self) -> str:
         return self.label
-
