@@ -38,6 +38,9 @@ if not DEBUG:
     if len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5:
         raise ImproperlyConfigured("SECRET_KEY is too weak: use at least 50 random characters.")
 
+# With DEBUG on, answer loopback clients only (config/middleware.py): tracebacks never leave the machine.
+# /healthz detail for monitoring: "Authorization: Bearer <HEALTHZ_TOKEN>" (empty: staff sessions only).
+HEALTHZ_TOKEN = env_str("HEALTHZ_TOKEN") or ""
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
 if not DEBUG and not ALLOWED_HOSTS:
     raise ImproperlyConfigured("ALLOWED_HOSTS is empty. With DEBUG=0 set ALLOWED_HOSTS=assets.example-hospital.org")
@@ -68,6 +71,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "config.middleware.LoopbackOnlyWhenDebugMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
