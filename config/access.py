@@ -55,6 +55,8 @@ def describe(action: Action | str) -> str:
 def who_is(user) -> str:
     if user is None:
         return "system"
+    if getattr(user, "credential", None) is not None:  # a gateway principal
+        return str(user)
     if not getattr(user, "is_authenticated", False):
         return "anonymous"
     username = getattr(user, "get_username", None)

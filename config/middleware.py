@@ -12,6 +12,7 @@ import ipaddress
 from django.conf import settings
 from django.http import HttpResponseForbidden
 
+from config.access import who_is
 from config.security_events import security_event
 
 REFUSAL = "DEBUG is on: this server answers only loopback clients (127.0.0.1, ::1). Set DEBUG=0 to serve others."
@@ -51,3 +52,32 @@ class LoopbackOnlyWhenDebugASGI:
             await send({"type": "websocket.close", "code": 4403})
             return
         return await self.app(scope, receive, send)
+
+
+class RefusalEventMiddleware:
+    """Every 401/403 answer, and every sign-in redirect of an anonymous caller, on the security event stream.
+
+    The doors that consult the policy table log ``policy.refused`` with the action; this catches the rest
+    (the admin's own permission checks, DRF's authentication failures), so no refusal goes unrecorded.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        status = response.status_code
+        user = getattr(request, "user", None)
+        anonymous = user is None or not user.is_authenticated
+        sign_in_redirect = status == 302 and anonymous and "login" in (response.get("Location") or "")
+        if status in (401, 403) or sign_in_redirect:
+            security_event(
+                "http.refused" if not sign_in_redirect else "http.sign_in_required",
+                status=status,
+                method=request.method,
+                path=request.path,
+                principal=who_is(user),
+                user_id=None if anonymous else getattr(user, "pk", None),
+                source_address=request.META.get("REMOTE_ADDR", ""),
+            )
+        return response
