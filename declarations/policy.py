@@ -269,3 +269,14 @@ def group_permissions(role: Role | str) -> frozenset[str]:
 def gateway_principal(*, gateway_id: str | None) -> str:
     """The principal of a verified gateway credential: its own gateway, or a site's collector."""
     return GATEWAY if gateway_id else SITE_COLLECTOR
+
+
+def render_markdown_table() -> str:
+    """The table as docs/security.md shows it (tests/security/test_policy.py keeps the two equal)."""
+    columns = [*(r.value for r in Role), SUPERUSER, SYSTEM, GATEWAY, SITE_COLLECTOR]
+    headers = ["Nurse", "Dispatch", "Clin. eng.", "Security", "superuser", "system", "gateway", "site coll."]
+    lines = ["| action | " + " | ".join(headers) + " |", "| --- |" + " :-: |" * len(columns)]
+    for action in Action:
+        cells = ["yes" if p in TABLE[action] else "" for p in columns]
+        lines.append(f"| `{action.value}` | " + " | ".join(cells) + " |")
+    return "\n".join(lines)

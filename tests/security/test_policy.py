@@ -75,3 +75,13 @@ def test_the_role_groups_hold_exactly_the_admin_permissions_the_table_derives():
     assert policy.group_permissions(Role.NURSE) == frozenset()
     assert "assets.change_asset" in policy.group_permissions(Role.CLINICAL_ENGINEERING)
     assert "assets.change_asset" not in policy.group_permissions(Role.SECURITY)
+
+
+def test_docs_show_the_table():
+    from pathlib import Path
+
+    from django.conf import settings
+
+    text = (Path(settings.BASE_DIR) / "docs" / "security.md").read_text()
+    shown = text.split("<!-- policy-table:start -->\n", 1)[1].split("\n<!-- policy-table:end -->", 1)[0]
+    assert shown == policy.render_markdown_table(), "docs/security.md's table is out of date"
