@@ -38,6 +38,7 @@ from lifecycle.decommissioning.models import (
     DecommissioningChecklist,
     SignOff,
 )
+from lifecycle.exceptions import TransitionPermissionDenied
 from lifecycle.states import AssetState, state_definition
 
 # A custody entry may be timed slightly ahead of the server clock (a phone's clock), not more.
@@ -373,7 +374,7 @@ def asset_decommission(*, asset: Asset, user, note: str = "") -> Decommissioning
     from lifecycle.services import asset_transition  # the lifecycle core imports our selectors
 
     if not check(user, Action.DECOMMISSION, door="decommissioning", asset_id=asset.pk):
-        raise DecommissioningPermissionDenied(f"only {describe(Action.DECOMMISSION)} may decommission an asset")
+        raise TransitionPermissionDenied(f"only {describe(Action.DECOMMISSION)} may decommission an asset")
     checklist = DecommissioningChecklist.objects.select_for_update().filter(asset=asset).first()
     if checklist is None:
         raise DecommissionRefused(
