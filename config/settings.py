@@ -12,6 +12,7 @@ provide a real SECRET_KEY, or the process refuses to start.
 | DATABASE_URL      | sqlite:///db.sqlite3             | postgres://user:pass@host:5432/name        |
 | REDIS_URL         | (none: in-memory channel layer)  | redis://host:6379/0                        |
 | MQTT_URL          | mqtt://127.0.0.1:1883            | broker for the MQTT ingest worker          |
+| HEALTHZ_TOKEN     | (none: staff sessions only)      | Bearer token for /healthz detail           |
 """
 
 from pathlib import Path
