@@ -147,7 +147,7 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     # Least privilege: signed in AND a role that may read the inventory (declarations/policy.py).
-    "DEFAULT_PERMISSION_CLASSES": ["config.access.MayReadAssets"],
+    "DEFAULT_PERMISSION_CLASSES": ["config.api_permissions.MayReadAssets"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,

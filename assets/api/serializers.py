@@ -7,7 +7,7 @@ from rest_framework import serializers
 
 from assets.models import Asset, AssetType, Tag
 from assets.tag_ids import format_tag_id
-from config.access import SecurityFieldsMixin
+from config.api_permissions import SecurityFieldsMixin
 from lifecycle.api.serializers import StateDefinitionSerializer
 from lifecycle.selectors import asset_availability_blockers, asset_transition_options
 from lifecycle.states import AssetState, state_definition

@@ -8,7 +8,7 @@ here goes to the security event stream (config.access.refuse).
 
 from __future__ import annotations
 
-from config.access import PolicyGate, gate
+from config.api_permissions import PolicyGate, gate
 from declarations.policy import Action
 
 MayAssignRequests = gate(Action.REQUEST_ASSIGN, "assign equipment to a request")

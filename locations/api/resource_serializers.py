@@ -5,7 +5,7 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from config.access import SecurityFieldsMixin
+from config.api_permissions import SecurityFieldsMixin
 from locations.models import Building, Floor, Receiver, Room, Site
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import django_filters
 from rest_framework import filters, viewsets
 
-from config.access import MayReadLocations
+from config.api_permissions import MayReadLocations
 from locations.api.resource_serializers import (
     BuildingSerializer,
     FloorDetailSerializer,
