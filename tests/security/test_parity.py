@@ -55,12 +55,13 @@ from lifecycle.decommissioning.models import (
     DecommissioningChecklist,
     SignOff,
 )
-from lifecycle.models import TransitionLog
+from lifecycle.models import TransitionLog, WorkOrder
 from lifecycle.requests.models import EquipmentRequest
 from lifecycle.requests.services import equipment_request_assign, equipment_request_create
 from lifecycle.services import asset_transition
 from lifecycle.states import AssetState
 from lifecycle.webhooks.models import WebhookSubscription
+from locations.models import GatewayToken
 from tests.api.conftest import build_hospital
 from tests.factories import UserFactory
 
@@ -223,6 +224,8 @@ def domain_rows():
         DecommissioningCertificate.objects.count(),
         list(EquipmentRequest.objects.order_by("pk").values_list("pk", "status")),
         WebhookSubscription.objects.count(),
+        list(WorkOrder.objects.order_by("pk").values_list("pk", "status")),
+        list(GatewayToken.objects.order_by("pk").values_list("pk", "revoked_at")),
     )
 
 
@@ -453,6 +456,14 @@ def checklist_cases() -> list[Case]:
     ]
 
 
+def _gateway_token(w) -> GatewayToken:
+    from locations.ingest.auth import gateway_token_issue
+    from tests.factories import ReceiverFactory
+
+    receiver = ReceiverFactory(floor=w.h.ward.floor, gateway_id=f"gw-{uuid.uuid4().hex[:8]}")
+    return gateway_token_issue(gateway_id=receiver.gateway_id).token
+
+
 def other_cases() -> list[Case]:
     def with_request(**kwargs):
         def setup(w, user):
@@ -547,6 +558,27 @@ def other_cases() -> list[Case]:
             with_request(),
             status_is("cancelled"),
             {"api": lambda c, ctx: _json(c, "post", request_url(ctx, "cancel/"))},
+        ),
+        # Admin bulk actions (the admin alone offers them): their Django permissions are derived from the table.
+        Case(
+            Action.WORK_ORDER_EDIT,
+            lambda w, user: {"asset": w.asset()},
+            lambda ctx, r: WorkOrder.objects.filter(asset=ctx["asset"]).exists(),
+            {
+                "admin": lambda c, ctx: c.post(
+                    "/admin/assets/asset/", {"action": "open_pm_work_orders", "_selected_action": [ctx["asset"].pk]}
+                )
+            },
+        ),
+        Case(
+            Action.ADMIN_GATEWAY_TOKENS_ISSUE,
+            lambda w, user: {"token": _gateway_token(w)},
+            lambda ctx, r: GatewayToken.objects.get(pk=ctx["token"].pk).revoked_at is not None,
+            {
+                "admin": lambda c, ctx: c.post(
+                    "/admin/locations/gatewaytoken/", {"action": "revoke", "_selected_action": [ctx["token"].pk]}
+                )
+            },
         ),
         Case(
             Action.MAP_VIEW,
