@@ -11,20 +11,16 @@ from django_fsm import RETURN_VALUE, FSMField, FSMModelMixin, transition
 from assets.choices import EncryptionStatus, RiskClass
 from assets.fields import TagIdField
 from assets.tag_ids import format_tag_id
+from config.access import PolicyPermission
+from declarations.policy import TRANSITION_ACTIONS
 from lifecycle import guards
-from lifecycle.permissions import RolePermission
-from lifecycle.roles import Role
 from lifecycle.states import AssetState
 
-# Who may run each transition (DESIGN.md §3).
-DISPATCH = RolePermission(Role.DISPATCH)
-NURSE_OR_DISPATCH = RolePermission(Role.NURSE, Role.DISPATCH)
-DISPATCH_OR_BIOMED = RolePermission(Role.DISPATCH, Role.CLINICAL_ENGINEERING)
-BIOMED = RolePermission(Role.CLINICAL_ENGINEERING)
-# Retiring a device is Clinical engineering's own act: superuser status alone does not allow it.
-BIOMED_ONLY = RolePermission(Role.CLINICAL_ENGINEERING, superuser=False)
-ANYONE_SIGNED_IN = RolePermission(any_signed_in=True)
-SYSTEM = RolePermission(system=True)
+
+def _may(transition: str) -> PolicyPermission:
+    """Who may run a transition: the policy table's row for it (declarations/policy.py)."""
+    return PolicyPermission(TRANSITION_ACTIONS[transition])
+
 
 NOT_RETIRED = [s for s in AssetState if s != AssetState.DECOMMISSIONED]
 
@@ -195,7 +191,7 @@ class Asset(FSMModelMixin, models.Model):
         source=AssetState.AVAILABLE,
         target=AssetState.RESERVED,
         conditions=[guards.IS_LOCATED, guards.IS_SERVICEABLE],
-        permission=DISPATCH,
+        permission=_may("reserve"),
     )
     def reserve(self):
         """A dispatch request claims it; only located equipment can be promised."""
@@ -205,12 +201,12 @@ class Asset(FSMModelMixin, models.Model):
         source=AssetState.RESERVED,
         target=AssetState.AVAILABLE,
         conditions=[guards.IS_SERVICEABLE],
-        permission=DISPATCH,
+        permission=_may("release"),
     )
     def release(self):
         """The request is cancelled; the asset is free again (unless PM or a recall came due meanwhile)."""
 
-    @transition(field=state, source=AssetState.RESERVED, target=AssetState.IN_USE, permission=DISPATCH)
+    @transition(field=state, source=AssetState.RESERVED, target=AssetState.IN_USE, permission=_may("deliver"))
     def deliver(self):
         """Delivered to the requesting unit and put to use."""
 
@@ -219,16 +215,16 @@ class Asset(FSMModelMixin, models.Model):
         source=AssetState.AVAILABLE,
         target=AssetState.IN_USE,
         conditions=[guards.IS_SERVICEABLE],
-        permission=NURSE_OR_DISPATCH,
+        permission=_may("start_use"),
     )
     def start_use(self):
         """Taken for a patient or a procedure."""
 
-    @transition(field=state, source=AssetState.IN_USE, target=AssetState.SOILED, permission=NURSE_OR_DISPATCH)
+    @transition(field=state, source=AssetState.IN_USE, target=AssetState.SOILED, permission=_may("return"))
     def return_(self):
         """Back from the patient, to be reprocessed. (The method is `return_`: `return` is a Python keyword.)"""
 
-    @transition(field=state, source=AssetState.SOILED, target=AssetState.CLEANING, permission=DISPATCH_OR_BIOMED)
+    @transition(field=state, source=AssetState.SOILED, target=AssetState.CLEANING, permission=_may("start_cleaning"))
     def start_cleaning(self):
         """Reprocessing starts."""
 
@@ -236,7 +232,7 @@ class Asset(FSMModelMixin, models.Model):
         field=state,
         source=AssetState.CLEANING,
         target=RETURN_VALUE(AssetState.AVAILABLE, AssetState.BIOMED),
-        permission=DISPATCH_OR_BIOMED,
+        permission=_may("finish_cleaning"),
         custom={"guard": "to biomed instead of available when PM is overdue or a recall work order is open"},
     )
     def finish_cleaning(self):
@@ -249,7 +245,7 @@ class Asset(FSMModelMixin, models.Model):
         field=state,
         source=[s for s in NOT_RETIRED if s != AssetState.BIOMED],
         target=AssetState.BIOMED,
-        permission=ANYONE_SIGNED_IN,
+        permission=_may("send_to_biomed"),
         custom={"guard": "a reason is required"},
     )
     def send_to_biomed(self):
@@ -260,7 +256,7 @@ class Asset(FSMModelMixin, models.Model):
         source=AssetState.BIOMED,
         target=RETURN_VALUE(AssetState.AVAILABLE, AssetState.SOILED),
         conditions=[guards.IS_SERVICEABLE],
-        permission=BIOMED,
+        permission=_may("return_to_service"),
     )
     def return_to_service(self, to_state=AssetState.AVAILABLE):
         """Work done: available, or soiled when it must be reprocessed first."""
@@ -271,7 +267,7 @@ class Asset(FSMModelMixin, models.Model):
         source=AssetState.BIOMED,
         target=AssetState.DECOMMISSIONED,
         conditions=[guards.DECOMMISSION_READY],
-        permission=BIOMED_ONLY,
+        permission=_may("decommission"),
     )
     def decommission(self):
         """Retired for good, once the checklist is complete and both sign-offs are valid."""
@@ -280,7 +276,7 @@ class Asset(FSMModelMixin, models.Model):
         field=state,
         source=[s for s in NOT_RETIRED if s not in (AssetState.BIOMED, AssetState.RESERVED)],
         target=RETURN_VALUE(AssetState.SOILED, AssetState.CLEANING, AssetState.BIOMED),
-        permission=SYSTEM,
+        permission=_may("apply_room_rule"),
         custom={"guard": "only takes availability away; runs the guards of the transition that normally leads there"},
     )
     def apply_room_rule(self, to_state):

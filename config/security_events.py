@@ -133,6 +133,14 @@ def client_ip(request) -> str:
 
 
 class SecurityEventMiddleware:
+    """Every 401/403 answer, and every sign-in redirect of an anonymous caller, on the security stream.
+
+    The doors that consult the policy table (config/access.py) also log ``policy.refused`` with the action
+    refused; this catches the rest (the admin's own permission checks, DRF's authentication failures), so
+    no refusal goes unrecorded. One ``http.*`` event per answer. It also remembers the signed-in user of
+    the request for the audit trail (``current_actor``).
+    """
+
     def __init__(self, get_response):
         self.get_response = get_response
 
@@ -142,14 +150,18 @@ class SecurityEventMiddleware:
             response = self.get_response(request)
         finally:
             _actor.reset(token)
-        if response.status_code in (401, 403):
-            user = getattr(request, "user", None)
+        status = response.status_code
+        user = getattr(request, "user", None)
+        anonymous = user is None or not getattr(user, "is_authenticated", False)
+        sign_in_redirect = status == 302 and anonymous and "login" in (response.get("Location") or "")
+        if status in (401, 403) or sign_in_redirect:
             security_event(
-                "http.refused",
-                status=response.status_code,
+                "http.sign_in_required" if sign_in_redirect else "http.refused",
+                status=status,
                 method=request.method,
                 path=request.path,
                 user=_who(user),
+                user_id=None if anonymous else getattr(user, "pk", None),
                 ip=client_ip(request),
             )
         return response

@@ -12,6 +12,7 @@ provide a real SECRET_KEY, or the process refuses to start.
 | DATABASE_URL      | sqlite:///db.sqlite3             | postgres://user:pass@host:5432/name        |
 | REDIS_URL         | (none: in-memory channel layer)  | redis://host:6379/0                        |
 | MQTT_URL          | mqtt://127.0.0.1:1883            | broker for the MQTT ingest worker          |
+| HEALTHZ_TOKEN     | (none: staff sessions only)      | Bearer token for /healthz detail           |
 """
 
 from pathlib import Path
@@ -38,6 +39,9 @@ if not DEBUG:
     if len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5:
         raise ImproperlyConfigured("SECRET_KEY is too weak: use at least 50 random characters.")
 
+# With DEBUG on, answer loopback clients only (config/middleware.py): tracebacks never leave the machine.
+# /healthz detail for monitoring: "Authorization: Bearer <HEALTHZ_TOKEN>" (empty: staff sessions only).
+HEALTHZ_TOKEN = env_str("HEALTHZ_TOKEN") or ""
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
 if not DEBUG and not ALLOWED_HOSTS:
     raise ImproperlyConfigured("ALLOWED_HOSTS is empty. With DEBUG=0 set ALLOWED_HOSTS=assets.example-hospital.org")
@@ -68,6 +72,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "config.middleware.LoopbackOnlyWhenDebugMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -168,7 +173,8 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # Least privilege: signed in AND a role that may read the inventory (declarations/policy.py).
+    "DEFAULT_PERMISSION_CLASSES": ["config.api_permissions.MayReadAssets"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,

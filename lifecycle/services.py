@@ -15,6 +15,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from assets.models import Asset
+from config.access import refuse
+from declarations.policy import TRANSITION_ACTIONS
 from lifecycle.exceptions import (
     ConcurrentTransition,
     GuardFailed,
@@ -131,6 +133,7 @@ def asset_transition(
     if not fsm_transition.has_perm(locked, user):
         who = fsm_transition.permission.describe() if hasattr(fsm_transition.permission, "describe") else "?"
         actor = "the system" if user is None else f"user {user.get_username() or 'anonymous'}"
+        refuse(user, TRANSITION_ACTIONS[name.value], door=str(source), asset_id=locked.pk)
         raise TransitionPermissionDenied(f"{actor} may not {name.label.lower()}: allowed for {who}")
     if name in REASON_REQUIRED and not note:
         raise ReasonRequired(f"{name.label.lower()} needs a reason: say what is wrong with {locked}")

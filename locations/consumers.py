@@ -3,7 +3,7 @@
 The consumer joins the floor's group (locations.live.floor_group) and forwards every
 ``{"type": "floor.event", "event": {...}}`` the services send after their commit: "asset.moved" from
 the location pipeline, "asset.state" from lifecycle.services, "alert" from the alerts. Only signed-in
-users with a map role may connect (locations.floormap.access); others are refused at the handshake.
+users whose roles the policy table lets see the map (Action.MAP_VIEW) may connect; others are refused at the handshake.
 
 With the embedded default (no REDIS_URL) the channel layer is in memory, per process: events sent by
 another process (``simulate_rtls --live``, an MQTT worker) never reach this one. The page also polls
@@ -18,7 +18,8 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.utils import timezone
 
-from locations.floormap.access import user_may_use_map
+from config.access import check
+from declarations.policy import Action
 from locations.live import floor_group
 from locations.models import Floor
 
@@ -30,7 +31,7 @@ CLOSE_NO_SUCH_FLOOR = 4404
 @database_sync_to_async
 def _may_watch(user, floor_id: int) -> tuple[bool, bool]:
     exists = floor_id <= 2**63 - 1 and Floor.objects.filter(pk=floor_id).exists()  # a huge id is no floor
-    return user_may_use_map(user), exists
+    return check(user, Action.MAP_VIEW, door="websocket", floor_id=floor_id), exists
 
 
 class FloorConsumer(AsyncJsonWebsocketConsumer):

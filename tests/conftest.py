@@ -22,7 +22,8 @@ def pytest_collection_modifyitems(config, items):
 MIGRATION_SEEDS = [
     ("lifecycle.migrations.0001_roles", "create_role_groups"),
     ("lifecycle.migrations.0003_default_room_type_rules", "seed_rules"),
-    ("lifecycle.migrations.0005_admin_role_permissions", "grant_role_permissions"),
+    ("lifecycle.migrations.0006_room_rules_only_take_availability_away", "deactivate_rules_that_give_availability"),
+    ("lifecycle.migrations.0007_role_permissions_from_policy", "sync_role_permissions"),
 ]
 
 

@@ -10,10 +10,11 @@ from django.db.models import QuerySet
 from assets.choices import EncryptionStatus
 from assets.models import Asset, Tag, TagBinding
 from assets.tag_ids import format_tag_id
+from config.access import may
+from declarations.policy import SIGN_OFF_ACTIONS, Action
 from lifecycle.decommissioning.canonical import canonical_json, sha256_hex
 from lifecycle.decommissioning.choices import SignOffRole
 from lifecycle.decommissioning.models import DecommissioningCertificate, DecommissioningChecklist, SignOff
-from lifecycle.roles import Role, user_has_role
 from lifecycle.states import AssetState
 
 # The fields a person fills in. The RTLS tag fields are written by checklist_record_tag_detached only.
@@ -48,22 +49,21 @@ SIGN_OFF_NAMES = {SignOffRole.CLINICAL_ENGINEERING: "clinical engineering", Sign
 
 
 def user_can_edit_checklist(user) -> bool:
-    return bool(user and user.is_authenticated) and (
-        user.is_superuser or user_has_role(user, Role.CLINICAL_ENGINEERING) or user_has_role(user, Role.SECURITY)
-    )
+    """Open, edit, custody, tag detachment: the policy table (declarations/policy.py) gives all four alike."""
+    return may(user, Action.CHECKLIST_EDIT)
 
 
 def user_can_view_certificates(user) -> bool:
-    return user_can_edit_checklist(user)
+    return may(user, Action.CERTIFICATE_VIEW)
 
 
 def user_has_sign_off_role(user, role: SignOffRole | str) -> bool:
-    return user_has_role(user, SignOffRole(role).role)
+    return may(user, SIGN_OFF_ACTIONS[SignOffRole(role).value])
 
 
 def user_sign_off_roles(user) -> list[SignOffRole]:
-    """The sign-off roles this user holds. A sign-off is a personal attestation: superuser status is not a role."""
-    return [role for role in SignOffRole if user_has_role(user, role.role)]
+    """The sign-offs this user may give. A sign-off is a personal attestation: the table gives superusers none."""
+    return [role for role in SignOffRole if user_has_sign_off_role(user, role)]
 
 
 # ---------------------------------------------------------------------------------------------

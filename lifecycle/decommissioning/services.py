@@ -19,7 +19,9 @@ from django.utils import timezone
 
 from assets.models import Asset, Tag
 from assets.services import tag_unbind
+from config.access import check, describe
 from config.security_events import security_event
+from declarations.policy import SIGN_OFF_ACTIONS, Action
 from lifecycle.decommissioning import selectors
 from lifecycle.decommissioning.canonical import canonical_json, sha256_hex
 from lifecycle.decommissioning.choices import RevisionAction, SignOffRole
@@ -38,7 +40,7 @@ from lifecycle.decommissioning.models import (
     DecommissioningChecklist,
     SignOff,
 )
-from lifecycle.exceptions import LifecycleError
+from lifecycle.exceptions import LifecycleError, TransitionPermissionDenied
 from lifecycle.states import AssetState, state_definition
 
 # A custody entry may be timed slightly ahead of the server clock (a phone's clock), not more.
@@ -57,8 +59,8 @@ def _lock(checklist: DecommissioningChecklist) -> tuple[DecommissioningChecklist
     return locked, locked.asset
 
 
-def _require_editor(user) -> None:
-    if not selectors.user_can_edit_checklist(user):
+def _require_editor(user, action: Action = Action.CHECKLIST_EDIT) -> None:
+    if not check(user, action, door="decommissioning"):
         raise DecommissioningPermissionDenied(
             "only Clinical engineering or Security staff may work on a decommissioning checklist"
         )
@@ -102,7 +104,7 @@ def _new_version(checklist: DecommissioningChecklist, *, user, action: str, chan
 @transaction.atomic
 def checklist_open(*, asset: Asset, user) -> DecommissioningChecklist:
     """The asset's checklist, opened now if it has none. The yes/no answers start from the asset record."""
-    _require_editor(user)
+    _require_editor(user, Action.CHECKLIST_OPEN)
     asset = Asset.objects.select_for_update().get(pk=asset.pk)
     existing = DecommissioningChecklist.objects.filter(asset=asset).first()
     if existing is not None:
@@ -203,7 +205,7 @@ def custody_entry_add(
     expected_version: int | None = None,
 ) -> CustodyEntry:
     """Append a hand-over to the chain of custody (it bumps the checklist version like any change)."""
-    _require_editor(user)
+    _require_editor(user, Action.CHECKLIST_CUSTODY)
     values = {
         "from_party": (from_party or "").strip(),
         "to_party": (to_party or "").strip(),
@@ -252,7 +254,7 @@ def checklist_record_tag_detached(*, checklist: DecommissioningChecklist, user) 
     If the tag was already unbound elsewhere, the last binding names it; an asset that never had a
     tag is recorded as detached with no tag id.
     """
-    _require_editor(user)
+    _require_editor(user, Action.CHECKLIST_TAG_DETACH)
     checklist, asset = _lock(checklist)
     _require_biomed(asset)
     now = timezone.now()
@@ -309,7 +311,7 @@ def _checklist_sign_off(*, checklist: DecommissioningChecklist, user, role: str,
         raise ChecklistInvalid(
             f"role {role!r} cannot sign off a decommissioning; use one of {', '.join(SignOffRole.values)}"
         ) from None
-    if not selectors.user_has_sign_off_role(user, role):
+    if not check(user, SIGN_OFF_ACTIONS[role.value], door="decommissioning", checklist_id=checklist.pk):
         raise DecommissioningPermissionDenied(
             f"{selectors.person_label(user) or 'this user'} is not in the {role.label!r} group, "
             f"so cannot give the {role.label} sign-off"
@@ -421,6 +423,8 @@ def _asset_decommission(*, asset: Asset, user, note: str = "") -> Decommissionin
     """
     from lifecycle.services import asset_transition  # the lifecycle core imports our selectors
 
+    if not check(user, Action.DECOMMISSION, door="decommissioning", asset_id=asset.pk):
+        raise TransitionPermissionDenied(f"only {describe(Action.DECOMMISSION)} may decommission an asset")
     checklist = DecommissioningChecklist.objects.select_for_update().filter(asset=asset).first()
     if checklist is None:
         raise DecommissionRefused(

@@ -29,6 +29,8 @@ from django.views.decorators.http import require_GET, require_POST
 
 from assets.models import Asset, AssetType
 from assets.selectors import asset_types_matching, assets_nearest_available
+from config.access import check, describe, refuse
+from declarations.policy import Action
 from lifecycle import services as lifecycle_services
 from lifecycle.exceptions import LifecycleError
 from lifecycle.requests.services import equipment_request_create
@@ -73,11 +75,10 @@ def map_api(view):
     @functools.wraps(view)
     def wrapper(request, *args, **kwargs):
         if not request.user.is_authenticated:
+            refuse(request.user, Action.MAP_VIEW, door="map", path=request.path)
             return _error("not_signed_in", "Sign in to use the floor map.", 403)
-        if not access.user_may_use_map(request.user):
-            return _error(
-                "permission_denied", "The floor map is for the Nurse, Dispatch and Clinical engineering roles.", 403
-            )
+        if not check(request.user, Action.MAP_VIEW, door="map", path=request.path):
+            return _error("permission_denied", f"The floor map is for {describe(Action.MAP_VIEW)}.", 403)
         return view(request, *args, **kwargs)
 
     return wrapper
@@ -144,7 +145,7 @@ class MapLogoutView(auth_views.LogoutView):
 @login_required(login_url=reverse_lazy("floormap:login"))
 @require_GET
 def map_page(request):
-    if not access.user_may_use_map(request.user):
+    if not check(request.user, Action.MAP_VIEW, door="map", path=request.path):
         return render(request, "map/forbidden.html", status=403)
     config = payloads.map_config(
         user=request.user,

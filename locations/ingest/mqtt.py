@@ -22,7 +22,7 @@ from urllib.parse import unquote, urlparse
 
 from django.conf import settings
 
-from config.security_events import clean_for_log
+from config.security_events import clean_for_log, security_event
 from locations.engine.types import BatchError
 from locations.ingest.adapters import adapt
 from locations.ingest.front import FrontResult, accept_body
@@ -85,7 +85,10 @@ def handle_message(topic: str, payload: bytes, *, prefix: str, queue=None, recei
         except BatchError as exc:
             return MessageOutcome("malformed", str(exc))
     elif isinstance(body, dict) and isinstance(body.get("gateway"), str) and body["gateway"] != gateway_id:
-        return MessageOutcome("refused", f"topic is for gateway {gateway_id} but the body says {body['gateway']}")
+        # The broker authenticated the publisher for this topic's gateway only (docs/gateways.md).
+        reason = f"topic is for gateway {gateway_id} but the body says {body['gateway']}"
+        security_event("policy.refused", action="ingest.sightings", door="mqtt", principal=gateway_id, reason=reason)
+        return MessageOutcome("refused", reason)
     try:
         result = accept_body(body, received_at=received_at, queue=queue)
     except BatchError as exc:
