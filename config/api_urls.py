@@ -12,6 +12,7 @@ urlpatterns = [
     path("", include("lifecycle.webhooks.api.urls")),
     path("", include("locations.api.resource_urls")),
     path("", include("locations.api.urls")),  # RTLS gateway ingest
+    path("", include("accounts.urls")),  # step-up token, revoke own token
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     re_path(r"^.*$", api_not_found),  # last: unknown API URLs get a JSON 404 too
