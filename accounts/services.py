@@ -194,7 +194,7 @@ def api_token_issue(
             "api_token.issued",
             username=user.get_username(),
             token=token.key,
-            kind=kind,
+            token_kind=str(kind),
             expires_at=token.expires_at.isoformat(),
             by=issued_by.get_username() if issued_by else "",
         )

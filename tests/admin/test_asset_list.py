@@ -164,7 +164,8 @@ def test_the_list_costs_the_same_queries_for_5_or_40_rows(
         )
         if i % 3 == 0:
             tag_bind(tag=TagFactory(), asset=asset)
-    # Session, user, the session's TOTP device and whether the role needs one (accounts), 2 permission lookups, the role check for the sidebar, the filters' choices (types,
+    # Session, user, the session's TOTP device and whether the role needs one (accounts), 2 permission
+    # lookups, the role check for the sidebar, the filters' choices (types,
     # floors, owning units, room units; PM: its intervals), one COUNT and one page. Never one per row.
     small = _count_queries(as_biomed, django_assert_num_queries, 5, expected_queries, params)
     large = _count_queries(as_biomed, django_assert_num_queries, 40, expected_queries, params)
