@@ -1,3 +1,4 @@
+# ruff: noqa: F811  (fixtures imported from another test module, used as arguments)
 """Checklist sign-off and decommissioning need a fresh sign-in: in the admin, the password and code again;
 for API clients, a short-lived step-up token (a long-lived token is refused with 403 step_up_required)."""
 
@@ -41,9 +42,7 @@ def test_an_old_admin_sign_in_must_sign_in_again_before_signing_off(client, biom
         assert not SignOff.objects.exists()
         wrong = client.post(refused["Location"], {"password": PASSWORD, "otp_code": "000000"})
         assert wrong.status_code == 200 and not SignOff.objects.exists()
-        again = client.post(
-            refused["Location"], {"password": PASSWORD, "otp_code": code_for(device, steps_ahead=1)}
-        )
+        again = client.post(refused["Location"], {"password": PASSWORD, "otp_code": code_for(device, steps_ahead=1)})
         assert again.status_code == 302 and again["Location"] == sign_off_url
         signed = client.post(sign_off_url, {"role": "clinical_engineering", "version": ready.version})
         assert signed.status_code == 302 and SignOff.objects.count() == 1

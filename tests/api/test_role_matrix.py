@@ -294,6 +294,14 @@ def test_every_operation_in_the_schema_has_a_matrix_entry():
     assert all(set(expected) == set(ROLES) for _, expected in MATRIX.values())
 
 
+# These need a fresh sign-in: the callers hold step-up tokens (a long-lived token gets 403 step_up_required,
+# tests/accounts/test_fresh_sign_in.py).
+STEP_UP = {
+    ("post", "/api/v1/assets/{asset_id}/decommissioning/sign-offs/"),
+    ("post", "/api/v1/assets/{asset_id}/decommissioning/decommission/"),
+}
+
+
 @pytest.mark.parametrize("operation", sorted(MATRIX), ids=lambda op: f"{op[0].upper()} {op[1]}")
 def test_role_gets_the_expected_status(db, operation):
     prepare, expected = MATRIX[operation]
@@ -313,7 +321,7 @@ def test_role_gets_the_expected_status(db, operation):
         user = users.get(role)
         with transaction.atomic():
             url, body = prepare(world, user)
-            client = client_for(user)
+            client = client_for(user, step_up=operation in STEP_UP)
             response = (
                 getattr(client, operation[0])(url, body, format="json")
                 if body is not None
