@@ -33,6 +33,13 @@ def notify_user(user_id: int | None, message: dict) -> None:
         if loop is not None and loop.is_running() and threading.get_ident() != floor_live._server_thread_id:
             asyncio.run_coroutine_threadsafe(layer.group_send(user_group(user_id), message), loop)
             return
+        try:
+            running = asyncio.get_running_loop()  # called from async code (a consumer, a test): schedule it
+        except RuntimeError:
+            running = None
+        if running is not None:
+            running.create_task(layer.group_send(user_group(user_id), message))
+            return
         async_to_sync(layer.group_send)(user_group(user_id), message)
     except Exception:  # a dead channel layer must never break a sign-out or a role change
         logger.exception("could not notify the WebSockets of user %s", user_id)

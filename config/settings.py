@@ -282,7 +282,7 @@ INGEST_WARMUP_SECONDS = env_int("INGEST_WARMUP_SECONDS", 30)
 
 # --- Sign-in, sessions and API tokens (docs/security-signin.md, README "Sign-in limits") ----------------
 AUTHENTICATION_BACKENDS = [
-    "axes.backends.AxesStandaloneBackend",  # first: refuses a locked-out sign-in before the password is checked
+    "accounts.backends.LockoutBackend",  # first: django-axes refuses a locked-out sign-in before the password check
     "django.contrib.auth.backends.ModelBackend",
 ]
 # Lockout (django-axes) on /admin/login/, /map/login/ and /api/v1/auth/step-up/: after SIGNIN_FAILURE_LIMIT

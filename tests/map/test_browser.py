@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import shutil
 import threading
 import time
@@ -353,5 +354,5 @@ def test_the_map_warns_before_it_signs_out_and_stay_signed_in_keeps_the_session(
 
     # Left alone again: warned again, then signed out to the sign-in page, which says why.
     warning.wait_for(state="visible", timeout=12_000)
-    page.wait_for_url("**/map/login/?expired=idle**", timeout=15_000)
+    page.wait_for_url(re.compile(r"/map/login/\?expired=idle"), timeout=15_000)
     assert "You were signed out after a while without activity" in page.inner_text("main")
