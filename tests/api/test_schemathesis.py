@@ -85,6 +85,8 @@ def test_no_input_makes_a_5xx_and_every_response_matches_the_schema(role, some_d
 
     failures, statuses = [], {}
     operations = [result.ok() for result in schema.get_all_operations()]
+    # DELETE /auth/token/ would revoke the fuzzer's own token mid-run (tests/accounts/test_api_tokens.py has it).
+    operations = [op for op in operations if not (op.method.lower() == "delete" and op.path.endswith("/auth/token/"))]
     assert len(operations) > 40
     for operation, mode in [(op, mode) for op in operations for mode in MODES]:
 

@@ -66,6 +66,6 @@ class Command(BaseCommand):
             self.stdout.write(f"  {spec.username:<9} {spec.password:<20} {spec.role_label:<26} {note}")
         self.stdout.write("biomed, security and admin sign in to /admin/; everyone can use the API at /api/v1/.")
         self.stdout.write("They also give a one-time code: `manage.py demo_totp USERNAME` prints it, or add the")
-        self.stdout.write("demo secret to an authenticator app (README, Sign-in):")
+        self.stdout.write("demo secret to an authenticator app (README):")
         for device in devices:
             self.stdout.write(f"  {device.user.username:<9} {device.config_url}")
