@@ -61,7 +61,13 @@ def totp_verify(user, code: str) -> TOTPDevice | None:
     if not re.fullmatch(r"\d{6,8}", code):
         return None
     with transaction.atomic():
-        for device in TOTPDevice.objects.select_for_update().filter(user=user, confirmed=True).order_by("pk"):
+        devices = list(TOTPDevice.objects.select_for_update().filter(user=user, confirmed=True).order_by("pk"))
+        if devices and not any(device.verify_is_allowed()[0] for device in devices):
+            # django-otp's back-off after wrong codes (1 s, 2 s, 4 s...): say so rather than "wrong code".
+            raise SignInError(
+                "otp_throttled", "Too many wrong codes in a row: wait a few seconds, then try again.", 429
+            )
+        for device in devices:
             if device.verify_token(code):
                 return device
     return None

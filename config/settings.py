@@ -14,6 +14,7 @@ provide a real SECRET_KEY, or the process refuses to start.
 | MQTT_URL          | mqtt://127.0.0.1:1883            | broker for the MQTT ingest worker          |
 """
 
+import re
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -314,4 +315,8 @@ API_TOKEN_DAYS = env_int("API_TOKEN_DAYS", 90)
 # Failed gateway authentications per source address (HTTP ingest): above this, answered 429 (never a lockout
 # of a valid token, which is still accepted) and logged once per window instead of once per attempt.
 GATEWAY_AUTH_FAILURE_RATE = env_str("GATEWAY_AUTH_FAILURE_RATE", "20/min") or None
+if GATEWAY_AUTH_FAILURE_RATE and not re.fullmatch(r"\d+/[smhd]\w*", GATEWAY_AUTH_FAILURE_RATE):
+    raise ImproperlyConfigured(
+        f"GATEWAY_AUTH_FAILURE_RATE={GATEWAY_AUTH_FAILURE_RATE!r}: use a number per s, min, hour or day (20/min)"
+    )
 LOGGING["loggers"] = {"security": {"handlers": ["console"], "level": "INFO", "propagate": False}}

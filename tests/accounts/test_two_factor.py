@@ -82,3 +82,12 @@ def test_totp_enroll_prints_an_otpauth_uri_once(capsys):
     with pytest.raises(Exception, match="already has an authenticator"):
         call_command("totp_enroll", "ce-new")
     assert user.totpdevice_set.count() == 1
+
+
+def test_after_a_wrong_code_the_back_off_is_explained(client):
+    """django-otp waits 1 s, 2 s, 4 s... after wrong codes; the form says so instead of "wrong code"."""
+    user = UserFactory(username="sec-slow", roles=["Security"], is_staff=True)
+    device = enrolled(user)
+    sign_in(client, "sec-slow", "000000" if code_for(device) != "000000" else "111111")
+    response = sign_in(client, "sec-slow", code_for(device))
+    assert "wait a few seconds" in response.content.decode()
