@@ -307,6 +307,7 @@ SESSION_IDLE_SECONDS = env_int("SESSION_IDLE_MINUTES", 15) * 60
 SESSION_MAX_AGE_SECONDS = env_int("SESSION_MAX_HOURS", 12) * 3600
 SESSION_WARN_SECONDS = env_int("SESSION_WARN_SECONDS", 120)
 SESSION_COOKIE_AGE = SESSION_MAX_AGE_SECONDS
+SESSION_EXPIRE_AT_BROWSER_CLOSE = env_bool("SESSION_EXPIRE_AT_BROWSER_CLOSE", True)  # closing the browser signs out
 # Checklist sign-off and decommissioning need a sign-in (password + second factor) at most this old; API
 # clients get a step-up token from POST /api/v1/auth/step-up/ that lives this long.
 FRESH_SIGNIN_MINUTES = env_int("FRESH_SIGNIN_MINUTES", 10)
