@@ -511,6 +511,7 @@ class AssetAdmin(admin.ModelAdmin):
 
     def transition_view(self, request, object_id, transition):
         """Confirm one transition, with a note; POST runs it through the lifecycle service."""
+        from accounts.admin_site import fresh_signin_or_redirect
         from lifecycle.decommissioning.services import asset_decommission
 
         if transition not in TransitionName.values or transition in NOT_A_BUTTON:
@@ -524,6 +525,8 @@ class AssetAdmin(admin.ModelAdmin):
             raise PermissionDenied
         runnable, blocked = transition_choices(asset, request.user)
         chosen = next((t for t in runnable if t["name"] == transition), None)
+        if transition == TransitionName.DECOMMISSION and chosen and (stale := fresh_signin_or_redirect(request)):
+            return stale  # decommissioning needs a sign-in at most FRESH_SIGNIN_MINUTES old
         error, status = None, 200
         if request.method == "POST":
             note = request.POST.get("note", "")

@@ -25,7 +25,6 @@ from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, pagination, throttling
 from rest_framework.response import Response
 from rest_framework.serializers import as_serializer_error
-from rest_framework.views import exception_handler as drf_exception_handler
 
 from lifecycle.exceptions import LifecycleError
 
@@ -76,6 +75,10 @@ def exception_handler(exc, context):
             error_body(code="conflict", message="the change conflicts with one made at the same moment; reload"),
             status=409,
         )
+
+    # Imported here: rest_framework.views reads DEFAULT_THROTTLE_CLASSES (this module) when it is imported,
+    # so importing it at the top is a cycle when this module is the first to be loaded (DRF's checks).
+    from rest_framework.views import exception_handler as drf_exception_handler
 
     response = drf_exception_handler(exc, context)  # sets WWW-Authenticate, Retry-After, Allow
     if response is None:

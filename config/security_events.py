@@ -14,6 +14,9 @@ colour a terminal, and they are cut to a sane length. docs/operations.md says ho
 ``SecurityEventMiddleware`` (in settings.MIDDLEWARE) logs every 401/403 answer and remembers the
 signed-in user of the request for the audit trail (``current_actor``), so changes made through code
 that is not handed the user (a signal on group membership, say) still record who did it.
+
+Sign-in events (auth.login, auth.login_failed, auth.lockout, auth.logout) are written by the receivers in
+accounts/signals.py, one event per sign-in, with the door (admin, map, api) and the second factor.
 """
 
 from __future__ import annotations
@@ -23,8 +26,6 @@ import json
 import logging
 import re
 from datetime import UTC, datetime
-
-from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 
 LOGGER_NAME = "security"
 logger = logging.getLogger(LOGGER_NAME)
@@ -165,39 +166,3 @@ class SecurityEventMiddleware:
                 ip=client_ip(request),
             )
         return response
-
-
-# --------------------------------------------------------------------------- sign-in events
-
-
-def _on_login(sender, request, user, **kwargs):
-    security_event(
-        "auth.login",
-        level=logging.INFO,
-        user=user.get_username(),
-        ip=client_ip(request) if request is not None else None,
-        path=request.path if request is not None else None,
-    )
-
-
-def _on_logout(sender, request, user, **kwargs):
-    security_event(
-        "auth.logout",
-        level=logging.INFO,
-        user=user.get_username() if user is not None else None,
-        ip=client_ip(request) if request is not None else None,
-    )
-
-
-def _on_login_failed(sender, credentials, request=None, **kwargs):
-    security_event(
-        "auth.login_failed",
-        username=credentials.get("username") or credentials.get("email"),
-        ip=client_ip(request) if request is not None else None,
-        path=request.path if request is not None else None,
-    )
-
-
-user_logged_in.connect(_on_login, dispatch_uid="security-event-login")
-user_logged_out.connect(_on_logout, dispatch_uid="security-event-logout")
-user_login_failed.connect(_on_login_failed, dispatch_uid="security-event-login-failed")

@@ -15,6 +15,7 @@ provide a real SECRET_KEY, or the process refuses to start.
 | HEALTHZ_TOKEN     | (none: staff sessions only)      | Bearer token for /healthz detail           |
 """
 
+import re
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -49,7 +50,7 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
     "daphne",  # ASGI runserver, so `runserver` serves WebSockets too
-    "django.contrib.admin",
+    "accounts.admin_apps.HospitalAdminConfig",  # django.contrib.admin with TOTP sign-in (accounts/admin_site.py)
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -69,6 +70,10 @@ INSTALLED_APPS = [
     "lifecycle.alerts",
     "lifecycle.requests",
     "lifecycle.webhooks",
+    "accounts",
+    "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
 ]
 
 MIDDLEWARE = [
@@ -78,10 +83,13 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",  # request.user.is_verified() (the admin's second factor)
+    "accounts.sessions.SessionTimeoutMiddleware",  # idle / maximum session age
     "config.security_events.SecurityEventMiddleware",  # 401/403 to the security log; who acts, for the audit
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: turns a lockout into its 429 page
 ]
 
 # Content-Security-Policy (django-csp): scripts only from this server (no inline script, no eval), so an
@@ -170,7 +178,7 @@ MAP_POLL_SECONDS = env_int("MAP_POLL_SECONDS", 5)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "accounts.authentication.ApiTokenAuthentication",  # Authorization: Token <key>, hashed and expiring
         "rest_framework.authentication.SessionAuthentication",
     ],
     # Least privilege: signed in AND a role that may read the inventory (declarations/policy.py).
@@ -333,3 +341,44 @@ CACHES = {
 # shard's already committed entries, without committing them again, so each tag's smoothing continues as it
 # was; the streams must keep that much (INGEST_STREAM_RETAIN_SECONDS).
 INGEST_WARMUP_SECONDS = env_int("INGEST_WARMUP_SECONDS", 30)
+
+# --- Sign-in, sessions and API tokens (docs/security-signin.md, README "Sign-in limits") ----------------
+AUTHENTICATION_BACKENDS = [
+    "accounts.backends.LockoutBackend",  # first: django-axes refuses a locked-out sign-in before the password check
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Lockout (django-axes) on /admin/login/, /map/login/ and /api/v1/auth/step-up/: after SIGNIN_FAILURE_LIMIT
+# failed attempts for one username from one address, that pair is refused for SIGNIN_LOCKOUT_MINUTES.
+# Username + address together: a ward's shared workstation is not locked for everyone by one person's typos,
+# and nobody can lock a colleague out from another machine.
+AXES_FAILURE_LIMIT = env_int("SIGNIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = env_int("SIGNIN_LOCKOUT_MINUTES", 15) / 60  # hours
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "accounts.views.locked_out"
+AXES_VERBOSE = False  # our own security events say it, as one JSON line (config/security_events.py)
+# Two-factor sign-in (TOTP) for the admin: required for these roles and for superusers.
+OTP_REQUIRED_ROLES = env_list("OTP_REQUIRED_ROLES", ["Clinical engineering", "Security"])
+OTP_REQUIRED_FOR_SUPERUSERS = env_bool("OTP_REQUIRED_FOR_SUPERUSERS", True)
+OTP_TOTP_ISSUER = env_str("OTP_TOTP_ISSUER") or "Hospital assets"
+# Sessions on shared nursing workstations: signed out after SESSION_IDLE_MINUTES without activity (live map
+# updates and polling are not activity), and SESSION_MAX_HOURS after sign-in whatever happens. The map warns
+# SESSION_WARN_SECONDS before it signs out.
+SESSION_IDLE_SECONDS = env_int("SESSION_IDLE_MINUTES", 15) * 60
+SESSION_MAX_AGE_SECONDS = env_int("SESSION_MAX_HOURS", 12) * 3600
+SESSION_WARN_SECONDS = env_int("SESSION_WARN_SECONDS", 120)
+SESSION_COOKIE_AGE = SESSION_MAX_AGE_SECONDS
+SESSION_EXPIRE_AT_BROWSER_CLOSE = env_bool("SESSION_EXPIRE_AT_BROWSER_CLOSE", True)  # closing the browser signs out
+# Checklist sign-off and decommissioning need a sign-in (password + second factor) at most this old; API
+# clients get a step-up token from POST /api/v1/auth/step-up/ that lives this long.
+FRESH_SIGNIN_MINUTES = env_int("FRESH_SIGNIN_MINUTES", 10)
+# Long-lived API tokens (manage.py issue_token, the admin) expire after this many days.
+API_TOKEN_DAYS = env_int("API_TOKEN_DAYS", 90)
+# Failed gateway authentications per source address (HTTP ingest): above this, answered 429 (never a lockout
+# of a valid token, which is still accepted) and logged once per window instead of once per attempt.
+GATEWAY_AUTH_FAILURE_RATE = env_str("GATEWAY_AUTH_FAILURE_RATE", "20/min") or None
+if GATEWAY_AUTH_FAILURE_RATE and not re.fullmatch(r"\d+/[smhd]\w*", GATEWAY_AUTH_FAILURE_RATE):
+    raise ImproperlyConfigured(
+        f"GATEWAY_AUTH_FAILURE_RATE={GATEWAY_AUTH_FAILURE_RATE!r}: use a number per s, min, hour or day (20/min)"
+    )
+LOGGING["loggers"] = {"security": {"handlers": ["console"], "level": "INFO", "propagate": False}}

@@ -1,5 +1,6 @@
-"""The audit trail for changes that do not go through a lifecycle service: role (group) membership and API
-tokens. Each lands in the append-only change history (lifecycle.models.ChangeRecord) with who and when.
+"""The audit trail for changes that do not go through a lifecycle service: role (group) membership (here,
+by signal) and API tokens (accounts.services api_token_issue / api_token_revoke / api_token_rotate call
+``audit``). Each lands in the append-only change history (lifecycle.models.ChangeRecord) with who and when.
 
 "Who" is the signed-in user of the request being served (config.security_events.current_actor, set by
 SecurityEventMiddleware), so a membership changed on the admin's user form records the administrator;
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
-from django.db.models.signals import m2m_changed, post_delete, post_save
+from django.db.models.signals import m2m_changed
 
 from config.security_events import current_actor, security_event
 from lifecycle.history import record_changes
@@ -63,21 +64,6 @@ def on_groups_changed(sender, instance, action, reverse, model, pk_set, **kwargs
         )
 
 
-def on_token_saved(sender, instance, created, **kwargs):
-    if created:
-        audit(instance=instance.user, changes={"api_token": {"from": None, "to": f"issued {instance.key[:6]}…"}})
-
-
-def on_token_deleted(sender, instance, **kwargs):
-    audit(instance=instance.user, changes={"api_token": {"from": f"{instance.key[:6]}…", "to": "revoked"}})
-
-
 def connect() -> None:
     User = get_user_model()
     m2m_changed.connect(on_groups_changed, sender=User.groups.through, dispatch_uid="audit-group-membership")
-    try:
-        from rest_framework.authtoken.models import Token
-    except (ImportError, RuntimeError):  # pragma: no cover - authtoken not installed
-        return
-    post_save.connect(on_token_saved, sender=Token, dispatch_uid="audit-api-token-issued")
-    post_delete.connect(on_token_deleted, sender=Token, dispatch_uid="audit-api-token-revoked")

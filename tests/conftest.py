@@ -39,6 +39,37 @@ def _migration_data_in_transactional_tests(request):
         getattr(importlib.import_module(module), function)(apps, None)
 
 
+@pytest.fixture(autouse=True)
+def _force_login_is_otp_verified(request, monkeypatch):
+    """``client.force_login(user)`` stands for a complete sign-in: for users whose role needs two-factor
+    sign-in (accounts.services.otp_required) it also marks the session verified by a TOTP device, as the
+    real admin sign-in does. The two-factor tests themselves sign in through the form; a test marked
+    ``otp_unverified`` gets Django's plain force_login."""
+    if request.node.get_closest_marker("otp_unverified"):
+        return
+    from django.test.client import ClientMixin
+
+    plain = ClientMixin.force_login
+
+    def force_login(self, user, backend=None):
+        plain(self, user, backend)
+        from accounts.services import otp_required
+
+        if not otp_required(user):
+            return
+        from django_otp import DEVICE_ID_SESSION_KEY
+        from django_otp.plugins.otp_totp.models import TOTPDevice
+
+        device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
+        if device is None:
+            device = TOTPDevice.objects.create(user=user, name="test authenticator", confirmed=True)
+        session = self.session
+        session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+        session.save()
+
+    monkeypatch.setattr(ClientMixin, "force_login", force_login)
+
+
 @pytest.fixture
 def nurse(db):
     return UserFactory(username="nurse", roles=["Nurse"])

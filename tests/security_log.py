@@ -23,6 +23,8 @@ class _Lines(logging.Handler):
         parsed = [json.loads(line) for line in self.lines]
         return [e for e in parsed if kind is None or e.get("kind") == kind]
 
+    __call__ = events  # security_log("auth.lockout") reads as well as security_log.events(...)
+
 
 @pytest.fixture
 def security_log():

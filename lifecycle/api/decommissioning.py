@@ -10,6 +10,7 @@ from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.authentication import FreshSignInRequired
 from assets.choices import EncryptionStatus
 from assets.models import Asset
 from lifecycle.api.permissions import MayWorkOnDecommissioning
@@ -280,6 +281,8 @@ class TagDetachmentView(_DecommissioningView):
 
 
 class SignOffsView(_DecommissioningView):
+    permission_classes = [MayWorkOnDecommissioning, FreshSignInRequired]  # POST: a step-up token
+
     @extend_schema(
         summary="Every sign-off given, with whether it is still valid", responses=SignOffSerializer(many=True)
     )
@@ -308,6 +311,8 @@ class SignOffsView(_DecommissioningView):
 
 
 class DecommissionView(_DecommissioningView):
+    permission_classes = [MayWorkOnDecommissioning, FreshSignInRequired]  # a step-up token
+
     @extend_schema(
         summary="Decommission the asset and issue its certificate",
         description="Runs the lifecycle decommission transition (Clinical engineering) once the checklist is "

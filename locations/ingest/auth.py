@@ -275,23 +275,88 @@ def _token_from_header(request) -> str | None:
     return value
 
 
+# --------------------------------------------------------------------------- failed authentication
+
+
+def _failure_rate() -> tuple[int, int] | None:
+    """GATEWAY_AUTH_FAILURE_RATE ("20/min") as (failures, window seconds), or None for no limit."""
+    rate = settings.GATEWAY_AUTH_FAILURE_RATE
+    if not rate:
+        return None
+    count, _, period = rate.partition("/")
+    return int(count), {"s": 1, "m": 60, "h": 3600, "d": 86400}[period.strip()[:1]]
+
+
+def note_gateway_auth_failure(*, source: str, door: str, reason: str, token_key: str = "", **fields) -> int | None:
+    """Count a failed gateway authentication from ``source`` (the client address for HTTP, the topic's gateway
+    for MQTT). Each failure is a security event until the source passes GATEWAY_AUTH_FAILURE_RATE in the
+    current window; then one "gateway.auth_throttled" event, and silence until the window ends. Returns the
+    seconds left in the window when the source is over the limit (the HTTP front answers 429), else None.
+
+    Only failures are counted: a valid token is accepted whatever its address did, so a flood of bad tokens
+    from a gateway's address (or a spoofed one) never locks the real gateway out.
+    """
+    limit = _failure_rate()
+    if limit is None:
+        security_event("gateway.auth_failed", source=source, door=door, reason=reason, token=token_key, **fields)
+        return None
+    allowed, window = limit
+    now = time.time()
+    window_start = int(now // window * window)
+    cache = caches["ingest"]
+    key = f"gw-auth-fail:{source}:{window_start}"
+    cache.add(key, 0, timeout=window + 5)
+    try:
+        count = cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.set(key, 1, timeout=window + 5)
+        count = 1
+    if count <= allowed:
+        security_event("gateway.auth_failed", source=source, door=door, reason=reason, token=token_key, **fields)
+        return None
+    if count == allowed + 1:
+        security_event("gateway.auth_throttled", source=source, door=door, failures=count, window_s=window)
+    return max(1, int(window_start + window - now))
+
+
 class GatewayTokenAuthentication(BaseAuthentication):
-    """DRF authentication for gateways: ``Authorization: Bearer gwt_...``."""
+    """DRF authentication for gateways: ``Authorization: Bearer gwt_...``.
+
+    Failures are counted per client address (note_gateway_auth_failure): over GATEWAY_AUTH_FAILURE_RATE the
+    answer is 429 with Retry-After instead of 401, but a valid token is always accepted.
+    """
 
     def authenticate(self, request):
-        raw = _token_from_header(request)
+        try:
+            raw = _token_from_header(request)
+        except exceptions.AuthenticationFailed as exc:
+            self._refuse(request, str(exc.detail), "")
+            raise
         if raw is None:
             return None
         credential = credential_for_token(raw)
         if credential is None:
-            security_event(
-                "gateway.auth_failed",
-                ip=request.META.get("REMOTE_ADDR", ""),
-                path=request.path,
-                key=raw.split("_")[1] if raw.count("_") >= 2 else "(malformed)",
-            )
-            raise exceptions.AuthenticationFailed("gateway token is not valid (unknown, malformed or revoked)")
+            message = "gateway token is not valid (unknown, malformed or revoked)"
+            match = _TOKEN_RE.match(raw)
+            self._refuse(request, message, match.group(1) if match else "")
+            raise exceptions.AuthenticationFailed(message)
         return GatewayPrincipal(credential), credential
+
+    def _refuse(self, request, reason: str, token_key: str) -> None:
+        source = request.META.get("REMOTE_ADDR", "") or "unknown"
+        wait = note_gateway_auth_failure(
+            source=source,
+            door="http",
+            reason=reason,
+            token_key=token_key,
+            ip=source,
+            path=request.path,
+            key=token_key or "(malformed)",
+        )
+        if wait is not None:
+            raise exceptions.Throttled(
+                wait=wait, detail=f"too many failed gateway authentications from {source}; retry in {wait} s"
+            )
 
     def authenticate_header(self, request):
         return 'Bearer realm="rtls-gateways"'

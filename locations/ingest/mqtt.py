@@ -96,6 +96,15 @@ def handle_message(topic: str, payload: bytes, *, prefix: str, queue=None, recei
     return MessageOutcome("accepted", result=result)
 
 
+def _note_refused(topic: str, prefix: str, detail: str) -> None:
+    """A message for another gateway than its topic's: a security event, limited per topic gateway (the
+    broker's ACL makes the topic the publisher's identity; its own failed logins are in the broker's log)."""
+    from locations.ingest.auth import note_gateway_auth_failure
+
+    parts = topic_parts(topic, prefix)
+    note_gateway_auth_failure(source=f"mqtt:{parts[0] if parts else topic}", door="mqtt", reason=detail)
+
+
 def client_options(url: str) -> dict:
     """mqtt://user:password@host:1883 or mqtts://host:8883 -> host, port, credentials, tls."""
     parsed = urlparse(url)
@@ -201,6 +210,7 @@ class MqttIngest:
                 )
         elif outcome.status == "refused":
             self.stats.refused += 1
+            _note_refused(message.topic, self.prefix, outcome.detail)
             self.stats.count("gateway mismatch")
             logger.warning("MQTT message on %s refused: %s", topic, clean_for_log(outcome.detail))
         else:

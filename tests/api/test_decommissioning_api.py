@@ -2,6 +2,7 @@
 
 from datetime import timedelta
 
+import pytest
 from django.utils import timezone
 
 from assets.models import Tag
@@ -10,6 +11,12 @@ from lifecycle.decommissioning.canonical import canonical_json, sha256_hex
 from lifecycle.states import AssetState
 from tests.api.conftest import client_for, reload
 from tests.factories import TagFactory, UserFactory
+
+
+@pytest.fixture
+def clients(users):
+    """Sign-off and decommission need a fresh sign-in: these clients hold step-up tokens (accounts)."""
+    return {"anonymous": client_for(None), **{role: client_for(user, step_up=True) for role, user in users.items()}}
 
 
 def url(asset, rest=""):
@@ -113,7 +120,9 @@ def test_sign_off_refusals_say_why(hospital, clients, users):
     nurse = clients["nurse"].post(url(asset, "sign-offs/"), {"role": "security", "version": v}, format="json")
     assert nurse.status_code == 403
 
-    dual = client_for(UserFactory(username="dual", roles=["Clinical engineering", "Security"], password=None))
+    dual = client_for(
+        UserFactory(username="dual", roles=["Clinical engineering", "Security"], password=None), step_up=True
+    )
     first = dual.post(url(asset, "sign-offs/"), {"role": "clinical_engineering", "version": v}, format="json")
     assert first.status_code == 201
     twice = dual.post(url(asset, "sign-offs/"), {"role": "security", "version": v}, format="json")

@@ -88,6 +88,23 @@ def test_api_token_issue_and_rotate_are_in_the_trail():
     assert changes[0]["from"] is None and changes[0]["to"].startswith("issued")
     assert changes[1]["to"] == "revoked"
     assert changes[2]["to"].startswith("issued") and changes[2]["to"] != changes[0]["to"]
+    assert all(r.user is None for r in records if "api_token" in r.changes)  # the command: the system
+
+
+def test_api_token_issued_rotated_and_revoked_in_the_admin_is_in_the_trail_with_who(admin_user):
+    from accounts.models import ApiToken
+    from accounts.services import api_token_issue, api_token_revoke, api_token_rotate
+
+    bot = UserFactory(username="bot", roles=["Dispatch"], password=None)
+    first = api_token_issue(user=bot, issued_by=admin_user).token
+    api_token_rotate(user=bot, issued_by=admin_user)
+    second = ApiToken.objects.filter(user=bot, revoked_at__isnull=True).get()
+    assert api_token_revoke(token=second, by=admin_user)
+    records = [r for r in object_change_history(instance=bot).order_by("at", "id") if "api_token" in r.changes]
+    assert [r.changes["api_token"]["to"].split()[0] for r in records] == ["issued", "revoked", "issued", "revoked"]
+    assert records[1].changes["api_token"]["from"].startswith(first.key)
+    assert records[3].changes["api_token"]["from"].startswith(second.key)
+    assert {r.user for r in records} == {admin_user} and all(r.at for r in records)
 
 
 def test_role_membership_changed_in_the_admin_is_in_the_trail_with_who(admin_client, admin_user, security_log):
@@ -146,15 +163,15 @@ def test_sign_in_and_failed_sign_in_are_security_events(security_log):
 
 
 def test_401_and_403_refusals_are_security_events(security_log, nurse):
-    from rest_framework.authtoken.models import Token
+    from accounts.services import api_token_issue
 
     Client().get("/api/v1/assets/")
-    token = Token.objects.create(user=nurse)
+    raw = api_token_issue(user=nurse).raw
     Client().post(
         "/api/v1/webhooks/subscriptions/",
         {"name": "x", "url": "https://93.184.216.34/", "events": ["alert.raised"]},
         content_type="application/json",
-        HTTP_AUTHORIZATION=f"Token {token.key}",
+        HTTP_AUTHORIZATION=f"Token {raw}",
     )
     refusals = [(e["status"], e["path"], e["user"]) for e in security_log.events("http.refused")]
     assert (401, "/api/v1/assets/", None) in refusals

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import shutil
 import threading
 import time
@@ -353,3 +354,28 @@ def test_swagger_ui_and_the_admin_render_under_the_csp(browser, asgi_server):
     finally:
         context.close()
     assert not violations, violations
+
+
+def test_the_map_warns_before_it_signs_out_and_stay_signed_in_keeps_the_session(open_page, settings):
+    """Polling is not activity: a map left alone warns (an alert dialog, focus on its button), then signs out."""
+    settings.SESSION_IDLE_SECONDS = 14
+    settings.SESSION_WARN_SECONDS = 8
+    settings.MAP_POLL_SECONDS = 1  # it polls all the time: that must not keep the session alive
+    build_map_hospital()
+    UserFactory(username="nurse-idle", roles=["Nurse"])
+    page = open_page("nurse-idle")
+    warning = page.locator("#session-warning")
+    warning.wait_for(state="visible", timeout=12_000)
+    assert warning.get_attribute("role") == "alertdialog"
+    assert "signed out in" in warning.inner_text() and "seconds" in page.inner_text("#session-countdown")
+    assert page.evaluate("document.activeElement.id") == "session-stay"
+    screenshot(page, "map-session-warning.png")
+
+    page.click("#session-stay")  # "Stay signed in": the server counts it as activity
+    warning.wait_for(state="hidden", timeout=3_000)
+    assert page.evaluate("window.floorMapSession.deadline() - Date.now()") > 10_000
+
+    # Left alone again: warned again, then signed out to the sign-in page, which says why.
+    warning.wait_for(state="visible", timeout=12_000)
+    page.wait_for_url(re.compile(r"/map/login/\?expired=idle"), timeout=15_000)
+    assert "You were signed out after a while without activity" in page.inner_text("main")

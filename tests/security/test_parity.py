@@ -34,9 +34,9 @@ from django.contrib.auth.models import Group
 from django.core.cache import cache
 from django.db import connections, transaction
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from accounts.models import ApiTokenKind
 from assets.models import Asset
 from config.asgi import application  # at import: django.setup() there re-applies LOGGING (caplog's handler)
 from declarations.policy import (
@@ -121,19 +121,51 @@ def session_client(user) -> APIClient:
     return client
 
 
+def _token(user, kind) -> str:
+    """A hashed API token (accounts.ApiToken) of ``kind``. An inactive principal keeps the token it was given
+    while active: the door must refuse it."""
+    from accounts.services import api_token_issue
+
+    active, user.is_active = user.is_active, True
+    try:
+        return api_token_issue(user=user, kind=kind).raw
+    finally:
+        user.is_active = active
+
+
 def token_client(user) -> APIClient:
+    """A long-lived API token (a script, an integration)."""
     client = APIClient()
     if user is not None:
-        token, _ = Token.objects.get_or_create(user=user)
-        client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+        client.credentials(HTTP_AUTHORIZATION=f"Token {_token(user, ApiTokenKind.API)}")
     return client
 
 
-CREDENTIALS: dict[str, Callable] = {"session": session_client, "token": token_client}
-# Actions a credential may never be used for, whatever the roles (the step-up work adds rows here).
-CREDENTIAL_REFUSES: dict[str, frozenset[Action]] = {"session": frozenset(), "token": frozenset()}
+def step_up_client(user) -> APIClient:
+    """A short-lived step-up token (POST /api/v1/auth/step-up/ with the password, and TOTP when enrolled)."""
+    client = APIClient()
+    if user is not None:
+        client.credentials(HTTP_AUTHORIZATION=f"Token {_token(user, ApiTokenKind.STEP_UP)}")
+    return client
+
+
+CREDENTIALS: dict[str, Callable] = {"session": session_client, "token": token_client, "step_up": step_up_client}
+# Actions a credential may never be used for, whatever the roles: a sign-off and a decommission are personal
+# attestations, so a plain long-lived token is refused (403 step_up_required) and only a step-up token (or a
+# freshly signed-in session) gets the table's verdict (docs/security.md, "Fresh sign-in").
+STEP_UP_ACTIONS = frozenset({Action.SIGN_OFF_CLINICAL, Action.SIGN_OFF_SECURITY, Action.DECOMMISSION})
+CREDENTIAL_REFUSES: dict[str, frozenset[Action]] = {
+    "session": frozenset(),
+    "token": STEP_UP_ACTIONS,
+    "step_up": frozenset(),
+}
 # The credentials each user door takes.
-DOOR_CREDENTIALS = {"api": {"session", "token"}, "admin": {"session"}, "map": {"session"}, "websocket": {"session"}}
+DOOR_CREDENTIALS = {
+    "api": {"session", "token", "step_up"},
+    "admin": {"session"},
+    "map": {"session"},
+    "websocket": {"session"},
+}
 
 
 def expected(principal: Principal, credential: str, door: str, case: Case) -> bool:
@@ -491,12 +523,12 @@ def other_cases() -> list[Case]:
                     c,
                     "post",
                     "/api/v1/webhooks/subscriptions/",
-                    {"name": "board", "url": "https://board.example/hook", "events": ["alert.raised"]},
+                    {"name": "board", "url": "https://93.184.216.34/hook", "events": ["alert.raised"]},
                 ),
                 # Not offered by the admin (lifecycle/webhooks/admin.py): the add page refuses everyone.
                 "admin": lambda c, ctx: c.post(
                     "/admin/webhooks/webhooksubscription/add/",
-                    {"name": "board", "url": "https://board.example/hook", "events": ["alert.raised"], "active": "on"},
+                    {"name": "board", "url": "https://93.184.216.34/hook", "events": ["alert.raised"], "active": "on"},
                 ),
             },
             offers=frozenset({"api"}),
@@ -700,7 +732,7 @@ async def test_the_websocket_gives_the_tables_verdict(caplog):
                     )
                 )
             elif user is not None:
-                token = await database_sync_to_async(lambda u=user: Token.objects.get_or_create(user=u)[0].key)()
+                token = await database_sync_to_async(_token)(user, ApiTokenKind.API)
                 headers.append((b"authorization", f"Token {token}".encode()))
             caplog.clear()
             communicator = WebsocketCommunicator(application, f"/ws/floors/{hospital.ward.floor_id}/", headers=headers)
