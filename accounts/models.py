@@ -1,4 +1,4 @@
-"""API tokens: hashed, expiring, revocable (docs/security-signin.md).
+"""API tokens: hashed, expiring, revocable (docs/security.md).
 
 A token is shown once, when it is issued, and never again: only its SHA-256 is stored. ``key`` (the first
 12 characters of the token) is public and finds the row; the digest is compared in constant time.

@@ -1,7 +1,7 @@
 """Sign-in rules: two-factor requirement, fresh sign-in, API tokens (issue, rotate, revoke, verify), step-up.
 
 Thin callers (the admin, the map, the API, management commands) use these functions; the rules live here.
-docs/security-signin.md describes them for people.
+docs/security.md describes them for people.
 """
 
 from __future__ import annotations

@@ -342,7 +342,7 @@ CACHES = {
 # was; the streams must keep that much (INGEST_STREAM_RETAIN_SECONDS).
 INGEST_WARMUP_SECONDS = env_int("INGEST_WARMUP_SECONDS", 30)
 
-# --- Sign-in, sessions and API tokens (docs/security-signin.md, README "Sign-in limits") ----------------
+# --- Sign-in, sessions and API tokens (docs/security.md, README "Sign-in limits") ----------------
 AUTHENTICATION_BACKENDS = [
     "accounts.backends.LockoutBackend",  # first: django-axes refuses a locked-out sign-in before the password check
     "django.contrib.auth.backends.ModelBackend",

@@ -1,4 +1,4 @@
-/* Sign-out warning for the floor map (docs/security-signin.md).
+/* Sign-out warning for the floor map (docs/security.md).
  *
  * The server signs a session out after SESSION_IDLE_MINUTES without activity; live updates (WebSocket
  * messages, polling) are not activity. Every answer to this page carries X-Session-Expires-In, so the page

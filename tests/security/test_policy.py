@@ -85,3 +85,18 @@ def test_docs_show_the_table():
     text = (Path(settings.BASE_DIR) / "docs" / "security.md").read_text()
     shown = text.split("<!-- policy-table:start -->\n", 1)[1].split("\n<!-- policy-table:end -->", 1)[0]
     assert shown == policy.render_markdown_table(), "docs/security.md's table is out of date"
+
+
+@pytest.mark.django_db
+def test_no_role_manages_api_tokens_in_the_admin(client):
+    """Only superusers manage API tokens in the admin: no role's group holds an accounts.* permission."""
+    from tests.factories import UserFactory
+
+    for group in Group.objects.filter(name__in=[r.value for r in GroupRole]):
+        assert not group.permissions.filter(content_type__app_label="accounts").exists(), group.name
+    for roles in (["Security"], ["Clinical engineering"], ["Dispatch"], ["Nurse"]):
+        staff = UserFactory(username=f"staff-{roles[0][:4].lower()}", roles=roles, is_staff=True)
+        client.force_login(staff)
+        assert client.get("/admin/accounts/apitoken/").status_code == 403, roles
+    client.force_login(UserFactory(username="root", is_staff=True, is_superuser=True))
+    assert client.get("/admin/accounts/apitoken/").status_code == 200
