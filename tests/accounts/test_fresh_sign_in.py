@@ -10,7 +10,7 @@ from django.utils import timezone
 from freezegun import freeze_time
 
 from accounts.models import ApiToken, ApiTokenKind
-from lifecycle.decommissioning.models import SignOff
+from lifecycle.decommissioning.models import DecommissioningChecklist, SignOff
 from tests.accounts.helpers import PASSWORD, code_for, enrolled
 from tests.api.conftest import client_for
 from tests.lifecycle.decommissioning.conftest import asset, checklist, complete, tag  # noqa: F401  (fixtures)
@@ -86,7 +86,10 @@ def test_the_step_up_exchange_gives_a_short_lived_token_that_may_sign_off(biomed
     assert got.json()["token"] not in token.digest and token.expires_at <= timezone.now() + timedelta(minutes=10)
     step_up = APIClient()
     step_up.credentials(HTTP_AUTHORIZATION=f"Token {got.json()['token']}")
-    signed = step_up.post(_api(asset, "sign-offs/"), {"role": "clinical_engineering"}, format="json")
+    version = DecommissioningChecklist.objects.get(asset=asset).version
+    signed = step_up.post(
+        _api(asset, "sign-offs/"), {"role": "clinical_engineering", "version": version}, format="json"
+    )
     assert signed.status_code == 201, signed.json()
     with freeze_time(timezone.now() + timedelta(minutes=11)):
         late = step_up.get(_api(asset, ""))

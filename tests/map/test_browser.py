@@ -335,7 +335,10 @@ def test_a_floor_with_500_assets_renders_in_under_a_second(open_page):
 
 def test_swagger_ui_and_the_admin_render_under_the_csp(browser, asgi_server):
     """The Content-Security-Policy forbids inline scripts: Swagger UI and the admin still work, no violation."""
-    UserFactory(username="csp-admin", password=PASSWORD, is_staff=True, is_superuser=True)
+    from tests.accounts.helpers import code_for, enrolled
+
+    admin_user = UserFactory(username="csp-admin", password=PASSWORD, is_staff=True, is_superuser=True)
+    device = enrolled(admin_user)  # superusers sign in to the admin with a second factor
     context = browser.new_context()
     page = context.new_page()
     violations: list[str] = []
@@ -347,6 +350,7 @@ def test_swagger_ui_and_the_admin_render_under_the_csp(browser, asgi_server):
         page.goto(f"{asgi_server.url}/admin/login/")
         page.fill("#id_username", "csp-admin")
         page.fill("#id_password", PASSWORD)
+        page.fill("#id_otp_code", code_for(device))
         page.click("input[type=submit]")
         page.wait_for_selector("#content")
         page.goto(f"{asgi_server.url}/admin/assets/asset/add/")

@@ -110,7 +110,7 @@ def test_a_refused_sign_off_goes_to_the_security_log(checklist, biomed, security
 def test_the_api_requires_the_version_being_signed(complete_checklist, asset, biomed):
     from tests.api.conftest import client_for
 
-    response = client_for(biomed).post(
+    response = client_for(biomed, step_up=True).post(
         f"/api/v1/assets/{asset.pk}/decommissioning/sign-offs/", {"role": "clinical_engineering"}, format="json"
     )
     assert response.status_code == 400
