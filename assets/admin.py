@@ -36,6 +36,9 @@ from assets.filters import (
 from assets.models import Asset, AssetType, Tag, TagBinding
 from assets.services import AssetImportError, TagBindingError, assets_import, tag_bind, tag_unbind
 from assets.tag_ids import TagIdError, format_tag_id, normalize_tag_id
+from config.access import may, refuse
+from config.spreadsheet import safe_cell
+from declarations.policy import TRANSITION_ACTIONS
 from lifecycle.display import state_badge
 from lifecycle.exceptions import LifecycleError
 from lifecycle.guards import Guard
@@ -94,7 +97,7 @@ def transition_choices(asset: Asset, user) -> tuple[list[dict], list[dict]]:
     """(runnable, blocked) for the asset page.
 
     runnable: what django-fsm lists as available to this user now (state, guards, and the roles of
-    lifecycle/permissions.py). blocked: transitions the user's role allows from this state whose
+    declarations/policy.py). blocked: transitions the user's role allows from this state whose
     guards refuse now, with the guards' reasons, so the page can say why a button is missing.
     """
     order = {name: i for i, name in enumerate(TransitionName.values)}
@@ -532,13 +535,22 @@ class AssetAdmin(admin.ModelAdmin):
 
     def transition_view(self, request, object_id, transition):
         """Confirm one transition, with a note; POST runs it through the lifecycle service."""
+        from accounts.admin_site import fresh_signin_or_redirect
         from lifecycle.decommissioning.services import asset_decommission
 
-        asset = self._asset_or_404(request, object_id)
         if transition not in TransitionName.values or transition in NOT_A_BUTTON:
             raise Http404(f"No transition {transition!r}.")
+        asset = self.get_object(request, object_id)
+        if asset is None:
+            raise Http404(f"No asset with id {object_id!r}.")
+        # Whoever the policy table lets run this transition may use its page (declarations/policy.py).
+        if not may(request.user, TRANSITION_ACTIONS[transition]) and not self.has_view_permission(request, asset):
+            refuse(request.user, TRANSITION_ACTIONS[transition], door="admin", asset_id=asset.pk)
+            raise PermissionDenied
         runnable, blocked = transition_choices(asset, request.user)
         chosen = next((t for t in runnable if t["name"] == transition), None)
+        if transition == TransitionName.DECOMMISSION and chosen and (stale := fresh_signin_or_redirect(request)):
+            return stale  # decommissioning needs a sign-in at most FRESH_SIGNIN_MINUTES old
         error, status = None, 200
         if request.method == "POST":
             note = request.POST.get("note", "")
@@ -809,9 +821,7 @@ def _drain(buffer: io.StringIO) -> str:
 
 def _safe_cell(value):
     """Spreadsheets run a cell starting with = + - @ as a formula; a leading ' keeps it text."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
+    return safe_cell(value)
 
 
 def _asset_summary(result) -> list[tuple[str, object]]:

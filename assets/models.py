@@ -3,6 +3,7 @@
 from datetime import date
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django_fsm import RETURN_VALUE, FSMField, FSMModelMixin, transition
@@ -10,20 +11,43 @@ from django_fsm import RETURN_VALUE, FSMField, FSMModelMixin, transition
 from assets.choices import EncryptionStatus, RiskClass
 from assets.fields import TagIdField
 from assets.tag_ids import format_tag_id
+from config.access import PolicyPermission
+from declarations.policy import TRANSITION_ACTIONS
 from lifecycle import guards
-from lifecycle.permissions import RolePermission
-from lifecycle.roles import Role
 from lifecycle.states import AssetState
 
-# Who may run each transition (DESIGN.md §3).
-DISPATCH = RolePermission(Role.DISPATCH)
-NURSE_OR_DISPATCH = RolePermission(Role.NURSE, Role.DISPATCH)
-DISPATCH_OR_BIOMED = RolePermission(Role.DISPATCH, Role.CLINICAL_ENGINEERING)
-BIOMED = RolePermission(Role.CLINICAL_ENGINEERING)
-ANYONE_SIGNED_IN = RolePermission(any_signed_in=True)
-SYSTEM = RolePermission(system=True)
+
+def _may(transition: str) -> PolicyPermission:
+    """Who may run a transition: the policy table's row for it (declarations/policy.py)."""
+    return PolicyPermission(TRANSITION_ACTIONS[transition])
+
 
 NOT_RETIRED = [s for s in AssetState if s != AssetState.DECOMMISSIONED]
+
+# What a decommissioning sign-off and the certificate say about the asset (decommissioning selectors'
+# asset_identity): frozen once a decommissioning checklist is opened.
+IDENTITY_FIELDS = (
+    "asset_tag",
+    "asset_type",
+    "manufacturer",
+    "model",
+    "serial_number",
+    "unit",
+    "firmware_version",
+    "risk_class",
+    "data_bearing",
+    "networked",
+)
+
+
+class AssetIdentityFrozen(ValidationError):
+    """An edit of an asset's identity after its decommissioning checklist was opened."""
+
+    reason = "frozen: a decommissioning checklist is open for this asset and its sign-offs cover this field"
+
+    def __init__(self, asset, fields: list[str]):
+        self.fields = list(fields)
+        super().__init__(f"cannot change {', '.join(fields)} of asset {asset}: {self.reason}", code="identity_frozen")
 
 
 class AssetType(models.Model):
@@ -131,19 +155,48 @@ class Asset(FSMModelMixin, models.Model):
             kwargs["update_fields"] = [
                 f.name for f in self._meta.concrete_fields if not f.primary_key and f.name != "state"
             ]
+        frozen = self.frozen_identity_changes(kwargs.get("update_fields"))
+        if frozen:
+            raise AssetIdentityFrozen(self, frozen)
         super().save(*args, **kwargs)
 
-    # Planned maintenance ---------------------------------------------------------------------
-
     def clean(self):
-        from django.core.exceptions import ValidationError
-
+        super().clean()
+        frozen = self.frozen_identity_changes()
+        if frozen:
+            raise ValidationError({name: AssetIdentityFrozen.reason for name in frozen})
+        # Classification (docs/biomed.md): AEM needs its rationale, and never for life-support equipment.
         if self.aem and not (self.aem_rationale or "").strip():
             raise ValidationError({"aem_rationale": "alternative equipment maintenance needs its rationale"})
         if self.aem and (
             self.life_support or (self.life_support is None and self.asset_type_id and self.asset_type.life_support)
         ):
             raise ValidationError({"aem": "life-support equipment cannot be maintained under an AEM programme"})
+
+    def frozen_identity_changes(self, update_fields=None) -> list[str]:
+        """The identity fields (IDENTITY_FIELDS) this unsaved copy changes although they are frozen: once a
+        decommissioning checklist is opened, the sign-offs and the certificate cover the asset's identity
+        as it was (docs/decommissioning.md), so it can no longer be edited."""
+        if self._state.adding or self.pk is None or getattr(self, "_identity_checked_without_checklist", False):
+            return []
+        names = [
+            name
+            for name in IDENTITY_FIELDS
+            if update_fields is None or name in update_fields or f"{name}_id" in update_fields
+        ]
+        if not names:
+            return []
+        from lifecycle.decommissioning.models import DecommissioningChecklist
+
+        if not DecommissioningChecklist.objects.filter(asset_id=self.pk).exists():
+            return []
+        columns = [self._meta.get_field(name).attname for name in names]
+        stored = type(self).objects.filter(pk=self.pk).values(*columns).first() or {}
+        return [
+            name for name, column in zip(names, columns, strict=True) if stored.get(column) != getattr(self, column)
+        ]
+
+    # Planned maintenance ---------------------------------------------------------------------
 
     # The schedules (lifecycle.biomed: PM, calibration, safety tests) replaced the single PM interval; the
     # columns pm_interval_days and last_pm_date (and AssetType.default_pm_interval_days) were migrated into
@@ -169,7 +222,7 @@ class Asset(FSMModelMixin, models.Model):
         source=AssetState.AVAILABLE,
         target=AssetState.RESERVED,
         conditions=[guards.IS_LOCATED, guards.IS_SERVICEABLE],
-        permission=DISPATCH,
+        permission=_may("reserve"),
     )
     def reserve(self):
         """A dispatch request claims it; only located equipment can be promised."""
@@ -179,7 +232,7 @@ class Asset(FSMModelMixin, models.Model):
         source=AssetState.RESERVED,
         target=AssetState.AVAILABLE,
         conditions=[guards.IS_SERVICEABLE],
-        permission=DISPATCH,
+        permission=_may("release"),
     )
     def release(self):
         """The request is cancelled; the asset is free again (unless PM or a recall came due meanwhile)."""
@@ -189,7 +242,7 @@ class Asset(FSMModelMixin, models.Model):
         source=AssetState.RESERVED,
         target=AssetState.IN_USE,
         conditions=[guards.IS_SERVICEABLE],
-        permission=DISPATCH,
+        permission=_may("deliver"),
     )
     def deliver(self):
         """Delivered to the requesting unit and put to use: not once a schedule fell overdue while reserved
@@ -200,16 +253,16 @@ class Asset(FSMModelMixin, models.Model):
         source=AssetState.AVAILABLE,
         target=AssetState.IN_USE,
         conditions=[guards.IS_SERVICEABLE],
-        permission=NURSE_OR_DISPATCH,
+        permission=_may("start_use"),
     )
     def start_use(self):
         """Taken for a patient or a procedure."""
 
-    @transition(field=state, source=AssetState.IN_USE, target=AssetState.SOILED, permission=NURSE_OR_DISPATCH)
+    @transition(field=state, source=AssetState.IN_USE, target=AssetState.SOILED, permission=_may("return"))
     def return_(self):
         """Back from the patient, to be reprocessed. (The method is `return_`: `return` is a Python keyword.)"""
 
-    @transition(field=state, source=AssetState.SOILED, target=AssetState.CLEANING, permission=DISPATCH_OR_BIOMED)
+    @transition(field=state, source=AssetState.SOILED, target=AssetState.CLEANING, permission=_may("start_cleaning"))
     def start_cleaning(self):
         """Reprocessing starts."""
 
@@ -217,7 +270,7 @@ class Asset(FSMModelMixin, models.Model):
         field=state,
         source=AssetState.CLEANING,
         target=RETURN_VALUE(AssetState.AVAILABLE, AssetState.BIOMED),
-        permission=DISPATCH_OR_BIOMED,
+        permission=_may("finish_cleaning"),
         custom={"guard": "to biomed instead of available when PM is overdue or a recall work order is open"},
     )
     def finish_cleaning(self):
@@ -230,7 +283,7 @@ class Asset(FSMModelMixin, models.Model):
         field=state,
         source=[s for s in NOT_RETIRED if s != AssetState.BIOMED],
         target=AssetState.BIOMED,
-        permission=ANYONE_SIGNED_IN,
+        permission=_may("send_to_biomed"),
         custom={"guard": "a reason is required"},
     )
     def send_to_biomed(self):
@@ -241,7 +294,7 @@ class Asset(FSMModelMixin, models.Model):
         source=AssetState.BIOMED,
         target=RETURN_VALUE(AssetState.AVAILABLE, AssetState.SOILED),
         conditions=[guards.IS_SERVICEABLE],
-        permission=BIOMED,
+        permission=_may("return_to_service"),
     )
     def return_to_service(self, to_state=AssetState.AVAILABLE):
         """Work done: available, or soiled when it must be reprocessed first."""
@@ -252,17 +305,17 @@ class Asset(FSMModelMixin, models.Model):
         source=AssetState.BIOMED,
         target=AssetState.DECOMMISSIONED,
         conditions=[guards.DECOMMISSION_READY],
-        permission=BIOMED,
+        permission=_may("decommission"),
     )
     def decommission(self):
         """Retired for good, once the checklist is complete and both sign-offs are valid."""
 
     @transition(
         field=state,
-        source=NOT_RETIRED,
-        target=RETURN_VALUE(*NOT_RETIRED),
-        permission=SYSTEM,
-        custom={"guard": "never to available while PM is overdue or a recall work order is open"},
+        source=[s for s in NOT_RETIRED if s not in (AssetState.BIOMED, AssetState.RESERVED)],
+        target=RETURN_VALUE(AssetState.SOILED, AssetState.CLEANING, AssetState.BIOMED),
+        permission=_may("apply_room_rule"),
+        custom={"guard": "only takes availability away; runs the guards of the transition that normally leads there"},
     )
     def apply_room_rule(self, to_state):
         """A room-type rule (lifecycle.RoomTypeRule) moved it: e.g. found in a soiled utility room."""

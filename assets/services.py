@@ -8,14 +8,18 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
 
+from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
 from assets.choices import EncryptionStatus, RiskClass
 from assets.codings import type_coding_problems
-from assets.models import Asset, AssetType, Tag, TagBinding
+from assets.models import IDENTITY_FIELDS, Asset, AssetType, Tag, TagBinding
 from assets.tag_ids import TagIdError, format_tag_id, normalize_tag_id
+from lifecycle.decommissioning.models import DecommissioningChecklist
+from lifecycle.models import ChangeRecord
+from lifecycle.states import AssetState
 
 
 def _schedule_columns() -> tuple[str, ...]:
@@ -48,6 +52,9 @@ def tag_bind(*, tag: Tag, asset: Asset, user=None, at=None) -> None:
     tag = Tag.objects.select_for_update().get(pk=tag.pk)
     if tag.asset_id == asset.pk:
         return
+    state = Asset.objects.filter(pk=asset.pk).values_list("state", flat=True).first()
+    if state == AssetState.DECOMMISSIONED:
+        raise TagBindingError(f"asset {asset} is decommissioned: no tag may be bound to it")
     if tag.asset_id is not None:
         raise TagBindingError(f"tag {tag} is bound to asset {tag.asset}; unbind it there first")
     previous = Tag.objects.filter(asset=asset).first()
@@ -292,20 +299,49 @@ def assets_import(
     rows, errors = parse_asset_csv(stream)
     if errors:
         raise AssetImportError(errors)
-    existing = Asset.objects.in_bulk([row.asset_tag for row in rows], field_name="asset_tag")
+    existing = Asset.objects.select_related("asset_type").in_bulk(
+        [row.asset_tag for row in rows], field_name="asset_tag"
+    )
     tags = Tag.objects.select_related("asset").in_bulk([row.tag_id for row in rows if row.tag_id], field_name="tag_id")
+    with_checklist = set(
+        DecommissioningChecklist.objects.filter(asset__in=list(existing.values())).values_list("asset_id", flat=True)
+    )
     for row in rows:
+        label = f"row {row.line} (asset_tag {row.asset_tag})"
         tag = tags.get(row.tag_id)
         if tag and tag.asset_id and tag.asset.asset_tag != row.asset_tag:
             errors.append(
-                f"row {row.line} (asset_tag {row.asset_tag}): tag_id {format_tag_id(row.tag_id)} is bound to asset "
+                f"{label}: tag_id {format_tag_id(row.tag_id)} is bound to asset "
                 f"{tag.asset.asset_tag}; unbind it there first"
             )
+        asset = existing.get(row.asset_tag)
+        if asset is None:
+            continue
+        if row.tag_id and asset.state == AssetState.DECOMMISSIONED and not (tag and tag.asset_id == asset.pk):
+            errors.append(f"{label}: the asset is decommissioned; no tag may be bound to it (leave tag_id blank)")
+        if asset.pk in with_checklist:
+            frozen = [
+                name
+                for name in IDENTITY_FIELDS
+                if name in row.values and name != "asset_type" and getattr(asset, name) != row.values[name]
+            ]
+            if (
+                asset.asset_type.name.casefold() != row.asset_type.casefold()
+                and slugify(row.asset_type) != asset.asset_type.slug
+            ):
+                frozen.append("asset_type")
+            if frozen:
+                errors.append(
+                    f"{label}: cannot change {', '.join(frozen)}: a decommissioning checklist is open for this "
+                    "asset and its sign-offs cover its identity"
+                )
     if errors:
         raise AssetImportError(errors)
 
     result = AssetImportResult()
     types: dict[str, AssetType] = {}
+    trail: list[ChangeRecord] = []  # the audit trail: who created or rewrote which asset, field by field
+    asset_type_ct = ContentType.objects.get_for_model(Asset)
     for done, row in enumerate(rows, start=1):
         values = {**row.values, "asset_type": _asset_type_for(row.asset_type, types, result)}
         if row.type_coding:
@@ -314,13 +350,30 @@ def assets_import(
         if asset is None:
             asset = Asset.objects.create(asset_tag=row.asset_tag, **values)
             outcome = "created"
+            changes = {name: {"from": None, "to": _trail_value(value)} for name, value in values.items()}
         else:
             changed = [name for name, value in values.items() if getattr(asset, name) != value]
+            changes = {
+                name: {"from": _trail_value(getattr(asset, name)), "to": _trail_value(values[name])} for name in changed
+            }
             for name in changed:
                 setattr(asset, name, values[name])
+            # Checked above for the whole file (with_checklist): spares Asset.save() a query per row.
+            asset._identity_checked_without_checklist = asset.pk not in with_checklist
             if changed:
                 asset.save(update_fields=[*changed, "updated_at"])
             outcome = "updated" if changed else "unchanged"
+        if changes:
+            trail.append(
+                ChangeRecord(
+                    content_type=asset_type_ct,
+                    object_id=str(asset.pk),
+                    object_repr=str(asset)[:200],
+                    action=ChangeRecord.Action.CREATED if outcome == "created" else ChangeRecord.Action.CHANGED,
+                    user=user if user is not None and user.is_authenticated else None,
+                    changes={**changes, "source": {"from": None, "to": "asset import"}},
+                )
+            )
         if row.schedules:
             from lifecycle.biomed.imports import schedules_import
             from lifecycle.exceptions import LifecycleError
@@ -342,9 +395,18 @@ def assets_import(
         setattr(result, outcome, getattr(result, outcome) + 1)
         if progress and (done % 500 == 0 or done == len(rows)):
             progress(done, len(rows))
+    ChangeRecord.objects.bulk_create(trail, batch_size=2000)
     if dry_run:
         transaction.set_rollback(True)
     return result
+
+
+def _trail_value(value):
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, AssetType):
+        return value.name
+    return value
 
 
 def assets_import_text(*, text: str, user=None) -> AssetImportResult:

@@ -162,11 +162,12 @@ def main() -> int:
         )
 
         from django.contrib.auth.models import Group, User
-        from rest_framework.authtoken.models import Token
+
+        from accounts.services import api_token_issue
 
         user = User.objects.create(username="bench-dispatch")
         user.groups.add(Group.objects.get(name=Role.DISPATCH.label))
-        token = Token.objects.create(user=user).key
+        token = api_token_issue(user=user).raw
         client = Client(headers={"Authorization": f"Token {token}"})
 
         rooms = list(Room.objects.all())

@@ -12,8 +12,10 @@ provide a real SECRET_KEY, or the process refuses to start.
 | DATABASE_URL      | sqlite:///db.sqlite3             | postgres://user:pass@host:5432/name        |
 | REDIS_URL         | (none: in-memory channel layer)  | redis://host:6379/0                        |
 | MQTT_URL          | mqtt://127.0.0.1:1883            | broker for the MQTT ingest worker          |
+| HEALTHZ_TOKEN     | (none: staff sessions only)      | Bearer token for /healthz detail           |
 """
 
+import re
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -38,6 +40,9 @@ if not DEBUG:
     if len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5:
         raise ImproperlyConfigured("SECRET_KEY is too weak: use at least 50 random characters.")
 
+# With DEBUG on, answer loopback clients only (config/middleware.py): tracebacks never leave the machine.
+# /healthz detail for monitoring: "Authorization: Bearer <HEALTHZ_TOKEN>" (empty: staff sessions only).
+HEALTHZ_TOKEN = env_str("HEALTHZ_TOKEN") or ""
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
 if not DEBUG and not ALLOWED_HOSTS:
     raise ImproperlyConfigured("ALLOWED_HOSTS is empty. With DEBUG=0 set ALLOWED_HOSTS=assets.example-hospital.org")
@@ -45,7 +50,7 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
     "daphne",  # ASGI runserver, so `runserver` serves WebSockets too
-    "django.contrib.admin",
+    "accounts.admin_apps.HospitalAdminConfig",  # django.contrib.admin with TOTP sign-in (accounts/admin_site.py)
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -67,17 +72,45 @@ INSTALLED_APPS = [
     "lifecycle.webhooks",
     "fhir",  # FHIR R4 read/search under /fhir/r4/ (docs/fhir.md)
     "lifecycle.biomed",
+    "accounts",
+    "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
 ]
 
 MIDDLEWARE = [
+    "config.middleware.LoopbackOnlyWhenDebugMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",  # request.user.is_verified() (the admin's second factor)
+    "accounts.sessions.SessionTimeoutMiddleware",  # idle / maximum session age
+    "config.security_events.SecurityEventMiddleware",  # 401/403 to the security log; who acts, for the audit
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: turns a lockout into its 429 page
 ]
+
+# Content-Security-Policy (django-csp): scripts only from this server (no inline script, no eval), so an
+# injected <script> or onerror= does nothing; no plugins, no framing, forms post only here. Styles allow
+# inline <style> blocks and style attributes (the admin's and the map's own; they cannot run code).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],  # CSP 3: 'self' includes ws(s):// to this host (the map's live updates)
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
@@ -100,6 +133,14 @@ TEMPLATES = [
 
 DATABASE_URL = env_str("DATABASE_URL") or "sqlite:///db.sqlite3"
 DATABASES = {"default": database_from_url(DATABASE_URL, base_dir=BASE_DIR)}
+# SQLite has no roles, so the audit tables cannot be made append-only for the application's own account
+# (docs/operations.md, "Audit trail"): production runs on PostgreSQL unless this is set on purpose.
+ALLOW_SQLITE_IN_PRODUCTION = env_bool("ALLOW_SQLITE_IN_PRODUCTION", False)
+if not DEBUG and DATABASES["default"]["ENGINE"].endswith("sqlite3") and not ALLOW_SQLITE_IN_PRODUCTION:
+    raise ImproperlyConfigured(
+        "DATABASE_URL is SQLite, which production does not use: set DATABASE_URL=postgres://... "
+        "(or ALLOW_SQLITE_IN_PRODUCTION=1 to accept an audit trail the application itself could rewrite)"
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env_str("REDIS_URL")
@@ -139,10 +180,11 @@ MAP_POLL_SECONDS = env_int("MAP_POLL_SECONDS", 5)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "accounts.authentication.ApiTokenAuthentication",  # Authorization: Token <key>, hashed and expiring
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # Least privilege: signed in AND a role that may read the inventory (declarations/policy.py).
+    "DEFAULT_PERMISSION_CLASSES": ["config.api_permissions.MayReadAssets"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
@@ -205,6 +247,10 @@ FHIR_RTLS_TAG_SYSTEM = env_str("FHIR_RTLS_TAG_SYSTEM") or "urn:hospital-assets:r
 FHIR_LOCATION_CODE_SYSTEM = env_str("FHIR_LOCATION_CODE_SYSTEM") or "urn:hospital-assets:location-code"
 FHIR_ORGANIZATION_NAME = env_str("FHIR_ORGANIZATION_NAME")
 FHIR_ORGANIZATION_REFERENCE = env_str("FHIR_ORGANIZATION_REFERENCE")  # e.g. the EHR's Organization/123
+# Webhook targets (lifecycle/webhooks/addresses.py): https only in production, public addresses only,
+# except the hosts / IPs / networks listed here (intranet receivers, on purpose).
+WEBHOOK_REQUIRE_HTTPS = env_bool("WEBHOOK_REQUIRE_HTTPS", not DEBUG)
+WEBHOOK_ALLOWED_HOSTS = env_list("WEBHOOK_ALLOWED_HOSTS", [])
 
 # Location freshness (DESIGN.md §2): located within STALE_AFTER, stale until MISSING_AFTER.
 LOCATION_STALE_AFTER_SECONDS = env_int("LOCATION_STALE_AFTER_SECONDS", 10 * 60)
@@ -225,8 +271,26 @@ if not DEBUG:
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"control_characters": {"()": "config.security_events.ControlCharacterFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "config.security_events.JsonLinesFormatter"},
+    },
+    "handlers": {
+        # Control characters in messages (MQTT topics, tag ids, user names from outside) are escaped.
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["control_characters"]},
+        # Security events, one JSON object per line (docs/operations.md: shipping them to a SIEM).
+        "security": (
+            {
+                "class": "logging.handlers.WatchedFileHandler",
+                "filename": env_str("SECURITY_LOG_FILE"),
+                "formatter": "json",
+            }
+            if env_str("SECURITY_LOG_FILE")
+            else {"class": "logging.StreamHandler", "formatter": "json"}
+        ),
+    },
+    "loggers": {"security": {"handlers": ["security"], "level": "INFO", "propagate": False}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL") or "INFO"},
 }
 
@@ -260,7 +324,12 @@ INGEST_MAX_FUTURE_SECONDS = env_int("INGEST_MAX_FUTURE_SECONDS", 60)
 # How long a verified gateway token / the list of active receivers is trusted before re-reading the
 # database (a revocation in the admin of the same process applies at once).
 INGEST_TOKEN_CACHE_SECONDS = env_int("INGEST_TOKEN_CACHE_SECONDS", 30)
+# Every process checks the shared revocation marker this often, so a revocation applies everywhere in ~1 s.
+INGEST_TOKEN_REVOCATION_CHECK_SECONDS = float(env_str("INGEST_TOKEN_REVOCATION_CHECK_SECONDS") or 1.0)
 INGEST_GATEWAY_CACHE_SECONDS = env_int("INGEST_GATEWAY_CACHE_SECONDS", 30)
+# MQTT front: the largest message accepted (bigger ones are dropped unparsed and counted as malformed).
+# Set the broker's own limit too (mosquitto: message_size_limit), docs/operations.md.
+INGEST_MQTT_MAX_MESSAGE_BYTES = env_int("INGEST_MQTT_MAX_MESSAGE_BYTES", 256 * 1024)
 # MQTT front (ingest_mqtt): topic prefix (rtls/<gateway>/sightings) and the fixed client id of the
 # persistent session the broker queues messages for while the worker is down.
 INGEST_MQTT_TOPIC_PREFIX = env_str("INGEST_MQTT_TOPIC_PREFIX") or "rtls"
@@ -297,3 +366,44 @@ INGEST_IDLE_FLUSH_LAG_SECONDS = env_int("INGEST_IDLE_FLUSH_LAG_SECONDS", 4)
 LOCATION_OUTBOX_CONSUMER = env_str("LOCATION_OUTBOX_CONSUMER") or (
     "command" if INGEST_QUEUE == "redis" else "in-process"
 )
+
+# --- Sign-in, sessions and API tokens (docs/security.md, README "Sign-in limits") ----------------
+AUTHENTICATION_BACKENDS = [
+    "accounts.backends.LockoutBackend",  # first: django-axes refuses a locked-out sign-in before the password check
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Lockout (django-axes) on /admin/login/, /map/login/ and /api/v1/auth/step-up/: after SIGNIN_FAILURE_LIMIT
+# failed attempts for one username from one address, that pair is refused for SIGNIN_LOCKOUT_MINUTES.
+# Username + address together: a ward's shared workstation is not locked for everyone by one person's typos,
+# and nobody can lock a colleague out from another machine.
+AXES_FAILURE_LIMIT = env_int("SIGNIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = env_int("SIGNIN_LOCKOUT_MINUTES", 15) / 60  # hours
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "accounts.views.locked_out"
+AXES_VERBOSE = False  # our own security events say it, as one JSON line (config/security_events.py)
+# Two-factor sign-in (TOTP) for the admin: required for these roles and for superusers.
+OTP_REQUIRED_ROLES = env_list("OTP_REQUIRED_ROLES", ["Clinical engineering", "Security"])
+OTP_REQUIRED_FOR_SUPERUSERS = env_bool("OTP_REQUIRED_FOR_SUPERUSERS", True)
+OTP_TOTP_ISSUER = env_str("OTP_TOTP_ISSUER") or "Hospital assets"
+# Sessions on shared nursing workstations: signed out after SESSION_IDLE_MINUTES without activity (live map
+# updates and polling are not activity), and SESSION_MAX_HOURS after sign-in whatever happens. The map warns
+# SESSION_WARN_SECONDS before it signs out.
+SESSION_IDLE_SECONDS = env_int("SESSION_IDLE_MINUTES", 15) * 60
+SESSION_MAX_AGE_SECONDS = env_int("SESSION_MAX_HOURS", 12) * 3600
+SESSION_WARN_SECONDS = env_int("SESSION_WARN_SECONDS", 120)
+SESSION_COOKIE_AGE = SESSION_MAX_AGE_SECONDS
+SESSION_EXPIRE_AT_BROWSER_CLOSE = env_bool("SESSION_EXPIRE_AT_BROWSER_CLOSE", True)  # closing the browser signs out
+# Checklist sign-off and decommissioning need a sign-in (password + second factor) at most this old; API
+# clients get a step-up token from POST /api/v1/auth/step-up/ that lives this long.
+FRESH_SIGNIN_MINUTES = env_int("FRESH_SIGNIN_MINUTES", 10)
+# Long-lived API tokens (manage.py issue_token, the admin) expire after this many days.
+API_TOKEN_DAYS = env_int("API_TOKEN_DAYS", 90)
+# Failed gateway authentications per source address (HTTP ingest): above this, answered 429 (never a lockout
+# of a valid token, which is still accepted) and logged once per window instead of once per attempt.
+GATEWAY_AUTH_FAILURE_RATE = env_str("GATEWAY_AUTH_FAILURE_RATE", "20/min") or None
+if GATEWAY_AUTH_FAILURE_RATE and not re.fullmatch(r"\d+/[smhd]\w*", GATEWAY_AUTH_FAILURE_RATE):
+    raise ImproperlyConfigured(
+        f"GATEWAY_AUTH_FAILURE_RATE={GATEWAY_AUTH_FAILURE_RATE!r}: use a number per s, min, hour or day (20/min)"
+    )
+LOGGING["loggers"] = {"security": {"handlers": ["console"], "level": "INFO", "propagate": False}}

@@ -1,6 +1,7 @@
 """The landing page and the health check. Everything else lives in the apps."""
 
 import asyncio
+import hmac
 import logging
 
 from asgiref.sync import async_to_sync
@@ -27,7 +28,12 @@ def home(request):
 
 def healthz(request):
     """For load balancers and monitoring: 200 "ok" or "degraded" (channel layer down, ingest lagging),
-    503 "error" when the database does not answer. docs/operations.md says what to alert on."""
+    503 "error" when the database does not answer. docs/operations.md says what to alert on.
+
+    Anonymous callers (a load balancer) learn only ``{"status": "ok"}`` or ``{"status": "not ok"}``
+    (503). The detail (which part, queue lag, error class) needs the monitoring token
+    (``Authorization: Bearer <HEALTHZ_TOKEN>``) or a staff session (issue 13 defect 6).
+    """
     checks = {"database": _check_database(), "channel_layer": _check_channel_layer(), "ingest": _check_ingest()}
     if checks["database"] == "ok":
         checks["gateway_clocks"] = _check_gateway_clocks()
@@ -37,7 +43,21 @@ def healthz(request):
         status = "degraded"
     else:
         status = "ok"
-    return JsonResponse({"status": status, **checks}, status=503 if status == "error" else 200)
+    code = 503 if status == "error" else 200
+    if not _may_see_health_detail(request):
+        return JsonResponse({"status": "not ok" if status == "error" else "ok"}, status=code)
+    return JsonResponse({"status": status, **checks}, status=code)
+
+
+def _may_see_health_detail(request) -> bool:
+    user = getattr(request, "user", None)
+    if user is not None and user.is_authenticated and user.is_active and user.is_staff:
+        return True
+    expected = settings.HEALTHZ_TOKEN
+    if not expected:
+        return False
+    scheme, _, given = (request.headers.get("Authorization") or "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), expected.encode())
 
 
 def _check_database() -> str:

@@ -103,6 +103,20 @@ class RoomTypeRuleAdmin(admin.ModelAdmin):
     list_display = ["__str__", "room_type", "to_state", "active", "updated_at"]
     list_filter = ["room_type", "active"]
 
+    # Rule edits change what the system does to equipment by itself: each lands in the change history.
+    def save_model(self, request, obj, form, change):
+        before = snapshot(RoomTypeRule.objects.get(pk=obj.pk)) if change and obj.pk else {}
+        super().save_model(request, obj, form, change)
+        record_changes(instance=obj, user=request.user, before=before, after=snapshot(obj))
+
+    def delete_model(self, request, obj):
+        record_changes(instance=obj, user=request.user, before=snapshot(obj), after={"deleted": True})
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        for obj in queryset:
+            self.delete_model(request, obj)
+
 
 class WorkOrderForm(forms.ModelForm):
     completed_on = forms.DateField(
@@ -167,6 +181,12 @@ class AssetPmDueFilter(admin.SimpleListFilter):
 @admin.register(WorkOrder)
 class WorkOrderAdmin(admin.ModelAdmin):
     form = WorkOrderForm
+
+    def has_delete_permission(self, request, obj=None):
+        # A work order is part of the asset's maintenance record: cancel it, never delete it. Not even a
+        # superuser (the admin grants superusers every permission unless it is refused here).
+        return False
+
     list_display = [
         "reference",
         "asset",

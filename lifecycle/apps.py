@@ -16,3 +16,7 @@ class LifecycleConfig(AppConfig):
         from locations.outbox import register_consumer
 
         register_consumer(location_outbox_drain)
+
+        from lifecycle import audit
+
+        audit.connect()  # role membership and API tokens in the change history

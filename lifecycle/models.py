@@ -136,6 +136,40 @@ class ChangeRecord(AppendOnlyModel):
 # Location drives status ---------------------------------------------------------------------------
 
 
+# A rule may only take availability away (issue 13, defect 3): it can send equipment to be reprocessed
+# or checked, never make it available, reserved or in use (those have their own guarded transitions:
+# return_to_service, release, finish_cleaning...). And it never touches equipment that biomed holds or
+# that a dispatch request has claimed.
+RULE_TARGETS = (AssetState.SOILED, AssetState.CLEANING, AssetState.BIOMED)
+RULE_NEVER_FROM = (AssetState.BIOMED, AssetState.RESERVED, AssetState.DECOMMISSIONED)
+
+
+def room_rule_problems(*, from_states, to_state) -> dict[str, str]:
+    """Why a rule with these states is not allowed ({field: message}); empty when it is. Used by the
+    model's clean(), by the service before it applies a rule, and by the migration that checks old rows."""
+    problems = {}
+    if to_state not in RULE_TARGETS:
+        if to_state == AssetState.DECOMMISSIONED:
+            problems["to_state"] = "only the decommissioning checklist and dual sign-off retire an asset"
+        else:
+            problems["to_state"] = (
+                f"a room-type rule may only take availability away: its target must be "
+                f"{', '.join(RULE_TARGETS)}, not {to_state}; {to_state} is reached through its own transition "
+                "with its own checks"
+            )
+    if isinstance(from_states, list):
+        if AssetState.DECOMMISSIONED in from_states:
+            problems["from_states"] = "decommissioned is terminal: no rule may move a retired asset"
+        else:
+            held = [s for s in from_states if s in RULE_NEVER_FROM]
+            if held:
+                problems["from_states"] = (
+                    f"no rule may move equipment that is {' or '.join(held)}: biomed releases it with "
+                    "return_to_service, a reservation ends with delivery or release"
+                )
+    return problems
+
+
 class RoomTypeRule(models.Model):
     """Entering a room of ``room_type`` moves an asset in one of ``from_states`` to ``to_state``."""
 
@@ -149,6 +183,13 @@ class RoomTypeRule(models.Model):
     class Meta:
         ordering = ["room_type", "id"]
         verbose_name = "room-type rule"
+        constraints = [
+            # The database's backstop for RULE_TARGETS (migration 0006 deactivated older rules first).
+            models.CheckConstraint(
+                condition=Q(active=False) | Q(to_state__in=["soiled", "cleaning", "biomed"]),
+                name="room_rule_only_takes_availability_away",
+            )
+        ]
 
     def __str__(self):
         return self.describe()
@@ -168,12 +209,10 @@ class RoomTypeRule(models.Model):
             unknown = [s for s in self.from_states if s not in AssetState.values]
             if unknown:
                 errors["from_states"] = f"unknown state(s) {unknown}; valid: {', '.join(AssetState.values)}"
-            elif AssetState.DECOMMISSIONED in self.from_states:
-                errors["from_states"] = "decommissioned is terminal: no rule may move a retired asset"
             elif self.to_state in self.from_states:
                 errors["from_states"] = f"{self.to_state} is both a from state and the to state"
-        if self.to_state == AssetState.DECOMMISSIONED:
-            errors["to_state"] = "only the decommissioning checklist and dual sign-off retire an asset"
+        for name, message in room_rule_problems(from_states=self.from_states, to_state=self.to_state).items():
+            errors.setdefault(name, message)
         if not errors and self.active:
             clashes = RoomTypeRule.objects.filter(room_type=self.room_type, active=True).exclude(pk=self.pk)
             overlap = [

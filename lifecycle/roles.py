@@ -1,4 +1,7 @@
-"""The four staff roles (DESIGN.md §1). Each is a Django group, created by a data migration."""
+"""The four staff roles (DESIGN.md §1). Each is a Django group, created by a data migration.
+
+What each role may do is the policy table's business (declarations/policy.py, whose ``Role`` has the same
+values); read it with ``config.access.may``."""
 
 from django.db import models
 
@@ -12,9 +15,3 @@ class Role(models.TextChoices):
     @property
     def group_name(self) -> str:
         return self.label
-
-
-def user_has_role(user, role: Role) -> bool:
-    if not user or not user.is_authenticated:
-        return False
-    return user.groups.filter(name=role.group_name).exists()

@@ -15,6 +15,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from assets.models import Asset
+from config.access import refuse
+from declarations.policy import TRANSITION_ACTIONS
 from lifecycle.exceptions import (
     ConcurrentTransition,
     GuardFailed,
@@ -37,6 +39,7 @@ from lifecycle.models import (
     WorkOrder,
     WorkOrderKind,
     WorkOrderStatus,
+    room_rule_problems,
 )
 from lifecycle.selectors import asset_availability_blockers, recall_matching_assets, room_type_rule_for
 from lifecycle.states import AssetState, state_definition
@@ -130,6 +133,7 @@ def asset_transition(
     if not fsm_transition.has_perm(locked, user):
         who = fsm_transition.permission.describe() if hasattr(fsm_transition.permission, "describe") else "?"
         actor = "the system" if user is None else f"user {user.get_username() or 'anonymous'}"
+        refuse(user, TRANSITION_ACTIONS[name.value], door=str(source), asset_id=locked.pk)
         raise TransitionPermissionDenied(f"{actor} may not {name.label.lower()}: allowed for {who}")
     if name in REASON_REQUIRED and not note:
         raise ReasonRequired(f"{name.label.lower()} needs a reason: say what is wrong with {locked}")
@@ -283,7 +287,16 @@ def asset_apply_room_rules(*, asset_id: int, room_id: int, at: datetime | None =
     rule = room_type_rule_for(room_type=room.room_type, state=asset.state)
     if rule is None:
         return None
-    return asset_transition(
+    # The rule table is checked when edited and by the database; checked again here so no row, however
+    # it got there, can give availability back or take equipment from biomed or a reservation.
+    problems = room_rule_problems(from_states=[str(asset.state)], to_state=rule.to_state)
+    if problems:
+        raise TransitionNotAllowed(f"room-type rule #{rule.pk} not applied to {asset}: {'; '.join(problems.values())}")
+    reasons = _rule_target_guard_reasons(asset, rule.to_state)
+    if reasons:
+        raise GuardFailed(f"room-type rule #{rule.pk} not applied to {asset}: {'; '.join(reasons)}", reasons)
+    from_state = str(asset.state)
+    entry = asset_transition(
         asset=asset,
         transition=TransitionName.APPLY_ROOM_RULE,
         user=None,
@@ -292,6 +305,40 @@ def asset_apply_room_rules(*, asset_id: int, room_id: int, at: datetime | None =
         to_state=rule.to_state,
         at=at,
     )
+    record_changes(
+        instance=asset,
+        user=None,
+        before={"state": from_state, "room_type_rule": None},
+        after={"state": entry.to_state, "room_type_rule": f"#{rule.pk} ({rule.describe()}), entered {room.code}"},
+    )
+    return entry
+
+
+# The transition that normally leads to each state a rule may set: a rule runs that transition's guards too.
+RULE_TARGET_TRANSITIONS = {
+    AssetState.SOILED: TransitionName.RETURN,
+    AssetState.CLEANING: TransitionName.START_CLEANING,
+    AssetState.BIOMED: TransitionName.SEND_TO_BIOMED,
+}
+
+
+def _rule_target_guard_reasons(asset: Asset, to_state: str) -> list[str]:
+    name = RULE_TARGET_TRANSITIONS.get(AssetState(to_state))
+    if name is None:
+        return [f"no rule may move equipment to {to_state}"]
+    method = getattr(Asset, method_name(name))
+    reasons: list[str] = []
+    seen = set()
+    for fsm_transition in method._django_fsm.transitions.values():
+        for condition in fsm_transition.conditions:
+            if id(condition) in seen:
+                continue
+            seen.add(id(condition))
+            if isinstance(condition, Guard):
+                reasons.extend(condition.reasons(asset))
+            elif not condition(asset):
+                reasons.append(f"{getattr(condition, '__name__', 'condition')} not met")
+    return reasons
 
 
 def apply_room_changes(*, changes) -> list[TransitionLog]:

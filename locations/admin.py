@@ -263,6 +263,7 @@ class ReceiverAdmin(admin.ModelAdmin):
                 data = form.cleaned_data
                 try:
                     issued = gateway_token_issue(
+                        user=request.user,
                         gateway_id=data["gateway"].gateway_id if data["gateway"] else None,
                         site=data["site"].code if data["site"] else None,
                         label=data["label"],
@@ -311,7 +312,7 @@ class GatewayTokenAdmin(admin.ModelAdmin):
 
     @admin.action(description="Revoke the selected gateway tokens", permissions=["change"])
     def revoke(self, request, queryset):
-        revoked = sum(gateway_token_revoke(token=token) for token in queryset)
+        revoked = sum(gateway_token_revoke(token=token, user=request.user) for token in queryset)
         self.message_user(request, f"Revoked {revoked} token(s); gateways using them now get 401.")
 
 

@@ -5,6 +5,7 @@ import pytest
 from django.apps import apps
 
 from tests.factories import UserFactory
+from tests.security_log import security_log  # noqa: F401 - the `security_log` fixture, for every test
 
 
 def pytest_collection_modifyitems(config, items):
@@ -21,7 +22,8 @@ def pytest_collection_modifyitems(config, items):
 MIGRATION_SEEDS = [
     ("lifecycle.migrations.0001_roles", "create_role_groups"),
     ("lifecycle.migrations.0003_default_room_type_rules", "seed_rules"),
-    ("lifecycle.migrations.0005_admin_role_permissions", "grant_role_permissions"),
+    ("lifecycle.migrations.0006_room_rules_only_take_availability_away", "deactivate_rules_that_give_availability"),
+    ("lifecycle.migrations.0007_role_permissions_from_policy", "sync_role_permissions"),
 ]
 
 
@@ -35,6 +37,37 @@ def _migration_data_in_transactional_tests(request):
     request.getfixturevalue("transactional_db")
     for module, function in MIGRATION_SEEDS:
         getattr(importlib.import_module(module), function)(apps, None)
+
+
+@pytest.fixture(autouse=True)
+def _force_login_is_otp_verified(request, monkeypatch):
+    """``client.force_login(user)`` stands for a complete sign-in: for users whose role needs two-factor
+    sign-in (accounts.services.otp_required) it also marks the session verified by a TOTP device, as the
+    real admin sign-in does. The two-factor tests themselves sign in through the form; a test marked
+    ``otp_unverified`` gets Django's plain force_login."""
+    if request.node.get_closest_marker("otp_unverified"):
+        return
+    from django.test.client import ClientMixin
+
+    plain = ClientMixin.force_login
+
+    def force_login(self, user, backend=None):
+        plain(self, user, backend)
+        from accounts.services import otp_required
+
+        if not otp_required(user):
+            return
+        from django_otp import DEVICE_ID_SESSION_KEY
+        from django_otp.plugins.otp_totp.models import TOTPDevice
+
+        device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
+        if device is None:
+            device = TOTPDevice.objects.create(user=user, name="test authenticator", confirmed=True)
+        session = self.session
+        session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+        session.save()
+
+    monkeypatch.setattr(ClientMixin, "force_login", force_login)
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ from rest_framework import serializers
 
 from assets.models import Asset, AssetType, Tag
 from assets.tag_ids import format_tag_id
+from config.api_permissions import SecurityFieldsMixin
 from lifecycle.api.serializers import StateDefinitionSerializer
 from lifecycle.biomed.api import LoanSerializer, PlannedMaintenanceSerializer, loan_data, planned_maintenance_data
 from lifecycle.selectors import asset_availability_blockers, asset_transition_options
@@ -124,7 +125,10 @@ class TransitionOptionSerializer(serializers.Serializer):
     )
 
 
-class AssetDetailSerializer(AssetSerializer):
+class AssetDetailSerializer(SecurityFieldsMixin, AssetSerializer):
+    # Only for the roles that need a device's attack surface (declarations/policy.py READ_SECURITY_FIELDS).
+    security_fields = ("firmware_version", "networked", "encryption_status", "risk_class")
+
     state = serializers.SerializerMethodField()
     location = serializers.SerializerMethodField()
     tag = serializers.SerializerMethodField()

@@ -10,6 +10,7 @@ from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.authentication import FreshSignInRequired
 from assets.choices import EncryptionStatus
 from assets.models import Asset
 from lifecycle.api.permissions import MayWorkOnDecommissioning
@@ -170,9 +171,11 @@ class CustodyEntryInputSerializer(serializers.Serializer):
 class SignOffInputSerializer(serializers.Serializer):
     role = serializers.ChoiceField(choices=SignOffRole.choices)
     version = serializers.IntegerField(
-        required=False,
+        required=True,
         min_value=1,
-        help_text="The checklist version you reviewed (recommended); without it, the current version is signed.",
+        help_text="The checklist version you reviewed (required): the sign-off covers exactly that version and "
+        "the asset's identity as they were; refused (409) if the checklist changed since.",
+        error_messages={"required": "version is required: send the checklist version you reviewed"},
     )
 
 
@@ -278,6 +281,8 @@ class TagDetachmentView(_DecommissioningView):
 
 
 class SignOffsView(_DecommissioningView):
+    permission_classes = [MayWorkOnDecommissioning, FreshSignInRequired]  # POST: a step-up token
+
     @extend_schema(
         summary="Every sign-off given, with whether it is still valid", responses=SignOffSerializer(many=True)
     )
@@ -298,7 +303,7 @@ class SignOffsView(_DecommissioningView):
         checklist = self.checklist(self.asset(asset_id))
         body = SignOffInputSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        version = body.validated_data.get("version") or checklist.version
+        version = body.validated_data["version"]
         sign_off = services.checklist_sign_off(
             checklist=checklist, user=request.user, role=body.validated_data["role"], version=version
         )
@@ -306,6 +311,8 @@ class SignOffsView(_DecommissioningView):
 
 
 class DecommissionView(_DecommissioningView):
+    permission_classes = [MayWorkOnDecommissioning, FreshSignInRequired]  # a step-up token
+
     @extend_schema(
         summary="Decommission the asset and issue its certificate",
         description="Runs the lifecycle decommission transition (Clinical engineering) once the checklist is "

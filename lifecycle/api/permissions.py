@@ -1,74 +1,32 @@
-"""Who may call which API endpoint: the roles of lifecycle/roles.py through lifecycle.permissions.RolePermission,
-the same objects the state machine (assets.models), the admin and the map use.
+"""Who may call which API endpoint: gates that read the policy table (declarations/policy.py), the same
+table the state machine (assets.models), the admin and the map read.
 
 Endpoint-level gates only: whether *this* transition, sign-off or cancellation is allowed is decided by
-the service that runs it (and refused with 403 and the reason), exactly as in the admin.
+the service that runs it (and refused with 403 and the reason), exactly as in the admin. Every refusal
+here goes to the security event stream (config.access.refuse).
 """
 
 from __future__ import annotations
 
-from rest_framework.permissions import SAFE_METHODS, BasePermission
+from config.api_permissions import PolicyGate, gate
+from declarations.policy import Action
 
-from assets.models import DISPATCH, NURSE_OR_DISPATCH
-from lifecycle.decommissioning.selectors import user_can_edit_checklist
-from lifecycle.permissions import RolePermission
-from lifecycle.roles import Role
-
-# Acknowledge and resolve alerts: whoever may change alerts in the admin (the alerts.change_alert permission:
-# Clinical engineering by migration lifecycle/0005, superusers), and Dispatch, who has no admin and works par
-# levels and alerts through the API.
-ALERT_HANDLERS = RolePermission(Role.DISPATCH)
-# Register webhooks: systems run by dispatch or IT/security.
-WEBHOOK_MANAGERS = RolePermission(Role.DISPATCH, Role.SECURITY)
+MayAssignRequests = gate(Action.REQUEST_ASSIGN, "assign equipment to a request")
+MayDeliverRequests = gate(Action.REQUEST_DELIVER, "deliver requested equipment")
+MayRequestEquipment = gate(Action.REQUEST_CREATE, "request equipment")
+MayManageWebhooks = gate(Action.WEBHOOK_MANAGE, "manage webhook subscriptions")
+# Clinical engineering, Security and superusers: the decommissioning admin's rule. The sign-offs and the
+# decommissioning itself are narrower; their services check those actions.
+MayWorkOnDecommissioning = gate(Action.CHECKLIST_VIEW, "see or work on decommissioning")
 
 
-class _RoleGate(BasePermission):
-    rule: RolePermission
-    what = "do this"
+class MayHandleAlerts(PolicyGate):
+    """Acknowledge and resolve: the table's alert handlers, or anyone given alerts.change_alert by hand."""
+
+    action = Action.ALERT_HANDLE
+    what = "acknowledge or resolve alerts"
 
     def has_permission(self, request, view):
-        if self.rule(None, request.user):
+        if request.user.is_authenticated and request.user.has_perm("alerts.change_alert"):
             return True
-        self.message = f"only {self.rule.describe()} may {self.what}"
-        return False
-
-
-class IsDispatch(_RoleGate):
-    rule = DISPATCH
-    what = "dispatch equipment"
-
-
-class MayRequestEquipment(_RoleGate):
-    rule = NURSE_OR_DISPATCH
-    what = "request equipment"
-
-
-class MayHandleAlerts(BasePermission):
-    def has_permission(self, request, view):
-        user = request.user
-        if ALERT_HANDLERS(None, user) or user.has_perm("alerts.change_alert"):
-            return True
-        self.message = (
-            f"only {ALERT_HANDLERS.describe()} and staff who may change alerts in the admin "
-            "(Clinical engineering) may acknowledge or resolve alerts"
-        )
-        return False
-
-
-class MayManageWebhooks(_RoleGate):
-    rule = WEBHOOK_MANAGERS
-    what = "manage webhook subscriptions"
-
-
-class MayWorkOnDecommissioning(BasePermission):
-    """Clinical engineering, Security and superusers: the decommissioning admin's rule."""
-
-    message = "only Clinical engineering or Security staff may see or work on decommissioning"
-
-    def has_permission(self, request, view):
-        return user_can_edit_checklist(request.user)
-
-
-class ReadOnly(BasePermission):
-    def has_permission(self, request, view):
-        return request.method in SAFE_METHODS
+        return super().has_permission(request, view)

@@ -4,7 +4,6 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.generics import GenericAPIView
-from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -144,7 +143,7 @@ class AlertViewSet(viewsets.ReadOnlyModelViewSet):
 
     def get_permissions(self):
         if self.action in ("acknowledge", "resolve"):
-            return [IsAuthenticated(), MayHandleAlerts()]
+            return [MayHandleAlerts()]
         return super().get_permissions()
 
     @extend_schema(

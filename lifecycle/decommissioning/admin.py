@@ -15,6 +15,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
+from accounts.admin_site import fresh_signin_or_redirect
 from assets.models import Asset
 from lifecycle.decommissioning import selectors, services
 from lifecycle.decommissioning.models import (
@@ -416,6 +417,8 @@ class DecommissioningChecklistAdmin(RoleAccessMixin, admin.ModelAdmin):
 
     def sign_off_view(self, request, pk):
         checklist = self._checklist(request, pk)
+        if stale := fresh_signin_or_redirect(request):  # a sign-in at most FRESH_SIGNIN_MINUTES old
+            return stale
         if request.method == "POST":
             try:
                 sign_off = services.checklist_sign_off(
@@ -458,6 +461,8 @@ class DecommissioningChecklistAdmin(RoleAccessMixin, admin.ModelAdmin):
 
     def decommission_view(self, request, pk):
         checklist = self._checklist(request, pk)
+        if request.method == "POST" and (stale := fresh_signin_or_redirect(request)):
+            return stale
         if request.method == "POST":
             try:
                 certificate = services.asset_decommission(

@@ -148,6 +148,11 @@ class SignOff(AppendOnlyModel):
     signed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     signed_at = models.DateTimeField()
     checklist_version = models.PositiveIntegerField(help_text="The checklist version this sign-off approved.")
+    # What was signed: the canonical JSON of the checklist snapshot plus the asset's identity
+    # (selectors.signed_content), and its SHA-256. Decommissioning recomputes it and refuses on a mismatch;
+    # the certificate is built from this content. Blank only on sign-offs given before it was recorded.
+    signed_content = models.TextField(blank=True, editable=False)
+    content_sha256 = models.CharField(max_length=64, blank=True, editable=False)
 
     class Meta:
         ordering = ["checklist", "signed_at"]

@@ -3,15 +3,18 @@ what stops this asset from being decommissioned, and which assets are still in s
 
 from __future__ import annotations
 
+import json
+
 from django.db.models import QuerySet
 
 from assets.choices import EncryptionStatus
 from assets.models import Asset, Tag, TagBinding
 from assets.tag_ids import format_tag_id
-from lifecycle.decommissioning.canonical import sha256_hex
+from config.access import may
+from declarations.policy import SIGN_OFF_ACTIONS, Action
+from lifecycle.decommissioning.canonical import canonical_json, sha256_hex
 from lifecycle.decommissioning.choices import SignOffRole
 from lifecycle.decommissioning.models import DecommissioningCertificate, DecommissioningChecklist, SignOff
-from lifecycle.roles import Role, user_has_role
 from lifecycle.states import AssetState
 
 # The fields a person fills in. The RTLS tag fields are written by checklist_record_tag_detached only.
@@ -46,22 +49,21 @@ SIGN_OFF_NAMES = {SignOffRole.CLINICAL_ENGINEERING: "clinical engineering", Sign
 
 
 def user_can_edit_checklist(user) -> bool:
-    return bool(user and user.is_authenticated) and (
-        user.is_superuser or user_has_role(user, Role.CLINICAL_ENGINEERING) or user_has_role(user, Role.SECURITY)
-    )
+    """Open, edit, custody, tag detachment: the policy table (declarations/policy.py) gives all four alike."""
+    return may(user, Action.CHECKLIST_EDIT)
 
 
 def user_can_view_certificates(user) -> bool:
-    return user_can_edit_checklist(user)
+    return may(user, Action.CERTIFICATE_VIEW)
 
 
 def user_has_sign_off_role(user, role: SignOffRole | str) -> bool:
-    return user_has_role(user, SignOffRole(role).role)
+    return may(user, SIGN_OFF_ACTIONS[SignOffRole(role).value])
 
 
 def user_sign_off_roles(user) -> list[SignOffRole]:
-    """The sign-off roles this user holds. A sign-off is a personal attestation: superuser status is not a role."""
-    return [role for role in SignOffRole if user_has_role(user, role.role)]
+    """The sign-offs this user may give. A sign-off is a personal attestation: the table gives superusers none."""
+    return [role for role in SignOffRole if user_has_sign_off_role(user, role)]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -231,6 +233,51 @@ def checklist_missing_items(checklist: DecommissioningChecklist) -> list[str]:
     return missing
 
 
+def signed_content(checklist: DecommissioningChecklist) -> dict:
+    """What a sign-off covers: the whole checklist (custody chain included) and the asset's identity."""
+    return {"asset": asset_identity(checklist.asset), "checklist": checklist_snapshot(checklist)}
+
+
+def signed_content_json(checklist: DecommissioningChecklist) -> str:
+    return canonical_json(signed_content(checklist))
+
+
+def _differences(signed: dict, current: dict) -> list[str]:
+    changed = [
+        f"asset {name}"
+        for name in sorted(set(signed["asset"]) | set(current["asset"]))
+        if signed["asset"].get(name) != current["asset"].get(name)
+    ]
+    sections = sorted(set(signed["checklist"]) | set(current["checklist"]))
+    changed += [
+        f"checklist {name}" for name in sections if signed["checklist"].get(name) != current["checklist"].get(name)
+    ]
+    return changed
+
+
+def sign_off_mismatches(checklist: DecommissioningChecklist, sign_offs: list[SignOff] | None = None) -> list[str]:
+    """Valid sign-offs whose signed content no longer matches the checklist and asset as they are now."""
+    sign_offs = valid_sign_offs(checklist) if sign_offs is None else sign_offs
+    if not sign_offs:
+        return []
+    current_json = signed_content_json(checklist)
+    current_hash = sha256_hex(current_json)
+    problems = []
+    for sign_off in sign_offs:
+        name = SIGN_OFF_NAMES[SignOffRole(sign_off.role)]
+        if not sign_off.content_sha256:
+            problems.append(
+                f"{name} sign-off does not record what was signed (given before sign-offs were hashed): sign again"
+            )
+        elif sign_off.content_sha256 != current_hash or sha256_hex(sign_off.signed_content) != sign_off.content_sha256:
+            what = _differences(json.loads(sign_off.signed_content), json.loads(current_json))
+            problems.append(
+                f"{name} sign-off does not match what is there now ({', '.join(what) or 'content'} changed "
+                "after it was signed): review and sign again"
+            )
+    return problems
+
+
 def latest_sign_offs(checklist: DecommissioningChecklist) -> dict[SignOffRole, SignOff | None]:
     """Per role, the sign-off for the most recent version (valid or void), or None if nobody signed."""
     latest: dict[SignOffRole, SignOff | None] = dict.fromkeys(SignOffRole)
@@ -259,6 +306,7 @@ def sign_off_blockers(checklist: DecommissioningChecklist) -> list[str]:
     valid = valid_sign_offs(checklist)
     if len({s.signed_by_id for s in valid}) < len(valid):
         blockers.append("both sign-offs are by the same person: they must come from two different people")
+    blockers.extend(sign_off_mismatches(checklist, valid))
     return blockers
 
 

@@ -9,6 +9,7 @@ change voids it (DESIGN.md §4).
 from __future__ import annotations
 
 import datetime as dt
+import json
 import uuid
 
 from django.contrib.auth import get_user_model
@@ -18,6 +19,9 @@ from django.utils import timezone
 
 from assets.models import Asset, Tag
 from assets.services import tag_unbind
+from config.access import check, describe
+from config.security_events import security_event
+from declarations.policy import SIGN_OFF_ACTIONS, Action
 from lifecycle.decommissioning import selectors
 from lifecycle.decommissioning.canonical import canonical_json, sha256_hex
 from lifecycle.decommissioning.choices import RevisionAction, SignOffRole
@@ -36,6 +40,7 @@ from lifecycle.decommissioning.models import (
     DecommissioningChecklist,
     SignOff,
 )
+from lifecycle.exceptions import LifecycleError, TransitionPermissionDenied
 from lifecycle.states import AssetState, state_definition
 
 # A custody entry may be timed slightly ahead of the server clock (a phone's clock), not more.
@@ -54,8 +59,8 @@ def _lock(checklist: DecommissioningChecklist) -> tuple[DecommissioningChecklist
     return locked, locked.asset
 
 
-def _require_editor(user) -> None:
-    if not selectors.user_can_edit_checklist(user):
+def _require_editor(user, action: Action = Action.CHECKLIST_EDIT) -> None:
+    if not check(user, action, door="decommissioning"):
         raise DecommissioningPermissionDenied(
             "only Clinical engineering or Security staff may work on a decommissioning checklist"
         )
@@ -99,7 +104,7 @@ def _new_version(checklist: DecommissioningChecklist, *, user, action: str, chan
 @transaction.atomic
 def checklist_open(*, asset: Asset, user) -> DecommissioningChecklist:
     """The asset's checklist, opened now if it has none. The yes/no answers start from the asset record."""
-    _require_editor(user)
+    _require_editor(user, Action.CHECKLIST_OPEN)
     asset = Asset.objects.select_for_update().get(pk=asset.pk)
     existing = DecommissioningChecklist.objects.filter(asset=asset).first()
     if existing is not None:
@@ -200,7 +205,7 @@ def custody_entry_add(
     expected_version: int | None = None,
 ) -> CustodyEntry:
     """Append a hand-over to the chain of custody (it bumps the checklist version like any change)."""
-    _require_editor(user)
+    _require_editor(user, Action.CHECKLIST_CUSTODY)
     values = {
         "from_party": (from_party or "").strip(),
         "to_party": (to_party or "").strip(),
@@ -249,7 +254,7 @@ def checklist_record_tag_detached(*, checklist: DecommissioningChecklist, user) 
     If the tag was already unbound elsewhere, the last binding names it; an asset that never had a
     tag is recorded as detached with no tag id.
     """
-    _require_editor(user)
+    _require_editor(user, Action.CHECKLIST_TAG_DETACH)
     checklist, asset = _lock(checklist)
     _require_biomed(asset)
     now = timezone.now()
@@ -276,8 +281,24 @@ def checklist_record_tag_detached(*, checklist: DecommissioningChecklist, user) 
 # Sign-off
 
 
-@transaction.atomic
 def checklist_sign_off(*, checklist: DecommissioningChecklist, user, role: str, version: int) -> SignOff:
+    """Approve checklist ``version`` (see _checklist_sign_off); a refusal also goes to the security log."""
+    try:
+        return _checklist_sign_off(checklist=checklist, user=user, role=role, version=version)
+    except LifecycleError as exc:
+        security_event(
+            "decommissioning.sign_off_refused",
+            user=user.get_username() if user is not None else None,
+            asset=checklist.asset_id,
+            role=str(role),
+            version=version,
+            reason=exc.message,
+        )
+        raise
+
+
+@transaction.atomic
+def _checklist_sign_off(*, checklist: DecommissioningChecklist, user, role: str, version: int) -> SignOff:
     """Approve checklist `version` (the one the signer reviewed) as Clinical engineering or Security.
 
     Refused when: the user lacks the role; the checklist changed since they reviewed it; it is
@@ -290,7 +311,7 @@ def checklist_sign_off(*, checklist: DecommissioningChecklist, user, role: str, 
         raise ChecklistInvalid(
             f"role {role!r} cannot sign off a decommissioning; use one of {', '.join(SignOffRole.values)}"
         ) from None
-    if not selectors.user_has_sign_off_role(user, role):
+    if not check(user, SIGN_OFF_ACTIONS[role.value], door="decommissioning", checklist_id=checklist.pk):
         raise DecommissioningPermissionDenied(
             f"{selectors.person_label(user) or 'this user'} is not in the {role.label!r} group, "
             f"so cannot give the {role.label} sign-off"
@@ -319,10 +340,17 @@ def checklist_sign_off(*, checklist: DecommissioningChecklist, user, role: str, 
                 f"{selectors.person_label(existing.signed_by)}",
                 [f"{role.label} sign-off already given"],
             )
+    content = selectors.signed_content_json(checklist)
     try:
         with transaction.atomic():
             return SignOff.objects.create(
-                checklist=checklist, role=role, signed_by=user, signed_at=timezone.now(), checklist_version=version
+                checklist=checklist,
+                role=role,
+                signed_by=user,
+                signed_at=timezone.now(),
+                checklist_version=version,
+                signed_content=content,
+                content_sha256=sha256_hex(content),
             )
     except IntegrityError:
         # Only reachable if the row lock was bypassed; the unique constraints still hold the rule.
@@ -343,17 +371,28 @@ def _certificate_content(
             "signed_by": selectors.person(s.signed_by),
             "signed_at": s.signed_at.isoformat(),
             "checklist_version": s.checklist_version,
+            "signed_content_sha256": s.content_sha256,
         }
         for s in selectors.valid_sign_offs(checklist)
     ]
-    snapshot = selectors.checklist_snapshot(checklist)
+    # The certificate states what the two people signed: their signed content (the decommission guard has
+    # just checked that it still matches the checklist and the asset, sign_off_mismatches).
+    valid = selectors.valid_sign_offs(checklist)
+    signed = [s for s in valid if s.content_sha256]
+    if not valid or len(signed) != len(valid) or len({s.content_sha256 for s in signed}) != 1:
+        raise DecommissionRefused(
+            f"asset {asset} cannot be decommissioned: the sign-offs do not cover one and the same content",
+            ["the sign-offs do not cover one and the same content: sign again"],
+        )
+    content = json.loads(signed[0].signed_content)
+    snapshot = content["checklist"]
     return {
         "schema": CERTIFICATE_SCHEMA,
         "title": "Certificate of sanitization and disposal",
         "certificate_id": str(certificate_id),
         "issued_at": issued_at.isoformat(),
         "issued_by": selectors.person(user),
-        "asset": selectors.asset_identity(asset),
+        "asset": content["asset"],
         "checklist": {k: v for k, v in snapshot.items() if k != "custody_chain"},
         "custody_chain": snapshot["custody_chain"],
         "sign_offs": sign_offs,
@@ -361,8 +400,22 @@ def _certificate_content(
     }
 
 
-@transaction.atomic
 def asset_decommission(*, asset: Asset, user, note: str = "") -> DecommissioningCertificate:
+    """Retire the asset and issue its certificate (see _asset_decommission); a refusal goes to the security log."""
+    try:
+        return _asset_decommission(asset=asset, user=user, note=note)
+    except LifecycleError as exc:
+        security_event(
+            "decommissioning.decommission_refused",
+            user=user.get_username() if user is not None else None,
+            asset=asset.pk,
+            reason=exc.message,
+        )
+        raise
+
+
+@transaction.atomic
+def _asset_decommission(*, asset: Asset, user, note: str = "") -> DecommissioningCertificate:
     """Retire the asset (the lifecycle `decommission` transition) and issue its certificate, in one transaction.
 
     The checklist row stays locked throughout, so no edit or sign-off can slip in between the
@@ -370,6 +423,8 @@ def asset_decommission(*, asset: Asset, user, note: str = "") -> Decommissioning
     """
     from lifecycle.services import asset_transition  # the lifecycle core imports our selectors
 
+    if not check(user, Action.DECOMMISSION, door="decommissioning", asset_id=asset.pk):
+        raise TransitionPermissionDenied(f"only {describe(Action.DECOMMISSION)} may decommission an asset")
     checklist = DecommissioningChecklist.objects.select_for_update().filter(asset=asset).first()
     if checklist is None:
         raise DecommissionRefused(

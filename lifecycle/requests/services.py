@@ -14,8 +14,10 @@ from datetime import datetime, timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from assets.models import DISPATCH, NURSE_OR_DISPATCH, Asset, AssetType
+from assets.models import Asset, AssetType
 from assets.selectors import assets_nearest_available
+from config.access import check, describe
+from declarations.policy import Action
 from lifecycle.exceptions import ConcurrentTransition, GuardFailed, LifecycleError, TransitionNotAllowed
 from lifecycle.models import Source
 from lifecycle.requests.choices import RequestPriority, RequestStatus
@@ -82,9 +84,9 @@ def equipment_request_create(
     now: datetime | None = None,
 ) -> EquipmentRequest:
     """A nurse or dispatcher asks for equipment of ``asset_type`` in ``destination_room``."""
-    if not NURSE_OR_DISPATCH(None, user):
+    if not check(user, Action.REQUEST_CREATE, door="requests"):
         raise EquipmentRequestPermissionDenied(
-            f"user {_who(user)} may not request equipment: allowed for {NURSE_OR_DISPATCH.describe()}"
+            f"user {_who(user)} may not request equipment: allowed for {describe(Action.REQUEST_CREATE)}"
         )
     if priority not in RequestPriority.values:
         raise EquipmentRequestInvalid(f"unknown priority {priority!r}; valid: {', '.join(RequestPriority.values)}")
@@ -163,9 +165,9 @@ def equipment_request_assign(
     now: datetime | None = None,
 ) -> EquipmentRequest:
     """Reserve ``asset`` for the request, or, without one, the nearest available located asset of its type."""
-    if not DISPATCH(None, user):
+    if not check(user, Action.REQUEST_ASSIGN, door="requests", request_id=equipment_request.pk):
         raise EquipmentRequestPermissionDenied(
-            f"user {_who(user)} may not assign equipment: allowed for {DISPATCH.describe()}"
+            f"user {_who(user)} may not assign equipment: allowed for {describe(Action.REQUEST_ASSIGN)}"
         )
     locked = _lock(equipment_request)
     if locked.status != RequestStatus.OPEN:
@@ -188,9 +190,9 @@ def equipment_request_deliver(
     *, equipment_request: EquipmentRequest, user, note: str = "", source: str = Source.USER
 ) -> EquipmentRequest:
     """The reserved asset arrived at the destination: it goes in use (lifecycle ``deliver``)."""
-    if not DISPATCH(None, user):
+    if not check(user, Action.REQUEST_DELIVER, door="requests", request_id=equipment_request.pk):
         raise EquipmentRequestPermissionDenied(
-            f"user {_who(user)} may not deliver equipment: allowed for {DISPATCH.describe()}"
+            f"user {_who(user)} may not deliver equipment: allowed for {describe(Action.REQUEST_DELIVER)}"
         )
     locked = _lock(equipment_request)
     if locked.status != RequestStatus.ASSIGNED:
@@ -215,14 +217,18 @@ def equipment_request_cancel(
 ) -> EquipmentRequest:
     """Cancel an open or assigned request; an assigned one's reservation is released (lifecycle ``release``).
 
-    Dispatch may cancel any request, the requester their own. Releasing needs the Dispatch role (the
-    ``release`` transition), so a requester whose request is already assigned asks dispatch. If the
-    asset is no longer reserved (say, it was sent to biomed meanwhile), there is nothing to release.
+    Dispatch may cancel any request, the requester their own (declarations/policy.py). Releasing needs
+    the Dispatch role (the ``release`` transition), so a requester whose request is already assigned asks
+    dispatch. If the asset is no longer reserved (say, it was sent to biomed meanwhile), there is nothing to release.
     """
     locked = _lock(equipment_request)
-    if not (DISPATCH(None, user) or (user is not None and user.pk == locked.requested_by_id)):
+    own = user is not None and user.pk is not None and user.pk == locked.requested_by_id
+    action = Action.REQUEST_CANCEL_OWN if own else Action.REQUEST_CANCEL_OTHERS
+    if not check(user, action, door="requests", request_id=locked.pk):
         raise EquipmentRequestPermissionDenied(
-            f"user {_who(user)} may not cancel request #{locked.pk}: only its requester or {DISPATCH.describe()} may"
+            f"user {_who(user)} may not cancel request #{locked.pk}: "
+            f"allowed for its requester ({describe(Action.REQUEST_CANCEL_OWN)}) "
+            f"and for {describe(Action.REQUEST_CANCEL_OTHERS)}"
         )
     if locked.status not in (RequestStatus.OPEN, RequestStatus.ASSIGNED):
         raise _status_conflict(locked, "cancel")

@@ -30,6 +30,12 @@ class WebhookSubscriptionAdmin(admin.ModelAdmin):
     def event_list(self, obj):
         return ", ".join(obj.events or [])
 
+    def has_add_permission(self, request):
+        # Subscriptions are created through the API only (POST /api/v1/webhooks/subscriptions/): one
+        # validation of the URL, the owner is the caller, the secret is shown once. The admin does not
+        # offer it, to anyone (declarations/policy.py WEBHOOK_MANAGE; tests/security/test_parity.py).
+        return False
+
 
 class WebhookAttemptInline(admin.TabularInline):
     model = WebhookAttempt

@@ -21,6 +21,7 @@ def new_secret() -> str:
 
 class WebhookSubscription(models.Model):
     name = models.CharField(max_length=200)
+    # Checked by clean() and again before every attempt: lifecycle/webhooks/addresses.py.
     url = models.URLField(max_length=500, help_text="Where deliveries are POSTed (http or https).")
     secret = models.CharField(
         max_length=100,
@@ -57,6 +58,13 @@ class WebhookSubscription(models.Model):
         return f"{self.name} → {self.url}"
 
     def clean(self):
+        from lifecycle.webhooks.addresses import WebhookURLRefused, check_webhook_url
+
+        if self.url:
+            try:
+                check_webhook_url(self.url)
+            except WebhookURLRefused as exc:
+                raise ValidationError({"url": str(exc)}) from None
         if not isinstance(self.events, list) or not self.events:
             raise ValidationError({"events": f"list at least one event type; valid: {', '.join(WebhookEvent.values)}"})
         unknown = [e for e in self.events if e not in WebhookEvent.values]

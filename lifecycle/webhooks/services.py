@@ -14,12 +14,12 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
+import socket
 import threading
 import time
-import urllib.error
-import urllib.request
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -29,6 +29,8 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
 from django.utils import timezone
 
+from config.security_events import security_event
+from lifecycle.webhooks.addresses import WebhookURLRefused, check_webhook_url, pinned_connection
 from lifecycle.webhooks.choices import DeliveryStatus, WebhookEvent
 from lifecycle.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
 from lifecycle.webhooks.signing import SIGNATURE_HEADER, sign
@@ -128,16 +130,6 @@ def webhook_deliveries_claim(*, now: datetime | None = None, ids: list | None = 
     return claimed
 
 
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    """A redirect is a failed delivery: the signed body goes only to the URL the subscriber registered."""
-
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
-        return None
-
-
-_opener = urllib.request.build_opener(_NoRedirects)
-
-
 @dataclass
 class SendResult:
     status_code: int | None = None
@@ -151,38 +143,45 @@ class SendResult:
 
 
 def _send(delivery: WebhookDelivery, *, attempt: int) -> SendResult:
+    """POST the delivery to the address its URL resolves to NOW, checked again (no SSRF, no DNS rebinding:
+    the connection goes to the checked address; lifecycle.webhooks.addresses). Redirects are not followed:
+    the signed body goes only to the URL the subscriber registered."""
     body = delivery.body.encode("utf-8")
     timestamp = int(time.time())
-    request = urllib.request.Request(  # noqa: S310 - the scheme is checked: http(s) only
-        delivery.subscription.url,
-        data=body,
-        method="POST",
-        headers={
-            "Content-Type": "application/json",
-            "User-Agent": USER_AGENT,
-            "X-Webhook-Id": str(delivery.pk),
-            "X-Webhook-Event": delivery.event,
-            "X-Webhook-Event-Id": str(delivery.event_id),
-            "X-Webhook-Attempt": str(attempt),
-            SIGNATURE_HEADER: sign(secret=delivery.subscription.secret, body=body, timestamp=timestamp),
-        },
-    )
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": USER_AGENT,
+        "X-Webhook-Id": str(delivery.pk),
+        "X-Webhook-Event": delivery.event,
+        "X-Webhook-Event-Id": str(delivery.event_id),
+        "X-Webhook-Attempt": str(attempt),
+        SIGNATURE_HEADER: sign(secret=delivery.subscription.secret, body=body, timestamp=timestamp),
+    }
     result = SendResult()
-    if not delivery.subscription.url.lower().startswith(("http://", "https://")):
-        result.error = "the subscription URL is not http or https"
-        return result
     started = time.monotonic()
     try:
-        with _opener.open(request, timeout=int(_setting("WEBHOOK_TIMEOUT_SECONDS", 5))) as response:  # noqa: S310
+        checked = check_webhook_url(delivery.subscription.url)
+    except WebhookURLRefused as exc:
+        result.error = f"not sent: {exc}"
+        security_event("webhook.refused_address", subscription=delivery.subscription_id, reason=str(exc))
+        return result
+    timeout = int(_setting("WEBHOOK_TIMEOUT_SECONDS", 5))
+    for index, address in enumerate(checked.addresses):
+        connection_ = pinned_connection(checked, address, timeout=timeout)
+        try:
+            connection_.request("POST", checked.path, body=body, headers=headers)
+            response = connection_.getresponse()
             result.status_code = response.status
             result.excerpt = response.read(RESPONSE_EXCERPT_CHARS).decode("utf-8", "replace")
-    except urllib.error.HTTPError as exc:
-        result.status_code = exc.code
-        result.excerpt = (exc.read(RESPONSE_EXCERPT_CHARS) or b"").decode("utf-8", "replace")
-        result.error = f"HTTP {exc.code}"
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        reason = getattr(exc, "reason", exc)
-        result.error = f"{exc.__class__.__name__}: {reason}"
+            result.error = "" if result.ok else f"HTTP {response.status}"
+            break
+        except (OSError, http.client.HTTPException, ValueError) as exc:
+            result.error = f"{exc.__class__.__name__}: {exc}"
+            if index + 1 < len(checked.addresses) and isinstance(exc, ConnectionError | socket.timeout):
+                continue  # the next checked address of the same host
+            break
+        finally:
+            connection_.close()
     result.duration_ms = int((time.monotonic() - started) * 1000)
     return result
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from config.api_permissions import SecurityFieldsMixin
 from locations.models import Building, Floor, Receiver, Room, Site
 
 
@@ -130,9 +131,16 @@ class RoomSerializer(serializers.ModelSerializer):
         ]
 
 
-class ReceiverSerializer(serializers.ModelSerializer):
+class ReceiverSerializer(SecurityFieldsMixin, serializers.ModelSerializer):
     floor = FloorRefSerializer(read_only=True)
     room = RoomRefSerializer(read_only=True, allow_null=True)
+    # Where the receivers hang is for the roles that need it (declarations/policy.py READ_SECURITY_FIELDS).
+    x = serializers.FloatField(required=False, help_text="Floor metres; only for roles that read security fields.")
+    y = serializers.FloatField(required=False, help_text="Floor metres; only for roles that read security fields.")
+    height_m = serializers.FloatField(
+        required=False, allow_null=True, help_text="Metres; only for roles that read security fields."
+    )
+    security_fields = ("x", "y", "height_m")
 
     class Meta:
         model = Receiver

@@ -31,6 +31,9 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.access import refuse
+from config.security_events import security_event
+from declarations.policy import Action, allowed, gateway_principal
 from locations.api.throttles import GatewayRateThrottle
 from locations.engine.types import BatchError, Rejection
 from locations.ingest.adapters import VENDORS, adapt
@@ -47,10 +50,18 @@ class PayloadTooLarge(exceptions.APIException):
 
 
 class IsGateway(BasePermission):
+    """A verified gateway credential whose principal the policy table lets post sightings
+    (declarations/policy.py: a gateway's own token, a site collector). Users' tokens never pass."""
+
     message = "this endpoint takes gateway tokens only"
 
     def has_permission(self, request, view):
-        return isinstance(request.auth, GatewayCredential)
+        if isinstance(request.auth, GatewayCredential) and allowed(
+            {gateway_principal(gateway_id=request.auth.gateway_id)}, Action.INGEST_SIGHTINGS
+        ):
+            return True
+        refuse(request.user, Action.INGEST_SIGHTINGS, door="http_ingest", path=request.path)
+        return False
 
 
 class GatewayTokenScheme(OpenApiAuthenticationExtension):
@@ -132,6 +143,15 @@ class SightingsView(APIView):
                 status=status.HTTP_503_SERVICE_UNAVAILABLE,
                 headers={"Retry-After": "5"},
             )
+        if isinstance(exc, exceptions.AuthenticationFailed):  # a bad or revoked gateway token
+            security_event(
+                "policy.refused",
+                action=Action.INGEST_SIGHTINGS.value,
+                door="http_ingest",
+                principal="invalid gateway token",
+                reason=str(exc.detail),
+                source_address=self.request.META.get("REMOTE_ADDR", ""),
+            )
         return super().handle_exception(exc)
 
     @extend_schema(
@@ -174,6 +194,7 @@ class SightingsView(APIView):
                     detail = f"this token belongs to gateway {credential.gateway_id}; it may not post for {gateway}"
                 else:
                     detail = f"gateway {gateway} is not an active receiver of this token's site"
+                refuse(request.user, Action.INGEST_SIGHTINGS, door="http_ingest", gateway=gateway, reason=detail)
                 raise exceptions.PermissionDenied(detail)
             self.throttle_gateway = gateway
             throttle = GatewayRateThrottle()

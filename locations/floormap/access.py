@@ -1,36 +1,32 @@
-"""Who may use the floor map, and what they may do from it (DESIGN.md §1, §3).
+"""Who may use the floor map, and what they may do from it: read from the policy table
+(declarations/policy.py), like every other door.
 
-The map is for the Nurse, Dispatch and Clinical engineering roles (and superusers). What each may
-*do* from an asset's popup is not decided here: it is read from the state machine's own
-``permission=`` declarations on ``Asset``, so the map offers exactly what the services will accept.
+What each may *do* from an asset's popup is read from the state machine's ``permission=`` declarations on
+``Asset``, which read the same table, so the map offers exactly what the services will accept.
 """
 
 from __future__ import annotations
 
-from assets.models import NURSE_OR_DISPATCH, Asset
-from lifecycle.permissions import user_roles
-from lifecycle.roles import Role
+from assets.models import Asset
+from config.access import may
+from declarations.policy import TABLE, Action
 from lifecycle.transitions import TransitionName, method_name
 
-MAP_ROLES = frozenset({Role.NURSE, Role.DISPATCH, Role.CLINICAL_ENGINEERING})
+# The principals the map is for (derived from the table, for the docs and templates).
+MAP_ROLES = TABLE[Action.MAP_VIEW]
 
 # The transitions a popup offers: a nurse takes equipment for a patient and returns it afterwards.
 MAP_TRANSITIONS = (TransitionName.START_USE, TransitionName.RETURN)
 
 
 def user_may_use_map(user) -> bool:
-    if user is None or not user.is_authenticated or not user.is_active:
-        return False
-    if user.is_superuser:
-        return True
-    return bool(user_roles(user) & MAP_ROLES)
+    """The map page, its JSON and its live WebSocket."""
+    return may(user, Action.MAP_VIEW)
 
 
 def user_may_request_delivery(user) -> bool:
     """Whether to offer "request delivery": the same rule lifecycle.requests.services enforces."""
-    if user is None or not user.is_authenticated:
-        return False
-    return NURSE_OR_DISPATCH(None, user)
+    return may(user, Action.REQUEST_CREATE)
 
 
 def map_actions_by_state(user) -> dict[str, list[str]]:

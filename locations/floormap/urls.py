@@ -14,4 +14,5 @@ urlpatterns = [
     path("api/places/", views.places, name="places"),
     path("api/assets/<int:asset_id>/action/", views.asset_action, name="asset-action"),
     path("api/requests/", views.request_delivery, name="request-delivery"),
+    path("api/session/", views.session_status, name="session"),
 ]

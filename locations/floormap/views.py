@@ -22,13 +22,16 @@ from django.contrib.auth.decorators import login_required
 from django.http import JsonResponse
 from django.middleware.csrf import get_token
 from django.shortcuts import render
-from django.urls import reverse_lazy
+from django.urls import reverse, reverse_lazy
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_GET, require_POST
 
+from accounts.sessions import passive
 from assets.models import Asset, AssetType
 from assets.selectors import asset_types_matching, assets_nearest_available
+from config.access import check, describe, refuse
+from declarations.policy import Action
 from lifecycle import services as lifecycle_services
 from lifecycle.exceptions import LifecycleError
 from lifecycle.requests.services import equipment_request_create
@@ -73,11 +76,10 @@ def map_api(view):
     @functools.wraps(view)
     def wrapper(request, *args, **kwargs):
         if not request.user.is_authenticated:
+            refuse(request.user, Action.MAP_VIEW, door="map", path=request.path)
             return _error("not_signed_in", "Sign in to use the floor map.", 403)
-        if not access.user_may_use_map(request.user):
-            return _error(
-                "permission_denied", "The floor map is for the Nurse, Dispatch and Clinical engineering roles.", 403
-            )
+        if not check(request.user, Action.MAP_VIEW, door="map", path=request.path):
+            return _error("permission_denied", f"The floor map is for {describe(Action.MAP_VIEW)}.", 403)
         return view(request, *args, **kwargs)
 
     return wrapper
@@ -144,7 +146,7 @@ class MapLogoutView(auth_views.LogoutView):
 @login_required(login_url=reverse_lazy("floormap:login"))
 @require_GET
 def map_page(request):
-    if not access.user_may_use_map(request.user):
+    if not check(request.user, Action.MAP_VIEW, door="map", path=request.path):
         return render(request, "map/forbidden.html", status=403)
     config = payloads.map_config(
         user=request.user,
@@ -154,7 +156,36 @@ def map_page(request):
         poll_seconds=_poll_seconds(),
     )
     config["csrf_token"] = get_token(request)
+    config["session"] = _session_payload(request)
     return render(request, "map/map.html", {"config": config})
+
+
+def _session_payload(request) -> dict:
+    """When this session signs out unless someone does something (accounts/sessions.py); the page warns."""
+    return {
+        "url": reverse("floormap:session"),
+        "login_url": reverse("floormap:login"),
+        "expires_in": int(getattr(request, "_session_expires_in", settings.SESSION_IDLE_SECONDS)),
+        "idle_s": settings.SESSION_IDLE_SECONDS,
+        "warn_s": settings.SESSION_WARN_SECONDS,
+    }
+
+
+@passive  # asking is not activity; "Stay signed in" (POST) is
+@map_api
+def session_status(request):
+    """GET: seconds until this session signs out. POST ("Stay signed in"): counts as activity."""
+    if request.method not in ("GET", "POST"):
+        return _error("method_not_allowed", "use GET or POST", 405)
+    if request.method == "POST":
+        from django.utils import timezone as tz
+
+        from accounts.sessions import LAST_ACTIVITY_KEY, session_deadlines
+
+        now = tz.now().timestamp()
+        request.session[LAST_ACTIVITY_KEY] = now
+        request._session_expires_in = min(session_deadlines(request.session, now)) - now
+    return JsonResponse(_session_payload(request))
 
 
 # --- A floor, and what changed on it -----------------------------------------------------------------
@@ -202,6 +233,7 @@ def floor_data(request, floor_id: int):
     )
 
 
+@passive  # the polling fallback is not a person's activity: a map left open still signs out
 @require_GET
 @map_api
 @bad_input_as_400

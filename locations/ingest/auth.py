@@ -10,7 +10,9 @@ gateway token cannot open any other API.
 
 Verified tokens are cached in the process for ``INGEST_TOKEN_CACHE_SECONDS`` (a token check per
 batch would otherwise be a query per request); a revocation saved in this process clears the cache at
-once, other processes see it within that many seconds.
+once, and is announced through the shared "ingest" cache (Redis), which every process checks at most
+every ``INGEST_TOKEN_REVOCATION_CHECK_SECONDS`` (1 s): a revoked token stops working everywhere within
+about a second. Only if Redis is unreachable does it take up to the cache lifetime.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import logging
 import re
 import secrets
 import threading
@@ -26,12 +29,14 @@ import time
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.core.cache import caches
 from django.db import IntegrityError, transaction
 from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 
+from config.security_events import security_event
 from locations.models import GatewayToken, Receiver, Site
 
 TOKEN_PREFIX = "gwt"
@@ -97,8 +102,11 @@ def hash_token(raw: str) -> str:
 
 
 @transaction.atomic
-def gateway_token_issue(*, gateway_id: str | None = None, site: str | None = None, label: str = "") -> IssuedToken:
-    """A new token for one gateway (``gateway_id``) or for a site's collector (``site`` code)."""
+def gateway_token_issue(
+    *, gateway_id: str | None = None, site: str | None = None, label: str = "", user=None
+) -> IssuedToken:
+    """A new token for one gateway (``gateway_id``) or for a site's collector (``site`` code). ``user``: who
+    issues it (default: the signed-in user of the current request), for the audit trail."""
     if (gateway_id is None) == (site is None):
         raise GatewayTokenError("give either a gateway id or a site code, not both and not neither")
     receiver = site_row = None
@@ -121,16 +129,56 @@ def gateway_token_issue(*, gateway_id: str | None = None, site: str | None = Non
                 )
         except IntegrityError:  # a key collision: 1 in 2^48, try another
             continue
+        _audit(token, user, before={}, after={"issued": token.created_at, "scope": str(receiver or site_row)})
         return IssuedToken(token=token, raw=raw)
     raise GatewayTokenError("could not find a free token key; try again")
 
 
-def gateway_token_revoke(*, token: GatewayToken) -> bool:
+@transaction.atomic
+def gateway_token_revoke(*, token: GatewayToken, user=None) -> bool:
     """Revoke a token (kept for the record, never deleted). False if it was already revoked."""
     updated = GatewayToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
     token.refresh_from_db(fields=["revoked_at"])
     forget_cached_credentials()
+    if updated:
+        _audit(token, user, before={"revoked": None}, after={"revoked": token.revoked_at})
+        transaction.on_commit(announce_revocation)
     return bool(updated)
+
+
+def _audit(token: GatewayToken, user, *, before: dict, after: dict) -> None:
+    from config.security_events import current_actor
+    from lifecycle.history import record_changes
+
+    record_changes(instance=token, user=user or current_actor(), before=before, after=after)
+
+
+# --------------------------------------------------------------------------- revocation, in every process
+
+REVOCATION_KEY = "gateway-token-revocations"
+_revocations = {"seen": None, "next_check": 0.0}
+
+
+def announce_revocation(**kwargs) -> None:
+    """Tell every process (through the shared "ingest" cache, Redis in production) to drop its verified
+    tokens: each checks this key at most every INGEST_TOKEN_REVOCATION_CHECK_SECONDS."""
+    try:
+        caches["ingest"].set(REVOCATION_KEY, secrets.token_hex(8), timeout=None)
+    except Exception:  # Redis down: the other processes fall back to INGEST_TOKEN_CACHE_SECONDS
+        logging.getLogger(__name__).warning("could not announce a gateway token revocation", exc_info=True)
+
+
+def _check_revocations(wall: float) -> None:
+    if wall < _revocations["next_check"]:
+        return
+    _revocations["next_check"] = wall + float(getattr(settings, "INGEST_TOKEN_REVOCATION_CHECK_SECONDS", 1.0))
+    try:
+        current = caches["ingest"].get(REVOCATION_KEY)
+    except Exception:
+        return
+    if current != _revocations["seen"]:
+        _revocations["seen"] = current
+        forget_cached_credentials()
 
 
 # --------------------------------------------------------------------------- verifying
@@ -146,8 +194,14 @@ def forget_cached_credentials(**kwargs) -> None:
         _touched.clear()
 
 
+def _announce_after_commit(**kwargs) -> None:
+    transaction.on_commit(announce_revocation)
+
+
 post_save.connect(forget_cached_credentials, sender=GatewayToken, dispatch_uid="ingest-token-cache-save")
 post_delete.connect(forget_cached_credentials, sender=GatewayToken, dispatch_uid="ingest-token-cache-delete")
+post_save.connect(_announce_after_commit, sender=GatewayToken, dispatch_uid="ingest-token-announce-save")
+post_delete.connect(_announce_after_commit, sender=GatewayToken, dispatch_uid="ingest-token-announce-delete")
 
 
 def credential_for_token(raw: str) -> GatewayCredential | None:
@@ -157,6 +211,7 @@ def credential_for_token(raw: str) -> GatewayCredential | None:
         return None
     digest = hash_token(raw)
     wall = time.monotonic()
+    _check_revocations(wall)
     with _cache_lock:
         cached = _cache.get(digest)
     if cached is not None and cached[1] > wall:
@@ -220,17 +275,88 @@ def _token_from_header(request) -> str | None:
     return value
 
 
+# --------------------------------------------------------------------------- failed authentication
+
+
+def _failure_rate() -> tuple[int, int] | None:
+    """GATEWAY_AUTH_FAILURE_RATE ("20/min") as (failures, window seconds), or None for no limit."""
+    rate = settings.GATEWAY_AUTH_FAILURE_RATE
+    if not rate:
+        return None
+    count, _, period = rate.partition("/")
+    return int(count), {"s": 1, "m": 60, "h": 3600, "d": 86400}[period.strip()[:1]]
+
+
+def note_gateway_auth_failure(*, source: str, door: str, reason: str, token_key: str = "", **fields) -> int | None:
+    """Count a failed gateway authentication from ``source`` (the client address for HTTP, the topic's gateway
+    for MQTT). Each failure is a security event until the source passes GATEWAY_AUTH_FAILURE_RATE in the
+    current window; then one "gateway.auth_throttled" event, and silence until the window ends. Returns the
+    seconds left in the window when the source is over the limit (the HTTP front answers 429), else None.
+
+    Only failures are counted: a valid token is accepted whatever its address did, so a flood of bad tokens
+    from a gateway's address (or a spoofed one) never locks the real gateway out.
+    """
+    limit = _failure_rate()
+    if limit is None:
+        security_event("gateway.auth_failed", source=source, door=door, reason=reason, token=token_key, **fields)
+        return None
+    allowed, window = limit
+    now = time.time()
+    window_start = int(now // window * window)
+    cache = caches["ingest"]
+    key = f"gw-auth-fail:{source}:{window_start}"
+    cache.add(key, 0, timeout=window + 5)
+    try:
+        count = cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.set(key, 1, timeout=window + 5)
+        count = 1
+    if count <= allowed:
+        security_event("gateway.auth_failed", source=source, door=door, reason=reason, token=token_key, **fields)
+        return None
+    if count == allowed + 1:
+        security_event("gateway.auth_throttled", source=source, door=door, failures=count, window_s=window)
+    return max(1, int(window_start + window - now))
+
+
 class GatewayTokenAuthentication(BaseAuthentication):
-    """DRF authentication for gateways: ``Authorization: Bearer gwt_...``."""
+    """DRF authentication for gateways: ``Authorization: Bearer gwt_...``.
+
+    Failures are counted per client address (note_gateway_auth_failure): over GATEWAY_AUTH_FAILURE_RATE the
+    answer is 429 with Retry-After instead of 401, but a valid token is always accepted.
+    """
 
     def authenticate(self, request):
-        raw = _token_from_header(request)
+        try:
+            raw = _token_from_header(request)
+        except exceptions.AuthenticationFailed as exc:
+            self._refuse(request, str(exc.detail), "")
+            raise
         if raw is None:
             return None
         credential = credential_for_token(raw)
         if credential is None:
-            raise exceptions.AuthenticationFailed("gateway token is not valid (unknown, malformed or revoked)")
+            message = "gateway token is not valid (unknown, malformed or revoked)"
+            match = _TOKEN_RE.match(raw)
+            self._refuse(request, message, match.group(1) if match else "")
+            raise exceptions.AuthenticationFailed(message)
         return GatewayPrincipal(credential), credential
+
+    def _refuse(self, request, reason: str, token_key: str) -> None:
+        source = request.META.get("REMOTE_ADDR", "") or "unknown"
+        wait = note_gateway_auth_failure(
+            source=source,
+            door="http",
+            reason=reason,
+            token_key=token_key,
+            ip=source,
+            path=request.path,
+            key=token_key or "(malformed)",
+        )
+        if wait is not None:
+            raise exceptions.Throttled(
+                wait=wait, detail=f"too many failed gateway authentications from {source}; retry in {wait} s"
+            )
 
     def authenticate_header(self, request):
         return 'Bearer realm="rtls-gateways"'

@@ -20,6 +20,9 @@ import time
 from dataclasses import dataclass, field
 from urllib.parse import unquote, urlparse
 
+from django.conf import settings
+
+from config.security_events import clean_for_log, security_event
 from locations.engine.types import BatchError
 from locations.ingest.adapters import adapt
 from locations.ingest.codec import body_gateway, decode_body
@@ -66,9 +69,12 @@ def topic_parts(topic: str, prefix: str) -> tuple[str, str] | None:
 def handle_message(topic: str, payload: bytes, *, prefix: str, queue=None, received_at: float | None = None):
     """One MQTT message through the same front as HTTP. Raises QueueUnavailable (do not acknowledge)."""
     received_at = time.time() if received_at is None else received_at
+    limit = getattr(settings, "INGEST_MQTT_MAX_MESSAGE_BYTES", 256 * 1024)
+    if len(payload) > limit:  # refused before parsing: a huge message must not cost memory or CPU
+        return MessageOutcome("malformed", f"message of {len(payload):,} bytes is larger than the {limit:,} allowed")
     parts = topic_parts(topic, prefix)
     if parts is None:
-        return MessageOutcome("malformed", f"unexpected topic {topic!r}")
+        return MessageOutcome("malformed", f"unexpected topic {clean_for_log(topic)!r}")
     gateway_id, kind = parts
     try:
         body = decode_body(payload) if kind == "sightings" else json.loads(payload)
@@ -80,12 +86,24 @@ def handle_message(topic: str, payload: bytes, *, prefix: str, queue=None, recei
         except BatchError as exc:
             return MessageOutcome("malformed", str(exc))
     elif isinstance(body_gateway(body), str) and body_gateway(body) != gateway_id:
-        return MessageOutcome("refused", f"topic is for gateway {gateway_id} but the body says {body_gateway(body)}")
+        # The broker authenticated the publisher for this topic's gateway only (docs/gateways.md).
+        reason = f"topic is for gateway {gateway_id} but the body says {body_gateway(body)}"
+        security_event("policy.refused", action="ingest.sightings", door="mqtt", principal=gateway_id, reason=reason)
+        return MessageOutcome("refused", reason)
     try:
         result = accept_body(body, received_at=received_at, queue=queue)
     except BatchError as exc:
         return MessageOutcome("malformed", str(exc))
     return MessageOutcome("accepted", result=result)
+
+
+def _note_refused(topic: str, prefix: str, detail: str) -> None:
+    """A message for another gateway than its topic's: a security event, limited per topic gateway (the
+    broker's ACL makes the topic the publisher's identity; its own failed logins are in the broker's log)."""
+    from locations.ingest.auth import note_gateway_auth_failure
+
+    parts = topic_parts(topic, prefix)
+    note_gateway_auth_failure(source=f"mqtt:{parts[0] if parts else topic}", door="mqtt", reason=detail)
 
 
 def client_options(url: str) -> dict:
@@ -152,6 +170,7 @@ class MqttIngest:
 
     def _on_message(self, client, userdata, message):
         self.stats.messages += 1
+        topic = clean_for_log(message.topic)  # a gateway chooses its topic: never log it raw
         deadline = time.monotonic() + self.enqueue_retry_s
         delay = 0.1
         while True:
@@ -164,7 +183,7 @@ class MqttIngest:
                     logger.error(
                         "could not queue MQTT message %s on %s: %s; it will be redelivered",
                         message.mid,
-                        message.topic,
+                        topic,
                         exc,
                     )
                     self._reconnect.set()  # no PUBACK: the broker resends it once we reconnect
@@ -172,7 +191,7 @@ class MqttIngest:
                 time.sleep(delay)
                 delay = min(delay * 2, 2.0)
             except Exception:  # a bug must not stop the worker; the message is dropped loudly
-                logger.exception("MQTT message %s on %s could not be handled", message.mid, message.topic)
+                logger.exception("MQTT message %s on %s could not be handled", message.mid, topic)
                 self.stats.malformed += 1
                 self.stats.count("internal error")
                 client.ack(message.mid, message.qos)
@@ -186,18 +205,19 @@ class MqttIngest:
             if result.rejected:
                 logger.info(
                     "MQTT %s: %d item(s) rejected, first: %s",
-                    message.topic,
+                    topic,
                     len(result.rejected),
-                    result.rejected[0].reason,
+                    clean_for_log(result.rejected[0].reason),
                 )
         elif outcome.status == "refused":
             self.stats.refused += 1
+            _note_refused(message.topic, self.prefix, outcome.detail)
             self.stats.count("gateway mismatch")
-            logger.warning("MQTT message on %s refused: %s", message.topic, outcome.detail)
+            logger.warning("MQTT message on %s refused: %s", topic, clean_for_log(outcome.detail))
         else:
             self.stats.malformed += 1
             self.stats.count("malformed")
-            logger.warning("MQTT message on %s is malformed: %s", message.topic, outcome.detail)
+            logger.warning("MQTT message on %s is malformed: %s", topic, clean_for_log(outcome.detail))
         client.ack(message.mid, message.qos)
 
     def run(self, *, stop: threading.Event, max_seconds: float | None = None, report_every_s: float = 60.0):

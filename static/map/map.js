@@ -826,6 +826,10 @@
       if (live.ws !== ws) return; // closed on purpose (floor switch)
       live.ws = null;
       window.clearInterval(live.pingTimer);
+      if (event.code === 4401 && config.session) { // signed out (here or in another tab): to the sign-in page
+        window.location.assign(config.session.login_url + "?expired=signout&next=/map/");
+        return;
+      }
       if (event.code === 4403) {
         setLiveStatus("signed-out", "Not allowed: sign in again with a map role.");
         return;

@@ -153,7 +153,11 @@ def custom_pages(everything):
         (reverse("admin:index"), both | {"nurse_staff", "dispatch_staff"}),
         (reverse("admin:assets_asset_import"), {"biomed"}),
         (reverse("admin:assets_asset_export"), both),
-        (reverse("admin:assets_asset_transition", args=[asset.pk, "send_to_biomed"]), both),
+        # A transition's page opens for whoever the policy table lets run it (declarations/policy.py).
+        (
+            reverse("admin:assets_asset_transition", args=[asset.pk, "send_to_biomed"]),
+            both | {"nurse_staff", "dispatch_staff"},
+        ),
         (reverse("admin:assets_asset_tag_bind", args=[asset.pk]), {"biomed"}),
         (reverse("admin:assets_asset_tag_unbind", args=[asset.pk]), {"biomed"}),
         (reverse("admin:locations_floor_import"), {"biomed"}),

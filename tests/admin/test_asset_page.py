@@ -130,9 +130,11 @@ def test_return_to_service_lets_biomed_choose_soiled(client, hospital, biomed_st
     assert asset.state == AssetState.SOILED
 
 
-def test_nurses_made_staff_cannot_open_the_transition_page(client, hospital, nurse_staff):
+def test_nurses_made_staff_open_only_the_transition_pages_the_policy_table_gives_them(client, hospital, nurse_staff):
+    # One policy for every door (declarations/policy.py): the admin gives the verdict the map and the API give.
     client.force_login(nurse_staff)
-    assert client.get(transition_url(hospital["assets"]["IP-001"], "start_use")).status_code == 403
+    assert client.get(transition_url(hospital["assets"]["IP-001"], "start_use")).status_code == 200
+    assert client.get(transition_url(hospital["assets"]["IP-001"], "reserve")).status_code == 403
 
 
 def test_retiring_from_the_asset_page_goes_through_the_decommissioning_service(

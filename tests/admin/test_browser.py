@@ -91,6 +91,20 @@ def demo_hospital(transactional_db):
     bring_the_demo_to_life()
 
 
+def demo_code(username: str) -> str:
+    """What the demo user's authenticator app shows now (seed_demo's published demo secret); no database."""
+    import time
+    from binascii import unhexlify
+
+    from django_otp.oath import TOTP
+
+    from accounts.demo import demo_totp_key
+
+    totp = TOTP(unhexlify(demo_totp_key(username)))
+    totp.time = time.time()
+    return f"{totp.token():06d}"
+
+
 def in_own_thread(function, *args):
     """Run ``function`` in a thread of its own. Playwright's sync API refuses a thread whose event loop
     is running, and other browser tests keep a session-wide Playwright in the main thread."""
@@ -113,6 +127,7 @@ def biomeds_morning(base_url: str, soiled_tag: str, soiled_count: int, retiring_
         page.goto(f"{base_url}/admin/")
         page.fill("#id_username", "biomed")
         page.fill("#id_password", BIOMED_PASSWORD)
+        page.fill("#id_otp_code", demo_code("biomed"))  # the demo's authenticator (accounts/demo.py)
         page.click("input[type=submit]")
         page.wait_for_selector("#dashboard")
         assert page.inner_text("#tile-state-soiled .count") == str(soiled_count)

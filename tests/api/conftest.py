@@ -8,7 +8,6 @@ from datetime import timedelta
 import pytest
 from django.core.cache import cache
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from assets.models import Asset, AssetType
@@ -40,11 +39,16 @@ def _fresh_throttle_counters():
     cache.clear()
 
 
-def client_for(user=None) -> APIClient:
+def client_for(user=None, *, step_up: bool = False) -> APIClient:
+    """An API client with a long-lived token of ``user`` (or a short-lived step-up token: sign-off and
+    decommission refuse the long-lived kind; tests/api/test_step_up.py goes through the real exchange)."""
+    from accounts.models import ApiTokenKind
+    from accounts.services import api_token_issue
+
     client = APIClient()
     if user is not None:
-        token, _ = Token.objects.get_or_create(user=user)
-        client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+        issued = api_token_issue(user=user, kind=ApiTokenKind.STEP_UP if step_up else ApiTokenKind.API)
+        client.credentials(HTTP_AUTHORIZATION=f"Token {issued.raw}")
     return client
 
 

@@ -2,6 +2,7 @@
 
 from datetime import timedelta
 
+import pytest
 from django.utils import timezone
 
 from assets.models import Tag
@@ -10,6 +11,12 @@ from lifecycle.decommissioning.canonical import canonical_json, sha256_hex
 from lifecycle.states import AssetState
 from tests.api.conftest import client_for, reload
 from tests.factories import TagFactory, UserFactory
+
+
+@pytest.fixture
+def clients(users):
+    """Sign-off and decommission need a fresh sign-in: these clients hold step-up tokens (accounts)."""
+    return {"anonymous": client_for(None), **{role: client_for(user, step_up=True) for role, user in users.items()}}
 
 
 def url(asset, rest=""):
@@ -79,7 +86,10 @@ def test_full_decommissioning_through_the_api(hospital, clients, users):
     assert refused.status_code == 409 and "clinical engineering sign-off missing" in refused.json()["reasons"]
     signed = biomed.post(url(asset, "sign-offs/"), {"role": "clinical_engineering", "version": version}, format="json")
     assert signed.status_code == 201, signed.json()
-    assert security.post(url(asset, "sign-offs/"), {"role": "security"}, format="json").status_code == 201
+    assert (
+        security.post(url(asset, "sign-offs/"), {"role": "security", "version": version}, format="json").status_code
+        == 201
+    )
     assert [s["valid"] for s in security.get(url(asset, "sign-offs/")).json()] == [True, True]
     assert biomed.get(url(asset)).json()["ready_to_decommission"] is True
 
@@ -100,18 +110,22 @@ def test_sign_off_refusals_say_why(hospital, clients, users):
     biomed = clients["clinical_engineering"]
     biomed.post(url(asset))
 
-    incomplete = biomed.post(url(asset, "sign-offs/"), {"role": "clinical_engineering"}, format="json")
+    incomplete = biomed.post(url(asset, "sign-offs/"), {"role": "clinical_engineering", "version": 1}, format="json")
     assert incomplete.status_code == 409 and incomplete.json()["code"] == "sign_off_refused"
     assert "RTLS tag" in " ".join(incomplete.json()["reasons"])
 
-    fill_in(biomed, asset)
-    wrong_role = biomed.post(url(asset, "sign-offs/"), {"role": "security"}, format="json")
+    v = fill_in(biomed, asset)["version"]
+    wrong_role = biomed.post(url(asset, "sign-offs/"), {"role": "security", "version": v}, format="json")
     assert wrong_role.status_code == 403 and "Security" in wrong_role.json()["message"]
-    assert clients["nurse"].post(url(asset, "sign-offs/"), {"role": "security"}, format="json").status_code == 403
+    nurse = clients["nurse"].post(url(asset, "sign-offs/"), {"role": "security", "version": v}, format="json")
+    assert nurse.status_code == 403
 
-    dual = client_for(UserFactory(username="dual", roles=["Clinical engineering", "Security"], password=None))
-    assert dual.post(url(asset, "sign-offs/"), {"role": "clinical_engineering"}, format="json").status_code == 201
-    twice = dual.post(url(asset, "sign-offs/"), {"role": "security"}, format="json")
+    dual = client_for(
+        UserFactory(username="dual", roles=["Clinical engineering", "Security"], password=None), step_up=True
+    )
+    first = dual.post(url(asset, "sign-offs/"), {"role": "clinical_engineering", "version": v}, format="json")
+    assert first.status_code == 201
+    twice = dual.post(url(asset, "sign-offs/"), {"role": "security", "version": v}, format="json")
     assert twice.status_code == 409 and "different person" in twice.json()["message"]
 
     stale_version = clients["security"].post(

@@ -54,6 +54,13 @@ class Receiver:
         self.server.server_close()
 
 
+@pytest.fixture(autouse=True)
+def _loopback_receivers_allowed(settings):
+    """These tests' subscribers listen on 127.0.0.1: an intranet receiver, allowed on purpose
+    (test_webhook_addresses.py proves loopback is refused without it)."""
+    settings.WEBHOOK_ALLOWED_HOSTS = ["127.0.0.1"]
+
+
 @pytest.fixture
 def receiver():
     r = Receiver()

@@ -46,6 +46,7 @@ def test_production_settings_pass_check_deploy_with_no_warnings():
         DEBUG="0",
         SECRET_KEY=STRONG_KEY,
         ALLOWED_HOSTS="assets.example.org",
+        DATABASE_URL="postgres://app@db.internal:5432/assets",  # production runs on PostgreSQL (not contacted)
     )
     assert result.returncode == 0, result.stderr + result.stdout
     assert "System check identified no issues" in result.stdout
@@ -92,3 +93,11 @@ def test_configured_services_are_used_when_the_variables_are_set():
     )
     result = subprocess.run([sys.executable, "-c", code], cwd=BASE_DIR, env=environment, capture_output=True, text=True)
     assert result.stdout.split() == ["django.db.backends.postgresql", "channels_redis.core.RedisChannelLayer"]
+
+
+def test_production_refuses_sqlite_unless_allowed_explicitly():
+    env = {"DEBUG": "0", "SECRET_KEY": STRONG_KEY, "ALLOWED_HOSTS": "assets.example.org"}
+    refused = run_manage("check", DATABASE_URL="sqlite:///prod.sqlite3", **env)
+    assert refused.returncode != 0 and "DATABASE_URL is SQLite, which production does not use" in refused.stderr
+    allowed = run_manage("check", DATABASE_URL="sqlite:///prod.sqlite3", ALLOW_SQLITE_IN_PRODUCTION="1", **env)
+    assert allowed.returncode == 0, allowed.stderr

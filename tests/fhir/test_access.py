@@ -33,9 +33,9 @@ def test_no_token_is_401_and_a_token_without_a_role_is_403_operation_outcome(hos
         assert no_role.status_code == 403
         body = no_role.json()
         validate(body)
-        assert body["issue"][0]["code"] == "forbidden" and "no staff role" in body["issue"][0]["diagnostics"]
-    # /api/v1/ still lets this token read today (IsAuthenticated only); FHIR is the stricter one (docs/fhir.md).
-    assert clients["no_role"].get("/api/v1/assets/").status_code == 200
+        assert body["issue"][0]["code"] == "forbidden" and "may read" in body["issue"][0]["diagnostics"]
+    # The same policy gate as /api/v1/ (declarations/policy.py): reading FHIR is exactly as permitted.
+    assert clients["no_role"].get("/api/v1/assets/").status_code == 403
 
 
 def test_a_bad_token_is_401(hospital, clients):

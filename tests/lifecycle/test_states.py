@@ -111,7 +111,7 @@ def test_docs_page_matches_the_declarations():
     text = path.read_text(encoding="utf-8")
     for value, definition in DESIGN_DEFINITIONS.items():
         assert f"| `{value}` |" in text and definition in text
-    assert "| `return` | `in_use` | `soiled` | Nurse, Dispatch |" in text
+    assert "| `return` | `in_use` | `soiled` | Nurse, Dispatch, superusers |" in text
 
 
 def test_document_states_command_writes_and_checks(tmp_path):

@@ -121,3 +121,20 @@ def test_an_empty_history_exports_nothing_but_the_csv_header(db):
     assert out == "asset_tag,room,floor,building,entered_at,left_at\n"
     out, err = export()
     assert out == "" and "0 stays exported" in err
+
+
+def test_csv_cells_that_a_spreadsheet_would_run_are_neutralised(stays):
+    """Asset tags and room codes come from imported files: none may run as a formula in a spreadsheet."""
+    import csv
+
+    from locations.models import Room
+
+    evil = AssetFactory(asset_tag="+cmd|' /C calc'!A0")
+    room = stays.rooms["B"]
+    Room.objects.filter(pk=room.pk).update(code="@SUM(1+1)")
+    RoomInterval.objects.create(asset=evil, room=room, entered_at=utc(2026, 11, 18, 9, 0))
+    out, _ = export("--format", "csv")
+    rows = list(csv.reader(io.StringIO(out)))
+    cells = [cell for row in rows[1:] for cell in row]
+    assert not [cell for cell in cells if cell[:1] in ("=", "+", "-", "@")]
+    assert ["'+cmd|' /C calc'!A0", "'@SUM(1+1)"] == rows[-1][:2]

@@ -66,13 +66,15 @@ def test_the_estimate_shows_in_the_api_admin_and_healthz_and_a_skewed_gateway_ra
     worst = max(Receiver.objects.exclude(clock_offset_s=None), key=lambda r: abs(r.clock_offset_s))
     settings.GATEWAY_CLOCK_ALERT_SECONDS = abs(worst.clock_offset_s) - 0.05
 
-    api = client_for(UserFactory(username="clock-reader", password=None)).get("/api/v1/receivers/")
+    reader = UserFactory(username="clock-reader", password=None, roles=["Clinical engineering"])
+    api = client_for(reader).get("/api/v1/receivers/")
     assert api.status_code == 200
     listed = {r["gateway_id"]: r for r in api.json()["results"]}
     assert listed[worst.gateway_id]["clock_offset_s"] == pytest.approx(worst.clock_offset_s)
     assert listed[worst.gateway_id]["clock_pairs"] == worst.clock_pairs
 
-    health = Client().get("/healthz").json()["gateway_clocks"]
+    settings.HEALTHZ_TOKEN = "monitor-token-for-tests"  # the detail is for monitoring, not for anonymous callers
+    health = Client().get("/healthz", HTTP_AUTHORIZATION="Bearer monitor-token-for-tests").json()["gateway_clocks"]
     assert health["status"] == "skewed" and health["off"] == [worst.gateway_id]
     assert health["worst_offset_s"] == pytest.approx(abs(worst.clock_offset_s))
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import shutil
 import threading
 import time
@@ -330,3 +331,55 @@ def test_a_floor_with_500_assets_renders_in_under_a_second(open_page):
     print(f"\nfloor with 500 assets: {json.dumps(result)}")
     assert load["totalMs"] < 1000, f"loading and painting the floor took {load['totalMs']:.0f} ms"
     assert ungrouped["ms"] < 1000, f"drawing 500 individual markers took {ungrouped['ms']:.0f} ms"
+
+
+def test_swagger_ui_and_the_admin_render_under_the_csp(browser, asgi_server):
+    """The Content-Security-Policy forbids inline scripts: Swagger UI and the admin still work, no violation."""
+    from tests.accounts.helpers import code_for, enrolled
+
+    admin_user = UserFactory(username="csp-admin", password=PASSWORD, is_staff=True, is_superuser=True)
+    device = enrolled(admin_user)  # superusers sign in to the admin with a second factor
+    context = browser.new_context()
+    page = context.new_page()
+    violations: list[str] = []
+    page.on("console", lambda message: "Content Security Policy" in message.text and violations.append(message.text))
+    page.on("pageerror", lambda error: violations.append(str(error)))
+    try:
+        page.goto(f"{asgi_server.url}/api/v1/docs/")
+        page.wait_for_selector(".swagger-ui .opblock", timeout=15_000)  # operations rendered by the script
+        page.goto(f"{asgi_server.url}/admin/login/")
+        page.fill("#id_username", "csp-admin")
+        page.fill("#id_password", PASSWORD)
+        page.fill("#id_otp_code", code_for(device))
+        page.click("input[type=submit]")
+        page.wait_for_selector("#content")
+        page.goto(f"{asgi_server.url}/admin/assets/asset/add/")
+        page.wait_for_selector("#asset_form")
+    finally:
+        context.close()
+    assert not violations, violations
+
+
+def test_the_map_warns_before_it_signs_out_and_stay_signed_in_keeps_the_session(open_page, settings):
+    """Polling is not activity: a map left alone warns (an alert dialog, focus on its button), then signs out."""
+    settings.SESSION_IDLE_SECONDS = 14
+    settings.SESSION_WARN_SECONDS = 8
+    settings.MAP_POLL_SECONDS = 1  # it polls all the time: that must not keep the session alive
+    build_map_hospital()
+    UserFactory(username="nurse-idle", roles=["Nurse"])
+    page = open_page("nurse-idle")
+    warning = page.locator("#session-warning")
+    warning.wait_for(state="visible", timeout=12_000)
+    assert warning.get_attribute("role") == "alertdialog"
+    assert "signed out in" in warning.inner_text() and "seconds" in page.inner_text("#session-countdown")
+    assert page.evaluate("document.activeElement.id") == "session-stay"
+    screenshot(page, "map-session-warning.png")
+
+    page.click("#session-stay")  # "Stay signed in": the server counts it as activity
+    warning.wait_for(state="hidden", timeout=3_000)
+    assert page.evaluate("window.floorMapSession.deadline() - Date.now()") > 10_000
+
+    # Left alone again: warned again, then signed out to the sign-in page, which says why.
+    warning.wait_for(state="visible", timeout=12_000)
+    page.wait_for_url(re.compile(r"/map/login/\?expired=idle"), timeout=15_000)
+    assert "You were signed out after a while without activity" in page.inner_text("main")

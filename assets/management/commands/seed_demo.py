@@ -5,6 +5,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
+from accounts.demo import demo_totp_ensure
 from assets.demo import (
     DemoSetupError,
     demo_asset_types_ensure,
@@ -50,6 +51,8 @@ class Command(BaseCommand):
                 from lifecycle.biomed.demo import demo_biomed_ensure  # schedules, 90 days of work, loans
 
                 biomed_counts = demo_biomed_ensure()
+
+                devices = demo_totp_ensure()  # biomed, security, admin: the admin asks them for a TOTP code
         except DemoSetupError as exc:
             raise CommandError(f"{exc}. Nothing was changed.") from None
 
@@ -66,3 +69,7 @@ class Command(BaseCommand):
             note = "created" if outcome.created else "already existed, left unchanged (password not reset)"
             self.stdout.write(f"  {spec.username:<9} {spec.password:<20} {spec.role_label:<26} {note}")
         self.stdout.write("biomed, security and admin sign in to /admin/; everyone can use the API at /api/v1/.")
+        self.stdout.write("They also give a one-time code: `manage.py demo_totp USERNAME` prints it, or add the")
+        self.stdout.write("demo secret to an authenticator app (README):")
+        for device in devices:
+            self.stdout.write(f"  {device.user.username:<9} {device.config_url}")

@@ -12,7 +12,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('assets', '0003_nearest_search_index'),
-        ('lifecycle', '0006_scheduled_work_order_kinds'),
+        ('lifecycle', '0008_scheduled_work_order_kinds'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -6,10 +6,9 @@ import django_filters
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
-from lifecycle.api.permissions import IsDispatch, MayRequestEquipment
+from lifecycle.api.permissions import MayAssignRequests, MayDeliverRequests, MayRequestEquipment
 from lifecycle.models import Source
 from lifecycle.requests import services
 from lifecycle.requests.api.serializers import (
@@ -53,9 +52,11 @@ class EquipmentRequestViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelVie
 
     def get_permissions(self):
         if self.action == "create":
-            return [IsAuthenticated(), MayRequestEquipment()]
-        if self.action in ("assign", "deliver"):
-            return [IsAuthenticated(), IsDispatch()]
+            return [MayRequestEquipment()]
+        if self.action == "assign":
+            return [MayAssignRequests()]
+        if self.action == "deliver":
+            return [MayDeliverRequests()]
         return super().get_permissions()
 
     def _answer(self, equipment_request, code=status.HTTP_200_OK):

@@ -3,13 +3,18 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from assets.models import AssetType
+from lifecycle.webhooks.addresses import WebhookURLRefused, check_webhook_url
 from lifecycle.webhooks.choices import DeliveryStatus, WebhookEvent
 from lifecycle.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
 from locations.models import Building, Floor
 
 
 class WebhookSubscriptionSerializer(serializers.ModelSerializer):
-    url = serializers.URLField(max_length=500, help_text="http(s) URL the deliveries are POSTed to.")
+    url = serializers.URLField(
+        max_length=500,
+        help_text="https URL the deliveries are POSTed to; its host must resolve to public addresses only "
+        "(or be listed in the server's WEBHOOK_ALLOWED_HOSTS).",
+    )
     events = serializers.ListField(
         child=serializers.ChoiceField(choices=WebhookEvent.choices), min_length=1, max_length=len(WebhookEvent.values)
     )
@@ -51,8 +56,10 @@ class WebhookSubscriptionSerializer(serializers.ModelSerializer):
         read_only_fields = ["created_at", "updated_at"]
 
     def validate_url(self, value: str) -> str:
-        if not value.lower().startswith(("http://", "https://")):
-            raise serializers.ValidationError("use an http or https URL")
+        try:
+            check_webhook_url(value)
+        except WebhookURLRefused as exc:
+            raise serializers.ValidationError(str(exc)) from None
         return value
 
     def validate_events(self, value: list[str]) -> list[str]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import status, viewsets
-from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from lifecycle.api.permissions import MayManageWebhooks
@@ -21,7 +20,7 @@ ID = r"[0-9]{1,18}"
 
 class WebhookSubscriptionViewSet(viewsets.ModelViewSet):
     serializer_class = WebhookSubscriptionSerializer
-    permission_classes = [IsAuthenticated, MayManageWebhooks]
+    permission_classes = [MayManageWebhooks]
     lookup_value_regex = ID
     http_method_names = ["get", "post", "patch", "delete"]
 
@@ -40,7 +39,7 @@ class WebhookSubscriptionViewSet(viewsets.ModelViewSet):
 
 class WebhookDeliveryViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = WebhookDeliverySerializer
-    permission_classes = [IsAuthenticated, MayManageWebhooks]
+    permission_classes = [MayManageWebhooks]
     filterset_fields = ["subscription", "event", "status"]
     lookup_value_regex = r"[0-9a-fA-F-]{36}"
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
+from config.spreadsheet import safe_cell
 from locations.selectors import location_history_rows
 
 FIELDS = ["asset_tag", "room", "floor", "building", "entered_at", "left_at"]
@@ -85,7 +86,17 @@ class Command(BaseCommand):
             writer = csv.writer(stream, lineterminator="\n")
             writer.writerow(FIELDS)
             for asset_tag, room, floor, building, entered_at, left_at in rows:
-                writer.writerow([asset_tag, room, floor, building, format_time(entered_at), format_time(left_at) or ""])
+                # Codes and tags come from imported files: a spreadsheet must not run one as a formula.
+                writer.writerow(
+                    [
+                        safe_cell(asset_tag),
+                        safe_cell(room),
+                        safe_cell(floor),
+                        safe_cell(building),
+                        format_time(entered_at),
+                        format_time(left_at) or "",
+                    ]
+                )
                 count += 1
             return count
         for asset_tag, room, floor, building, entered_at, left_at in rows:

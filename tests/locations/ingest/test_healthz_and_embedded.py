@@ -15,10 +15,18 @@ from locations.ingest.worker import stop_in_process_worker
 from locations.simulator import format_ts
 from tests.locations.sim_hospital import HEARD_IN, make_ward, tagged_asset
 
+# The detail is for monitoring (issue 13 defect 6); anonymous callers get ok / not ok only.
+MONITOR = {"HTTP_AUTHORIZATION": "Bearer monitor-token-for-tests"}
+
+
+@pytest.fixture(autouse=True)
+def _monitoring_token(settings):
+    settings.HEALTHZ_TOKEN = "monitor-token-for-tests"
+
 
 @pytest.mark.django_db
 def test_healthz_reports_each_part(memory_queue):
-    answer = Client().get("/healthz")
+    answer = Client().get("/healthz", **MONITOR)
     assert answer.status_code == 200
     data = answer.json()
     assert data["status"] == "ok"
@@ -37,7 +45,7 @@ def test_healthz_is_degraded_when_ingest_lags(memory_queue, settings):
     settings.INGEST_LAG_WARN_SECONDS = 0
     memory_queue.put(gateway_id="gw-a", sightings=[Sighting("gw-a", "c3000000010a", -60.0, 1.0)], received_at=1.0)
     time.sleep(0.01)
-    data = Client().get("/healthz").json()
+    data = Client().get("/healthz", **MONITOR).json()
     assert data["status"] == "degraded"
     assert data["ingest"]["status"] == "lagging" and data["ingest"]["entries"] == 1
 
@@ -51,7 +59,7 @@ def test_healthz_says_error_with_503_when_the_database_is_down(memory_queue, mon
             raise OperationalError("connection refused")
 
     monkeypatch.setattr(views, "connection", DeadConnection())
-    answer = Client().get("/healthz")
+    answer = Client().get("/healthz", **MONITOR)
     assert answer.status_code == 503
     assert answer.json()["status"] == "error" and answer.json()["database"] == "error: OperationalError"
 
@@ -61,7 +69,7 @@ def test_healthz_reports_an_unreachable_queue_without_failing(settings):
     from locations.ingest.queue import RedisStreamQueue
 
     set_queue(RedisStreamQueue(url="redis://127.0.0.1:1/0", prefix="nowhere", shards=2))
-    data = Client().get("/healthz").json()
+    data = Client().get("/healthz", **MONITOR).json()
     assert data["status"] == "degraded" and data["ingest"]["status"].startswith("error")
 
 

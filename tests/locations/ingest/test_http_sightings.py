@@ -7,8 +7,8 @@ import time
 
 import pytest
 from django.test import Client
-from rest_framework.authtoken.models import Token
 
+from accounts.services import api_token_issue
 from locations.ingest.auth import gateway_token_issue, gateway_token_revoke
 from locations.ingest.queue import QueueUnavailable
 from locations.ingest.worker import EngineWorker
@@ -144,7 +144,7 @@ def test_the_token_may_be_sent_as_the_basic_auth_password(ward, memory_queue):
 
 def test_a_user_api_token_cannot_post_sightings(ward, memory_queue):
     user = UserFactory()
-    key = Token.objects.create(user=user).key
+    key = api_token_issue(user=user).raw
     response = post(Client(), good_body(), headers={"Authorization": f"Token {key}"})
     assert response.status_code == 401
 

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('lifecycle', '0005_admin_role_permissions'),
+        ('lifecycle', '0007_role_permissions_from_policy'),
     ]
 
     operations = [

@@ -1,0 +1,95 @@
+"""Who may do what, read from the one table (declarations/policy.py) for a user or a gateway.
+
+Imports no models (users and gateway principals are duck-typed), so every app and interface may use it.
+
+``principal_roles`` turns whoever is asking into the table's principals; ``may`` asks the table;
+``refuse`` records a refusal on the security event stream (config/security_events.py). ``PolicyPermission``
+is the django-fsm ``permission=`` callable of each transition on ``Asset``. ``user=None`` is the system
+itself (room-type rules).
+"""
+
+from __future__ import annotations
+
+from config.security_events import security_event
+from declarations.policy import ROLE_GROUP_NAMES, SUPERUSER, SYSTEM, Action, Role, allowed, gateway_principal, who
+
+_ROLE_BY_GROUP = {name: role.value for role, name in ROLE_GROUP_NAMES.items()}
+
+
+def user_roles(user) -> set[Role]:
+    """The staff roles (groups) of an active, signed-in user."""
+    if user is None or not getattr(user, "is_authenticated", False) or not getattr(user, "is_active", False):
+        return set()
+    groups = getattr(user, "groups", None)
+    if groups is None:  # a gateway principal
+        return set()
+    names = set(groups.values_list("name", flat=True))
+    return {Role(_ROLE_BY_GROUP[name]) for name in names if name in _ROLE_BY_GROUP}
+
+
+def principal_roles(user) -> frozenset[str]:
+    """The table's principals for ``user``: None is the system; a gateway is its token's scope."""
+    if user is None:
+        return frozenset({SYSTEM})
+    credential = getattr(user, "credential", None)
+    if credential is not None and hasattr(credential, "gateway_id"):  # locations.ingest.auth.GatewayPrincipal
+        return frozenset({gateway_principal(gateway_id=credential.gateway_id)})
+    if not getattr(user, "is_authenticated", False) or not getattr(user, "is_active", False):
+        return frozenset()
+    roles = {role.value for role in user_roles(user)}
+    if getattr(user, "is_superuser", False):
+        roles.add(SUPERUSER)
+    return frozenset(roles)
+
+
+def may(user, action: Action | str) -> bool:
+    return allowed(principal_roles(user), action)
+
+
+def describe(action: Action | str) -> str:
+    return who(action)
+
+
+def who_is(user) -> str:
+    if user is None:
+        return "system"
+    if getattr(user, "credential", None) is not None:  # a gateway principal
+        return str(user)
+    if not getattr(user, "is_authenticated", False):
+        return "anonymous"
+    username = getattr(user, "get_username", None)
+    return username() if username else str(user)
+
+
+def refuse(user, action: Action | str, *, door: str, **fields) -> None:
+    """Record that ``door`` refused ``action`` to ``user`` (nothing else: the caller answers 401/403)."""
+    security_event(
+        "policy.refused",
+        action=str(Action(action)),
+        door=door,
+        principal=who_is(user),
+        user_id=getattr(user, "pk", None),
+        roles=sorted(principal_roles(user)),
+        **fields,
+    )
+
+
+def check(user, action: Action | str, *, door: str, **fields) -> bool:
+    """``may``, and a security event when the answer is no. For the point where a door enforces."""
+    if may(user, action):
+        return True
+    refuse(user, action, door=door, **fields)
+    return False
+
+
+class PolicyPermission:
+    """A django-fsm ``permission=`` callable reading the table for one action."""
+
+    def __init__(self, action: Action):
+        self.action = Action(action)
+
+    def __call__(self, instance, user) -> bool:
+        return may(user, self.action)
+
+    def describe(self) -> str:
+        return who(self.action)
