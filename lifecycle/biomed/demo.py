@@ -260,7 +260,7 @@ def _state_history(rng: random.Random) -> int:
                             note="sent to biomed instead of available: calibration overdue",
                         )
                     )
-                    t += timedelta(hours=rng.uniform(12, 96))
+                    t = min(t + timedelta(hours=rng.uniform(12, 96)), end)  # never past now
                     rows.append(
                         TransitionLog(
                             asset=asset,
@@ -277,7 +277,7 @@ def _state_history(rng: random.Random) -> int:
                         asset=asset, transition=name, from_state=frm, to_state=to, at=t, room_id=asset.current_room_id
                     )
                 )
-                t += timedelta(hours=rng.uniform(low, high))
+                t = min(t + timedelta(hours=rng.uniform(low, high)), end)  # a cycle under way ends by now
         t = max(t, end)
         for name, frm, to in _TO_CURRENT.get(str(asset.state), []):
             t += timedelta(minutes=rng.uniform(5, 30))

@@ -40,6 +40,7 @@ def test_the_demo_has_schedules_overdue_calibrations_history_and_loans(seeded, d
     last = TransitionLog.objects.filter(asset=OuterRef("pk")).order_by("-at", "-id").values("to_state")[:1]
     mismatched = Asset.objects.exclude(state="decommissioned").annotate(last=Subquery(last)).exclude(last=F("state"))
     assert not mismatched.filter(last__isnull=False).exists()
+    assert not TransitionLog.objects.filter(at__gt=timezone.now()).exists()  # history, never the future
 
     out = StringIO()
     call_command("generate_work_orders", stdout=out)
