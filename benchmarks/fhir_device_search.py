@@ -116,8 +116,8 @@ def main() -> int:
     from django.core.management import call_command
     from django.db import connection
     from django.test import Client
-    from rest_framework.authtoken.models import Token
 
+    from accounts.services import api_token_issue
     from assets.models import Asset
 
     settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]
@@ -127,7 +127,7 @@ def main() -> int:
         call_command("seed_demo", "--force", stdout=StringIO(), stderr=StringIO())
         place_assets(args.seed)
         nurse = get_user_model().objects.get(username="nurse")
-        token = Token.objects.get_or_create(user=nurse)[0].key
+        token = api_token_issue(user=nurse).raw
         client = Client(HTTP_AUTHORIZATION=f"Token {token}", HTTP_ACCEPT="application/fhir+json")
         client.get("/fhir/r4/Device?_count=100")  # warm up: imports, connection
         load = os.getloadavg()
