@@ -16,12 +16,18 @@ hoarding (par levels whose unit holds more than its target).
 Closed days are rolled up once (``utilisation_rollup``, command ``rollup_utilisation``, daily after midnight,
 and run by ``make demo``); a period reads the rollups for those days and computes only the rest live, with the
 same SQL (benchmarks/biomed_report.py measures it at 50,000 assets with 90 days of history).
+
+The SQL is PostgreSQL's (LATERAL joins, percentile_cont). The embedded default (SQLite: ``make demo``, a
+laptop) computes the same three figures in Python from the same rows, with the same definitions
+(``_state_rows``, ``_cycle_rows``, ``_missing_rows`` below); tests/biomed/test_utilisation.py runs on both.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from statistics import quantiles
 
 from django.db import connection, transaction
 from django.db.models import Sum
@@ -175,35 +181,143 @@ def utilisation(*, period: Period, now: datetime | None = None) -> list[Utilisat
         ):
             target = row(type_id, unit)
             target.seconds[state] = target.seconds.get(state, 0) + int(seconds)
-    with connection.cursor() as cursor:
-        if live_from < pe:
-            cursor.execute(_STATE_SQL, {"ps": live_from, "pe": pe})
-            for type_id, unit, state, seconds in cursor.fetchall():
-                target = row(type_id, unit)
-                target.seconds[state] = target.seconds.get(state, 0) + int(seconds)
-        rolled = TurnaroundCycle.objects.filter(available_at__gte=ps, available_at__lt=live_from)
-        rolled_sql, rolled_params = rolled.values_list("asset_type_id", "unit", "seconds").query.sql_with_params()
-        # The SQL pieces are this module's constants and Django's own compiled query: no user text in them.
-        cycles_sql = _CYCLES_SQL.replace("%(ps)s", "%s").replace("%(pe)s", "%s")
-        sql = "".join(  # noqa: S608
-            [
-                "SELECT c.asset_type_id, c.unit, COUNT(*), ",
-                "percentile_cont(0.5) WITHIN GROUP (ORDER BY c.seconds), ",
-                "percentile_cont(0.9) WITHIN GROUP (ORDER BY c.seconds) FROM (",
-                rolled_sql,
-                " UNION ALL SELECT t.asset_type_id, t.unit, t.seconds FROM (",
-                cycles_sql,
-                ") t) c (asset_type_id, unit, seconds) GROUP BY c.asset_type_id, c.unit",
-            ]
-        )
-        cursor.execute(sql, [*rolled_params, live_from, pe])
-        for type_id, unit, count, median, p90 in cursor.fetchall():
+    if live_from < pe:
+        for type_id, unit, state, seconds in _state_rows(live_from, pe):
             target = row(type_id, unit)
-            target.turnarounds, target.turnaround_median_s, target.turnaround_p90_s = count, median, p90
-        cursor.execute(_MISSING_SQL, {"ps": ps, "pe": pe, "now": now})
-        for type_id, unit, seconds in cursor.fetchall():
-            row(type_id, unit).missing_seconds = int(seconds or 0)
+            target.seconds[state] = target.seconds.get(state, 0) + int(seconds)
+    rolled = TurnaroundCycle.objects.filter(available_at__gte=ps, available_at__lt=live_from)
+    if _postgres():
+        with connection.cursor() as cursor:
+            rolled_sql, rolled_params = rolled.values_list("asset_type_id", "unit", "seconds").query.sql_with_params()
+            # The SQL pieces are this module's constants and Django's own compiled query: no user text in them.
+            cycles_sql = _CYCLES_SQL.replace("%(ps)s", "%s").replace("%(pe)s", "%s")
+            sql = "".join(  # noqa: S608
+                [
+                    "SELECT c.asset_type_id, c.unit, COUNT(*), ",
+                    "percentile_cont(0.5) WITHIN GROUP (ORDER BY c.seconds), ",
+                    "percentile_cont(0.9) WITHIN GROUP (ORDER BY c.seconds) FROM (",
+                    rolled_sql,
+                    " UNION ALL SELECT t.asset_type_id, t.unit, t.seconds FROM (",
+                    cycles_sql,
+                    ") t) c (asset_type_id, unit, seconds) GROUP BY c.asset_type_id, c.unit",
+                ]
+            )
+            cursor.execute(sql, [*rolled_params, live_from, pe])
+            turnarounds = cursor.fetchall()
+    else:
+        durations: dict[tuple[int, str], list[float]] = defaultdict(list)
+        for type_id, unit, seconds in rolled.values_list("asset_type_id", "unit", "seconds"):
+            durations[(type_id, unit)].append(seconds)
+        for _, type_id, unit, _, _, seconds in _cycle_rows(live_from, pe) if live_from < pe else []:
+            durations[(type_id, unit)].append(seconds)
+        turnarounds = [(t, u, len(v), _percentile(v, 0.5), _percentile(v, 0.9)) for (t, u), v in durations.items() if v]
+    for type_id, unit, count, median, p90 in turnarounds:
+        target = row(type_id, unit)
+        target.turnarounds, target.turnaround_median_s, target.turnaround_p90_s = count, median, p90
+    for type_id, unit, seconds in _missing_rows(ps, pe, now):
+        row(type_id, unit).missing_seconds = int(seconds or 0)
     return sorted(rows.values(), key=lambda r: (r.asset_type, r.unit))
+
+
+def _postgres() -> bool:
+    return connection.vendor == "postgresql"
+
+
+def _state_rows(ps: datetime, pe: datetime) -> list[tuple[int, str, str, int]]:
+    """_STATE_SQL: (asset type, unit, state, seconds) in [ps, pe)."""
+    if _postgres():
+        with connection.cursor() as cursor:
+            cursor.execute(_STATE_SQL, {"ps": ps, "pe": pe})
+            return [(t, u, st, int(sec)) for t, u, st, sec in cursor.fetchall()]
+    from lifecycle.models import TransitionLog
+
+    assets = {
+        pk: (type_id, unit, state, max(created, ps))
+        for pk, type_id, unit, state, created in Asset.objects.filter(created_at__lt=pe).values_list(
+            "pk", "asset_type_id", "unit", "state", "created_at"
+        )
+    }
+    before: dict[int, str] = {}
+    for asset_id, to_state in (
+        TransitionLog.objects.filter(asset_id__in=assets, at__lt=ps)
+        .order_by("at", "id")
+        .values_list("asset_id", "to_state")
+    ):
+        before[asset_id] = to_state
+    inside: dict[int, list] = defaultdict(list)
+    for asset_id, at, from_state, to_state in (
+        TransitionLog.objects.filter(asset_id__in=assets, at__gte=ps, at__lt=pe)
+        .order_by("at", "id")
+        .values_list("asset_id", "at", "from_state", "to_state")
+    ):
+        inside[asset_id].append((at, from_state, to_state))
+    totals: dict[tuple[int, str, str], float] = defaultdict(float)
+    for asset_id, (type_id, unit, current, t0) in assets.items():
+        logs = inside.get(asset_id, [])
+        opening = before.get(asset_id) or (logs[0][1] if logs else None) or current
+        segments = [(t0, opening)] + [(at, to_state) for at, _, to_state in logs]
+        for (start, state), (end, _) in zip(segments, [*segments[1:], (pe, None)], strict=True):
+            begin = max(start, t0)
+            if end > begin:
+                totals[(type_id, unit, state)] += (end - begin).total_seconds()
+    return [(t, u, st, int(sec)) for (t, u, st), sec in totals.items()]
+
+
+def _cycle_rows(ps: datetime, pe: datetime) -> list[tuple[int, int, str, datetime, datetime, float]]:
+    """_CYCLES_SQL: (asset, type, unit, soiled_at, available_at, seconds) for arrivals in [ps, pe)."""
+    if _postgres():
+        with connection.cursor() as cursor:
+            cursor.execute(_CYCLES_SQL, {"ps": ps, "pe": pe})
+            return [tuple(row) for row in cursor.fetchall()]
+    from lifecycle.models import TransitionLog
+
+    arrivals = TransitionLog.objects.filter(to_state="available", at__gte=ps, at__lt=pe)
+    asset_ids = set(arrivals.values_list("asset_id", flat=True))
+    info = dict(
+        (pk, (type_id, unit))
+        for pk, type_id, unit in Asset.objects.filter(pk__in=asset_ids).values_list("pk", "asset_type_id", "unit")
+    )
+    rows = []
+    soiled_at: dict[int, datetime] = {}
+    for asset_id, at, to_state in (
+        TransitionLog.objects.filter(asset_id__in=asset_ids, at__lt=pe, to_state__in=["soiled", "available"])
+        .order_by("asset_id", "at", "id")
+        .values_list("asset_id", "at", "to_state")
+    ):
+        if to_state == "soiled":
+            soiled_at[asset_id] = at
+            continue
+        entered = soiled_at.pop(asset_id, None)  # an arrival closes the cycle; the next needs a new soiled entry
+        if entered is not None and at >= ps:
+            type_id, unit = info[asset_id]
+            rows.append((asset_id, type_id, unit, entered, at, (at - entered).total_seconds()))
+    return rows
+
+
+def _percentile(values: list[float], q: float) -> float:
+    """PostgreSQL's percentile_cont: linear interpolation between the closest ranks."""
+    ordered = sorted(values)
+    if len(ordered) == 1:
+        return float(ordered[0])
+    return quantiles(ordered, n=100, method="inclusive")[round(q * 100) - 1]
+
+
+def _missing_rows(ps: datetime, pe: datetime, now: datetime) -> list[tuple[int, str, float]]:
+    """_MISSING_SQL: (type, unit, seconds) of missing / left_site alert periods clipped to [ps, pe)."""
+    if _postgres():
+        with connection.cursor() as cursor:
+            cursor.execute(_MISSING_SQL, {"ps": ps, "pe": pe, "now": now})
+            return list(cursor.fetchall())
+    from lifecycle.alerts.models import Alert
+
+    totals: dict[tuple[int, str], float] = defaultdict(float)
+    for type_id, unit, created, resolved in Alert.objects.filter(
+        kind__in=["missing", "left_site"], created_at__lt=pe, asset__isnull=False
+    ).values_list("asset__asset_type_id", "asset__unit", "created_at", "resolved_at"):
+        end, begin = min(resolved or now, pe), max(created, ps)
+        if end > begin:
+            totals[(type_id, unit)] += (end - begin).total_seconds()
+    return [(t, u, sec) for (t, u), sec in totals.items()]
 
 
 def _midnight(day: date) -> datetime:
@@ -232,17 +346,28 @@ def utilisation_rollup(*, until: date | None = None, rebuild_from: date | None =
     day = through + timedelta(days=1)
     while day <= until:
         params = {"ps": _midnight(day), "pe": _midnight(day + timedelta(days=1))}
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(
-                f"INSERT INTO biomed_utilisationday (day, asset_type_id, unit, state, seconds) "  # noqa: S608
-                f"SELECT %(day)s, s.* FROM ({_STATE_SQL}) s",
-                {**params, "day": day},
-            )
-            cursor.execute(
-                f"INSERT INTO biomed_turnaroundcycle (asset_id, asset_type_id, unit, soiled_at, available_at, seconds) "
-                f"{_CYCLES_SQL}",
-                params,
-            )
+        with transaction.atomic():
+            if _postgres():
+                with connection.cursor() as cursor:
+                    cursor.execute(
+                        f"INSERT INTO biomed_utilisationday (day, asset_type_id, unit, state, seconds) "  # noqa: S608
+                        f"SELECT %(day)s, s.* FROM ({_STATE_SQL}) s",
+                        {**params, "day": day},
+                    )
+                    cursor.execute(
+                        "INSERT INTO biomed_turnaroundcycle "
+                        f"(asset_id, asset_type_id, unit, soiled_at, available_at, seconds) {_CYCLES_SQL}",
+                        params,
+                    )
+            else:
+                UtilisationDay.objects.bulk_create(
+                    UtilisationDay(day=day, asset_type_id=t, unit=u, state=st, seconds=sec)
+                    for t, u, st, sec in _state_rows(params["ps"], params["pe"])
+                )
+                TurnaroundCycle.objects.bulk_create(
+                    TurnaroundCycle(asset_id=a, asset_type_id=t, unit=u, soiled_at=s_at, available_at=a_at, seconds=sec)
+                    for a, t, u, s_at, a_at, sec in _cycle_rows(params["ps"], params["pe"])
+                )
             UtilisationRollup.objects.update_or_create(pk=1, defaults={"through_day": day})
         done.append(day)
         day += timedelta(days=1)
