@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: demo test test-browser lint install serve clean
+.PHONY: demo test test-browser docs-screenshots lint install serve clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,10 @@ test: install
 test-browser: install
 	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
 	DJANGO_ALLOW_ASYNC_UNSAFE=1 $(BIN)/python -m pytest -m browser
+
+# Refresh the README's screenshots on purpose (a plain test run writes nothing tracked).
+docs-screenshots: install
+	REFRESH_SCREENSHOTS=1 $(MAKE) test-browser
 
 lint: install
 	$(BIN)/ruff check .

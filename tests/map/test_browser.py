@@ -5,7 +5,8 @@ Run on their own: ``DJANGO_ALLOW_ASYNC_UNSAFE=1 .venv/bin/pytest -m browser`` (m
 The server is daphne, started in a thread of this process: it shares the test database (SQLite's
 in-memory test database cannot be reached from a forked server process) and the in-memory channel
 layer, so a change made through one page reaches the other page's WebSocket exactly as in production.
-Screenshots go to test-artifacts/ (git-ignored); the desktop one is copied to docs/screenshots/.
+Screenshots go to test-artifacts/ (git-ignored); the desktop one is copied to docs/screenshots/ only by
+`make docs-screenshots` (REFRESH_SCREENSHOTS=1).
 """
 
 from __future__ import annotations
@@ -201,8 +202,9 @@ def test_a_nurse_finds_a_pump_highlights_it_uses_it_and_another_page_sees_it_liv
     assert anna.inner_text(".asset-popup .popup-title").startswith("IP-NEAR")
     assert anna.inner_text("#asset-rows tr.is-highlighted td[data-label='Equipment']").startswith("IP-NEAR")
     screenshot(anna, "map-desktop.png")
-    README_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(ARTIFACTS / "map-desktop.png", README_SCREENSHOT)
+    if os.environ.get("REFRESH_SCREENSHOTS"):  # `make docs-screenshots`; a test run writes nothing tracked
+        README_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(ARTIFACTS / "map-desktop.png", README_SCREENSHOT)
 
     # A second nurse watches the same floor; a third page has WebSockets blocked and polls instead.
     ben = open_page("nurse-ben", floor=hospital.floor4)
