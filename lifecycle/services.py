@@ -13,6 +13,7 @@ from datetime import date, datetime
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from assets.models import Asset
 from config.access import refuse
@@ -111,7 +112,10 @@ def asset_transition(
     TransitionNotAllowed, GuardFailed and ConcurrentTransition (409).
     """
     if transition not in TransitionName.values:
-        raise UnknownTransition(f"unknown transition {transition!r}; valid: {', '.join(TransitionName.values)}")
+        raise UnknownTransition(
+            _("unknown transition %(name)r; valid: %(valid)s")
+            % {"name": transition, "valid": ", ".join(TransitionName.values)}
+        )
     name = TransitionName(transition)
     note = (note or "").strip()
 
@@ -119,24 +123,43 @@ def asset_transition(
     expected, current = str(asset.state), str(locked.state)
     if expected != current:
         raise ConcurrentTransition(
-            f"{locked} was changed from {_label(expected)} to {_label(current)}{_last_change_by(locked)} "
-            f"since you loaded it; nothing was done, reload and try again"
+            _(
+                "%(asset)s was changed from %(old)s to %(new)s%(by)s since you loaded it; "
+                "nothing was done, reload and try again"
+            )
+            % {"asset": locked, "old": _label(expected), "new": _label(current), "by": _last_change_by(locked)}
         )
 
     fsm_transition = _fsm_transition(locked, name)
     if fsm_transition is None:
-        terminal = " (terminal)" if state_definition(current).terminal else ""
+        terminal = _(" (terminal)") if state_definition(current).terminal else ""
         raise TransitionNotAllowed(
-            f"cannot {name.label.lower()} {locked}: it is {_label(current)}{terminal}; "
-            f"{name.value} is possible only from {', '.join(_label(s) for s in _sources(name))}"
+            _(
+                "cannot %(transition)s %(asset)s: it is %(state)s%(terminal)s; "
+                "%(name)s is possible only from %(sources)s"
+            )
+            % {
+                "transition": name.label.lower(),
+                "asset": locked,
+                "state": _label(current),
+                "terminal": terminal,
+                "name": name.value,
+                "sources": ", ".join(_label(s) for s in _sources(name)),
+            }
         )
     if not fsm_transition.has_perm(locked, user):
         who = fsm_transition.permission.describe() if hasattr(fsm_transition.permission, "describe") else "?"
-        actor = "the system" if user is None else f"user {user.get_username() or 'anonymous'}"
+        actor = _("the system") if user is None else _("user %(name)s") % {"name": user.get_username() or "anonymous"}
         refuse(user, TRANSITION_ACTIONS[name.value], door=str(source), asset_id=locked.pk)
-        raise TransitionPermissionDenied(f"{actor} may not {name.label.lower()}: allowed for {who}")
+        raise TransitionPermissionDenied(
+            _("%(actor)s may not %(transition)s: allowed for %(who)s")
+            % {"actor": actor, "transition": name.label.lower(), "who": who}
+        )
     if name in REASON_REQUIRED and not note:
-        raise ReasonRequired(f"{name.label.lower()} needs a reason: say what is wrong with {locked}")
+        raise ReasonRequired(
+            _("%(transition)s needs a reason: say what is wrong with %(asset)s")
+            % {"transition": name.label.lower(), "asset": locked}
+        )
 
     kwargs = {}
     targets = _allowed_targets(fsm_transition)
@@ -151,7 +174,11 @@ def asset_transition(
 
     reasons = _guard_reasons(fsm_transition, locked)
     if reasons:
-        raise GuardFailed(f"cannot {name.label.lower()} {locked}: {'; '.join(reasons)}", reasons)
+        raise GuardFailed(
+            _("cannot %(transition)s %(asset)s: %(reasons)s")
+            % {"transition": name.label.lower(), "asset": locked, "reasons": "; ".join(reasons)},
+            reasons,
+        )
 
     getattr(locked, method_name(name))(**kwargs)
     new_state = str(locked.state)
@@ -159,7 +186,10 @@ def asset_transition(
     # "Available" has one meaning (DESIGN.md §2): no path may reach it with PM overdue or a recall open.
     blockers = asset_availability_blockers(asset=locked)
     if new_state == AssetState.AVAILABLE and blockers:
-        raise GuardFailed(f"cannot make {locked} available: {'; '.join(blockers)}", blockers)
+        raise GuardFailed(
+            _("cannot make %(asset)s available: %(reasons)s") % {"asset": locked, "reasons": "; ".join(blockers)},
+            blockers,
+        )
     if name == TransitionName.FINISH_CLEANING and new_state == AssetState.BIOMED:
         why = f"sent to biomed instead of available: {'; '.join(blockers)}"
         note = f"{why}. {note}" if note else why

@@ -14,12 +14,13 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 @dataclass(frozen=True, slots=True)
 class StateDefinition:
     value: str  # machine name, stored in the database and used by the API
-    label: str
+    label: str  # translated lazily (gettext_lazy): str(label) is in the active language; value never is
     definition: str  # the one agreed meaning (DESIGN.md §2); shown in the admin, map, API and docs
     colour: str  # background colour, "#rrggbb"; white text on it meets WCAG AA contrast
     icon: str  # a single Unicode symbol, so it renders without an icon font (intranets are offline)
@@ -35,8 +36,8 @@ class StateDefinition:
 _DECLARATIONS: tuple[StateDefinition, ...] = (
     StateDefinition(
         value="available",
-        label="Available",
-        definition=(
+        label=_("Available"),
+        definition=_(
             "Clean, working, PM and calibration not overdue, no open recall, not reserved or in use. "
             "Can be handed to a patient now."
         ),
@@ -49,8 +50,8 @@ _DECLARATIONS: tuple[StateDefinition, ...] = (
     ),
     StateDefinition(
         value="reserved",
-        label="Reserved",
-        definition="Claimed by a dispatch request and on its way. Nobody else may take it.",
+        label=_("Reserved"),
+        definition=_("Claimed by a dispatch request and on its way. Nobody else may take it."),
         colour="#0550ae",
         icon="⚑",
         shape="diamond",
@@ -60,8 +61,8 @@ _DECLARATIONS: tuple[StateDefinition, ...] = (
     ),
     StateDefinition(
         value="in_use",
-        label="In use",
-        definition="With a patient or a procedure.",
+        label=_("In use"),
+        definition=_("With a patient or a procedure."),
         colour="#6f42c1",
         icon="▶",
         shape="square",
@@ -71,8 +72,8 @@ _DECLARATIONS: tuple[StateDefinition, ...] = (
     ),
     StateDefinition(
         value="soiled",
-        label="Soiled",
-        definition=("Used and returned, or found in a soiled utility room. Must be reprocessed before use."),
+        label=_("Soiled"),
+        definition=_("Used and returned, or found in a soiled utility room. Must be reprocessed before use."),
         colour="#9a3412",
         icon="✗",
         shape="triangle",
@@ -82,8 +83,8 @@ _DECLARATIONS: tuple[StateDefinition, ...] = (
     ),
     StateDefinition(
         value="cleaning",
-        label="Cleaning",
-        definition="Being reprocessed by environmental services or central equipment.",
+        label=_("Cleaning"),
+        definition=_("Being reprocessed by environmental services or central equipment."),
         colour="#0e7490",
         icon="≈",
         shape="hexagon",
@@ -93,8 +94,8 @@ _DECLARATIONS: tuple[StateDefinition, ...] = (
     ),
     StateDefinition(
         value="biomed",
-        label="Biomed",
-        definition=("With clinical engineering for PM, repair, calibration or recall work. Not usable."),
+        label=_("Biomed"),
+        definition=_("With clinical engineering for PM, repair, calibration or recall work. Not usable."),
         colour="#b91c1c",
         icon="✚",
         shape="cross",
@@ -104,8 +105,8 @@ _DECLARATIONS: tuple[StateDefinition, ...] = (
     ),
     StateDefinition(
         value="decommissioned",
-        label="Decommissioned",
-        definition=("Permanently retired after the decommissioning checklist and dual sign-off. Terminal."),
+        label=_("Decommissioned"),
+        definition=_("Permanently retired after the decommissioning checklist and dual sign-off. Terminal."),
         colour="#57606a",
         icon="⊘",
         shape="ring",

@@ -14,14 +14,15 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Case, Q, Value, When
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from locations.choices import RoomType
 
 
 class LocationStatus(models.TextChoices):
-    LOCATED = "located", "Located"
-    STALE = "stale", "Stale"
-    MISSING = "missing", "Missing"
+    LOCATED = "located", _("Located")
+    STALE = "stale", _("Stale")
+    MISSING = "missing", _("Missing")
 
 
 def _windows(now: datetime | None) -> tuple[datetime, datetime]:

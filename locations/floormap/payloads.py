@@ -11,6 +11,7 @@ from datetime import datetime
 
 from django.conf import settings
 from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
 
 from assets.models import Asset, AssetType
 from lifecycle.requests.choices import RequestPriority
@@ -22,9 +23,11 @@ from locations.models import Floor, Room
 # How a location status looks on the map: the text goes in every label, so the style is never the only
 # signal (docs/map.md).
 LOCATION_STATUS_TEXT = {
-    LocationStatus.LOCATED: "Seen within the last {stale} minutes. The position is current.",
-    LocationStatus.STALE: "Not seen for more than {stale} minutes: it may have moved. Shown faded, dashed outline.",
-    LocationStatus.MISSING: "Not seen for {missing} hours, or last seen leaving through an exit. Shown faded with ?.",
+    LocationStatus.LOCATED: _("Seen within the last {stale} minutes. The position is current."),
+    LocationStatus.STALE: _("Not seen for more than {stale} minutes: it may have moved. Shown faded, dashed outline."),
+    LocationStatus.MISSING: _(
+        "Not seen for {missing} hours, or last seen leaving through an exit. Shown faded with ?."
+    ),
 }
 
 
@@ -108,7 +111,7 @@ def legend_payload() -> dict:
             {
                 "value": value,
                 "label": label,
-                "text": LOCATION_STATUS_TEXT[value].format(stale=stale_minutes, missing=missing_hours),
+                "text": str(LOCATION_STATUS_TEXT[value]).format(stale=stale_minutes, missing=missing_hours),
             }
             for value, label in LocationStatus.choices
         ],
