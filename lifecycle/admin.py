@@ -8,6 +8,7 @@ from django.db.models import Count, Q
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext_lazy as _
 
 from assets.admin import admin_link, location_badge, where_label
 from assets.filters import first_of_next_month
@@ -37,9 +38,9 @@ from lifecycle.states import AssetState
 
 # The admin index shows the department's dashboard (lifecycle/dashboard.py) above the app list.
 admin.site.index_template = "admin/hospital_index.html"
-admin.site.site_header = "Hospital equipment administration"
-admin.site.site_title = "Hospital equipment"
-admin.site.index_title = "Today"
+admin.site.site_header = _("Hospital equipment administration")
+admin.site.site_title = _("Hospital equipment")
+admin.site.index_title = _("Today")
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
