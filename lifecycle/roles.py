@@ -15,4 +15,7 @@ class Role(models.TextChoices):
 
     @property
     def group_name(self) -> str:
-        return self.label
+        """The Django group's name, stored in the database: the English name, never the translated label."""
+        from declarations.policy import Role as PolicyRole
+
+        return PolicyRole(self.value).group_name
