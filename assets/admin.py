@@ -21,6 +21,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.timesince import timesince
+from django.utils.translation import gettext_lazy as _
 
 from assets import admin_imports
 from assets.filters import (
@@ -290,20 +291,20 @@ class AssetAdmin(admin.ModelAdmin):
 
     # Columns ----------------------------------------------------------------------------------
 
-    @admin.display(description="state", ordering="state")
+    @admin.display(description=_("state"), ordering="state")
     def state_badge(self, obj):
         return state_badge(obj.state)
 
-    @admin.display(description="room and floor", ordering="current_room__code")
+    @admin.display(description=_("room and floor"), ordering="current_room__code")
     def where(self, obj):
         return where_label(obj) or "—"
 
-    @admin.display(description="location", ordering="location_status")
+    @admin.display(description=_("location"), ordering="location_status")
     def location(self, obj):
         status = getattr(obj, "location_status", None) or asset_location_status(asset=obj)
         return location_badge(status)
 
-    @admin.display(description="last seen", ordering="last_seen")
+    @admin.display(description=_("last seen"), ordering="last_seen")
     def last_seen_ago(self, obj):
         if obj.last_seen is None:
             return "never"
@@ -312,7 +313,7 @@ class AssetAdmin(admin.ModelAdmin):
             '<span title="{}">{} ago</span>', local.strftime("%Y-%m-%d %H:%M:%S"), timesince(local, depth=1)
         )
 
-    @admin.display(description="maintenance due", ordering="next_maintenance_due")
+    @admin.display(description=_("maintenance due"), ordering="next_maintenance_due")
     def pm_due(self, obj):
         due = getattr(obj, "next_maintenance_due", None) if hasattr(obj, "next_maintenance_due") else obj.next_pm_due
         if due is None:
@@ -326,13 +327,13 @@ class AssetAdmin(admin.ModelAdmin):
             return format_html('<span style="color:#9a6700;font-weight:600">{}</span>', due.isoformat())
         return due.isoformat()
 
-    @admin.display(description="next PM due")
+    @admin.display(description=_("next PM due"))
     def next_pm_due(self, obj):
         return obj.next_pm_due or "unknown (no schedule with a last completion or in-service date)"
 
     # Read-only panels -------------------------------------------------------------------------
 
-    @admin.display(description="checklist")
+    @admin.display(description=_("checklist"))
     def checklist_panel(self, obj):
         from lifecycle.decommissioning import selectors as decommissioning
 
@@ -379,7 +380,7 @@ class AssetAdmin(admin.ModelAdmin):
             format_html("<p>Outstanding:</p><ul>{}</ul>", items) if missing and not certificate else "",
         )
 
-    @admin.display(description="work orders")
+    @admin.display(description=_("work orders"))
     def work_orders_panel(self, obj):
         if obj.pk is None:
             return "—"
@@ -411,7 +412,7 @@ class AssetAdmin(admin.ModelAdmin):
             return table
         return format_html('{}<p><a href="{}">Open a work order</a></p>', table, add)
 
-    @admin.display(description="transitions")
+    @admin.display(description=_("transitions"))
     def transition_log_panel(self, obj):
         from lifecycle.selectors import asset_transition_history
 
@@ -440,7 +441,7 @@ class AssetAdmin(admin.ModelAdmin):
             total=total,
         )
 
-    @admin.display(description="rooms")
+    @admin.display(description=_("rooms"))
     def location_history_panel(self, obj):
         from locations.models import RoomInterval
 
@@ -782,7 +783,7 @@ class AssetAdmin(admin.ModelAdmin):
     def has_open_work_order_permission(self, request):
         return request.user.has_perm("lifecycle.add_workorder")
 
-    @admin.action(description="Open a PM work order for each selected asset", permissions=["open_work_order"])
+    @admin.action(description=_("Open a PM work order for each selected asset"), permissions=["open_work_order"])
     def open_pm_work_orders(self, request, queryset):
         from lifecycle.services import work_order_open
 
@@ -840,7 +841,7 @@ def _asset_counts(result) -> str:
 
 
 class LowBatteryFilter(admin.SimpleListFilter):
-    title = "battery"
+    title = _("battery")
     parameter_name = "battery"
 
     def lookups(self, request, model_admin):
@@ -861,7 +862,7 @@ class LowBatteryFilter(admin.SimpleListFilter):
 
 
 class BoundFilter(admin.SimpleListFilter):
-    title = "bound"
+    title = _("bound")
     parameter_name = "bound"
 
     def lookups(self, request, model_admin):
@@ -892,11 +893,11 @@ class TagAdmin(admin.ModelAdmin):
         except TagIdError:
             return results, may_have_duplicates
 
-    @admin.display(description="asset", ordering="asset__asset_tag")
+    @admin.display(description=_("asset"), ordering="asset__asset_tag")
     def asset_link(self, obj):
         return admin_link(obj.asset) if obj.asset_id else "—"
 
-    @admin.display(description="battery", ordering="battery_percent")
+    @admin.display(description=_("battery"), ordering="battery_percent")
     def battery(self, obj):
         from lifecycle.alerts.selectors import tag_battery_is_low
 

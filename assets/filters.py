@@ -13,6 +13,7 @@ from datetime import date, timedelta
 from django.contrib import admin
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from lifecycle.alerts.selectors import assets_left_site_in_alert, assets_missing_in_alert
 from lifecycle.selectors import assets_pm_overdue, assets_with_open_recall
@@ -35,7 +36,7 @@ def missing_tracked_q(now=None) -> Q:
 
 
 class LocationStatusFilter(admin.SimpleListFilter):
-    title = "location status"
+    title = _("location status")
     parameter_name = "location"
 
     # "Missing" is the definition of locations.freshness (never seen included); "missing_tracked" is the
@@ -58,13 +59,13 @@ class LocationStatusFilter(admin.SimpleListFilter):
 
 
 class PmDueFilter(admin.SimpleListFilter):
-    title = "PM due"
+    title = _("PM due")
     parameter_name = "pm"
 
     def lookups(self, request, model_admin):
         return [
-            ("overdue", "Overdue"),
-            ("month", "Due by the end of this month (overdue included)"),
+            ("overdue", _("Overdue")),
+            ("month", _("Due by the end of this month (overdue included)")),
             ("soon", f"Due in the next {PM_DUE_SOON_DAYS} days (not yet overdue)"),
         ]
 
@@ -85,11 +86,11 @@ class PmDueFilter(admin.SimpleListFilter):
 
 
 class OpenRecallFilter(admin.SimpleListFilter):
-    title = "open recall"
+    title = _("open recall")
     parameter_name = "recall"
 
     def lookups(self, request, model_admin):
-        return [("open", "Open recall work order"), ("none", "No open recall")]
+        return [("open", _("Open recall work order")), ("none", _("No open recall"))]
 
     def queryset(self, request, queryset):
         if self.value() == "open":
@@ -105,7 +106,7 @@ class BuildingFloorFilter(admin.SimpleListFilter):
     Subclasses point ``floor_path`` at another model's floor (rooms and receivers: "floor").
     """
 
-    title = "building and floor"
+    title = _("building and floor")
     parameter_name = "where"
     floor_path = "current_room__floor"
 
@@ -134,7 +135,7 @@ class BuildingFloorFilter(admin.SimpleListFilter):
 class OwningUnitFilter(admin.SimpleListFilter):
     """The care unit that owns the asset (Asset.unit). Its choices come from the asset table alone."""
 
-    title = "owning unit"
+    title = _("owning unit")
     parameter_name = "unit"
 
     def lookups(self, request, model_admin):
@@ -152,7 +153,7 @@ class OwningUnitFilter(admin.SimpleListFilter):
 class RoomUnitFilter(admin.SimpleListFilter):
     """The unit whose rooms the asset is in now (par levels count by this), not the unit that owns it."""
 
-    title = "in a room of unit"
+    title = _("in a room of unit")
     parameter_name = "room_unit"
 
     def lookups(self, request, model_admin):
@@ -170,15 +171,15 @@ class RoomUnitFilter(admin.SimpleListFilter):
 class HighRiskFilter(admin.SimpleListFilter):
     """High-risk and life-support, as the accreditation report groups them (lifecycle.biomed.selectors)."""
 
-    title = "classification"
+    title = _("classification")
     parameter_name = "class"
 
     def lookups(self, request, model_admin):
         return [
-            ("high_risk", "High-risk (own flag, type, life-support or risk class high)"),
-            ("life_support", "Life-support"),
-            ("other", "Not high-risk"),
-            ("security", "Security inventory: data-bearing or networked"),
+            ("high_risk", _("High-risk (own flag, type, life-support or risk class high)")),
+            ("life_support", _("Life-support")),
+            ("other", _("Not high-risk")),
+            ("security", _("Security inventory: data-bearing or networked")),
         ]
 
     def queryset(self, request, queryset):

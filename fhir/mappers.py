@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from assets.tag_ids import format_tag_id
+from config.i18n import source_text
 from fhir import definitions as d
 from lifecycle.states import state_definition
 from locations.choices import RoomType
@@ -66,10 +67,10 @@ def location_resource(obj) -> dict:
                     {
                         "system": d.ROOM_TYPE_CODESYSTEM,
                         "code": obj.room_type,
-                        "display": RoomType(obj.room_type).label,
+                        "display": source_text(RoomType(obj.room_type).label),
                     }
                 ],
-                "text": RoomType(obj.room_type).label,
+                "text": source_text(RoomType(obj.room_type).label),
             }
         ]
         resource["physicalType"] = _physical_type(d.room_physical_type(obj.room_type))
@@ -114,10 +115,10 @@ def lifecycle_extension(state: str) -> dict:
                 "valueCoding": {
                     "system": d.LIFECYCLE_CODESYSTEM,
                     "code": definition.value,
-                    "display": definition.label,
+                    "display": source_text(definition.label),
                 },
             },
-            {"url": "definition", "valueString": definition.definition},
+            {"url": "definition", "valueString": source_text(definition.definition)},
         ],
     }
 
@@ -139,7 +140,7 @@ def device_resource(asset, *, security_fields: bool) -> dict:
             "valueCoding": {
                 "system": d.LOCATION_STATUS_CODESYSTEM,
                 "code": str(status),
-                "display": LocationStatus(status).label,
+                "display": source_text(LocationStatus(status).label),
             },
         },
     ]

@@ -17,6 +17,7 @@ from django.utils.translation import gettext as _
 
 from assets.models import Asset
 from config.access import refuse
+from config.i18n import source_text
 from declarations.policy import TRANSITION_ACTIONS
 from lifecycle.exceptions import (
     ConcurrentTransition,
@@ -222,7 +223,7 @@ def asset_transition(
         "transition": name.value,
         "from_state": current,
         "state": new_state,
-        "label": definition.label,
+        "label": source_text(definition.label),  # every page shows its own language's label (map.js)
         "colour": definition.colour,
         "icon": definition.icon,
         "room_id": locked.current_room_id,
