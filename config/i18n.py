@@ -1,8 +1,8 @@
 """Text for machines and records: labels in the source language, whatever the reader's language.
 
-State labels, transition names and choice labels are lazy translations (docs/translating.md): they take the
-language of the request that reads them. Webhook and live-event payloads, FHIR codings and stored records
-must not change with that language; they take ``source_text(label)``.
+State labels, transition names and choice labels are translated (docs/translating.md): read during a request,
+they are in that request's language. Webhook and live-event payloads, FHIR codings and stored records must
+not change with it: they take ``source_text(label)`` or ``source_state(state)``.
 """
 
 from __future__ import annotations
@@ -15,3 +15,12 @@ def source_text(text) -> str:
     """``text`` (a lazy translation or a str) as a plain str in ``settings.LANGUAGE_CODE``."""
     with translation.override(settings.LANGUAGE_CODE):
         return str(text)
+
+
+def source_state(state: str):
+    """The state's declaration (lifecycle.states.StateDefinition) with its label and definition in
+    ``settings.LANGUAGE_CODE``."""
+    from lifecycle.states import state_definition
+
+    with translation.override(settings.LANGUAGE_CODE):
+        return state_definition(state)

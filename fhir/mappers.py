@@ -5,9 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from assets.tag_ids import format_tag_id
-from config.i18n import source_text
+from config.i18n import source_state, source_text
 from fhir import definitions as d
-from lifecycle.states import state_definition
 from locations.choices import RoomType
 from locations.freshness import LocationStatus, asset_location_status
 from locations.models import Building, Floor, Room, Site
@@ -106,7 +105,7 @@ def _tag(asset):
 
 
 def lifecycle_extension(state: str) -> dict:
-    definition = state_definition(state)
+    definition = source_state(state)
     return {
         "url": d.LIFECYCLE_EXTENSION,
         "extension": [
@@ -115,10 +114,10 @@ def lifecycle_extension(state: str) -> dict:
                 "valueCoding": {
                     "system": d.LIFECYCLE_CODESYSTEM,
                     "code": definition.value,
-                    "display": source_text(definition.label),
+                    "display": definition.label,
                 },
             },
-            {"url": "definition", "valueString": source_text(definition.definition)},
+            {"url": "definition", "valueString": definition.definition},
         ],
     }
 

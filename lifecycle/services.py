@@ -17,7 +17,7 @@ from django.utils.translation import gettext as _
 
 from assets.models import Asset
 from config.access import refuse
-from config.i18n import source_text
+from config.i18n import source_state
 from declarations.policy import TRANSITION_ACTIONS
 from lifecycle.exceptions import (
     ConcurrentTransition,
@@ -215,7 +215,7 @@ def asset_transition(
     _STATE_FIELD.set_state(asset, locked.state)  # the caller's copy now shows the new state
 
     floor_id = locked.current_room.floor_id if locked.current_room_id else None
-    definition = state_definition(new_state)
+    definition = source_state(new_state)  # one event for every page: each shows its own language's label
     event = {
         "kind": "asset.state",
         "asset_id": locked.pk,
@@ -223,7 +223,7 @@ def asset_transition(
         "transition": name.value,
         "from_state": current,
         "state": new_state,
-        "label": source_text(definition.label),  # every page shows its own language's label (map.js)
+        "label": definition.label,
         "colour": definition.colour,
         "icon": definition.icon,
         "room_id": locked.current_room_id,

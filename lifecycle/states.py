@@ -11,7 +11,8 @@ fill pattern, so the map and the admin stay readable for colour-blind staff and 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict, dataclass, replace
 
 from django.db import models
 from django.utils.translation import gettext_lazy as _
@@ -20,7 +21,7 @@ from django.utils.translation import gettext_lazy as _
 @dataclass(frozen=True, slots=True)
 class StateDefinition:
     value: str  # machine name, stored in the database and used by the API
-    label: str  # translated lazily (gettext_lazy): str(label) is in the active language; value never is
+    label: str  # declared with gettext_lazy; STATE_DEFINITIONS gives it as str in the active language
     definition: str  # the one agreed meaning (DESIGN.md §2); shown in the admin, map, API and docs
     colour: str  # background colour, "#rrggbb"; white text on it meets WCAG AA contrast
     icon: str  # a single Unicode symbol, so it renders without an icon font (intranets are offline)
@@ -124,8 +125,26 @@ AssetState = models.TextChoices(
 )
 AssetState.__doc__ = "Lifecycle state of an asset; see STATE_DEFINITIONS for the meaning of each."
 
-# Keyed by machine name, in lifecycle order.
-STATE_DEFINITIONS: dict[str, StateDefinition] = {d.value: d for d in _DECLARATIONS}
+
+class _Definitions(Mapping):
+    """Keyed by machine name, in lifecycle order. Each read gives the label and definition as plain str in the
+    active language (docs/translating.md); everything else is the same in every language."""
+
+    def __init__(self, declarations: tuple[StateDefinition, ...]):
+        self._by_value = {d.value: d for d in declarations}
+
+    def __getitem__(self, value: str) -> StateDefinition:
+        declared = self._by_value[value]
+        return replace(declared, label=str(declared.label), definition=str(declared.definition))
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._by_value)
+
+    def __len__(self) -> int:
+        return len(self._by_value)
+
+
+STATE_DEFINITIONS: Mapping[str, StateDefinition] = _Definitions(_DECLARATIONS)
 
 
 def state_definition(state: str) -> StateDefinition:

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from config.i18n import source_text
-from lifecycle.states import state_definition
+from config.i18n import source_state
 
 
 def _iso(value):
@@ -28,7 +27,7 @@ def transition_payload(entry) -> dict:
         "transition": entry.transition,
         "from_state": entry.from_state,
         "to_state": entry.to_state,
-        "to_state_label": source_text(state_definition(entry.to_state).label),
+        "to_state_label": source_state(entry.to_state).label,
         "user": _user(entry.user),
         "source": entry.source,
         "note": entry.note,

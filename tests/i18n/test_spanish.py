@@ -188,3 +188,24 @@ def test_group_names_stay_english_whatever_the_language(nurse):
         assert str(Role.NURSE.label) == "Enfermería"
         assert Role.NURSE.group_name == "Nurse"
         assert UserFactory(username="enfermera", roles=["Nurse"]).groups.filter(name=Role.NURSE.group_name).exists()
+
+
+def test_machine_payloads_keep_source_language_labels_in_a_spanish_request(nurse):
+    """Live events, webhooks and FHIR codings are read by other systems and by pages in other languages."""
+    from django.utils import translation
+
+    from fhir.mappers import lifecycle_extension
+    from lifecycle.models import TransitionLog
+    from lifecycle.states import state_definition
+    from lifecycle.webhooks.payloads import transition_payload
+
+    hospital = build_map_hospital()
+    pump = hospital.place("4N-402", asset_tag="IP-1")
+    assert (
+        action(signed_in(nurse), pump, {"action": "start_use", "expected_state": "available"}, **ES).status_code == 200
+    )
+    with translation.override("es"):
+        assert state_definition("in_use").label == "En uso"  # the interfaces' text
+        assert transition_payload(TransitionLog.objects.get(asset=pump))["to_state_label"] == "In use"
+        coding = lifecycle_extension("available")["extension"][0]["valueCoding"]
+        assert (coding["code"], coding["display"]) == ("available", "Available")

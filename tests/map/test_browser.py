@@ -432,6 +432,7 @@ def test_the_map_in_spanish_including_what_its_javascript_draws(browser, asgi_se
         assert first.startswith("IP-NEAR") and "a 10 m" in first and "visto por última vez" in first
         assert "localizados" in page.inner_text("#search-status")
         assert "Infusion pump" in first  # equipment names are the hospital's own data: not translated
+        screenshot(page, "map-desktop-es.png")
 
         page.locator(".result-list .result").nth(0).click()
         page.wait_for_selector(".asset-popup")
