@@ -35,18 +35,19 @@ from assets.filters import (
 )
 from assets.models import Asset, AssetType, Tag, TagBinding
 from assets.services import AssetImportError, TagBindingError, assets_import, tag_bind, tag_unbind
-from assets.tag_ids import TagIdError, format_tag_id, normalize_tag_id
 from config.access import may, refuse
 from config.spreadsheet import safe_cell
+from declarations.location_status import LocationStatus
 from declarations.policy import TRANSITION_ACTIONS
+from declarations.states import AssetState, state_definition
+from declarations.tag_ids import TagIdError, format_tag_id, normalize_tag_id
+from declarations.transitions import REASON_REQUIRED, TransitionName, method_name, transition_name
 from lifecycle.display import state_badge
 from lifecycle.exceptions import LifecycleError
 from lifecycle.guards import Guard
 from lifecycle.history import record_changes, snapshot
 from lifecycle.models import OPEN_WORK_ORDER_STATUSES, WorkOrder, WorkOrderKind
-from lifecycle.states import AssetState, state_definition
-from lifecycle.transitions import REASON_REQUIRED, TransitionName, method_name, transition_name
-from locations.freshness import LocationStatus, asset_location_status, status_annotation
+from locations.freshness import asset_location_status, status_annotation
 
 # How a location status looks. Text and icon carry the meaning; the colour only repeats it.
 LOCATION_STATUS_LOOK = {

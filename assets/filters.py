@@ -14,9 +14,10 @@ from django.contrib import admin
 from django.db.models import Q
 from django.utils import timezone
 
+from declarations.location_status import LocationStatus
 from lifecycle.alerts.selectors import assets_left_site_in_alert, assets_missing_in_alert
 from lifecycle.selectors import assets_pm_overdue, assets_with_open_recall
-from locations.freshness import LocationStatus, status_q
+from locations.freshness import status_q
 from locations.models import Floor
 
 PM_DUE_SOON_DAYS = 30

@@ -12,10 +12,11 @@ import django_filters
 from django.utils import timezone
 
 from assets.models import Asset, AssetType
+from declarations.location_status import LocationStatus
+from declarations.states import AssetState
 from lifecycle.models import Recall
 from lifecycle.selectors import assets_pm_due_by, assets_pm_overdue, assets_with_open_recall, recall_matching_assets
-from lifecycle.states import AssetState
-from locations.freshness import LocationStatus, status_q
+from locations.freshness import status_q
 
 MAX_PM_HORIZON_DAYS = 3650
 
@@ -102,7 +103,7 @@ class AssetFilterSet(django_filters.FilterSet):
         return queryset.filter(pk__in=recall_matching_assets(recall=value).values("pk"))
 
     def filter_tag(self, queryset, name, value):
-        from assets.tag_ids import TagIdError, normalize_tag_id
+        from declarations.tag_ids import TagIdError, normalize_tag_id
 
         try:
             return queryset.filter(tag__tag_id=normalize_tag_id(value))

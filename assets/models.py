@@ -8,13 +8,13 @@ from django.db import models
 from django.db.models import Q
 from django_fsm import RETURN_VALUE, FSMField, FSMModelMixin, transition
 
-from assets.choices import EncryptionStatus, RiskClass
 from assets.fields import TagIdField
-from assets.tag_ids import format_tag_id
 from config.access import PolicyPermission
+from declarations.choices import EncryptionStatus, RiskClass
 from declarations.policy import TRANSITION_ACTIONS
+from declarations.states import AssetState
+from declarations.tag_ids import format_tag_id
 from lifecycle import guards
-from lifecycle.states import AssetState
 
 
 def _may(transition: str) -> PolicyPermission:

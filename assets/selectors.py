@@ -11,8 +11,9 @@ from django.db.models.functions import Abs, Sqrt
 from django.utils import timezone
 
 from assets.models import Asset, AssetType
-from lifecycle.states import AssetState
-from locations.freshness import LocationStatus, status_q
+from declarations.location_status import LocationStatus
+from declarations.states import AssetState
+from locations.freshness import status_q
 from locations.models import Building, Floor, Room
 
 

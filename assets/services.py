@@ -13,13 +13,13 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
-from assets.choices import EncryptionStatus, RiskClass
 from assets.codings import type_coding_problems
 from assets.models import IDENTITY_FIELDS, Asset, AssetType, Tag, TagBinding
-from assets.tag_ids import TagIdError, format_tag_id, normalize_tag_id
+from declarations.choices import EncryptionStatus, RiskClass
+from declarations.states import AssetState
+from declarations.tag_ids import TagIdError, format_tag_id, normalize_tag_id
 from lifecycle.decommissioning.models import DecommissioningChecklist
 from lifecycle.models import ChangeRecord
-from lifecycle.states import AssetState
 
 
 def _schedule_columns() -> tuple[str, ...]:

@@ -35,8 +35,8 @@ def seed(n_assets: int, rng: random.Random) -> None:
     from django.utils import timezone
 
     from assets.models import Asset, AssetType
+    from declarations.states import AssetState
     from lifecycle.models import Recall, WorkOrder, WorkOrderKind
-    from lifecycle.states import AssetState
     from locations.models import Building, Floor, Room, Site
 
     site = Site.objects.create(code="bench", name="Benchmark General")
@@ -145,7 +145,7 @@ def main() -> int:
 
         from assets.models import Asset, AssetType
         from assets.selectors import assets_nearest_available
-        from lifecycle.roles import Role
+        from declarations.roles import Role
         from locations.models import Room
 
         setup_test_environment()  # the test Client's host "testserver"

@@ -223,7 +223,7 @@ SPECTACULAR_SETTINGS.update(
             "config.api.add_error_responses",
         ],
         "ENUM_NAME_OVERRIDES": {
-            "AssetStateEnum": "lifecycle.states.AssetState",
+            "AssetStateEnum": "declarations.states.AssetState",
             "LocationStatusEnum": "locations.freshness.LocationStatus",
             "WebhookEventEnum": "lifecycle.webhooks.choices.WebhookEvent",
         },

@@ -11,6 +11,8 @@ from django.utils.html import format_html, format_html_join
 
 from assets.admin import admin_link, location_badge, where_label
 from assets.filters import first_of_next_month
+from declarations.roles import Role
+from declarations.states import AssetState
 from lifecycle.display import state_badge
 from lifecycle.exceptions import LifecycleError
 from lifecycle.history import record_changes, snapshot
@@ -24,7 +26,6 @@ from lifecycle.models import (
     WorkOrderKind,
     WorkOrderStatus,
 )
-from lifecycle.roles import Role
 from lifecycle.selectors import assets_pm_overdue, recall_affected_assets
 from lifecycle.services import (
     WORK_ORDER_EDITABLE_FIELDS,
@@ -33,7 +34,6 @@ from lifecycle.services import (
     work_order_open,
     work_order_update,
 )
-from lifecycle.states import AssetState
 
 # The admin index shows the department's dashboard (lifecycle/dashboard.py) above the app list.
 admin.site.index_template = "admin/hospital_index.html"

@@ -27,7 +27,8 @@ class Guard:
 
 
 def _not_located(asset) -> list[str]:
-    from locations.freshness import LocationStatus, location_status
+    from declarations.location_status import LocationStatus
+    from locations.freshness import location_status
 
     room = asset.current_room
     status = location_status(last_seen=asset.last_seen, room_type=room.room_type if room else None)

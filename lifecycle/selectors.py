@@ -10,6 +10,8 @@ from django.db.models import OuterRef, QuerySet, Subquery
 from django.db.models.functions import Trim, Upper
 
 from assets.models import Asset
+from declarations.states import AssetState, state_definition
+from declarations.transitions import TransitionName, transition_name
 from lifecycle.guards import Guard
 from lifecycle.models import (
     OPEN_WORK_ORDER_STATUSES,
@@ -20,8 +22,6 @@ from lifecycle.models import (
     WorkOrder,
     WorkOrderKind,
 )
-from lifecycle.states import AssetState, state_definition
-from lifecycle.transitions import TransitionName, transition_name
 from locations.freshness import status_annotation
 
 # Why an asset may not be made available ------------------------------------------------------------
@@ -206,7 +206,7 @@ def asset_transition_options(*, asset: Asset, user) -> list[TransitionOption]:
     """The transitions the asset's current state and the user's roles allow, in catalogue order, each with
     the reasons a guard would refuse it now (the same guards asset_transition checks). The system's
     apply_room_rule is not a user's option."""
-    from lifecycle.transitions import REASON_REQUIRED
+    from declarations.transitions import REASON_REQUIRED
 
     field = Asset._meta.get_field("state")
     order = {name: i for i, name in enumerate(TransitionName.values)}

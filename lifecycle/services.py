@@ -17,6 +17,8 @@ from django.utils import timezone
 from assets.models import Asset
 from config.access import refuse
 from declarations.policy import TRANSITION_ACTIONS
+from declarations.states import AssetState, state_definition
+from declarations.transitions import REASON_REQUIRED, TransitionName, method_name
 from lifecycle.exceptions import (
     ConcurrentTransition,
     GuardFailed,
@@ -42,8 +44,6 @@ from lifecycle.models import (
     room_rule_problems,
 )
 from lifecycle.selectors import asset_availability_blockers, recall_matching_assets, room_type_rule_for
-from lifecycle.states import AssetState, state_definition
-from lifecycle.transitions import REASON_REQUIRED, TransitionName, method_name
 from locations.live import notify_floor
 from locations.models import Room
 

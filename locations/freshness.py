@@ -15,13 +15,8 @@ from django.db import models
 from django.db.models import Case, Q, Value, When
 from django.utils import timezone
 
-from locations.choices import RoomType
-
-
-class LocationStatus(models.TextChoices):
-    LOCATED = "located", "Located"
-    STALE = "stale", "Stale"
-    MISSING = "missing", "Missing"
+from declarations.location_status import LocationStatus
+from declarations.room_types import RoomType
 
 
 def _windows(now: datetime | None) -> tuple[datetime, datetime]:

@@ -16,10 +16,11 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from assets.models import Asset, Tag
+from declarations.location_status import LocationStatus
+from declarations.states import AssetState
 from lifecycle.alerts.choices import AlertKind
 from lifecycle.alerts.models import Alert, ParLevel
-from lifecycle.states import AssetState
-from locations.freshness import LocationStatus, left_site_q, status_q
+from locations.freshness import left_site_q, status_q
 from locations.models import Receiver, Room
 
 

@@ -19,7 +19,7 @@ from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
 from assets.models import Asset, Tag
-from assets.tag_ids import TagIdError, normalize_tag_id
+from declarations.tag_ids import TagIdError, normalize_tag_id
 from lifecycle.alerts import selectors
 from lifecycle.alerts.choices import AlertKind, AlertStatus
 from lifecycle.alerts.models import Alert, ParLevel

@@ -16,10 +16,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from assets.models import Asset, AssetType
+from declarations.states import AssetState
 from lifecycle.biomed.models import Loan, MaintenanceSchedule, ScheduledWork, SchedulePlan, add_interval
 from lifecycle.biomed.services import schedules_materialise
 from lifecycle.models import WorkOrder, WorkOrderKind, WorkOrderStatus
-from lifecycle.states import AssetState
 
 CALIBRATED = {  # type -> (months, checklist)
     "Infusion pump": (12, ["Flow-rate accuracy at 25 and 100 ml/h", "Occlusion pressure alarm", "Battery run time"]),

@@ -20,6 +20,7 @@ from django.db.models import DateField, ExpressionWrapper, F, Q
 from django.utils import timezone
 
 from assets.models import Asset
+from declarations.states import AssetState
 from lifecycle.biomed.models import (
     Loan,
     LoanKind,
@@ -32,7 +33,6 @@ from lifecycle.biomed.models import (
 from lifecycle.exceptions import LifecycleError, WorkOrderError
 from lifecycle.history import record_changes, snapshot
 from lifecycle.models import OPEN_WORK_ORDER_STATUSES, Source, WorkOrder, WorkOrderKind, WorkOrderStatus
-from lifecycle.states import AssetState
 
 
 class ScheduleError(LifecycleError):

@@ -34,8 +34,8 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from assets.models import Asset, AssetType
+from declarations.states import AssetState
 from lifecycle.biomed.reports import Period
-from lifecycle.states import AssetState
 
 STATES = list(AssetState.values)
 

@@ -197,8 +197,8 @@ def _hours(seconds) -> float:
 def utilisation_page(request):
     """Utilisation, turnaround, downtime, missing-hours (period, default the last 90 days), idle fleet and
     hoarding (now): server-side SVG charts (lifecycle.biomed.charts), a table, and CSV (&format=csv)."""
+    from declarations.states import STATE_DEFINITIONS
     from lifecycle.biomed import charts, utilisation
-    from lifecycle.states import STATE_DEFINITIONS
 
     _require(request)
     try:
@@ -256,7 +256,7 @@ def utilisation_page(request):
 
 
 def _utilisation_csv(period: Period, rows) -> HttpResponse:
-    from lifecycle.states import STATE_DEFINITIONS
+    from declarations.states import STATE_DEFINITIONS
 
     buffer = io.StringIO()
     writer = csv.writer(buffer)

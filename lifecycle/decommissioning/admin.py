@@ -17,6 +17,7 @@ from django.utils.html import format_html, format_html_join
 
 from accounts.admin_site import fresh_signin_or_redirect
 from assets.models import Asset
+from declarations.states import AssetState
 from lifecycle.decommissioning import selectors, services
 from lifecycle.decommissioning.models import (
     ChecklistRevision,
@@ -26,7 +27,6 @@ from lifecycle.decommissioning.models import (
     SignOff,
 )
 from lifecycle.exceptions import LifecycleError
-from lifecycle.states import AssetState
 
 
 def _may_work_on_checklists(request) -> bool:
@@ -37,7 +37,7 @@ def _may_work_on_checklists(request) -> bool:
 
 
 class RoleAccessMixin:
-    """Access by role (lifecycle/roles.py) instead of per-model permissions; never delete."""
+    """Access by role (declarations/roles.py) instead of per-model permissions; never delete."""
 
     def has_module_permission(self, request):
         return _may_work_on_checklists(request)

@@ -22,6 +22,7 @@ from assets.services import tag_unbind
 from config.access import check, describe
 from config.security_events import security_event
 from declarations.policy import SIGN_OFF_ACTIONS, Action
+from declarations.states import AssetState, state_definition
 from lifecycle.decommissioning import selectors
 from lifecycle.decommissioning.canonical import canonical_json, sha256_hex
 from lifecycle.decommissioning.choices import RevisionAction, SignOffRole
@@ -41,7 +42,6 @@ from lifecycle.decommissioning.models import (
     SignOff,
 )
 from lifecycle.exceptions import LifecycleError, TransitionPermissionDenied
-from lifecycle.states import AssetState, state_definition
 
 # A custody entry may be timed slightly ahead of the server clock (a phone's clock), not more.
 CLOCK_SKEW = dt.timedelta(minutes=5)

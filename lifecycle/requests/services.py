@@ -18,6 +18,7 @@ from assets.models import Asset, AssetType
 from assets.selectors import assets_nearest_available
 from config.access import check, describe
 from declarations.policy import Action
+from declarations.states import AssetState, state_definition
 from lifecycle.exceptions import ConcurrentTransition, GuardFailed, LifecycleError, TransitionNotAllowed
 from lifecycle.models import Source
 from lifecycle.requests.choices import RequestPriority, RequestStatus
@@ -30,7 +31,6 @@ from lifecycle.requests.exceptions import (
 from lifecycle.requests.models import EquipmentRequest
 from lifecycle.selectors import asset_availability_blockers
 from lifecycle.services import asset_deliver, asset_release, asset_reserve
-from lifecycle.states import AssetState, state_definition
 from locations.models import Room
 
 # How many of the nearest candidates an automatic assignment tries before giving up.

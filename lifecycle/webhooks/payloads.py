@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lifecycle.states import state_definition
+from declarations.states import state_definition
 
 
 def _iso(value):

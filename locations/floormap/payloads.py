@@ -1,7 +1,7 @@
 """The JSON the floor map is fed: plain dicts built from models, selectors and the shared definitions.
 
-Nothing here decides anything: states come from lifecycle/states.py, room types from
-locations/choices.py, location status from locations/freshness.py, and what a user may do from
+Nothing here decides anything: states come from declarations/states.py, room types from
+declarations/room_types.py, location status from locations/freshness.py, and what a user may do from
 locations/floormap/access.py. Keys are short because a floor's payload carries hundreds of assets.
 """
 
@@ -13,10 +13,10 @@ from django.conf import settings
 from django.urls import reverse
 
 from assets.models import Asset, AssetType
+from declarations.location_status import LocationStatus
+from declarations.room_types import RoomType
+from declarations.states import all_state_definitions
 from lifecycle.requests.choices import RequestPriority
-from lifecycle.states import all_state_definitions
-from locations.choices import RoomType
-from locations.freshness import LocationStatus
 from locations.models import Floor, Room
 
 # How a location status looks on the map: the text goes in every label, so the style is never the only

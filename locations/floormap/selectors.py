@@ -11,8 +11,8 @@ from datetime import datetime, timedelta
 from django.db.models import Q, QuerySet
 
 from assets.models import Asset
-from lifecycle.states import AssetState
-from locations.choices import RoomType
+from declarations.room_types import RoomType
+from declarations.states import AssetState
 from locations.freshness import status_annotation
 from locations.models import Floor, Room
 

@@ -32,11 +32,11 @@ from assets.models import Asset, AssetType
 from assets.selectors import asset_types_matching, assets_nearest_available
 from config.access import check, describe, refuse
 from declarations.policy import Action
+from declarations.states import state_definition
+from declarations.transitions import TransitionName
 from lifecycle import services as lifecycle_services
 from lifecycle.exceptions import LifecycleError
 from lifecycle.requests.services import equipment_request_create
-from lifecycle.states import state_definition
-from lifecycle.transitions import TransitionName
 from locations.floormap import access, payloads, selectors
 from locations.models import Floor, Room
 

@@ -28,7 +28,7 @@ from datetime import datetime
 
 import msgspec
 
-from assets.tag_ids import TagIdError, normalize_tag_id
+from declarations.tag_ids import TagIdError, normalize_tag_id
 from locations.engine.parsing import RSSI_MAX, RSSI_MIN, parse_batch, parse_timestamp
 from locations.engine.types import BatchError, ParsedBatch, Rejection, Sighting
 

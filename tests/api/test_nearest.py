@@ -7,8 +7,8 @@ import pytest
 from django.utils import timezone
 
 from assets.selectors import assets_nearest_available
+from declarations.states import AssetState
 from lifecycle.services import recall_issue
-from lifecycle.states import AssetState
 
 URL = "/api/v1/assets/nearest/"
 

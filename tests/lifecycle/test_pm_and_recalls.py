@@ -5,6 +5,8 @@ from datetime import date, timedelta
 import pytest
 from django.utils import timezone
 
+from declarations.location_status import LocationStatus
+from declarations.states import AssetState
 from lifecycle.biomed.services import schedule_set
 from lifecycle.exceptions import GuardFailed, RecallError, WorkOrderError
 from lifecycle.models import Recall, WorkOrder, WorkOrderKind, WorkOrderStatus
@@ -21,8 +23,6 @@ from lifecycle.services import (
     work_order_open,
     work_order_update,
 )
-from lifecycle.states import AssetState
-from locations.freshness import LocationStatus
 from tests.factories import AssetFactory, AssetTypeFactory
 from tests.lifecycle.helpers import located_asset, open_recall_on, pm_last_done, pm_overdue_asset
 

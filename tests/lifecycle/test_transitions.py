@@ -8,6 +8,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from assets.models import Asset
+from declarations.states import AssetState
+from declarations.transitions import TransitionName
 from lifecycle import services
 from lifecycle.exceptions import (
     ConcurrentTransition,
@@ -20,8 +22,6 @@ from lifecycle.exceptions import (
 )
 from lifecycle.models import Source, TransitionLog
 from lifecycle.services import asset_transition
-from lifecycle.states import AssetState
-from lifecycle.transitions import TransitionName
 from tests.factories import AssetFactory
 from tests.lifecycle.helpers import located_asset, open_recall_on, pm_overdue_asset
 

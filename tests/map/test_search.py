@@ -7,7 +7,7 @@ checked through the map's endpoint, as the nurse's page sees it.
 import pytest
 
 from assets.selectors import asset_types_matching
-from lifecycle.states import AssetState
+from declarations.states import AssetState
 from tests.factories import AssetTypeFactory
 
 pytestmark = pytest.mark.django_db

@@ -12,7 +12,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from assets.models import Tag
-from assets.tag_ids import format_tag_id
+from declarations.tag_ids import format_tag_id
 from locations.pipeline import LocationPipeline, site_plan_from_db
 from locations.simulator import MotionModel, RadioModel, SimTag, Simulator, format_ts, gateway_bodies
 
