@@ -37,14 +37,15 @@ from assets.models import Asset, AssetType, Tag, TagBinding
 from assets.services import AssetImportError, TagBindingError, assets_import, tag_bind, tag_unbind
 from config.access import may, refuse
 from config.spreadsheet import safe_cell
+from declarations.guards import Guard
 from declarations.location_status import LocationStatus
 from declarations.policy import TRANSITION_ACTIONS
 from declarations.states import AssetState, state_definition
 from declarations.tag_ids import TagIdError, format_tag_id, normalize_tag_id
 from declarations.transitions import REASON_REQUIRED, TransitionName, method_name, transition_name
+from lifecycle.biomed.selectors import asset_next_due
 from lifecycle.display import state_badge
 from lifecycle.exceptions import LifecycleError
-from lifecycle.guards import Guard
 from lifecycle.history import record_changes, snapshot
 from lifecycle.models import OPEN_WORK_ORDER_STATUSES, WorkOrder, WorkOrderKind
 from locations.freshness import asset_location_status, status_annotation
@@ -315,7 +316,11 @@ class AssetAdmin(admin.ModelAdmin):
 
     @admin.display(description="maintenance due", ordering="next_maintenance_due")
     def pm_due(self, obj):
-        due = getattr(obj, "next_maintenance_due", None) if hasattr(obj, "next_maintenance_due") else obj.next_pm_due
+        due = (
+            getattr(obj, "next_maintenance_due", None)
+            if hasattr(obj, "next_maintenance_due")
+            else asset_next_due(asset=obj)
+        )
         if due is None:
             return "—"
         today = timezone.localdate()
@@ -329,7 +334,7 @@ class AssetAdmin(admin.ModelAdmin):
 
     @admin.display(description="next PM due")
     def next_pm_due(self, obj):
-        return obj.next_pm_due or "unknown (no schedule with a last completion or in-service date)"
+        return asset_next_due(asset=obj) or "unknown (no schedule with a last completion or in-service date)"
 
     # Read-only panels -------------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ from assets.admin import admin_link, location_badge, where_label
 from assets.filters import first_of_next_month
 from declarations.roles import Role
 from declarations.states import AssetState
+from lifecycle.biomed.selectors import asset_next_due
 from lifecycle.display import state_badge
 from lifecycle.exceptions import LifecycleError
 from lifecycle.history import record_changes, snapshot
@@ -229,7 +230,7 @@ class WorkOrderAdmin(admin.ModelAdmin):
 
     @admin.display(description="asset PM due")
     def asset_pm_due(self, obj):
-        due = obj.asset.next_pm_due
+        due = asset_next_due(asset=obj.asset)
         if due is None:
             return "—"
         if due < timezone.localdate():

@@ -10,9 +10,9 @@ from django.db.models import OuterRef, QuerySet, Subquery
 from django.db.models.functions import Trim, Upper
 
 from assets.models import Asset
+from declarations.guards import Guard
 from declarations.states import AssetState, state_definition
 from declarations.transitions import TransitionName, transition_name
-from lifecycle.guards import Guard
 from lifecycle.models import (
     OPEN_WORK_ORDER_STATUSES,
     ChangeRecord,

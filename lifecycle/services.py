@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from assets.models import Asset
 from config.access import refuse
+from declarations.guards import Guard
 from declarations.policy import TRANSITION_ACTIONS
 from declarations.states import AssetState, state_definition
 from declarations.transitions import REASON_REQUIRED, TransitionName, method_name
@@ -30,7 +31,6 @@ from lifecycle.exceptions import (
     UnknownTransition,
     WorkOrderError,
 )
-from lifecycle.guards import Guard
 from lifecycle.history import record_changes, snapshot
 from lifecycle.models import (
     OPEN_WORK_ORDER_STATUSES,

@@ -238,8 +238,8 @@ def test_the_migration_deactivates_existing_rules_that_break_the_rule():
 
 def test_a_rule_runs_the_guards_of_the_transition_that_normally_leads_to_its_target(monkeypatch, caplog):
     """Were `return` (in use -> soiled) ever guarded, a rule moving equipment to soiled obeys that guard too."""
+    from declarations.guards import Guard
     from declarations.transitions import TransitionName, method_name
-    from lifecycle.guards import Guard
 
     refuse = Guard("needs_a_count", "the set was counted", lambda asset: ["instrument count missing"])
     method = getattr(Asset, method_name(TransitionName.RETURN))
