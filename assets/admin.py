@@ -2,7 +2,7 @@
 binding, the CSV import with preview and the CSV export of any filtered list.
 
 Every change goes through a service (lifecycle.services.asset_transition, the decommissioning
-service, assets.services tag_bind / tag_unbind / assets_import, lifecycle work orders), so the
+service, assets.services tag_bind / tag_unbind, lifecycle.asset_import.assets_import, lifecycle work orders), so the
 admin gets the same locks, role checks, guards and logs as the API and the map.
 """
 
@@ -34,7 +34,7 @@ from assets.filters import (
     RoomUnitFilter,
 )
 from assets.models import Asset, AssetType, Tag, TagBinding
-from assets.services import AssetImportError, TagBindingError, assets_import, tag_bind, tag_unbind
+from assets.services import TagBindingError, tag_bind, tag_unbind
 from config.access import may, refuse
 from config.spreadsheet import safe_cell
 from declarations.guards import Guard
@@ -43,6 +43,7 @@ from declarations.policy import TRANSITION_ACTIONS
 from declarations.states import AssetState, state_definition
 from declarations.tag_ids import TagIdError, format_tag_id, normalize_tag_id
 from declarations.transitions import REASON_REQUIRED, TransitionName, method_name, transition_name
+from lifecycle.asset_import import AssetImportError, assets_import
 from lifecycle.biomed.selectors import asset_next_due
 from lifecycle.display import state_badge
 from lifecycle.exceptions import LifecycleError

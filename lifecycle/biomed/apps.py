@@ -17,3 +17,8 @@ class BiomedConfig(AppConfig):
 
         post_save.connect(receivers.on_asset_saved, sender=Asset, dispatch_uid="biomed.asset_saved")
         post_save.connect(receivers.on_asset_type_saved, sender=AssetType, dispatch_uid="biomed.asset_type_saved")
+
+        from lifecycle.biomed.services import work_order_closed_done
+        from lifecycle.signals import work_order_done
+
+        work_order_done.connect(work_order_closed_done, dispatch_uid="biomed.work_order_done")

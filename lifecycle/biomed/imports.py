@@ -1,4 +1,4 @@
-"""The asset import's optional schedule columns (assets.services.assets_import calls these).
+"""The asset import's optional schedule columns (lifecycle.asset_import.assets_import calls these).
 
 Per kind (pm, calibration, electrical_safety): ``<kind>_interval`` ("365", "365d" or "12m") and
 ``<kind>_last_done`` (YYYY-MM-DD, the last passing completion). The older ``pm_interval_days`` and

@@ -442,9 +442,9 @@ def scheduled_work_cancel(*, work_order: WorkOrder, user, reason: str) -> Schedu
     return work
 
 
-def work_order_closed_done(*, work_order: WorkOrder, user, completed_on: date) -> None:
+def work_order_closed_done(sender=None, *, work_order: WorkOrder, user, completed_on: date, **kwargs) -> None:
     """A PM/calibration/safety work order opened by hand (not from a schedule) and closed done: the asset's
-    schedules of that kind count it as a pass on ``completed_on`` (called by lifecycle.services)."""
+    schedules of that kind count it as a pass on ``completed_on`` (lifecycle.signals.work_order_done)."""
     kinds = [kind for kind, wo_kind in WORK_ORDER_KIND.items() if wo_kind == work_order.kind]
     if not kinds:
         return

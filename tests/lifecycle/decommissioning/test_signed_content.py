@@ -7,8 +7,8 @@ import json
 import pytest
 
 from assets.models import Asset, AssetIdentityFrozen
-from assets.services import AssetImportError, assets_import_text
 from declarations.states import AssetState
+from lifecycle.asset_import import AssetImportError, assets_import_text
 from lifecycle.decommissioning import selectors, services
 from lifecycle.decommissioning.canonical import canonical_json, sha256_hex
 from lifecycle.decommissioning.exceptions import DecommissionRefused
