@@ -135,7 +135,7 @@ class Asset(FSMModelMixin, models.Model):
 
     class Meta:
         ordering = ["asset_tag"]
-        # The nearest-available search (assets.selectors.assets_nearest_available) and the API's filters:
+        # The nearest-available search (lifecycle.nearest.assets_nearest_available) and the API's filters:
         # one type, one state, seen since a cut-off.
         indexes = [models.Index(fields=["asset_type", "state", "last_seen"], name="asset_type_state_seen")]
 

@@ -229,7 +229,7 @@ SPECTACULAR_SETTINGS.update(
         },
     }
 )
-# Nearest-available search (assets.selectors): metres added per floor of difference, and for another building.
+# Nearest-available search (lifecycle.nearest): metres added per floor of difference, and for another building.
 NEAREST_FLOOR_PENALTY_M = float(env_int("NEAREST_FLOOR_PENALTY_M", 40))
 NEAREST_BUILDING_PENALTY_M = float(env_int("NEAREST_BUILDING_PENALTY_M", 250))
 # Webhooks (lifecycle/webhooks): "on_commit" makes the first attempt from a thread right after the change

@@ -15,12 +15,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from assets.models import Asset, AssetType
-from assets.selectors import assets_nearest_available
 from config.access import check, describe
 from declarations.policy import Action
 from declarations.states import AssetState, state_definition
 from lifecycle.exceptions import ConcurrentTransition, GuardFailed, LifecycleError, TransitionNotAllowed
 from lifecycle.models import Source
+from lifecycle.nearest import assets_nearest_available
 from lifecycle.requests.choices import RequestPriority, RequestStatus
 from lifecycle.requests.exceptions import (
     EquipmentRequestConflict,

@@ -146,7 +146,7 @@ def map_config(*, user, floors, actions_by_state: dict, can_request: bool, poll_
 
 
 def search_result_payload(result) -> dict:
-    """One assets_nearest_available result (assets.selectors.NearestAsset)."""
+    """One assets_nearest_available result (lifecycle.nearest.NearestAsset)."""
     asset = result.asset
     return {
         "id": asset.pk,

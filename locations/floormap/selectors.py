@@ -1,6 +1,6 @@
 """Read-side queries of the floor map: floors, what is on one floor, changes since a poll, places.
 
-The nearest-equipment search is not here: the map calls ``assets.selectors.assets_nearest_available``,
+The nearest-equipment search is not here: the map calls ``lifecycle.nearest.assets_nearest_available``,
 the same selector as the API's nearest endpoint, so both answer the same way.
 """
 

@@ -2,7 +2,7 @@
 
 - ``/map/``: the page (Nurse, Dispatch, Clinical engineering, superusers; others get 403).
 - ``/map/api/floors/<id>/``: a floor's rooms and equipment; ``.../assets/?since=``: the polling fallback.
-- ``/map/api/search/``: "what do I need, where am I", through assets.selectors.assets_nearest_available.
+- ``/map/api/search/``: "what do I need, where am I", through lifecycle.nearest.assets_nearest_available.
 - ``/map/api/places/``: rooms and units for "where am I".
 - ``/map/api/assets/<id>/action/``: start use / return, through lifecycle.services.
 - ``/map/api/requests/``: "request delivery", through lifecycle.requests.services.equipment_request_create.
@@ -29,13 +29,14 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts.sessions import passive
 from assets.models import Asset, AssetType
-from assets.selectors import asset_types_matching, assets_nearest_available
+from assets.selectors import asset_types_matching
 from config.access import check, describe, refuse
 from declarations.policy import Action
 from declarations.states import state_definition
 from declarations.transitions import TransitionName
 from lifecycle import services as lifecycle_services
 from lifecycle.exceptions import LifecycleError
+from lifecycle.nearest import assets_nearest_available
 from lifecycle.requests.services import equipment_request_create
 from locations.floormap import access, payloads, selectors
 from locations.models import Floor, Room
