@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from difflib import SequenceMatcher
+
 from django.db.models import Count
 
 from assets.models import AssetType
@@ -21,7 +24,6 @@ _FILLER_WORDS = frozenset({"a", "an", "the", "some", "any", "clean", "available"
 
 def _match_words(text: str) -> list[str]:
     """Lower-case words, singular: "Infusion Pumps" -> ["infusion", "pump"]."""
-    import re
 
     words = re.findall(r"[a-z0-9]+", text.lower())
     return [w[:-1] if len(w) > 3 and w.endswith("s") and not w.endswith("ss") else w for w in words]
@@ -30,7 +32,6 @@ def _match_words(text: str) -> list[str]:
 def _word_similarity(typed: str, name_word: str) -> float:
     """1 for the same word, 0.95 for a prefix ("infu"), else the difflib ratio against the whole word or
     against its prefix of the typed length (a misspelt prefix: "infsu")."""
-    from difflib import SequenceMatcher
 
     if typed == name_word:
         return 1.0

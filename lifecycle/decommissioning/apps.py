@@ -8,6 +8,8 @@ class DecommissioningConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
+        # The imports below sit in ready() on purpose: it runs once every app's models are loaded (PLC0415 is
+        # ignored for apps.py in pyproject.toml).
         from lifecycle.decommissioning.services import on_transition_applied
         from lifecycle.signals import transition_applied
 

@@ -24,10 +24,11 @@ from django.middleware.csrf import get_token
 from django.shortcuts import render
 from django.urls import reverse, reverse_lazy
 from django.utils import timezone
+from django.utils import timezone as tz
 from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_GET, require_POST
 
-from accounts.sessions import passive
+from accounts.sessions import LAST_ACTIVITY_KEY, passive, session_deadlines
 from assets.models import Asset, AssetType
 from assets.selectors import asset_types_matching
 from config.access import check, describe, refuse
@@ -179,10 +180,6 @@ def session_status(request):
     if request.method not in ("GET", "POST"):
         return _error("method_not_allowed", "use GET or POST", 405)
     if request.method == "POST":
-        from django.utils import timezone as tz
-
-        from accounts.sessions import LAST_ACTIVITY_KEY, session_deadlines
-
         now = tz.now().timestamp()
         request.session[LAST_ACTIVITY_KEY] = now
         request._session_expires_in = min(session_deadlines(request.session, now)) - now
