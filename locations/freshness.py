@@ -1,4 +1,4 @@
-"""Location status, derived from last_seen; separate from lifecycle state (keys and labels: declarations/location_status.py).
+"""Location status, derived from last_seen; separate from lifecycle state (names: declarations/location_status.py).
 
 - located: seen within LOCATION_STALE_AFTER_SECONDS (default 10 minutes);
 - stale: seen before that;
