@@ -224,7 +224,7 @@ SPECTACULAR_SETTINGS.update(
         ],
         "ENUM_NAME_OVERRIDES": {
             "AssetStateEnum": "declarations.states.AssetState",
-            "LocationStatusEnum": "locations.freshness.LocationStatus",
+            "LocationStatusEnum": "declarations.location_status.LocationStatus",
             "WebhookEventEnum": "lifecycle.webhooks.choices.WebhookEvent",
         },
     }
