@@ -7,6 +7,7 @@ The layer contracts themselves are in ``.importlinter`` (``make lint``); docs/ar
 
 from __future__ import annotations
 
+import configparser
 import subprocess
 import sys
 from pathlib import Path
@@ -112,6 +113,15 @@ def test_the_product_packages_are_found():
     packages = product_packages()
     assert {"accounts", "assets", "config", "declarations", "fhir", "lifecycle", "locations"} <= set(packages)
     assert not NOT_PRODUCT & set(packages)
+
+
+def test_the_contracts_cover_every_product_package():
+    """A new top-level app must be named in .importlinter's root_packages, or lint-imports would not see it (and
+    an interface app must also join the INTERFACES lists there)."""
+    config = configparser.ConfigParser()
+    config.read(ROOT / ".importlinter")
+    roots = set(config["importlinter"]["root_packages"].split())
+    assert set(product_packages()) == roots
 
 
 def test_every_product_folder_with_python_is_a_package():
