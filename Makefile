@@ -61,9 +61,11 @@ test-browser: install
 docs-screenshots: install
 	REFRESH_SCREENSHOTS=1 $(MAKE) test-browser
 
+# ruff, then the architecture's import contracts (.importlinter, docs/architecture.md).
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 	$(BIN)/python scripts/check_translations.py
 
 clean:

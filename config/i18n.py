@@ -10,6 +10,8 @@ from __future__ import annotations
 from django.conf import settings
 from django.utils import translation
 
+from declarations.states import StateDefinition, state_definition
+
 
 def source_text(text) -> str:
     """``text`` (a lazy translation or a str) as a plain str in ``settings.LANGUAGE_CODE``."""
@@ -17,10 +19,7 @@ def source_text(text) -> str:
         return str(text)
 
 
-def source_state(state: str):
-    """The state's declaration (lifecycle.states.StateDefinition) with its label and definition in
-    ``settings.LANGUAGE_CODE``."""
-    from lifecycle.states import state_definition
-
+def source_state(state: str) -> StateDefinition:
+    """The state's declaration with its label and definition in ``settings.LANGUAGE_CODE``."""
     with translation.override(settings.LANGUAGE_CODE):
         return state_definition(state)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from assets.tag_ids import format_tag_id
 from config.i18n import source_state, source_text
+from declarations.location_status import LocationStatus
+from declarations.room_types import RoomType
+from declarations.tag_ids import format_tag_id
 from fhir import definitions as d
-from locations.choices import RoomType
-from locations.freshness import LocationStatus, asset_location_status
+from locations.freshness import asset_location_status
 from locations.models import Building, Floor, Room, Site
 
 

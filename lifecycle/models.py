@@ -12,9 +12,9 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from lifecycle.states import AssetState, state_definition
-from lifecycle.transitions import TransitionName
-from locations.choices import RoomType
+from declarations.room_types import RoomType
+from declarations.states import AssetState, state_definition
+from declarations.transitions import TransitionName
 
 
 class Source(models.TextChoices):

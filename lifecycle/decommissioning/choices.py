@@ -3,7 +3,7 @@
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from lifecycle.roles import Role
+from declarations.roles import Role
 
 
 class SanitizationMethod(models.TextChoices):
@@ -23,7 +23,7 @@ class FinalDisposition(models.TextChoices):
 
 
 class SignOffRole(models.TextChoices):
-    """The two roles whose sign-offs a decommissioning needs; values and labels match lifecycle.roles.Role."""
+    """The two roles whose sign-offs a decommissioning needs; values and labels match declarations.roles.Role."""
 
     CLINICAL_ENGINEERING = Role.CLINICAL_ENGINEERING.value, Role.CLINICAL_ENGINEERING.label
     SECURITY = Role.SECURITY.value, Role.SECURITY.label

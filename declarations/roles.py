@@ -1,10 +1,13 @@
-"""The four staff roles (DESIGN.md §1). Each is a Django group, created by a data migration.
+"""The four staff roles (docs/security.md). Each is a Django group, created by a data migration.
 
 What each role may do is the policy table's business (declarations/policy.py, whose ``Role`` has the same
 values); read it with ``config.access.may``."""
 
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+
+from declarations.policy import ROLE_GROUP_NAMES
+from declarations.policy import Role as PolicyRole
 
 
 class Role(models.TextChoices):
@@ -16,6 +19,4 @@ class Role(models.TextChoices):
     @property
     def group_name(self) -> str:
         """The Django group's name, stored in the database: the English name, never the translated label."""
-        from declarations.policy import Role as PolicyRole
-
-        return PolicyRole(self.value).group_name
+        return ROLE_GROUP_NAMES[PolicyRole(self.value)]
