@@ -8,8 +8,8 @@ import json
 import pytest
 from django.test import Client
 from django.urls import reverse
-from lifecycle.states import STATE_DEFINITIONS, AssetState
 
+from declarations.states import STATE_DEFINITIONS, AssetState
 from tests.api.conftest import client_for
 from tests.factories import UserFactory
 from tests.map.conftest import build_map_hospital
@@ -181,7 +181,8 @@ def test_an_unknown_language_falls_back_to_english(nurse):
 
 def test_group_names_stay_english_whatever_the_language(nurse):
     from django.utils import translation
-    from lifecycle.roles import Role
+
+    from declarations.roles import Role
 
     with translation.override("es"):
         assert str(Role.NURSE.label) == "Enfermería"
@@ -192,8 +193,8 @@ def test_group_names_stay_english_whatever_the_language(nurse):
 def test_machine_payloads_keep_source_language_labels_in_a_spanish_request(nurse):
     """Live events, webhooks and FHIR codings are read by other systems and by pages in other languages."""
     from django.utils import translation
-    from lifecycle.states import state_definition
 
+    from declarations.states import state_definition
     from fhir.mappers import lifecycle_extension
     from lifecycle.models import TransitionLog
     from lifecycle.webhooks.payloads import transition_payload
