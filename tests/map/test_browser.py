@@ -128,7 +128,7 @@ def open_page(transactional_db, browser, asgi_server):
         page.goto(f"{asgi_server.url}/map/")
         page.fill("#id_username", username)
         page.fill("#id_password", PASSWORD)
-        page.click("button[type=submit]")
+        page.click("main button[type=submit]")  # the header has the language picker's button
         page.wait_for_selector("body[data-floor-loaded]")
         if floor is not None:
             page.select_option("#floor-select", str(floor.pk))
