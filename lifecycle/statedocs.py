@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from lifecycle.selectors import transition_catalogue
+from lifecycle.fsm import transition_catalogue
 from lifecycle.states import all_state_definitions, state_definition
 
 HEADER = """\
