@@ -25,13 +25,14 @@ from django.utils.timesince import timesince
 from assets import admin_imports
 from assets.filters import (
     PM_DUE_SOON_DAYS,
-    BuildingFloorFilter,
+    AssetBuildingFloorFilter,
     HighRiskFilter,
     LocationStatusFilter,
     OpenRecallFilter,
     OwningUnitFilter,
     PmDueFilter,
     RoomUnitFilter,
+    TrackedFilter,
 )
 from assets.models import Asset, AssetType, Tag, TagBinding
 from assets.services import AssetImportError, TagBindingError, assets_import, tag_bind, tag_unbind
@@ -184,9 +185,10 @@ class AssetAdmin(admin.ModelAdmin):
     list_filter = [
         "state",
         "asset_type",
-        BuildingFloorFilter,
+        AssetBuildingFloorFilter,
         OwningUnitFilter,
         LocationStatusFilter,
+        TrackedFilter,
         PmDueFilter,
         OpenRecallFilter,
         RoomUnitFilter,
