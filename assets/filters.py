@@ -20,8 +20,8 @@ from django.contrib.admin.options import IncorrectLookupParameters
 from django.utils import timezone
 
 from assets.filtersets import AssetFilterSet
-from locations.freshness import LocationStatus
-from locations.models import Floor
+from declarations.location_status import LocationStatus
+from locations.models import Floor, Room
 
 PM_DUE_SOON_DAYS = 30
 
@@ -188,8 +188,6 @@ class RoomUnitFilter(FilterSetListFilter):
     parameter_name = "room_unit"
 
     def lookups(self, request, model_admin):
-        from locations.models import Room
-
         units = Room.objects.exclude(unit="").order_by("unit").values_list("unit", flat=True).distinct()
         return [(unit, unit) for unit in units]
 

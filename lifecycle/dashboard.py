@@ -16,6 +16,8 @@ from django.utils import timezone
 
 from assets.filters import first_of_next_month
 from assets.models import Asset
+from declarations.location_status import LocationStatus
+from declarations.states import AssetState, all_state_definitions
 from lifecycle.alerts.models import Alert
 from lifecycle.alerts.selectors import (
     par_levels_in_alert,
@@ -27,8 +29,7 @@ from lifecycle.decommissioning import selectors as decommissioning
 from lifecycle.decommissioning.models import DecommissioningChecklist, SignOff
 from lifecycle.models import OPEN_WORK_ORDER_STATUSES, WorkOrder
 from lifecycle.selectors import assets_pm_overdue, assets_with_open_recall
-from lifecycle.states import AssetState, all_state_definitions
-from locations.freshness import LocationStatus, status_q
+from locations.freshness import status_q
 
 
 @dataclass(frozen=True)

@@ -22,9 +22,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from assets.models import Asset
-from lifecycle.guards import Guard
-from lifecycle.states import AssetState
-from lifecycle.transitions import REASON_REQUIRED, TransitionName, method_name, transition_name
+from declarations.guards import Guard
+from declarations.states import AssetState
+from declarations.transitions import REASON_REQUIRED, TransitionName, method_name, transition_name
 
 # Run by the system, never offered to a user: a room-type rule moving equipment (lifecycle.services).
 SYSTEM_TRANSITIONS = frozenset({TransitionName.APPLY_ROOM_RULE})
@@ -76,7 +76,7 @@ class TransitionOption:
     name: str
     label: str
     targets: tuple[str, ...]
-    needs_note: bool  # a note saying why is required (lifecycle.transitions.REASON_REQUIRED)
+    needs_note: bool  # a note saying why is required (declarations.transitions.REASON_REQUIRED)
     permitted: bool  # the user's roles allow it (declarations/policy.py)
     who: str  # who may run it, in words
     blocked_by: tuple[str, ...]  # the guards' reasons it may not run now; empty: nothing blocks it
@@ -117,7 +117,7 @@ def asset_transition_options(
     user, asset: Asset, *, guards: bool = True, names: Iterable[str] | None = None
 ) -> list[TransitionOption]:
     """Every transition a user could ask for from the asset's current state (the system's are left out), in
-    the order of lifecycle.transitions.TransitionName: whether this user may run it now, and if not why
+    the order of declarations.transitions.TransitionName: whether this user may run it now, and if not why
     (``refused_by``: NOT_PERMITTED, or the guards' names; ``blocked_by``: the guards' reasons in words).
 
     ``names`` narrows it to some transitions (the map's popup offers two).

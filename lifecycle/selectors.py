@@ -12,6 +12,8 @@ from django.db.models import OuterRef, QuerySet, Subquery
 from django.db.models.functions import Trim, Upper
 
 from assets.models import Asset
+from declarations.states import AssetState, state_definition
+from lifecycle.biomed.selectors import asset_overdue_schedules, asset_schedule_blockers, assets_maintenance_overdue
 from lifecycle.models import (
     OPEN_WORK_ORDER_STATUSES,
     ChangeRecord,
@@ -21,7 +23,6 @@ from lifecycle.models import (
     WorkOrder,
     WorkOrderKind,
 )
-from lifecycle.states import AssetState, state_definition
 from locations.freshness import status_annotation
 
 # Why an asset may not be made available ------------------------------------------------------------
@@ -29,7 +30,6 @@ from locations.freshness import status_annotation
 
 def asset_pm_overdue_since(*, asset: Asset, today: date | None = None) -> date | None:
     """The earliest due date among the asset's overdue maintenance schedules (any kind), else None."""
-    from lifecycle.biomed.selectors import asset_overdue_schedules
 
     dues = [s.next_due for s in asset_overdue_schedules(asset=asset, today=today) if s.next_due]
     return min(dues) if dues else None
@@ -43,7 +43,6 @@ def asset_open_recall_work_orders(*, asset: Asset) -> QuerySet[WorkOrder]:
 
 def asset_availability_blockers(*, asset: Asset, today: date | None = None) -> list[str]:
     """Reasons the asset may not be "available" (DESIGN.md §2); empty when it may."""
-    from lifecycle.biomed.selectors import asset_schedule_blockers
 
     reasons = asset_schedule_blockers(asset=asset, today=today)  # any overdue or failed schedule (biomed)
     for work_order in asset_open_recall_work_orders(asset=asset).order_by("id"):
@@ -62,7 +61,6 @@ def assets_pm_overdue(*, today: date) -> QuerySet[Asset]:
     """Assets in service with any maintenance schedule (PM, calibration, safety test...) due before ``today``
     or failed: lifecycle.biomed.selectors.assets_maintenance_overdue, the one rule. (The name is kept for the
     callers; it replaced the single PM interval.)"""
-    from lifecycle.biomed.selectors import assets_maintenance_overdue
 
     return assets_maintenance_overdue(today=today)
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from config.access import may
 from declarations.policy import TABLE, Action
+from declarations.transitions import TransitionName
 from lifecycle.fsm import permitted_transitions_by_state
-from lifecycle.transitions import TransitionName
 
 # The principals the map is for (derived from the table, for the docs and templates).
 MAP_ROLES = TABLE[Action.MAP_VIEW]

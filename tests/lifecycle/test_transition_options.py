@@ -14,14 +14,14 @@ from django.urls import reverse
 from django.utils import timezone
 
 from assets.admin import transition_choices
+from declarations.states import AssetState
+from declarations.transitions import TransitionName
 from lifecycle.fsm import (
     NOT_PERMITTED,
     asset_transition_options,
     permitted_transitions_by_state,
     transition_option,
 )
-from lifecycle.states import AssetState
-from lifecycle.transitions import TransitionName
 from locations.floormap.access import MAP_TRANSITIONS, map_actions_by_state
 from tests.api.conftest import client_for
 from tests.factories import AssetFactory, RoomFactory, UserFactory
