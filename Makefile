@@ -52,8 +52,14 @@ test: install
 	$(BIN)/python -m pytest -m faults
 	$(MAKE) test-browser
 
+# axe-core for the browser tests' accessibility checks (docs/accessibility.md): pinned in package-lock.json,
+# installed from the npm registry when the lock file changes; never fetched at run time.
+node_modules/.package-lock.json: package.json package-lock.json
+	@command -v npm >/dev/null || (apt-get update -qq && apt-get install -y -qq npm >/dev/null)
+	npm ci --no-audit --no-fund
+
 # Browser tests drive Debian's chromium; they run in their own pytest call (DESIGN.md §7).
-test-browser: install
+test-browser: install node_modules/.package-lock.json
 	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
 	DJANGO_ALLOW_ASYNC_UNSAFE=1 $(BIN)/python -m pytest -m browser
 
@@ -69,4 +75,4 @@ lint: install
 	$(BIN)/python scripts/check_translations.py
 
 clean:
-	rm -rf $(VENV) db.sqlite3 staticfiles .pytest_cache
+	rm -rf $(VENV) db.sqlite3 staticfiles .pytest_cache node_modules

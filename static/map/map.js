@@ -214,11 +214,17 @@
     frame: null,
   };
   let place = readStorage(STORAGE.place); // {kind: "room"|"unit", id, label, floor}
+  const whereLabel = () => (place ? (place.kind === "unit" ? String(place.id) : place.label.split(" · ")[0]) : "");
+  const searchDistances = {}; // asset id -> "10 m away from 4N-402", from the last search
   const placeOptions = {}; // label -> place, from the places endpoint
   const metrics = { loads: [] };
 
   // ------------------------------------------------------------------------------------------------
   // The map
+
+  // prefers-reduced-motion: no animated zoom, fade or pan (keyboard panning and popups' auto-pan included).
+  const reducedMotion = window.matchMedia ? window.matchMedia("(prefers-reduced-motion: reduce)") : { matches: false };
+  const still = reducedMotion.matches;
 
   installPatterns();
   const map = L.map("map", {
@@ -230,7 +236,15 @@
     attributionControl: false,
     keyboard: true,
     closePopupOnClick: true,
+    zoomAnimation: !still,
+    fadeAnimation: !still,
+    markerZoomAnimation: !still,
+    inertia: !still,
   });
+  map.panBy = function (offset, options) { // Leaflet animates panBy unless told not to
+    const opts = reducedMotion.matches ? Object.assign({}, options, { animate: false }) : options;
+    return L.Map.prototype.panBy.call(this, offset, opts);
+  };
   map.setView([0, 0], 2);
   // The container changes size as the page lays out, on rotation and window resizes: keep the centre.
   if (window.ResizeObserver) new window.ResizeObserver(() => map.invalidateSize({ animate: false })).observe(map.getContainer());
@@ -419,7 +433,10 @@
     marker.addTo(markerLayer);
     const el = marker.getElement();
     onActivate(el, () => expandRoom(room.id));
-    el.setAttribute("aria-label", fmt(gettext("%(room)s: %(count)s items, %(available)s available and located. Open to zoom in."), { room: room.code + " " + room.name, count: assets.length, available: available }));
+    // The name starts with what the marker shows, "12 ✓4" (WCAG 2.5.3, label in name: speech users say "12").
+    el.setAttribute("aria-label", available
+      ? fmt(gettext("%(count)s, %(available)s available and located: %(room)s, %(count)s items. Open to zoom in."), { room: room.code + " " + room.name, count: assets.length, available: available })
+      : fmt(gettext("%(count)s items, none available and located: %(room)s. Open to zoom in."), { room: room.code + " " + room.name, count: assets.length }));
     el.dataset.roomId = room.id;
     assets.forEach((a) => { delete view.markers[a.id]; });
     return marker;
@@ -507,10 +524,17 @@
       "<dt>" + esc(gettext("Room")) + "</dt><dd>" + (room ? esc(room.code + " " + room.name) : esc(gettext("unknown"))) + "</dd>" +
       "<dt>" + esc(gettext("Location")) + "</dt><dd><span class=\"loc loc-" + status + "\">" + esc(LOCATION_LABELS[status]) + "</span>" + precision + "</dd>" +
       "<dt>" + esc(gettext("Last seen")) + '</dt><dd title="' + esc(fullTime(asset.seen)) + '">' + esc(ago(asset.seen)) + "</dd>" +
+      (searchDistances[asset.id] ? "<dt>" + esc(gettext("Distance")) + "</dt><dd>" + esc(searchDistances[asset.id]) + "</dd>" : "") +
       "</dl>" +
       '<div class="popup-actions">' + actionButtons(asset, true) + "</div>" +
-      '<p class="popup-message" role="alert"></p>' +
+      '<p class="popup-message" role="alert" tabindex="-1"></p>' +
       "</div>";
+  }
+
+  // A popup taller than the map would be cut off by its edge (200 % zoom, a phone held sideways): it
+  // scrolls inside instead, leaving room for its tip and the auto-pan padding.
+  function popupMaxHeight() {
+    return Math.max(120, map.getSize().y - 140); // the popup's frame, tip, offset and auto-pan padding
   }
 
   let popupReturnFocus = null;
@@ -521,8 +545,9 @@
     const latlng = marker ? marker.getLatLng() : ll(view.rooms[asset.room].c[0], view.rooms[asset.room].c[1]);
     popupReturnFocus = document.activeElement;
     const width = Math.max(180, Math.min(300, map.getSize().x - 70)); // fits a 360 px phone
-    const popup = L.popup({ maxWidth: width, minWidth: Math.min(220, width), autoPanPadding: [10, 10], offset: [0, -8], className: "map-popup" })
-      .setLatLng(latlng).setContent(popupHtml(asset)).openOn(map);
+    const popup = L.popup({ maxWidth: width, minWidth: Math.min(220, width), maxHeight: popupMaxHeight(), autoPanPadding: [10, 10], offset: [0, -8], className: "map-popup" })
+      .setLatLng(latlng).setContent(popupHtml(asset));
+    openPopup(popup);
     view.popup = popup;
     const el = popup.getElement();
     el.setAttribute("role", "dialog");
@@ -546,7 +571,17 @@
   map.getContainer().addEventListener("keydown", (event) => {
     if (event.key === "Escape" && document.querySelector(".map-popup")) map.closePopup();
   });
+  // The floor's max bounds would pull the view back from a popup over a room at the floor's edge, cutting
+  // it off when the map is short (200 % zoom): they are lifted while a popup is open.
+  let openingPopup = false;
+  function openPopup(popup) {
+    openingPopup = true;
+    map.setMaxBounds(null);
+    popup.openOn(map);
+    openingPopup = false;
+  }
   map.on("popupclose", () => {
+    if (!openingPopup && view.maxBounds) map.setMaxBounds(view.maxBounds);
     if (popupReturnFocus && document.body.contains(popupReturnFocus)) popupReturnFocus.focus();
     popupReturnFocus = null;
   });
@@ -560,7 +595,8 @@
       (count ? '<button type="button" class="action secondary" data-room-show="' + room.id + '">' + esc(gettext("Show the items")) + "</button>" : "") +
       "</div></div>";
     popupReturnFocus = document.activeElement;
-    const popup = L.popup({ className: "map-popup" }).setLatLng(latlng).setContent(html).openOn(map);
+    const popup = L.popup({ className: "map-popup", maxHeight: popupMaxHeight() }).setLatLng(latlng).setContent(html);
+    openPopup(popup);
     const title = popup.getElement().querySelector(".popup-title");
     if (title) title.focus();
   }
@@ -572,6 +608,8 @@
     const action = button.dataset.action;
     const scope = button.closest(".asset-popup, tr");
     const message = scope ? scope.querySelector(".popup-message, .row-message") : null;
+    const inPopup = !!(scope && scope.classList.contains("asset-popup"));
+    const hadFocus = document.activeElement === button;
     button.disabled = true;
     let result;
     if (action === "request") {
@@ -593,6 +631,22 @@
     if (!result.ok && result.status === 409) {
       pollSoon(); // someone else changed it: show what it is now
     }
+    if (hadFocus) keepKeyboardPlace(inPopup, assetId, action);
+  }
+
+  // The popup and the list are redrawn after an action: a keyboard user stays where they were (the same
+  // button if it is still offered, else the popup's answer or the row's "Show on map").
+  function keepKeyboardPlace(inPopup, assetId, action) {
+    window.requestAnimationFrame(() => window.requestAnimationFrame(() => {
+      if (document.activeElement && document.activeElement !== document.body) return;
+      const scope = inPopup ? document.querySelector('.asset-popup[data-asset-id="' + assetId + '"]')
+        : document.querySelector('#asset-rows tr[data-asset-id="' + assetId + '"]');
+      if (!scope) return;
+      const answer = inPopup ? scope.querySelector(".popup-message") : null;
+      const target = scope.querySelector('[data-action="' + action + '"]') ||
+        (answer && answer.textContent ? answer : scope.querySelector(inPopup ? ".popup-title" : "[data-show]"));
+      if (target) target.focus({ preventScroll: !inPopup }); // in the popup: scrolled into its view
+    }));
   }
 
   document.addEventListener("click", (event) => {
@@ -628,7 +682,7 @@
     map.setView(ll(room.c[0], room.c[1]), Math.max(zoom, 4.5), { animate: false });
     renderAll();
     openAssetPopup(assetId);
-    announce(assetLabel(asset) + ". " + gettext("Highlighted on the map."));
+    announce(assetLabel(asset) + (searchDistances[assetId] ? ", " + searchDistances[assetId] : "") + ". " + gettext("Highlighted on the map."));
   }
 
   function setHighlight(assetId) {
@@ -672,7 +726,7 @@
         '<td data-label="' + esc(gettext("State")) + '">' + stateBadge(a.state) + "</td>" +
         '<td data-label="' + esc(gettext("Room")) + '">' + esc(room.code + " " + room.name) + "</td>" +
         '<td data-label="' + esc(gettext("Last seen")) + '"><span class="loc loc-' + status + '">' + esc(LOCATION_LABELS[status]) + '</span> <span title="' + esc(fullTime(a.seen)) + '">' + esc(ago(a.seen)) + "</span></td>" +
-        '<td data-label="' + esc(gettext("Actions")) + '"><button type="button" class="action secondary" data-show="' + a.id + '" aria-label="' + esc(fmt(gettext("Show %(tag)s on the map"), { tag: a.tag })) + '">' + esc(gettext("Show on map")) + "</button>" +
+        '<td data-label="' + esc(gettext("Actions")) + '"><button type="button" class="action secondary" data-show="' + a.id + '" aria-label="' + esc(fmt(gettext("Show on map: %(tag)s"), { tag: a.tag })) + '">' + esc(gettext("Show on map")) + "</button>" +
         actionButtons(a) + '<span class="row-message" role="status">' + esc(view.rowMessages[a.id] || "") + "</span></td></tr>";
     }).join("");
   }
@@ -736,7 +790,8 @@
       // Fit first: max bounds set while the view is elsewhere start an animated pan that outlives the fit.
       map.setMaxBounds(null);
       map.fitBounds(bounds, { padding: [8, 8], animate: false });
-      map.setMaxBounds(bounds.pad(0.6));
+      view.maxBounds = bounds.pad(0.6);
+      map.setMaxBounds(view.maxBounds);
     }
     zoomClass();
     const renderMs = renderAll();
@@ -994,16 +1049,27 @@
     return found.length === 1 ? found[0] : null;
   }
 
-  function resultHtml(r, originRoomId) {
-    const distance = r.room.id === originRoomId ? gettext("in the room you are in")
+  function resultDistance(r, originRoomId) {
+    return r.room.id === originRoomId ? gettext("in the room you are in")
       : r.same_floor ? fmt(gettext("%(distance)s away"), { distance: metres(r.distance_m) })
         : fmt(r.same_building ? gettext("about %(distance)s away, another floor") : gettext("about %(distance)s away, another building"), { distance: metres(r.distance_m) });
+  }
+
+  // What a screen reader says about a result: the tag, type, state, room and distance.
+  function resultSummary(r, originRoomId) {
+    return fmt(r.status === "stale" ? gettext("%(tag)s, %(type)s, %(state)s (stale), in %(room)s, %(distance)s") : gettext("%(tag)s, %(type)s, %(state)s, in %(room)s, %(distance)s"),
+      { tag: r.tag, type: r.type, state: (STATES[r.state] || { label: r.state }).label, room: r.room.code + " " + r.room.name, distance: resultDistance(r, originRoomId) });
+  }
+
+  function resultHtml(r, originRoomId) {
+    const distance = resultDistance(r, originRoomId);
     const stale = r.status === "stale";
+    searchDistances[r.id] = r.room.id !== originRoomId && whereLabel() ? fmt(gettext("%(distance)s from %(place)s"), { distance: distance, place: whereLabel() }) : distance;
     return '<li><button type="button" class="result' + (stale ? " is-stale" : "") + '" data-show="' + r.id + '" data-floor="' + r.floor.id + '">' +
       '<span class="result-head"><strong>' + esc(r.tag) + "</strong> " + esc(r.type) +
       (stale ? ' <span class="stale-label">' + esc(gettext("Stale")) + "</span>" : "") + "</span>" +
       '<span class="result-where">' + esc(r.room.code + " " + r.room.name) + " · " + esc(r.building + ", " + r.floor.name) + "</span>" +
-      '<span class="result-meta">' + esc(distance) + ' · <span title="' + esc(fullTime(r.seen)) + '">' + esc(fmt(gettext("last seen %(ago)s"), { ago: ago(r.seen) })) + "</span></span>" +
+      '<span class="result-meta">' + esc((STATES[r.state] || { label: r.state }).label) + " · " + esc(distance) + ' · <span title="' + esc(fullTime(r.seen)) + '">' + esc(fmt(gettext("last seen %(ago)s"), { ago: ago(r.seen) })) + "</span></span>" +
       "</button></li>";
   }
 
@@ -1044,7 +1110,8 @@
     if (data.types.length) html += '<p class="also">' + esc(gettext("Also matching:")) + " " + data.types.map((t) => '<button type="button" class="link-button" data-search-type="' + t.id + '">' + esc(t.name) + "</button>").join(", ") + "</p>";
     results.innerHTML = html;
     status.textContent = data.results.length
-      ? fmt(gettext("%(located)s located, %(stale)s stale (%(type)s) near %(place)s. Choose one to see it on the map."), { located: located.length, stale: stale.length, type: data.type.name.toLowerCase(), place: where.label.split(" · ")[0] })
+      ? fmt(gettext("%(located)s located, %(stale)s stale (%(type)s) near %(place)s."), { located: located.length, stale: stale.length, type: data.type.name.toLowerCase(), place: where.label.split(" · ")[0] }) + " " +
+        fmt(gettext("Nearest: %(summary)s."), { summary: resultSummary(data.results[0], originRoomId) }) + " " + gettext("Choose one to see it on the map.")
       : data.message;
   }
 

@@ -34,6 +34,7 @@ from lifecycle.exceptions import LifecycleError
 from lifecycle.models import TransitionLog
 from lifecycle.services import asset_transition
 from locations.models import Room
+from tests.accessibility import check_page
 from tests.lifecycle.decommissioning.conftest import complete
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -126,12 +127,15 @@ def biomeds_morning(base_url: str, soiled_tag: str, soiled_count: int, retiring_
 
         # Sign in and read the dashboard.
         page.goto(f"{base_url}/admin/")
+        page.wait_for_selector("#id_username")
+        check_page(page, "admin-login")
         page.fill("#id_username", "biomed")
         page.fill("#id_password", BIOMED_PASSWORD)
         page.fill("#id_otp_code", demo_code("biomed"))  # the demo's authenticator (accounts/demo.py)
         page.click("input[type=submit]")
         page.wait_for_selector("#dashboard")
         assert page.inner_text("#tile-state-soiled .count") == str(soiled_count)
+        check_page(page, "admin-dashboard")
         page.screenshot(path=str(ARTIFACTS / "admin-dashboard.png"), full_page=True)
 
         # The asset list, filtered from the dashboard's "Soiled" number.
@@ -144,13 +148,17 @@ def biomeds_morning(base_url: str, soiled_tag: str, soiled_count: int, retiring_
         page.click("#toggle-nav-sidebar")  # more room for the list; the admin remembers the choice
         page.evaluate("window.scrollTo(0, 0)")
         page.screenshot(path=str(ARTIFACTS / "admin-assets.png"))
+        check_page(page, "admin-asset-list")
 
         # A transition with a note: start cleaning the soiled pump.
         page.fill("#searchbar", soiled_tag)
         page.press("#searchbar", "Enter")
         page.click(f"#result_list a:text-is('{soiled_tag}')")
+        page.wait_for_selector("#asset_form")
+        check_page(page, "admin-asset-change-form")
         page.click("a.transition-start_cleaning")
         page.wait_for_selector("#transition-form")
+        check_page(page, "admin-transition-form")
         page.fill("#id_note", "Washer 2, cycle B")
         page.click("#transition-form input[type=submit]")
         page.wait_for_selector(".messagelist .success")
@@ -166,11 +174,13 @@ def biomeds_morning(base_url: str, soiled_tag: str, soiled_count: int, retiring_
         page.click("input[type=submit][value^='Sign off version']")
         page.wait_for_selector(".messagelist .success")
         assert page.locator("li.sign-off.valid").count() == 2
+        check_page(page, "admin-decommissioning-checklist")
         page.screenshot(path=str(ARTIFACTS / "admin-decommission.png"), full_page=True)
 
         # Retire it: the certificate follows.
         page.click("#decommission-button")
         page.wait_for_url(re.compile(r"/decommissioning/certificates/"))
+        check_page(page, "decommissioning-certificate")
         page.screenshot(path=str(ARTIFACTS / "admin-certificate.png"), full_page=True)
         browser.close()
     return errors

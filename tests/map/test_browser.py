@@ -29,6 +29,7 @@ from django.utils import timezone
 from assets.models import Asset
 from declarations.room_types import RoomType
 from declarations.states import AssetState
+from tests.accessibility import check_page
 from tests.factories import FloorFactory, RoomFactory, UserFactory, square
 from tests.map.conftest import build_map_hospital
 
@@ -115,11 +116,12 @@ def browser():
 
 @pytest.fixture
 def open_page(transactional_db, browser, asgi_server):
-    """open_page(username, viewport=..., init_script=None) -> a signed-in page on /map/ (own browser context)."""
+    """open_page(username, viewport=..., init_script=None, floor=None, **context_options) -> a signed-in page
+    on /map/ in its own browser context (context_options: Playwright's, e.g. reduced_motion)."""
     contexts = []
 
-    def make(username, *, viewport=DESKTOP, init_script=None, floor=None):
-        context = browser.new_context(viewport=viewport)
+    def make(username, *, viewport=DESKTOP, init_script=None, floor=None, **context_options):
+        context = browser.new_context(viewport=viewport, **context_options)
         contexts.append(context)
         if init_script:
             context.add_init_script(init_script)
@@ -449,3 +451,207 @@ def test_the_map_in_spanish_including_what_its_javascript_draws(browser, asgi_se
         context.close()
         time.sleep(0.3)
     assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+def a11y_hospital():
+    """The map hospital with a nurse, pumps around 4N-402, and a room too full to show its items one by one."""
+    hospital = build_map_hospital()
+    UserFactory(username="nurse-a11y", roles=["Nurse"])
+    near = hospital.place("4N-401", asset_tag="IP-NEAR")  # 10 m from 4N-402
+    hospital.place("4N-STORE", asset_tag="IP-STORE")  # 20 m
+    hospital.place("3N-301", asset_tag="IP-DOWNSTAIRS")
+    hospital.place("4N-NS", asset_tag="IP-STALE", seen_minutes_ago=45)
+    for i in range(12):  # a group marker "12 ✓4" at the floor's first zoom
+        state = AssetState.AVAILABLE if i < 4 else AssetState.SOILED
+        hospital.place("4N-SOIL", asset_tag=f"VS-S{i:02d}", asset_type=hospital.monitor, state=state)
+    hospital.place("4N-402", asset_tag="VS-1", asset_type=hospital.monitor)
+    return hospital, near
+
+
+def test_axe_finds_no_serious_violation_on_the_nurses_pages(browser, asgi_server, transactional_db):
+    """Sign-in, the map (markers and a group), a room's popup, the search results and a start-use confirmation."""
+    hospital, near = a11y_hospital()
+    context = browser.new_context(viewport=DESKTOP)
+    page = context.new_page()
+    try:
+        page.goto(f"{asgi_server.url}/map/")
+        page.wait_for_selector("#id_username")
+        check_page(page, "map-login")
+        page.fill("#id_username", "nurse-a11y")
+        page.fill("#id_password", PASSWORD)
+        page.click("main button[type=submit]")
+        page.wait_for_selector("body[data-floor-loaded]")
+        page.select_option("#floor-select", str(hospital.floor4.pk))
+        page.wait_for_selector(f'body[data-floor-loaded="{hospital.floor4.pk}"]')
+        group = page.locator("#map .group-marker")
+        assert group.count() == 1 and re.fullmatch(r"12\s*✓4", group.inner_text().strip())
+        assert group.get_attribute("aria-label").startswith("12, 4 available and located: 4N-SOIL")
+        assert page.locator("#map .asset-marker").count() >= 3
+        check_page(page, "map")
+        page.click(".leaflet-interactive.room-nurse_station", position={"x": 4, "y": 4})  # a corner, clear of markers
+        page.wait_for_selector(".room-popup")
+        check_page(page, "map-room-popup")
+        page.keyboard.press("Escape")
+        page.fill("#search-what", "infusion pump")
+        page.fill("#search-where", "4N-402")
+        page.click("button:has-text('Find nearest')")
+        page.wait_for_selector(".result")
+        check_page(page, "map-search-results")
+        page.locator(".result").first.click()
+        page.click(".asset-popup button[data-action='start_use']")
+        page.wait_for_selector(".asset-popup .popup-message:has-text('IP-NEAR is now In use.')")
+        check_page(page, "map-start-use-confirmation")
+    finally:
+        context.close()
+    assert Asset.objects.get(pk=near.pk).state == AssetState.IN_USE
+
+
+FOCUSED_NAME = "document.activeElement.getAttribute('aria-label') || document.activeElement.innerText"
+
+
+def tab_to(page, predicate: str, most: int = 8) -> None:
+    """Press Tab until the focused element satisfies the JS predicate (on `el`)."""
+    for _ in range(most):
+        page.keyboard.press("Tab")
+        if page.evaluate(f"(() => {{ const el = document.activeElement; return !!({predicate}); }})()"):
+            return
+    pytest.fail(f"{most} presses of Tab never reached {predicate}; focus is on {page.evaluate(FOCUSED_NAME)!r}")
+
+
+UNCLIPPED = """(el) => {
+  const r = el.getBoundingClientRect();
+  if (r.width < 1 || r.height < 1) return "it has no size";
+  if (r.top < 0 || r.left < 0 || r.bottom > window.innerHeight + 0.5 || r.right > window.innerWidth + 0.5)
+    return "it is outside the viewport: " + JSON.stringify(r);
+  const hit = document.elementFromPoint((r.left + r.right) / 2, (r.top + r.bottom) / 2);
+  if (!hit || !(hit === el || el.contains(hit)))
+    return "it is covered or clipped by " + (hit ? hit.outerHTML.slice(0, 120) : "nothing");
+  return "";
+}"""
+
+
+def assert_seen(page, selector: str) -> None:
+    """The element is on screen as it is now, whole at its centre: not clipped by a container nor covered."""
+    problem = page.locator(selector).first.evaluate(UNCLIPPED)
+    assert not problem, f"{selector}: {problem}"
+
+
+def nurse_by_keyboard(page, near, *, check_seen: bool = False) -> None:
+    """The nurse's task without a mouse: search, open the nearest pump, start use; what a screen reader hears."""
+    tab_to(page, "el.classList.contains('skip-link') && el.getAttribute('href') === '#search-what'", most=2)
+    page.keyboard.press("Enter")
+    assert page.evaluate("document.activeElement.id") == "search-what"
+    page.keyboard.type("infusion pump")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "search-where"
+    page.keyboard.type("4N-402")
+    tab_to(page, "el.type === 'submit'", most=2)
+    if check_seen:
+        assert_seen(page, "#search-what")
+        assert_seen(page, "#search-form button[type=submit]")
+    page.keyboard.press("Enter")
+    page.wait_for_selector(".result")
+    status = page.inner_text("#search-status")  # a polite live region
+    assert "Nearest: IP-NEAR, Infusion pump, Available, in 4N-401 Room 4N-401, 10 m away" in status, status
+
+    tab_to(page, "el.classList.contains('result')", most=2)
+    name = page.evaluate(FOCUSED_NAME)
+    assert "IP-NEAR" in name and "4N-401" in name and "Available" in name and "10 m away" in name, name
+    if check_seen:
+        assert_seen(page, ".result")
+    page.keyboard.press("Enter")
+    page.wait_for_selector(f'.asset-marker.is-highlighted[data-asset-id="{near.pk}"]')
+    assert page.evaluate("document.activeElement.classList.contains('popup-title')")
+    assert (
+        page.evaluate("document.activeElement.closest('[role=dialog]').getAttribute('aria-label')") == "IP-NEAR details"
+    )
+    page.wait_for_function("document.getElementById('announcer').textContent.includes('Highlighted')")
+    heard = page.inner_text("#announcer")
+    for words in ("IP-NEAR", "Available", "in 4N-401", "10 m away from 4N-402"):
+        assert words in heard, (words, heard)
+    popup = page.inner_text(".asset-popup")
+    assert "Available" in popup and "4N-401" in popup and "10 m away from 4N-402" in popup, popup
+
+    tab_to(page, "el.dataset.action === 'start_use'", most=3)
+    if check_seen:
+        assert_seen(page, ".asset-popup button[data-action='start_use']")
+    page.keyboard.press("Enter")  # the confirmation: the popup says what happened, and so does the live region
+    page.wait_for_selector(".asset-popup .popup-message:has-text('IP-NEAR is now In use.')")
+    assert page.get_attribute(".asset-popup .popup-message", "role") == "alert"
+    page.wait_for_function("document.getElementById('announcer').textContent.includes('IP-NEAR is now In use.')")
+    assert "In use" in page.inner_text(".asset-popup .state-badge")
+    page.wait_for_function("document.activeElement.closest('.asset-popup') !== null")  # the keyboard stays in the popup
+    if check_seen:
+        assert_seen(page, ".asset-popup .popup-message")
+    assert Asset.objects.get(pk=near.pk).state == AssetState.IN_USE
+
+
+def test_a_nurse_finds_and_starts_a_pump_by_keyboard_alone(open_page):
+    hospital, near = a11y_hospital()
+    page = open_page("nurse-a11y")  # 3 North: the pump is upstairs
+    nurse_by_keyboard(page, near)
+    assert page.input_value("#floor-select") == str(hospital.floor4.pk)
+    page.keyboard.press("Escape")  # closes the popup, back to the result it came from
+    page.wait_for_selector(".asset-popup", state="detached")
+    assert page.evaluate("document.activeElement.classList.contains('result')")
+
+
+def test_at_200_percent_zoom_the_nurses_task_works_and_nothing_is_cut_off(open_page):
+    """1366 px at 200 %: a 683 x 384 CSS px viewport at device scale 2. No sideways scrolling; the search,
+    the results, the popup's button and its confirmation are on screen and whole when the keyboard gets there."""
+    hospital, near = a11y_hospital()
+    page = open_page("nurse-a11y", viewport={"width": 683, "height": 384}, device_scale_factor=2)
+    assert page.evaluate("window.devicePixelRatio") == 2
+    nurse_by_keyboard(page, near, check_seen=True)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 683
+    popup = page.locator(".map-popup").bounding_box()
+    box = page.locator("#map").bounding_box()
+    assert box["y"] <= popup["y"] and popup["y"] + popup["height"] <= box["y"] + box["height"], (popup, box)
+    screenshot(page, "map-zoom-200.png")
+
+
+MOTION_PROBE = """async () => {
+  // Counts the map's "move" events during one keyboard pan (an animated pan moves every frame for 0.25 s;
+  // an instant one moves once) and Leaflet's "zoomanim" events (fired only by an animated zoom).
+  const map = window.floorMap.map;
+  await new Promise((resolve) => setTimeout(resolve, 400)); // whatever moved before has settled
+  const seen = { panMoves: 0, zoomAnimated: 0 };
+  let panning = false;
+  document.addEventListener("keydown", (e) => { if (e.key === "ArrowRight") panning = true; }, true);
+  map.on("move", () => { if (panning) seen.panMoves += 1; });
+  map.on("moveend", () => { panning = false; });
+  map.on("zoomanim", () => { seen.zoomAnimated += 1; });
+  window.motionSeen = seen;
+}"""
+
+
+def test_reduced_motion_turns_off_the_maps_animations(open_page):
+    hospital, near = a11y_hospital()
+    pages = {
+        "reduce": open_page("nurse-a11y", floor=hospital.floor4, reduced_motion="reduce"),
+        "no-preference": open_page("nurse-a11y", floor=hospital.floor4, reduced_motion="no-preference"),
+    }
+    seen = {}
+    for motion, page in pages.items():
+        page.evaluate(f"window.floorMap.showAsset({near.pk}, {hospital.floor4.pk})")  # the pulsing highlight
+        page.wait_for_selector(".asset-marker.is-highlighted")
+        page.keyboard.press("Escape")
+        page.wait_for_selector(".asset-popup", state="detached")
+        page.evaluate(MOTION_PROBE)
+        page.focus("#map")
+        page.keyboard.press("ArrowRight")  # keyboard panning
+        page.keyboard.press("Equal")  # "+" zooms in
+        page.wait_for_timeout(600)
+        seen[motion] = page.evaluate(
+            """() => {
+              const ring = getComputedStyle(document.querySelector(".asset-marker.is-highlighted"), "::after");
+              return Object.assign({}, window.motionSeen, {
+                ring: ring.animationName + " " + ring.animationDuration,
+                fade: document.querySelector("#map").classList.contains("leaflet-fade-anim"),
+              });
+            }"""
+        )
+    assert seen["reduce"] == {"panMoves": 1, "zoomAnimated": 0, "ring": "none 0s", "fade": False}, seen
+    # The same steps without the preference do animate: the probe would see it.
+    assert seen["no-preference"]["panMoves"] > 1 and seen["no-preference"]["zoomAnimated"] == 1, seen
+    assert seen["no-preference"]["ring"].startswith("pulse") and seen["no-preference"]["fade"], seen
