@@ -43,6 +43,19 @@ def location_status(*, last_seen: datetime | None, room_type: str | None, now: d
     return LocationStatus.STALE
 
 
+def status_changes(*, last_seen: datetime | None, room_type: str | None) -> tuple[datetime | None, datetime | None]:
+    """(stale_at, missing_at): the moments after which the status above turns stale, then missing, with no new
+    sighting. ``None``: it never turns that (never seen: missing already; last seen in an exit room: it goes
+    from located straight to missing). A client that shows a status for a while (the floor map) reads these
+    instead of re-declaring the thresholds and the exit rule."""
+    if last_seen is None:
+        return None, None
+    stale_at = last_seen + timedelta(seconds=settings.LOCATION_STALE_AFTER_SECONDS)
+    if room_type == RoomType.EXIT:
+        return None, stale_at
+    return stale_at, last_seen + timedelta(seconds=settings.LOCATION_MISSING_AFTER_SECONDS)
+
+
 def left_site_q(now: datetime | None = None, prefix: str = "") -> Q:
     stale_before, _ = _windows(now)
     return Q(**{f"{prefix}last_seen__lt": stale_before, f"{prefix}current_room__room_type": RoomType.EXIT})
