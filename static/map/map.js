@@ -927,7 +927,7 @@
     const changed = [];
     Object.values(view.assets).forEach((a) => {
       const status = locationStatus(a);
-      if (a._shownStatus !== undefined && a._shownStatus !== status) changed.push(a.room);
+      if (a._shownStatus !== status && (a._shownStatus !== undefined || status !== a.status)) changed.push(a.room);
       a._shownStatus = status;
     });
     if (changed.length) scheduleRender(changed);

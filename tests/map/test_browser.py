@@ -118,11 +118,13 @@ def open_page(transactional_db, browser, asgi_server):
     """open_page(username, viewport=..., init_script=None) -> a signed-in page on /map/ (own browser context)."""
     contexts = []
 
-    def make(username, *, viewport=DESKTOP, init_script=None, floor=None):
+    def make(username, *, viewport=DESKTOP, init_script=None, floor=None, clock=False):
         context = browser.new_context(viewport=viewport)
         contexts.append(context)
         if init_script:
             context.add_init_script(init_script)
+        if clock:  # the page's clock runs on, and the test may move it forward (page.clock.fast_forward)
+            context.clock.install()
         page = context.new_page()
         page.on("pageerror", lambda error: errors.append(str(error)))
         page.goto(f"{asgi_server.url}/map/")
@@ -385,3 +387,19 @@ def test_the_map_warns_before_it_signs_out_and_stay_signed_in_keeps_the_session(
     warning.wait_for(state="visible", timeout=12_000)
     page.wait_for_url(re.compile(r"/map/login/\?expired=idle"), timeout=15_000)
     assert "You were signed out after a while without activity" in page.inner_text("main")
+
+
+def test_a_marker_turns_stale_when_the_moment_the_server_gave_passes(open_page, settings):
+    """The page declares no freshness thresholds: each asset comes with the moments it turns stale and missing
+    (locations/freshness.py), and the page only compares its clock with them."""
+    settings.LOCATION_STALE_AFTER_SECONDS = 25 * 60  # not the default: the page must take the server's word
+    hospital = build_map_hospital()
+    UserFactory(username="nurse-clock", roles=["Nurse"])
+    pump = hospital.place("4N-401", asset_tag="IP-AGEING", seen_minutes_ago=20)  # located for 5 more minutes
+    page = open_page("nurse-clock", floor=hospital.floor4, clock=True)
+    marker = page.locator(f'.asset-marker[data-asset-id="{pump.pk}"]')
+    assert marker.get_attribute("data-status") == "located"
+
+    page.clock.fast_forward("06:00")  # past stale_at; the page re-checks statuses every 30 s
+    page.wait_for_selector(f'.asset-marker[data-asset-id="{pump.pk}"][data-status="stale"]', timeout=5000)
+    assert "stale" in page.locator(f'.asset-marker[data-asset-id="{pump.pk}"]').get_attribute("aria-label")
