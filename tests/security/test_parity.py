@@ -323,7 +323,9 @@ def transition_case(name: str) -> Case:
 
     def map_(client, ctx):
         return _map_post(
-            client, f"/api/v1/map/assets/{ctx['asset'].pk}/action/", {"action": name, "expected_state": ctx["asset"].state}
+            client,
+            f"/api/v1/map/assets/{ctx['asset'].pk}/action/",
+            {"action": name, "expected_state": ctx["asset"].state},
         )
 
     # Every door is tried for every transition. The map offers only start_use and return; no user door
