@@ -11,6 +11,7 @@ from datetime import datetime
 
 from django.conf import settings
 from django.urls import reverse
+from django.utils import timezone
 
 from assets.models import Asset, AssetType
 from lifecycle.requests.choices import RequestPriority
@@ -96,8 +97,6 @@ def _loan_text(asset: Asset) -> str | None:
     until = getattr(asset, "loan_until", None)
     if until is None:
         return None
-    from django.utils import timezone
-
     overdue = " (return overdue)" if until < timezone.now() else ""
     return f"on loan to {asset.loan_to} until {timezone.localtime(until):%Y-%m-%d %H:%M}{overdue}"
 

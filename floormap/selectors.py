@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
+from django.utils import timezone
 
 from assets.models import Asset
+from lifecycle.biomed.selectors import loans_open, schedules_overdue
 from lifecycle.states import AssetState
 from locations.choices import RoomType
 from locations.freshness import status_annotation
@@ -103,11 +105,6 @@ def map_asset(*, asset_id: int, now: datetime | None = None) -> Asset:
 
 def _biomed_annotations(now: datetime | None) -> dict:
     """maintenance_overdue (any overdue or failed schedule) and the open loan's loan_until / loan_to."""
-    from django.db.models import Exists, OuterRef, Subquery
-    from django.utils import timezone
-
-    from lifecycle.biomed.selectors import loans_open, schedules_overdue
-
     today = timezone.localdate(now or timezone.now())
     loan = loans_open().filter(asset=OuterRef("pk"))
     return {

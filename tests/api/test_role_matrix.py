@@ -347,6 +347,17 @@ STEP_UP = {
 }
 
 
+def matrix_client(operation, user) -> APIClient:
+    """How ``user`` calls ``operation``: the map's calls with a signed-in session (they take no token), the
+    others with an API token (a step-up token where one is needed)."""
+    if operation[1].startswith("/api/v1/map/"):
+        client = APIClient()
+        if user is not None:
+            client.force_login(user)
+        return client
+    return client_for(user, step_up=operation in STEP_UP)
+
+
 @pytest.mark.parametrize("operation", sorted(MATRIX), ids=lambda op: f"{op[0].upper()} {op[1]}")
 def test_role_gets_the_expected_status(db, operation):
     prepare, expected = MATRIX[operation]
@@ -366,12 +377,7 @@ def test_role_gets_the_expected_status(db, operation):
         user = users.get(role)
         with transaction.atomic():
             url, body = prepare(world, user)
-            if operation[1].startswith("/api/v1/map/"):  # the map's calls take the page's session
-                client = APIClient()
-                if user is not None:
-                    client.force_login(user)
-            else:
-                client = client_for(user, step_up=operation in STEP_UP)
+            client = matrix_client(operation, user)
             response = (
                 getattr(client, operation[0])(url, body, format="json")
                 if body is not None

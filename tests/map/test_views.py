@@ -75,6 +75,19 @@ def test_json_endpoints_refuse_anonymous_and_non_map_users(security_officer, map
             assert response.json()["code"] == code
 
 
+def test_the_maps_calls_take_the_pages_session_not_an_api_token(nurse, map_client, hospital):
+    from accounts.services import api_token_issue
+
+    url = f"{floor_url(hospital.floor4)}assets/"
+    token = api_token_issue(user=nurse).raw
+    refused = Client().get(url, headers={"Authorization": f"Token {token}"})
+    assert refused.status_code == 403 and refused.json()["code"] == "not_authenticated"
+    assert "session" in refused.json()["message"]
+    assert map_client(nurse).get(url).status_code == 200
+    # The old URLs under /map/api/ are gone: the page calls /api/v1/map/.
+    assert map_client(nurse).get(f"/map/api/floors/{hospital.floor4.pk}/assets/").status_code == 404
+
+
 # --- The page --------------------------------------------------------------------------------------
 
 
