@@ -1,7 +1,8 @@
 """The asset filters, declared once: the API list uses them, and any UI list can reuse them.
 
 Each filter that encodes a rule calls that rule's selector (location status: locations.freshness; PM and
-recalls: lifecycle.selectors), so "overdue" or "stale" means the same here as everywhere else.
+recalls: lifecycle.selectors; tracked: lifecycle.alerts.selectors), so "overdue" or "missing" means the same
+here as everywhere else. The admin's asset list filters (assets/filters.py) run this FilterSet too.
 """
 
 from __future__ import annotations
@@ -9,13 +10,18 @@ from __future__ import annotations
 from datetime import timedelta
 
 import django_filters
+from django.db.models import Q
 from django.utils import timezone
 
 from assets.models import Asset, AssetType
+from declarations.location_status import LocationStatus
+from declarations.states import AssetState
+from declarations.tag_ids import TagIdError, normalize_tag_id
+from lifecycle.alerts.selectors import tracked_q
+from lifecycle.biomed.selectors import high_risk_q, life_support_q
 from lifecycle.models import Recall
 from lifecycle.selectors import assets_pm_due_by, assets_pm_overdue, assets_with_open_recall, recall_matching_assets
-from lifecycle.states import AssetState
-from locations.freshness import LocationStatus, status_q
+from locations.freshness import status_q
 
 MAX_PM_HORIZON_DAYS = 3650
 
@@ -46,6 +52,11 @@ class AssetFilterSet(django_filters.FilterSet):
         max_value=MAX_PM_HORIZON_DAYS,
         help_text="PM due within this many days from today (overdue included).",
     )
+    tracked = django_filters.BooleanFilter(
+        method="filter_tracked",
+        help_text="Tagged, in service, heard at least once and not on loan: the assets the missing and left-site "
+        "alerts watch. With location_status=missing: the missing assets worth looking for.",
+    )
     open_recall = django_filters.BooleanFilter(method="filter_open_recall", help_text="Has an open recall work order.")
     recall = django_filters.ModelChoiceFilter(
         queryset=Recall.objects.all(),
@@ -68,31 +79,30 @@ class AssetFilterSet(django_filters.FilterSet):
         fields = ["manufacturer", "model", "data_bearing", "networked", "risk_class", "encryption_status", "aem"]
 
     def filter_high_risk(self, queryset, name, value):
-        from lifecycle.biomed.selectors import high_risk_q
-
         return queryset.filter(high_risk_q()) if value else queryset.exclude(high_risk_q())
 
     def filter_life_support(self, queryset, name, value):
-        from lifecycle.biomed.selectors import life_support_q
-
         return queryset.filter(life_support_q()) if value else queryset.exclude(life_support_q())
 
     def filter_security_inventory(self, queryset, name, value):
-        from django.db.models import Q
-
         inventory = Q(data_bearing=True) | Q(networked=True)
         return queryset.filter(inventory) if value else queryset.exclude(inventory)
 
     def filter_location_status(self, queryset, name, value):
         return queryset.filter(status_q(value))
 
+    # AND-ing the selector's queryset (rather than pk__in) puts its conditions in the list query's own WHERE:
+    # at 50,000 assets PostgreSQL then plans one scan instead of a semi-join it misestimates.
     def filter_pm_overdue(self, queryset, name, value):
-        overdue = assets_pm_overdue(today=timezone.localdate()).values("pk")
-        return queryset.filter(pk__in=overdue) if value else queryset.exclude(pk__in=overdue)
+        overdue = assets_pm_overdue(today=timezone.localdate())
+        return queryset & overdue if value else queryset.exclude(pk__in=overdue.values("pk"))
 
     def filter_pm_due_within(self, queryset, name, value):
         day = timezone.localdate() + timedelta(days=int(value))
-        return queryset.filter(pk__in=assets_pm_due_by(day=day).values("pk"))
+        return queryset & assets_pm_due_by(day=day)
+
+    def filter_tracked(self, queryset, name, value):
+        return queryset.filter(tracked_q()) if value else queryset.exclude(tracked_q())
 
     def filter_open_recall(self, queryset, name, value):
         recalled = assets_with_open_recall().values("pk")
@@ -102,8 +112,6 @@ class AssetFilterSet(django_filters.FilterSet):
         return queryset.filter(pk__in=recall_matching_assets(recall=value).values("pk"))
 
     def filter_tag(self, queryset, name, value):
-        from assets.tag_ids import TagIdError, normalize_tag_id
-
         try:
             return queryset.filter(tag__tag_id=normalize_tag_id(value))
         except TagIdError:

@@ -39,9 +39,9 @@ def load_campus(n_assets: int, seed: int) -> dict:
     from django.utils import timezone
 
     from assets.models import Asset, AssetType, Tag
+    from declarations.room_types import RoomType
+    from declarations.states import AssetState
     from lifecycle.models import Recall, WorkOrder, WorkOrderKind
-    from lifecycle.states import AssetState
-    from locations.choices import RoomType
     from locations.models import Building, Floor, Room, Site
 
     rng = random.Random(seed)
@@ -184,7 +184,7 @@ def cases(ids: dict, n_assets: int) -> list[tuple[str, dict]]:
         (f"no filter, page {middle} (OFFSET {(middle - 1) * 50:,})", {"p": str(middle)}),
         ("state = available", {"state__exact": "available"}),
         ("location = missing", {"location": "missing"}),
-        ("missing, tagged, in service (alerts)", {"location": "missing_tracked"}),
+        ("missing and tracked (the dashboard's missing assets)", {"location": "missing", "tracked": "yes"}),
         ("PM overdue", {"pm": "overdue"}),
         ("PM due this month", {"pm": "month"}),
         ("open recall", {"recall": "open"}),

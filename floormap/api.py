@@ -28,15 +28,16 @@ from rest_framework.views import APIView
 
 from accounts.sessions import LAST_ACTIVITY_KEY, session_deadlines
 from assets.models import Asset, AssetType
-from assets.selectors import asset_types_matching, assets_nearest_available
+from assets.selectors import asset_types_matching
 from config.access import check, describe, refuse
 from declarations.policy import Action
+from declarations.states import state_definition
+from declarations.transitions import TransitionName
 from floormap import payloads, selectors
 from floormap import serializers as s
 from lifecycle import services as lifecycle_services
+from lifecycle.nearest import assets_nearest_available
 from lifecycle.requests.services import equipment_request_create
-from lifecycle.states import state_definition
-from lifecycle.transitions import TransitionName
 from locations.models import Floor, Room
 
 # Two types whose scores differ less than this are both plausible: the map asks which one was meant.

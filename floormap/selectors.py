@@ -1,6 +1,6 @@
 """Read-side queries of the floor map: floors, what is on one floor, changes since a poll, places.
 
-The nearest-equipment search is not here: the map calls ``assets.selectors.assets_nearest_available``,
+The nearest-equipment search is not here: the map calls ``lifecycle.nearest.assets_nearest_available``,
 the same selector as the API's nearest endpoint, so both answer the same way.
 """
 
@@ -12,9 +12,9 @@ from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from assets.models import Asset
+from declarations.room_types import RoomType
+from declarations.states import AssetState
 from lifecycle.biomed.selectors import loans_open, schedules_overdue
-from lifecycle.states import AssetState
-from locations.choices import RoomType
 from locations.freshness import status_annotation
 from locations.models import Floor, Room
 

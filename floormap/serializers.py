@@ -13,9 +13,9 @@ from django.utils.dateparse import parse_datetime
 from rest_framework import serializers
 
 from assets.models import Asset, AssetType
+from declarations.transitions import TransitionName
 from floormap import selectors
 from lifecycle.requests.choices import RequestPriority
-from lifecycle.transitions import TransitionName
 from locations.models import Room
 
 # The largest primary key a database holds (64-bit): a bigger number is no id of ours, not a crash.

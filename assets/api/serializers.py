@@ -6,14 +6,17 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from assets.models import Asset, AssetType, Tag
-from assets.tag_ids import format_tag_id
 from config.api_permissions import SecurityFieldsMixin
+from declarations.location_status import LocationStatus
+from declarations.states import AssetState, state_definition
+from declarations.tag_ids import format_tag_id
 from lifecycle.api.serializers import StateDefinitionSerializer
 from lifecycle.biomed.api import LoanSerializer, PlannedMaintenanceSerializer, loan_data, planned_maintenance_data
-from lifecycle.selectors import asset_availability_blockers, asset_transition_options
-from lifecycle.states import AssetState, state_definition
+from lifecycle.biomed.selectors import high_risk_q
+from lifecycle.fsm import asset_transition_options
+from lifecycle.selectors import asset_availability_blockers
 from locations.api.resource_serializers import BuildingRefSerializer, FloorRefSerializer, RoomRefSerializer
-from locations.freshness import LocationStatus, asset_location_status
+from locations.freshness import asset_location_status
 
 
 class AssetTypeSerializer(serializers.ModelSerializer):
@@ -193,8 +196,6 @@ class AssetDetailSerializer(SecurityFieldsMixin, AssetSerializer):
         return PlannedMaintenanceSerializer(planned_maintenance_data(asset)).data
 
     def get_high_risk(self, asset) -> bool:
-        from lifecycle.biomed.selectors import high_risk_q
-
         return Asset.objects.filter(high_risk_q(), pk=asset.pk).exists()
 
     def get_life_support(self, asset) -> bool:
@@ -212,7 +213,7 @@ class AssetDetailSerializer(SecurityFieldsMixin, AssetSerializer):
     def get_transitions(self, asset) -> list[dict]:
         request = self.context.get("request")
         user = request.user if request else None
-        options = asset_transition_options(asset=asset, user=user)
+        options = [option for option in asset_transition_options(user, asset) if option.permitted]
         return TransitionOptionSerializer(options, many=True).data
 
 

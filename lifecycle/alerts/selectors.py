@@ -16,10 +16,13 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from assets.models import Asset, Tag
+from declarations.location_status import LocationStatus
+from declarations.states import AssetState
 from lifecycle.alerts.choices import AlertKind
 from lifecycle.alerts.models import Alert, ParLevel
-from lifecycle.states import AssetState
-from locations.freshness import LocationStatus, left_site_q, status_q
+from lifecycle.biomed.selectors import assets_loan_overdue, assets_maintenance_overdue, loans_open
+from lifecycle.selectors import assets_pm_overdue, assets_with_open_recall
+from locations.freshness import left_site_q, status_q
 from locations.models import Receiver, Room
 
 
@@ -29,7 +32,6 @@ def assets_on_hand(*, now: datetime | None = None) -> QuerySet[Asset]:
     Stale assets are left out: a pump last heard an hour ago may be anywhere. So are assets with any overdue
     or failed maintenance schedule (lifecycle.biomed): they are not serviceable, so they do not count to par.
     """
-    from lifecycle.biomed.selectors import assets_maintenance_overdue
 
     today = timezone.localdate(now or timezone.now())
     return (
@@ -63,36 +65,34 @@ def par_levels_in_alert(*, now: datetime | None = None) -> QuerySet[ParLevel]:
     return par_levels_with_counts(now=now).filter(available_count__lt=F("critical"))
 
 
-def _tracked_assets() -> QuerySet[Asset]:
-    """Assets we expect to hear: not decommissioned, wearing a tag, and seen at least once.
+def tracked_q() -> Q:
+    """Assets we expect to hear: not decommissioned, wearing a tag, seen at least once, and not on an open loan.
 
     An asset never seen (just imported, tag not yet fitted or switched on) or without a tag cannot be
-    "missing" in any useful sense; alerting on it would bury the real alerts after every import.
+    "missing" in any useful sense; alerting on it would bury the real alerts after every import. A device
+    on an open loan (lifecycle.biomed) is off site with permission: once its return is overdue, the
+    loan_overdue alert speaks for it instead. The admin's and the API's "tracked" filter is this.
     """
-    return Asset.objects.exclude(state=AssetState.DECOMMISSIONED).filter(tag__isnull=False, last_seen__isnull=False)
-
-
-def _not_on_loan(assets: QuerySet[Asset]) -> QuerySet[Asset]:
-    """A device on an open loan (lifecycle.biomed) is off site with permission: no missing or left-site alert.
-    Once its return is overdue, the loan_overdue alert speaks for it instead."""
-    from lifecycle.biomed.selectors import loans_open
-
-    return assets.exclude(pk__in=loans_open().values("asset_id"))
+    return (
+        ~Q(state=AssetState.DECOMMISSIONED)
+        & Q(tag__isnull=False, last_seen__isnull=False)
+        & ~Q(pk__in=loans_open().values("asset_id"))
+    )
 
 
 def assets_missing_in_alert(*, now: datetime | None = None) -> QuerySet[Asset]:
-    """Tracked assets not seen for LOCATION_MISSING_AFTER_SECONDS (those last seen at an exit are left_site)."""
-    return _not_on_loan(_tracked_assets().filter(status_q(LocationStatus.MISSING, now)).exclude(left_site_q(now)))
+    """Tracked assets that are missing (locations.freshness), except those last seen at an exit: those are
+    left_site. Together the two are exactly the tracked assets that are missing."""
+    return Asset.objects.filter(tracked_q(), status_q(LocationStatus.MISSING, now)).exclude(left_site_q(now))
 
 
 def assets_left_site_in_alert(*, now: datetime | None = None) -> QuerySet[Asset]:
     """Tracked assets last seen in an exit room and not seen since the freshness window."""
-    return _not_on_loan(_tracked_assets().filter(left_site_q(now)))
+    return Asset.objects.filter(tracked_q(), left_site_q(now))
 
 
 def assets_loan_overdue_in_alert(*, now: datetime | None = None) -> QuerySet[Asset]:
     """Assets on an open loan whose expected return has passed (lifecycle.biomed)."""
-    from lifecycle.biomed.selectors import assets_loan_overdue
 
     return assets_loan_overdue(now=now)
 
@@ -120,15 +120,11 @@ def receivers_clock_off_in_alert(*, now: datetime | None = None) -> QuerySet[Rec
 
 
 def assets_pm_overdue_in_alert(*, now: datetime | None = None) -> QuerySet[Asset]:
-    from lifecycle.selectors import assets_pm_overdue
-
     today: date = timezone.localdate(now or timezone.now())
     return assets_pm_overdue(today=today).exclude(state=AssetState.DECOMMISSIONED)
 
 
 def assets_recall_open_in_alert(*, now: datetime | None = None) -> QuerySet[Asset]:
-    from lifecycle.selectors import assets_with_open_recall
-
     return assets_with_open_recall().exclude(state=AssetState.DECOMMISSIONED)
 
 

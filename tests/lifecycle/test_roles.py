@@ -5,10 +5,10 @@ from django.contrib.auth.models import AnonymousUser
 
 import lifecycle.decommissioning.selectors as decommissioning
 import lifecycle.decommissioning.services as decommissioning_services
+from declarations.states import AssetState
 from lifecycle.exceptions import TransitionPermissionDenied
 from lifecycle.models import TransitionLog
 from lifecycle.services import asset_transition
-from lifecycle.states import AssetState
 from tests.factories import UserFactory
 from tests.lifecycle.helpers import located_asset
 
@@ -91,7 +91,7 @@ def test_role_matrix(transition, actor, monkeypatch):
 
 
 def test_matrix_covers_every_transition_of_the_model():
-    from lifecycle.selectors import transition_catalogue
+    from lifecycle.fsm import transition_catalogue
 
     assert {t.name for t in transition_catalogue()} == set(SETUP) == set(ALLOWED)
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.conf import settings
 
-from locations.choices import RoomType
+from declarations.room_types import RoomType
 from locations.freshness import location_status, status_changes
 
 SEEN = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)

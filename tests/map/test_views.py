@@ -9,8 +9,8 @@ from django.test import Client
 from django.utils import timezone
 
 from assets.models import Asset
+from declarations.states import STATE_DEFINITIONS, AssetState
 from lifecycle.models import TransitionLog
-from lifecycle.states import STATE_DEFINITIONS, AssetState
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -182,7 +182,7 @@ def test_a_floor_has_its_rooms_as_polygons_and_its_equipment_in_service(nurse, m
 def test_each_asset_carries_its_freshness_from_the_server_and_the_page_declares_no_thresholds(
     nurse, map_client, hospital
 ):
-    from locations.choices import RoomType
+    from declarations.room_types import RoomType
     from tests.factories import AssetFactory, RoomFactory, square
 
     exit_room = RoomFactory(floor=hospital.floor4, code="4N-EXIT", room_type=RoomType.EXIT, polygon=square(50, 0))
