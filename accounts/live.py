@@ -1,6 +1,6 @@
 """Tell a user's open WebSockets that their access changed: signed out, lost a role, deactivated.
 
-The floor-map consumer (locations/consumers.py) joins ``user_group(user.pk)`` and closes itself on
+The floor-map consumer (floormap/consumers.py) joins ``user_group(user.pk)`` and closes itself on
 ``session.ended`` (for its own session) or, on ``access.changed``, when the user may no longer use the map.
 """
 

@@ -163,6 +163,12 @@ ERROR_DESCRIPTIONS = {
     "429": "Too many requests for this user; Retry-After says when to retry.",
 }
 
+SESSION_ERROR_DESCRIPTIONS = {
+    "401": "The session expired (code session_expired): sign in again.",
+    "403": "Not signed in (not_authenticated: this call takes a signed-in session, not a token), no CSRF token, "
+    "or your role may not do this.",
+}
+
 
 def add_error_responses(result, generator, request, public):
     """Document the error format on every operation, for each error status it can answer with."""
@@ -176,11 +182,14 @@ def add_error_responses(result, generator, request, public):
             statuses = ["400", "401", "403", "404", "429"]
             if method != "get":
                 statuses.append("409")
+            # The floor map's calls take the page's session only (floormap/api.py): no token challenge.
+            session_only = operation.get("security") == [{"cookieAuth": []}]
             for status in statuses:
                 if status not in responses:
+                    description = (SESSION_ERROR_DESCRIPTIONS if session_only else {}).get(status)
                     responses[status] = {
                         "content": {"application/json": {"schema": ref}},
-                        "description": ERROR_DESCRIPTIONS[status],
+                        "description": description or ERROR_DESCRIPTIONS[status],
                     }
     return result
 

@@ -13,6 +13,7 @@ urlpatterns = [
     path("", include("locations.api.resource_urls")),
     path("", include("locations.api.urls")),  # RTLS gateway ingest
     path("", include("accounts.urls")),  # step-up token, revoke own token
+    path("", include("floormap.api_urls")),  # the floor map's calls (session + CSRF, not tokens)
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # The split view serves Swagger UI's start-up script as a file: the Content-Security-Policy forbids inline scripts.
     path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),

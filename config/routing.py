@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from locations.consumers import FloorConsumer
+from floormap.consumers import FloorConsumer
 
 websocket_urlpatterns: list = [
     path("ws/floors/<int:floor_id>/", FloorConsumer.as_asgi()),

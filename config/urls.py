@@ -15,5 +15,5 @@ urlpatterns = [
     path("api/v1/", include("config.api_urls")),  # every app's API, the schema and Swagger UI
     path("fhir/r4/", include("fhir.urls")),  # FHIR R4 read and search (docs/fhir.md)
     path("decommissioning/", include("lifecycle.decommissioning.urls")),
-    path("map/", include("locations.floormap.urls")),
+    path("map/", include("floormap.urls")),
 ]

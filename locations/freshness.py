@@ -258,3 +258,24 @@ def assets_low_battery(*, threshold: int | None = None):
         .select_related("tag", "current_room")
         .order_by("tag__battery_percent", "asset_tag")
     )
+
+
+# Moments: when one asset's status changes with no new sighting -------------------------------------------
+
+
+def status_changes(*, last_seen: datetime | None, room_type: str | None) -> tuple[datetime | None, datetime | None]:
+    """(stale_at, missing_at): the moments after which ``location_status`` turns stale, then missing, with no
+    new sighting; ``None``: it never turns that (never seen: missing already; a rule such as "left the site"
+    that sends it from located straight to missing). Read from the rules above, so a client that shows a
+    status for a while (the floor map) compares its clock with these instead of re-declaring them."""
+    if last_seen is None:
+        return None, None
+    limits = thresholds()
+    stale_at = last_seen + timedelta(seconds=limits["stale_after_s"])
+    missing_at = last_seen + timedelta(seconds=limits["missing_after_s"])
+    after_stale_window = location_status(
+        last_seen=last_seen, room_type=room_type, now=stale_at + timedelta(microseconds=1)
+    )
+    if after_stale_window == LocationStatus.MISSING:
+        return None, stale_at
+    return stale_at, missing_at

@@ -51,7 +51,7 @@ from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
 
 from assets.models import Asset, Tag
-from locations import live
+from locations import freshness, live
 from locations import outbox as location_outbox
 from locations.engine import EngineConfig, LocationEngine
 from locations.engine.types import (
@@ -233,6 +233,7 @@ class _PlanIndex:
     room_floor: dict[int, int]
     receiver_pk: dict[str, int]
     receiver_heard: dict[str, float]
+    room_type: dict[int, str] = field(default_factory=dict)  # freshness of a move (the exit rule)
 
 
 # --------------------------------------------------------------------------- the plan
@@ -250,13 +251,14 @@ def _load_plan() -> tuple[SitePlan, _PlanIndex]:
         for pk, building_id, level in Floor.objects.order_by("pk").values_list("pk", "building_id", "level")
     )
     rooms = []
-    room_floor = {}
+    room_floor, room_types = {}, {}
     for pk, floor_id, code, room_type, polygon in Room.objects.order_by("pk").values_list(
         "pk", "floor_id", "code", "room_type", "polygon"
     ):
         ring = tuple((float(x), float(y)) for x, y, *_ in polygon["coordinates"][0])
         rooms.append(RoomGeom(room_id=pk, floor_id=floor_id, code=code, room_type=room_type, exterior=ring))
         room_floor[pk] = floor_id
+        room_types[pk] = room_type
     receivers, receiver_pk, receiver_heard = [], {}, {}
     for row in (
         Receiver.objects.filter(active=True)
@@ -280,7 +282,9 @@ def _load_plan() -> tuple[SitePlan, _PlanIndex]:
         receiver_pk[gateway_id] = pk
         receiver_heard[gateway_id] = _epoch(last_heard)
     plan = SitePlan(floors=floors, rooms=tuple(rooms), receivers=tuple(receivers))
-    return plan, _PlanIndex(room_floor=room_floor, receiver_pk=receiver_pk, receiver_heard=receiver_heard)
+    return plan, _PlanIndex(
+        room_floor=room_floor, receiver_pk=receiver_pk, receiver_heard=receiver_heard, room_type=room_types
+    )
 
 
 # --------------------------------------------------------------------------- the pipeline
@@ -782,12 +786,23 @@ class LocationPipeline:
                 "radius_m": values["position_radius_m"],
                 "confidence": values["location_confidence"],
                 "at": values["located_at"].isoformat(),
+                # The map shows the location status from these (locations/freshness.py), not its own rule.
+                **_freshness(values["located_at"], self._index.room_type.get(last.room_id)),
             }
             moves[floor_id].append(event)
             old_floor = self._index.room_floor.get(old_room) if old_room is not None else None
             if old_floor is not None and old_floor != floor_id:
                 moves[old_floor].append(event)  # so the old floor's map drops it
         return fields, changes
+
+
+def _freshness(seen: datetime, room_type: str | None) -> dict:
+    stale_at, missing_at = freshness.status_changes(last_seen=seen, room_type=room_type)
+    return {
+        "status": freshness.location_status(last_seen=seen, room_type=room_type),
+        "stale_at": stale_at.isoformat() if stale_at else None,
+        "missing_at": missing_at.isoformat() if missing_at else None,
+    }
 
 
 def _announce(moves: dict[int, list[dict]], *, outbox: bool) -> None:

@@ -5,7 +5,9 @@
  *   config), the icon of their type, faded and dashed when stale. A room whose items do not fit at the
  *   current zoom shows one group marker with the count instead.
  * - Live: one WebSocket per floor (/ws/floors/<id>/), reconnecting with backoff; while it is down (or
- *   when the server's channel layer is per-process), the page polls /map/api/floors/<id>/assets/?since=.
+ *   when the server's channel layer is per-process), the page polls /api/v1/map/floors/<id>/assets/?since=.
+ * - Its JSON calls are /api/v1/map/... (floormap/api.py): the session's cookie and the CSRF token, errors in
+ *   the API's one format {code, message, field_errors, detail}.
  * - Everything on the map is also in the list under it, with the same actions.
  */
 (function () {
@@ -97,7 +99,7 @@
     }
     let data = null;
     try { data = await response.json(); } catch (e) { data = { code: "bad_response", detail: fmt(gettext("Unexpected answer from the server (%(status)s)."), { status: response.status }) }; }
-    if (response.status === 403 && data && data.code === "not_signed_in") {
+    if (response.status === 403 && data && data.code === "not_authenticated") {
       setLiveStatus("signed-out", gettext("Signed out: reload the page to sign in again."));
     }
     return { ok: response.ok, status: response.status, data: data };
@@ -306,13 +308,13 @@
       (!f.type || String(a.type) === f.type))));
   }
 
+  // Located / stale / missing is the server's (locations/freshness.py): each asset comes with its status and
+  // the moments it turns stale and missing without a new sighting; the page only watches the clock.
   function locationStatus(asset) {
-    if (!asset.seen) return "missing";
-    const age = (serverNow() - Date.parse(asset.seen)) / 1000;
-    if (age > config.missing_after_s) return "missing";
-    if (age <= config.stale_after_s) return "located";
-    const room = view.rooms[asset.room];
-    return room && room.type === "exit" ? "missing" : "stale";
+    const now = serverNow();
+    if (asset.missing_at && now > Date.parse(asset.missing_at)) return "missing";
+    if (asset.stale_at && now > Date.parse(asset.stale_at)) return "stale";
+    return asset.status;
   }
 
   function assetLabel(asset) {
@@ -960,7 +962,9 @@
       (event.assets || []).forEach((move) => {
         if (move.floor_id !== view.floorId) { removeAsset(move.asset_id); return; }
         if (!view.assets[move.asset_id]) { pollSoon(); return; } // arrived from another floor: fetch it
-        upsertAsset({ id: move.asset_id, room: move.room_id, x: move.x, y: move.y, r: move.radius_m, conf: move.confidence, seen: move.at });
+        const update = { id: move.asset_id, room: move.room_id, x: move.x, y: move.y, r: move.radius_m, conf: move.confidence, seen: move.at };
+        if (move.status) Object.assign(update, { status: move.status, stale_at: move.stale_at, missing_at: move.missing_at });
+        upsertAsset(update);
       });
     } else if (event.kind === "asset.state") {
       const asset = view.assets[event.asset_id];
@@ -992,7 +996,7 @@
     const changed = [];
     Object.values(view.assets).forEach((a) => {
       const status = locationStatus(a);
-      if (a._shownStatus !== undefined && a._shownStatus !== status) changed.push(a.room);
+      if (a._shownStatus !== status && (a._shownStatus !== undefined || status !== a.status)) changed.push(a.room);
       a._shownStatus = status;
     });
     if (changed.length) scheduleRender(changed);

@@ -3,7 +3,7 @@
  * The server signs a session out after SESSION_IDLE_MINUTES without activity; live updates (WebSocket
  * messages, polling) are not activity. Every answer to this page carries X-Session-Expires-In, so the page
  * knows the deadline; SESSION_WARN_SECONDS before it, a dialog says so and offers "Stay signed in", which
- * tells the server (POST /map/api/session/). Using the page (a click, a key) counts too, at most once a minute.
+ * tells the server (POST /api/v1/map/session/). Using the page (a click, a key) counts too, at most once a minute.
  */
 (function () {
   "use strict";

@@ -36,7 +36,7 @@ def test_an_old_admin_sign_in_must_sign_in_again_before_signing_off(client, biom
     )
     sign_off_url = reverse("admin:decommissioning_sign_off", args=[ready.pk])
     with freeze_time(timezone.now() + timedelta(minutes=11)):
-        client.post(reverse("floormap:session"))  # active, so not idle: only the sign-in is old
+        client.post(reverse("map-session"))  # active, so not idle: only the sign-in is old
         refused = client.post(sign_off_url, {"role": "clinical_engineering", "version": ready.version})
         assert refused.status_code == 302 and refused["Location"].startswith(reverse("admin:reauth"))
         assert not SignOff.objects.exists()

@@ -28,7 +28,7 @@ def test_the_defaults_suit_a_shared_nursing_workstation(settings):
 def test_polling_does_not_keep_an_idle_session_alive(signed_in_nurse, security_log):
     client = signed_in_nurse
     floor = FloorFactory()
-    polling = reverse("floormap:floor-assets", args=[floor.pk])
+    polling = reverse("map-floor-assets", args=[floor.pk])
     start = timezone.now()
     with freeze_time(start) as clock:
         for _ in range(14):  # a map left open: it polls every minute for 14 minutes
@@ -51,7 +51,7 @@ def test_a_person_using_the_map_stays_signed_in_until_the_maximum_age(signed_in_
     with freeze_time(start) as clock:
         for _ in range(51):  # every 14 minutes someone says "stay signed in", for 11 h 54 min
             clock.tick(timedelta(minutes=14))
-            assert client.post(reverse("floormap:session")).status_code == 200
+            assert client.post(reverse("map-session")).status_code == 200
         clock.move_to(start + timedelta(hours=12, seconds=1))  # 6 minutes idle, but 12 hours signed in
         expired = client.get(reverse("floormap:map"))
         assert expired.status_code == 302 and "expired=max_age" in expired["Location"]
@@ -62,9 +62,9 @@ def test_the_session_endpoint_reports_without_counting_and_stay_signed_in_counts
     start = timezone.now()
     with freeze_time(start) as clock:
         clock.tick(timedelta(minutes=10))
-        status = client.get(reverse("floormap:session")).json()
+        status = client.get(reverse("map-session")).json()
         assert 280 <= status["expires_in"] <= 300  # asking did not reset the clock
-        stay = client.post(reverse("floormap:session")).json()
+        stay = client.post(reverse("map-session")).json()
         assert stay["expires_in"] >= 15 * 60 - 1
         clock.tick(timedelta(minutes=14))
         assert client.get(reverse("floormap:map")).status_code == 200

@@ -15,6 +15,7 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 from drf_spectacular.generators import SchemaGenerator
+from rest_framework.test import APIClient
 
 from lifecycle.alerts.models import ParLevel
 from lifecycle.alerts.services import alert_raise
@@ -133,8 +134,39 @@ def fixed(path, body=None):
     return lambda w, u: (path, body)
 
 
+def map_only(status, *roles):
+    """The floor map's calls (/api/v1/map/, floormap/api.py) take a session: anonymous is 403, not 401."""
+    return {"anonymous": 403, **{r: (status if r in roles else 403) for r in ROLES[1:]}}
+
+
+MAP_ROLES = ("nurse", "dispatch", "clinical_engineering")  # the policy table's map.view (and superusers)
+
 # (method, schema path) -> (prepare(world, user) -> (url, body), {role: status})
 MATRIX = {
+    # The floor map: its roles read; nurses and dispatch start use, return and ask for delivery.
+    ("get", "/api/v1/map/floors/{floor_id}/"): (
+        lambda w, u: (f"/api/v1/map/floors/{w.h.ward.floor_id}/", None),
+        map_only(200, *MAP_ROLES),
+    ),
+    ("get", "/api/v1/map/floors/{floor_id}/assets/"): (
+        lambda w, u: (f"/api/v1/map/floors/{w.h.ward.floor_id}/assets/", None),
+        map_only(200, *MAP_ROLES),
+    ),
+    ("get", "/api/v1/map/search/"): (
+        lambda w, u: (f"/api/v1/map/search/?q=infusion+pump&room={w.h.ward.pk}", None),
+        map_only(200, *MAP_ROLES),
+    ),
+    ("get", "/api/v1/map/places/"): (fixed("/api/v1/map/places/?q=W40"), map_only(200, *MAP_ROLES)),
+    ("post", "/api/v1/map/assets/{asset_id}/action/"): (
+        lambda w, u: (f"/api/v1/map/assets/{w.asset().pk}/action/", {"action": "start_use"}),
+        map_only(200, "nurse", "dispatch"),
+    ),
+    ("post", "/api/v1/map/requests/"): (
+        lambda w, u: ("/api/v1/map/requests/", {"asset_type": w.h.pump.pk, "room": w.h.ward.pk}),
+        map_only(201, "nurse", "dispatch"),
+    ),
+    ("get", "/api/v1/map/session/"): (fixed("/api/v1/map/session/"), map_only(200, *MAP_ROLES)),
+    ("post", "/api/v1/map/session/"): (fixed("/api/v1/map/session/", {}), map_only(200, *MAP_ROLES)),
     # accounts: the step-up exchange checks the password, not the caller (a wrong one is 401 for everybody);
     # a token revokes itself.
     ("post", "/api/v1/auth/step-up/"): (
@@ -315,6 +347,17 @@ STEP_UP = {
 }
 
 
+def matrix_client(operation, user) -> APIClient:
+    """How ``user`` calls ``operation``: the map's calls with a signed-in session (they take no token), the
+    others with an API token (a step-up token where one is needed)."""
+    if operation[1].startswith("/api/v1/map/"):
+        client = APIClient()
+        if user is not None:
+            client.force_login(user)
+        return client
+    return client_for(user, step_up=operation in STEP_UP)
+
+
 @pytest.mark.parametrize("operation", sorted(MATRIX), ids=lambda op: f"{op[0].upper()} {op[1]}")
 def test_role_gets_the_expected_status(db, operation):
     prepare, expected = MATRIX[operation]
@@ -334,7 +377,7 @@ def test_role_gets_the_expected_status(db, operation):
         user = users.get(role)
         with transaction.atomic():
             url, body = prepare(world, user)
-            client = client_for(user, step_up=operation in STEP_UP)
+            client = matrix_client(operation, user)
             response = (
                 getattr(client, operation[0])(url, body, format="json")
                 if body is not None

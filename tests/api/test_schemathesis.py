@@ -12,9 +12,12 @@ import os
 
 import pytest
 import schemathesis
+from django.conf import settings
 from django.core.signals import request_finished, request_started
 from django.core.wsgi import get_wsgi_application
 from django.db import close_old_connections
+from django.test import Client
+from django.utils.crypto import get_random_string
 from hypothesis import HealthCheck, Phase, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis.errors import Unsatisfiable
@@ -71,23 +74,9 @@ def keep_the_test_connection():
     request_finished.connect(close_old_connections)
 
 
-@pytest.mark.usefixtures("keep_the_test_connection")
-@pytest.mark.parametrize("role", ["anonymous", *ROLES])
-def test_no_input_makes_a_5xx_and_every_response_matches_the_schema(role, some_data, settings):
-    settings.API_USER_THROTTLE_RATE = None  # the fuzzer is allowed to be fast
-    settings.API_ANON_THROTTLE_RATE = None
-    settings.WEBHOOK_DELIVERY = "worker"
-    headers = {}
-    if role != "anonymous":
-        user = UserFactory(username=f"fuzz-{role}", roles=[ROLES[role]], password=None)
-        headers = {"Authorization": f"Token {api_token_issue(user=user).raw}"}
-    schema = schemathesis.openapi.from_wsgi("/api/v1/schema/?format=json", get_wsgi_application())
-
+def _fuzz(operations, headers, cookies=None) -> dict[int, int]:
+    """Call each operation with valid and invalid data; every answer must pass CHECKS. Returns the statuses."""
     failures, statuses = [], {}
-    operations = [result.ok() for result in schema.get_all_operations()]
-    # DELETE /auth/token/ would revoke the fuzzer's own token mid-run (tests/accounts/test_api_tokens.py has it).
-    operations = [op for op in operations if not (op.method.lower() == "delete" and op.path.endswith("/auth/token/"))]
-    assert len(operations) > 40
     for operation, mode in [(op, mode) for op in operations for mode in MODES]:
 
         @given(case=operation.as_strategy(generation_mode=mode))
@@ -100,6 +89,8 @@ def test_no_input_makes_a_5xx_and_every_response_matches_the_schema(role, some_d
             suppress_health_check=list(HealthCheck),
         )
         def exercise(case):
+            if cookies:
+                case.cookies = {**(case.cookies or {}), **cookies}
             response = case.call(headers=headers)
             statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
             case.validate_response(response, checks=CHECKS)
@@ -112,6 +103,60 @@ def test_no_input_makes_a_5xx_and_every_response_matches_the_schema(role, some_d
             failures.append(f"{operation.method.upper()} {operation.path} ({mode.value} data): {exc}")
     assert not failures, "\n\n".join(failures)
     assert sum(statuses.values()) >= len(operations)  # every operation was really called
+    return statuses
+
+
+def _operations():
+    schema = schemathesis.openapi.from_wsgi("/api/v1/schema/?format=json", get_wsgi_application())
+    return [result.ok() for result in schema.get_all_operations()]
+
+
+def _is_map(operation) -> bool:
+    return "/map/" in operation.path
+
+
+@pytest.fixture
+def unthrottled(settings):
+    settings.API_USER_THROTTLE_RATE = None  # the fuzzer is allowed to be fast
+    settings.API_ANON_THROTTLE_RATE = None
+    settings.WEBHOOK_DELIVERY = "worker"
+
+
+@pytest.mark.usefixtures("keep_the_test_connection", "unthrottled")
+@pytest.mark.parametrize("role", ["anonymous", *ROLES])
+def test_no_input_makes_a_5xx_and_every_response_matches_the_schema(role, some_data):
+    headers = {}
+    if role != "anonymous":
+        user = UserFactory(username=f"fuzz-{role}", roles=[ROLES[role]], password=None)
+        headers = {"Authorization": f"Token {api_token_issue(user=user).raw}"}
+    operations = _operations()
+    # DELETE /auth/token/ would revoke the fuzzer's own token mid-run (tests/accounts/test_api_tokens.py has it).
+    operations = [op for op in operations if not (op.method.lower() == "delete" and op.path.endswith("/auth/token/"))]
+    assert len(operations) > 40
+    statuses = _fuzz(operations, headers)
     if role != "anonymous":
         assert statuses.get(200, 0) > 0 and any(400 <= s < 500 for s in statuses), statuses
+    print(role, dict(sorted(statuses.items())))
+
+
+@pytest.mark.usefixtures("keep_the_test_connection", "unthrottled")
+@pytest.mark.parametrize("role", ["nurse", "security"])
+def test_the_maps_calls_with_a_signed_in_session_make_no_5xx_and_match_the_schema(role, some_data):
+    """The floor map's calls take the page's session and its CSRF token, not an API token (floormap/api.py):
+    fuzzed here the way the page calls them."""
+    user = UserFactory(username=f"fuzz-map-{role}", roles=[ROLES[role]], password=None)
+    browser = Client()
+    browser.force_login(user)
+    csrf = get_random_string(32)
+    cookies = {
+        settings.SESSION_COOKIE_NAME: browser.cookies[settings.SESSION_COOKIE_NAME].value,
+        settings.CSRF_COOKIE_NAME: csrf,
+    }
+    operations = [op for op in _operations() if _is_map(op)]
+    assert len(operations) >= 8
+    statuses = _fuzz(operations, {"X-CSRFToken": csrf}, cookies)
+    if role == "nurse":  # a map role: real answers, and bad input refused
+        assert statuses.get(200, 0) > 0 and statuses.get(400, 0) > 0, statuses
+    else:  # Security works from the admin: refused, and never an answer with data
+        assert statuses.get(403, 0) > 0 and not any(200 <= status < 300 for status in statuses), statuses
     print(role, dict(sorted(statuses.items())))

@@ -130,8 +130,8 @@ def test_map_and_api_say_on_loan_until(client, dispatcher):
     assert body["loan"]["text"].startswith("on loan (rental returned to vendor, Acme Rentals) until 2031-01-02")
     assert body["loan"]["rental_cost_per_day"] == "42.50" and body["loan"]["overdue"] is False
 
-    from locations.floormap.payloads import asset_payload
-    from locations.floormap.selectors import floor_map_assets
+    from floormap.payloads import asset_payload
+    from floormap.selectors import floor_map_assets
 
     [marker] = [asset_payload(a) for a in floor_map_assets(floor=asset.current_room.floor)]
     assert marker["loan"] == "on loan to Acme Rentals until 2031-01-02 15:30" and marker["svc"] is True

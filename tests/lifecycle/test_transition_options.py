@@ -12,6 +12,7 @@ import pytest
 from django.conf import settings
 from django.urls import reverse
 from django.utils import timezone
+from locations.floormap.access import MAP_TRANSITIONS, map_actions_by_state
 
 from assets.admin import transition_choices
 from declarations.states import AssetState
@@ -22,7 +23,6 @@ from lifecycle.fsm import (
     permitted_transitions_by_state,
     transition_option,
 )
-from locations.floormap.access import MAP_TRANSITIONS, map_actions_by_state
 from tests.api.conftest import client_for
 from tests.factories import AssetFactory, RoomFactory, UserFactory
 from tests.lifecycle.helpers import open_recall_on

@@ -1,8 +1,9 @@
 """The location pipeline: ingest_batch + process, persisted as an auditor and a gateway would see it."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from assets.models import Tag
@@ -248,6 +249,14 @@ def test_floor_maps_get_one_message_per_floor_with_the_moved_assets(
     assert moved["IP-00001"]["room_id"] == ward.rooms["A"].pk
     assert moved["IP-00002"]["room_id"] == ward.rooms["C"].pk
     assert other.pk == moved["IP-00002"]["asset_id"]
+    # The map shows the location status from the server's moments (locations/freshness.py), not its own rule.
+    seen = datetime.fromisoformat(moved["IP-00001"]["at"])
+    assert datetime.fromisoformat(moved["IP-00001"]["stale_at"]) == seen + timedelta(
+        seconds=settings.LOCATION_STALE_AFTER_SECONDS
+    )
+    assert datetime.fromisoformat(moved["IP-00001"]["missing_at"]) == seen + timedelta(
+        seconds=settings.LOCATION_MISSING_AFTER_SECONDS
+    )
 
 
 def test_a_failing_consumer_does_not_undo_the_commit_and_retries_the_row(ward, pump, monkeypatch):

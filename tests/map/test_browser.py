@@ -120,11 +120,13 @@ def open_page(transactional_db, browser, asgi_server):
     on /map/ in its own browser context (context_options: Playwright's, e.g. reduced_motion)."""
     contexts = []
 
-    def make(username, *, viewport=DESKTOP, init_script=None, floor=None, **context_options):
+    def make(username, *, viewport=DESKTOP, init_script=None, floor=None, clock=False, **context_options):
         context = browser.new_context(viewport=viewport, **context_options)
         contexts.append(context)
         if init_script:
             context.add_init_script(init_script)
+        if clock:  # the page's clock runs on, and the test may move it forward (page.clock.fast_forward)
+            context.clock.install()
         page = context.new_page()
         page.on("pageerror", lambda error: errors.append(str(error)))
         page.goto(f"{asgi_server.url}/map/")
@@ -655,3 +657,19 @@ def test_reduced_motion_turns_off_the_maps_animations(open_page):
     # The same steps without the preference do animate: the probe would see it.
     assert seen["no-preference"]["panMoves"] > 1 and seen["no-preference"]["zoomAnimated"] == 1, seen
     assert seen["no-preference"]["ring"].startswith("pulse") and seen["no-preference"]["fade"], seen
+
+
+def test_a_marker_turns_stale_when_the_moment_the_server_gave_passes(open_page, settings):
+    """The page declares no freshness thresholds: each asset comes with the moments it turns stale and missing
+    (locations/freshness.py), and the page only compares its clock with them."""
+    settings.LOCATION_STALE_AFTER_SECONDS = 25 * 60  # not the default: the page must take the server's word
+    hospital = build_map_hospital()
+    UserFactory(username="nurse-clock", roles=["Nurse"])
+    pump = hospital.place("4N-401", asset_tag="IP-AGEING", seen_minutes_ago=20)  # located for 5 more minutes
+    page = open_page("nurse-clock", floor=hospital.floor4, clock=True)
+    marker = page.locator(f'.asset-marker[data-asset-id="{pump.pk}"]')
+    assert marker.get_attribute("data-status") == "located"
+
+    page.clock.fast_forward("06:00")  # past stale_at; the page re-checks statuses every 30 s
+    page.wait_for_selector(f'.asset-marker[data-asset-id="{pump.pk}"][data-status="stale"]', timeout=5000)
+    assert "stale" in page.locator(f'.asset-marker[data-asset-id="{pump.pk}"]').get_attribute("aria-label")

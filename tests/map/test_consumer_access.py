@@ -12,7 +12,7 @@ from django.test import Client
 from django.utils import timezone
 from freezegun import freeze_time
 
-from locations.consumers import CLOSE_NOT_ALLOWED, CLOSE_SIGNED_OUT
+from floormap.consumers import CLOSE_NOT_ALLOWED, CLOSE_SIGNED_OUT
 from tests.map.test_consumers import TIMEOUT, channel_layer, world  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -12,7 +12,7 @@ from tests.factories import AssetTypeFactory
 
 pytestmark = pytest.mark.django_db
 
-SEARCH = "/map/api/search/"
+SEARCH = "/api/v1/map/search/"
 
 
 @pytest.fixture
@@ -134,8 +134,8 @@ def test_a_bad_parameter_is_named_in_field_errors(nurse, map_client, hospital):
 
 
 def test_places_offer_units_and_rooms_for_where_i_am(nurse, map_client, hospital):
-    places = map_client(nurse).get("/map/api/places/", {"q": "4 north"}).json()["places"]
+    places = map_client(nurse).get("/api/v1/map/places/", {"q": "4 north"}).json()["places"]
     assert places[0] == {"kind": "unit", "id": "4 North", "label": "4 North (whole unit)"}
     assert {p["label"].split(" · ")[0] for p in places[1:]} == {"4N-401", "4N-402", "4N-NS", "4N-STORE", "4N-SOIL"}
-    rooms = map_client(nurse).get("/map/api/places/", {"q": "4N-40"}).json()["places"]
+    rooms = map_client(nurse).get("/api/v1/map/places/", {"q": "4N-40"}).json()["places"]
     assert [p["label"].split(" · ")[0] for p in rooms] == ["4N-401", "4N-402"]

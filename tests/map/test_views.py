@@ -4,6 +4,7 @@ import json
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
 from django.test import Client
 from django.utils import timezone
 
@@ -18,11 +19,11 @@ MAP = "/map/"
 
 
 def floor_url(floor):
-    return f"/map/api/floors/{floor.pk}/"
+    return f"/api/v1/map/floors/{floor.pk}/"
 
 
 def action_url(asset):
-    return f"/map/api/assets/{asset.pk}/action/"
+    return f"/api/v1/map/assets/{asset.pk}/action/"
 
 
 def post_json(client, url, body):
@@ -67,11 +68,24 @@ def test_security_only_users_get_403_with_an_explanation(security_officer, map_c
 
 
 def test_json_endpoints_refuse_anonymous_and_non_map_users(security_officer, map_client, hospital):
-    for client, code in ((map_client(), "not_signed_in"), (map_client(security_officer), "permission_denied")):
-        for url in (floor_url(hospital.floor4), f"{floor_url(hospital.floor4)}assets/", "/map/api/places/?q=4N"):
+    for client, code in ((map_client(), "not_authenticated"), (map_client(security_officer), "permission_denied")):
+        for url in (floor_url(hospital.floor4), f"{floor_url(hospital.floor4)}assets/", "/api/v1/map/places/?q=4N"):
             response = client.get(url)
             assert response.status_code == 403, url
             assert response.json()["code"] == code
+
+
+def test_the_maps_calls_take_the_pages_session_not_an_api_token(nurse, map_client, hospital):
+    from accounts.services import api_token_issue
+
+    url = f"{floor_url(hospital.floor4)}assets/"
+    token = api_token_issue(user=nurse).raw
+    refused = Client().get(url, headers={"Authorization": f"Token {token}"})
+    assert refused.status_code == 403 and refused.json()["code"] == "not_authenticated"
+    assert "session" in refused.json()["message"]
+    assert map_client(nurse).get(url).status_code == 200
+    # The old URLs under /map/api/ are gone: the page calls /api/v1/map/.
+    assert map_client(nurse).get(f"/map/api/floors/{hospital.floor4.pk}/assets/").status_code == 404
 
 
 # --- The page --------------------------------------------------------------------------------------
@@ -156,14 +170,46 @@ def test_a_floor_has_its_rooms_as_polygons_and_its_equipment_in_service(nurse, m
         "conf": 0.9,
         "seen": pump.last_seen.isoformat(),
         "status": "located",
+        # when it turns stale and missing without a new sighting: the page reads these (locations/freshness.py)
+        "stale_at": (pump.last_seen + timedelta(seconds=settings.LOCATION_STALE_AFTER_SECONDS)).isoformat(),
+        "missing_at": (pump.last_seen + timedelta(seconds=settings.LOCATION_MISSING_AFTER_SECONDS)).isoformat(),
         "svc": True,  # no overdue maintenance schedule (lifecycle.biomed)
         "loan": None,  # not on loan
     }
     assert assets["IP-STALE"]["status"] == "stale" and assets["IP-STALE"]["room"] == stale.current_room_id
 
 
+def test_each_asset_carries_its_freshness_from_the_server_and_the_page_declares_no_thresholds(
+    nurse, map_client, hospital
+):
+    from declarations.room_types import RoomType
+    from tests.factories import AssetFactory, RoomFactory, square
+
+    exit_room = RoomFactory(floor=hospital.floor4, code="4N-EXIT", room_type=RoomType.EXIT, polygon=square(50, 0))
+    hospital.rooms["4N-EXIT"] = exit_room
+    leaving = hospital.place("4N-EXIT", asset_tag="IP-LEAVING")
+    AssetFactory(asset_tag="IP-NEVER", asset_type=hospital.pump, current_room=hospital.rooms["4N-401"], last_seen=None)
+    client = map_client(nurse)
+
+    assets = {a["tag"]: a for a in client.get(floor_url(hospital.floor4)).json()["assets"]}
+
+    # Seen in an exit: located now, then straight to missing when the stale window ends (it left the site).
+    stale_window = timedelta(seconds=settings.LOCATION_STALE_AFTER_SECONDS)
+    assert assets["IP-LEAVING"]["status"] == "located" and assets["IP-LEAVING"]["stale_at"] is None
+    assert assets["IP-LEAVING"]["missing_at"] == (leaving.last_seen + stale_window).isoformat()
+    # Never seen: missing, and nothing will change that but a sighting.
+    assert (assets["IP-NEVER"]["status"], assets["IP-NEVER"]["stale_at"], assets["IP-NEVER"]["missing_at"]) == (
+        "missing",
+        None,
+        None,
+    )
+    config = page_config(client.get(MAP))
+    assert "stale_after_s" not in config and "missing_after_s" not in config
+    assert [s["value"] for s in config["legend"]["location_statuses"]] == ["located", "stale", "missing"]
+
+
 def test_unknown_floor_is_a_404_not_a_500(nurse, map_client, hospital):
-    response = map_client(nurse).get("/map/api/floors/999999/")
+    response = map_client(nurse).get("/api/v1/map/floors/999999/")
     assert response.status_code == 404 and response.json()["code"] == "not_found"
 
 
@@ -247,8 +293,8 @@ def test_the_state_machine_refusals_come_back_with_their_status_and_reason(nurse
     [
         ({"action": "decommission"}, "action must be one of start_use, return"),
         ({}, "action must be one of"),
-        ("not json", "the body is not valid JSON"),
-        ([1, 2], "the body must be a JSON object"),
+        ("not json", "JSON parse error"),
+        ([1, 2], "Expected a dictionary, but got list"),
     ],
 )
 def test_bad_action_requests_are_400s_naming_the_problem(body, expected, nurse, map_client, hospital):
@@ -279,8 +325,8 @@ def test_actions_need_the_csrf_token_the_page_carries(nurse, hospital):
 
 def test_actions_on_unknown_assets_and_with_get_are_refused_cleanly(nurse, map_client, hospital):
     client = map_client(nurse)
-    assert post_json(client, "/map/api/assets/999999/action/", {"action": "start_use"}).status_code == 404
-    assert client.get("/map/api/assets/1/action/").status_code == 405
+    assert post_json(client, "/api/v1/map/assets/999999/action/", {"action": "start_use"}).status_code == 404
+    assert client.get("/api/v1/map/assets/1/action/").status_code == 405
 
 
 # --- Request delivery --------------------------------------------------------------------------------
@@ -292,7 +338,7 @@ def test_a_nurse_requests_delivery_and_dispatch_gets_an_equipment_request(nurse,
     pump = hospital.place("4N-STORE", asset_tag="IP-7")
     body = {"asset_type": hospital.pump.pk, "room": hospital.rooms["4N-402"].pk, "asset": pump.pk, "priority": "urgent"}
 
-    response = post_json(map_client(nurse), "/map/api/requests/", body)
+    response = post_json(map_client(nurse), "/api/v1/map/requests/", body)
 
     assert response.status_code == 201, response.json()
     created = EquipmentRequest.objects.get(pk=response.json()["request"]["id"])
@@ -309,7 +355,7 @@ def test_a_nurse_requests_delivery_and_dispatch_gets_an_equipment_request(nurse,
 
 def test_delivery_to_a_unit_goes_to_its_nurse_station(dispatcher, map_client, hospital):
     response = post_json(
-        map_client(dispatcher), "/map/api/requests/", {"asset_type": hospital.pump.pk, "unit": "4 North"}
+        map_client(dispatcher), "/api/v1/map/requests/", {"asset_type": hospital.pump.pk, "unit": "4 North"}
     )
     assert response.status_code == 201 and response.json()["request"]["destination"]["code"] == "4N-NS"
 
@@ -318,17 +364,17 @@ def test_request_delivery_refusals(nurse, biomed, map_client, hospital):
     from lifecycle.requests.models import EquipmentRequest
 
     room = hospital.rooms["4N-402"].pk
-    biomed_try = post_json(map_client(biomed), "/map/api/requests/", {"asset_type": hospital.pump.pk, "room": room})
+    biomed_try = post_json(map_client(biomed), "/api/v1/map/requests/", {"asset_type": hospital.pump.pk, "room": room})
     assert biomed_try.status_code == 403 and biomed_try.json()["code"] == "permission_denied"
     bad_priority = post_json(
-        map_client(nurse), "/map/api/requests/", {"asset_type": hospital.pump.pk, "room": room, "priority": "asap"}
+        map_client(nurse), "/api/v1/map/requests/", {"asset_type": hospital.pump.pk, "room": room, "priority": "asap"}
     )
     assert bad_priority.status_code == 400 and "unknown priority 'asap'" in bad_priority.json()["message"]
-    nowhere = post_json(map_client(nurse), "/map/api/requests/", {"asset_type": hospital.pump.pk})
+    nowhere = post_json(map_client(nurse), "/api/v1/map/requests/", {"asset_type": hospital.pump.pk})
     assert nowhere.status_code == 400 and nowhere.json()["field_errors"] == {
         "room": ["say where it should go: room (id) or unit (name)"]
     }
-    no_type = post_json(map_client(nurse), "/map/api/requests/", {"asset_type": 999999, "room": room})
+    no_type = post_json(map_client(nurse), "/api/v1/map/requests/", {"asset_type": 999999, "room": room})
     assert no_type.status_code == 400 and "there is no asset type 999999" in no_type.json()["message"]
     assert not EquipmentRequest.objects.exists()
 
@@ -343,8 +389,8 @@ def test_impossible_dates_and_ids_beyond_any_database_key_are_4xx_not_500(nurse,
     huge = 10**20
     impossible = client.get(f"{floor_url(hospital.floor4)}assets/", {"since": "2026-13-45T00:00:00Z"})
     assert impossible.status_code == 400 and impossible.json()["field_errors"]["since"]
-    assert client.get(f"/map/api/floors/{huge}/").status_code == 404
-    assert client.get(f"/map/api/floors/{huge}/assets/").status_code == 404
-    assert client.get("/map/api/search/", {"q": "pump", "room": huge}).status_code == 400
-    assert post_json(client, f"/map/api/assets/{huge}/action/", {"action": "start_use"}).status_code == 404
-    assert post_json(client, "/map/api/requests/", {"asset_type": huge, "room": 1}).status_code == 400
+    assert client.get(f"/api/v1/map/floors/{huge}/").status_code == 404
+    assert client.get(f"/api/v1/map/floors/{huge}/assets/").status_code == 404
+    assert client.get("/api/v1/map/search/", {"q": "pump", "room": huge}).status_code == 400
+    assert post_json(client, f"/api/v1/map/assets/{huge}/action/", {"action": "start_use"}).status_code == 404
+    assert post_json(client, "/api/v1/map/requests/", {"asset_type": huge, "room": 1}).status_code == 400

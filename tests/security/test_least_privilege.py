@@ -19,7 +19,7 @@ from django.db import OperationalError, transaction
 from django.test import Client
 
 from tests.api.conftest import build_hospital, client_for
-from tests.api.test_role_matrix import MATRIX, World
+from tests.api.test_role_matrix import MATRIX, World, matrix_client
 from tests.factories import ReceiverFactory, UserFactory
 
 SECURITY_FIELDS = {"firmware_version", "networked", "encryption_status", "risk_class"}
@@ -46,7 +46,7 @@ def test_a_user_with_no_role_reads_nothing_from_the_api(operation):
     nobody = UserFactory(username="lp-no-role", roles=[], password=None)
     with transaction.atomic():
         url, _ = prepare(world, nobody)
-        answer = client_for(nobody).get(url)
+        answer = matrix_client(operation, nobody).get(url)
         transaction.set_rollback(True)
     assert answer.status_code == 403, (url, answer.status_code)
     assert answer.json()["code"] == "permission_denied"

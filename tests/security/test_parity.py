@@ -323,7 +323,9 @@ def transition_case(name: str) -> Case:
 
     def map_(client, ctx):
         return _map_post(
-            client, f"/map/api/assets/{ctx['asset'].pk}/action/", {"action": name, "expected_state": ctx["asset"].state}
+            client,
+            f"/api/v1/map/assets/{ctx['asset'].pk}/action/",
+            {"action": name, "expected_state": ctx["asset"].state},
         )
 
     # Every door is tried for every transition. The map offers only start_use and return; no user door
@@ -541,7 +543,7 @@ def other_cases() -> list[Case]:
                 "api": lambda c, ctx: c.get(f"/api/v1/assets/{ctx['asset'].pk}/"),
                 "admin": lambda c, ctx: c.get(f"/admin/assets/asset/{ctx['asset'].pk}/change/"),
                 # Not offered by the map: its JSON never carries them.
-                "map": lambda c, ctx: c.get(f"/map/api/floors/{ctx['asset'].current_room.floor_id}/assets/"),
+                "map": lambda c, ctx: c.get(f"/api/v1/map/floors/{ctx['asset'].current_room.floor_id}/assets/"),
             },
             offers=frozenset({"api", "admin"}),
         ),
@@ -557,7 +559,7 @@ def other_cases() -> list[Case]:
                     {"asset_type": "infusion-pump", "destination_room": ctx["w"].h.ward.pk},
                 ),
                 "map": lambda c, ctx: _map_post(
-                    c, "/map/api/requests/", {"asset_type": ctx["w"].h.pump.pk, "room": ctx["w"].h.ward.pk}
+                    c, "/api/v1/map/requests/", {"asset_type": ctx["w"].h.pump.pk, "room": ctx["w"].h.ward.pk}
                 ),
                 # Not offered by the admin (read-only request list).
                 "admin": lambda c, ctx: c.post(
@@ -616,7 +618,7 @@ def other_cases() -> list[Case]:
             Action.MAP_VIEW,
             lambda w, user: {"floor": w.h.ward.floor_id},
             lambda ctx, r: r.status_code == 200,
-            {"map": lambda c, ctx: c.get(f"/map/api/floors/{ctx['floor']}/assets/")},
+            {"map": lambda c, ctx: c.get(f"/api/v1/map/floors/{ctx['floor']}/assets/")},
         ),
     ]
 

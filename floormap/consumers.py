@@ -41,7 +41,6 @@ def _may_watch(user, floor_id: int) -> tuple[bool, bool]:
 @database_sync_to_async
 def _still_allowed(user_id: int, session_key: str | None) -> tuple[bool, bool]:
     """(session still signed in and not idle/too old, user may still use the map), read again."""
-
     user = get_user_model().objects.filter(pk=user_id).first()
     return session_key is None or session_is_alive(session_key), may(user, Action.MAP_VIEW)
 

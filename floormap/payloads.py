@@ -2,7 +2,7 @@
 
 Nothing here decides anything: states come from declarations/states.py, room types from
 declarations/room_types.py, location status from locations/freshness.py, and what a user may do from
-locations/floormap/access.py. Keys are short because a floor's payload carries hundreds of assets.
+floormap/access.py. Keys are short because a floor's payload carries hundreds of assets.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from declarations.location_status import LocationStatus
 from declarations.room_types import RoomType
 from declarations.states import all_state_definitions
 from lifecycle.requests.choices import RequestPriority
-from locations.freshness import freshness_definition
+from locations.freshness import freshness_definition, status_changes
 from locations.models import Floor, Room
 
 # How a location status looks on the map, after what it means (locations.freshness): the text goes in
@@ -78,7 +78,10 @@ def asset_payload(asset: Asset) -> dict:
         "r": asset.position_radius_m,
         "conf": asset.location_confidence,
         "seen": _iso(asset.last_seen),
+        # located / stale / missing now, and when it turns stale and missing without a new sighting
+        # (locations/freshness.py): the page shows these and declares no thresholds of its own.
         "status": getattr(asset, "location_status", None),
+        **_status_changes(asset),
         # lifecycle.biomed: any overdue or failed schedule makes it not serviceable; an open loan reads
         # "on loan (...) until ..." (annotated by floormap.selectors.floor_map_assets).
         "svc": not getattr(asset, "maintenance_overdue", False),
@@ -86,11 +89,16 @@ def asset_payload(asset: Asset) -> dict:
     }
 
 
+def _status_changes(asset: Asset) -> dict:
+    room_type = asset.current_room.room_type if asset.current_room_id is not None else None
+    stale_at, missing_at = status_changes(last_seen=asset.last_seen, room_type=room_type)
+    return {"stale_at": _iso(stale_at), "missing_at": _iso(missing_at)}
+
+
 def _loan_text(asset: Asset) -> str | None:
     until = getattr(asset, "loan_until", None)
     if until is None:
         return None
-
     overdue = " (return overdue)" if until < timezone.now() else ""
     return f"on loan to {asset.loan_to} until {timezone.localtime(until):%Y-%m-%d %H:%M}{overdue}"
 
@@ -122,17 +130,16 @@ def map_config(*, user, floors, actions_by_state: dict, can_request: bool, poll_
         "actions_by_state": actions_by_state,
         "can_request": can_request,
         "request_priorities": [{"value": value, "label": label} for value, label in RequestPriority.choices],
+        # The map's JSON calls are /api/v1/map/... (floormap/api.py, in the OpenAPI schema).
         "urls": {
-            "floor": reverse("floormap:floor", args=[zero]),
-            "assets": reverse("floormap:floor-assets", args=[zero]),
-            "search": reverse("floormap:search"),
-            "places": reverse("floormap:places"),
-            "action": reverse("floormap:asset-action", args=[zero]),
-            "request": reverse("floormap:request-delivery"),
+            "floor": reverse("map-floor", args=[zero]),
+            "assets": reverse("map-floor-assets", args=[zero]),
+            "search": reverse("map-search"),
+            "places": reverse("map-places"),
+            "action": reverse("map-asset-action", args=[zero]),
+            "request": reverse("map-requests"),
             "ws": "/ws/floors/0/",
         },
-        "stale_after_s": settings.LOCATION_STALE_AFTER_SECONDS,
-        "missing_after_s": settings.LOCATION_MISSING_AFTER_SECONDS,
         "poll_s": poll_seconds,
         "resync_s": RESYNC_SECONDS,
         # The in-memory channel layer (no REDIS_URL) only reaches WebSockets of this process: events from

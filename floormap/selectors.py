@@ -105,7 +105,6 @@ def map_asset(*, asset_id: int, now: datetime | None = None) -> Asset:
 
 def _biomed_annotations(now: datetime | None) -> dict:
     """maintenance_overdue (any overdue or failed schedule) and the open loan's loan_until / loan_to."""
-
     today = timezone.localdate(now or timezone.now())
     loan = loans_open().filter(asset=OuterRef("pk"))
     return {
