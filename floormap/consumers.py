@@ -7,7 +7,7 @@ users whose roles the policy table lets see the map (Action.MAP_VIEW) may connec
 
 With the embedded default (no REDIS_URL) the channel layer is in memory, per process: events sent by
 another process (``simulate_rtls --live``, an MQTT worker) never reach this one. The page also polls
-``/map/api/floors/<id>/assets/`` then; see docs/map.md.
+``/api/v1/map/floors/<id>/assets/`` then; see docs/map.md.
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ def signed_in(user) -> Client:
 
 
 def action(client, asset, body, **headers):
-    url = f"/map/api/assets/{asset.pk}/action/"
+    url = f"/api/v1/map/assets/{asset.pk}/action/"
     return client.post(url, data=json.dumps(body), content_type="application/json", **headers)
 
 
