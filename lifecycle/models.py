@@ -11,9 +11,9 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from lifecycle.states import AssetState, state_definition
-from lifecycle.transitions import TransitionName
-from locations.choices import RoomType
+from declarations.room_types import RoomType
+from declarations.states import AssetState, state_definition
+from declarations.transitions import TransitionName
 
 
 class Source(models.TextChoices):

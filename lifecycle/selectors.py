@@ -10,7 +10,10 @@ from django.db.models import OuterRef, QuerySet, Subquery
 from django.db.models.functions import Trim, Upper
 
 from assets.models import Asset
-from lifecycle.guards import Guard
+from declarations.guards import Guard
+from declarations.states import AssetState, state_definition
+from declarations.transitions import REASON_REQUIRED, TransitionName, transition_name
+from lifecycle.biomed.selectors import asset_overdue_schedules, asset_schedule_blockers, assets_maintenance_overdue
 from lifecycle.models import (
     OPEN_WORK_ORDER_STATUSES,
     ChangeRecord,
@@ -20,8 +23,6 @@ from lifecycle.models import (
     WorkOrder,
     WorkOrderKind,
 )
-from lifecycle.states import AssetState, state_definition
-from lifecycle.transitions import TransitionName, transition_name
 from locations.freshness import status_annotation
 
 # Why an asset may not be made available ------------------------------------------------------------
@@ -29,7 +30,6 @@ from locations.freshness import status_annotation
 
 def asset_pm_overdue_since(*, asset: Asset, today: date | None = None) -> date | None:
     """The earliest due date among the asset's overdue maintenance schedules (any kind), else None."""
-    from lifecycle.biomed.selectors import asset_overdue_schedules
 
     dues = [s.next_due for s in asset_overdue_schedules(asset=asset, today=today) if s.next_due]
     return min(dues) if dues else None
@@ -43,7 +43,6 @@ def asset_open_recall_work_orders(*, asset: Asset) -> QuerySet[WorkOrder]:
 
 def asset_availability_blockers(*, asset: Asset, today: date | None = None) -> list[str]:
     """Reasons the asset may not be "available" (DESIGN.md §2); empty when it may."""
-    from lifecycle.biomed.selectors import asset_schedule_blockers
 
     reasons = asset_schedule_blockers(asset=asset, today=today)  # any overdue or failed schedule (biomed)
     for work_order in asset_open_recall_work_orders(asset=asset).order_by("id"):
@@ -62,7 +61,6 @@ def assets_pm_overdue(*, today: date) -> QuerySet[Asset]:
     """Assets in service with any maintenance schedule (PM, calibration, safety test...) due before ``today``
     or failed: lifecycle.biomed.selectors.assets_maintenance_overdue, the one rule. (The name is kept for the
     callers; it replaced the single PM interval.)"""
-    from lifecycle.biomed.selectors import assets_maintenance_overdue
 
     return assets_maintenance_overdue(today=today)
 
@@ -206,7 +204,6 @@ def asset_transition_options(*, asset: Asset, user) -> list[TransitionOption]:
     """The transitions the asset's current state and the user's roles allow, in catalogue order, each with
     the reasons a guard would refuse it now (the same guards asset_transition checks). The system's
     apply_room_rule is not a user's option."""
-    from lifecycle.transitions import REASON_REQUIRED
 
     field = Asset._meta.get_field("state")
     order = {name: i for i, name in enumerate(TransitionName.values)}

@@ -7,7 +7,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
 from assets.models import Asset, AssetType, Tag
-from locations.choices import RoomType
+from declarations.room_types import RoomType
 from locations.models import Building, Floor, Receiver, Room, Site
 
 _room_slots = itertools.count()

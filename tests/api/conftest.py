@@ -11,7 +11,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from assets.models import Asset, AssetType
-from lifecycle.states import AssetState
+from declarations.states import AssetState
 from locations.models import Room
 from tests.factories import (
     AssetFactory,

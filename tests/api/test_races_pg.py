@@ -15,9 +15,9 @@ from django.conf import settings
 from django.db import connections
 from django_fsm.signals import pre_transition
 
+from declarations.states import AssetState
 from lifecycle.models import TransitionLog
 from lifecycle.requests.models import EquipmentRequest
-from lifecycle.states import AssetState
 from tests.api.conftest import build_hospital, client_for, reload
 from tests.factories import UserFactory
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from locations.choices import RoomType
+from declarations.room_types import RoomType
 from locations.simulator import format_ts
 from tests.factories import (
     AssetFactory,

@@ -11,8 +11,8 @@ from django.test import Client
 from django.utils import timezone
 
 from assets.models import AssetType
-from lifecycle.states import AssetState
-from locations.choices import RoomType
+from declarations.room_types import RoomType
+from declarations.states import AssetState
 from locations.models import Floor, Room
 from tests.factories import (
     AssetFactory,
