@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import gc
 
+from django.urls import get_resolver
+
 
 def freeze_startup_objects() -> int:
     """Load the URLconf (so the first request imports nothing), collect, freeze; returns how many were frozen."""
-    from django.urls import get_resolver
-
     get_resolver().url_patterns  # noqa: B018 - the property imports every view module
     gc.collect()
     gc.freeze()
