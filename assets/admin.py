@@ -26,24 +26,24 @@ from accounts.admin_site import fresh_signin_or_redirect
 from assets import admin_imports
 from assets.filters import (
     PM_DUE_SOON_DAYS,
-    BuildingFloorFilter,
+    AssetBuildingFloorFilter,
     HighRiskFilter,
     LocationStatusFilter,
     OpenRecallFilter,
     OwningUnitFilter,
     PmDueFilter,
     RoomUnitFilter,
+    TrackedFilter,
 )
 from assets.models import Asset, AssetType, Tag, TagBinding
 from assets.services import TagBindingError, tag_bind, tag_unbind
 from config.access import may, refuse
 from config.spreadsheet import safe_cell
-from declarations.guards import Guard
 from declarations.location_status import LocationStatus
 from declarations.policy import TRANSITION_ACTIONS
 from declarations.states import AssetState, state_definition
 from declarations.tag_ids import TagIdError, format_tag_id, normalize_tag_id
-from declarations.transitions import REASON_REQUIRED, TransitionName, method_name, transition_name
+from declarations.transitions import TransitionName
 from lifecycle.alerts.selectors import tag_battery_is_low
 from lifecycle.asset_import import AssetImportError, assets_import
 from lifecycle.biomed.models import MaintenanceSchedule
@@ -52,6 +52,7 @@ from lifecycle.decommissioning import selectors as decommissioning
 from lifecycle.decommissioning.services import asset_decommission
 from lifecycle.display import state_badge
 from lifecycle.exceptions import LifecycleError
+from lifecycle.fsm import SYSTEM_TRANSITIONS, asset_transition_options, set_known_state
 from lifecycle.history import record_changes, snapshot
 from lifecycle.models import OPEN_WORK_ORDER_STATUSES, WorkOrder, WorkOrderKind
 from lifecycle.selectors import asset_transition_history
@@ -67,9 +68,9 @@ LOCATION_STATUS_LOOK = {
 }
 PANEL_ROWS = 15  # rows per history panel on the asset page; each panel links to the full list
 
-# Transitions the asset page never offers as a button: the system runs room rules, and retiring
-# goes through the decommissioning service (it issues the certificate).
-NOT_A_BUTTON = {TransitionName.APPLY_ROOM_RULE}
+# Transitions the asset page never offers as a button: the system runs room rules (retiring is a button,
+# but it goes through the decommissioning service: it issues the certificate).
+NOT_A_BUTTON = SYSTEM_TRANSITIONS
 
 
 def location_badge(status: str):
@@ -100,35 +101,27 @@ def where_label(asset: Asset) -> str:
 # Transitions this user may run now ---------------------------------------------------------------
 
 
-def _guard_reasons(fsm_transition, asset: Asset) -> list[str]:
-    return [reason for c in fsm_transition.conditions if isinstance(c, Guard) for reason in c.reasons(asset)]
-
-
 def transition_choices(asset: Asset, user) -> tuple[list[dict], list[dict]]:
-    """(runnable, blocked) for the asset page.
+    """(runnable, blocked) for the asset page, from lifecycle.fsm.asset_transition_options.
 
-    runnable: what django-fsm lists as available to this user now (state, guards, and the roles of
-    declarations/policy.py). blocked: transitions the user's role allows from this state whose
-    guards refuse now, with the guards' reasons, so the page can say why a button is missing.
+    runnable: the transitions this user may run now (state, roles, guards). blocked: those the user's roles
+    allow from this state that a guard refuses now, with the guards' reasons, so the page can say why a
+    button is missing.
     """
-    order = {name: i for i, name in enumerate(TransitionName.values)}
-    runnable_names = {transition_name(t.name) for t in asset.get_available_user_state_transitions(user)} - NOT_A_BUTTON
     runnable, blocked = [], []
-    for name in sorted(set(TransitionName.values) - NOT_A_BUTTON, key=order.get):
-        fsm_transition = getattr(Asset, method_name(name))._django_fsm.get_transition(asset.state)
-        if fsm_transition is None or not fsm_transition.has_perm(asset, user):
+    for option in asset_transition_options(user, asset):
+        if not option.permitted or option.name in NOT_A_BUTTON:
             continue
-        targets = [str(s) for s in getattr(fsm_transition.target, "allowed_states", None) or [fsm_transition.target]]
         item = {
-            "name": name,
-            "label": TransitionName(name).label,
-            "targets": [state_definition(s) for s in targets],
-            "reason_required": name in REASON_REQUIRED,
+            "name": option.name,
+            "label": option.label,
+            "targets": [state_definition(s) for s in option.targets],
+            "reason_required": option.needs_note,
         }
-        if name in runnable_names:
+        if option.can_run:
             runnable.append(item)
         else:
-            blocked.append({**item, "reasons": _guard_reasons(fsm_transition, asset)})
+            blocked.append({**item, "reasons": list(option.blocked_by)})
     return runnable, blocked
 
 
@@ -203,9 +196,10 @@ class AssetAdmin(admin.ModelAdmin):
     list_filter = [
         "state",
         "asset_type",
-        BuildingFloorFilter,
+        AssetBuildingFloorFilter,
         OwningUnitFilter,
         LocationStatusFilter,
+        TrackedFilter,
         PmDueFilter,
         OpenRecallFilter,
         RoomUnitFilter,
@@ -562,7 +556,7 @@ class AssetAdmin(admin.ModelAdmin):
             seen_state = request.POST.get("state", "")
             if seen_state in AssetState.values:
                 # The state the user confirmed: if someone changed it since, the service says so (409).
-                Asset._meta.get_field("state").set_state(asset, seen_state)
+                set_known_state(asset, seen_state)
             try:
                 if transition == TransitionName.DECOMMISSION:
                     certificate = asset_decommission(asset=asset, user=request.user, note=note)

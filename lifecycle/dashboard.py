@@ -14,19 +14,22 @@ from django.db.models import Count, F, Q
 from django.urls import reverse
 from django.utils import timezone
 
-from assets.filters import first_of_next_month, missing_tracked_q
+from assets.filters import first_of_next_month
 from assets.models import Asset
+from declarations.location_status import LocationStatus
 from declarations.states import AssetState, all_state_definitions
 from lifecycle.alerts.models import Alert
 from lifecycle.alerts.selectors import (
     par_levels_in_alert,
     receivers_silent_in_alert,
     tags_low_battery_in_alert,
+    tracked_q,
 )
 from lifecycle.decommissioning import selectors as decommissioning
 from lifecycle.decommissioning.models import DecommissioningChecklist, SignOff
 from lifecycle.models import OPEN_WORK_ORDER_STATUSES, WorkOrder
 from lifecycle.selectors import assets_pm_overdue, assets_with_open_recall
+from locations.freshness import status_q
 
 
 @dataclass(frozen=True)
@@ -124,9 +127,10 @@ def dashboard_sections(*, user, now: datetime | None = None) -> list[Section]:
             Tile(
                 "missing",
                 "Missing assets",
-                Asset.objects.filter(missing_tracked_q(now)).count(),
-                _changelist("assets_asset", "location=missing_tracked"),
-                help="Tagged assets in service not heard for the missing window, or last seen leaving the site.",
+                Asset.objects.filter(status_q(LocationStatus.MISSING, now), tracked_q()).count(),
+                _changelist("assets_asset", "location=missing&tracked=yes"),
+                help="Missing (not heard for the missing window, or last seen leaving the site) and tracked: tagged, "
+                "in service, heard before and not on loan.",
                 alarm=True,
             ),
         ]

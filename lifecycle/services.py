@@ -16,7 +16,6 @@ from django.utils import timezone
 
 from assets.models import Asset
 from config.access import refuse
-from declarations.guards import Guard
 from declarations.policy import TRANSITION_ACTIONS
 from declarations.states import AssetState, state_definition
 from declarations.transitions import REASON_REQUIRED, TransitionName, method_name
@@ -31,6 +30,7 @@ from lifecycle.exceptions import (
     UnknownTransition,
     WorkOrderError,
 )
+from lifecycle.fsm import set_known_state, transition_guard_reasons, transition_option, transition_sources
 from lifecycle.history import record_changes, snapshot
 from lifecycle.models import (
     OPEN_WORK_ORDER_STATUSES,
@@ -50,36 +50,9 @@ from locations.models import Room
 
 logger = logging.getLogger(__name__)
 
-_STATE_FIELD = Asset._meta.get_field("state")
-
 
 def _label(state: str) -> str:
     return state_definition(state).label.lower()
-
-
-def _fsm_transition(asset: Asset, name: str):
-    """django-fsm's Transition for ``name`` from the asset's current state, or None."""
-    method = getattr(Asset, method_name(name))
-    return method._django_fsm.get_transition(asset.state)
-
-
-def _sources(name: str) -> list[str]:
-    method = getattr(Asset, method_name(name))
-    return [str(source) for source in method._django_fsm.transitions]
-
-
-def _allowed_targets(fsm_transition) -> list[str]:
-    return [str(s) for s in getattr(fsm_transition.target, "allowed_states", None) or [fsm_transition.target]]
-
-
-def _guard_reasons(fsm_transition, asset: Asset) -> list[str]:
-    reasons = []
-    for condition in fsm_transition.conditions:
-        if isinstance(condition, Guard):
-            reasons.extend(condition.reasons(asset))
-        elif not condition(asset):
-            reasons.append(f"{getattr(condition, '__name__', 'condition')} not met")
-    return reasons
 
 
 def _last_change_by(asset: Asset) -> str:
@@ -124,23 +97,22 @@ def asset_transition(
             f"since you loaded it; nothing was done, reload and try again"
         )
 
-    fsm_transition = _fsm_transition(locked, name)
-    if fsm_transition is None:
+    option = transition_option(user=user, asset=locked, name=name, guards=False)  # guards: below, in order
+    if option is None:
         terminal = " (terminal)" if state_definition(current).terminal else ""
         raise TransitionNotAllowed(
             f"cannot {name.label.lower()} {locked}: it is {_label(current)}{terminal}; "
-            f"{name.value} is possible only from {', '.join(_label(s) for s in _sources(name))}"
+            f"{name.value} is possible only from {', '.join(_label(s) for s in transition_sources(name))}"
         )
-    if not fsm_transition.has_perm(locked, user):
-        who = fsm_transition.permission.describe() if hasattr(fsm_transition.permission, "describe") else "?"
+    if not option.permitted:
         actor = "the system" if user is None else f"user {user.get_username() or 'anonymous'}"
         refuse(user, TRANSITION_ACTIONS[name.value], door=str(source), asset_id=locked.pk)
-        raise TransitionPermissionDenied(f"{actor} may not {name.label.lower()}: allowed for {who}")
+        raise TransitionPermissionDenied(f"{actor} may not {name.label.lower()}: allowed for {option.who}")
     if name in REASON_REQUIRED and not note:
         raise ReasonRequired(f"{name.label.lower()} needs a reason: say what is wrong with {locked}")
 
     kwargs = {}
-    targets = _allowed_targets(fsm_transition)
+    targets = option.targets
     if to_state is not None:
         if len(targets) == 1 or name == TransitionName.FINISH_CLEANING:
             raise LifecycleError(f"{name.value} does not take a target state")
@@ -150,7 +122,7 @@ def asset_transition(
     elif name == TransitionName.APPLY_ROOM_RULE:
         raise LifecycleError("apply_room_rule needs the rule's to_state")
 
-    reasons = _guard_reasons(fsm_transition, locked)
+    reasons = transition_guard_reasons(asset=locked, name=name)
     if reasons:
         raise GuardFailed(f"cannot {name.label.lower()} {locked}: {'; '.join(reasons)}", reasons)
 
@@ -180,7 +152,7 @@ def asset_transition(
     # The apps above the core act in this transaction: e.g. retiring an asset always produces its certificate,
     # whoever the caller (lifecycle.decommissioning connects in its AppConfig.ready()).
     transition_applied.send(sender=Asset, asset=locked, transition=name, user=user)
-    _STATE_FIELD.set_state(asset, locked.state)  # the caller's copy now shows the new state
+    set_known_state(asset, locked.state)  # the caller's copy now shows the new state
 
     floor_id = locked.current_room.floor_id if locked.current_room_id else None
     definition = state_definition(new_state)
@@ -325,19 +297,7 @@ def _rule_target_guard_reasons(asset: Asset, to_state: str) -> list[str]:
     name = RULE_TARGET_TRANSITIONS.get(AssetState(to_state))
     if name is None:
         return [f"no rule may move equipment to {to_state}"]
-    method = getattr(Asset, method_name(name))
-    reasons: list[str] = []
-    seen = set()
-    for fsm_transition in method._django_fsm.transitions.values():
-        for condition in fsm_transition.conditions:
-            if id(condition) in seen:
-                continue
-            seen.add(id(condition))
-            if isinstance(condition, Guard):
-                reasons.extend(condition.reasons(asset))
-            elif not condition(asset):
-                reasons.append(f"{getattr(condition, '__name__', 'condition')} not met")
-    return reasons
+    return transition_guard_reasons(asset=asset, name=name, from_any_state=True)
 
 
 def apply_room_changes(*, changes) -> list[TransitionLog]:
