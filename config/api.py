@@ -15,6 +15,7 @@ One error format everywhere (docs/api.md):
 from __future__ import annotations
 
 import logging
+import time
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
@@ -108,7 +109,18 @@ class PageNumberPagination(pagination.PageNumberPagination):
     max_page_size = 500
 
 
-class PerUserRateThrottle(throttling.UserRateThrottle):
+class ClockAtEachCall:
+    """DRF's throttles read the clock through ``timer = time.time``, a class attribute taken when
+    rest_framework.throttling is first imported: a test that imports it under freezegun leaves the frozen clock's
+    function there, which then binds as a method (``fake_time() takes 0 positional arguments``), and the time
+    the counters follow depends on which test imported the module first. Reading ``time.time`` at each call
+    makes every throttle follow the current clock, whatever the import order."""
+
+    def timer(self) -> float:
+        return time.time()
+
+
+class PerUserRateThrottle(ClockAtEachCall, throttling.UserRateThrottle):
     """API_USER_THROTTLE_RATE per signed-in user (token or session alike), read at each request."""
 
     def get_rate(self):
@@ -120,7 +132,7 @@ class PerUserRateThrottle(throttling.UserRateThrottle):
         return super().get_cache_key(request, view)
 
 
-class AnonymousRateThrottle(throttling.AnonRateThrottle):
+class AnonymousRateThrottle(ClockAtEachCall, throttling.AnonRateThrottle):
     def get_rate(self):
         return settings.API_ANON_THROTTLE_RATE or None
 

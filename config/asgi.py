@@ -13,6 +13,7 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 
 from config.middleware import LoopbackOnlyWhenDebugASGI  # noqa: E402
 from config.routing import websocket_urlpatterns  # noqa: E402
+from config.startup import freeze_startup_objects  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
@@ -22,3 +23,5 @@ application = ProtocolTypeRouter(
         ),
     }
 )
+# The loaded program is long-lived: keep it out of every later full garbage collection (config/startup.py).
+freeze_startup_objects()

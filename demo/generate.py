@@ -503,7 +503,7 @@ TYPE_CODES = {
     "Vital signs monitor": ("5159002", "Physiologic monitoring system"),
     "Ventilator": ("706172005", "Ventilator"),
     "Bladder scanner": ("63653004", "Medical device"),
-    "SCD pump": ("61979003", "Antiembolic device"),
+    "SCD pump": ("469317002", "Intermittent venous compression system pump"),
     "Telemetry transmitter": ("78886001", "Electronic monitor"),
     "Hospital bed": ("91537007", "Hospital bed"),
     "Wheelchair": ("58938008", "Wheelchair"),

@@ -15,10 +15,9 @@ from pathlib import Path
 
 from django.utils import timezone
 
-from assets.models import Asset
 from fhir.definitions import FHIR_VERSION
 from fhir.mappers import device_resource, location_resource
-from locations.freshness import assets_with_location_status
+from fhir.views import device_queryset
 from locations.models import Building, Floor, Room, Site
 
 
@@ -36,8 +35,7 @@ def _locations():
 
 
 def _devices(now):
-    queryset = assets_with_location_status(queryset=Asset.objects.select_related("asset_type", "tag"), now=now)
-    yield from queryset.order_by("pk").iterator(chunk_size=500)
+    yield from device_queryset(now).order_by("pk").iterator(chunk_size=500)
 
 
 def _write_ndjson(out_dir: Path, name: str, resources) -> int:

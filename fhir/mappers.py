@@ -98,9 +98,15 @@ def device_type(asset_type) -> dict:
     return {"coding": coding, "text": asset_type.name}
 
 
-def _tag(asset):
+def _rtls_tag_id(asset):
+    """The bound RTLS tag's id: the ``rtls_tag_id`` annotation (fhir.views.device_queryset) when present, else
+    the ``tag`` relation. The querysets annotate it rather than select_related("tag"): a reverse one-to-one
+    loaded that way points back at the asset (asset -> tag -> asset), a reference cycle that keeps every
+    page's model rows alive until a full garbage collection (docs/benchmarks.md, FHIR Device search)."""
+    if hasattr(asset, "rtls_tag_id"):
+        return asset.rtls_tag_id
     try:
-        return asset.tag
+        return asset.tag.tag_id
     except asset.__class__.tag.RelatedObjectDoesNotExist:
         return None
 
@@ -124,7 +130,8 @@ def lifecycle_extension(state: str) -> dict:
 
 
 def device_resource(asset, *, security_fields: bool) -> dict:
-    """One Device per asset. Expects select_related("asset_type", "tag", "current_room__floor__building").
+    """One Device per asset. Expects fhir.views.device_queryset's rows (type, room, floor and building joined,
+    the RTLS tag id annotated).
 
     ``security_fields``: include ``safety`` (data-bearing, networked, encryption) and ``version``
     (firmware) -- only for callers whose role may read them (fhir/access.py).
@@ -150,14 +157,14 @@ def device_resource(asset, *, security_fields: bool) -> dict:
     identifiers = [
         {"use": "official", "type": {"text": "Asset tag"}, "system": d.asset_tag_system(), "value": asset.asset_tag}
     ]
-    tag = _tag(asset)
-    if tag is not None:
+    tag_id = _rtls_tag_id(asset)
+    if tag_id is not None:
         identifiers.append(
             {
                 "use": "secondary",
                 "type": {"text": "RTLS tag"},
                 "system": d.rtls_tag_system(),
-                "value": format_tag_id(tag.tag_id),
+                "value": format_tag_id(tag_id),
             }
         )
     resource["identifier"] = identifiers

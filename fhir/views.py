@@ -12,6 +12,7 @@ import logging
 from urllib.parse import urlencode
 
 from django.core.serializers.json import DjangoJSONEncoder
+from django.db.models import F
 from django.http import Http404
 from django.urls import reverse
 from django.utils import timezone
@@ -100,6 +101,15 @@ def fhir_exception_handler(exc, context):
     return Response(operation_outcome("exception", "internal error; the server log has the details"), status=500)
 
 
+def _release_rendered(response) -> None:
+    """Once the JSON is rendered, drop the resources it was made from. DRF keeps the response and its view in
+    a reference cycle (``view.response``, ``response.renderer_context["view"]``), so a page's 100 Device
+    dicts would otherwise stay alive until the garbage collector's next full pass, and make that pass slow
+    (docs/benchmarks.md, FHIR Device search)."""
+    response.data = None
+    response.renderer_context = None
+
+
 class FhirView(APIView):
     renderer_classes = [FhirJsonRenderer, PlainJsonRenderer]
     parser_classes = []
@@ -107,6 +117,12 @@ class FhirView(APIView):
 
     def get_exception_handler(self):
         return fhir_exception_handler
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        if isinstance(response, Response):
+            response.add_post_render_callback(_release_rendered)
+        return response
 
     def perform_content_negotiation(self, request, force=False):
         fmt = request.query_params.get("_format")
@@ -248,8 +264,13 @@ class LocationSearchView(LocationView):
 
 
 def device_queryset(now=None):
-    """The /api/v1/ asset list's queryset: location status in SQL, type, tag and room in the same query."""
-    return assets_with_location_status(queryset=Asset.objects.select_related("asset_type", "tag"), now=now)
+    """The /api/v1/ asset list's queryset: location status in SQL, type, tag and room in the same query.
+
+    The tag's id is an annotation, not select_related("tag"): that reverse one-to-one would make each asset and
+    its tag a reference cycle (fhir/mappers.py, _rtls_tag_id)."""
+    return assets_with_location_status(
+        queryset=Asset.objects.select_related("asset_type").annotate(rtls_tag_id=F("tag__tag_id")), now=now
+    )
 
 
 class DeviceView(FhirView):

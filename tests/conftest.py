@@ -18,6 +18,16 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+@pytest.fixture(autouse=True)
+def _fresh_api_throttle_counters():
+    """The API throttles (config/api.py) count in the default cache, a per-process memory cache that would
+    carry one test's requests into the next, at whatever clock each test ran (frozen or not): every test
+    starts with none. (The ingest cache is not cleared: it may be the real Redis, shared with the workers.)"""
+    from django.core.cache import caches
+
+    caches["default"].clear()
+
+
 # Data the migrations seed, re-seeded after transactional tests' flushes: (module, function).
 MIGRATION_SEEDS = [
     ("lifecycle.migrations.0001_roles", "create_role_groups"),

@@ -17,7 +17,7 @@ from datetime import date, datetime
 
 from django.contrib.contenttypes.models import ContentType
 from django.db import IntegrityError, transaction
-from django.db.models import DateField, ExpressionWrapper, F, Q
+from django.db.models import DateField, F, Func, Q
 from django.utils import timezone
 
 from assets.models import Asset
@@ -257,9 +257,26 @@ def _work_order_notes(schedule: MaintenanceSchedule, due: date) -> str:
     return f"{schedule.label} due {due:%Y-%m-%d} ({schedule.interval_label})." + (f"\n{steps}" if steps else "")
 
 
+class _DateMinusDays(Func):
+    """``date - integer days``, as a date, in SQL. PostgreSQL: ``date - integer`` is a date. SQLite stores a
+    date as 'YYYY-MM-DD' text, where ``-`` would subtract from the year (and an integer sorts before any text,
+    so every schedule looked due): its ``date(d, '-N days')`` does the calendar arithmetic instead."""
+
+    arity = 2
+    output_field = DateField()
+
+    def as_sql(self, compiler, connection, **extra_context):
+        return super().as_sql(compiler, connection, template="(%(expressions)s)", arg_joiner=" - ", **extra_context)
+
+    def as_sqlite(self, compiler, connection, **extra_context):
+        return super().as_sql(
+            compiler, connection, template="date(%(expressions)s || ' days')", arg_joiner=", '-' || ", **extra_context
+        )
+
+
 def _due_within_lead(today: date) -> Q:
-    """Failed, or ``next_due - lead_days <= today`` (PostgreSQL: date - integer is a date)."""
-    opens_on = ExpressionWrapper(F("next_due") - F("lead_days"), output_field=DateField())
+    """Failed, or ``next_due - lead_days <= today``."""
+    opens_on = _DateMinusDays(F("next_due"), F("lead_days"))
     return Q(last_result=WorkResult.FAIL) | Q(next_due__isnull=False) & Q(
         pk__in=MaintenanceSchedule.objects.alias(opens_on=opens_on).filter(opens_on__lte=today).values("pk")
     )

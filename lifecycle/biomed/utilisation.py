@@ -30,7 +30,7 @@ from datetime import date, datetime, time, timedelta
 from statistics import quantiles
 
 from django.db import connection, transaction
-from django.db.models import F, Sum
+from django.db.models import F, OuterRef, Subquery, Sum
 from django.utils import timezone
 
 from assets.models import Asset, AssetType
@@ -232,19 +232,19 @@ def _state_rows(ps: datetime, pe: datetime) -> list[tuple[int, str, str, int]]:
             cursor.execute(_STATE_SQL, {"ps": ps, "pe": pe})
             return [(t, u, st, int(sec)) for t, u, st, sec in cursor.fetchall()]
 
+    # The opening state, as in _STATE_SQL's two LATERAL lookups: the last transition before ps, else the
+    # first one at or after ps *whatever its time* (a first transition after pe still says what the asset
+    # was until then), else the current state.
+    logs = TransitionLog.objects.filter(asset_id=OuterRef("pk"))
     assets = {
-        pk: (type_id, unit, state, max(created, ps))
-        for pk, type_id, unit, state, created in Asset.objects.filter(created_at__lt=pe).values_list(
-            "pk", "asset_type_id", "unit", "state", "created_at"
+        pk: (type_id, unit, before or first_from or state, max(created, ps))
+        for pk, type_id, unit, state, created, before, first_from in Asset.objects.filter(created_at__lt=pe)
+        .annotate(
+            before=Subquery(logs.filter(at__lt=ps).order_by("-at", "-id").values("to_state")[:1]),
+            first_from=Subquery(logs.filter(at__gte=ps).order_by("at", "id").values("from_state")[:1]),
         )
+        .values_list("pk", "asset_type_id", "unit", "state", "created_at", "before", "first_from")
     }
-    before: dict[int, str] = {}
-    for asset_id, to_state in (
-        TransitionLog.objects.filter(asset_id__in=assets, at__lt=ps)
-        .order_by("at", "id")
-        .values_list("asset_id", "to_state")
-    ):
-        before[asset_id] = to_state
     inside: dict[int, list] = defaultdict(list)
     for asset_id, at, from_state, to_state in (
         TransitionLog.objects.filter(asset_id__in=assets, at__gte=ps, at__lt=pe)
@@ -253,15 +253,13 @@ def _state_rows(ps: datetime, pe: datetime) -> list[tuple[int, str, str, int]]:
     ):
         inside[asset_id].append((at, from_state, to_state))
     totals: dict[tuple[int, str, str], float] = defaultdict(float)
-    for asset_id, (type_id, unit, current, t0) in assets.items():
-        logs = inside.get(asset_id, [])
-        opening = before.get(asset_id) or (logs[0][1] if logs else None) or current
-        segments = [(t0, opening)] + [(at, to_state) for at, _, to_state in logs]
+    for asset_id, (type_id, unit, opening, t0) in assets.items():
+        segments = [(t0, opening)] + [(at, to_state) for at, _, to_state in inside.get(asset_id, [])]
         for (start, state), (end, _) in zip(segments, [*segments[1:], (pe, None)], strict=True):
             begin = max(start, t0)
             if end > begin:
                 totals[(type_id, unit, state)] += (end - begin).total_seconds()
-    return [(t, u, st, int(sec)) for (t, u, st), sec in totals.items()]
+    return [(t, u, st, int(sec + 0.5)) for (t, u, st), sec in totals.items()]  # ::bigint rounds
 
 
 def _cycle_rows(ps: datetime, pe: datetime) -> list[tuple[int, int, str, datetime, datetime, float]]:

@@ -4,8 +4,10 @@ from django.conf import settings
 from django.core.cache import caches
 from rest_framework.throttling import SimpleRateThrottle
 
+from config.api import ClockAtEachCall
 
-class GatewayRateThrottle(SimpleRateThrottle):
+
+class GatewayRateThrottle(ClockAtEachCall, SimpleRateThrottle):
     """INGEST_THROTTLE_RATE (e.g. "300/min") per gateway id, whichever token posts for it.
 
     Keyed by the gateway the body is for, not by the token or the client address, so a site collector

@@ -18,9 +18,15 @@ from tests.factories import AssetTypeFactory
 HEADER = "asset_tag,asset_type,tag_id,manufacturer,model,serial_number,type_code_system,type_code,type_code_display"
 
 
-@pytest.mark.parametrize("code", ["58938008", "91537007", "706172005", "19257004", "44668000"])
+@pytest.mark.parametrize("code", ["58938008", "91537007", "706172005", "19257004", "44668000", "469317002"])
 def test_published_snomed_concept_ids_have_a_valid_form(code):
     assert snomed_concept_id_problem(code) is None
+
+
+@pytest.mark.parametrize("code", ["182722004", "706182007"])
+def test_infusion_pump_ids_in_circulation_that_are_not_concept_ids_are_refused(code):
+    """Both are given for "infusion pump" in public code; their Verhoeff check digit is wrong (docs/fhir.md)."""
+    assert "check digit" in snomed_concept_id_problem(code)
 
 
 @pytest.mark.parametrize(
@@ -107,6 +113,7 @@ def test_demo_types_get_well_formed_snomed_codes():
     assert set(coded) == set(DEMO_TYPE_SNOMED_CT)
     assert coded["Wheelchair"].code == "58938008" and coded["Ventilator"].code == "706172005"
     assert coded["Infusion pump"].code_system == SNOMED_CT
+    assert coded["SCD pump"].code == "469317002"  # intermittent venous compression system pump
     for asset_type in coded.values():
         assert asset_type.code_system == SNOMED_CT and snomed_concept_id_problem(asset_type.code) is None
         asset_type.full_clean()

@@ -3,6 +3,8 @@ Every resource returned is validated with fhir.resources' R4B models (tests/fhir
 
 from __future__ import annotations
 
+import gc
+import json
 from datetime import timedelta
 
 import pytest
@@ -281,3 +283,30 @@ def test_writes_are_405(hospital, clients):
     response = clients["dispatch"].put(f"/fhir/r4/Device/{asset.pk}", {}, format="json")
     assert ok(response, 405)["issue"][0]["code"] == "not-supported"
     assert Asset.objects.filter(pk=asset.pk).exists() and not Tag.objects.exists()
+
+
+def test_a_device_page_is_freed_by_reference_counting_not_left_to_the_garbage_collector(hospital, clients):
+    """No reference cycle holds a search page's rows or resources (docs/benchmarks.md, FHIR Device search):
+    they go when the request ends, not at the next full collection, which would then have to free them."""
+    for n in range(5):
+        TagFactory(asset=hospital.place("W402", asset_tag=f"GC-{n}"))
+    gc.collect()
+    gc.disable()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        response = fhir_get(clients["nurse"], "Device", _count=100)
+        # Not response.json(): the test client caches the parsed body on the response, in a cycle of its own.
+        assert response.status_code == 200 and len(json.loads(response.content)["entry"]) >= 5
+        del response
+        gc.collect()
+        left = [
+            type(o).__name__
+            for o in gc.garbage
+            # type(), not isinstance(): the garbage holds lazy objects (the CSP nonce) that isinstance would evaluate
+            if type(o) in (Asset, Tag) or (type(o) is dict and o.get("resourceType") in {"Device", "Bundle"})
+        ]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
+    assert left == []
