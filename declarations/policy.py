@@ -261,16 +261,6 @@ def who(action: Action | str) -> str:
     return ", ".join(PRINCIPAL_LABELS[p] for p in order if p in principals) or "nobody"
 
 
-def roles_for_admin_permission(permission: str) -> frozenset[str]:
-    """The staff roles whose group holds ``permission`` ("app_label.codename")."""
-    return frozenset(
-        role
-        for action, permissions in ADMIN_PERMISSIONS.items()
-        if permission in permissions
-        for role in TABLE[action] & STAFF
-    )
-
-
 def group_permissions(role: Role | str) -> frozenset[str]:
     """The Django permissions ("app_label.codename") a role's group holds: derived from the table."""
     return frozenset(

@@ -20,19 +20,11 @@ from lifecycle.models import (
     WorkOrder,
     WorkOrderKind,
 )
-from lifecycle.states import AssetState, state_definition
+from lifecycle.states import AssetState
 from lifecycle.transitions import TransitionName, transition_name
 from locations.freshness import status_annotation
 
 # Why an asset may not be made available ------------------------------------------------------------
-
-
-def asset_pm_overdue_since(*, asset: Asset, today: date | None = None) -> date | None:
-    """The earliest due date among the asset's overdue maintenance schedules (any kind), else None."""
-    from lifecycle.biomed.selectors import asset_overdue_schedules
-
-    dues = [s.next_due for s in asset_overdue_schedules(asset=asset, today=today) if s.next_due]
-    return min(dues) if dues else None
 
 
 def asset_open_recall_work_orders(*, asset: Asset) -> QuerySet[WorkOrder]:
@@ -174,10 +166,6 @@ def transition_catalogue() -> list[TransitionInfo]:
             )
         )
     return sorted(catalogue, key=lambda info: order.get(info.name, len(order)))
-
-
-def state_label(state: str) -> str:
-    return state_definition(state).label
 
 
 # PM due soon, and what a user may do now (the API's filters and asset detail) ----------------------

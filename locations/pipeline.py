@@ -979,12 +979,3 @@ def reset_pipeline() -> None:
     global _default
     with _default_lock:
         _default = None
-
-
-def ingest_batch(body: dict, *, now: float | datetime | None = None) -> IngestResult:
-    """The one entry point for every ingest front. Raises BatchError for a malformed body (HTTP 400)."""
-    return get_pipeline().ingest_batch(body, now=now)
-
-
-def process(watermark: float | datetime | None = None) -> ProcessResult:
-    return get_pipeline().process(watermark)

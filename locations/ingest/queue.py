@@ -590,7 +590,3 @@ def set_queue(queue) -> None:
     global _default
     with _default_lock:
         _default = queue
-
-
-def oldest_first(entries: Sequence[Entry]) -> list[Entry]:
-    return sorted(entries, key=lambda e: (e.shard, *map(int, e.entry_id.split("-"))))
