@@ -34,7 +34,7 @@ test: install
 	$(BIN)/python -m pytest -m faults
 	$(MAKE) test-browser
 
-# Browser tests drive Debian's chromium; they run in their own pytest call (DESIGN.md §7).
+# Browser tests drive Debian's chromium; they run in their own pytest call (docs/design.md §7).
 test-browser: install
 	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
 	DJANGO_ALLOW_ASYNC_UNSAFE=1 $(BIN)/python -m pytest -m browser

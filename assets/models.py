@@ -128,7 +128,7 @@ class Asset(FSMModelMixin, models.Model):
     position_radius_m = models.FloatField(null=True, blank=True, help_text="Uncertainty radius, metres.")
     last_seen = models.DateTimeField(null=True, blank=True, db_index=True, help_text="Event time of the last sighting.")
 
-    # Lifecycle (DESIGN.md §2-3). Protected: nothing assigns it; transitions change it.
+    # Lifecycle (docs/design.md §2-3). Protected: nothing assigns it; transitions change it.
     state = FSMField(default=AssetState.AVAILABLE, choices=AssetState.choices, protected=True, db_index=True)
     pm_interval_days = models.PositiveIntegerField(
         null=True, blank=True, help_text="Days between planned maintenance; blank: the asset type's interval."
@@ -215,7 +215,7 @@ class Asset(FSMModelMixin, models.Model):
 
         return bool(asset_overdue_schedules(asset=self, today=today))
 
-    # State machine (DESIGN.md §3) ------------------------------------------------------------
+    # State machine (docs/design.md §3) ------------------------------------------------------------
 
     @transition(
         field=state,

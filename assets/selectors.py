@@ -94,7 +94,7 @@ def _nearest_candidates(*, asset_type, origin: Room, now: datetime):
 
 
 def assets_nearest_available(*, asset_type, room, limit: int, now: datetime | None = None) -> list[NearestAsset]:
-    """Available equipment of ``asset_type`` nearest to ``room``, best first (DESIGN.md §2).
+    """Available equipment of ``asset_type`` nearest to ``room``, best first (docs/design.md §2).
 
     - "Available" is the shared definition (lifecycle.selectors): state available, PM not overdue, no
       open recall. Reserved, in use, decommissioned... are never listed.

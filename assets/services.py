@@ -66,7 +66,7 @@ def tag_bind(*, tag: Tag, asset: Asset, user=None, at=None) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# Asset CSV import (DESIGN.md §5)
+# Asset CSV import (docs/design.md §5)
 
 REQUIRED_COLUMNS = ("asset_tag", "asset_type", "tag_id", "manufacturer", "model", "serial_number")
 BOOLEAN_COLUMNS = ("data_bearing", "networked")
@@ -290,7 +290,7 @@ def assets_import(
     progress: Callable[[int, int], None] | None = None,
     dry_run: bool = False,
 ) -> AssetImportResult:
-    """Upsert assets by asset_tag from a CSV (DESIGN.md §5). All or nothing; re-running changes nothing.
+    """Upsert assets by asset_tag from a CSV (docs/design.md §5). All or nothing; re-running changes nothing.
 
     Unknown asset types are created and unknown tags registered. A blank tag_id leaves the asset's
     binding as it is. A tag already on another asset is an error: unbind it there first.

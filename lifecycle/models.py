@@ -65,7 +65,7 @@ class AppendOnlyModel(models.Model):
 
 
 class TransitionLog(AppendOnlyModel):
-    """One row per lifecycle transition (DESIGN.md §3): who moved which asset from what to what, where and why."""
+    """One row per lifecycle transition (docs/design.md §3): who moved which asset from what to what, where and why."""
 
     asset = models.ForeignKey("assets.Asset", on_delete=models.PROTECT, related_name="transition_logs")
     transition = models.CharField(max_length=32, choices=TransitionName.choices)

@@ -34,7 +34,7 @@ def asset_open_recall_work_orders(*, asset: Asset) -> QuerySet[WorkOrder]:
 
 
 def asset_availability_blockers(*, asset: Asset, today: date | None = None) -> list[str]:
-    """Reasons the asset may not be "available" (DESIGN.md §2); empty when it may."""
+    """Reasons the asset may not be "available" (docs/design.md §2); empty when it may."""
     from lifecycle.biomed.selectors import asset_schedule_blockers
 
     reasons = asset_schedule_blockers(asset=asset, today=today)  # any overdue or failed schedule (biomed)

@@ -157,7 +157,7 @@ def asset_transition(
     getattr(locked, method_name(name))(**kwargs)
     new_state = str(locked.state)
 
-    # "Available" has one meaning (DESIGN.md §2): no path may reach it with PM overdue or a recall open.
+    # "Available" has one meaning (docs/design.md §2): no path may reach it with PM overdue or a recall open.
     blockers = asset_availability_blockers(asset=locked)
     if new_state == AssetState.AVAILABLE and blockers:
         raise GuardFailed(f"cannot make {locked} available: {'; '.join(blockers)}", blockers)

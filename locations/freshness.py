@@ -1,4 +1,4 @@
-"""Location status (DESIGN.md §2), derived from last_seen; separate from lifecycle state.
+"""Location status (docs/design.md §2), derived from last_seen; separate from lifecycle state.
 
 - located: seen within LOCATION_STALE_AFTER_SECONDS (default 10 minutes);
 - stale: seen before that;

@@ -2,7 +2,7 @@
 
 Every ingest front (HTTP, MQTT, ``replay_sightings``, ``simulate_rtls --live``) validates a gateway body
 ONCE (``locations.ingest.codec``, with the settings' limits) and hands typed ``Sighting``s on, on event
-time (DESIGN.md §5, §6):
+time (docs/design.md §5, §6):
 
 - ``ingest_sightings(sightings)`` maps each tag to its asset and pushes the sightings of bound tags into
   the engine (the engine worker calls it with what the queue carries: no second parse, no second check);

@@ -125,7 +125,7 @@ def _reserve_given(*, locked: EquipmentRequest, asset: Asset, user, source: str)
             f"asset {asset} is a {asset.asset_type.name}; request #{locked.pk} is for a {locked.asset_type.name}"
         )
     if asset.state == AssetState.AVAILABLE:
-        # "Available" has one meaning (DESIGN.md §2): an asset with PM overdue or an open recall is not.
+        # "Available" has one meaning (docs/design.md §2): an asset with PM overdue or an open recall is not.
         blockers = asset_availability_blockers(asset=asset)
         if blockers:
             raise GuardFailed(f"cannot reserve {asset}: {'; '.join(blockers)}", blockers)

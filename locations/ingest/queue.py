@@ -1,4 +1,4 @@
-"""The queue between the ingest fronts and the engine workers (DESIGN.md §6).
+"""The queue between the ingest fronts and the engine workers (docs/design.md §6).
 
 Validated sightings are split by a stable hash of the tag (CRC-32, never Python's ``hash()``, which
 changes per process) into ``INGEST_SHARDS`` shards, so each tag is always handled, in order, by the one
