@@ -194,10 +194,10 @@ def test_a_nurse_finds_a_pump_highlights_it_uses_it_and_another_page_sees_it_liv
 
     # One click: the map switches to 4 North and highlights the pump, its popup open and focused.
     results.nth(0).click()
-    anna.wait_for_selector(f'body[data-floor-loaded="{hospital.floor4.pk}"]')
+    anna.wait_for_selector(f'body[data-floor-loaded="{hospital.floors["floor4"].pk}"]')
     marker = anna.locator(f'.asset-marker.is-highlighted[data-asset-id="{near.pk}"]')
     marker.wait_for()
-    assert anna.input_value("#floor-select") == str(hospital.floor4.pk)
+    assert anna.input_value("#floor-select") == str(hospital.floors["floor4"].pk)
     assert "IP-NEAR, Infusion pump, Available, in 4N-401" in marker.get_attribute("aria-label")
     assert anna.evaluate("document.activeElement.classList.contains('popup-title')")
     assert anna.inner_text(".asset-popup .popup-title").startswith("IP-NEAR")
@@ -208,10 +208,10 @@ def test_a_nurse_finds_a_pump_highlights_it_uses_it_and_another_page_sees_it_liv
         shutil.copyfile(ARTIFACTS / "map-desktop.png", README_SCREENSHOT)
 
     # A second nurse watches the same floor; a third page has WebSockets blocked and polls instead.
-    ben = open_page("nurse-ben", floor=hospital.floor4)
+    ben = open_page("nurse-ben", floor=hospital.floors["floor4"])
     ben.wait_for_selector('body[data-live="live"]')
     settings.MAP_POLL_SECONDS = 1
-    polling = open_page("nurse-ben", floor=hospital.floor4, init_script="window.WebSocket = undefined;")
+    polling = open_page("nurse-ben", floor=hospital.floors["floor4"], init_script="window.WebSocket = undefined;")
     assert polling.get_attribute("body", "data-live") == "polling"
     assert "updating every 1 s" in polling.inner_text("#live-status")
     assert row_state(ben, near) == "Available" and row_state(polling, near) == "Available"
@@ -237,20 +237,27 @@ def test_a_nurse_finds_a_pump_highlights_it_uses_it_and_another_page_sees_it_liv
     # The location pipeline's moves and the alerts arrive the same way (locations.live on the server).
     store_pump = Asset.objects.get(asset_tag="IP-STORE")
     ward = hospital.rooms["4N-402"]
-    move = {"asset_id": store_pump.pk, "asset_tag": "IP-STORE", "room_id": ward.pk, "floor_id": hospital.floor4.pk}
+    move = {
+        "asset_id": store_pump.pk,
+        "asset_tag": "IP-STORE",
+        "room_id": ward.pk,
+        "floor_id": hospital.floors["floor4"].pk,
+    }
     move |= {"x": 12.5, "y": 2.5, "radius_m": 1.2, "confidence": 0.8, "at": timezone.now().isoformat()}
     asgi_server.notify_floor(
-        hospital.floor4.pk, {"kind": "asset.moved", "floor_id": hospital.floor4.pk, "assets": [move]}
+        hospital.floors["floor4"].pk,
+        {"kind": "asset.moved", "floor_id": hospital.floors["floor4"].pk, "assets": [move]},
     )
     ben.wait_for_selector(f'#asset-rows tr[data-asset-id="{store_pump.pk}"] td:has-text("4N-402")', timeout=3000)
-    downstairs = move | {"room_id": hospital.rooms["3N-301"].pk, "floor_id": hospital.floor3.pk}
+    downstairs = move | {"room_id": hospital.rooms["3N-301"].pk, "floor_id": hospital.floors["floor3"].pk}
     asgi_server.notify_floor(
-        hospital.floor4.pk, {"kind": "asset.moved", "floor_id": hospital.floor3.pk, "assets": [downstairs]}
+        hospital.floors["floor4"].pk,
+        {"kind": "asset.moved", "floor_id": hospital.floors["floor3"].pk, "assets": [downstairs]},
     )
     ben.wait_for_selector(f'#asset-rows tr[data-asset-id="{store_pump.pk}"]', state="detached", timeout=3000)
     alert = {"kind": "alert", "id": 1, "alert_kind": "low_battery", "alert_kind_label": "Low tag battery"}
     alert |= {"status": "open", "message": "Tag on VS-1 reports 12 % battery", "subject": {"type": "asset", "id": 0}}
-    asgi_server.notify_floor(hospital.floor4.pk, alert)
+    asgi_server.notify_floor(hospital.floors["floor4"].pk, alert)
     ben.wait_for_selector("#alerts li:has-text('Tag on VS-1 reports 12 % battery')", timeout=3000)
     assert ben.is_visible("#alerts-panel")
 
@@ -275,7 +282,7 @@ def test_a_nurse_finds_a_pump_highlights_it_uses_it_and_another_page_sees_it_liv
     assert anna.input_value("#search-where").startswith("4N-402 · Room 4N-402")
 
     # The phone: 360 px wide, nothing wider than the screen, the search first and the map right after.
-    phone = open_page("nurse-anna", viewport=PHONE, floor=hospital.floor4)
+    phone = open_page("nurse-anna", viewport=PHONE, floor=hospital.floors["floor4"])
     assert phone.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     phone.fill("#search-where", "4 North")
     phone.fill("#search-what", "infu")
@@ -292,7 +299,7 @@ def test_a_floor_with_500_assets_renders_in_under_a_second(open_page):
     """The time from asking for the floor to the markers painted, measured in the page with performance.now()."""
     hospital = build_map_hospital()
     UserFactory(username="nurse-perf", roles=["Nurse"])
-    busy = FloorFactory(building=hospital.floor4.building, code="5", level=5, name="5 North")
+    busy = FloorFactory(building=hospital.floors["floor4"].building, code="5", level=5, name="5 North")
     rooms = [
         RoomFactory(
             floor=busy,

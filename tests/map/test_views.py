@@ -68,7 +68,11 @@ def test_security_only_users_get_403_with_an_explanation(security_officer, map_c
 
 def test_json_endpoints_refuse_anonymous_and_non_map_users(security_officer, map_client, hospital):
     for client, code in ((map_client(), "not_signed_in"), (map_client(security_officer), "permission_denied")):
-        for url in (floor_url(hospital.floor4), f"{floor_url(hospital.floor4)}assets/", "/map/api/places/?q=4N"):
+        for url in (
+            floor_url(hospital.floors["floor4"]),
+            f"{floor_url(hospital.floors['floor4'])}assets/",
+            "/map/api/places/?q=4N",
+        ):
             response = client.get(url)
             assert response.status_code == 403, url
             assert response.json()["code"] == code
@@ -133,7 +137,7 @@ def test_a_floor_has_its_rooms_as_polygons_and_its_equipment_in_service(nurse, m
     hospital.place("4N-402", asset_tag="IP-RETIRED", state=AssetState.DECOMMISSIONED)
     hospital.place("3N-301", asset_tag="IP-DOWNSTAIRS")
 
-    body = map_client(nurse).get(floor_url(hospital.floor4)).json()
+    body = map_client(nurse).get(floor_url(hospital.floors["floor4"])).json()
 
     assert body["floor"]["name"] == "4 North" and body["floor"]["building"] == "North Tower"
     rooms = {r["code"]: r for r in body["rooms"]}
@@ -175,7 +179,7 @@ def test_polling_since_returns_only_what_changed_and_the_ids_still_on_the_floor(
     busy = hospital.place("4N-402", asset_tag="BUSY", seen_minutes_ago=5)
     leaving = hospital.place("4N-402", asset_tag="LEAVING", seen_minutes_ago=5)
     client = map_client(nurse)
-    first = client.get(f"{floor_url(hospital.floor4)}assets/").json()
+    first = client.get(f"{floor_url(hospital.floors['floor4'])}assets/").json()
     assert first["full"] is True and {a["tag"] for a in first["assets"]} == {"QUIET", "BUSY", "LEAVING"}
 
     Asset.objects.filter(pk__in=[quiet.pk, busy.pk, leaving.pk]).update(updated_at=timezone.now() - timedelta(hours=1))
@@ -185,7 +189,7 @@ def test_polling_since_returns_only_what_changed_and_the_ids_still_on_the_floor(
     leaving.current_room = hospital.rooms["3N-301"]  # the engine moved it downstairs
     leaving.save(update_fields=["current_room"])
 
-    second = client.get(f"{floor_url(hospital.floor4)}assets/", {"since": first["server_time"]}).json()
+    second = client.get(f"{floor_url(hospital.floors['floor4'])}assets/", {"since": first["server_time"]}).json()
 
     assert second["full"] is False
     assert [(a["tag"], a["state"]) for a in second["assets"]] == [("BUSY", "in_use")]
@@ -194,7 +198,7 @@ def test_polling_since_returns_only_what_changed_and_the_ids_still_on_the_floor(
 
 def test_polling_with_a_garbled_since_is_a_400_that_says_what_is_wrong(nurse, map_client, hospital):
     for since in ("yesterday", "2026-11-22T08:00:00"):  # the second has no time zone
-        response = map_client(nurse).get(f"{floor_url(hospital.floor4)}assets/", {"since": since})
+        response = map_client(nurse).get(f"{floor_url(hospital.floors['floor4'])}assets/", {"since": since})
         assert response.status_code == 400
         assert "since must be an ISO 8601 time with a time zone" in response.json()["detail"]
 
@@ -341,7 +345,7 @@ def test_the_page_offers_request_delivery_to_nurses_and_dispatch_only(nurse, bio
 def test_impossible_dates_and_ids_beyond_any_database_key_are_4xx_not_500(nurse, map_client, hospital):
     client = map_client(nurse)
     huge = 10**20
-    impossible = client.get(f"{floor_url(hospital.floor4)}assets/", {"since": "2026-13-45T00:00:00Z"})
+    impossible = client.get(f"{floor_url(hospital.floors['floor4'])}assets/", {"since": "2026-13-45T00:00:00Z"})
     assert impossible.status_code == 400 and impossible.json()["field_errors"]["since"]
     assert client.get(f"/map/api/floors/{huge}/").status_code == 404
     assert client.get(f"/map/api/floors/{huge}/assets/").status_code == 404
