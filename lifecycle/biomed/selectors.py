@@ -78,11 +78,6 @@ def loans_open() -> QuerySet[Loan]:
     return Loan.objects.filter(returned_at__isnull=True)
 
 
-def loans_sanctioned(*, now: datetime | None = None) -> QuerySet[Loan]:
-    """Open loans whose expected return has not passed: their assets raise no left_site or missing alert."""
-    return loans_open().filter(expected_return__gte=now or timezone.now())
-
-
 def loans_overdue(*, now: datetime | None = None) -> QuerySet[Loan]:
     return loans_open().filter(expected_return__lt=now or timezone.now())
 
