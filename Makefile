@@ -43,9 +43,11 @@ test-browser: install
 docs-screenshots: install
 	REFRESH_SCREENSHOTS=1 $(MAKE) test-browser
 
+# ruff, then the architecture's import contracts (.importlinter, docs/architecture.md).
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf $(VENV) db.sqlite3 staticfiles .pytest_cache

@@ -7,4 +7,6 @@ class AccountsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
+        # The imports below sit in ready() on purpose: it runs once every app's models are loaded (PLC0415 is
+        # ignored for apps.py in pyproject.toml).
         from accounts import signals  # noqa: F401  (sign-in events, WebSocket closing)

@@ -8,11 +8,14 @@ secret, like their published passwords: add the printed otpauth:// URI to any au
 from __future__ import annotations
 
 import hashlib
+import time
 
 from django.contrib.auth import get_user_model
+from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts import services
+from assets.demo import DEMO_USERS
 
 DEMO_DEVICE_NAME = "demo authenticator"
 
@@ -24,7 +27,6 @@ def demo_totp_key(username: str) -> str:
 
 def demo_totp_ensure() -> list[TOTPDevice]:
     """A demo TOTP device for each demo user whose role needs a second factor (left alone if present)."""
-    from assets.demo import DEMO_USERS
 
     devices = []
     for spec in DEMO_USERS:
@@ -42,9 +44,6 @@ def demo_totp_ensure() -> list[TOTPDevice]:
 
 def current_code(device: TOTPDevice) -> tuple[str, int]:
     """(the code the device accepts now, seconds it stays current)."""
-    import time
-
-    from django_otp.oath import TOTP
 
     totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
     now = time.time()

@@ -18,10 +18,12 @@ from django.contrib.auth import authenticate
 from django.contrib.auth.signals import user_login_failed
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django_otp import login as otp_login
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import ApiToken, ApiTokenKind
 from config.security_events import security_event
+from lifecycle.audit import audit
 
 # The session key holding when the user last proved who they are (password, plus TOTP where required).
 FRESH_SIGNIN_SESSION_KEY = "signin_verified_at"
@@ -142,8 +144,6 @@ def reauthenticate(request, *, password: str, code: str) -> None:
         raise SignInError("password_invalid", "The password is wrong.", 401)
     device = second_factor_check(request, user, code, door="reauth")
     if device is not None:
-        from django_otp import login as otp_login
-
         otp_login(request, device)
     mark_signin_fresh(request)
     security_event("signin.fresh", username=user.get_username(), address=client_address(request))
@@ -166,7 +166,6 @@ def _audit_token(token: ApiToken, change: dict, *, by) -> None:
     """Who issued or revoked which token, and when: the append-only change history of the token's user
     (lifecycle.audit). Only the public key part is recorded, never the secret. A rotation is a revoke plus
     an issue. ``by`` blank: the signed-in user of the request, else the system (a command)."""
-    from lifecycle.audit import audit  # lifecycle imports accounts' policy helpers; import when used
 
     audit(instance=token.user, changes={"api_token": change}, user=by)
 

@@ -10,6 +10,7 @@ Every response to a signed-in session carries ``X-Session-Expires-In`` (seconds)
 
 from __future__ import annotations
 
+from importlib import import_module
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -42,7 +43,6 @@ def session_deadlines(session, now: float) -> tuple[float, float]:
 def session_is_alive(session_key: str) -> bool:
     """Whether a stored session is still signed in and within its idle and maximum age (read-only: this is
     how a WebSocket checks its session without counting as activity)."""
-    from importlib import import_module
 
     store = import_module(settings.SESSION_ENGINE).SessionStore(session_key=session_key)
     data = store.load()

@@ -2,7 +2,7 @@
 binding, the CSV import with preview and the CSV export of any filtered list.
 
 Every change goes through a service (lifecycle.services.asset_transition, the decommissioning
-service, assets.services tag_bind / tag_unbind / assets_import, lifecycle work orders), so the
+service, assets.services tag_bind / tag_unbind, lifecycle.asset_import.assets_import, lifecycle work orders), so the
 admin gets the same locks, role checks, guards and logs as the API and the map.
 """
 
@@ -22,6 +22,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.timesince import timesince
 
+from accounts.admin_site import fresh_signin_or_redirect
 from assets import admin_imports
 from assets.filters import (
     PM_DUE_SOON_DAYS,
@@ -34,19 +35,29 @@ from assets.filters import (
     RoomUnitFilter,
 )
 from assets.models import Asset, AssetType, Tag, TagBinding
-from assets.services import AssetImportError, TagBindingError, assets_import, tag_bind, tag_unbind
-from assets.tag_ids import TagIdError, format_tag_id, normalize_tag_id
+from assets.services import TagBindingError, tag_bind, tag_unbind
 from config.access import may, refuse
 from config.spreadsheet import safe_cell
+from declarations.guards import Guard
+from declarations.location_status import LocationStatus
 from declarations.policy import TRANSITION_ACTIONS
+from declarations.states import AssetState, state_definition
+from declarations.tag_ids import TagIdError, format_tag_id, normalize_tag_id
+from declarations.transitions import REASON_REQUIRED, TransitionName, method_name, transition_name
+from lifecycle.alerts.selectors import tag_battery_is_low
+from lifecycle.asset_import import AssetImportError, assets_import
+from lifecycle.biomed.models import MaintenanceSchedule
+from lifecycle.biomed.selectors import asset_next_due
+from lifecycle.decommissioning import selectors as decommissioning
+from lifecycle.decommissioning.services import asset_decommission
 from lifecycle.display import state_badge
 from lifecycle.exceptions import LifecycleError
-from lifecycle.guards import Guard
 from lifecycle.history import record_changes, snapshot
 from lifecycle.models import OPEN_WORK_ORDER_STATUSES, WorkOrder, WorkOrderKind
-from lifecycle.states import AssetState, state_definition
-from lifecycle.transitions import REASON_REQUIRED, TransitionName, method_name, transition_name
-from locations.freshness import LocationStatus, asset_location_status, status_annotation
+from lifecycle.selectors import asset_transition_history
+from lifecycle.services import asset_transition, work_order_open
+from locations.freshness import asset_location_status, low_battery_threshold, status_annotation, tags_low_battery
+from locations.models import RoomInterval
 
 # How a location status looks. Text and icon carry the meaning; the colour only repeats it.
 LOCATION_STATUS_LOOK = {
@@ -256,8 +267,6 @@ class AssetAdmin(admin.ModelAdmin):
     actions = ["open_pm_work_orders"]
 
     def get_queryset(self, request):
-        from lifecycle.biomed.models import MaintenanceSchedule
-
         next_due = MaintenanceSchedule.objects.filter(asset=OuterRef("pk"), active=True, next_due__isnull=False)
         return (
             super()
@@ -314,7 +323,11 @@ class AssetAdmin(admin.ModelAdmin):
 
     @admin.display(description="maintenance due", ordering="next_maintenance_due")
     def pm_due(self, obj):
-        due = getattr(obj, "next_maintenance_due", None) if hasattr(obj, "next_maintenance_due") else obj.next_pm_due
+        due = (
+            getattr(obj, "next_maintenance_due", None)
+            if hasattr(obj, "next_maintenance_due")
+            else asset_next_due(asset=obj)
+        )
         if due is None:
             return "—"
         today = timezone.localdate()
@@ -328,14 +341,12 @@ class AssetAdmin(admin.ModelAdmin):
 
     @admin.display(description="next PM due")
     def next_pm_due(self, obj):
-        return obj.next_pm_due or "unknown (no schedule with a last completion or in-service date)"
+        return asset_next_due(asset=obj) or "unknown (no schedule with a last completion or in-service date)"
 
     # Read-only panels -------------------------------------------------------------------------
 
     @admin.display(description="checklist")
     def checklist_panel(self, obj):
-        from lifecycle.decommissioning import selectors as decommissioning
-
         if obj.pk is None:
             return "—"
         checklist = decommissioning.checklist_for_asset(obj)
@@ -413,8 +424,6 @@ class AssetAdmin(admin.ModelAdmin):
 
     @admin.display(description="transitions")
     def transition_log_panel(self, obj):
-        from lifecycle.selectors import asset_transition_history
-
         if obj.pk is None:
             return "—"
         history = asset_transition_history(asset=obj)
@@ -442,8 +451,6 @@ class AssetAdmin(admin.ModelAdmin):
 
     @admin.display(description="rooms")
     def location_history_panel(self, obj):
-        from locations.models import RoomInterval
-
         if obj.pk is None:
             return "—"
         stays = RoomInterval.objects.filter(asset=obj).select_related("room__floor__building")
@@ -535,8 +542,6 @@ class AssetAdmin(admin.ModelAdmin):
 
     def transition_view(self, request, object_id, transition):
         """Confirm one transition, with a note; POST runs it through the lifecycle service."""
-        from accounts.admin_site import fresh_signin_or_redirect
-        from lifecycle.decommissioning.services import asset_decommission
 
         if transition not in TransitionName.values or transition in NOT_A_BUTTON:
             raise Http404(f"No transition {transition!r}.")
@@ -563,7 +568,6 @@ class AssetAdmin(admin.ModelAdmin):
                     certificate = asset_decommission(asset=asset, user=request.user, note=note)
                     messages.success(request, f"{asset} is decommissioned; certificate issued.")
                     return HttpResponseRedirect(reverse("decommissioning:certificate-detail", args=[certificate.pk]))
-                from lifecycle.services import asset_transition
 
                 to_state = request.POST.get("to_state") or None
                 entry = asset_transition(
@@ -748,7 +752,6 @@ class AssetAdmin(admin.ModelAdmin):
             raise PermissionDenied
         changelist = self.get_changelist_instance(request)
         # Plain rows, not model instances: at 50,000 assets, building six objects per row dominates.
-        from lifecycle.biomed.models import MaintenanceSchedule
 
         next_due = MaintenanceSchedule.objects.filter(asset=OuterRef("pk"), active=True, next_due__isnull=False)
         values = [path for _, path in self.EXPORT if path] + ["next_maintenance_due"]
@@ -784,8 +787,6 @@ class AssetAdmin(admin.ModelAdmin):
 
     @admin.action(description="Open a PM work order for each selected asset", permissions=["open_work_order"])
     def open_pm_work_orders(self, request, queryset):
-        from lifecycle.services import work_order_open
-
         has_open_pm = set(
             WorkOrder.objects.filter(
                 asset__in=queryset, kind=WorkOrderKind.PM, status__in=OPEN_WORK_ORDER_STATUSES
@@ -844,13 +845,9 @@ class LowBatteryFilter(admin.SimpleListFilter):
     parameter_name = "battery"
 
     def lookups(self, request, model_admin):
-        from locations.freshness import low_battery_threshold
-
         return [("low", f"Low (below {low_battery_threshold()}%)"), ("ok", "OK"), ("unknown", "Not reported")]
 
     def queryset(self, request, queryset):
-        from locations.freshness import low_battery_threshold, tags_low_battery
-
         if self.value() == "low":
             return queryset.filter(pk__in=tags_low_battery().values("pk"))
         if self.value() == "ok":
@@ -898,8 +895,6 @@ class TagAdmin(admin.ModelAdmin):
 
     @admin.display(description="battery", ordering="battery_percent")
     def battery(self, obj):
-        from lifecycle.alerts.selectors import tag_battery_is_low
-
         if obj.battery_percent is None:
             return "—"
         if tag_battery_is_low(obj.battery_percent):

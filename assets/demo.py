@@ -21,7 +21,7 @@ from django.utils.text import slugify
 
 from assets.codings import SNOMED_CT
 from assets.models import Asset, AssetType, Tag
-from lifecycle.roles import Role
+from declarations.roles import Role
 from locations.models import Building, Floor, Receiver, Room, Site
 
 DEMO_DIR = Path(settings.BASE_DIR) / "demo"

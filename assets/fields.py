@@ -1,7 +1,7 @@
 from django.core.exceptions import ValidationError
 from django.db import models
 
-from assets.tag_ids import TagIdError, normalize_tag_id
+from declarations.tag_ids import TagIdError, normalize_tag_id
 
 
 class TagIdField(models.CharField):

@@ -14,10 +14,13 @@ from django.contrib import admin
 from django.db.models import Q
 from django.utils import timezone
 
+from assets.models import Asset
+from declarations.location_status import LocationStatus
 from lifecycle.alerts.selectors import assets_left_site_in_alert, assets_missing_in_alert
+from lifecycle.biomed.selectors import high_risk_q, life_support_q
 from lifecycle.selectors import assets_pm_overdue, assets_with_open_recall
-from locations.freshness import LocationStatus, status_q
-from locations.models import Floor
+from locations.freshness import status_q
+from locations.models import Floor, Room
 
 PM_DUE_SOON_DAYS = 30
 
@@ -138,8 +141,6 @@ class OwningUnitFilter(admin.SimpleListFilter):
     parameter_name = "unit"
 
     def lookups(self, request, model_admin):
-        from assets.models import Asset
-
         units = Asset.objects.exclude(unit="").order_by("unit").values_list("unit", flat=True).distinct()
         return [(unit, unit) for unit in units]
 
@@ -156,8 +157,6 @@ class RoomUnitFilter(admin.SimpleListFilter):
     parameter_name = "room_unit"
 
     def lookups(self, request, model_admin):
-        from locations.models import Room
-
         units = Room.objects.exclude(unit="").order_by("unit").values_list("unit", flat=True).distinct()
         return [(unit, unit) for unit in units]
 
@@ -182,10 +181,6 @@ class HighRiskFilter(admin.SimpleListFilter):
         ]
 
     def queryset(self, request, queryset):
-        from django.db.models import Q
-
-        from lifecycle.biomed.selectors import high_risk_q, life_support_q
-
         if self.value() == "high_risk":
             return queryset.filter(high_risk_q())
         if self.value() == "life_support":

@@ -9,13 +9,17 @@ from __future__ import annotations
 from datetime import timedelta
 
 import django_filters
+from django.db.models import Q
 from django.utils import timezone
 
 from assets.models import Asset, AssetType
+from declarations.location_status import LocationStatus
+from declarations.states import AssetState
+from declarations.tag_ids import TagIdError, normalize_tag_id
+from lifecycle.biomed.selectors import high_risk_q, life_support_q
 from lifecycle.models import Recall
 from lifecycle.selectors import assets_pm_due_by, assets_pm_overdue, assets_with_open_recall, recall_matching_assets
-from lifecycle.states import AssetState
-from locations.freshness import LocationStatus, status_q
+from locations.freshness import status_q
 
 MAX_PM_HORIZON_DAYS = 3650
 
@@ -68,18 +72,12 @@ class AssetFilterSet(django_filters.FilterSet):
         fields = ["manufacturer", "model", "data_bearing", "networked", "risk_class", "encryption_status", "aem"]
 
     def filter_high_risk(self, queryset, name, value):
-        from lifecycle.biomed.selectors import high_risk_q
-
         return queryset.filter(high_risk_q()) if value else queryset.exclude(high_risk_q())
 
     def filter_life_support(self, queryset, name, value):
-        from lifecycle.biomed.selectors import life_support_q
-
         return queryset.filter(life_support_q()) if value else queryset.exclude(life_support_q())
 
     def filter_security_inventory(self, queryset, name, value):
-        from django.db.models import Q
-
         inventory = Q(data_bearing=True) | Q(networked=True)
         return queryset.filter(inventory) if value else queryset.exclude(inventory)
 
@@ -102,8 +100,6 @@ class AssetFilterSet(django_filters.FilterSet):
         return queryset.filter(pk__in=recall_matching_assets(recall=value).values("pk"))
 
     def filter_tag(self, queryset, name, value):
-        from assets.tag_ids import TagIdError, normalize_tag_id
-
         try:
             return queryset.filter(tag__tag_id=normalize_tag_id(value))
         except TagIdError:

@@ -1,20 +1,19 @@
 """What is tracked: asset types, assets, BLE tags and which tag is on which asset."""
 
-from datetime import date
-
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django_fsm import RETURN_VALUE, FSMField, FSMModelMixin, transition
 
-from assets.choices import EncryptionStatus, RiskClass
+from assets.codings import type_coding_problems
 from assets.fields import TagIdField
-from assets.tag_ids import format_tag_id
 from config.access import PolicyPermission
+from declarations.choices import EncryptionStatus, RiskClass
+from declarations.guards import DECOMMISSION_READY, IS_LOCATED, IS_SERVICEABLE
 from declarations.policy import TRANSITION_ACTIONS
-from lifecycle import guards
-from lifecycle.states import AssetState
+from declarations.states import AssetState
+from declarations.tag_ids import format_tag_id
 
 
 def _may(transition: str) -> PolicyPermission:
@@ -73,10 +72,6 @@ class AssetType(models.Model):
         return self.name
 
     def clean(self):
-        from django.core.exceptions import ValidationError
-
-        from assets.codings import type_coding_problems
-
         problems = type_coding_problems(system=self.code_system, code=self.code, display=self.code_display)
         if problems:
             raise ValidationError(problems)
@@ -128,7 +123,7 @@ class Asset(FSMModelMixin, models.Model):
     position_radius_m = models.FloatField(null=True, blank=True, help_text="Uncertainty radius, metres.")
     last_seen = models.DateTimeField(null=True, blank=True, db_index=True, help_text="Event time of the last sighting.")
 
-    # Lifecycle (docs/design.md §2-3). Protected: nothing assigns it; transitions change it.
+    # Lifecycle (docs/states.md, docs/lifecycle.md). Protected: nothing assigns it; transitions change it.
     state = FSMField(default=AssetState.AVAILABLE, choices=AssetState.choices, protected=True, db_index=True)
     pm_interval_days = models.PositiveIntegerField(
         null=True, blank=True, help_text="Days between planned maintenance; blank: the asset type's interval."
@@ -140,7 +135,7 @@ class Asset(FSMModelMixin, models.Model):
 
     class Meta:
         ordering = ["asset_tag"]
-        # The nearest-available search (assets.selectors.assets_nearest_available) and the API's filters:
+        # The nearest-available search (lifecycle.nearest.assets_nearest_available) and the API's filters:
         # one type, one state, seen since a cut-off.
         indexes = [models.Index(fields=["asset_type", "state", "last_seen"], name="asset_type_state_seen")]
 
@@ -186,9 +181,8 @@ class Asset(FSMModelMixin, models.Model):
         ]
         if not names:
             return []
-        from lifecycle.decommissioning.models import DecommissioningChecklist
-
-        if not DecommissioningChecklist.objects.filter(asset_id=self.pk).exists():
+        # The checklist (lifecycle.decommissioning) is reached through its reverse relation, by name.
+        if not type(self).objects.filter(pk=self.pk, decommissioning_checklist__isnull=False).exists():
             return []
         columns = [self._meta.get_field(name).attname for name in names]
         stored = type(self).objects.filter(pk=self.pk).values(*columns).first() or {}
@@ -196,32 +190,18 @@ class Asset(FSMModelMixin, models.Model):
             name for name, column in zip(names, columns, strict=True) if stored.get(column) != getattr(self, column)
         ]
 
-    # Planned maintenance ---------------------------------------------------------------------
+    # Planned maintenance: the schedules (lifecycle.biomed: PM, calibration, safety tests) replaced the single PM
+    # interval; the columns pm_interval_days and last_pm_date (and AssetType.default_pm_interval_days) were
+    # migrated into them (biomed migration 0002) and are no longer read. When maintenance is due:
+    # lifecycle.biomed.selectors.asset_next_due and asset_overdue_schedules.
 
-    # The schedules (lifecycle.biomed: PM, calibration, safety tests) replaced the single PM interval; the
-    # columns pm_interval_days and last_pm_date (and AssetType.default_pm_interval_days) were migrated into
-    # them (biomed migration 0002) and are no longer read.
-
-    @property
-    def next_pm_due(self) -> date | None:
-        """The earliest due date of the asset's active maintenance schedules; None when none is known."""
-        from lifecycle.biomed.selectors import asset_next_due
-
-        return asset_next_due(asset=self)
-
-    def pm_overdue(self, today: date) -> bool:
-        """Any maintenance schedule overdue or failed (lifecycle.biomed.selectors, the one rule)."""
-        from lifecycle.biomed.selectors import asset_overdue_schedules
-
-        return bool(asset_overdue_schedules(asset=self, today=today))
-
-    # State machine (docs/design.md §3) ------------------------------------------------------------
+    # State machine (docs/lifecycle.md) ------------------------------------------------------------
 
     @transition(
         field=state,
         source=AssetState.AVAILABLE,
         target=AssetState.RESERVED,
-        conditions=[guards.IS_LOCATED, guards.IS_SERVICEABLE],
+        conditions=[IS_LOCATED, IS_SERVICEABLE],
         permission=_may("reserve"),
     )
     def reserve(self):
@@ -231,7 +211,7 @@ class Asset(FSMModelMixin, models.Model):
         field=state,
         source=AssetState.RESERVED,
         target=AssetState.AVAILABLE,
-        conditions=[guards.IS_SERVICEABLE],
+        conditions=[IS_SERVICEABLE],
         permission=_may("release"),
     )
     def release(self):
@@ -241,7 +221,7 @@ class Asset(FSMModelMixin, models.Model):
         field=state,
         source=AssetState.RESERVED,
         target=AssetState.IN_USE,
-        conditions=[guards.IS_SERVICEABLE],
+        conditions=[IS_SERVICEABLE],
         permission=_may("deliver"),
     )
     def deliver(self):
@@ -252,7 +232,7 @@ class Asset(FSMModelMixin, models.Model):
         field=state,
         source=AssetState.AVAILABLE,
         target=AssetState.IN_USE,
-        conditions=[guards.IS_SERVICEABLE],
+        conditions=[IS_SERVICEABLE],
         permission=_may("start_use"),
     )
     def start_use(self):
@@ -275,9 +255,7 @@ class Asset(FSMModelMixin, models.Model):
     )
     def finish_cleaning(self):
         """Clean again: available, or biomed when PM is overdue or a recall work order is open."""
-        from lifecycle.selectors import asset_availability_blockers
-
-        return AssetState.BIOMED if asset_availability_blockers(asset=self) else AssetState.AVAILABLE
+        return AssetState.AVAILABLE if IS_SERVICEABLE(self) else AssetState.BIOMED
 
     @transition(
         field=state,
@@ -293,7 +271,7 @@ class Asset(FSMModelMixin, models.Model):
         field=state,
         source=AssetState.BIOMED,
         target=RETURN_VALUE(AssetState.AVAILABLE, AssetState.SOILED),
-        conditions=[guards.IS_SERVICEABLE],
+        conditions=[IS_SERVICEABLE],
         permission=_may("return_to_service"),
     )
     def return_to_service(self, to_state=AssetState.AVAILABLE):
@@ -304,7 +282,7 @@ class Asset(FSMModelMixin, models.Model):
         field=state,
         source=AssetState.BIOMED,
         target=AssetState.DECOMMISSIONED,
-        conditions=[guards.DECOMMISSION_READY],
+        conditions=[DECOMMISSION_READY],
         permission=_may("decommission"),
     )
     def decommission(self):

@@ -39,9 +39,9 @@ def load_campus(n_assets: int, seed: int) -> dict:
     from django.utils import timezone
 
     from assets.models import Asset, AssetType, Tag
+    from declarations.room_types import RoomType
+    from declarations.states import AssetState
     from lifecycle.models import Recall, WorkOrder, WorkOrderKind
-    from lifecycle.states import AssetState
-    from locations.choices import RoomType
     from locations.models import Building, Floor, Room, Site
 
     rng = random.Random(seed)

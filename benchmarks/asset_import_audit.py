@@ -52,7 +52,7 @@ def main() -> None:
         from django.core.management import call_command
 
         call_command("migrate", verbosity=0)
-        from assets.services import assets_import
+        from lifecycle.asset_import import assets_import
         from lifecycle.models import ChangeRecord
 
         for label, text in (

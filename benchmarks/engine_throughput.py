@@ -69,7 +69,7 @@ def load_hospital(tags: int):
 
 def simulate(seconds: int, seed: int) -> list[str]:
     from assets.models import Tag
-    from assets.tag_ids import format_tag_id
+    from declarations.tag_ids import format_tag_id
     from locations.pipeline import site_plan_from_db
     from locations.simulator import Simulator, gateway_bodies
 

@@ -6,7 +6,7 @@ Creates a scratch database (``bench_nearest`` on the DATABASE_URL server; no oth
 migrates it, and bulk-creates one site with 2 buildings x 6 floors x 40 rooms and ``--assets`` assets of
 8 types: 60 % available (the rest reserved, in use, soiled, cleaning, biomed, decommissioned), seen
 70 % within the freshness window, 20 % stale, 10 % missing; 10 % with PM overdue and 1 % under an open
-recall. Then it times ``assets.selectors.assets_nearest_available`` and ``GET /api/v1/assets/nearest/``
+recall. Then it times ``lifecycle.nearest.assets_nearest_available`` and ``GET /api/v1/assets/nearest/``
 (in-process through Django and DRF, token auth, JSON rendering) from random rooms for random types, and
 prints p50/p95/max and the query plan. The scratch database is dropped at the end (``--keep`` keeps it).
 """
@@ -35,8 +35,8 @@ def seed(n_assets: int, rng: random.Random) -> None:
     from django.utils import timezone
 
     from assets.models import Asset, AssetType
+    from declarations.states import AssetState
     from lifecycle.models import Recall, WorkOrder, WorkOrderKind
-    from lifecycle.states import AssetState
     from locations.models import Building, Floor, Room, Site
 
     site = Site.objects.create(code="bench", name="Benchmark General")
@@ -144,8 +144,8 @@ def main() -> int:
         from django.test.utils import setup_test_environment
 
         from assets.models import Asset, AssetType
-        from assets.selectors import assets_nearest_available
-        from lifecycle.roles import Role
+        from declarations.roles import Role
+        from lifecycle.nearest import assets_nearest_available
         from locations.models import Room
 
         setup_test_environment()  # the test Client's host "testserver"

@@ -47,7 +47,7 @@ def load_average() -> str:
 def simulate(target: int, tags: int, seed: int, path: Path) -> tuple[int, int]:
     """Pings of the first ``tags`` tagged assets until ``target`` sightings: one body per gateway per second."""
     from assets.models import Tag
-    from assets.tag_ids import format_tag_id
+    from declarations.tag_ids import format_tag_id
     from locations.pipeline import site_plan_from_db
     from locations.simulator import Simulator, gateway_bodies
 

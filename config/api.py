@@ -20,7 +20,8 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError
-from django.http import Http404
+from django.http import Http404, JsonResponse
+from django.urls import Resolver404, resolve
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, pagination, throttling
 from rest_framework.response import Response
@@ -61,7 +62,7 @@ def _validation_message(field_errors: dict[str, list[str]]) -> str:
 def exception_handler(exc, context):
     # Imported here: rest_framework.views reads the throttle and pagination settings, which name classes of
     # this module, so a module-level import is circular whenever DRF's own system check loads this module first.
-    from rest_framework.views import exception_handler as drf_exception_handler
+    from rest_framework.views import exception_handler as drf_exception_handler  # noqa: PLC0415 — see above
 
     if isinstance(exc, LifecycleError):
         extra = {"reasons": list(exc.reasons)} if hasattr(exc, "reasons") else {}
@@ -187,8 +188,6 @@ def add_error_responses(result, generator, request, public):
 @csrf_exempt  # nothing to protect, and a POST to a wrong URL should read "not found", not "CSRF failed"
 def api_not_found(request, *args, **kwargs):
     """Any /api/v1/ URL no endpoint matches: a 404 in the API's error format, not Django's HTML page."""
-    from django.http import JsonResponse
-    from django.urls import Resolver404, resolve
 
     path = request.path
     hint = ""

@@ -223,13 +223,13 @@ SPECTACULAR_SETTINGS.update(
             "config.api.add_error_responses",
         ],
         "ENUM_NAME_OVERRIDES": {
-            "AssetStateEnum": "lifecycle.states.AssetState",
-            "LocationStatusEnum": "locations.freshness.LocationStatus",
+            "AssetStateEnum": "declarations.states.AssetState",
+            "LocationStatusEnum": "declarations.location_status.LocationStatus",
             "WebhookEventEnum": "lifecycle.webhooks.choices.WebhookEvent",
         },
     }
 )
-# Nearest-available search (assets.selectors): metres added per floor of difference, and for another building.
+# Nearest-available search (lifecycle.nearest): metres added per floor of difference, and for another building.
 NEAREST_FLOOR_PENALTY_M = float(env_int("NEAREST_FLOOR_PENALTY_M", 40))
 NEAREST_BUILDING_PENALTY_M = float(env_int("NEAREST_BUILDING_PENALTY_M", 250))
 # Webhooks (lifecycle/webhooks): "on_commit" makes the first attempt from a thread right after the change

@@ -13,6 +13,7 @@ from django.shortcuts import render
 
 from assets.selectors import asset_counts_by_type
 from locations.ingest.queue import get_queue
+from locations.models import Receiver
 from locations.selectors import site_summaries
 
 logger = logging.getLogger(__name__)
@@ -92,7 +93,6 @@ def _check_channel_layer() -> str:
 def _check_gateway_clocks() -> dict:
     """The engine's per-gateway clock estimates (informational: locations are corrected for them; the
     gateway_clock alert is what to act on)."""
-    from locations.models import Receiver
 
     rows = list(
         Receiver.objects.filter(active=True, clock_offset_s__isnull=False).values_list("gateway_id", "clock_offset_s")

@@ -1,4 +1,5 @@
-"""Declarations: pure modules that import no models and no Django ORM (issue 14's bottom layer).
+"""Declarations: the bottom layer (docs/architecture.md). Pure modules that import no model and no app.
 
-Everything above reads them; they read nothing above. ``declarations.policy`` is the role x action table.
+States, transitions, guards (by name), roles, the policy table, room types, location status, tag ids and
+choices. Everything above reads them; they read nothing above.
 """

@@ -8,7 +8,7 @@ data migration lifecycle/0007_role_permissions_from_policy. Change a rule here, 
 Pure: this module imports no models and no Django (issue 14: the "declarations" layer). The principals
 are plain strings:
 
-- the four staff roles, as the values of ``lifecycle.roles.Role`` (a Django group each);
+- the four staff roles, as the values of ``declarations.roles.Role`` (a Django group each);
 - ``SUPERUSER``: added for an active superuser. A superuser is an administrator, not a role: it gets what
   the table gives it, and the table gives it no sign-off and no decommissioning (those are personal
   attestations by Clinical engineering and Security);
@@ -28,7 +28,7 @@ from enum import StrEnum
 
 
 class Role(StrEnum):
-    """The staff roles; values equal ``lifecycle.roles.Role`` (a ``TextChoices``) so either may be passed."""
+    """The staff roles; values equal ``declarations.roles.Role`` (a ``TextChoices``) so either may be passed."""
 
     NURSE = "nurse"
     DISPATCH = "dispatch"
@@ -69,7 +69,7 @@ class Action(StrEnum):
     READ_SECURITY_FIELDS = "assets.read_security_fields"  # firmware, networked, encryption, risk, receiver x/y
     MAP_VIEW = "map.view"  # the floor map page, its JSON and its live WebSocket
 
-    # The 11 asset transitions (lifecycle.transitions.TransitionName) -------------------------------
+    # The 11 asset transitions (declarations.transitions.TransitionName) -------------------------------
     RESERVE = "transition.reserve"
     RELEASE = "transition.release"
     DELIVER = "transition.deliver"
@@ -239,7 +239,7 @@ ADMIN_PERMISSIONS: dict[Action, tuple[str, ...]] = {
     A.ADMIN_LOANS_VIEW: ("biomed.view_loan",),
 }
 
-# The transition names (lifecycle.transitions.TransitionName values) and their actions.
+# The transition names (declarations.transitions.TransitionName values) and their actions.
 TRANSITION_ACTIONS: dict[str, Action] = {
     "reserve": A.RESERVE,
     "release": A.RELEASE,

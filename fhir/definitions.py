@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from django.conf import settings
 
-from lifecycle.states import AssetState
-from locations.choices import RoomType
+from declarations.room_types import RoomType
+from declarations.states import AssetState
 
 FHIR_VERSION = "4.0.1"
 # Canonical base of the definitions this server publishes (extensions, code systems, search parameters).

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from assets.tag_ids import format_tag_id
+from declarations.location_status import LocationStatus
+from declarations.room_types import RoomType
+from declarations.states import state_definition
+from declarations.tag_ids import format_tag_id
 from fhir import definitions as d
-from lifecycle.states import state_definition
-from locations.choices import RoomType
-from locations.freshness import LocationStatus, asset_location_status
+from locations.freshness import asset_location_status
 from locations.models import Building, Floor, Room, Site
 
 

@@ -18,11 +18,12 @@ from datetime import timezone as dt_timezone
 from django.db.models import Q
 from django.utils import timezone
 
-from assets.tag_ids import TagIdError, normalize_tag_id
+from declarations.location_status import LocationStatus
+from declarations.room_types import RoomType
+from declarations.states import STATE_DEFINITIONS
+from declarations.tag_ids import TagIdError, normalize_tag_id
 from fhir import definitions as d
-from lifecycle.states import STATE_DEFINITIONS
-from locations.choices import RoomType
-from locations.freshness import LocationStatus, status_q
+from locations.freshness import status_q
 
 BASE = "http://hl7.org/fhir/SearchParameter"
 DEFAULT_COUNT, MAX_COUNT, MAX_OFFSET = 50, 500, 10**9

@@ -11,6 +11,9 @@ from django.utils.html import format_html, format_html_join
 
 from assets.admin import admin_link, location_badge, where_label
 from assets.filters import first_of_next_month
+from declarations.roles import Role
+from declarations.states import AssetState
+from lifecycle.biomed.selectors import asset_next_due
 from lifecycle.display import state_badge
 from lifecycle.exceptions import LifecycleError
 from lifecycle.history import record_changes, snapshot
@@ -24,7 +27,6 @@ from lifecycle.models import (
     WorkOrderKind,
     WorkOrderStatus,
 )
-from lifecycle.roles import Role
 from lifecycle.selectors import assets_pm_overdue, recall_affected_assets
 from lifecycle.services import (
     WORK_ORDER_EDITABLE_FIELDS,
@@ -32,7 +34,6 @@ from lifecycle.services import (
     work_order_open,
     work_order_update,
 )
-from lifecycle.states import AssetState
 from lifecycle.work_orders import work_order_check_status_change
 
 # The admin index shows the department's dashboard (lifecycle/dashboard.py) above the app list.
@@ -229,7 +230,7 @@ class WorkOrderAdmin(admin.ModelAdmin):
 
     @admin.display(description="asset PM due")
     def asset_pm_due(self, obj):
-        due = obj.asset.next_pm_due
+        due = asset_next_due(asset=obj.asset)
         if due is None:
             return "—"
         if due < timezone.localdate():

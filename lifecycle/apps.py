@@ -7,6 +7,12 @@ class LifecycleConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
+        # The imports below sit in ready() on purpose: it runs once every app's models are loaded (PLC0415 is
+        # ignored for apps.py in pyproject.toml).
+        from lifecycle.guards import bind_guards
+
+        bind_guards()  # the state machine's named guards (declarations/guards.py) get their checks
+
         from lifecycle.receivers import on_room_changes_committed
         from locations.signals import room_changes_committed
 

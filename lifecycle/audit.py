@@ -7,7 +7,7 @@ SecurityEventMiddleware), so a membership changed on the admin's user form recor
 from a management command or the shell it is recorded as the system (user blank).
 
 Connected in LifecycleConfig.ready(). Also the other services call ``audit`` directly for their own events
-(gateway tokens: locations.ingest.auth).
+(gateway tokens: locations.ingest.auth sends locations.signals.gateway_token_changed, connected here).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from django.db.models.signals import m2m_changed
 
 from config.security_events import current_actor, security_event
 from lifecycle.history import record_changes
+from locations.signals import gateway_token_changed
 
 
 def audit(*, instance, changes: dict, user=None):
@@ -64,6 +65,12 @@ def on_groups_changed(sender, instance, action, reverse, model, pk_set, **kwargs
         )
 
 
+def on_gateway_token_changed(sender, *, token, user, before: dict, after: dict, **kwargs):
+    """locations.signals.gateway_token_changed: a gateway token issued or revoked (locations.ingest.auth)."""
+    record_changes(instance=token, user=user, before=before, after=after)
+
+
 def connect() -> None:
     User = get_user_model()
     m2m_changed.connect(on_groups_changed, sender=User.groups.through, dispatch_uid="audit-group-membership")
+    gateway_token_changed.connect(on_gateway_token_changed, dispatch_uid="audit-gateway-tokens")

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from assets.filters import first_of_next_month, missing_tracked_q
 from assets.models import Asset
+from declarations.states import AssetState, all_state_definitions
 from lifecycle.alerts.models import Alert
 from lifecycle.alerts.selectors import (
     par_levels_in_alert,
@@ -26,7 +27,6 @@ from lifecycle.decommissioning import selectors as decommissioning
 from lifecycle.decommissioning.models import DecommissioningChecklist, SignOff
 from lifecycle.models import OPEN_WORK_ORDER_STATUSES, WorkOrder
 from lifecycle.selectors import assets_pm_overdue, assets_with_open_recall
-from lifecycle.states import AssetState, all_state_definitions
 
 
 @dataclass(frozen=True)

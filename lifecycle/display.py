@@ -6,7 +6,7 @@ carried by colour alone.
 
 from django.utils.html import format_html
 
-from lifecycle.states import state_definition
+from declarations.states import state_definition
 
 
 def state_badge(state: str):

@@ -1,36 +1,26 @@
-"""Guards of the state machine: each says, in words, why a transition may not run now.
+"""What the state machine's guards check: the lifecycle's rules behind each named guard.
 
-django-fsm's ``conditions=`` wants callables returning a bool; a ``Guard`` is one, and also
-gives the services the reasons ("PM overdue since 2026-10-02") to put in the refusal.
-Models are imported inside the checks: assets.models imports this module.
+The guards themselves (name, meaning) are declared in ``declarations/guards.py`` and named by
+``assets.models.Asset``'s transitions; ``bind_guards`` gives each its check here, from
+``LifecycleConfig.ready()``. The checks read lifecycle data (schedules, recalls, the decommissioning
+checklist) and the location freshness, which the asset model must not import.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from declarations.guards import DECOMMISSION_READY, IS_LOCATED, IS_SERVICEABLE
+from declarations.location_status import LocationStatus
+from lifecycle import selectors
+from lifecycle.decommissioning import selectors as decommissioning
+from locations import freshness
+
+# The checks look their rules up in the modules when they run (module.function), so a test that replaces
+# one of those functions replaces it for the guard too.
 
 
-class Guard:
-    def __init__(self, name: str, description: str, check: Callable[[object], list[str]]):
-        self.name = self.__name__ = name
-        self.description = description
-        self._check = check
-
-    def __call__(self, instance) -> bool:
-        return not self._check(instance)
-
-    def reasons(self, instance) -> list[str]:
-        return list(self._check(instance))
-
-    def __repr__(self):
-        return f"Guard({self.name})"
-
-
-def _not_located(asset) -> list[str]:
-    from locations.freshness import LocationStatus, location_status
-
+def not_located(asset) -> list[str]:
     room = asset.current_room
-    status = location_status(last_seen=asset.last_seen, room_type=room.room_type if room else None)
+    status = freshness.location_status(last_seen=asset.last_seen, room_type=room.room_type if room else None)
     if status == LocationStatus.LOCATED:
         return []
     if asset.last_seen is None:
@@ -39,24 +29,16 @@ def _not_located(asset) -> list[str]:
     return [f"asset is not located: {status}, last seen{where} at {asset.last_seen:%Y-%m-%d %H:%M %Z}"]
 
 
-def _not_serviceable(asset) -> list[str]:
-    from lifecycle.selectors import asset_availability_blockers
-
-    return asset_availability_blockers(asset=asset)
+def not_serviceable(asset) -> list[str]:
+    return selectors.asset_availability_blockers(asset=asset)
 
 
-def _decommission_not_ready(asset) -> list[str]:
-    try:
-        from lifecycle.decommissioning.selectors import decommission_blockers
-    except ModuleNotFoundError as exc:
-        if exc.name and exc.name.startswith("lifecycle.decommissioning"):
-            return ["decommissioning checklist not found"]
-        raise
-    return list(decommission_blockers(asset))
+def decommission_not_ready(asset) -> list[str]:
+    return list(decommissioning.decommission_blockers(asset))
 
 
-IS_LOCATED = Guard("is_located", "asset is located (seen within the freshness window)", _not_located)
-IS_SERVICEABLE = Guard("is_serviceable", "PM not overdue and no open recall work order", _not_serviceable)
-DECOMMISSION_READY = Guard(
-    "decommission_ready", "decommissioning checklist complete and both sign-offs valid", _decommission_not_ready
-)
+def bind_guards() -> None:
+    """Bind each declared guard to its check (LifecycleConfig.ready)."""
+    IS_LOCATED.bind(not_located)
+    IS_SERVICEABLE.bind(not_serviceable)
+    DECOMMISSION_READY.bind(decommission_not_ready)

@@ -14,9 +14,9 @@ from django_fsm import FSMField, transition
 
 from config.access import StatusTransitionPermission
 from declarations.policy import WORK_ORDER_TRANSITIONS
-from lifecycle.states import AssetState, state_definition
-from lifecycle.transitions import TransitionName
-from locations.choices import RoomType
+from declarations.room_types import RoomType
+from declarations.states import AssetState, state_definition
+from declarations.transitions import TransitionName
 
 
 class Source(models.TextChoices):

@@ -10,7 +10,10 @@ from django.db.models import OuterRef, QuerySet, Subquery
 from django.db.models.functions import Trim, Upper
 
 from assets.models import Asset
-from lifecycle.guards import Guard
+from declarations.guards import Guard
+from declarations.states import AssetState
+from declarations.transitions import REASON_REQUIRED, TransitionName, transition_name
+from lifecycle.biomed.selectors import asset_schedule_blockers, assets_maintenance_overdue
 from lifecycle.models import (
     OPEN_WORK_ORDER_STATUSES,
     ChangeRecord,
@@ -20,8 +23,6 @@ from lifecycle.models import (
     WorkOrder,
     WorkOrderKind,
 )
-from lifecycle.states import AssetState
-from lifecycle.transitions import TransitionName, transition_name
 from locations.freshness import status_annotation
 
 # Why an asset may not be made available ------------------------------------------------------------
@@ -35,7 +36,6 @@ def asset_open_recall_work_orders(*, asset: Asset) -> QuerySet[WorkOrder]:
 
 def asset_availability_blockers(*, asset: Asset, today: date | None = None) -> list[str]:
     """Reasons the asset may not be "available" (docs/design.md §2); empty when it may."""
-    from lifecycle.biomed.selectors import asset_schedule_blockers
 
     reasons = asset_schedule_blockers(asset=asset, today=today)  # any overdue or failed schedule (biomed)
     for work_order in asset_open_recall_work_orders(asset=asset).order_by("id"):
@@ -54,7 +54,6 @@ def assets_pm_overdue(*, today: date) -> QuerySet[Asset]:
     """Assets in service with any maintenance schedule (PM, calibration, safety test...) due before ``today``
     or failed: lifecycle.biomed.selectors.assets_maintenance_overdue, the one rule. (The name is kept for the
     callers; it replaced the single PM interval.)"""
-    from lifecycle.biomed.selectors import assets_maintenance_overdue
 
     return assets_maintenance_overdue(today=today)
 
@@ -194,7 +193,6 @@ def asset_transition_options(*, asset: Asset, user) -> list[TransitionOption]:
     """The transitions the asset's current state and the user's roles allow, in catalogue order, each with
     the reasons a guard would refuse it now (the same guards asset_transition checks). The system's
     apply_room_rule is not a user's option."""
-    from lifecycle.transitions import REASON_REQUIRED
 
     field = Asset._meta.get_field("state")
     order = {name: i for i, name in enumerate(TransitionName.values)}

@@ -16,7 +16,10 @@ from django.utils import timezone
 
 from assets.models import Asset
 from config.access import refuse
+from declarations.guards import Guard
 from declarations.policy import TRANSITION_ACTIONS
+from declarations.states import AssetState, state_definition
+from declarations.transitions import REASON_REQUIRED, TransitionName, method_name
 from lifecycle.exceptions import (
     ConcurrentTransition,
     GuardFailed,
@@ -28,7 +31,6 @@ from lifecycle.exceptions import (
     UnknownTransition,
     WorkOrderError,
 )
-from lifecycle.guards import Guard
 from lifecycle.history import record_changes, snapshot
 from lifecycle.models import (
     OPEN_WORK_ORDER_STATUSES,
@@ -42,8 +44,7 @@ from lifecycle.models import (
     room_rule_problems,
 )
 from lifecycle.selectors import asset_availability_blockers, recall_matching_assets, room_type_rule_for
-from lifecycle.states import AssetState, state_definition
-from lifecycle.transitions import REASON_REQUIRED, TransitionName, method_name
+from lifecycle.signals import transition_applied, work_order_done
 from lifecycle.work_orders import work_order_run_transition, work_order_transition_name
 from locations.live import notify_floor
 from locations.models import Room
@@ -177,11 +178,9 @@ def asset_transition(
         note=note,
         source=source,
     )
-    if name == TransitionName.DECOMMISSION:
-        # Retiring an asset always produces its certificate, in this transaction, whoever the caller.
-        from lifecycle.decommissioning.services import certificate_issue
-
-        certificate_issue(asset=locked, user=user)
+    # The apps above the core act in this transaction: e.g. retiring an asset always produces its certificate,
+    # whoever the caller (lifecycle.decommissioning connects in its AppConfig.ready()).
+    transition_applied.send(sender=Asset, asset=locked, transition=name, user=user)
     _STATE_FIELD.set_state(asset, locked.state)  # the caller's copy now shows the new state
 
     floor_id = locked.current_room.floor_id if locked.current_room_id else None
@@ -424,11 +423,13 @@ def work_order_update(*, work_order: WorkOrder, user, **changes) -> WorkOrder:
     record_changes(instance=locked, user=user, before=before, after=snapshot(locked))
 
     if closing and locked.status == WorkOrderStatus.DONE:
-        # A maintenance work order opened by hand counts as a pass of the asset's schedules of its kind.
-        from lifecycle.biomed.services import work_order_closed_done
-
-        work_order_closed_done(
-            work_order=locked, user=user, completed_on=completed_on or timezone.localdate(locked.closed_at)
+        # A maintenance work order opened by hand counts as a pass of the asset's schedules of its kind
+        # (lifecycle.biomed connects in its AppConfig.ready()).
+        work_order_done.send(
+            sender=WorkOrder,
+            work_order=locked,
+            user=user,
+            completed_on=completed_on or timezone.localdate(locked.closed_at),
         )
     return locked
 

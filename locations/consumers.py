@@ -16,9 +16,11 @@ import json
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from accounts.live import user_group
+from accounts.sessions import session_is_alive
 from config.access import check, may
 from declarations.policy import Action
 from locations.live import floor_group
@@ -39,9 +41,6 @@ def _may_watch(user, floor_id: int) -> tuple[bool, bool]:
 @database_sync_to_async
 def _still_allowed(user_id: int, session_key: str | None) -> tuple[bool, bool]:
     """(session still signed in and not idle/too old, user may still use the map), read again."""
-    from django.contrib.auth import get_user_model
-
-    from accounts.sessions import session_is_alive
 
     user = get_user_model().objects.filter(pk=user_id).first()
     return session_key is None or session_is_alive(session_key), may(user, Action.MAP_VIEW)

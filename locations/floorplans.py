@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from django.utils.text import slugify
 from shapely.geometry import Polygon
 
-from locations.choices import RoomType
+from declarations.room_types import RoomType
 from locations.geometry import GeometryError, find_overlaps, polygon_from_geojson
 
 RSSI_AT_1M_RANGE = (-100.0, -20.0)

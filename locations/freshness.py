@@ -1,4 +1,4 @@
-"""Location status (docs/design.md §2), derived from last_seen; separate from lifecycle state.
+"""Location status, derived from last_seen; separate from lifecycle state (names: declarations/location_status.py).
 
 - located: seen within LOCATION_STALE_AFTER_SECONDS (default 10 minutes);
 - stale: seen before that;
@@ -15,13 +15,9 @@ from django.db import models
 from django.db.models import Case, Q, Value, When
 from django.utils import timezone
 
-from locations.choices import RoomType
-
-
-class LocationStatus(models.TextChoices):
-    LOCATED = "located", "Located"
-    STALE = "stale", "Stale"
-    MISSING = "missing", "Missing"
+from assets.models import Asset, Tag
+from declarations.location_status import LocationStatus
+from declarations.room_types import RoomType
 
 
 def _windows(now: datetime | None) -> tuple[datetime, datetime]:
@@ -72,8 +68,6 @@ def status_annotation(now: datetime | None = None, prefix: str = "") -> Case:
 
 
 # --- Selectors on assets and tags (the map, the admin and the API use these) -------------------------
-# Imports of assets.models stay inside the functions: assets.models imports lifecycle, which imports
-# this module.
 
 
 def asset_location_status(*, asset, now: datetime | None = None) -> str:
@@ -84,22 +78,18 @@ def asset_location_status(*, asset, now: datetime | None = None) -> str:
 
 def assets_with_location_status(*, queryset=None, now: datetime | None = None):
     """Assets annotated with ``location_status`` (computed in SQL), with their room, floor and building."""
-    from assets.models import Asset
 
     queryset = Asset.objects.all() if queryset is None else queryset
     return queryset.select_related("current_room__floor__building").annotate(location_status=status_annotation(now))
 
 
 def assets_by_location_status(*, status: str, queryset=None, now: datetime | None = None):
-    from assets.models import Asset
-
     queryset = Asset.objects.all() if queryset is None else queryset
     return queryset.filter(status_q(status, now)).select_related("current_room__floor__building")
 
 
 def assets_left_site(*, now: datetime | None = None):
     """Assets last seen in an exit room and not heard since the freshness window: they left the site."""
-    from assets.models import Asset
 
     return (
         Asset.objects.filter(left_site_q(now))
@@ -114,7 +104,6 @@ def low_battery_threshold() -> int:
 
 def tags_low_battery(*, threshold: int | None = None):
     """Tags whose last reported battery is below TAG_LOW_BATTERY_PERCENT, emptiest first, with their asset."""
-    from assets.models import Tag
 
     threshold = low_battery_threshold() if threshold is None else threshold
     return (
@@ -124,7 +113,6 @@ def tags_low_battery(*, threshold: int | None = None):
 
 def assets_low_battery(*, threshold: int | None = None):
     """Assets whose bound tag reports a battery below TAG_LOW_BATTERY_PERCENT."""
-    from assets.models import Asset
 
     threshold = low_battery_threshold() if threshold is None else threshold
     return (

@@ -4,7 +4,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 
-from locations.choices import RoomType
+from declarations.room_types import RoomType
 from locations.geometry import GeometryError, find_overlaps, polygon_from_geojson
 
 

@@ -19,7 +19,11 @@ import threading
 from collections.abc import Callable
 from datetime import datetime
 
+from django.conf import settings
+from django.db import Error as DatabaseError
 from django.db import connection
+
+from locations.models import LocationOutbox
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +42,6 @@ def register_consumer(drain: Callable[..., int]) -> None:
 
 def outbox_row(*, changes, reports, now: datetime):
     """The unsaved row for one commit (the pipeline saves it inside its transaction), or None."""
-    from locations.models import LocationOutbox
 
     if not changes and not reports:
         return None
@@ -63,8 +66,6 @@ def wake() -> None:
 
 
 def consumer_mode() -> str:
-    from django.conf import settings
-
     return settings.LOCATION_OUTBOX_CONSUMER
 
 
@@ -94,7 +95,6 @@ def stop_in_process_consumer(timeout_s: float = 5.0) -> None:
 def run_consumer(*, stop: threading.Event, poll_s: float = 1.0, on_applied=None) -> None:
     """The consumer loop (the thread and the management command): drain, then wait for a wake-up or
     ``poll_s``. A database error is logged and retried: the rows stay pending, nothing is lost."""
-    from django.db import Error as DatabaseError
 
     while not stop.is_set():
         try:

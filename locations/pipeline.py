@@ -45,6 +45,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
@@ -64,8 +65,10 @@ from locations.engine.types import (
     SitePlan,
 )
 from locations.ingest.codec import body_size, body_time, decode_body, validate_decoded
+from locations.ingest.queue import shard_of
 from locations.models import Floor, Receiver, Room, RoomInterval
 from locations.outbox import outbox_row
+from locations.services import receivers_store_engine_estimates
 from locations.signals import RoomChange, TagReport
 
 logger = logging.getLogger(__name__)
@@ -290,7 +293,6 @@ class LocationPipeline:
         self.config = config
         self.notify = notify
         self._lock = threading.RLock()
-        from django.conf import settings
 
         self.seen_write_s = float(settings.LOCATION_SEEN_WRITE_SECONDS)
         self._tag_seen: dict[str, list] = {}  # tag_id -> [last ts, battery at that ts], not yet written
@@ -335,7 +337,6 @@ class LocationPipeline:
         engine worker when it takes a shard over (``shard`` of ``shards``: only that shard's tags, because
         the previous owner has moved them since). ``at`` seeds the state at that event time instead of the
         stored located_at (before a warm-up replay). Returns how many tags were seeded."""
-        from locations.ingest.queue import shard_of
 
         rows = Tag.objects.filter(asset__isnull=False, asset__current_room__isnull=False).values_list(
             "tag_id", "asset__current_room_id", "asset__located_at", "asset__last_seen", "asset__location_confidence"
@@ -498,8 +499,6 @@ class LocationPipeline:
         leaves the slower gateways' copies time to arrive). Uses the engine's ``flush_idle`` when it has one."""
         wall_now = time.time() if wall_now is None else wall_now
         if lag_s is None:
-            from django.conf import settings
-
             lag_s = settings.INGEST_IDLE_FLUSH_LAG_SECONDS
         with self._lock:
             engine_max = self.engine.watermark
@@ -555,7 +554,6 @@ class LocationPipeline:
         now = time.monotonic()
         if not final and now - stored_at < ENGINE_ESTIMATES_EVERY_S:
             return
-        from locations.services import receivers_store_engine_estimates
 
         receivers_store_engine_estimates(self.engine.gateway_clocks(), now=datetime.now(UTC))
         self._estimates_stored = (stats.clock_updates, stats.calibration_updates, now)

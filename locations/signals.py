@@ -32,3 +32,8 @@ class TagReport:
 room_changes_committed = Signal()
 # send(sender=..., reports=list[TagReport]) once per committed batch, one report per tag heard.
 tags_reported = Signal()
+
+
+# Sent inside the transaction that issues or revokes a gateway token (locations.ingest.auth): token, user,
+# before, after. The lifecycle's audit trail records it in the change history (lifecycle.audit.connect).
+gateway_token_changed = Signal()

@@ -16,8 +16,8 @@ from django.contrib.auth.models import Group
 from django.utils import timezone
 
 from assets.models import Asset, AssetType, Tag
-from lifecycle.states import AssetState
-from locations.choices import RoomType
+from declarations.room_types import RoomType
+from declarations.states import AssetState
 from locations.models import Building, Floor, Receiver, Room, Site
 
 _room_slots = itertools.count()

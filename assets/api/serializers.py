@@ -6,14 +6,16 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from assets.models import Asset, AssetType, Tag
-from assets.tag_ids import format_tag_id
 from config.api_permissions import SecurityFieldsMixin
+from declarations.location_status import LocationStatus
+from declarations.states import AssetState, state_definition
+from declarations.tag_ids import format_tag_id
 from lifecycle.api.serializers import StateDefinitionSerializer
 from lifecycle.biomed.api import LoanSerializer, PlannedMaintenanceSerializer, loan_data, planned_maintenance_data
+from lifecycle.biomed.selectors import high_risk_q
 from lifecycle.selectors import asset_availability_blockers, asset_transition_options
-from lifecycle.states import AssetState, state_definition
 from locations.api.resource_serializers import BuildingRefSerializer, FloorRefSerializer, RoomRefSerializer
-from locations.freshness import LocationStatus, asset_location_status
+from locations.freshness import asset_location_status
 
 
 class AssetTypeSerializer(serializers.ModelSerializer):
@@ -193,8 +195,6 @@ class AssetDetailSerializer(SecurityFieldsMixin, AssetSerializer):
         return PlannedMaintenanceSerializer(planned_maintenance_data(asset)).data
 
     def get_high_risk(self, asset) -> bool:
-        from lifecycle.biomed.selectors import high_risk_q
-
         return Asset.objects.filter(high_risk_q(), pk=asset.pk).exists()
 
     def get_life_support(self, asset) -> bool:

@@ -22,8 +22,8 @@ from assets.api.serializers import (
 )
 from assets.filtersets import AssetFilterSet
 from assets.models import Asset, AssetType
-from assets.selectors import assets_nearest_available, nearest_penalties
-from assets.tag_ids import TagIdError, normalize_tag_id
+from declarations.tag_ids import TagIdError, normalize_tag_id
+from lifecycle.nearest import assets_nearest_available, nearest_penalties
 from locations.freshness import assets_with_location_status
 from locations.models import Room
 from locations.selectors import asset_location_history

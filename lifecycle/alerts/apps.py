@@ -8,6 +8,8 @@ class AlertsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
+        # The imports below sit in ready() on purpose: it runs once every app's models are loaded (PLC0415 is
+        # ignored for apps.py in pyproject.toml).
         # The location pipeline sends these after each committed batch; listening here keeps the
         # dependency one way (locations never imports lifecycle).
         from lifecycle.alerts import handlers

@@ -7,6 +7,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from lifecycle.alerts.choices import OPEN_STATUSES, SUBJECT_FIELD, SUBJECT_FIELDS, AlertKind, AlertStatus
+from locations.models import Room
 
 
 class ParLevel(models.Model):
@@ -40,8 +41,6 @@ class ParLevel(models.Model):
         return f"{self.unit}: {self.asset_type} (target {self.target}, critical {self.critical})"
 
     def clean(self):
-        from locations.models import Room
-
         self.unit = (self.unit or "").strip()
         errors = {}
         if self.critical is not None and self.target is not None and self.critical > self.target:

@@ -16,10 +16,13 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from assets.models import Asset, Tag
+from declarations.location_status import LocationStatus
+from declarations.states import AssetState
 from lifecycle.alerts.choices import AlertKind
 from lifecycle.alerts.models import Alert, ParLevel
-from lifecycle.states import AssetState
-from locations.freshness import LocationStatus, left_site_q, status_q
+from lifecycle.biomed.selectors import assets_loan_overdue, assets_maintenance_overdue, loans_open
+from lifecycle.selectors import assets_pm_overdue, assets_with_open_recall
+from locations.freshness import left_site_q, status_q
 from locations.models import Receiver, Room
 
 
@@ -29,7 +32,6 @@ def assets_on_hand(*, now: datetime | None = None) -> QuerySet[Asset]:
     Stale assets are left out: a pump last heard an hour ago may be anywhere. So are assets with any overdue
     or failed maintenance schedule (lifecycle.biomed): they are not serviceable, so they do not count to par.
     """
-    from lifecycle.biomed.selectors import assets_maintenance_overdue
 
     today = timezone.localdate(now or timezone.now())
     return (
@@ -75,7 +77,6 @@ def _tracked_assets() -> QuerySet[Asset]:
 def _not_on_loan(assets: QuerySet[Asset]) -> QuerySet[Asset]:
     """A device on an open loan (lifecycle.biomed) is off site with permission: no missing or left-site alert.
     Once its return is overdue, the loan_overdue alert speaks for it instead."""
-    from lifecycle.biomed.selectors import loans_open
 
     return assets.exclude(pk__in=loans_open().values("asset_id"))
 
@@ -92,7 +93,6 @@ def assets_left_site_in_alert(*, now: datetime | None = None) -> QuerySet[Asset]
 
 def assets_loan_overdue_in_alert(*, now: datetime | None = None) -> QuerySet[Asset]:
     """Assets on an open loan whose expected return has passed (lifecycle.biomed)."""
-    from lifecycle.biomed.selectors import assets_loan_overdue
 
     return assets_loan_overdue(now=now)
 
@@ -120,15 +120,11 @@ def receivers_clock_off_in_alert(*, now: datetime | None = None) -> QuerySet[Rec
 
 
 def assets_pm_overdue_in_alert(*, now: datetime | None = None) -> QuerySet[Asset]:
-    from lifecycle.selectors import assets_pm_overdue
-
     today: date = timezone.localdate(now or timezone.now())
     return assets_pm_overdue(today=today).exclude(state=AssetState.DECOMMISSIONED)
 
 
 def assets_recall_open_in_alert(*, now: datetime | None = None) -> QuerySet[Asset]:
-    from lifecycle.selectors import assets_with_open_recall
-
     return assets_with_open_recall().exclude(state=AssetState.DECOMMISSIONED)
 
 

@@ -19,12 +19,14 @@ from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
 from assets.models import Asset, Tag
-from assets.tag_ids import TagIdError, normalize_tag_id
+from declarations.tag_ids import TagIdError, normalize_tag_id
 from lifecycle.alerts import selectors
 from lifecycle.alerts.choices import AlertKind, AlertStatus
 from lifecycle.alerts.models import Alert, ParLevel
 from lifecycle.alerts.signals import alerts_auto_resolved
+from lifecycle.biomed.selectors import asset_open_loan, asset_schedule_blockers
 from lifecycle.exceptions import LifecycleError
+from lifecycle.selectors import asset_open_recall_work_orders
 from locations.live import notify_floor
 from locations.models import Receiver
 from locations.signals import RoomChange, TagReport
@@ -227,22 +229,16 @@ def message_for(kind: AlertKind, subject, *, now: datetime) -> str:
         on = f", on {subject.asset.asset_tag}" if subject.asset_id else ", not bound to an asset"
         return f"Tag {subject} battery at {subject.battery_percent}%{on}: replace the battery."
     if kind == AlertKind.PM_OVERDUE:
-        from lifecycle.biomed.selectors import asset_schedule_blockers
-
         reasons = asset_schedule_blockers(asset=subject, today=timezone.localdate(now))
         which = f": {'; '.join(reasons)}" if reasons else ""
         return f"{_asset_label(subject)} is overdue for maintenance{which}."
     if kind == AlertKind.RECALL_OPEN:
-        from lifecycle.selectors import asset_open_recall_work_orders
-
         recalls = sorted(
             {wo.recall.reference_number for wo in asset_open_recall_work_orders(asset=subject) if wo.recall}
         )
         which = f": {', '.join(recalls)}" if recalls else ""
         return f"{_asset_label(subject)} has an open recall{which}."
     if kind == AlertKind.LOAN_OVERDUE:
-        from lifecycle.biomed.selectors import asset_open_loan
-
         loan = asset_open_loan(asset=subject)
         if loan is None:
             return f"{_asset_label(subject)} loan return is overdue."

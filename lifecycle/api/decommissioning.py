@@ -11,8 +11,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.authentication import FreshSignInRequired
-from assets.choices import EncryptionStatus
 from assets.models import Asset
+from declarations.choices import EncryptionStatus
 from lifecycle.api.permissions import MayWorkOnDecommissioning
 from lifecycle.decommissioning import selectors, services
 from lifecycle.decommissioning.choices import FinalDisposition, SanitizationMethod, SignOffRole

@@ -1,17 +1,17 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from declarations.location_status import LocationStatus
+from declarations.states import AssetState
+from declarations.transitions import TransitionName
 from lifecycle.alerts.choices import AlertKind, AlertStatus
 from lifecycle.alerts.models import Alert, ParLevel
 from lifecycle.models import Recall, Source, TransitionLog, WorkOrder
-from lifecycle.states import AssetState
-from lifecycle.transitions import TransitionName
 from locations.api.resource_serializers import (
     BuildingRefSerializer,
     FloorRefSerializer,
     RoomRefSerializer,
 )
-from locations.freshness import LocationStatus
 
 
 class StateDefinitionSerializer(serializers.Serializer):

@@ -8,6 +8,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from assets.models import Asset
+from declarations.states import all_state_definitions
 from lifecycle.alerts.choices import OPEN_STATUSES, AlertKind, AlertStatus
 from lifecycle.alerts.models import Alert
 from lifecycle.alerts.selectors import alerts_with_subjects, par_levels_with_counts
@@ -26,7 +27,6 @@ from lifecycle.api.serializers import (
 from lifecycle.models import Recall, Source, WorkOrder
 from lifecycle.selectors import asset_transition_history, recall_affected_assets
 from lifecycle.services import asset_transition
-from lifecycle.states import all_state_definitions
 
 ID = r"[0-9]{1,18}"
 

@@ -5,9 +5,12 @@ Thin: every change goes through lifecycle.biomed.services (locks, rules, change 
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.html import format_html
 
@@ -74,10 +77,6 @@ class OverdueFilter(admin.SimpleListFilter):
         return [("overdue", "Overdue or failed"), ("30", "Due within 30 days"), ("unknown", "No due date")]
 
     def queryset(self, request, queryset):
-        from datetime import timedelta
-
-        from django.db.models import Q
-
         today = timezone.localdate()
         if self.value() == "overdue":
             return queryset.filter(active=True).filter(Q(next_due__lt=today) | Q(last_result=WorkResult.FAIL))

@@ -3,14 +3,14 @@
 Why SVG drawn on the server rather than a JavaScript library: the page must work on an offline intranet
 without vendoring and updating a charting library, print cleanly (the accreditation binder), and be
 readable without colour: every bar carries its value as text and a <title>, the state colours are the
-shared ones (lifecycle/states.py), and the figures are also in a table and the CSV under each chart.
+shared ones (declarations/states.py), and the figures are also in a table and the CSV under each chart.
 """
 
 from __future__ import annotations
 
 from django.utils.html import escape
 
-from lifecycle.states import STATE_DEFINITIONS
+from declarations.states import STATE_DEFINITIONS
 
 WIDTH, LABEL_W, BAR_H, GAP = 760, 220, 18, 6
 

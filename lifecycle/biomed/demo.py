@@ -16,10 +16,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from assets.models import Asset, AssetType
+from declarations.states import AssetState
+from lifecycle.alerts.models import Alert
 from lifecycle.biomed.models import Loan, MaintenanceSchedule, ScheduledWork, SchedulePlan, add_interval
 from lifecycle.biomed.services import schedules_materialise
-from lifecycle.models import WorkOrder, WorkOrderKind, WorkOrderStatus
-from lifecycle.states import AssetState
+from lifecycle.models import Source, TransitionLog, WorkOrder, WorkOrderKind, WorkOrderStatus
 
 CALIBRATED = {  # type -> (months, checklist)
     "Infusion pump": (12, ["Flow-rate accuracy at 25 and 100 ml/h", "Occlusion pressure alarm", "Battery run time"]),
@@ -229,8 +230,6 @@ _TO_CURRENT = {
 def _state_history(rng: random.Random) -> int:
     """Cycles of use, return, cleaning (some via biomed, with repairs of a few days), from 90 days ago to now,
     ending in each asset's current state; the assets are dated 91 days back; a few missing-alert periods."""
-    from lifecycle.alerts.models import Alert
-    from lifecycle.models import Source, TransitionLog
 
     now = timezone.now()
     start = now - timedelta(days=HISTORY_DAYS)

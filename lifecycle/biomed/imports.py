@@ -1,4 +1,4 @@
-"""The asset import's optional schedule columns (assets.services.assets_import calls these).
+"""The asset import's optional schedule columns (lifecycle.asset_import.assets_import calls these).
 
 Per kind (pm, calibration, electrical_safety): ``<kind>_interval`` ("365", "365d" or "12m") and
 ``<kind>_last_done`` (YYYY-MM-DD, the last passing completion). The older ``pm_interval_days`` and
@@ -12,6 +12,7 @@ import re
 from datetime import date
 
 from lifecycle.biomed.models import IntervalUnit, MaintenanceSchedule, ScheduleKind
+from lifecycle.biomed.services import ScheduleError, schedule_set
 
 KINDS = (ScheduleKind.PM, ScheduleKind.CALIBRATION, ScheduleKind.ELECTRICAL_SAFETY)
 LEGACY = {"pm_interval_days": (ScheduleKind.PM, "interval"), "last_pm_date": (ScheduleKind.PM, "last_done")}
@@ -71,7 +72,6 @@ def parse_schedule_columns(raw: dict, present: set[str], problems: list[str]) ->
 
 def schedules_import(*, asset, columns: dict, user=None) -> bool:
     """Apply one row's schedule columns to the asset; True when anything changed. Raises ScheduleError."""
-    from lifecycle.biomed.services import ScheduleError, schedule_set
 
     changed = False
     for kind, values in columns.items():

@@ -26,10 +26,13 @@ from django.db.models import Case, CharField, Count, F, Q, QuerySet, Value, When
 from django.utils import timezone
 
 from assets.models import Asset
+from declarations.location_status import LocationStatus
+from declarations.states import AssetState
 from lifecycle.biomed.models import Loan, ScheduledWork
+from lifecycle.biomed.selectors import assets_maintenance_overdue, high_risk_q
 from lifecycle.exceptions import LifecycleError
-from lifecycle.models import WorkOrderStatus
-from lifecycle.states import AssetState
+from lifecycle.models import OPEN_WORK_ORDER_STATUSES, WorkOrderStatus
+from locations.freshness import status_annotation
 
 HIGH, OTHER = "high", "other"
 OUTCOMES = ("on_time", "late", "cancelled", "overdue", "pending")
@@ -83,7 +86,6 @@ class Period:
 def risk_group_expression(prefix: str = ""):
     """High-risk: lifecycle.biomed.selectors.high_risk_q (the asset's flag, else its type's, life-support, or
     risk class high)."""
-    from lifecycle.biomed.selectors import high_risk_q
 
     return Case(When(high_risk_q(prefix), then=Value(HIGH)), default=Value(OTHER), output_field=CharField())
 
@@ -196,9 +198,6 @@ def could_not_locate(*, period: Period, today: date | None = None, now: datetime
     """Assets in service due for maintenance (a schedule overdue or failed, or open scheduled work due by the
     period's end) that the RTLS does not see now (stale or missing), with ``location_status``, ``current_room``
     and ``last_seen``: the list to go and look for."""
-    from lifecycle.biomed.selectors import assets_maintenance_overdue
-    from lifecycle.models import OPEN_WORK_ORDER_STATUSES
-    from locations.freshness import LocationStatus, status_annotation
 
     today = today or timezone.localdate()
     open_due = ScheduledWork.objects.filter(

@@ -14,8 +14,8 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from assets.models import Asset
+from declarations.states import AssetState
 from lifecycle.biomed.models import KIND_SHORT, Loan, MaintenanceSchedule, ScheduleKind, WorkResult
-from lifecycle.states import AssetState
 
 
 def _overdue_q(today: date, prefix: str = "") -> Q:

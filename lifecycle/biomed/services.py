@@ -15,11 +15,13 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
+from django.contrib.contenttypes.models import ContentType
 from django.db import IntegrityError, transaction
 from django.db.models import DateField, ExpressionWrapper, F, Q
 from django.utils import timezone
 
 from assets.models import Asset
+from declarations.states import AssetState
 from lifecycle.biomed.models import (
     Loan,
     LoanKind,
@@ -31,8 +33,8 @@ from lifecycle.biomed.models import (
 )
 from lifecycle.exceptions import LifecycleError, WorkOrderError
 from lifecycle.history import record_changes, snapshot
-from lifecycle.models import OPEN_WORK_ORDER_STATUSES, Source, WorkOrder, WorkOrderKind
-from lifecycle.states import AssetState
+from lifecycle.models import OPEN_WORK_ORDER_STATUSES, ChangeRecord, Source, WorkOrder, WorkOrderKind
+from lifecycle.services import asset_send_to_biomed
 from lifecycle.work_orders import work_order_run_transition
 
 
@@ -270,9 +272,6 @@ def work_orders_generate(*, today: date | None = None, user=None, batch_size: in
     Safe to run twice, and while another run is going: each batch of schedule rows is locked (in primary-key
     order, so two runs cannot deadlock) before the open-work check, and the work orders of the batch are
     written with bulk inserts, each with its change-history row, in that transaction."""
-    from django.contrib.contenttypes.models import ContentType
-
-    from lifecycle.models import ChangeRecord
 
     today = today or timezone.localdate()
     result = GenerateResult()
@@ -418,8 +417,6 @@ def scheduled_work_complete(
     record_changes(instance=schedule, user=user, before=before, after=snapshot(schedule))
 
     if result == WorkResult.FAIL and asset.state not in (AssetState.BIOMED, AssetState.DECOMMISSIONED):
-        from lifecycle.services import asset_send_to_biomed
-
         asset_send_to_biomed(
             asset=asset,
             user=user,
@@ -443,9 +440,9 @@ def scheduled_work_cancel(*, work_order: WorkOrder, user, reason: str) -> Schedu
     return work
 
 
-def work_order_closed_done(*, work_order: WorkOrder, user, completed_on: date) -> None:
+def work_order_closed_done(sender=None, *, work_order: WorkOrder, user, completed_on: date, **kwargs) -> None:
     """A PM/calibration/safety work order opened by hand (not from a schedule) and closed done: the asset's
-    schedules of that kind count it as a pass on ``completed_on`` (called by lifecycle.services)."""
+    schedules of that kind count it as a pass on ``completed_on`` (lifecycle.signals.work_order_done)."""
     kinds = [kind for kind, wo_kind in WORK_ORDER_KIND.items() if wo_kind == work_order.kind]
     if not kinds:
         return

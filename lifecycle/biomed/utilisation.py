@@ -30,12 +30,17 @@ from datetime import date, datetime, time, timedelta
 from statistics import quantiles
 
 from django.db import connection, transaction
-from django.db.models import Sum
+from django.db.models import F, Sum
 from django.utils import timezone
 
 from assets.models import Asset, AssetType
+from declarations.states import AssetState
+from lifecycle.alerts.models import Alert
+from lifecycle.alerts.selectors import par_levels_with_counts
+from lifecycle.biomed.models import TurnaroundCycle, UtilisationDay, UtilisationRollup
 from lifecycle.biomed.reports import Period
-from lifecycle.states import AssetState
+from lifecycle.models import TransitionLog
+from locations.models import RoomInterval
 
 STATES = list(AssetState.values)
 
@@ -142,8 +147,6 @@ class UtilisationRow:
 
 
 def _rolled_through() -> date | None:
-    from lifecycle.biomed.models import UtilisationRollup
-
     return UtilisationRollup.objects.values_list("through_day", flat=True).first()
 
 
@@ -153,7 +156,6 @@ def utilisation(*, period: Period, now: datetime | None = None) -> list[Utilisat
     Days already rolled up (``utilisation_rollup``) are read from the rollup tables; the rest of the period
     (today, or days not rolled up yet) is computed live from the transition log. Both use the same SQL, so
     the sum is the same to the second as computing it all live (tests/biomed/test_utilisation.py)."""
-    from lifecycle.biomed.models import TurnaroundCycle, UtilisationDay
 
     now = now or timezone.now()
     ps, pe = period.start_at, min(period.end_at, now)
@@ -229,7 +231,6 @@ def _state_rows(ps: datetime, pe: datetime) -> list[tuple[int, str, str, int]]:
         with connection.cursor() as cursor:
             cursor.execute(_STATE_SQL, {"ps": ps, "pe": pe})
             return [(t, u, st, int(sec)) for t, u, st, sec in cursor.fetchall()]
-    from lifecycle.models import TransitionLog
 
     assets = {
         pk: (type_id, unit, state, max(created, ps))
@@ -269,7 +270,6 @@ def _cycle_rows(ps: datetime, pe: datetime) -> list[tuple[int, int, str, datetim
         with connection.cursor() as cursor:
             cursor.execute(_CYCLES_SQL, {"ps": ps, "pe": pe})
             return [tuple(row) for row in cursor.fetchall()]
-    from lifecycle.models import TransitionLog
 
     arrivals = TransitionLog.objects.filter(to_state="available", at__gte=ps, at__lt=pe)
     asset_ids = set(arrivals.values_list("asset_id", flat=True))
@@ -308,7 +308,6 @@ def _missing_rows(ps: datetime, pe: datetime, now: datetime) -> list[tuple[int, 
         with connection.cursor() as cursor:
             cursor.execute(_MISSING_SQL, {"ps": ps, "pe": pe, "now": now})
             return list(cursor.fetchall())
-    from lifecycle.alerts.models import Alert
 
     totals: dict[tuple[int, str], float] = defaultdict(float)
     for type_id, unit, created, resolved in Alert.objects.filter(
@@ -328,8 +327,6 @@ def utilisation_rollup(*, until: date | None = None, rebuild_from: date | None =
     """Roll up every closed day not rolled up yet, up to ``until`` (default yesterday): state seconds per day,
     type, unit and state, and the turnaround cycles arriving that day. One transaction per day. A transition
     written later for a day already rolled up is not seen: ``rebuild_from`` recomputes from that day on."""
-    from lifecycle.biomed.models import TurnaroundCycle, UtilisationDay, UtilisationRollup
-    from lifecycle.models import TransitionLog
 
     until = until or timezone.localdate() - timedelta(days=1)
     through = _rolled_through()
@@ -376,7 +373,6 @@ def utilisation_rollup(*, until: date | None = None, rebuild_from: date | None =
 
 def idle_fleet(*, days: int, now: datetime | None = None):
     """Assets in state available whose current room stay began ``days`` or more ago (not moved since)."""
-    from locations.models import RoomInterval
 
     now = now or timezone.now()
     cutoff = now - timedelta(days=days)
@@ -390,9 +386,6 @@ def idle_fleet(*, days: int, now: datetime | None = None):
 
 def hoarding(*, now: datetime | None = None):
     """Par levels whose unit holds more available, located equipment than its target (with ``excess``)."""
-    from django.db.models import F
-
-    from lifecycle.alerts.selectors import par_levels_with_counts
 
     return (
         par_levels_with_counts(now=now)

@@ -14,7 +14,8 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 
-from lifecycle.biomed import reports
+from declarations.states import STATE_DEFINITIONS
+from lifecycle.biomed import charts, reports, utilisation
 from lifecycle.biomed.reports import HIGH, MISSES, OUTCOMES, Period, ReportError
 
 PERMISSION = "biomed.view_scheduledwork"
@@ -197,8 +198,6 @@ def _hours(seconds) -> float:
 def utilisation_page(request):
     """Utilisation, turnaround, downtime, missing-hours (period, default the last 90 days), idle fleet and
     hoarding (now): server-side SVG charts (lifecycle.biomed.charts), a table, and CSV (&format=csv)."""
-    from lifecycle.biomed import charts, utilisation
-    from lifecycle.states import STATE_DEFINITIONS
 
     _require(request)
     try:
@@ -256,8 +255,6 @@ def utilisation_page(request):
 
 
 def _utilisation_csv(period: Period, rows) -> HttpResponse:
-    from lifecycle.states import STATE_DEFINITIONS
-
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     states = list(STATE_DEFINITIONS)

@@ -17,6 +17,8 @@ from django.utils.html import format_html, format_html_join
 
 from accounts.admin_site import fresh_signin_or_redirect
 from assets.models import Asset
+from declarations.states import AssetState
+from lifecycle.dashboard import checklists_awaiting_sign_off
 from lifecycle.decommissioning import selectors, services
 from lifecycle.decommissioning.models import (
     ChecklistRevision,
@@ -26,7 +28,6 @@ from lifecycle.decommissioning.models import (
     SignOff,
 )
 from lifecycle.exceptions import LifecycleError
-from lifecycle.states import AssetState
 
 
 def _may_work_on_checklists(request) -> bool:
@@ -37,7 +38,7 @@ def _may_work_on_checklists(request) -> bool:
 
 
 class RoleAccessMixin:
-    """Access by role (lifecycle/roles.py) instead of per-model permissions; never delete."""
+    """Access by role (declarations/roles.py) instead of per-model permissions; never delete."""
 
     def has_module_permission(self, request):
         return _may_work_on_checklists(request)
@@ -166,8 +167,6 @@ class AwaitingSignOffFilter(admin.SimpleListFilter):
         return [("me", "Waiting for my sign-off"), ("open", "Asset still in biomed")]
 
     def queryset(self, request, queryset):
-        from lifecycle.dashboard import checklists_awaiting_sign_off
-
         if self.value() == "me":
             return queryset.filter(pk__in=[c.pk for c in checklists_awaiting_sign_off(user=request.user)])
         if self.value() == "open":

@@ -2,7 +2,7 @@
 
 from django.db import models
 
-from lifecycle.roles import Role
+from declarations.roles import Role
 
 
 class SanitizationMethod(models.TextChoices):
@@ -22,7 +22,7 @@ class FinalDisposition(models.TextChoices):
 
 
 class SignOffRole(models.TextChoices):
-    """The two roles whose sign-offs a decommissioning needs; values and labels match lifecycle.roles.Role."""
+    """The two roles whose sign-offs a decommissioning needs; values and labels match declarations.roles.Role."""
 
     CLINICAL_ENGINEERING = Role.CLINICAL_ENGINEERING.value, Role.CLINICAL_ENGINEERING.label
     SECURITY = Role.SECURITY.value, Role.SECURITY.label

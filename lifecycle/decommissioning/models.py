@@ -13,7 +13,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 
-from assets.choices import EncryptionStatus
+from declarations.choices import EncryptionStatus
 from lifecycle.decommissioning.choices import FinalDisposition, RevisionAction, SanitizationMethod, SignOffRole
 from lifecycle.models import AppendOnlyError, AppendOnlyModel
 

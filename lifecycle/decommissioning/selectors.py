@@ -7,15 +7,16 @@ import json
 
 from django.db.models import QuerySet
 
-from assets.choices import EncryptionStatus
 from assets.models import Asset, Tag, TagBinding
-from assets.tag_ids import format_tag_id
 from config.access import may
+from declarations.choices import EncryptionStatus
+from declarations.choices import EncryptionStatus as Enc
 from declarations.policy import SIGN_OFF_ACTIONS, Action
+from declarations.states import AssetState
+from declarations.tag_ids import format_tag_id
 from lifecycle.decommissioning.canonical import canonical_json, sha256_hex
-from lifecycle.decommissioning.choices import SignOffRole
+from lifecycle.decommissioning.choices import FinalDisposition, SanitizationMethod, SignOffRole
 from lifecycle.decommissioning.models import DecommissioningCertificate, DecommissioningChecklist, SignOff
-from lifecycle.states import AssetState
 
 # The fields a person fills in. The RTLS tag fields are written by checklist_record_tag_detached only.
 EDITABLE_FIELDS = (
@@ -355,8 +356,6 @@ def assets_in_service(queryset: QuerySet[Asset] | None = None) -> QuerySet[Asset
 
 def certificate_display(certificate: DecommissioningCertificate) -> dict:
     """The certificate's own content (what the hash covers), plus human labels for its coded values."""
-    from assets.choices import EncryptionStatus as Enc
-    from lifecycle.decommissioning.choices import FinalDisposition, SanitizationMethod
 
     content = certificate.content
     checklist = content["checklist"]

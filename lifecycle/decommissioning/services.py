@@ -22,6 +22,8 @@ from assets.services import tag_unbind
 from config.access import check, describe
 from config.security_events import security_event
 from declarations.policy import SIGN_OFF_ACTIONS, Action
+from declarations.states import AssetState, state_definition
+from declarations.transitions import TransitionName
 from lifecycle.decommissioning import selectors
 from lifecycle.decommissioning.canonical import canonical_json, sha256_hex
 from lifecycle.decommissioning.choices import RevisionAction, SignOffRole
@@ -41,7 +43,7 @@ from lifecycle.decommissioning.models import (
     SignOff,
 )
 from lifecycle.exceptions import LifecycleError, TransitionPermissionDenied
-from lifecycle.states import AssetState, state_definition
+from lifecycle.services import asset_transition
 
 # A custody entry may be timed slightly ahead of the server clock (a phone's clock), not more.
 CLOCK_SKEW = dt.timedelta(minutes=5)
@@ -421,8 +423,6 @@ def _asset_decommission(*, asset: Asset, user, note: str = "") -> Decommissionin
     The checklist row stays locked throughout, so no edit or sign-off can slip in between the
     guard's check and the certificate's snapshot.
     """
-    from lifecycle.services import asset_transition  # the lifecycle core imports our selectors
-
     if not check(user, Action.DECOMMISSION, door="decommissioning", asset_id=asset.pk):
         raise TransitionPermissionDenied(f"only {describe(Action.DECOMMISSION)} may decommission an asset")
     checklist = DecommissioningChecklist.objects.select_for_update().filter(asset=asset).first()
@@ -445,6 +445,12 @@ def _asset_decommission(*, asset: Asset, user, note: str = "") -> Decommissionin
     # The transition issues the certificate (certificate_issue below) inside this same transaction.
     asset_transition(asset=asset, transition="decommission", user=user, note=transition_note)
     return selectors.certificate_for_asset(asset)
+
+
+def on_transition_applied(sender, *, asset: Asset, transition: str, user, **kwargs) -> None:
+    """lifecycle.signals.transition_applied: retiring an asset issues its certificate, in the same transaction."""
+    if transition == TransitionName.DECOMMISSION:
+        certificate_issue(asset=asset, user=user)
 
 
 def certificate_issue(*, asset: Asset, user) -> DecommissioningCertificate:

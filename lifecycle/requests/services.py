@@ -19,11 +19,12 @@ from django.utils import timezone
 from django_fsm import can_proceed
 
 from assets.models import Asset, AssetType
-from assets.selectors import assets_nearest_available
 from config.access import check, describe
 from declarations.policy import REQUEST_TRANSITIONS, Action
+from declarations.states import AssetState, state_definition
 from lifecycle.exceptions import ConcurrentTransition, GuardFailed, LifecycleError, TransitionNotAllowed
 from lifecycle.models import Source
+from lifecycle.nearest import assets_nearest_available
 from lifecycle.requests.choices import RequestPriority, RequestStatus
 from lifecycle.requests.exceptions import (
     EquipmentRequestConflict,
@@ -34,7 +35,8 @@ from lifecycle.requests.exceptions import (
 from lifecycle.requests.models import EquipmentRequest
 from lifecycle.selectors import asset_availability_blockers
 from lifecycle.services import asset_deliver, asset_release, asset_reserve
-from lifecycle.states import AssetState, state_definition
+from lifecycle.webhooks.payloads import equipment_request_payload
+from lifecycle.webhooks.services import webhook_event_emit
 from locations.models import Room
 
 # How many of the nearest candidates an automatic assignment tries before giving up.
@@ -48,9 +50,6 @@ def _who(user) -> str:
 
 
 def _emit(event: str, equipment_request: EquipmentRequest) -> None:
-    from lifecycle.webhooks.payloads import equipment_request_payload
-    from lifecycle.webhooks.services import webhook_event_emit
-
     webhook_event_emit(event=event, data=equipment_request_payload(equipment_request))
 
 

@@ -8,6 +8,8 @@ class WebhooksConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
+        # The imports below sit in ready() on purpose: it runs once every app's models are loaded (PLC0415 is
+        # ignored for apps.py in pyproject.toml).
         # State changes and alerts are recorded by other apps; listening here keeps the dependency one
         # way (they never import webhooks). Requests emit their events from their own services.
         from django.db.models.signals import post_save

@@ -12,6 +12,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 
+from lifecycle.webhooks.addresses import WebhookURLRefused, check_webhook_url
 from lifecycle.webhooks.choices import DeliveryStatus, WebhookEvent
 
 
@@ -58,8 +59,6 @@ class WebhookSubscription(models.Model):
         return f"{self.name} → {self.url}"
 
     def clean(self):
-        from lifecycle.webhooks.addresses import WebhookURLRefused, check_webhook_url
-
         if self.url:
             try:
                 check_webhook_url(self.url)

@@ -26,9 +26,11 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from assets.models import Asset
 from lifecycle.webhooks.choices import WebhookEvent
 from lifecycle.webhooks.models import AssetMoveThrottle, WebhookSubscription
 from lifecycle.webhooks.services import webhook_event_emit
+from locations.models import Room
 
 logger = logging.getLogger(__name__)
 
@@ -99,8 +101,6 @@ def _subscriptions() -> list[WebhookSubscription]:
 
 
 def _emit(throttle: AssetMoveThrottle, *, from_room, to_room, entered_at, confidence, merged, subscriptions) -> int:
-    from assets.models import Asset
-
     asset = Asset.objects.select_related("asset_type").get(pk=throttle.asset_id)
     matching = [s for s in subscriptions if subscriber_matches(s, asset_type_id=asset.asset_type_id, room=to_room)]
     if not matching:
@@ -112,8 +112,6 @@ def _emit(throttle: AssetMoveThrottle, *, from_room, to_room, entered_at, confid
 
 
 def _rooms(ids) -> dict:
-    from locations.models import Room
-
     return Room.objects.select_related("floor__building").in_bulk([i for i in ids if i is not None])
 
 
@@ -125,7 +123,6 @@ def enqueue_asset_moved(changes, *, now: datetime | None = None) -> int:
     subscriptions = _subscriptions()
     if not subscriptions or not changes:
         return 0
-    from assets.models import Asset
 
     now = now or timezone.now()
     window = timedelta(seconds=throttle_seconds())

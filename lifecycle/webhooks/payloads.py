@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from lifecycle.states import state_definition
+from declarations.states import state_definition
+from lifecycle.alerts.services import alert_event
 
 
 def _iso(value):
@@ -61,8 +62,6 @@ def equipment_request_payload(equipment_request) -> dict:
 
 
 def alert_payload(alert) -> dict:
-    from lifecycle.alerts.services import alert_event
-
     event = alert_event(alert)  # the same description the floor map receives
     event.pop("kind", None)
     return {

@@ -10,6 +10,7 @@ import django_filters
 from rest_framework import filters, viewsets
 
 from config.api_permissions import MayReadLocations
+from declarations.room_types import RoomType
 from locations.api.resource_serializers import (
     BuildingSerializer,
     FloorDetailSerializer,
@@ -18,7 +19,6 @@ from locations.api.resource_serializers import (
     RoomSerializer,
     SiteSerializer,
 )
-from locations.choices import RoomType
 from locations.models import Building, Floor, Receiver, Room, Site
 
 ID = r"[0-9]{1,18}"

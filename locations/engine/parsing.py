@@ -11,7 +11,7 @@ import math
 from collections.abc import Container
 from datetime import datetime
 
-from assets.tag_ids import TagIdError, normalize_tag_id
+from declarations.tag_ids import TagIdError, normalize_tag_id
 from locations.engine.types import BatchError, ParsedBatch, Rejection, Sighting
 
 RSSI_MIN, RSSI_MAX = -120.0, 0.0

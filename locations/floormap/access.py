@@ -10,7 +10,7 @@ from __future__ import annotations
 from assets.models import Asset
 from config.access import may
 from declarations.policy import TABLE, Action
-from lifecycle.transitions import TransitionName, method_name
+from declarations.transitions import TransitionName, method_name
 
 # The principals the map is for (derived from the table, for the docs and templates).
 MAP_ROLES = TABLE[Action.MAP_VIEW]

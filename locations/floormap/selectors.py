@@ -1,6 +1,6 @@
 """Read-side queries of the floor map: floors, what is on one floor, changes since a poll, places.
 
-The nearest-equipment search is not here: the map calls ``assets.selectors.assets_nearest_available``,
+The nearest-equipment search is not here: the map calls ``lifecycle.nearest.assets_nearest_available``,
 the same selector as the API's nearest endpoint, so both answer the same way.
 """
 
@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
+from django.utils import timezone
 
 from assets.models import Asset
-from lifecycle.states import AssetState
-from locations.choices import RoomType
+from declarations.room_types import RoomType
+from declarations.states import AssetState
+from lifecycle.biomed.selectors import loans_open, schedules_overdue
 from locations.freshness import status_annotation
 from locations.models import Floor, Room
 
@@ -103,10 +105,6 @@ def map_asset(*, asset_id: int, now: datetime | None = None) -> Asset:
 
 def _biomed_annotations(now: datetime | None) -> dict:
     """maintenance_overdue (any overdue or failed schedule) and the open loan's loan_until / loan_to."""
-    from django.db.models import Exists, OuterRef, Subquery
-    from django.utils import timezone
-
-    from lifecycle.biomed.selectors import loans_open, schedules_overdue
 
     today = timezone.localdate(now or timezone.now())
     loan = loans_open().filter(asset=OuterRef("pk"))

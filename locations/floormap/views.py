@@ -2,7 +2,7 @@
 
 - ``/map/``: the page (Nurse, Dispatch, Clinical engineering, superusers; others get 403).
 - ``/map/api/floors/<id>/``: a floor's rooms and equipment; ``.../assets/?since=``: the polling fallback.
-- ``/map/api/search/``: "what do I need, where am I", through assets.selectors.assets_nearest_available.
+- ``/map/api/search/``: "what do I need, where am I", through lifecycle.nearest.assets_nearest_available.
 - ``/map/api/places/``: rooms and units for "where am I".
 - ``/map/api/assets/<id>/action/``: start use / return, through lifecycle.services.
 - ``/map/api/requests/``: "request delivery", through lifecycle.requests.services.equipment_request_create.
@@ -24,19 +24,21 @@ from django.middleware.csrf import get_token
 from django.shortcuts import render
 from django.urls import reverse, reverse_lazy
 from django.utils import timezone
+from django.utils import timezone as tz
 from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_GET, require_POST
 
-from accounts.sessions import passive
+from accounts.sessions import LAST_ACTIVITY_KEY, passive, session_deadlines
 from assets.models import Asset, AssetType
-from assets.selectors import asset_types_matching, assets_nearest_available
+from assets.selectors import asset_types_matching
 from config.access import check, describe, refuse
 from declarations.policy import Action
+from declarations.states import state_definition
+from declarations.transitions import TransitionName
 from lifecycle import services as lifecycle_services
 from lifecycle.exceptions import LifecycleError
+from lifecycle.nearest import assets_nearest_available
 from lifecycle.requests.services import equipment_request_create
-from lifecycle.states import state_definition
-from lifecycle.transitions import TransitionName
 from locations.floormap import access, payloads, selectors
 from locations.models import Floor, Room
 
@@ -178,10 +180,6 @@ def session_status(request):
     if request.method not in ("GET", "POST"):
         return _error("method_not_allowed", "use GET or POST", 405)
     if request.method == "POST":
-        from django.utils import timezone as tz
-
-        from accounts.sessions import LAST_ACTIVITY_KEY, session_deadlines
-
         now = tz.now().timestamp()
         request.session[LAST_ACTIVITY_KEY] = now
         request._session_expires_in = min(session_deadlines(request.session, now)) - now

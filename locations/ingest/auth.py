@@ -36,8 +36,9 @@ from django.utils import timezone
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 
-from config.security_events import security_event
+from config.security_events import current_actor, security_event
 from locations.models import GatewayToken, Receiver, Site
+from locations.signals import gateway_token_changed
 
 TOKEN_PREFIX = "gwt"
 _TOKEN_RE = re.compile(r"^gwt_([0-9a-f]{12})_([A-Za-z0-9_\-]{20,200})$")
@@ -147,10 +148,10 @@ def gateway_token_revoke(*, token: GatewayToken, user=None) -> bool:
 
 
 def _audit(token: GatewayToken, user, *, before: dict, after: dict) -> None:
-    from config.security_events import current_actor
-    from lifecycle.history import record_changes
-
-    record_changes(instance=token, user=user or current_actor(), before=before, after=after)
+    """Into the change history, with who did it: the lifecycle's audit trail receives this signal."""
+    gateway_token_changed.send(
+        sender=GatewayToken, token=token, user=user or current_actor(), before=before, after=after
+    )
 
 
 # --------------------------------------------------------------------------- revocation, in every process

@@ -27,8 +27,9 @@ from collections.abc import Container
 from datetime import datetime
 
 import msgspec
+from django.conf import settings
 
-from assets.tag_ids import TagIdError, normalize_tag_id
+from declarations.tag_ids import TagIdError, normalize_tag_id
 from locations.engine.parsing import RSSI_MAX, RSSI_MIN, parse_batch, parse_timestamp
 from locations.engine.types import BatchError, ParsedBatch, Rejection, Sighting
 
@@ -190,8 +191,6 @@ def validate_body(
     """Validate one decoded gateway body (a dict from JSON). Raises BatchError when it is malformed as a
     whole; bad items are rejected one by one with a reason. ``max_future_s`` defaults to the setting."""
     if max_future_s is None:
-        from django.conf import settings
-
         max_future_s = settings.INGEST_MAX_FUTURE_SECONDS
     if isinstance(body, dict) and type(body.get("gateway")) is str and type(body.get("sightings")) is list:
         try:
@@ -217,8 +216,6 @@ def validate_decoded(
 ) -> ParsedBatch:
     """``validate_body`` for what ``decode_body`` returned (a typed body or plain objects)."""
     if max_future_s is None:
-        from django.conf import settings
-
         max_future_s = settings.INGEST_MAX_FUTURE_SECONDS
     if isinstance(body, _Body):
         return _validate_typed(body, known_gateways=known_gateways, now=now, max_future_s=max_future_s)

@@ -19,6 +19,7 @@ from django.db.models.signals import post_delete, post_save
 
 from locations.engine.types import Rejection
 from locations.ingest.codec import validate_decoded
+from locations.ingest.queue import get_queue
 from locations.models import Receiver
 
 
@@ -74,7 +75,6 @@ post_delete.connect(gateway_directory.forget, sender=Receiver, dispatch_uid="ing
 def accept_body(body: object, *, received_at: float | None = None, queue=None) -> FrontResult:
     """Validate one decoded gateway body and queue its good sightings. Raises BatchError for a malformed
     body and QueueUnavailable when the queue cannot take it (nothing was acknowledged to the gateway)."""
-    from locations.ingest.queue import get_queue
 
     received_at = time.time() if received_at is None else received_at
     queue = queue or get_queue()
@@ -88,7 +88,8 @@ def accept_body(body: object, *, received_at: float | None = None, queue=None) -
     if batch.accepted:
         entries = queue.put(gateway_id=batch.gateway_id, sightings=batch.accepted, received_at=received_at)
         if queue.backend == "memory" and settings.INGEST_IN_PROCESS_WORKER:
-            from locations.ingest.worker import ensure_in_process_worker
+            # Imported here: a web process loads the engine (numpy, shapely) only when it runs the embedded worker.
+            from locations.ingest.worker import ensure_in_process_worker  # noqa: PLC0415 — see above
 
             ensure_in_process_worker(queue)
     return FrontResult(

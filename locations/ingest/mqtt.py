@@ -25,6 +25,7 @@ from django.conf import settings
 from config.security_events import clean_for_log, security_event
 from locations.engine.types import BatchError
 from locations.ingest.adapters import adapt
+from locations.ingest.auth import note_gateway_auth_failure
 from locations.ingest.codec import body_gateway, decode_body
 from locations.ingest.front import FrontResult, accept_body
 from locations.ingest.queue import QueueUnavailable
@@ -100,7 +101,6 @@ def handle_message(topic: str, payload: bytes, *, prefix: str, queue=None, recei
 def _note_refused(topic: str, prefix: str, detail: str) -> None:
     """A message for another gateway than its topic's: a security event, limited per topic gateway (the
     broker's ACL makes the topic the publisher's identity; its own failed logins are in the broker's log)."""
-    from locations.ingest.auth import note_gateway_auth_failure
 
     parts = topic_parts(topic, prefix)
     note_gateway_auth_failure(source=f"mqtt:{parts[0] if parts else topic}", door="mqtt", reason=detail)
@@ -123,7 +123,7 @@ def client_options(url: str) -> dict:
 
 class MqttIngest:
     def __init__(self, *, url: str, client_id: str, prefix: str, queue=None, enqueue_retry_s: float = 10.0):
-        import paho.mqtt.client as mqtt
+        import paho.mqtt.client as mqtt  # noqa: PLC0415 — the MQTT client loads only in the MQTT ingest process
 
         self.options = client_options(url)
         self.prefix = prefix

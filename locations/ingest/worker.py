@@ -43,10 +43,13 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from django.conf import settings
 from django.db import Error as DatabaseError
 from django.db import close_old_connections, connection
 
-from locations.ingest.queue import Entry, QueueUnavailable, _id_key
+from locations import pipeline
+from locations.ingest.queue import Entry, QueueUnavailable, _id_key, consumer_name
+from locations.outbox import ensure_in_process_consumer
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +61,7 @@ IDLE_TICK_S = 1.0
 
 def _redis_errors() -> tuple[type[BaseException], ...]:
     try:
-        import redis
+        import redis  # noqa: PLC0415 — the Redis client loads only with the Redis Streams backend
     except ImportError:  # pragma: no cover - redis is a pinned dependency
         return (QueueUnavailable,)
     return (redis.RedisError, QueueUnavailable)
@@ -137,8 +140,6 @@ class EngineWorker:
         warmup_s: float | None = None,
         clock: Callable[[], float] = time.time,
     ):
-        from locations.ingest.queue import consumer_name
-
         self.queue = queue
         self.pipeline_factory = pipeline_factory
         self.name = name or consumer_name()
@@ -152,8 +153,6 @@ class EngineWorker:
         self.record_latency = record_latency
         self.backoff_max_s = backoff_max_s
         if warmup_s is None:
-            from django.conf import settings
-
             warmup_s = settings.INGEST_WARMUP_SECONDS
         self.warmup_s = warmup_s
         self.clock = clock
@@ -709,14 +708,11 @@ _thread_lock = threading.Lock()
 
 def in_process_pipeline():
     """The process-wide pipeline (shared with replay_sightings and the simulator in this process)."""
-    from locations import pipeline
 
     return pipeline.get_pipeline()
 
 
 def rebuilt_in_process_pipeline():
-    from locations import pipeline
-
     pipeline.reset_pipeline()
     return pipeline.get_pipeline()
 
@@ -725,7 +721,6 @@ def ensure_in_process_worker(queue) -> None:
     """Start the background worker thread of the embedded default (no REDIS_URL), once per process, and
     the in-process outbox consumer (room-type rules, alerts, webhooks) next to it."""
     global _thread
-    from locations.outbox import ensure_in_process_consumer
 
     ensure_in_process_consumer()
     with _thread_lock:

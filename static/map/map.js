@@ -1,7 +1,7 @@
 /* The floor map (docs/map.md). Plain JS, no build step; Leaflet with CRS.Simple in floor metres.
  *
  * - Rooms are drawn from their GeoJSON polygons, shaded and patterned by room type, labelled.
- * - Assets are DOM markers: the shape and colour of their state (lifecycle/states.py, sent in the page's
+ * - Assets are DOM markers: the shape and colour of their state (declarations/states.py, sent in the page's
  *   config), the icon of their type, faded and dashed when stale. A room whose items do not fit at the
  *   current zoom shows one group marker with the count instead.
  * - Live: one WebSocket per floor (/ws/floors/<id>/), reconnecting with backoff; while it is down (or

@@ -6,8 +6,8 @@ import pytest
 from django.utils import timezone
 
 from assets.services import tag_bind
-from lifecycle.states import AssetState
-from locations.choices import RoomType
+from declarations.room_types import RoomType
+from declarations.states import AssetState
 from tests.factories import AssetFactory, TagFactory, UserFactory, build_hospital
 
 

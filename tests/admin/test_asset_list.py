@@ -13,6 +13,7 @@ from django.utils import timezone
 from assets.filters import first_of_next_month
 from assets.models import Asset
 from assets.services import tag_bind
+from lifecycle.biomed.selectors import asset_next_due
 from lifecycle.display import state_badge
 from tests.factories import AssetFactory, RoomFactory, TagFactory
 from tests.lifecycle.helpers import open_recall_on
@@ -51,7 +52,7 @@ def test_columns_show_state_place_location_status_last_seen_and_pm_due(as_biomed
     assert str(state_badge("cleaning")) in html  # the shared badge: colour, icon, label, definition
     assert "N1-101 · North Tower · Floor 1" in html
     assert "location-stale" in html and "location-located" in html and "location-missing" in html
-    overdue = hospital["assets"]["PM-001"].next_pm_due.isoformat()
+    overdue = asset_next_due(asset=hospital["assets"]["PM-001"]).isoformat()
     assert f"{overdue} (overdue)" in html
 
 
@@ -98,7 +99,9 @@ def test_filter_by_type_building_and_floor(as_biomed, hospital):
 def test_pm_due_this_month_includes_overdue(as_biomed, hospital):
     end = first_of_next_month(timezone.localdate())
     expected = {
-        a.asset_tag for a in Asset.objects.exclude(state="decommissioned") if a.next_pm_due and a.next_pm_due < end
+        a.asset_tag
+        for a in Asset.objects.exclude(state="decommissioned")
+        if asset_next_due(asset=a) and asset_next_due(asset=a) < end
     }
     assert "PM-001" in expected
     assert listed(as_biomed, pm="month") == expected

@@ -5,11 +5,11 @@ from django.contrib.messages import get_messages
 from django.urls import reverse
 
 from assets.models import Tag, TagBinding
+from declarations.states import AssetState
 from lifecycle.decommissioning import services as decommissioning
 from lifecycle.decommissioning.models import DecommissioningCertificate
 from lifecycle.models import TransitionLog, WorkOrderKind
 from lifecycle.services import asset_transition, work_order_open
-from lifecycle.states import AssetState
 from locations.models import RoomInterval
 from tests.factories import TagFactory
 from tests.lifecycle.decommissioning.conftest import complete

@@ -26,13 +26,13 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from assets.models import Asset
+from declarations.room_types import RoomType
+from declarations.states import AssetState
 from lifecycle.decommissioning import services as decommissioning
 from lifecycle.decommissioning.models import DecommissioningCertificate, SignOff
 from lifecycle.exceptions import LifecycleError
 from lifecycle.models import TransitionLog
 from lifecycle.services import asset_transition
-from lifecycle.states import AssetState
-from locations.choices import RoomType
 from locations.models import Room
 from tests.lifecycle.decommissioning.conftest import complete
 

@@ -9,7 +9,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from assets.models import Asset, AssetType, Tag
-from assets.services import AssetImportError, assets_import
+from lifecycle.asset_import import AssetImportError, assets_import
 from locations.models import Floor, Receiver, Room
 from locations.services import floorplan_import
 from tests.locations.test_import_floorplan import GOOD_FEATURES, floor_plan, room

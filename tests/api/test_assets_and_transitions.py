@@ -7,7 +7,7 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from assets.services import tag_bind
-from lifecycle.states import AssetState
+from declarations.states import AssetState
 from tests.api.conftest import reload
 from tests.factories import TagFactory
 

@@ -7,8 +7,8 @@ from django.utils import timezone
 
 from assets.models import Tag
 from assets.services import tag_bind
+from declarations.states import AssetState
 from lifecycle.decommissioning.canonical import canonical_json, sha256_hex
-from lifecycle.states import AssetState
 from tests.api.conftest import client_for, reload
 from tests.factories import TagFactory, UserFactory
 

@@ -6,9 +6,9 @@ from datetime import date, timedelta
 import pytest
 from django.utils import timezone
 
-from assets.selectors import assets_nearest_available
+from declarations.states import AssetState
+from lifecycle.nearest import assets_nearest_available
 from lifecycle.services import recall_issue
-from lifecycle.states import AssetState
 
 URL = "/api/v1/assets/nearest/"
 

@@ -16,9 +16,9 @@ from django.db import connections
 from django_fsm.signals import pre_transition
 
 from assets.models import Asset
+from declarations.states import AssetState
 from lifecycle.models import TransitionLog
 from lifecycle.requests.models import EquipmentRequest
-from lifecycle.states import AssetState
 from tests.api.conftest import build_api_hospital, client_for, reload
 from tests.factories import UserFactory
 from tests.pg_waits import backend_pid, wait_until_blocked

@@ -5,8 +5,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from declarations.states import AssetState
 from lifecycle.models import TransitionLog
-from lifecycle.states import AssetState
 from tests.api.conftest import reload
 
 REQUESTS = "/api/v1/equipment-requests/"

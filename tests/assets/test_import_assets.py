@@ -7,6 +7,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from assets.models import Asset, AssetType, Tag, TagBinding
+from lifecycle.biomed.selectors import asset_next_due
 from tests.factories import AssetFactory, AssetTypeFactory, TagFactory
 
 HEADER = (
@@ -81,7 +82,7 @@ def test_pm_columns_set_the_last_pm_and_the_per_asset_interval(tmp_path):
         True,
         date(2026, 9, 1),
     )
-    assert overridden.next_pm_due == date(2027, 2, 28)
+    assert asset_next_due(asset=overridden) == date(2027, 2, 28)
     assert default.schedules.filter(kind="pm", overrides_plan=False).exists()  # the type's plan, untouched
     assert default.schedules.get(kind="pm").last_done is None
 

@@ -22,8 +22,8 @@ from shapely.geometry import Point, shape
 
 from assets.demo import DEMO_USERS
 from assets.models import Asset, AssetType, Tag, TagBinding
-from assets.tag_ids import normalize_tag_id
-from locations.choices import RoomType
+from declarations.room_types import RoomType
+from declarations.tag_ids import normalize_tag_id
 from locations.models import Building, Floor, Receiver, Room, Site
 
 DEMO_DIR = Path(settings.BASE_DIR) / "demo"

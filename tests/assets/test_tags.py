@@ -6,7 +6,7 @@ from django.db import IntegrityError, transaction
 
 from assets.models import Tag, TagBinding
 from assets.services import TagBindingError, tag_bind, tag_unbind
-from assets.tag_ids import TagIdError, format_tag_id, normalize_tag_id
+from declarations.tag_ids import TagIdError, format_tag_id, normalize_tag_id
 from tests.factories import AssetFactory, TagFactory
 
 

@@ -11,13 +11,13 @@ from django.core.management import call_command
 from freezegun import freeze_time
 
 from assets.models import Asset
-from assets.tag_ids import format_tag_id
+from declarations.states import AssetState
+from declarations.tag_ids import format_tag_id
 from lifecycle.alerts.choices import AlertKind
 from lifecycle.alerts.models import Alert
 from lifecycle.alerts.services import alerts_check_all
 from lifecycle.biomed.models import Loan
 from lifecycle.biomed.services import LoanError, loan_extend, loan_return, loan_start
-from lifecycle.states import AssetState
 from locations.pipeline import site_plan_from_db
 from locations.simulator import MotionModel, SimTag, Simulator, gateway_bodies
 from tests.lifecycle.helpers import located_asset

@@ -10,15 +10,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from assets.models import Asset
-from assets.selectors import assets_nearest_available
+from declarations.states import AssetState
+from declarations.transitions import TransitionName
 from lifecycle.alerts.models import ParLevel
 from lifecycle.alerts.selectors import par_levels_with_counts
 from lifecycle.biomed.models import MaintenanceSchedule
 from lifecycle.biomed.selectors import assets_maintenance_overdue
 from lifecycle.exceptions import LifecycleError
+from lifecycle.nearest import assets_nearest_available
 from lifecycle.services import asset_transition
-from lifecycle.states import AssetState
-from lifecycle.transitions import TransitionName
 from tests.factories import AssetTypeFactory, RoomFactory
 from tests.lifecycle.helpers import located_asset
 

@@ -10,7 +10,7 @@ from django.utils import timezone
 from freezegun import freeze_time
 
 from assets.models import Asset
-from assets.selectors import assets_nearest_available
+from declarations.states import AssetState
 from lifecycle.alerts.models import ParLevel
 from lifecycle.alerts.selectors import par_levels_with_counts
 from lifecycle.biomed.models import MaintenanceSchedule, ScheduledWork, SchedulePlan, add_interval
@@ -23,6 +23,7 @@ from lifecycle.biomed.services import (
 )
 from lifecycle.exceptions import GuardFailed, WorkOrderError
 from lifecycle.models import TransitionLog, WorkOrder, WorkOrderKind, WorkOrderStatus
+from lifecycle.nearest import assets_nearest_available
 from lifecycle.selectors import asset_availability_blockers, assets_available_for_use
 from lifecycle.services import (
     asset_deliver,
@@ -33,7 +34,6 @@ from lifecycle.services import (
     asset_start_use,
     work_order_update,
 )
-from lifecycle.states import AssetState
 from tests.factories import AssetFactory, AssetTypeFactory, RoomFactory
 from tests.lifecycle.helpers import located_asset
 

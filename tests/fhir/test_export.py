@@ -8,7 +8,7 @@ import json
 import pytest
 from django.core.management import CommandError, call_command
 
-from lifecycle.states import AssetState
+from declarations.states import AssetState
 from locations.models import Building, Floor, Room, Site
 from tests.fhir.conftest import validate
 

@@ -9,7 +9,7 @@ import pytest
 from django.utils import timezone
 
 from assets.models import Asset, Tag
-from lifecycle.states import AssetState
+from declarations.states import AssetState
 from locations.models import Room
 from tests.factories import RoomFactory, TagFactory, square
 from tests.fhir.conftest import FHIR_JSON, fhir_get, validate

@@ -4,10 +4,10 @@ from datetime import date, timedelta
 
 from django.utils import timezone
 
+from declarations.room_types import RoomType
+from declarations.states import AssetState
 from lifecycle.models import WorkOrderKind
 from lifecycle.services import recall_issue, work_order_open
-from lifecycle.states import AssetState
-from locations.choices import RoomType
 from tests.factories import AssetFactory, RoomFactory
 
 

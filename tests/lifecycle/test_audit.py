@@ -4,10 +4,10 @@ import pytest
 from django.contrib.contenttypes.models import ContentType
 
 from assets.models import Asset
+from declarations.states import AssetState
 from lifecycle.history import record_changes, snapshot
 from lifecycle.models import AppendOnlyError, ChangeRecord, TransitionLog, WorkOrderKind, WorkOrderStatus
 from lifecycle.services import asset_start_use, work_order_complete, work_order_open, work_order_update
-from lifecycle.states import AssetState
 from tests.factories import AssetFactory, AssetTypeFactory
 from tests.lifecycle.helpers import located_asset
 

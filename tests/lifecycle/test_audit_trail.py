@@ -15,8 +15,8 @@ from django.core.management import call_command
 from django.test import Client
 
 from assets.models import Asset
-from assets.services import assets_import_text
 from config.security_events import ControlCharacterFilter, JsonLinesFormatter, clean_for_log, security_event
+from lifecycle.asset_import import assets_import_text
 from lifecycle.models import ChangeRecord
 from lifecycle.selectors import object_change_history
 from locations.ingest.auth import gateway_token_issue
@@ -54,7 +54,7 @@ def test_an_import_that_creates_assets_is_in_the_trail(biomed):
 
 
 def test_a_dry_run_import_leaves_no_trail(biomed):
-    from assets.services import assets_import
+    from lifecycle.asset_import import assets_import
 
     assets_import(stream=io.StringIO(HEADER + "IP-8,Infusion pump,,BD,Alaris,SN-8,false,\n"), user=biomed, dry_run=True)
     assert not ChangeRecord.objects.filter(content_type__model="asset").exists()

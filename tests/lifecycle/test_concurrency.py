@@ -12,10 +12,10 @@ from django.db import connection, connections
 from django_fsm.signals import pre_transition
 
 from assets.models import Asset
+from declarations.states import AssetState
 from lifecycle.exceptions import ConcurrentTransition
 from lifecycle.models import TransitionLog
 from lifecycle.services import asset_transition
-from lifecycle.states import AssetState
 from tests.factories import UserFactory
 from tests.lifecycle.helpers import located_asset
 from tests.pg_waits import backend_pid, wait_until_blocked

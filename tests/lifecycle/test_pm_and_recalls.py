@@ -5,6 +5,9 @@ from datetime import date, timedelta
 import pytest
 from django.utils import timezone
 
+from declarations.location_status import LocationStatus
+from declarations.states import AssetState
+from lifecycle.biomed.selectors import asset_next_due, asset_overdue_schedules
 from lifecycle.biomed.services import schedule_set
 from lifecycle.exceptions import GuardFailed, RecallError, TransitionPermissionDenied, WorkOrderError
 from lifecycle.models import Recall, WorkOrder, WorkOrderKind, WorkOrderStatus
@@ -21,8 +24,6 @@ from lifecycle.services import (
     work_order_open,
     work_order_update,
 )
-from lifecycle.states import AssetState
-from locations.freshness import LocationStatus
 from tests.factories import AssetFactory, AssetTypeFactory
 from tests.lifecycle.helpers import located_asset, open_recall_on, pm_last_done, pm_overdue_asset
 
@@ -37,15 +38,15 @@ TODAY = date(2026, 11, 22)
 def test_next_pm_due_uses_the_type_interval_unless_the_asset_overrides_it():
     pumps = AssetTypeFactory(name="Infusion pump", default_pm_interval_days=365)
     asset = AssetFactory(asset_type=pumps, last_pm_date=date(2026, 1, 10))
-    assert asset.next_pm_due == date(2027, 1, 10)
+    assert asset_next_due(asset=asset) == date(2027, 1, 10)
     schedule_set(asset=asset, kind="pm", interval_value=90)  # the asset overrides its type's PM plan
-    assert asset.next_pm_due == date(2026, 4, 10)
+    assert asset_next_due(asset=asset) == date(2026, 4, 10)
 
 
 def test_before_the_first_pm_the_in_service_date_counts():
     asset = AssetFactory(in_service_date=date(2026, 3, 1))
-    assert asset.next_pm_due == date(2026, 3, 1) + timedelta(days=365)
-    assert AssetFactory().next_pm_due is None  # nothing known: not reported overdue
+    assert asset_next_due(asset=asset) == date(2026, 3, 1) + timedelta(days=365)
+    assert asset_next_due(asset=AssetFactory()) is None  # nothing known: not reported overdue
 
 
 def test_assets_pm_overdue_per_interval_and_boundary():
@@ -62,8 +63,8 @@ def test_assets_pm_overdue_per_interval_and_boundary():
     overdue = set(assets_pm_overdue(today=TODAY))
     assert overdue == {overdue_yearly, overdue_quarterly, overridden, from_in_service}
     assert due_today not in overdue
-    assert all(asset.pm_overdue(TODAY) for asset in overdue)
-    assert not due_today.pm_overdue(TODAY)
+    assert all(asset_overdue_schedules(asset=asset, today=TODAY) for asset in overdue)
+    assert not asset_overdue_schedules(asset=due_today, today=TODAY)
 
 
 def test_completing_a_pm_work_order_sets_the_last_pm_date_and_unblocks_return_to_service(biomed):

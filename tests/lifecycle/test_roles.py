@@ -5,10 +5,10 @@ from django.contrib.auth.models import AnonymousUser
 
 import lifecycle.decommissioning.selectors as decommissioning
 import lifecycle.decommissioning.services as decommissioning_services
+from declarations.states import AssetState
 from lifecycle.exceptions import TransitionPermissionDenied
 from lifecycle.models import TransitionLog
 from lifecycle.services import asset_transition
-from lifecycle.states import AssetState
 from tests.factories import UserFactory
 from tests.lifecycle.helpers import located_asset
 

@@ -7,9 +7,9 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from assets.models import Asset
+from declarations.room_types import RoomType
+from declarations.states import AssetState
 from lifecycle.models import RoomTypeRule, Source, TransitionLog
-from lifecycle.states import AssetState
-from locations.choices import RoomType
 from locations.signals import RoomChange, room_changes_committed
 from tests.factories import RoomFactory
 from tests.lifecycle.helpers import located_asset
@@ -238,8 +238,8 @@ def test_the_migration_deactivates_existing_rules_that_break_the_rule():
 
 def test_a_rule_runs_the_guards_of_the_transition_that_normally_leads_to_its_target(monkeypatch, caplog):
     """Were `return` (in use -> soiled) ever guarded, a rule moving equipment to soiled obeys that guard too."""
-    from lifecycle.guards import Guard
-    from lifecycle.transitions import TransitionName, method_name
+    from declarations.guards import Guard
+    from declarations.transitions import TransitionName, method_name
 
     refuse = Guard("needs_a_count", "the set was counted", lambda asset: ["instrument count missing"])
     method = getattr(Asset, method_name(TransitionName.RETURN))

@@ -9,9 +9,9 @@ from django.core.management.base import CommandError
 from rest_framework.test import APIClient
 
 from assets.models import Asset
+from declarations.states import STATE_DEFINITIONS, AssetState, state_definition
 from lifecycle.display import state_badge
 from lifecycle.statedocs import render_states_markdown
-from lifecycle.states import STATE_DEFINITIONS, AssetState, state_definition
 from tests.factories import AssetFactory, UserFactory
 
 # The agreed meaning of each state, word for word (docs/design.md §2: one definition per state).

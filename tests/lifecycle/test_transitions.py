@@ -8,7 +8,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from assets.models import Asset
+from declarations.states import AssetState
+from declarations.transitions import TransitionName
 from lifecycle import services
+from lifecycle.biomed.selectors import asset_next_due
 from lifecycle.exceptions import (
     ConcurrentTransition,
     GuardFailed,
@@ -20,8 +23,6 @@ from lifecycle.exceptions import (
 )
 from lifecycle.models import Source, TransitionLog
 from lifecycle.services import asset_transition
-from lifecycle.states import AssetState
-from lifecycle.transitions import TransitionName
 from tests.factories import AssetFactory
 from tests.lifecycle.helpers import located_asset, open_recall_on, pm_overdue_asset
 
@@ -119,7 +120,7 @@ def test_send_to_biomed_needs_a_reason(security_officer):
 
 def test_finish_cleaning_goes_to_biomed_when_pm_is_overdue_and_says_why(dispatcher):
     asset = pm_overdue_asset(AssetState.CLEANING, days_overdue=10)
-    due = asset.next_pm_due
+    due = asset_next_due(asset=asset)
     entry = services.asset_finish_cleaning(asset=asset, user=dispatcher, note="bay 3")
     assert entry.to_state == AssetState.BIOMED == db_state(asset)
     assert entry.note == f"sent to biomed instead of available: PM overdue since {due:%Y-%m-%d}. bay 3"
@@ -135,7 +136,7 @@ def test_finish_cleaning_goes_to_biomed_when_a_recall_is_open(dispatcher):
 
 def test_pm_due_today_is_not_overdue(dispatcher):
     asset = pm_overdue_asset(AssetState.CLEANING, days_overdue=0)
-    assert asset.next_pm_due == timezone.localdate()
+    assert asset_next_due(asset=asset) == timezone.localdate()
     assert services.asset_finish_cleaning(asset=asset, user=dispatcher).to_state == AssetState.AVAILABLE
 
 
@@ -145,7 +146,7 @@ def test_return_to_service_is_refused_naming_the_failing_guards(biomed):
     with pytest.raises(GuardFailed) as excinfo:
         services.asset_return_to_service(asset=asset, user=biomed)
     assert excinfo.value.reasons == [
-        f"PM overdue since {asset.next_pm_due:%Y-%m-%d}",
+        f"PM overdue since {asset_next_due(asset=asset):%Y-%m-%d}",
         f"open recall work order {work_order.reference} (recall R-123)",
     ]
     assert "PM overdue since" in str(excinfo.value)

@@ -12,7 +12,7 @@ One ceiling receiver in the middle of each room (gw-a, gw-b, gw-c, gw-cor, gw-ex
 
 from __future__ import annotations
 
-from locations.choices import RoomType
+from declarations.room_types import RoomType
 from locations.simulator import format_ts
 from tests.factories import AssetFactory, Hospital, TagFactory, build_hospital
 

@@ -9,9 +9,9 @@ import pytest
 from django.core.management import call_command
 
 from assets.models import Asset
-from assets.tag_ids import format_tag_id
+from declarations.states import AssetState
+from declarations.tag_ids import format_tag_id
 from lifecycle.models import Source, TransitionLog
-from lifecycle.states import AssetState
 from locations.models import Room
 from locations.pipeline import reset_pipeline, site_plan_from_db
 from locations.simulator import SimTag, Simulator, gateway_bodies

@@ -9,7 +9,7 @@ import pytest
 from django.core.management import call_command
 from django.test import Client
 
-from assets.tag_ids import format_tag_id
+from declarations.tag_ids import format_tag_id
 from lifecycle.alerts.choices import AlertKind
 from lifecycle.alerts.services import alerts_check_all
 from locations.models import Receiver

@@ -10,7 +10,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from assets.models import Asset, Tag
-from assets.tag_ids import format_tag_id
+from declarations.tag_ids import format_tag_id
 from locations.models import Receiver, RoomInterval
 from locations.pipeline import site_plan_from_db
 from locations.simulator import MotionModel, SimTag, Simulator, gateway_bodies

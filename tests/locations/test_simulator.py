@@ -12,7 +12,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from assets.models import Asset
-from assets.tag_ids import normalize_tag_id
+from declarations.tag_ids import normalize_tag_id
 from locations.engine.parsing import parse_batch, parse_timestamp
 from locations.engine.types import FloorGeom, ReceiverGeom, RoomGeom, SitePlan
 from locations.simulator import MotionModel, RadioModel, SimTag, Simulator, format_ts, gateway_bodies

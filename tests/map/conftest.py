@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
-from locations.choices import RoomType
+from declarations.room_types import RoomType
 from tests.factories import (
     Hospital,
     UserFactory,

@@ -28,8 +28,8 @@ from django.utils import timezone
 from playwright.sync_api import expect, sync_playwright
 
 from assets.models import Asset
-from lifecycle.states import AssetState
-from locations.choices import RoomType
+from declarations.room_types import RoomType
+from declarations.states import AssetState
 from tests.factories import FloorFactory, RoomFactory, UserFactory, square
 from tests.map.conftest import build_map_hospital
 

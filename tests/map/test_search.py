@@ -1,13 +1,13 @@
 """The map's search, "what do I need, where am I": type matching, where-I-am, and the order of the results.
 
-The ordering itself is assets.selectors.assets_nearest_available (tests/api/test_nearest.py); here it is
+The ordering itself is lifecycle.nearest.assets_nearest_available (tests/api/test_nearest.py); here it is
 checked through the map's endpoint, as the nurse's page sees it.
 """
 
 import pytest
 
 from assets.selectors import asset_types_matching
-from lifecycle.states import AssetState
+from declarations.states import AssetState
 from tests.factories import AssetTypeFactory
 
 pytestmark = pytest.mark.django_db

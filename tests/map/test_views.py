@@ -8,8 +8,8 @@ from django.test import Client
 from django.utils import timezone
 
 from assets.models import Asset
+from declarations.states import STATE_DEFINITIONS, AssetState
 from lifecycle.models import TransitionLog
-from lifecycle.states import STATE_DEFINITIONS, AssetState
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db

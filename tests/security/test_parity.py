@@ -48,6 +48,7 @@ from declarations.policy import (
     Action,
     allowed,
 )
+from declarations.states import AssetState
 from lifecycle.decommissioning import services as decommissioning
 from lifecycle.decommissioning.models import (
     CustodyEntry,
@@ -59,7 +60,6 @@ from lifecycle.models import TransitionLog, WorkOrder
 from lifecycle.requests.models import EquipmentRequest
 from lifecycle.requests.services import equipment_request_assign, equipment_request_create
 from lifecycle.services import asset_transition
-from lifecycle.states import AssetState
 from lifecycle.webhooks.models import WebhookSubscription
 from locations.models import GatewayToken
 from tests.api.conftest import build_api_hospital

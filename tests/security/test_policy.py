@@ -10,9 +10,9 @@ from django.contrib.auth.models import Group
 
 from declarations import policy
 from declarations.policy import SUPERUSER, SYSTEM, Action, Role, allowed
+from declarations.roles import Role as GroupRole
+from declarations.transitions import TransitionName
 from lifecycle.decommissioning.choices import SignOffRole
-from lifecycle.roles import Role as GroupRole
-from lifecycle.transitions import TransitionName
 
 
 def test_the_declarations_import_no_django_and_no_models():

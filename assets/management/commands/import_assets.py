@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from assets.services import AssetImportError, assets_import
+from lifecycle.asset_import import AssetImportError, assets_import
 
 
 class Command(BaseCommand):

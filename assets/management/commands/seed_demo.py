@@ -14,6 +14,7 @@ from assets.demo import (
     demo_floorplan_paths,
     demo_users_ensure,
 )
+from lifecycle.biomed.demo import demo_biomed_ensure
 
 
 class Command(BaseCommand):
@@ -48,7 +49,6 @@ class Command(BaseCommand):
                 call_command("import_floorplan", *[str(p) for p in floorplans], stdout=self.stdout, stderr=self.stderr)
                 call_command("import_assets", str(assets_csv), stdout=self.stdout, stderr=self.stderr)
                 outcomes = demo_users_ensure()
-                from lifecycle.biomed.demo import demo_biomed_ensure  # schedules, 90 days of work, loans
 
                 biomed_counts = demo_biomed_ensure()
 

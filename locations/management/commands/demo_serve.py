@@ -33,7 +33,8 @@ class Command(RunserverCommand):
     def _simulate(self, speed: float) -> None:
         loop = None
         for _ in range(100):  # the server installs and starts its event loop on the main thread
-            from daphne.server import twisted_loop
+            # Imported here, in the loop: daphne.server's twisted_loop is set once the server has started.
+            from daphne.server import twisted_loop  # noqa: PLC0415 — see above
 
             loop = twisted_loop
             if loop.is_running():

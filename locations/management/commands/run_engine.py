@@ -1,3 +1,4 @@
+import cProfile
 import json
 import signal
 import threading
@@ -6,6 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from locations.ingest.queue import build_queue
 from locations.ingest.worker import EngineWorker
+from locations.outbox import consumer_mode, ensure_in_process_consumer
 from locations.pipeline import LocationPipeline
 
 
@@ -40,7 +42,6 @@ class Command(BaseCommand):
             max_shards=options["max_shards"],
             record_latency=options["record_latency"],
         )
-        from locations.outbox import consumer_mode, ensure_in_process_consumer
 
         if consumer_mode() == "in-process":
             ensure_in_process_consumer()  # otherwise: manage.py consume_location_outbox
@@ -52,8 +53,6 @@ class Command(BaseCommand):
         self.stderr.write(f"engine worker {worker.name}: ready, {queue.shards} shards under {queue.prefix}")
         profiler = None
         if options["profile"]:
-            import cProfile
-
             profiler = cProfile.Profile()
             profiler.enable()
         try:

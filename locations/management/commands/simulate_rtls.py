@@ -12,7 +12,8 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from assets.models import Tag
-from assets.tag_ids import format_tag_id
+from declarations.tag_ids import format_tag_id
+from locations.outbox import ensure_in_process_consumer
 from locations.pipeline import LocationPipeline, site_plan_from_db
 from locations.simulator import MotionModel, RadioModel, SimTag, Simulator, format_ts, gateway_bodies
 
@@ -142,8 +143,6 @@ class Command(BaseCommand):
         )
 
     def _live(self, plan, tags, radio, motion, options):
-        from locations.outbox import ensure_in_process_consumer
-
         ensure_in_process_consumer()  # the embedded default: rules, alerts and webhooks in this process
         pipeline = LocationPipeline()
         sim = Simulator(plan, tags, start_ts=time.time(), seed=options["seed"], radio=radio, motion=motion)

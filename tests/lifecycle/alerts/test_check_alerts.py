@@ -8,13 +8,13 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from assets.models import Asset, Tag
+from declarations.room_types import RoomType
+from declarations.states import AssetState
 from lifecycle.alerts.choices import AlertKind, AlertStatus
 from lifecycle.alerts.models import Alert, ParLevel
 from lifecycle.alerts.services import alerts_check_all
 from lifecycle.biomed.services import schedule_set
 from lifecycle.models import Recall, WorkOrder, WorkOrderKind, WorkOrderStatus
-from lifecycle.states import AssetState
-from locations.choices import RoomType
 from locations.models import Receiver
 from tests.factories import AssetFactory, AssetTypeFactory, ReceiverFactory, RoomFactory, TagFactory
 from tests.lifecycle.alerts.helpers import ago, set_state, tracked_asset

@@ -2,9 +2,9 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
+from declarations.states import AssetState
 from lifecycle.alerts.models import ParLevel
 from lifecycle.alerts.selectors import par_levels_with_counts
-from lifecycle.states import AssetState
 from tests.factories import AssetTypeFactory, RoomFactory
 from tests.lifecycle.alerts.helpers import ago, tracked_asset
 

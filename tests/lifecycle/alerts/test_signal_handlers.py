@@ -6,11 +6,11 @@ from unittest import mock
 import pytest
 
 from assets.models import Asset, Tag
+from declarations.room_types import RoomType
 from lifecycle.alerts import services
 from lifecycle.alerts.choices import AlertKind, AlertStatus
 from lifecycle.alerts.models import Alert
 from lifecycle.alerts.services import alerts_check_all
-from locations.choices import RoomType
 from locations.signals import RoomChange, TagReport, room_changes_committed, tags_reported
 from tests.factories import RoomFactory
 from tests.lifecycle.alerts.helpers import ago, tracked_asset

@@ -6,13 +6,13 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from declarations.states import AssetState
 from lifecycle.decommissioning.models import (
     CustodyEntry,
     DecommissioningCertificate,
     DecommissioningChecklist,
     SignOff,
 )
-from lifecycle.states import AssetState
 
 CHANGELIST = "admin:decommissioning_decommissioningchecklist_changelist"
 

@@ -11,10 +11,10 @@ import threading
 import pytest
 from django.db import connection
 
+from declarations.states import AssetState
 from lifecycle.decommissioning import selectors, services
 from lifecycle.decommissioning.exceptions import ChecklistLocked, SignOffRefused
 from lifecycle.decommissioning.models import DecommissioningCertificate, DecommissioningChecklist, SignOff
-from lifecycle.states import AssetState
 from tests.factories import AssetFactory, TagFactory, UserFactory
 from tests.lifecycle.decommissioning.conftest import complete, send_to_biomed
 

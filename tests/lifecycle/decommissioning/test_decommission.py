@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from declarations.states import AssetState
 from lifecycle.decommissioning import services
 from lifecycle.decommissioning.exceptions import ChecklistLocked, DecommissionRefused
 from lifecycle.decommissioning.models import AppendOnlyError, DecommissioningCertificate
@@ -13,7 +14,6 @@ from lifecycle.decommissioning.selectors import assets_in_service, certificate_h
 from lifecycle.exceptions import GuardFailed, TransitionPermissionDenied
 from lifecycle.models import TransitionLog
 from lifecycle.services import asset_transition
-from lifecycle.states import AssetState
 from tests.factories import AssetFactory
 from tests.lifecycle.decommissioning.conftest import send_to_biomed
 

@@ -5,12 +5,13 @@ engineering role, and nobody deletes a work order."""
 import pytest
 
 from assets.models import Tag
-from assets.services import AssetImportError, TagBindingError, assets_import_text, tag_bind
+from assets.services import TagBindingError, tag_bind
+from declarations.states import AssetState
+from lifecycle.asset_import import AssetImportError, assets_import_text
 from lifecycle.decommissioning import services
 from lifecycle.exceptions import TransitionPermissionDenied
 from lifecycle.models import WorkOrder
 from lifecycle.services import work_order_open
-from lifecycle.states import AssetState
 from tests.factories import TagFactory, UserFactory
 
 

@@ -7,12 +7,12 @@ import json
 import pytest
 
 from assets.models import Asset, AssetIdentityFrozen
-from assets.services import AssetImportError, assets_import_text
+from declarations.states import AssetState
+from lifecycle.asset_import import AssetImportError, assets_import_text
 from lifecycle.decommissioning import selectors, services
 from lifecycle.decommissioning.canonical import canonical_json, sha256_hex
 from lifecycle.decommissioning.exceptions import DecommissionRefused
 from lifecycle.decommissioning.models import DecommissioningCertificate
-from lifecycle.states import AssetState
 
 
 def test_each_sign_off_stores_the_hash_of_the_checklist_and_the_asset_identity(signed_checklist, asset):

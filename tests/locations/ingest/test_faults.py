@@ -330,9 +330,9 @@ def test_killing_the_outbox_consumer_mid_drain_applies_every_rule_exactly_once(d
     consumer finishes the rest. One transition and one delivery (with its own stable id) per room change."""
     from django.utils import timezone
 
+    from declarations.room_types import RoomType
     from lifecycle.models import TransitionLog
     from lifecycle.webhooks.models import WebhookDelivery, WebhookSubscription
-    from locations.choices import RoomType
     from locations.models import LocationOutbox
     from tests.factories import AssetFactory
 

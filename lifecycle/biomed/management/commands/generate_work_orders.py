@@ -3,6 +3,7 @@ from datetime import date
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
+from lifecycle.biomed.models import ScheduledWork
 from lifecycle.biomed.services import schedules_materialise, work_orders_generate
 
 
@@ -23,7 +24,6 @@ class Command(BaseCommand):
             raise CommandError(f"--today {today!r} is not a date (YYYY-MM-DD)") from None
         synced = schedules_materialise()
         result = work_orders_generate(today=day)
-        from lifecycle.biomed.models import ScheduledWork
 
         shown = ScheduledWork.objects.filter(work_order__in=[wo.pk for wo in result.opened[:50]]).select_related(
             "work_order__asset", "schedule"

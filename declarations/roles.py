@@ -1,4 +1,4 @@
-"""The four staff roles (docs/design.md §1). Each is a Django group, created by a data migration.
+"""The four staff roles (docs/security.md). Each is a Django group, created by a data migration.
 
 What each role may do is the policy table's business (declarations/policy.py, whose ``Role`` has the same
 values); read it with ``config.access.may``."""

@@ -1,4 +1,4 @@
-"""The lifecycle states (docs/design.md §2): ONE declaration per state, reused by every interface.
+"""The lifecycle states: ONE declaration per state, reused by every interface (declarations layer).
 
 Each state is declared once below, with its machine name, label, definition, colour, icon and
 shape. ``AssetState`` (the model field's choices), the admin badge, the map legend,
@@ -20,7 +20,7 @@ from django.db import models
 class StateDefinition:
     value: str  # machine name, stored in the database and used by the API
     label: str
-    definition: str  # the one agreed meaning (docs/design.md §2); shown in the admin, map, API and docs
+    definition: str  # the one agreed meaning; shown in the admin, map, API and docs
     colour: str  # background colour, "#rrggbb"; white text on it meets WCAG AA contrast
     icon: str  # a single Unicode symbol, so it renders without an icon font (intranets are offline)
     shape: str  # map marker shape, unique per state

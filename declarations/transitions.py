@@ -1,4 +1,4 @@
-"""The transitions' names and labels (docs/design.md §3), declared once.
+"""The transitions' names and labels (docs/lifecycle.md), declared once.
 
 The Asset model implements each as a django-fsm ``@transition`` method of the same name, except
 ``return``, a Python keyword, whose method is ``return_``.

@@ -1,0 +1,51 @@
+"""The guards of the asset state machine, declared by name and bound late.
+
+django-fsm's ``conditions=`` wants callables returning a bool; a ``Guard`` is one, and it also gives the
+services the reasons ("PM overdue since 2026-10-02") to put in a refusal.
+
+Each guard is declared here with its name and what it means in words; ``assets.models.Asset`` names them in
+its ``@transition(conditions=...)``. What a guard checks (schedules, recalls, freshness, the
+decommissioning checklist) belongs to the lifecycle app, which binds each check to its guard in
+``LifecycleConfig.ready()`` (``lifecycle.guards.bind_guards``). So the asset model imports nothing from
+lifecycle, and the declarations import no models.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+Check = Callable[[object], list[str]]
+
+
+class GuardNotBound(RuntimeError):
+    pass
+
+
+class Guard:
+    def __init__(self, name: str, description: str, check: Check | None = None):
+        self.name = self.__name__ = name
+        self.description = description
+        self._check = check
+
+    def bind(self, check: Check) -> None:
+        """Give the guard its check: called once, by the app that owns the rule (LifecycleConfig.ready)."""
+        self._check = check
+
+    def reasons(self, instance) -> list[str]:
+        """Why the transition may not run now, in words; empty when it may."""
+        if self._check is None:
+            raise GuardNotBound(f"guard {self.name!r} has no check bound: is the lifecycle app installed and ready?")
+        return list(self._check(instance))
+
+    def __call__(self, instance) -> bool:
+        return not self.reasons(instance)
+
+    def __repr__(self):
+        return f"Guard({self.name})"
+
+
+IS_LOCATED = Guard("is_located", "asset is located (seen within the freshness window)")
+IS_SERVICEABLE = Guard("is_serviceable", "PM not overdue and no open recall work order")
+DECOMMISSION_READY = Guard("decommission_ready", "decommissioning checklist complete and both sign-offs valid")
+
+GUARDS: dict[str, Guard] = {g.name: g for g in (IS_LOCATED, IS_SERVICEABLE, DECOMMISSION_READY)}

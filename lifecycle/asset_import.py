@@ -1,0 +1,367 @@
+"""The asset CSV import (``manage.py import_assets``, the admin's import page): assets, their tags, their
+maintenance schedules (lifecycle.biomed.imports) and the change history, checked completely, then written in
+one transaction. It writes lifecycle data, so it lives in the lifecycle app, above assets."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import date
+
+from django.contrib.contenttypes.models import ContentType
+from django.db import transaction
+from django.utils.text import slugify
+
+from assets.codings import type_coding_problems
+from assets.models import IDENTITY_FIELDS, Asset, AssetType, Tag
+from assets.services import tag_bind
+from declarations.choices import EncryptionStatus, RiskClass
+from declarations.states import AssetState
+from declarations.tag_ids import TagIdError, format_tag_id, normalize_tag_id
+from lifecycle.biomed.imports import SCHEDULE_COLUMNS, parse_schedule_columns, schedules_import
+from lifecycle.decommissioning.models import DecommissioningChecklist
+from lifecycle.exceptions import LifecycleError
+from lifecycle.models import ChangeRecord
+
+# ---------------------------------------------------------------------------------------------
+# Asset CSV import (docs/architecture.md, Imports)
+
+REQUIRED_COLUMNS = ("asset_tag", "asset_type", "tag_id", "manufacturer", "model", "serial_number")
+BOOLEAN_COLUMNS = ("data_bearing", "networked")
+DATE_COLUMNS = ("in_service_date", "purchase_date")
+DAY_COUNT_COLUMNS = ()
+TEXT_COLUMNS = ("unit", "firmware_version")
+CHOICE_COLUMNS = {"encryption_status": EncryptionStatus, "risk_class": RiskClass}
+# The asset type's optional coding (FHIR Device.type): blank leaves the type's coding as it is.
+TYPE_CODING_COLUMNS = {"type_code_system": "code_system", "type_code": "code", "type_code_display": "code_display"}
+OPTIONAL_COLUMNS = (
+    *TEXT_COLUMNS,
+    *BOOLEAN_COLUMNS,
+    *CHOICE_COLUMNS,
+    *DATE_COLUMNS,
+    *SCHEDULE_COLUMNS,  # lifecycle.biomed.imports: <kind>_interval, <kind>_last_done; pm_interval_days, last_pm_date
+    *TYPE_CODING_COLUMNS,
+)
+TRUE_WORDS, FALSE_WORDS = {"true", "yes", "y", "1"}, {"false", "no", "n", "0"}
+MAX_LENGTHS = {
+    "asset_tag": 64,
+    "manufacturer": 100,
+    "model": 100,
+    "serial_number": 100,
+    "unit": 64,
+    "firmware_version": 64,
+}
+
+
+class AssetImportError(Exception):
+    """The import was refused and nothing was written. ``errors`` names each row and problem."""
+
+    def __init__(self, errors: list[str]):
+        self.errors = errors
+        super().__init__(f"{len(errors)} problem(s) in the asset file; nothing was imported")
+
+
+@dataclass
+class AssetImportResult:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    asset_types_created: list[str] = field(default_factory=list)
+    tags_registered: int = 0
+    tags_bound: int = 0
+
+
+@dataclass
+class _Row:
+    line: int
+    asset_tag: str
+    asset_type: str
+    tag_id: str | None
+    values: dict
+    type_coding: dict | None = None  # {"code_system", "code", "code_display"} when the row gives one
+    schedules: dict = field(default_factory=dict)
+
+
+def _parse_row(raw: dict, line: int, present: set[str], problems: list[str]) -> _Row | None:
+    def text(column):
+        return (raw.get(column) or "").strip()
+
+    for column in ("asset_tag", "asset_type", "manufacturer", "model"):
+        if not text(column):
+            problems.append(f"{column} is empty")
+    for column, limit in MAX_LENGTHS.items():
+        if len(text(column)) > limit:
+            problems.append(f"{column} is longer than {limit} characters")
+    tag_id = None
+    if text("tag_id"):
+        try:
+            tag_id = normalize_tag_id(text("tag_id"))
+        except TagIdError as exc:
+            problems.append(str(exc))
+    values = {"manufacturer": text("manufacturer"), "model": text("model"), "serial_number": text("serial_number")}
+    for column in TEXT_COLUMNS:
+        if column in present:
+            values[column] = text(column)
+    for column in BOOLEAN_COLUMNS:
+        word = text(column).lower()
+        if column not in present or word == "":
+            continue
+        if word in TRUE_WORDS | FALSE_WORDS:
+            values[column] = word in TRUE_WORDS
+        else:
+            problems.append(f"{column} {text(column)!r} is not true/false")
+    for column, choices in CHOICE_COLUMNS.items():
+        word = text(column).lower()
+        if column not in present or word == "":
+            continue
+        if word in choices.values:
+            values[column] = word
+        else:
+            problems.append(f"{column} {text(column)!r} is not one of {', '.join(choices.values)}")
+    for column in DATE_COLUMNS:
+        if column not in present:
+            continue
+        if not text(column):
+            values[column] = None
+            continue
+        try:
+            values[column] = date.fromisoformat(text(column))
+        except ValueError:
+            problems.append(f"{column} {text(column)!r} is not a date (YYYY-MM-DD)")
+    for column in DAY_COUNT_COLUMNS:
+        if column not in present:
+            continue
+        raw_days = text(column)
+        if not raw_days:
+            values[column] = None
+        elif raw_days.isdigit() and 1 <= int(raw_days) <= 3650:
+            values[column] = int(raw_days)
+        else:
+            problems.append(f"{column} {raw_days!r} is not a number of days from 1 to 3650")
+    type_coding = None
+    if any(text(column) for column in TYPE_CODING_COLUMNS if column in present):
+        type_coding = {field: text(column) for column, field in TYPE_CODING_COLUMNS.items()}
+        coding_problems = type_coding_problems(
+            system=type_coding["code_system"], code=type_coding["code"], display=type_coding["code_display"]
+        )
+        by_field = {field: column for column, field in TYPE_CODING_COLUMNS.items()}
+        problems.extend(f"{by_field[name]}: {problem}" for name, problem in coding_problems.items())
+    schedules = parse_schedule_columns(raw, present, problems)
+    if problems:
+        return None
+    return _Row(
+        line=line,
+        asset_tag=text("asset_tag"),
+        asset_type=text("asset_type"),
+        tag_id=tag_id,
+        values=values,
+        type_coding=type_coding,
+        schedules=schedules,
+    )
+
+
+def parse_asset_csv(stream: Iterable[str]) -> tuple[list[_Row], list[str]]:
+    """Check every row of an asset CSV. Returns the good rows and every problem ("row N (asset_tag X): ...")."""
+    reader = csv.DictReader(stream)
+    header = [name.strip() for name in (reader.fieldnames or [])]
+    reader.fieldnames = header
+    missing = [c for c in REQUIRED_COLUMNS if c not in header]
+    unknown = [c for c in header if c not in REQUIRED_COLUMNS and c not in OPTIONAL_COLUMNS]
+    errors = []
+    if not header:
+        return [], ["the file is empty: expected the header " + ",".join(REQUIRED_COLUMNS)]
+    if missing:
+        errors.append(f"header: missing column(s) {', '.join(missing)}")
+    if unknown:
+        errors.append(
+            f"header: unknown column(s) {', '.join(unknown)}; optional columns are {', '.join(OPTIONAL_COLUMNS)}"
+        )
+    if errors:
+        return [], errors
+    rows, seen_tags, seen_tag_ids, type_codings = [], {}, {}, {}
+    present = set(header)
+    try:
+        for raw in reader:
+            line = reader.line_num
+            if None in raw:
+                errors.append(f"row {line}: has more fields than the header")
+                continue
+            if not any((value or "").strip() for value in raw.values()):
+                continue  # blank line
+            problems: list[str] = []
+            row = _parse_row(raw, line, present, problems)
+            label = f"row {line} (asset_tag {(raw.get('asset_tag') or '').strip() or '?'})"
+            if row:
+                if row.asset_tag in seen_tags:
+                    problems.append(f"asset_tag is repeated (first on row {seen_tags[row.asset_tag]})")
+                if row.tag_id and row.tag_id in seen_tag_ids:
+                    problems.append(
+                        f"tag_id {format_tag_id(row.tag_id)} is repeated (first on row {seen_tag_ids[row.tag_id]})"
+                    )
+                if row.type_coding:
+                    first = type_codings.setdefault(slugify(row.asset_type), (row.type_coding, line))
+                    if first[0] != row.type_coding:
+                        problems.append(
+                            f"the coding of asset type {row.asset_type} differs from the one on row {first[1]}"
+                        )
+                seen_tags.setdefault(row.asset_tag, line)
+                if row.tag_id:
+                    seen_tag_ids.setdefault(row.tag_id, line)
+            errors.extend(f"{label}: {problem}" for problem in problems)
+            if row and not problems:
+                rows.append(row)
+    except csv.Error as exc:
+        errors.append(f"row {reader.line_num}: not valid CSV: {exc}")
+    except UnicodeDecodeError:
+        errors.append("the file is not UTF-8 text")
+    return rows, errors
+
+
+def _asset_type_for(name: str, cache: dict[str, AssetType], result: AssetImportResult) -> AssetType:
+    key = slugify(name)
+    if key not in cache:
+        asset_type = AssetType.objects.filter(name__iexact=name).first() or AssetType.objects.filter(slug=key).first()
+        if asset_type is None:
+            asset_type = AssetType.objects.create(name=name, slug=key)
+            result.asset_types_created.append(name)
+        cache[key] = asset_type
+    return cache[key]
+
+
+def _asset_type_coding_set(asset_type: AssetType, coding: dict) -> None:
+    changed = [name for name, value in coding.items() if getattr(asset_type, name) != value]
+    if changed:
+        for name in changed:
+            setattr(asset_type, name, coding[name])
+        asset_type.save(update_fields=changed)
+
+
+@transaction.atomic
+def assets_import(
+    *,
+    stream: Iterable[str],
+    user=None,
+    progress: Callable[[int, int], None] | None = None,
+    dry_run: bool = False,
+) -> AssetImportResult:
+    """Upsert assets by asset_tag from a CSV. All or nothing; re-running changes nothing.
+
+    Unknown asset types are created and unknown tags registered. A blank tag_id leaves the asset's
+    binding as it is. A tag already on another asset is an error: unbind it there first.
+    ``dry_run=True`` does all of it, then rolls back and returns the counts (the admin's preview).
+    """
+    rows, errors = parse_asset_csv(stream)
+    if errors:
+        raise AssetImportError(errors)
+    existing = Asset.objects.select_related("asset_type").in_bulk(
+        [row.asset_tag for row in rows], field_name="asset_tag"
+    )
+    tags = Tag.objects.select_related("asset").in_bulk([row.tag_id for row in rows if row.tag_id], field_name="tag_id")
+    with_checklist = set(
+        DecommissioningChecklist.objects.filter(asset__in=list(existing.values())).values_list("asset_id", flat=True)
+    )
+    for row in rows:
+        label = f"row {row.line} (asset_tag {row.asset_tag})"
+        tag = tags.get(row.tag_id)
+        if tag and tag.asset_id and tag.asset.asset_tag != row.asset_tag:
+            errors.append(
+                f"{label}: tag_id {format_tag_id(row.tag_id)} is bound to asset "
+                f"{tag.asset.asset_tag}; unbind it there first"
+            )
+        asset = existing.get(row.asset_tag)
+        if asset is None:
+            continue
+        if row.tag_id and asset.state == AssetState.DECOMMISSIONED and not (tag and tag.asset_id == asset.pk):
+            errors.append(f"{label}: the asset is decommissioned; no tag may be bound to it (leave tag_id blank)")
+        if asset.pk in with_checklist:
+            frozen = [
+                name
+                for name in IDENTITY_FIELDS
+                if name in row.values and name != "asset_type" and getattr(asset, name) != row.values[name]
+            ]
+            if (
+                asset.asset_type.name.casefold() != row.asset_type.casefold()
+                and slugify(row.asset_type) != asset.asset_type.slug
+            ):
+                frozen.append("asset_type")
+            if frozen:
+                errors.append(
+                    f"{label}: cannot change {', '.join(frozen)}: a decommissioning checklist is open for this "
+                    "asset and its sign-offs cover its identity"
+                )
+    if errors:
+        raise AssetImportError(errors)
+
+    result = AssetImportResult()
+    types: dict[str, AssetType] = {}
+    trail: list[ChangeRecord] = []  # the audit trail: who created or rewrote which asset, field by field
+    asset_type_ct = ContentType.objects.get_for_model(Asset)
+    for done, row in enumerate(rows, start=1):
+        values = {**row.values, "asset_type": _asset_type_for(row.asset_type, types, result)}
+        if row.type_coding:
+            _asset_type_coding_set(values["asset_type"], row.type_coding)
+        asset = existing.get(row.asset_tag)
+        if asset is None:
+            asset = Asset.objects.create(asset_tag=row.asset_tag, **values)
+            outcome = "created"
+            changes = {name: {"from": None, "to": _trail_value(value)} for name, value in values.items()}
+        else:
+            changed = [name for name, value in values.items() if getattr(asset, name) != value]
+            changes = {
+                name: {"from": _trail_value(getattr(asset, name)), "to": _trail_value(values[name])} for name in changed
+            }
+            for name in changed:
+                setattr(asset, name, values[name])
+            # Checked above for the whole file (with_checklist): spares Asset.save() a query per row.
+            asset._identity_checked_without_checklist = asset.pk not in with_checklist
+            if changed:
+                asset.save(update_fields=[*changed, "updated_at"])
+            outcome = "updated" if changed else "unchanged"
+        if changes:
+            trail.append(
+                ChangeRecord(
+                    content_type=asset_type_ct,
+                    object_id=str(asset.pk),
+                    object_repr=str(asset)[:200],
+                    action=ChangeRecord.Action.CREATED if outcome == "created" else ChangeRecord.Action.CHANGED,
+                    user=user if user is not None and user.is_authenticated else None,
+                    changes={**changes, "source": {"from": None, "to": "asset import"}},
+                )
+            )
+        if row.schedules:
+            try:
+                if schedules_import(asset=asset, columns=row.schedules, user=user) and outcome == "unchanged":
+                    outcome = "updated"
+            except LifecycleError as exc:
+                raise AssetImportError([f"row {row.line} (asset_tag {row.asset_tag}): {exc}"]) from None
+        if row.tag_id:
+            tag = tags.get(row.tag_id)
+            if tag is None:
+                tag = tags[row.tag_id] = Tag.objects.create(tag_id=row.tag_id)
+                result.tags_registered += 1
+            if tag.asset_id != asset.pk:
+                tag_bind(tag=tag, asset=asset, user=user)
+                result.tags_bound += 1
+                outcome = "created" if outcome == "created" else "updated"
+        setattr(result, outcome, getattr(result, outcome) + 1)
+        if progress and (done % 500 == 0 or done == len(rows)):
+            progress(done, len(rows))
+    ChangeRecord.objects.bulk_create(trail, batch_size=2000)
+    if dry_run:
+        transaction.set_rollback(True)
+    return result
+
+
+def _trail_value(value):
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, AssetType):
+        return value.name
+    return value
+
+
+def assets_import_text(*, text: str, user=None) -> AssetImportResult:
+    """The same import from an uploaded file's text (admin)."""
+    return assets_import(stream=io.StringIO(text), user=user)
