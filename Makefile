@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: demo test test-browser docs-screenshots lint install serve clean
+.PHONY: demo test test-browser docs-screenshots lint install serve clean gettext messages translations
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -17,7 +17,25 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt | $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $@
 
-install: $(VENV)/.installed
+install: translations
+
+# Translations (docs/translating.md). GNU gettext comes from Debian like chromium: makemessages needs
+# xgettext, compilemessages msgfmt. The compiled .mo files are built here, never committed.
+MAKEMESSAGES_IGNORE := --ignore='tests/*' --ignore='benchmarks/*' --ignore='docs/*' --ignore='staticfiles/*' \
+	--ignore='node_modules/*' --ignore='scripts/*'
+gettext:
+	@command -v msgfmt >/dev/null && command -v xgettext >/dev/null \
+		|| (apt-get update -qq && apt-get install -y -qq gettext >/dev/null)
+
+translations: gettext $(VENV)/.installed
+	$(BIN)/python manage.py compilemessages --ignore=.venv --ignore=node_modules --verbosity=0
+
+# After marking or changing strings: refresh every language's .po, then translate what is new.
+messages: gettext $(VENV)/.installed
+	for lang in $$(ls locale); do \
+		$(BIN)/python manage.py makemessages -l $$lang --no-location --no-obsolete $(MAKEMESSAGES_IGNORE) && \
+		$(BIN)/python manage.py makemessages -d djangojs -l $$lang --no-location --no-obsolete $(MAKEMESSAGES_IGNORE); \
+	done
 
 demo: install
 	$(BIN)/python manage.py migrate --noinput
@@ -48,6 +66,7 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
+	$(BIN)/python scripts/check_translations.py
 
 clean:
 	rm -rf $(VENV) db.sqlite3 staticfiles .pytest_cache

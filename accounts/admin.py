@@ -10,6 +10,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.template.response import TemplateResponse
+from django.utils.translation import gettext_lazy as _
 
 from accounts import services
 from accounts.models import ApiToken, ApiTokenKind
@@ -100,12 +101,12 @@ class ApiTokenAdmin(admin.ModelAdmin):
         response["Cache-Control"] = "no-store"
         return response
 
-    @admin.action(description="Revoke the selected tokens")
+    @admin.action(description=_("Revoke the selected tokens"))
     def revoke_tokens(self, request, queryset):
         count = sum(services.api_token_revoke(token=token, by=request.user) for token in queryset)
         messages.success(request, f"{count} token(s) revoked.")
 
-    @admin.action(description="Rotate: revoke the users' long-lived tokens and issue each a new one")
+    @admin.action(description=_("Rotate: revoke the users' long-lived tokens and issue each a new one"))
     def rotate_tokens(self, request, queryset):
         users = {token.user for token in queryset.filter(kind=ApiTokenKind.API).select_related("user")}
         issued = []

@@ -7,11 +7,12 @@ A token is shown once, when it is issued, and never again: only its SHA-256 is s
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 
 class ApiTokenKind(models.TextChoices):
-    API = "api", "API token (long-lived)"
-    STEP_UP = "step_up", "step-up (short-lived, password + second factor)"
+    API = "api", _("API token (long-lived)")
+    STEP_UP = "step_up", _("step-up (short-lived, password + second factor)")
 
 
 class ApiToken(models.Model):

@@ -21,29 +21,30 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.timesince import timesince
+from django.utils.translation import gettext_lazy as _
 
 from accounts.admin_site import fresh_signin_or_redirect
 from assets import admin_imports
 from assets.filters import (
     PM_DUE_SOON_DAYS,
-    BuildingFloorFilter,
+    AssetBuildingFloorFilter,
     HighRiskFilter,
     LocationStatusFilter,
     OpenRecallFilter,
     OwningUnitFilter,
     PmDueFilter,
     RoomUnitFilter,
+    TrackedFilter,
 )
 from assets.models import Asset, AssetType, Tag, TagBinding
 from assets.services import TagBindingError, tag_bind, tag_unbind
 from config.access import may, refuse
 from config.spreadsheet import safe_cell
-from declarations.guards import Guard
 from declarations.location_status import LocationStatus
 from declarations.policy import TRANSITION_ACTIONS
 from declarations.states import AssetState, state_definition
 from declarations.tag_ids import TagIdError, format_tag_id, normalize_tag_id
-from declarations.transitions import REASON_REQUIRED, TransitionName, method_name, transition_name
+from declarations.transitions import TransitionName
 from lifecycle.alerts.selectors import tag_battery_is_low
 from lifecycle.asset_import import AssetImportError, assets_import
 from lifecycle.biomed.models import MaintenanceSchedule
@@ -52,6 +53,7 @@ from lifecycle.decommissioning import selectors as decommissioning
 from lifecycle.decommissioning.services import asset_decommission
 from lifecycle.display import state_badge
 from lifecycle.exceptions import LifecycleError
+from lifecycle.fsm import SYSTEM_TRANSITIONS, asset_transition_options, set_known_state
 from lifecycle.history import record_changes, snapshot
 from lifecycle.models import OPEN_WORK_ORDER_STATUSES, WorkOrder, WorkOrderKind
 from lifecycle.selectors import asset_transition_history
@@ -67,9 +69,9 @@ LOCATION_STATUS_LOOK = {
 }
 PANEL_ROWS = 15  # rows per history panel on the asset page; each panel links to the full list
 
-# Transitions the asset page never offers as a button: the system runs room rules, and retiring
-# goes through the decommissioning service (it issues the certificate).
-NOT_A_BUTTON = {TransitionName.APPLY_ROOM_RULE}
+# Transitions the asset page never offers as a button: the system runs room rules (retiring is a button,
+# but it goes through the decommissioning service: it issues the certificate).
+NOT_A_BUTTON = SYSTEM_TRANSITIONS
 
 
 def location_badge(status: str):
@@ -100,35 +102,27 @@ def where_label(asset: Asset) -> str:
 # Transitions this user may run now ---------------------------------------------------------------
 
 
-def _guard_reasons(fsm_transition, asset: Asset) -> list[str]:
-    return [reason for c in fsm_transition.conditions if isinstance(c, Guard) for reason in c.reasons(asset)]
-
-
 def transition_choices(asset: Asset, user) -> tuple[list[dict], list[dict]]:
-    """(runnable, blocked) for the asset page.
+    """(runnable, blocked) for the asset page, from lifecycle.fsm.asset_transition_options.
 
-    runnable: what django-fsm lists as available to this user now (state, guards, and the roles of
-    declarations/policy.py). blocked: transitions the user's role allows from this state whose
-    guards refuse now, with the guards' reasons, so the page can say why a button is missing.
+    runnable: the transitions this user may run now (state, roles, guards). blocked: those the user's roles
+    allow from this state that a guard refuses now, with the guards' reasons, so the page can say why a
+    button is missing.
     """
-    order = {name: i for i, name in enumerate(TransitionName.values)}
-    runnable_names = {transition_name(t.name) for t in asset.get_available_user_state_transitions(user)} - NOT_A_BUTTON
     runnable, blocked = [], []
-    for name in sorted(set(TransitionName.values) - NOT_A_BUTTON, key=order.get):
-        fsm_transition = getattr(Asset, method_name(name))._django_fsm.get_transition(asset.state)
-        if fsm_transition is None or not fsm_transition.has_perm(asset, user):
+    for option in asset_transition_options(user, asset):
+        if not option.permitted or option.name in NOT_A_BUTTON:
             continue
-        targets = [str(s) for s in getattr(fsm_transition.target, "allowed_states", None) or [fsm_transition.target]]
         item = {
-            "name": name,
-            "label": TransitionName(name).label,
-            "targets": [state_definition(s) for s in targets],
-            "reason_required": name in REASON_REQUIRED,
+            "name": option.name,
+            "label": option.label,
+            "targets": [state_definition(s) for s in option.targets],
+            "reason_required": option.needs_note,
         }
-        if name in runnable_names:
+        if option.can_run:
             runnable.append(item)
         else:
-            blocked.append({**item, "reasons": _guard_reasons(fsm_transition, asset)})
+            blocked.append({**item, "reasons": list(option.blocked_by)})
     return runnable, blocked
 
 
@@ -203,9 +197,10 @@ class AssetAdmin(admin.ModelAdmin):
     list_filter = [
         "state",
         "asset_type",
-        BuildingFloorFilter,
+        AssetBuildingFloorFilter,
         OwningUnitFilter,
         LocationStatusFilter,
+        TrackedFilter,
         PmDueFilter,
         OpenRecallFilter,
         RoomUnitFilter,
@@ -299,20 +294,20 @@ class AssetAdmin(admin.ModelAdmin):
 
     # Columns ----------------------------------------------------------------------------------
 
-    @admin.display(description="state", ordering="state")
+    @admin.display(description=_("state"), ordering="state")
     def state_badge(self, obj):
         return state_badge(obj.state)
 
-    @admin.display(description="room and floor", ordering="current_room__code")
+    @admin.display(description=_("room and floor"), ordering="current_room__code")
     def where(self, obj):
         return where_label(obj) or "—"
 
-    @admin.display(description="location", ordering="location_status")
+    @admin.display(description=_("location"), ordering="location_status")
     def location(self, obj):
         status = getattr(obj, "location_status", None) or asset_location_status(asset=obj)
         return location_badge(status)
 
-    @admin.display(description="last seen", ordering="last_seen")
+    @admin.display(description=_("last seen"), ordering="last_seen")
     def last_seen_ago(self, obj):
         if obj.last_seen is None:
             return "never"
@@ -321,7 +316,7 @@ class AssetAdmin(admin.ModelAdmin):
             '<span title="{}">{} ago</span>', local.strftime("%Y-%m-%d %H:%M:%S"), timesince(local, depth=1)
         )
 
-    @admin.display(description="maintenance due", ordering="next_maintenance_due")
+    @admin.display(description=_("maintenance due"), ordering="next_maintenance_due")
     def pm_due(self, obj):
         due = (
             getattr(obj, "next_maintenance_due", None)
@@ -339,13 +334,13 @@ class AssetAdmin(admin.ModelAdmin):
             return format_html('<span style="color:#9a6700;font-weight:600">{}</span>', due.isoformat())
         return due.isoformat()
 
-    @admin.display(description="next PM due")
+    @admin.display(description=_("next PM due"))
     def next_pm_due(self, obj):
         return asset_next_due(asset=obj) or "unknown (no schedule with a last completion or in-service date)"
 
     # Read-only panels -------------------------------------------------------------------------
 
-    @admin.display(description="checklist")
+    @admin.display(description=_("checklist"))
     def checklist_panel(self, obj):
         if obj.pk is None:
             return "—"
@@ -390,7 +385,7 @@ class AssetAdmin(admin.ModelAdmin):
             format_html("<p>Outstanding:</p><ul>{}</ul>", items) if missing and not certificate else "",
         )
 
-    @admin.display(description="work orders")
+    @admin.display(description=_("work orders"))
     def work_orders_panel(self, obj):
         if obj.pk is None:
             return "—"
@@ -422,7 +417,7 @@ class AssetAdmin(admin.ModelAdmin):
             return table
         return format_html('{}<p><a href="{}">Open a work order</a></p>', table, add)
 
-    @admin.display(description="transitions")
+    @admin.display(description=_("transitions"))
     def transition_log_panel(self, obj):
         if obj.pk is None:
             return "—"
@@ -449,7 +444,7 @@ class AssetAdmin(admin.ModelAdmin):
             total=total,
         )
 
-    @admin.display(description="rooms")
+    @admin.display(description=_("rooms"))
     def location_history_panel(self, obj):
         if obj.pk is None:
             return "—"
@@ -562,7 +557,7 @@ class AssetAdmin(admin.ModelAdmin):
             seen_state = request.POST.get("state", "")
             if seen_state in AssetState.values:
                 # The state the user confirmed: if someone changed it since, the service says so (409).
-                Asset._meta.get_field("state").set_state(asset, seen_state)
+                set_known_state(asset, seen_state)
             try:
                 if transition == TransitionName.DECOMMISSION:
                     certificate = asset_decommission(asset=asset, user=request.user, note=note)
@@ -785,7 +780,7 @@ class AssetAdmin(admin.ModelAdmin):
     def has_open_work_order_permission(self, request):
         return request.user.has_perm("lifecycle.add_workorder")
 
-    @admin.action(description="Open a PM work order for each selected asset", permissions=["open_work_order"])
+    @admin.action(description=_("Open a PM work order for each selected asset"), permissions=["open_work_order"])
     def open_pm_work_orders(self, request, queryset):
         has_open_pm = set(
             WorkOrder.objects.filter(
@@ -841,7 +836,7 @@ def _asset_counts(result) -> str:
 
 
 class LowBatteryFilter(admin.SimpleListFilter):
-    title = "battery"
+    title = _("battery")
     parameter_name = "battery"
 
     def lookups(self, request, model_admin):
@@ -858,7 +853,7 @@ class LowBatteryFilter(admin.SimpleListFilter):
 
 
 class BoundFilter(admin.SimpleListFilter):
-    title = "bound"
+    title = _("bound")
     parameter_name = "bound"
 
     def lookups(self, request, model_admin):
@@ -889,11 +884,11 @@ class TagAdmin(admin.ModelAdmin):
         except TagIdError:
             return results, may_have_duplicates
 
-    @admin.display(description="asset", ordering="asset__asset_tag")
+    @admin.display(description=_("asset"), ordering="asset__asset_tag")
     def asset_link(self, obj):
         return admin_link(obj.asset) if obj.asset_id else "—"
 
-    @admin.display(description="battery", ordering="battery_percent")
+    @admin.display(description=_("battery"), ordering="battery_percent")
     def battery(self, obj):
         if obj.battery_percent is None:
             return "—"

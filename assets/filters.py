@@ -1,6 +1,11 @@
-"""The asset list's filters in the admin. Each one asks the selector that owns the definition
-(location status: locations.freshness; PM due and recalls: lifecycle.selectors), so "missing" or
-"PM overdue" means the same here as on the map, in the API and in the alerts.
+"""The asset list's filters in the admin: choices over the API's filters, declared once in
+assets/filtersets.py (AssetFilterSet).
+
+Each admin filter here only says which FilterSet values its choices stand for; choosing one runs the
+FilterSet itself on the list's queryset, so "missing", "PM overdue" or "high-risk" selects exactly the
+assets the API's filter with the same value selects (tests/admin/test_asset_list.py compares them).
+The FilterSet's filters in turn ask the selector that owns each definition (location status:
+locations.freshness; PM due and recalls: lifecycle.selectors; tracked: lifecycle.alerts.selectors).
 
 Every filter costs at most one small query for its choices and adds conditions to the one list
 query, whatever the page size (tests/admin/test_asset_list.py counts them).
@@ -11,15 +16,12 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from django.contrib import admin
-from django.db.models import Q
+from django.contrib.admin.options import IncorrectLookupParameters
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
-from assets.models import Asset
+from assets.filtersets import AssetFilterSet
 from declarations.location_status import LocationStatus
-from lifecycle.alerts.selectors import assets_left_site_in_alert, assets_missing_in_alert
-from lifecycle.biomed.selectors import high_risk_q, life_support_q
-from lifecycle.selectors import assets_pm_overdue, assets_with_open_recall
-from locations.freshness import status_q
 from locations.models import Floor, Room
 
 PM_DUE_SOON_DAYS = 30
@@ -30,85 +32,97 @@ def first_of_next_month(today: date) -> date:
     return (today.replace(day=28) + timedelta(days=4)).replace(day=1)
 
 
-def missing_tracked_q(now=None) -> Q:
-    """The alerts' "missing" and "left the site" (tagged, in service, seen before), as one asset filter."""
-    return Q(pk__in=assets_missing_in_alert(now=now).values("pk")) | Q(
-        pk__in=assets_left_site_in_alert(now=now).values("pk")
-    )
+class FilterSetListFilter(admin.SimpleListFilter):
+    """An admin list filter whose choices stand for values of the API's AssetFilterSet.
 
+    Subclasses give ``options``: (value, label, {FilterSet parameter: value}), or override ``lookups`` and
+    ``filterset_data`` when the choices come from the database.
+    """
 
-class LocationStatusFilter(admin.SimpleListFilter):
-    title = "location status"
-    parameter_name = "location"
-
-    # "Missing" is the definition of locations.freshness (never seen included); "missing_tracked" is the
-    # alerts' definition: tagged, in service and seen at least once, so worth looking for.
-    MISSING_TRACKED = "missing_tracked"
+    filterset_class = AssetFilterSet
+    options: list[tuple[str, str, dict]] = []
 
     def lookups(self, request, model_admin):
-        return [
-            *LocationStatus.choices,
-            (self.MISSING_TRACKED, "Missing, tagged and in service"),
-        ]
+        return [(value, label) for value, label, _ in self.options]
+
+    def filterset_data(self, value: str) -> dict | None:
+        """The FilterSet parameters this choice stands for; None: not one of the choices (ignored)."""
+        return next((data for choice, _, data in self.options if choice == value), None)
 
     def queryset(self, request, queryset):
-        value = self.value()
-        if value in LocationStatus.values:
-            return queryset.filter(status_q(value))
-        if value == self.MISSING_TRACKED:
-            return queryset.filter(missing_tracked_q())
-        return queryset
+        if self.value() is None:
+            return queryset
+        data = self.filterset_data(self.value())
+        if data is None:
+            return queryset
+        filterset = self.filterset_class(data=data, queryset=queryset, request=request)
+        if not filterset.is_valid():
+            raise IncorrectLookupParameters(filterset.errors)
+        return filterset.qs
 
 
-class PmDueFilter(admin.SimpleListFilter):
-    title = "PM due"
+class LocationStatusFilter(FilterSetListFilter):
+    """located / stale / missing: the one definition (locations.freshness), as the API's location_status."""
+
+    title = _("location status")
+    parameter_name = "location"
+
+    @property
+    def options(self):
+        return [(value, label, {"location_status": value}) for value, label in LocationStatus.choices]
+
+
+class TrackedFilter(FilterSetListFilter):
+    """The assets the missing and left-site alerts watch (lifecycle.alerts.selectors.tracked_q). With
+    "location status: missing" it is the dashboard's "Missing assets"."""
+
+    title = _("tracked")
+    parameter_name = "tracked"
+    options = [
+        ("yes", _("Tracked: tagged, in service, heard before, not on loan"), {"tracked": "true"}),
+        ("no", _("Not tracked"), {"tracked": "false"}),
+    ]
+
+
+class PmDueFilter(FilterSetListFilter):
+    title = _("PM due")
     parameter_name = "pm"
 
     def lookups(self, request, model_admin):
         return [
-            ("overdue", "Overdue"),
-            ("month", "Due by the end of this month (overdue included)"),
+            ("overdue", _("Overdue")),
+            ("month", _("Due by the end of this month (overdue included)")),
             ("soon", f"Due in the next {PM_DUE_SOON_DAYS} days (not yet overdue)"),
         ]
 
-    def queryset(self, request, queryset):
-        # AND-ing the selector's queryset (rather than pk__in) puts its conditions in the list query's own
-        # WHERE: at 50,000 assets PostgreSQL then plans one scan instead of a semi-join it misestimates.
+    def filterset_data(self, value):
         today = timezone.localdate()
-        if self.value() == "overdue":
-            return queryset & assets_pm_overdue(today=today)
-        if self.value() == "month":
-            return queryset & assets_pm_overdue(today=first_of_next_month(today))
-        if self.value() == "soon":
-            horizon = today + timedelta(days=PM_DUE_SOON_DAYS + 1)
-            return (queryset & assets_pm_overdue(today=horizon)).exclude(
-                pk__in=assets_pm_overdue(today=today).values("pk")
-            )
-        return queryset
+        if value == "overdue":
+            return {"pm_overdue": "true"}
+        if value == "month":
+            return {"pm_due_within_days": (first_of_next_month(today) - today).days - 1}
+        if value == "soon":
+            return {"pm_due_within_days": PM_DUE_SOON_DAYS, "pm_overdue": "false"}
+        return None
 
 
-class OpenRecallFilter(admin.SimpleListFilter):
-    title = "open recall"
+class OpenRecallFilter(FilterSetListFilter):
+    title = _("open recall")
     parameter_name = "recall"
-
-    def lookups(self, request, model_admin):
-        return [("open", "Open recall work order"), ("none", "No open recall")]
-
-    def queryset(self, request, queryset):
-        if self.value() == "open":
-            return queryset.filter(pk__in=assets_with_open_recall().values("pk"))
-        if self.value() == "none":
-            return queryset.exclude(pk__in=assets_with_open_recall().values("pk"))
-        return queryset
+    options = [
+        ("open", _("Open recall work order"), {"open_recall": "true"}),
+        ("none", _("No open recall"), {"open_recall": "false"}),
+    ]
 
 
 class BuildingFloorFilter(admin.SimpleListFilter):
-    """Where the asset is now: a whole building, or one floor of it. One query lists both.
+    """Where something is now: a whole building, or one floor of it. One query lists both.
 
-    Subclasses point ``floor_path`` at another model's floor (rooms and receivers: "floor").
+    ``floor_path`` points at the model's floor (rooms and receivers: "floor"); the asset list uses
+    AssetBuildingFloorFilter, which asks the API's FilterSet instead.
     """
 
-    title = "building and floor"
+    title = _("building and floor")
     parameter_name = "where"
     floor_path = "current_room__floor"
 
@@ -122,71 +136,74 @@ class BuildingFloorFilter(admin.SimpleListFilter):
             choices.append((f"f{floor.pk}", f"\u2003{floor.building.name} · {floor.name}"))
         return choices
 
-    def queryset(self, request, queryset):
-        value = self.value() or ""
+    @staticmethod
+    def parse(value: str | None) -> tuple[str, int] | None:
+        """("building" or "floor", id) for "b12" / "f34"; None for anything else."""
+        value = value or ""
         kind, pk = value[:1], value[1:]
-        if not pk.isdigit():
+        if kind not in ("b", "f") or not pk.isdigit():
+            return None
+        return ("building" if kind == "b" else "floor"), int(pk)
+
+    def queryset(self, request, queryset):
+        parsed = self.parse(self.value())
+        if parsed is None:
             return queryset
-        if kind == "b":
-            return queryset.filter(**{f"{self.floor_path}__building_id": int(pk)})
-        if kind == "f":
-            return queryset.filter(**{f"{self.floor_path}_id": int(pk)})
-        return queryset
+        kind, pk = parsed
+        if kind == "building":
+            return queryset.filter(**{f"{self.floor_path}__building_id": pk})
+        return queryset.filter(**{f"{self.floor_path}_id": pk})
 
 
-class OwningUnitFilter(admin.SimpleListFilter):
-    """The care unit that owns the asset (Asset.unit). Its choices come from the asset table alone."""
+class AssetBuildingFloorFilter(FilterSetListFilter, BuildingFloorFilter):
+    """Where the asset is now: the API's ``building`` / ``floor`` filters."""
 
-    title = "owning unit"
+    lookups = BuildingFloorFilter.lookups
+
+    def filterset_data(self, value):
+        parsed = self.parse(value)
+        return None if parsed is None else {parsed[0]: parsed[1]}
+
+    queryset = FilterSetListFilter.queryset
+
+
+class OwningUnitFilter(FilterSetListFilter):
+    """The care unit that owns the asset (the API's ``unit``). Its choices come from the asset table alone."""
+
+    title = _("owning unit")
     parameter_name = "unit"
 
     def lookups(self, request, model_admin):
-        units = Asset.objects.exclude(unit="").order_by("unit").values_list("unit", flat=True).distinct()
+        units = model_admin.model.objects.exclude(unit="").order_by("unit").values_list("unit", flat=True).distinct()
         return [(unit, unit) for unit in units]
 
-    def queryset(self, request, queryset):
-        if self.value():
-            return queryset.filter(unit=self.value())
-        return queryset
+    def filterset_data(self, value):
+        return {"unit": value}
 
 
-class RoomUnitFilter(admin.SimpleListFilter):
-    """The unit whose rooms the asset is in now (par levels count by this), not the unit that owns it."""
+class RoomUnitFilter(FilterSetListFilter):
+    """The unit whose rooms the asset is in now (the API's ``room_unit``; par levels count by this), not the
+    unit that owns it."""
 
-    title = "in a room of unit"
+    title = _("in a room of unit")
     parameter_name = "room_unit"
 
     def lookups(self, request, model_admin):
         units = Room.objects.exclude(unit="").order_by("unit").values_list("unit", flat=True).distinct()
         return [(unit, unit) for unit in units]
 
-    def queryset(self, request, queryset):
-        if self.value():
-            return queryset.filter(current_room__unit=self.value())
-        return queryset
+    def filterset_data(self, value):
+        return {"room_unit": value}
 
 
-class HighRiskFilter(admin.SimpleListFilter):
+class HighRiskFilter(FilterSetListFilter):
     """High-risk and life-support, as the accreditation report groups them (lifecycle.biomed.selectors)."""
 
-    title = "classification"
+    title = _("classification")
     parameter_name = "class"
-
-    def lookups(self, request, model_admin):
-        return [
-            ("high_risk", "High-risk (own flag, type, life-support or risk class high)"),
-            ("life_support", "Life-support"),
-            ("other", "Not high-risk"),
-            ("security", "Security inventory: data-bearing or networked"),
-        ]
-
-    def queryset(self, request, queryset):
-        if self.value() == "high_risk":
-            return queryset.filter(high_risk_q())
-        if self.value() == "life_support":
-            return queryset.filter(life_support_q())
-        if self.value() == "other":
-            return queryset.exclude(high_risk_q())
-        if self.value() == "security":
-            return queryset.filter(Q(data_bearing=True) | Q(networked=True))
-        return queryset
+    options = [
+        ("high_risk", _("High-risk (own flag, type, life-support or risk class high)"), {"high_risk": "true"}),
+        ("life_support", _("Life-support"), {"life_support": "true"}),
+        ("other", _("Not high-risk"), {"high_risk": "false"}),
+        ("security", _("Security inventory: data-bearing or networked"), {"security_inventory": "true"}),
+    ]

@@ -1,7 +1,8 @@
 """The asset filters, declared once: the API list uses them, and any UI list can reuse them.
 
 Each filter that encodes a rule calls that rule's selector (location status: locations.freshness; PM and
-recalls: lifecycle.selectors), so "overdue" or "stale" means the same here as everywhere else.
+recalls: lifecycle.selectors; tracked: lifecycle.alerts.selectors), so "overdue" or "missing" means the same
+here as everywhere else. The admin's asset list filters (assets/filters.py) run this FilterSet too.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from assets.models import Asset, AssetType
 from declarations.location_status import LocationStatus
 from declarations.states import AssetState
 from declarations.tag_ids import TagIdError, normalize_tag_id
+from lifecycle.alerts.selectors import tracked_q
 from lifecycle.biomed.selectors import high_risk_q, life_support_q
 from lifecycle.models import Recall
 from lifecycle.selectors import assets_pm_due_by, assets_pm_overdue, assets_with_open_recall, recall_matching_assets
@@ -49,6 +51,11 @@ class AssetFilterSet(django_filters.FilterSet):
         min_value=0,
         max_value=MAX_PM_HORIZON_DAYS,
         help_text="PM due within this many days from today (overdue included).",
+    )
+    tracked = django_filters.BooleanFilter(
+        method="filter_tracked",
+        help_text="Tagged, in service, heard at least once and not on loan: the assets the missing and left-site "
+        "alerts watch. With location_status=missing: the missing assets worth looking for.",
     )
     open_recall = django_filters.BooleanFilter(method="filter_open_recall", help_text="Has an open recall work order.")
     recall = django_filters.ModelChoiceFilter(
@@ -84,13 +91,18 @@ class AssetFilterSet(django_filters.FilterSet):
     def filter_location_status(self, queryset, name, value):
         return queryset.filter(status_q(value))
 
+    # AND-ing the selector's queryset (rather than pk__in) puts its conditions in the list query's own WHERE:
+    # at 50,000 assets PostgreSQL then plans one scan instead of a semi-join it misestimates.
     def filter_pm_overdue(self, queryset, name, value):
-        overdue = assets_pm_overdue(today=timezone.localdate()).values("pk")
-        return queryset.filter(pk__in=overdue) if value else queryset.exclude(pk__in=overdue)
+        overdue = assets_pm_overdue(today=timezone.localdate())
+        return queryset & overdue if value else queryset.exclude(pk__in=overdue.values("pk"))
 
     def filter_pm_due_within(self, queryset, name, value):
         day = timezone.localdate() + timedelta(days=int(value))
-        return queryset.filter(pk__in=assets_pm_due_by(day=day).values("pk"))
+        return queryset & assets_pm_due_by(day=day)
+
+    def filter_tracked(self, queryset, name, value):
+        return queryset.filter(tracked_q()) if value else queryset.exclude(tracked_q())
 
     def filter_open_recall(self, queryset, name, value):
         recalled = assets_with_open_recall().values("pk")

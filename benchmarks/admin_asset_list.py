@@ -184,7 +184,7 @@ def cases(ids: dict, n_assets: int) -> list[tuple[str, dict]]:
         (f"no filter, page {middle} (OFFSET {(middle - 1) * 50:,})", {"p": str(middle)}),
         ("state = available", {"state__exact": "available"}),
         ("location = missing", {"location": "missing"}),
-        ("missing, tagged, in service (alerts)", {"location": "missing_tracked"}),
+        ("missing and tracked (the dashboard's missing assets)", {"location": "missing", "tracked": "yes"}),
         ("PM overdue", {"pm": "overdue"}),
         ("PM due this month", {"pm": "month"}),
         ("open recall", {"recall": "open"}),

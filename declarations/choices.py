@@ -1,16 +1,17 @@
 """Choices for asset security fields, declared once and reused everywhere."""
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class EncryptionStatus(models.TextChoices):
-    UNKNOWN = "unknown", "Unknown"
-    NOT_APPLICABLE = "not_applicable", "Not applicable (no stored data)"
-    ENCRYPTED = "encrypted", "Encrypted at rest"
-    NOT_ENCRYPTED = "not_encrypted", "Not encrypted"
+    UNKNOWN = "unknown", _("Unknown")
+    NOT_APPLICABLE = "not_applicable", _("Not applicable (no stored data)")
+    ENCRYPTED = "encrypted", _("Encrypted at rest")
+    NOT_ENCRYPTED = "not_encrypted", _("Not encrypted")
 
 
 class RiskClass(models.TextChoices):
-    LOW = "low", "Low"
-    MEDIUM = "medium", "Medium"
-    HIGH = "high", "High"
+    LOW = "low", _("Low")
+    MEDIUM = "medium", _("Medium")
+    HIGH = "high", _("High")

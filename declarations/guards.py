@@ -5,9 +5,10 @@ services the reasons ("PM overdue since 2026-10-02") to put in a refusal.
 
 Each guard is declared here with its name and what it means in words; ``assets.models.Asset`` names them in
 its ``@transition(conditions=...)``. What a guard checks (schedules, recalls, freshness, the
-decommissioning checklist) belongs to the lifecycle app, which binds each check to its guard in
-``LifecycleConfig.ready()`` (``lifecycle.guards.bind_guards``). So the asset model imports nothing from
-lifecycle, and the declarations import no models.
+decommissioning checklist) belongs to the lifecycle apps, which bind each check to its guard in their
+``AppConfig.ready()`` (``lifecycle.guards.bind_guards``; the decommissioning app binds ``decommission_ready``).
+So the asset model imports nothing from lifecycle, and the declarations import no models. A guard nobody
+bound refuses, with its ``unbound_reason``.
 """
 
 from __future__ import annotations
@@ -17,24 +18,23 @@ from collections.abc import Callable
 Check = Callable[[object], list[str]]
 
 
-class GuardNotBound(RuntimeError):
-    pass
-
-
 class Guard:
-    def __init__(self, name: str, description: str, check: Check | None = None):
+    def __init__(self, name: str, description: str, check: Check | None = None, *, unbound_reason: str = ""):
         self.name = self.__name__ = name
         self.description = description
         self._check = check
+        # What a guard whose check was never bound says (its app is not installed): it refuses, it never
+        # lets a transition through unchecked.
+        self.unbound_reason = unbound_reason or f"{name} cannot be checked: no installed app provides its check"
 
     def bind(self, check: Check) -> None:
-        """Give the guard its check: called once, by the app that owns the rule (LifecycleConfig.ready)."""
+        """Give the guard its check: called once, by the app that owns the rule (its AppConfig.ready)."""
         self._check = check
 
     def reasons(self, instance) -> list[str]:
         """Why the transition may not run now, in words; empty when it may."""
         if self._check is None:
-            raise GuardNotBound(f"guard {self.name!r} has no check bound: is the lifecycle app installed and ready?")
+            return [self.unbound_reason]
         return list(self._check(instance))
 
     def __call__(self, instance) -> bool:
@@ -46,6 +46,10 @@ class Guard:
 
 IS_LOCATED = Guard("is_located", "asset is located (seen within the freshness window)")
 IS_SERVICEABLE = Guard("is_serviceable", "PM not overdue and no open recall work order")
-DECOMMISSION_READY = Guard("decommission_ready", "decommissioning checklist complete and both sign-offs valid")
+DECOMMISSION_READY = Guard(
+    "decommission_ready",
+    "decommissioning checklist complete and both sign-offs valid",
+    unbound_reason="decommissioning checklist not found",
+)
 
 GUARDS: dict[str, Guard] = {g.name: g for g in (IS_LOCATED, IS_SERVICEABLE, DECOMMISSION_READY)}

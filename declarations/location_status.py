@@ -6,9 +6,10 @@ layer may use them without importing the domain.
 """
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class LocationStatus(models.TextChoices):
-    LOCATED = "located", "Located"
-    STALE = "stale", "Stale"
-    MISSING = "missing", "Missing"
+    LOCATED = "located", _("Located")
+    STALE = "stale", _("Stale")
+    MISSING = "missing", _("Missing")

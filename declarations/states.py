@@ -11,15 +11,17 @@ fill pattern, so the map and the admin stay readable for colour-blind staff and 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict, dataclass, replace
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 @dataclass(frozen=True, slots=True)
 class StateDefinition:
     value: str  # machine name, stored in the database and used by the API
-    label: str
+    label: str  # declared with gettext_lazy; STATE_DEFINITIONS gives it as str in the active language
     definition: str  # the one agreed meaning; shown in the admin, map, API and docs
     colour: str  # background colour, "#rrggbb"; white text on it meets WCAG AA contrast
     icon: str  # a single Unicode symbol, so it renders without an icon font (intranets are offline)
@@ -35,8 +37,8 @@ class StateDefinition:
 _DECLARATIONS: tuple[StateDefinition, ...] = (
     StateDefinition(
         value="available",
-        label="Available",
-        definition=(
+        label=_("Available"),
+        definition=_(
             "Clean, working, PM and calibration not overdue, no open recall, not reserved or in use. "
             "Can be handed to a patient now."
         ),
@@ -49,8 +51,8 @@ _DECLARATIONS: tuple[StateDefinition, ...] = (
     ),
     StateDefinition(
         value="reserved",
-        label="Reserved",
-        definition="Claimed by a dispatch request and on its way. Nobody else may take it.",
+        label=_("Reserved"),
+        definition=_("Claimed by a dispatch request and on its way. Nobody else may take it."),
         colour="#0550ae",
         icon="⚑",
         shape="diamond",
@@ -60,8 +62,8 @@ _DECLARATIONS: tuple[StateDefinition, ...] = (
     ),
     StateDefinition(
         value="in_use",
-        label="In use",
-        definition="With a patient or a procedure.",
+        label=_("In use"),
+        definition=_("With a patient or a procedure."),
         colour="#6f42c1",
         icon="▶",
         shape="square",
@@ -71,8 +73,8 @@ _DECLARATIONS: tuple[StateDefinition, ...] = (
     ),
     StateDefinition(
         value="soiled",
-        label="Soiled",
-        definition=("Used and returned, or found in a soiled utility room. Must be reprocessed before use."),
+        label=_("Soiled"),
+        definition=_("Used and returned, or found in a soiled utility room. Must be reprocessed before use."),
         colour="#9a3412",
         icon="✗",
         shape="triangle",
@@ -82,8 +84,8 @@ _DECLARATIONS: tuple[StateDefinition, ...] = (
     ),
     StateDefinition(
         value="cleaning",
-        label="Cleaning",
-        definition="Being reprocessed by environmental services or central equipment.",
+        label=_("Cleaning"),
+        definition=_("Being reprocessed by environmental services or central equipment."),
         colour="#0e7490",
         icon="≈",
         shape="hexagon",
@@ -93,8 +95,8 @@ _DECLARATIONS: tuple[StateDefinition, ...] = (
     ),
     StateDefinition(
         value="biomed",
-        label="Biomed",
-        definition=("With clinical engineering for PM, repair, calibration or recall work. Not usable."),
+        label=_("Biomed"),
+        definition=_("With clinical engineering for PM, repair, calibration or recall work. Not usable."),
         colour="#b91c1c",
         icon="✚",
         shape="cross",
@@ -104,8 +106,8 @@ _DECLARATIONS: tuple[StateDefinition, ...] = (
     ),
     StateDefinition(
         value="decommissioned",
-        label="Decommissioned",
-        definition=("Permanently retired after the decommissioning checklist and dual sign-off. Terminal."),
+        label=_("Decommissioned"),
+        definition=_("Permanently retired after the decommissioning checklist and dual sign-off. Terminal."),
         colour="#57606a",
         icon="⊘",
         shape="ring",
@@ -123,8 +125,26 @@ AssetState = models.TextChoices(
 )
 AssetState.__doc__ = "Lifecycle state of an asset; see STATE_DEFINITIONS for the meaning of each."
 
-# Keyed by machine name, in lifecycle order.
-STATE_DEFINITIONS: dict[str, StateDefinition] = {d.value: d for d in _DECLARATIONS}
+
+class _Definitions(Mapping):
+    """Keyed by machine name, in lifecycle order. Each read gives the label and definition as plain str in the
+    active language (docs/translating.md); everything else is the same in every language."""
+
+    def __init__(self, declarations: tuple[StateDefinition, ...]):
+        self._by_value = {d.value: d for d in declarations}
+
+    def __getitem__(self, value: str) -> StateDefinition:
+        declared = self._by_value[value]
+        return replace(declared, label=str(declared.label), definition=str(declared.definition))
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._by_value)
+
+    def __len__(self) -> int:
+        return len(self._by_value)
+
+
+STATE_DEFINITIONS: Mapping[str, StateDefinition] = _Definitions(_DECLARATIONS)
 
 
 def state_definition(state: str) -> StateDefinition:

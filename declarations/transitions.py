@@ -9,20 +9,21 @@ from __future__ import annotations
 import keyword
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class TransitionName(models.TextChoices):
-    RESERVE = "reserve", "Reserve"
-    RELEASE = "release", "Release reservation"
-    DELIVER = "deliver", "Deliver"
-    START_USE = "start_use", "Start use"
-    RETURN = "return", "Return after use"
-    START_CLEANING = "start_cleaning", "Start cleaning"
-    FINISH_CLEANING = "finish_cleaning", "Finish cleaning"
-    SEND_TO_BIOMED = "send_to_biomed", "Send to biomed"
-    RETURN_TO_SERVICE = "return_to_service", "Return to service"
-    DECOMMISSION = "decommission", "Decommission"
-    APPLY_ROOM_RULE = "apply_room_rule", "Room-type rule"
+    RESERVE = "reserve", _("Reserve")
+    RELEASE = "release", _("Release reservation")
+    DELIVER = "deliver", _("Deliver")
+    START_USE = "start_use", _("Start use")
+    RETURN = "return", _("Return after use")
+    START_CLEANING = "start_cleaning", _("Start cleaning")
+    FINISH_CLEANING = "finish_cleaning", _("Finish cleaning")
+    SEND_TO_BIOMED = "send_to_biomed", _("Send to biomed")
+    RETURN_TO_SERVICE = "return_to_service", _("Return to service")
+    DECOMMISSION = "decommission", _("Decommission")
+    APPLY_ROOM_RULE = "apply_room_rule", _("Room-type rule")
 
 
 # Transitions that refuse to run without a note saying why.

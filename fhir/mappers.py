@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from config.i18n import source_state, source_text
 from declarations.location_status import LocationStatus
 from declarations.room_types import RoomType
-from declarations.states import state_definition
 from declarations.tag_ids import format_tag_id
 from fhir import definitions as d
 from locations.freshness import asset_location_status
@@ -67,10 +67,10 @@ def location_resource(obj) -> dict:
                     {
                         "system": d.ROOM_TYPE_CODESYSTEM,
                         "code": obj.room_type,
-                        "display": RoomType(obj.room_type).label,
+                        "display": source_text(RoomType(obj.room_type).label),
                     }
                 ],
-                "text": RoomType(obj.room_type).label,
+                "text": source_text(RoomType(obj.room_type).label),
             }
         ]
         resource["physicalType"] = _physical_type(d.room_physical_type(obj.room_type))
@@ -106,7 +106,7 @@ def _tag(asset):
 
 
 def lifecycle_extension(state: str) -> dict:
-    definition = state_definition(state)
+    definition = source_state(state)
     return {
         "url": d.LIFECYCLE_EXTENSION,
         "extension": [
@@ -140,7 +140,7 @@ def device_resource(asset, *, security_fields: bool) -> dict:
             "valueCoding": {
                 "system": d.LOCATION_STATUS_CODESYSTEM,
                 "code": str(status),
-                "display": LocationStatus(status).label,
+                "display": source_text(LocationStatus(status).label),
             },
         },
     ]

@@ -8,6 +8,7 @@ from django.db.models import Count, Q
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext_lazy as _
 
 from assets.admin import admin_link, location_badge, where_label
 from assets.filters import first_of_next_month
@@ -38,9 +39,9 @@ from lifecycle.work_orders import work_order_check_status_change
 
 # The admin index shows the department's dashboard (lifecycle/dashboard.py) above the app list.
 admin.site.index_template = "admin/hospital_index.html"
-admin.site.site_header = "Hospital equipment administration"
-admin.site.site_title = "Hospital equipment"
-admin.site.index_title = "Today"
+admin.site.site_header = _("Hospital equipment administration")
+admin.site.site_title = _("Hospital equipment")
+admin.site.index_title = _("Today")
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -64,11 +65,11 @@ class TransitionLogAdmin(ReadOnlyAdmin):
     search_fields = ["asset__asset_tag", "user__username", "note"]
     date_hierarchy = "at"
 
-    @admin.display(description="from", ordering="from_state")
+    @admin.display(description=_("from"), ordering="from_state")
     def from_badge(self, obj):
         return state_badge(obj.from_state)
 
-    @admin.display(description="to", ordering="to_state")
+    @admin.display(description=_("to"), ordering="to_state")
     def to_badge(self, obj):
         return state_badge(obj.to_state)
 
@@ -81,7 +82,7 @@ class ChangeRecordAdmin(ReadOnlyAdmin):
     search_fields = ["object_repr", "object_id", "user__username"]
     date_hierarchy = "at"
 
-    @admin.display(description="fields")
+    @admin.display(description=_("fields"))
     def changed_fields(self, obj):
         return ", ".join(obj.changes)
 
@@ -143,7 +144,7 @@ class WorkOrderForm(forms.ModelForm):
 
 
 class MyWorkOrdersFilter(admin.SimpleListFilter):
-    title = "assigned"
+    title = _("assigned")
     parameter_name = "mine"
 
     def lookups(self, request, model_admin):
@@ -162,7 +163,7 @@ class MyWorkOrdersFilter(admin.SimpleListFilter):
 class AssetPmDueFilter(admin.SimpleListFilter):
     """PM work orders whose asset is due (lifecycle.selectors.assets_pm_overdue, the one PM rule)."""
 
-    title = "PM due"
+    title = _("PM due")
     parameter_name = "pm"
 
     def lookups(self, request, model_admin):
@@ -224,11 +225,11 @@ class WorkOrderAdmin(admin.ModelAdmin):
             )
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
-    @admin.display(description="where", ordering="asset__current_room__code")
+    @admin.display(description=_("where"), ordering="asset__current_room__code")
     def asset_where(self, obj):
         return where_label(obj.asset) or "—"
 
-    @admin.display(description="asset PM due")
+    @admin.display(description=_("asset PM due"))
     def asset_pm_due(self, obj):
         due = asset_next_due(asset=obj.asset)
         if due is None:
@@ -330,15 +331,15 @@ class RecallAdmin(admin.ModelAdmin):
         fields = ["reference_number", "manufacturer", "model", "serial_numbers", "issued_date", "description"]
         return fields if obj is None else [*fields, "affected_assets"]
 
-    @admin.display(description="open work orders", ordering="open_count")
+    @admin.display(description=_("open work orders"), ordering="open_count")
     def open_work_orders(self, obj):
         return obj.open_count
 
-    @admin.display(description="work orders", ordering="total_count")
+    @admin.display(description=_("work orders"), ordering="total_count")
     def work_orders_total(self, obj):
         return obj.total_count
 
-    @admin.display(description="affected assets in service, and where they are now")
+    @admin.display(description=_("affected assets in service, and where they are now"))
     def affected_assets(self, obj):
         assets = list(recall_affected_assets(recall=obj)[: RECALL_PANEL_ROWS + 1])
         if not assets:
@@ -397,7 +398,7 @@ class RecallAdmin(admin.ModelAdmin):
             request, f"Recall {result.recall.reference_number}: {len(result.opened)} work order(s) opened."
         )
 
-    @admin.action(description="Open recall work orders for affected assets that have none")
+    @admin.action(description=_("Open recall work orders for affected assets that have none"))
     def open_missing_work_orders(self, request, queryset):
         for recall in queryset:
             result = recall_issue(

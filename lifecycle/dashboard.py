@@ -13,20 +13,24 @@ from datetime import datetime
 from django.db.models import Count, F, Q
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
-from assets.filters import first_of_next_month, missing_tracked_q
+from assets.filters import first_of_next_month
 from assets.models import Asset
+from declarations.location_status import LocationStatus
 from declarations.states import AssetState, all_state_definitions
 from lifecycle.alerts.models import Alert
 from lifecycle.alerts.selectors import (
     par_levels_in_alert,
     receivers_silent_in_alert,
     tags_low_battery_in_alert,
+    tracked_q,
 )
 from lifecycle.decommissioning import selectors as decommissioning
 from lifecycle.decommissioning.models import DecommissioningChecklist, SignOff
 from lifecycle.models import OPEN_WORK_ORDER_STATUSES, WorkOrder
 from lifecycle.selectors import assets_pm_overdue, assets_with_open_recall
+from locations.freshness import status_q
 
 
 @dataclass(frozen=True)
@@ -86,7 +90,7 @@ def dashboard_sections(*, user, now: datetime | None = None) -> list[Section]:
         counts = dict(Asset.objects.order_by().values_list("state").annotate(n=Count("pk")))
         sections.append(
             Section(
-                "Equipment by state",
+                _("Equipment by state"),
                 [
                     Tile(
                         key=f"state-{d.value}",
@@ -102,31 +106,34 @@ def dashboard_sections(*, user, now: datetime | None = None) -> list[Section]:
             )
         )
 
-    attention = Section("Needs attention")
+    attention = Section(_("Needs attention"))
     if can("assets.view_asset"):
         attention.tiles += [
             Tile(
                 "pm-overdue",
-                "PM overdue",
+                _("PM overdue"),
                 assets_pm_overdue(today=today).count(),
                 _changelist("assets_asset", "pm=overdue"),
-                help="Assets in service whose planned maintenance date has passed.",
+                help=_("Assets in service whose planned maintenance date has passed."),
                 alarm=True,
             ),
             Tile(
                 "open-recalls",
-                "Open recalls",
+                _("Open recalls"),
                 assets_with_open_recall().count(),
                 _changelist("assets_asset", "recall=open"),
-                help="Assets with an open recall work order.",
+                help=_("Assets with an open recall work order."),
                 alarm=True,
             ),
             Tile(
                 "missing",
-                "Missing assets",
-                Asset.objects.filter(missing_tracked_q(now)).count(),
-                _changelist("assets_asset", "location=missing_tracked"),
-                help="Tagged assets in service not heard for the missing window, or last seen leaving the site.",
+                _("Missing assets"),
+                Asset.objects.filter(status_q(LocationStatus.MISSING, now), tracked_q()).count(),
+                _changelist("assets_asset", "location=missing&tracked=yes"),
+                help=_(
+                    "Missing (not heard for the missing window, or last seen leaving the site) and tracked: tagged, "
+                    "in service, heard before and not on loan."
+                ),
                 alarm=True,
             ),
         ]
@@ -134,10 +141,10 @@ def dashboard_sections(*, user, now: datetime | None = None) -> list[Section]:
         attention.tiles.append(
             Tile(
                 "par-breaches",
-                "Par breaches",
+                _("Par breaches"),
                 par_levels_in_alert(now=now).count(),
                 _changelist("alerts_parlevel", "stock=critical"),
-                help="Par levels with fewer available, located assets than their critical threshold.",
+                help=_("Par levels with fewer available, located assets than their critical threshold."),
                 alarm=True,
             )
         )
@@ -145,10 +152,10 @@ def dashboard_sections(*, user, now: datetime | None = None) -> list[Section]:
         attention.tiles.append(
             Tile(
                 "open-alerts",
-                "Open alerts",
+                _("Open alerts"),
                 Alert.objects.open().count(),
                 _changelist("alerts_alert", "open=yes"),
-                help="New or acknowledged, not resolved.",
+                help=_("New or acknowledged, not resolved."),
                 alarm=True,
             )
         )
@@ -156,10 +163,10 @@ def dashboard_sections(*, user, now: datetime | None = None) -> list[Section]:
         attention.tiles.append(
             Tile(
                 "silent-receivers",
-                "Silent receivers",
+                _("Silent receivers"),
                 receivers_silent_in_alert(now=now).count(),
                 _changelist("locations_receiver", "heard=silent"),
-                help="Active receivers not heard recently.",
+                help=_("Active receivers not heard recently."),
                 alarm=True,
             )
         )
@@ -167,7 +174,7 @@ def dashboard_sections(*, user, now: datetime | None = None) -> list[Section]:
         attention.tiles.append(
             Tile(
                 "low-battery",
-                "Tags with a low battery",
+                _("Tags with a low battery"),
                 tags_low_battery_in_alert(now=now).count(),
                 _changelist("assets_tag", "battery=low"),
                 alarm=True,
@@ -176,15 +183,15 @@ def dashboard_sections(*, user, now: datetime | None = None) -> list[Section]:
     if attention.tiles:
         sections.append(attention)
 
-    mine = Section("My work")
+    mine = Section(_("My work"))
     if decommissioning.user_sign_off_roles(user):
         mine.tiles.append(
             Tile(
                 "sign-offs",
-                "Sign-offs waiting for me",
+                _("Sign-offs waiting for me"),
                 len(checklists_awaiting_sign_off(user=user)),
                 _changelist("decommissioning_decommissioningchecklist", "awaiting=me"),
-                help="Complete decommissioning checklists that still need your role's sign-off.",
+                help=_("Complete decommissioning checklists that still need your role's sign-off."),
                 alarm=True,
             )
         )
@@ -192,7 +199,7 @@ def dashboard_sections(*, user, now: datetime | None = None) -> list[Section]:
         mine.tiles.append(
             Tile(
                 "my-work-orders",
-                "My open work orders",
+                _("My open work orders"),
                 WorkOrder.objects.filter(technician=user, status__in=OPEN_WORK_ORDER_STATUSES).count(),
                 _changelist("lifecycle_workorder", "mine=open"),
             )
@@ -201,10 +208,10 @@ def dashboard_sections(*, user, now: datetime | None = None) -> list[Section]:
         mine.tiles.append(
             Tile(
                 "pm-this-month",
-                "PM due this month",
+                _("PM due this month"),
                 assets_pm_overdue(today=first_of_next_month(today)).count(),
                 _changelist("assets_asset", "pm=month"),
-                help="Due by the end of the month, overdue included.",
+                help=_("Due by the end of the month, overdue included."),
             )
         )
     if mine.tiles:

@@ -2,16 +2,15 @@
 
 The guards themselves (name, meaning) are declared in ``declarations/guards.py`` and named by
 ``assets.models.Asset``'s transitions; ``bind_guards`` gives each its check here, from
-``LifecycleConfig.ready()``. The checks read lifecycle data (schedules, recalls, the decommissioning
-checklist) and the location freshness, which the asset model must not import.
+``LifecycleConfig.ready()``. The checks read lifecycle data (schedules, recalls) and the location freshness,
+which the asset model must not import. (``decommission_ready`` is bound by the decommissioning app.)
 """
 
 from __future__ import annotations
 
-from declarations.guards import DECOMMISSION_READY, IS_LOCATED, IS_SERVICEABLE
+from declarations.guards import IS_LOCATED, IS_SERVICEABLE
 from declarations.location_status import LocationStatus
 from lifecycle import selectors
-from lifecycle.decommissioning import selectors as decommissioning
 from locations import freshness
 
 # The checks look their rules up in the modules when they run (module.function), so a test that replaces
@@ -33,12 +32,8 @@ def not_serviceable(asset) -> list[str]:
     return selectors.asset_availability_blockers(asset=asset)
 
 
-def decommission_not_ready(asset) -> list[str]:
-    return list(decommissioning.decommission_blockers(asset))
-
-
 def bind_guards() -> None:
-    """Bind each declared guard to its check (LifecycleConfig.ready)."""
+    """Bind the lifecycle core's guards to their checks (LifecycleConfig.ready). ``decommission_ready`` is the
+    decommissioning app's: it binds it in DecommissioningConfig.ready()."""
     IS_LOCATED.bind(not_located)
     IS_SERVICEABLE.bind(not_serviceable)
-    DECOMMISSION_READY.bind(decommission_not_ready)

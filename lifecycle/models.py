@@ -10,6 +10,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 from django_fsm import FSMField, transition
 
 from config.access import StatusTransitionPermission
@@ -22,10 +23,10 @@ from declarations.transitions import TransitionName
 class Source(models.TextChoices):
     """What started a change."""
 
-    USER = "user", "A user, in the admin or on the map"
-    RULE = "rule", "A room-type rule"
-    API = "api", "The REST API"
-    SYSTEM = "system", "The system"
+    USER = "user", _("A user, in the admin or on the map")
+    RULE = "rule", _("A room-type rule")
+    API = "api", _("The REST API")
+    SYSTEM = "system", _("The system")
 
 
 # Append-only records ------------------------------------------------------------------------------
@@ -114,8 +115,8 @@ class ChangeRecord(AppendOnlyModel):
     """Who changed which fields of an asset, checklist or work order, and when (lifecycle.history)."""
 
     class Action(models.TextChoices):
-        CREATED = "created", "Created"
-        CHANGED = "changed", "Changed"
+        CREATED = "created", _("Created")
+        CHANGED = "changed", _("Changed")
 
     content_type = models.ForeignKey(ContentType, on_delete=models.PROTECT, related_name="+")
     object_id = models.CharField(max_length=64)
@@ -236,19 +237,19 @@ class RoomTypeRule(models.Model):
 
 
 class WorkOrderKind(models.TextChoices):
-    PM = "pm", "Planned maintenance"
-    REPAIR = "repair", "Repair"
-    CALIBRATION = "calibration", "Calibration"
-    RECALL = "recall", "Recall"
-    ELECTRICAL_SAFETY = "electrical_safety", "Electrical safety test"
-    SCHEDULED = "scheduled", "Other scheduled maintenance"
+    PM = "pm", _("Planned maintenance")
+    REPAIR = "repair", _("Repair")
+    CALIBRATION = "calibration", _("Calibration")
+    RECALL = "recall", _("Recall")
+    ELECTRICAL_SAFETY = "electrical_safety", _("Electrical safety test")
+    SCHEDULED = "scheduled", _("Other scheduled maintenance")
 
 
 class WorkOrderStatus(models.TextChoices):
-    OPEN = "open", "Open"
-    IN_PROGRESS = "in_progress", "In progress"
-    DONE = "done", "Done"
-    CANCELLED = "cancelled", "Cancelled"
+    OPEN = "open", _("Open")
+    IN_PROGRESS = "in_progress", _("In progress")
+    DONE = "done", _("Done")
+    CANCELLED = "cancelled", _("Cancelled")
 
 
 OPEN_WORK_ORDER_STATUSES = (WorkOrderStatus.OPEN, WorkOrderStatus.IN_PROGRESS)

@@ -1,8 +1,10 @@
-"""Read-side queries of the lifecycle: PM due dates, recalls, rules, history and the transition catalogue."""
+"""Read-side queries of the lifecycle: PM due dates, recalls, rules and history.
+
+What the state machine lets a user do (and its catalogue) is read in lifecycle/fsm.py, the one module that reads
+django-fsm's internals."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from django.contrib.contenttypes.models import ContentType
@@ -10,9 +12,7 @@ from django.db.models import OuterRef, QuerySet, Subquery
 from django.db.models.functions import Trim, Upper
 
 from assets.models import Asset
-from declarations.guards import Guard
 from declarations.states import AssetState
-from declarations.transitions import REASON_REQUIRED, TransitionName, transition_name
 from lifecycle.biomed.selectors import asset_schedule_blockers, assets_maintenance_overdue
 from lifecycle.models import (
     OPEN_WORK_ORDER_STATUSES,
@@ -125,98 +125,10 @@ def object_change_history(*, instance) -> QuerySet[ChangeRecord]:
     ).select_related("user")
 
 
-# The state machine, as data (docs, API, admin) -----------------------------------------------------
-
-
-@dataclass(frozen=True)
-class TransitionInfo:
-    name: str
-    label: str
-    sources: tuple[str, ...]
-    targets: tuple[str, ...]
-    who: str
-    guards: tuple[str, ...]
-    description: str
-
-
-def transition_catalogue() -> list[TransitionInfo]:
-    """Every transition of the Asset state machine, read from the model's @transition declarations."""
-    field = Asset._meta.get_field("state")
-    grouped: dict[str, list] = {}
-    for fsm_transition in field.get_all_transitions(Asset):
-        grouped.setdefault(fsm_transition.name, []).append(fsm_transition)
-    order = {name: i for i, name in enumerate(TransitionName.values)}
-    catalogue = []
-    for method, transitions in grouped.items():
-        name = transition_name(method)
-        first = transitions[0]
-        targets = getattr(first.target, "allowed_states", None) or (first.target,)
-        state_order = list(AssetState.values)
-        catalogue.append(
-            TransitionInfo(
-                name=name,
-                label=TransitionName(name).label,
-                sources=tuple(sorted({str(t.source) for t in transitions}, key=state_order.index)),
-                targets=tuple(str(s) for s in targets),
-                who=first.permission.describe() if hasattr(first.permission, "describe") else str(first.permission),
-                guards=tuple(g.description for g in first.conditions if isinstance(g, Guard))
-                + ((first.custom["guard"],) if first.custom.get("guard") else ()),
-                description=" ".join((first.method.__doc__ or "").split()),
-            )
-        )
-    return sorted(catalogue, key=lambda info: order.get(info.name, len(order)))
-
-
-# PM due soon, and what a user may do now (the API's filters and asset detail) ----------------------
+# PM due soon (the API's filters) ------------------------------------------------------------------
 
 
 def assets_pm_due_by(*, day: date) -> QuerySet[Asset]:
     """Assets in service whose next PM is due on or before ``day`` (overdue ones included): the same rule
     as assets_pm_overdue, whose cut-off is exclusive."""
     return assets_pm_overdue(today=day + timedelta(days=1))
-
-
-@dataclass(frozen=True)
-class TransitionOption:
-    name: str
-    label: str
-    targets: tuple[str, ...]
-    needs_note: bool
-    blocked_by: tuple[str, ...]  # the guards' reasons; empty: it can run now
-
-    @property
-    def can_run(self) -> bool:
-        return not self.blocked_by
-
-
-def asset_transition_options(*, asset: Asset, user) -> list[TransitionOption]:
-    """The transitions the asset's current state and the user's roles allow, in catalogue order, each with
-    the reasons a guard would refuse it now (the same guards asset_transition checks). The system's
-    apply_room_rule is not a user's option."""
-
-    field = Asset._meta.get_field("state")
-    order = {name: i for i, name in enumerate(TransitionName.values)}
-    options = []
-    for fsm_transition in field.get_all_transitions(Asset):
-        name = transition_name(fsm_transition.name)
-        if name == TransitionName.APPLY_ROOM_RULE or str(fsm_transition.source) != str(asset.state):
-            continue
-        if not fsm_transition.has_perm(asset, user):
-            continue
-        reasons: list[str] = []
-        for condition in fsm_transition.conditions:
-            if isinstance(condition, Guard):
-                reasons.extend(condition.reasons(asset))
-            elif not condition(asset):
-                reasons.append(f"{getattr(condition, '__name__', 'condition')} not met")
-        targets = getattr(fsm_transition.target, "allowed_states", None) or (fsm_transition.target,)
-        options.append(
-            TransitionOption(
-                name=name,
-                label=TransitionName(name).label,
-                targets=tuple(str(t) for t in targets),
-                needs_note=name in REASON_REQUIRED,
-                blocked_by=tuple(reasons),
-            )
-        )
-    return sorted(options, key=lambda option: order.get(option.name, len(order)))

@@ -13,10 +13,11 @@ from datetime import date, datetime
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from assets.models import Asset
 from config.access import refuse
-from declarations.guards import Guard
+from config.i18n import source_state
 from declarations.policy import TRANSITION_ACTIONS
 from declarations.states import AssetState, state_definition
 from declarations.transitions import REASON_REQUIRED, TransitionName, method_name
@@ -31,6 +32,7 @@ from lifecycle.exceptions import (
     UnknownTransition,
     WorkOrderError,
 )
+from lifecycle.fsm import set_known_state, transition_guard_reasons, transition_option, transition_sources
 from lifecycle.history import record_changes, snapshot
 from lifecycle.models import (
     OPEN_WORK_ORDER_STATUSES,
@@ -51,36 +53,9 @@ from locations.models import Room
 
 logger = logging.getLogger(__name__)
 
-_STATE_FIELD = Asset._meta.get_field("state")
-
 
 def _label(state: str) -> str:
     return state_definition(state).label.lower()
-
-
-def _fsm_transition(asset: Asset, name: str):
-    """django-fsm's Transition for ``name`` from the asset's current state, or None."""
-    method = getattr(Asset, method_name(name))
-    return method._django_fsm.get_transition(asset.state)
-
-
-def _sources(name: str) -> list[str]:
-    method = getattr(Asset, method_name(name))
-    return [str(source) for source in method._django_fsm.transitions]
-
-
-def _allowed_targets(fsm_transition) -> list[str]:
-    return [str(s) for s in getattr(fsm_transition.target, "allowed_states", None) or [fsm_transition.target]]
-
-
-def _guard_reasons(fsm_transition, asset: Asset) -> list[str]:
-    reasons = []
-    for condition in fsm_transition.conditions:
-        if isinstance(condition, Guard):
-            reasons.extend(condition.reasons(asset))
-        elif not condition(asset):
-            reasons.append(f"{getattr(condition, '__name__', 'condition')} not met")
-    return reasons
 
 
 def _last_change_by(asset: Asset) -> str:
@@ -113,7 +88,10 @@ def asset_transition(
     TransitionNotAllowed, GuardFailed and ConcurrentTransition (409).
     """
     if transition not in TransitionName.values:
-        raise UnknownTransition(f"unknown transition {transition!r}; valid: {', '.join(TransitionName.values)}")
+        raise UnknownTransition(
+            _("unknown transition %(name)r; valid: %(valid)s")
+            % {"name": transition, "valid": ", ".join(TransitionName.values)}
+        )
     name = TransitionName(transition)
     note = (note or "").strip()
 
@@ -121,27 +99,45 @@ def asset_transition(
     expected, current = str(asset.state), str(locked.state)
     if expected != current:
         raise ConcurrentTransition(
-            f"{locked} was changed from {_label(expected)} to {_label(current)}{_last_change_by(locked)} "
-            f"since you loaded it; nothing was done, reload and try again"
+            _(
+                "%(asset)s was changed from %(old)s to %(new)s%(by)s since you loaded it; "
+                "nothing was done, reload and try again"
+            )
+            % {"asset": locked, "old": _label(expected), "new": _label(current), "by": _last_change_by(locked)}
         )
 
-    fsm_transition = _fsm_transition(locked, name)
-    if fsm_transition is None:
-        terminal = " (terminal)" if state_definition(current).terminal else ""
+    option = transition_option(user=user, asset=locked, name=name, guards=False)  # guards: below, in order
+    if option is None:
+        terminal = _(" (terminal)") if state_definition(current).terminal else ""
         raise TransitionNotAllowed(
-            f"cannot {name.label.lower()} {locked}: it is {_label(current)}{terminal}; "
-            f"{name.value} is possible only from {', '.join(_label(s) for s in _sources(name))}"
+            _(
+                "cannot %(transition)s %(asset)s: it is %(state)s%(terminal)s; "
+                "%(name)s is possible only from %(sources)s"
+            )
+            % {
+                "transition": name.label.lower(),
+                "asset": locked,
+                "state": _label(current),
+                "terminal": terminal,
+                "name": name.value,
+                "sources": ", ".join(_label(s) for s in transition_sources(name)),
+            }
         )
-    if not fsm_transition.has_perm(locked, user):
-        who = fsm_transition.permission.describe() if hasattr(fsm_transition.permission, "describe") else "?"
-        actor = "the system" if user is None else f"user {user.get_username() or 'anonymous'}"
+    if not option.permitted:
+        actor = _("the system") if user is None else _("user %(name)s") % {"name": user.get_username() or "anonymous"}
         refuse(user, TRANSITION_ACTIONS[name.value], door=str(source), asset_id=locked.pk)
-        raise TransitionPermissionDenied(f"{actor} may not {name.label.lower()}: allowed for {who}")
+        raise TransitionPermissionDenied(
+            _("%(actor)s may not %(transition)s: allowed for %(who)s")
+            % {"actor": actor, "transition": name.label.lower(), "who": option.who}
+        )
     if name in REASON_REQUIRED and not note:
-        raise ReasonRequired(f"{name.label.lower()} needs a reason: say what is wrong with {locked}")
+        raise ReasonRequired(
+            _("%(transition)s needs a reason: say what is wrong with %(asset)s")
+            % {"transition": name.label.lower(), "asset": locked}
+        )
 
     kwargs = {}
-    targets = _allowed_targets(fsm_transition)
+    targets = option.targets
     if to_state is not None:
         if len(targets) == 1 or name == TransitionName.FINISH_CLEANING:
             raise LifecycleError(f"{name.value} does not take a target state")
@@ -151,9 +147,13 @@ def asset_transition(
     elif name == TransitionName.APPLY_ROOM_RULE:
         raise LifecycleError("apply_room_rule needs the rule's to_state")
 
-    reasons = _guard_reasons(fsm_transition, locked)
+    reasons = transition_guard_reasons(asset=locked, name=name)
     if reasons:
-        raise GuardFailed(f"cannot {name.label.lower()} {locked}: {'; '.join(reasons)}", reasons)
+        raise GuardFailed(
+            _("cannot %(transition)s %(asset)s: %(reasons)s")
+            % {"transition": name.label.lower(), "asset": locked, "reasons": "; ".join(reasons)},
+            reasons,
+        )
 
     getattr(locked, method_name(name))(**kwargs)
     new_state = str(locked.state)
@@ -161,7 +161,10 @@ def asset_transition(
     # "Available" has one meaning (docs/design.md §2): no path may reach it with PM overdue or a recall open.
     blockers = asset_availability_blockers(asset=locked)
     if new_state == AssetState.AVAILABLE and blockers:
-        raise GuardFailed(f"cannot make {locked} available: {'; '.join(blockers)}", blockers)
+        raise GuardFailed(
+            _("cannot make %(asset)s available: %(reasons)s") % {"asset": locked, "reasons": "; ".join(blockers)},
+            blockers,
+        )
     if name == TransitionName.FINISH_CLEANING and new_state == AssetState.BIOMED:
         why = f"sent to biomed instead of available: {'; '.join(blockers)}"
         note = f"{why}. {note}" if note else why
@@ -181,10 +184,10 @@ def asset_transition(
     # The apps above the core act in this transaction: e.g. retiring an asset always produces its certificate,
     # whoever the caller (lifecycle.decommissioning connects in its AppConfig.ready()).
     transition_applied.send(sender=Asset, asset=locked, transition=name, user=user)
-    _STATE_FIELD.set_state(asset, locked.state)  # the caller's copy now shows the new state
+    set_known_state(asset, locked.state)  # the caller's copy now shows the new state
 
     floor_id = locked.current_room.floor_id if locked.current_room_id else None
-    definition = state_definition(new_state)
+    definition = source_state(new_state)  # one event for every page: each shows its own language's label
     event = {
         "kind": "asset.state",
         "asset_id": locked.pk,
@@ -326,19 +329,7 @@ def _rule_target_guard_reasons(asset: Asset, to_state: str) -> list[str]:
     name = RULE_TARGET_TRANSITIONS.get(AssetState(to_state))
     if name is None:
         return [f"no rule may move equipment to {to_state}"]
-    method = getattr(Asset, method_name(name))
-    reasons: list[str] = []
-    seen = set()
-    for fsm_transition in method._django_fsm.transitions.values():
-        for condition in fsm_transition.conditions:
-            if id(condition) in seen:
-                continue
-            seen.add(id(condition))
-            if isinstance(condition, Guard):
-                reasons.extend(condition.reasons(asset))
-            elif not condition(asset):
-                reasons.append(f"{getattr(condition, '__name__', 'condition')} not met")
-    return reasons
+    return transition_guard_reasons(asset=asset, name=name, from_any_state=True)
 
 
 def apply_room_changes(*, changes) -> list[TransitionLog]:

@@ -16,6 +16,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.timesince import timesince
+from django.utils.translation import gettext_lazy as _
 
 from assets import admin_imports
 from assets.filters import BuildingFloorFilter
@@ -152,7 +153,7 @@ class RoomAdmin(admin.ModelAdmin):
 
 
 class HeardFilter(admin.SimpleListFilter):
-    title = "heard"
+    title = _("heard")
     parameter_name = "heard"
 
     def lookups(self, request, model_admin):
@@ -212,7 +213,7 @@ class ReceiverAdmin(admin.ModelAdmin):
             )
         )
 
-    @admin.display(description="last heard", ordering="last_heard")
+    @admin.display(description=_("last heard"), ordering="last_heard")
     def heard(self, obj):
         if obj.last_heard is None:
             return "never"
@@ -227,7 +228,7 @@ class ReceiverAdmin(admin.ModelAdmin):
             )
         return format_html('<span title="{}">{}</span>', local.strftime("%Y-%m-%d %H:%M:%S"), ago)
 
-    @admin.display(description="clock offset", ordering="clock_offset_s")
+    @admin.display(description=_("clock offset"), ordering="clock_offset_s")
     def clock(self, obj):
         """The engine's estimate of the gateway's clock against the others; red past the alert limit."""
         if obj.clock_offset_s is None:
@@ -310,7 +311,7 @@ class GatewayTokenAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
-    @admin.action(description="Revoke the selected gateway tokens", permissions=["change"])
+    @admin.action(description=_("Revoke the selected gateway tokens"), permissions=["change"])
     def revoke(self, request, queryset):
         revoked = sum(gateway_token_revoke(token=token, user=request.user) for token in queryset)
         self.message_user(request, f"Revoked {revoked} token(s); gateways using them now get 401.")

@@ -13,7 +13,8 @@ from declarations.tag_ids import format_tag_id
 from lifecycle.api.serializers import StateDefinitionSerializer
 from lifecycle.biomed.api import LoanSerializer, PlannedMaintenanceSerializer, loan_data, planned_maintenance_data
 from lifecycle.biomed.selectors import high_risk_q
-from lifecycle.selectors import asset_availability_blockers, asset_transition_options
+from lifecycle.fsm import asset_transition_options
+from lifecycle.selectors import asset_availability_blockers
 from locations.api.resource_serializers import BuildingRefSerializer, FloorRefSerializer, RoomRefSerializer
 from locations.freshness import asset_location_status
 
@@ -212,7 +213,7 @@ class AssetDetailSerializer(SecurityFieldsMixin, AssetSerializer):
     def get_transitions(self, asset) -> list[dict]:
         request = self.context.get("request")
         user = request.user if request else None
-        options = asset_transition_options(asset=asset, user=user)
+        options = [option for option in asset_transition_options(user, asset) if option.permitted]
         return TransitionOptionSerializer(options, many=True).data
 
 

@@ -4,6 +4,7 @@ from django.contrib import admin, messages
 from django.db.models import F
 from django.urls import reverse
 from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
 
 from lifecycle.alerts.models import Alert, ParLevel
 from lifecycle.alerts.selectors import par_levels_with_counts
@@ -11,7 +12,7 @@ from lifecycle.alerts.services import AlertError, alert_acknowledge, alert_resol
 
 
 class ParStatusFilter(admin.SimpleListFilter):
-    title = "stock"
+    title = _("stock")
     parameter_name = "stock"
 
     def lookups(self, request, model_admin):
@@ -28,7 +29,7 @@ class ParStatusFilter(admin.SimpleListFilter):
 
 
 class OpenAlertFilter(admin.SimpleListFilter):
-    title = "open"
+    title = _("open")
     parameter_name = "open"
 
     def lookups(self, request, model_admin):
@@ -54,11 +55,11 @@ class ParLevelAdmin(admin.ModelAdmin):
         # The live count for every row comes from one query (a correlated subquery), not one per row.
         return par_levels_with_counts()
 
-    @admin.display(description="Available now (located)", ordering="available_count")
+    @admin.display(description=_("Available now (located)"), ordering="available_count")
     def available_now(self, obj):
         return getattr(obj, "available_count", "-")
 
-    @admin.display(description="Which")
+    @admin.display(description=_("Which"))
     def on_hand_link(self, obj):
         # The same assets on the asset list: available, located, of this type, in a room of this unit.
         query = urlencode(
@@ -71,7 +72,7 @@ class ParLevelAdmin(admin.ModelAdmin):
         )
         return format_html('<a href="{}?{}">show them</a>', reverse("admin:assets_asset_changelist"), query)
 
-    @admin.display(description="Stock")
+    @admin.display(description=_("Stock"))
     def stock(self, obj):
         count = getattr(obj, "available_count", None)
         if count is None:
@@ -118,11 +119,11 @@ class AlertAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False  # they are the record of what happened
 
-    @admin.display(description="Subject")
+    @admin.display(description=_("Subject"))
     def subject_label(self, obj):
         return str(obj.subject)
 
-    @admin.display(description="Resolved")
+    @admin.display(description=_("Resolved"))
     def resolved(self, obj):
         return obj.resolved_by_label or "-"
 
@@ -139,10 +140,10 @@ class AlertAdmin(admin.ModelAdmin):
         for reason in refused:
             self.message_user(request, reason, messages.WARNING)
 
-    @admin.action(description="Acknowledge selected alerts", permissions=["change"])
+    @admin.action(description=_("Acknowledge selected alerts"), permissions=["change"])
     def acknowledge_selected(self, request, queryset):
         self._apply(request, queryset, alert_acknowledge, "Acknowledged")
 
-    @admin.action(description="Resolve selected alerts", permissions=["change"])
+    @admin.action(description=_("Resolve selected alerts"), permissions=["change"])
     def resolve_selected(self, request, queryset):
         self._apply(request, queryset, alert_resolve, "Resolved")

@@ -1,18 +1,19 @@
 """Alert kinds and statuses: declared once, reused by the models, services, admin and the map."""
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class AlertKind(models.TextChoices):
-    PAR_BELOW_CRITICAL = "par_below_critical", "Par level below critical"
-    MISSING = "missing", "Missing"
-    LEFT_SITE = "left_site", "Left the site"
-    LOW_BATTERY = "low_battery", "Tag battery low"
-    PM_OVERDUE = "pm_overdue", "Planned maintenance overdue"
-    RECALL_OPEN = "recall_open", "Open recall"
-    SILENT_RECEIVER = "silent_receiver", "Receiver silent"
-    LOAN_OVERDUE = "loan_overdue", "Loan return overdue"
-    GATEWAY_CLOCK = "gateway_clock", "Gateway clock off"
+    PAR_BELOW_CRITICAL = "par_below_critical", _("Par level below critical")
+    MISSING = "missing", _("Missing")
+    LEFT_SITE = "left_site", _("Left the site")
+    LOW_BATTERY = "low_battery", _("Tag battery low")
+    PM_OVERDUE = "pm_overdue", _("Planned maintenance overdue")
+    RECALL_OPEN = "recall_open", _("Open recall")
+    SILENT_RECEIVER = "silent_receiver", _("Receiver silent")
+    LOAN_OVERDUE = "loan_overdue", _("Loan return overdue")
+    GATEWAY_CLOCK = "gateway_clock", _("Gateway clock off")
 
     @property
     def subject_field(self) -> str:
@@ -37,9 +38,9 @@ SUBJECT_FIELDS = ("asset", "tag", "par_level", "receiver")
 
 
 class AlertStatus(models.TextChoices):
-    NEW = "new", "New"
-    ACKNOWLEDGED = "acknowledged", "Acknowledged"
-    RESOLVED = "resolved", "Resolved"
+    NEW = "new", _("New")
+    ACKNOWLEDGED = "acknowledged", _("Acknowledged")
+    RESOLVED = "resolved", _("Resolved")
 
 
 # Plain strings, so that migrations holding them do not depend on the enum.

@@ -65,30 +65,30 @@ def par_levels_in_alert(*, now: datetime | None = None) -> QuerySet[ParLevel]:
     return par_levels_with_counts(now=now).filter(available_count__lt=F("critical"))
 
 
-def _tracked_assets() -> QuerySet[Asset]:
-    """Assets we expect to hear: not decommissioned, wearing a tag, and seen at least once.
+def tracked_q() -> Q:
+    """Assets we expect to hear: not decommissioned, wearing a tag, seen at least once, and not on an open loan.
 
     An asset never seen (just imported, tag not yet fitted or switched on) or without a tag cannot be
-    "missing" in any useful sense; alerting on it would bury the real alerts after every import.
+    "missing" in any useful sense; alerting on it would bury the real alerts after every import. A device
+    on an open loan (lifecycle.biomed) is off site with permission: once its return is overdue, the
+    loan_overdue alert speaks for it instead. The admin's and the API's "tracked" filter is this.
     """
-    return Asset.objects.exclude(state=AssetState.DECOMMISSIONED).filter(tag__isnull=False, last_seen__isnull=False)
-
-
-def _not_on_loan(assets: QuerySet[Asset]) -> QuerySet[Asset]:
-    """A device on an open loan (lifecycle.biomed) is off site with permission: no missing or left-site alert.
-    Once its return is overdue, the loan_overdue alert speaks for it instead."""
-
-    return assets.exclude(pk__in=loans_open().values("asset_id"))
+    return (
+        ~Q(state=AssetState.DECOMMISSIONED)
+        & Q(tag__isnull=False, last_seen__isnull=False)
+        & ~Q(pk__in=loans_open().values("asset_id"))
+    )
 
 
 def assets_missing_in_alert(*, now: datetime | None = None) -> QuerySet[Asset]:
-    """Tracked assets not seen for LOCATION_MISSING_AFTER_SECONDS (those last seen at an exit are left_site)."""
-    return _not_on_loan(_tracked_assets().filter(status_q(LocationStatus.MISSING, now)).exclude(left_site_q(now)))
+    """Tracked assets that are missing (locations.freshness), except those last seen at an exit: those are
+    left_site. Together the two are exactly the tracked assets that are missing."""
+    return Asset.objects.filter(tracked_q(), status_q(LocationStatus.MISSING, now)).exclude(left_site_q(now))
 
 
 def assets_left_site_in_alert(*, now: datetime | None = None) -> QuerySet[Asset]:
     """Tracked assets last seen in an exit room and not seen since the freshness window."""
-    return _not_on_loan(_tracked_assets().filter(left_site_q(now)))
+    return Asset.objects.filter(tracked_q(), left_site_q(now))
 
 
 def assets_loan_overdue_in_alert(*, now: datetime | None = None) -> QuerySet[Asset]:

@@ -19,6 +19,7 @@ from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
 from assets.models import Asset, Tag
+from config.i18n import source_text
 from declarations.tag_ids import TagIdError, normalize_tag_id
 from lifecycle.alerts import selectors
 from lifecycle.alerts.choices import AlertKind, AlertStatus
@@ -52,7 +53,7 @@ def alert_event(alert: Alert) -> dict:
         "kind": "alert",
         "id": alert.pk,
         "alert_kind": alert.kind,
-        "alert_kind_label": AlertKind(alert.kind).label,
+        "alert_kind_label": source_text(AlertKind(alert.kind).label),
         "status": alert.status,
         "message": alert.message,
         "subject": {"type": field_name, "id": getattr(alert, f"{field_name}_id"), "label": str(alert.subject)},

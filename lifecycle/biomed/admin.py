@@ -13,6 +13,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
 
 from assets.models import Asset
 from lifecycle.biomed import services
@@ -70,7 +71,7 @@ class SchedulePlanAdmin(admin.ModelAdmin):
 
 
 class OverdueFilter(admin.SimpleListFilter):
-    title = "due"
+    title = _("due")
     parameter_name = "due"
 
     def lookups(self, request, model_admin):
@@ -110,7 +111,7 @@ class MaintenanceScheduleAdmin(admin.ModelAdmin):
             return self.readonly_fields
         return [*self.readonly_fields, "asset", "kind", "name"]
 
-    @admin.display(description="due", ordering="next_due")
+    @admin.display(description=_("due"), ordering="next_due")
     def due(self, obj):
         return _overdue_badge(obj)
 
@@ -132,7 +133,7 @@ class MaintenanceScheduleAdmin(admin.ModelAdmin):
         except LifecycleError as exc:
             self.message_user(request, str(exc), level=messages.ERROR)
 
-    @admin.action(description="Use the plan's interval and checklist again")
+    @admin.action(description=_("Use the plan's interval and checklist again"))
     def revert_to_plan(self, request, queryset):
         for schedule in queryset.filter(plan__isnull=False):
             services.schedule_revert_to_plan(schedule=schedule, user=request.user)
@@ -151,7 +152,7 @@ class ScheduleInline(admin.TabularInline):
     def has_add_permission(self, request, obj=None):
         return False
 
-    @admin.display(description="due")
+    @admin.display(description=_("due"))
     def due(self, obj):
         return _overdue_badge(obj)
 
@@ -211,7 +212,7 @@ class ScheduledWorkAdmin(admin.ModelAdmin):
     fields = [*readonly_fields, "outcome", "performed_on", "miss_reason", "notes"]
     show_full_result_count = False
 
-    @admin.display(description="performed on")
+    @admin.display(description=_("performed on"))
     def done_on(self, obj):
         return obj.performed_on or "—"
 
@@ -221,19 +222,19 @@ class ScheduledWorkAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
-    @admin.display(description="asset")
+    @admin.display(description=_("asset"))
     def asset(self, obj):
         return obj.work_order.asset
 
-    @admin.display(description="schedule")
+    @admin.display(description=_("schedule"))
     def schedule_label(self, obj):
         return obj.schedule.label
 
-    @admin.display(description="status")
+    @admin.display(description=_("status"))
     def status(self, obj):
         return obj.work_order.get_status_display()
 
-    @admin.display(description="on time", boolean=True)
+    @admin.display(description=_("on time"), boolean=True)
     def on_time(self, obj):
         return obj.on_time
 
@@ -286,7 +287,7 @@ class LoanAdmin(admin.ModelAdmin):
             return []
         return ["asset", "kind", "borrower", "rental_cost_per_day", "lent_at", "lent_by", "returned_at", "returned_by"]
 
-    @admin.display(description="status")
+    @admin.display(description=_("status"))
     def loan_status(self, obj):
         if obj.returned_at:
             return "returned"
@@ -313,7 +314,7 @@ class LoanAdmin(admin.ModelAdmin):
         except LifecycleError as exc:
             self.message_user(request, str(exc), level=messages.ERROR)
 
-    @admin.action(description="Mark the selected loans returned now")
+    @admin.action(description=_("Mark the selected loans returned now"))
     def mark_returned(self, request, queryset):
         done = 0
         for loan in queryset.filter(returned_at__isnull=True):

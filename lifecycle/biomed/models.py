@@ -20,13 +20,14 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 
 class ScheduleKind(models.TextChoices):
-    PM = "pm", "Preventive maintenance"
-    CALIBRATION = "calibration", "Calibration"
-    ELECTRICAL_SAFETY = "electrical_safety", "Electrical safety test"
-    OTHER = "other", "Other (named)"
+    PM = "pm", _("Preventive maintenance")
+    CALIBRATION = "calibration", _("Calibration")
+    ELECTRICAL_SAFETY = "electrical_safety", _("Electrical safety test")
+    OTHER = "other", _("Other (named)")
 
 
 # How a kind is named in a blocker ("PM overdue since 2026-10-02"): short, the words staff use.
@@ -39,13 +40,13 @@ KIND_SHORT = {
 
 
 class IntervalUnit(models.TextChoices):
-    DAYS = "days", "days"
-    MONTHS = "months", "months"
+    DAYS = "days", _("days")
+    MONTHS = "months", _("months")
 
 
 class WorkResult(models.TextChoices):
-    PASS = "pass", "Pass"
-    FAIL = "fail", "Fail"
+    PASS = "pass", _("Pass")
+    FAIL = "fail", _("Fail")
 
 
 DEFAULT_LEAD_DAYS = 14
@@ -211,10 +212,10 @@ class ScheduledWork(models.Model):
 
 
 class LoanKind(models.TextChoices):
-    PATIENT_HOME = "patient_home", "Patient home"
-    OTHER_SITE = "other_site", "Another site"
-    VENDOR_REPAIR = "vendor_repair", "Vendor repair"
-    RENTAL_RETURN = "rental_return", "Rental returned to vendor"
+    PATIENT_HOME = "patient_home", _("Patient home")
+    OTHER_SITE = "other_site", _("Another site")
+    VENDOR_REPAIR = "vendor_repair", _("Vendor repair")
+    RENTAL_RETURN = "rental_return", _("Rental returned to vendor")
 
 
 class Loan(models.Model):

@@ -14,6 +14,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext_lazy as _
 
 from accounts.admin_site import fresh_signin_or_redirect
 from assets.models import Asset
@@ -95,7 +96,7 @@ class SignOffInline(ReadOnlyMixin, admin.TabularInline):
     fields = ["role", "signed_by", "signed_at", "checklist_version", "validity"]
     readonly_fields = fields
 
-    @admin.display(description="valid?")
+    @admin.display(description=_("valid?"))
     def validity(self, obj):
         return "valid" if obj.is_valid else f"void (checklist now version {obj.checklist.version})"
 
@@ -160,7 +161,7 @@ class OpenChecklistForm(forms.ModelForm):
 class AwaitingSignOffFilter(admin.SimpleListFilter):
     """Checklists this user could sign now (lifecycle.dashboard.checklists_awaiting_sign_off)."""
 
-    title = "sign-off"
+    title = _("sign-off")
     parameter_name = "awaiting"
 
     def lookups(self, request, model_admin):
@@ -284,16 +285,16 @@ class DecommissioningChecklistAdmin(RoleAccessMixin, admin.ModelAdmin):
 
     # Columns and read-only displays ---------------------------------------------------------
 
-    @admin.display(description="asset state")
+    @admin.display(description=_("asset state"))
     def asset_state(self, obj):
         return obj.asset.get_state_display()
 
-    @admin.display(description="sign-offs")
+    @admin.display(description=_("sign-offs"))
     def sign_off_status(self, obj):
         valid = selectors.valid_sign_offs(obj)
         return ", ".join(f"{s.get_role_display()}: {selectors.person_label(s.signed_by)}" for s in valid) or "—"
 
-    @admin.display(description="sign-offs")
+    @admin.display(description=_("sign-offs"))
     def sign_offs_panel(self, obj):
         """Per role: who signed which version, and whether that sign-off still holds."""
         rows = []
@@ -326,18 +327,18 @@ class DecommissioningChecklistAdmin(RoleAccessMixin, admin.ModelAdmin):
                 )
         return format_html('<ul class="sign-offs">{}</ul>', format_html_join("", "{}", ((row,) for row in rows)))
 
-    @admin.display(description="ready to decommission", boolean=True)
+    @admin.display(description=_("ready to decommission"), boolean=True)
     def ready(self, obj):
         return not selectors.decommission_blockers(obj.asset)
 
-    @admin.display(description="what is still missing")
+    @admin.display(description=_("what is still missing"))
     def blockers(self, obj):
         items = selectors.decommission_blockers(obj.asset)
         if not items:
             return "Nothing: complete, with both sign-offs valid."
         return format_html("<ul>{}</ul>", format_html_join("", "<li>{}</li>", ((item,) for item in items)))
 
-    @admin.display(description="certificate")
+    @admin.display(description=_("certificate"))
     def certificate_link(self, obj):
         certificate = selectors.certificate_for_asset(obj.asset)
         if certificate is None:
@@ -494,7 +495,7 @@ class DecommissioningCertificateAdmin(ReadOnlyMixin, admin.ModelAdmin):
     fields = ["id", "asset", "checklist", "issued_at", "issued_by", "content_sha256", "printable", "content_json"]
     readonly_fields = fields
 
-    @admin.display(description="printable certificate")
+    @admin.display(description=_("printable certificate"))
     def printable(self, obj):
         url = reverse("decommissioning:certificate-detail", args=[obj.pk])
         json_url = reverse("decommissioning:certificate-json", args=[obj.pk])

@@ -1,6 +1,7 @@
 """Choices for decommissioning, declared once and reused by the models, admin, certificate and docs."""
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from declarations.roles import Role
 
@@ -8,17 +9,17 @@ from declarations.roles import Role
 class SanitizationMethod(models.TextChoices):
     """NIST SP 800-88 Rev. 1 media sanitization categories."""
 
-    CLEAR = "clear", "Clear (logical overwrite of user-addressable storage)"
-    PURGE = "purge", "Purge (cryptographic erase, block erase or degauss; lab attack resistant)"
-    DESTROY = "destroy", "Destroy (shred, disintegrate, pulverize or incinerate the media)"
+    CLEAR = "clear", _("Clear (logical overwrite of user-addressable storage)")
+    PURGE = "purge", _("Purge (cryptographic erase, block erase or degauss; lab attack resistant)")
+    DESTROY = "destroy", _("Destroy (shred, disintegrate, pulverize or incinerate the media)")
 
 
 class FinalDisposition(models.TextChoices):
-    RECYCLE = "recycle", "Recycle"
-    DESTROY = "destroy", "Destroy"
-    RETURN_TO_VENDOR = "return_to_vendor", "Return to vendor"
-    SELL = "sell", "Sell"
-    DONATE = "donate", "Donate"
+    RECYCLE = "recycle", _("Recycle")
+    DESTROY = "destroy", _("Destroy")
+    RETURN_TO_VENDOR = "return_to_vendor", _("Return to vendor")
+    SELL = "sell", _("Sell")
+    DONATE = "donate", _("Donate")
 
 
 class SignOffRole(models.TextChoices):
@@ -33,7 +34,7 @@ class SignOffRole(models.TextChoices):
 
 
 class RevisionAction(models.TextChoices):
-    OPENED = "opened", "Checklist opened"
-    EDITED = "edited", "Checklist edited"
-    CUSTODY_ADDED = "custody_added", "Custody entry added"
-    TAG_DETACHED = "tag_detached", "RTLS tag detached"
+    OPENED = "opened", _("Checklist opened")
+    EDITED = "edited", _("Checklist edited")
+    CUSTODY_ADDED = "custody_added", _("Custody entry added")
+    TAG_DETACHED = "tag_detached", _("RTLS tag detached")

@@ -389,3 +389,8 @@ def certificate_export(certificate: DecommissioningCertificate) -> dict:
         "hash_algorithm": "SHA-256",
         "hash_rule": HASH_RULE,
     }
+
+
+def decommission_not_ready(asset) -> list[str]:
+    """The check of the state machine's ``decommission_ready`` guard (bound in DecommissioningConfig.ready)."""
+    return list(decommission_blockers(asset))

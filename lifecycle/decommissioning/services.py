@@ -12,10 +12,11 @@ import datetime as dt
 import json
 import uuid
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from assets.models import Asset, Tag
 from assets.services import tag_unbind
@@ -363,6 +364,8 @@ def _checklist_sign_off(*, checklist: DecommissioningChecklist, user, role: str,
 # Decommission and certificate
 
 
+# The certificate is stored and hashed: its labels are in the source language whatever the signer's language.
+@translation.override(settings.LANGUAGE_CODE)
 def _certificate_content(
     *, certificate_id: uuid.UUID, checklist: DecommissioningChecklist, asset: Asset, user, issued_at
 ) -> dict:

@@ -2,6 +2,7 @@
 
 from django import forms
 from django.contrib import admin, messages
+from django.utils.translation import gettext_lazy as _
 
 from lifecycle.webhooks.choices import WebhookEvent
 from lifecycle.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
@@ -26,7 +27,7 @@ class WebhookSubscriptionAdmin(admin.ModelAdmin):
     raw_id_fields = ["owner"]
     filter_horizontal = ["asset_types", "buildings", "floors"]
 
-    @admin.display(description="events")
+    @admin.display(description=_("events"))
     def event_list(self, obj):
         return ", ".join(obj.events or [])
 
@@ -77,7 +78,7 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False
 
-    @admin.action(description="Retry the selected deliveries now", permissions=["change"])
+    @admin.action(description=_("Retry the selected deliveries now"), permissions=["change"])
     def retry_now(self, request, queryset):
         for delivery in queryset:
             webhook_delivery_retry_now(delivery=delivery)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from declarations.states import state_definition
+from config.i18n import source_state
 from lifecycle.alerts.services import alert_event
 
 
@@ -28,7 +28,7 @@ def transition_payload(entry) -> dict:
         "transition": entry.transition,
         "from_state": entry.from_state,
         "to_state": entry.to_state,
-        "to_state_label": state_definition(entry.to_state).label,
+        "to_state_label": source_state(entry.to_state).label,
         "user": _user(entry.user),
         "source": entry.source,
         "note": entry.note,

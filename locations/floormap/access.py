@@ -1,16 +1,16 @@
 """Who may use the floor map, and what they may do from it: read from the policy table
 (declarations/policy.py), like every other door.
 
-What each may *do* from an asset's popup is read from the state machine's ``permission=`` declarations on
-``Asset``, which read the same table, so the map offers exactly what the services will accept.
+What each may *do* from an asset's popup is read through lifecycle.fsm from the state machine's ``permission=``
+declarations on ``Asset``, which read the same table, so the map offers exactly what the services will accept.
 """
 
 from __future__ import annotations
 
-from assets.models import Asset
 from config.access import may
 from declarations.policy import TABLE, Action
-from declarations.transitions import TransitionName, method_name
+from declarations.transitions import TransitionName
+from lifecycle.fsm import permitted_transitions_by_state
 
 # The principals the map is for (derived from the table, for the docs and templates).
 MAP_ROLES = TABLE[Action.MAP_VIEW]
@@ -32,14 +32,8 @@ def user_may_request_delivery(user) -> bool:
 def map_actions_by_state(user) -> dict[str, list[str]]:
     """{state: [transition, ...]}: the popup actions this user may run on an asset in each state.
 
-    Read from the django-fsm declarations (sources and ``permission=``), once per user rather than
-    once per asset: the role permissions do not depend on the asset.
+    From lifecycle.fsm (the ``permission=`` of each transition, as the runner checks it), once per user
+    rather than once per asset: the role permissions do not depend on the asset. The guards are the
+    runner's to check when the action is sent.
     """
-    probe = Asset()
-    allowed: dict[str, list[str]] = {}
-    for name in MAP_TRANSITIONS:
-        method = getattr(Asset, method_name(name))
-        for source, fsm_transition in method._django_fsm.transitions.items():
-            if fsm_transition.has_perm(probe, user):
-                allowed.setdefault(str(source), []).append(name.value)
-    return allowed
+    return permitted_transitions_by_state(user, names=MAP_TRANSITIONS)

@@ -12,20 +12,22 @@ from datetime import datetime
 from django.conf import settings
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from assets.models import Asset, AssetType
 from declarations.location_status import LocationStatus
 from declarations.room_types import RoomType
 from declarations.states import all_state_definitions
 from lifecycle.requests.choices import RequestPriority
+from locations.freshness import freshness_definition
 from locations.models import Floor, Room
 
-# How a location status looks on the map: the text goes in every label, so the style is never the only
-# signal (docs/map.md).
-LOCATION_STATUS_TEXT = {
-    LocationStatus.LOCATED: "Seen within the last {stale} minutes. The position is current.",
-    LocationStatus.STALE: "Not seen for more than {stale} minutes: it may have moved. Shown faded, dashed outline.",
-    LocationStatus.MISSING: "Not seen for {missing} hours, or last seen leaving through an exit. Shown faded with ?.",
+# How a location status looks on the map, after what it means (locations.freshness): the text goes in
+# every label, so the style is never the only signal (docs/map.md).
+LOCATION_STATUS_STYLE = {
+    LocationStatus.LOCATED: "",
+    LocationStatus.STALE: _("Shown faded, dashed outline."),
+    LocationStatus.MISSING: _("Shown faded with ?."),
 }
 
 
@@ -99,18 +101,12 @@ def asset_type_payload(asset_type: AssetType) -> dict:
 
 def legend_payload() -> dict:
     """Everything the legend shows, from the shared declarations."""
-    stale_minutes = round(settings.LOCATION_STALE_AFTER_SECONDS / 60)
-    missing_hours = round(settings.LOCATION_MISSING_AFTER_SECONDS / 3600)
     return {
         "states": [d.as_dict() for d in all_state_definitions()],
         "room_types": [{"value": value, "label": label} for value, label in RoomType.choices],
         "location_statuses": [
-            {
-                "value": value,
-                "label": label,
-                "text": LOCATION_STATUS_TEXT[value].format(stale=stale_minutes, missing=missing_hours),
-            }
-            for value, label in LocationStatus.choices
+            {**status, "text": f"{status['text']} {LOCATION_STATUS_STYLE[status['value']]}".rstrip()}
+            for status in freshness_definition()["statuses"]
         ],
     }
 

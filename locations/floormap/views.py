@@ -26,6 +26,7 @@ from django.urls import reverse, reverse_lazy
 from django.utils import timezone
 from django.utils import timezone as tz
 from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.sessions import LAST_ACTIVITY_KEY, passive, session_deadlines
@@ -79,9 +80,11 @@ def map_api(view):
     def wrapper(request, *args, **kwargs):
         if not request.user.is_authenticated:
             refuse(request.user, Action.MAP_VIEW, door="map", path=request.path)
-            return _error("not_signed_in", "Sign in to use the floor map.", 403)
+            return _error("not_signed_in", _("Sign in to use the floor map."), 403)
         if not check(request.user, Action.MAP_VIEW, door="map", path=request.path):
-            return _error("permission_denied", f"The floor map is for {describe(Action.MAP_VIEW)}.", 403)
+            return _error(
+                "permission_denied", _("The floor map is for %(who)s.") % {"who": describe(Action.MAP_VIEW)}, 403
+            )
         return view(request, *args, **kwargs)
 
     return wrapper
@@ -202,7 +205,7 @@ def _bounds(rooms: list[Room]) -> list[list[float]] | None:
     xs, ys = [], []
     for room in rooms:
         for ring in room.polygon.get("coordinates", []):
-            for x, y, *_ in ring:
+            for x, y, *_rest in ring:
                 xs.append(x)
                 ys.append(y)
     if not xs:
@@ -313,7 +316,8 @@ def search(request):
                     "types": [],
                     "results": [],
                     "origin": origin_payload,
-                    "message": f"No equipment type matches “{query}”. Known types: {known or 'none yet'}.",
+                    "message": _("No equipment type matches “%(query)s”. Known types: %(known)s.")
+                    % {"query": query, "known": known or _("none yet")},
                 }
             )
         best, others = matches[0], matches[1:]
@@ -326,7 +330,7 @@ def search(request):
                     "types": [payloads.asset_type_payload(t) for t in [best, *tied]],
                     "results": [],
                     "origin": origin_payload,
-                    "message": f"“{query}” could be several types of equipment: which one?",
+                    "message": _("“%(query)s” could be several types of equipment: which one?") % {"query": query},
                 }
             )
         asset_type, alternatives = best, others
@@ -340,7 +344,9 @@ def search(request):
             "types": [payloads.asset_type_payload(t) for t in alternatives],
             "origin": origin_payload,
             "results": [payloads.search_result_payload(r) for r in results],
-            "message": "" if results else f"No available {asset_type.name.lower()} was found on this site.",
+            "message": ""
+            if results
+            else _("No available %(type)s was found on this site.") % {"type": asset_type.name.lower()},
         }
     )
 
@@ -380,8 +386,11 @@ def asset_action(request, asset_id: int):
     if expected is not None and str(expected) != str(asset.state):
         return _error(
             "conflict",
-            f"{asset} is now {state_definition(asset.state).label.lower()}, not {expected}: someone changed it "
-            "since your map showed it; nothing was done",
+            _(
+                "%(asset)s is now %(state)s, not %(expected)s: someone changed it since your map "
+                "showed it; nothing was done"
+            )
+            % {"asset": asset, "state": state_definition(asset.state).label.lower(), "expected": expected},
             409,
         )
     try:
@@ -390,7 +399,12 @@ def asset_action(request, asset_id: int):
         return _lifecycle_error(exc)
     fresh = selectors.map_asset(asset_id=asset.pk)
     label = state_definition(asset.state).label
-    return JsonResponse({"asset": payloads.asset_payload(fresh), "message": f"{asset.asset_tag} is now {label}."})
+    return JsonResponse(
+        {
+            "asset": payloads.asset_payload(fresh),
+            "message": _("%(tag)s is now %(state)s.") % {"tag": asset.asset_tag, "state": label},
+        }
+    )
 
 
 @require_POST
@@ -435,7 +449,8 @@ def request_delivery(request):
                 "priority": str(equipment_request.priority),
                 "status": str(equipment_request.status),
             },
-            "message": f"Request #{equipment_request.pk} sent to dispatch: {asset_type.name} to {destination.code}.",
+            "message": _("Request #%(id)s sent to dispatch: %(type)s to %(room)s.")
+            % {"id": equipment_request.pk, "type": asset_type.name, "room": destination.code},
         },
         status=201,
     )

@@ -11,6 +11,18 @@
 (function () {
   "use strict";
 
+  // Translations: Django's JavaScript catalogue (/jsi18n/, loaded before this file) defines gettext,
+  // ngettext and interpolate; without it the English source strings show. Numbers and dates follow the
+  // page's language (Intl); distances stay in metres.
+  const gettext = window.gettext || ((text) => text);
+  const ngettext = window.ngettext || ((one, many, n) => (n === 1 ? one : many));
+  const fmt = (text, values) => (window.interpolate
+    ? window.interpolate(text, values, true)
+    : text.replace(/%\((\w+)\)s/g, (m, key) => String(values[key])));
+  const LANG = document.documentElement.lang || undefined;
+  const numberFormat = new Intl.NumberFormat(LANG, { maximumFractionDigits: 0 });
+  const decimalFormat = new Intl.NumberFormat(LANG, { minimumFractionDigits: 1, maximumFractionDigits: 1 });
+
   const config = JSON.parse(document.getElementById("map-config").textContent);
   const STATES = {};
   const STATE_ORDER = {}; // lifecycle order: available first in a room
@@ -21,7 +33,7 @@
   config.legend.room_types.forEach((r) => { ROOM_TYPE_LABELS[r.value] = r.label; });
   const LOCATION_LABELS = {};
   config.legend.location_statuses.forEach((s) => { LOCATION_LABELS[s.value] = s.label; });
-  const ACTION_LABELS = { start_use: "Start use", return: "Return (to soiled)" };
+  const ACTION_LABELS = { start_use: gettext("Start use"), return: gettext("Return (to soiled)") };
 
   const CELL_PX = 30; // one marker's slot when a room's items are laid out
   const MARKER_PX = 26;
@@ -45,14 +57,16 @@
   }
 
   function ago(iso) {
-    if (!iso) return "never";
+    if (!iso) return gettext("never");
     const seconds = Math.max(0, (serverNow() - Date.parse(iso)) / 1000);
-    if (seconds < 45) return "just now";
-    if (seconds < 90 * 60) return Math.round(seconds / 60) + " min ago";
-    if (seconds < 36 * 3600) return Math.round(seconds / 3600) + " h ago";
-    return Math.round(seconds / 86400) + " days ago";
+    if (seconds < 45) return gettext("just now");
+    if (seconds < 90 * 60) return fmt(gettext("%(n)s min ago"), { n: numberFormat.format(Math.round(seconds / 60)) });
+    if (seconds < 36 * 3600) return fmt(gettext("%(n)s h ago"), { n: numberFormat.format(Math.round(seconds / 3600)) });
+    const days = Math.round(seconds / 86400);
+    return fmt(ngettext("%(n)s day ago", "%(n)s days ago", days), { n: numberFormat.format(days) });
   }
-  const fullTime = (iso) => (iso ? new Date(iso).toLocaleString() : "never");
+  const fullTime = (iso) => (iso ? new Date(iso).toLocaleString(LANG) : gettext("never"));
+  const metres = (value) => fmt(gettext("%(n)s m"), { n: numberFormat.format(Math.round(value)) });
 
   function announce(text) {
     const el = $("announcer");
@@ -79,12 +93,12 @@
     try {
       response = await fetch(path, opts);
     } catch (e) {
-      return { ok: false, status: 0, data: { code: "network", detail: "The server cannot be reached. Check the network." } };
+      return { ok: false, status: 0, data: { code: "network", detail: gettext("The server cannot be reached. Check the network.") } };
     }
     let data = null;
-    try { data = await response.json(); } catch (e) { data = { code: "bad_response", detail: "Unexpected answer from the server (" + response.status + ")." }; }
+    try { data = await response.json(); } catch (e) { data = { code: "bad_response", detail: fmt(gettext("Unexpected answer from the server (%(status)s)."), { status: response.status }) }; }
     if (response.status === 403 && data && data.code === "not_signed_in") {
-      setLiveStatus("signed-out", "Signed out: reload the page to sign in again.");
+      setLiveStatus("signed-out", gettext("Signed out: reload the page to sign in again."));
     }
     return { ok: response.ok, status: response.status, data: data };
   }
@@ -292,9 +306,9 @@
     const room = view.rooms[asset.room];
     const status = locationStatus(asset);
     return asset.tag + ", " + (TYPES[asset.type] || { name: "" }).name + ", " + s.label +
-      (room ? ", in " + room.code + " " + room.name : "") +
-      ", " + LOCATION_LABELS[status].toLowerCase() + ", last seen " + ago(asset.seen) +
-      (asset.loan ? ", " + asset.loan : "") + (asset.svc === false ? ", maintenance overdue" : "");
+      (room ? ", " + fmt(gettext("in %(room)s"), { room: room.code + " " + room.name }) : "") +
+      ", " + LOCATION_LABELS[status].toLowerCase() + ", " + fmt(gettext("last seen %(ago)s"), { ago: ago(asset.seen) }) +
+      (asset.loan ? ", " + asset.loan : "") + (asset.svc === false ? ", " + gettext("maintenance overdue") : "");
   }
 
   // Each (state, type, location status) is drawn once as an SVG <symbol>; markers only <use> it, so 500
@@ -405,7 +419,7 @@
     marker.addTo(markerLayer);
     const el = marker.getElement();
     onActivate(el, () => expandRoom(room.id));
-    el.setAttribute("aria-label", room.code + " " + room.name + ": " + assets.length + " items, " + available + " available and located. Open to zoom in.");
+    el.setAttribute("aria-label", fmt(gettext("%(room)s: %(count)s items, %(available)s available and located. Open to zoom in."), { room: room.code + " " + room.name, count: assets.length, available: available }));
     el.dataset.roomId = room.id;
     assets.forEach((a) => { delete view.markers[a.id]; });
     return marker;
@@ -460,13 +474,13 @@
     if (config.can_request && asset.state === "available" && withRequest) {
       const id = "priority-" + asset.id;
       html += '<div class="request-delivery">' +
-        '<label for="' + id + '">Priority</label> <select id="' + id + '" class="request-priority">' +
+        '<label for="' + id + '">' + esc(gettext("Priority")) + '</label> <select id="' + id + '" class="request-priority">' +
         config.request_priorities.map((p) => '<option value="' + esc(p.value) + '"' + (p.value === "routine" ? " selected" : "") + ">" + esc(p.label) + "</option>").join("") +
         "</select>" +
         '<button type="button" class="action secondary" data-action="request" data-asset="' + asset.id + '"' +
-        (place ? "" : ' disabled aria-describedby="request-hint-' + asset.id + '"') + ">Request delivery" +
-        (place ? " to " + esc(place.kind === "unit" ? place.id : place.label.split(" · ")[0]) : "") + "</button>" +
-        (place ? "" : '<span class="hint" id="request-hint-' + asset.id + '">Say where you are (search panel) to request delivery.</span>') +
+        (place ? "" : ' disabled aria-describedby="request-hint-' + asset.id + '"') + ">" +
+        (place ? esc(fmt(gettext("Request delivery to %(place)s"), { place: place.kind === "unit" ? place.id : place.label.split(" · ")[0] })) : esc(gettext("Request delivery"))) + "</button>" +
+        (place ? "" : '<span class="hint" id="request-hint-' + asset.id + '">' + esc(gettext("Say where you are (search panel) to request delivery.")) + "</span>") +
         "</div>";
     }
     return html;
@@ -481,18 +495,18 @@
     const s = STATES[asset.state] || {};
     const room = view.rooms[asset.room];
     const status = locationStatus(asset);
-    const precision = asset.r != null ? " (± " + Number(asset.r).toFixed(1) + " m)" : "";
+    const precision = asset.r != null ? " (± " + fmt(gettext("%(n)s m"), { n: decimalFormat.format(Number(asset.r)) }) + ")" : "";
     return '<div class="asset-popup" data-asset-id="' + asset.id + '">' +
       '<h3 class="popup-title" tabindex="-1">' + esc(asset.tag) + ' <span class="popup-type">' + esc((TYPES[asset.type] || {}).name) + "</span></h3>" +
       '<p class="popup-model">' + esc(asset.model) + "</p>" +
       "<p>" + stateBadge(asset.state) + "</p>" +
       '<p class="popup-definition">' + esc(s.definition || "") + "</p>" +
       (asset.loan ? '<p class="popup-loan"><strong>' + esc(asset.loan) + "</strong></p>" : "") +
-      (asset.svc === false ? '<p class="popup-maintenance"><strong>Maintenance overdue: not serviceable.</strong></p>' : "") +
+      (asset.svc === false ? '<p class="popup-maintenance"><strong>' + esc(gettext("Maintenance overdue: not serviceable.")) + "</strong></p>" : "") +
       "<dl>" +
-      "<dt>Room</dt><dd>" + (room ? esc(room.code + " " + room.name) : "unknown") + "</dd>" +
-      "<dt>Location</dt><dd><span class=\"loc loc-" + status + "\">" + esc(LOCATION_LABELS[status]) + "</span>" + precision + "</dd>" +
-      '<dt>Last seen</dt><dd title="' + esc(fullTime(asset.seen)) + '">' + esc(ago(asset.seen)) + "</dd>" +
+      "<dt>" + esc(gettext("Room")) + "</dt><dd>" + (room ? esc(room.code + " " + room.name) : esc(gettext("unknown"))) + "</dd>" +
+      "<dt>" + esc(gettext("Location")) + "</dt><dd><span class=\"loc loc-" + status + "\">" + esc(LOCATION_LABELS[status]) + "</span>" + precision + "</dd>" +
+      "<dt>" + esc(gettext("Last seen")) + '</dt><dd title="' + esc(fullTime(asset.seen)) + '">' + esc(ago(asset.seen)) + "</dd>" +
       "</dl>" +
       '<div class="popup-actions">' + actionButtons(asset, true) + "</div>" +
       '<p class="popup-message" role="alert"></p>' +
@@ -512,7 +526,7 @@
     view.popup = popup;
     const el = popup.getElement();
     el.setAttribute("role", "dialog");
-    el.setAttribute("aria-label", asset.tag + " details");
+    el.setAttribute("aria-label", fmt(gettext("%(tag)s details"), { tag: asset.tag }));
     if (!options || options.focus !== false) {
       const title = el.querySelector(".popup-title");
       if (title) title.focus({ preventScroll: true });
@@ -541,9 +555,9 @@
     const count = Object.values(view.assets).filter((a) => a.room === room.id).length;
     const html = '<div class="room-popup"><h3 class="popup-title" tabindex="-1">' + esc(room.code) + " " + esc(room.name) + "</h3>" +
       "<p>" + esc(ROOM_TYPE_LABELS[room.type] || room.type) + (room.unit ? " · " + esc(room.unit) : "") + "</p>" +
-      "<p>" + count + (count === 1 ? " item" : " items") + " here</p>" +
-      '<div class="popup-actions"><button type="button" class="action" data-room-here="' + room.id + '">I am here</button>' +
-      (count ? '<button type="button" class="action secondary" data-room-show="' + room.id + '">Show the items</button>' : "") +
+      "<p>" + esc(fmt(ngettext("%(count)s item here", "%(count)s items here", count), { count: numberFormat.format(count) })) + "</p>" +
+      '<div class="popup-actions"><button type="button" class="action" data-room-here="' + room.id + '">' + esc(gettext("I am here")) + "</button>" +
+      (count ? '<button type="button" class="action secondary" data-room-show="' + room.id + '">' + esc(gettext("Show the items")) + "</button>" : "") +
       "</div></div>";
     popupReturnFocus = document.activeElement;
     const popup = L.popup({ className: "map-popup" }).setLatLng(latlng).setContent(html).openOn(map);
@@ -569,7 +583,7 @@
       result = await api(url(config.urls.action, assetId), { method: "POST", body: { action: action, expected_state: asset.state } });
     }
     button.disabled = false;
-    const text = result.data && (result.data.message || result.data.detail) || "Done.";
+    const text = result.data && (result.data.message || result.data.detail) || gettext("Done.");
     if (message) message.textContent = text;
     view.rowMessages[assetId] = text; // the list is redrawn after changes: keep the answer in its row
     announce(text);
@@ -600,8 +614,8 @@
     }
     const asset = view.assets[assetId];
     if (!asset) {
-      announce("That item is no longer on this floor; the map shows where things are now.");
-      $("search-status").textContent = "That item has moved since the search. Search again for the nearest one.";
+      announce(gettext("That item is no longer on this floor; the map shows where things are now."));
+      $("search-status").textContent = gettext("That item has moved since the search. Search again for the nearest one.");
       return;
     }
     setHighlight(assetId);
@@ -614,7 +628,7 @@
     map.setView(ll(room.c[0], room.c[1]), Math.max(zoom, 4.5), { animate: false });
     renderAll();
     openAssetPopup(assetId);
-    announce(assetLabel(asset) + ". Highlighted on the map.");
+    announce(assetLabel(asset) + ". " + gettext("Highlighted on the map."));
   }
 
   function setHighlight(assetId) {
@@ -654,11 +668,11 @@
       const room = view.rooms[a.room] || { code: "?", name: "" };
       const status = locationStatus(a);
       return '<tr data-asset-id="' + a.id + '"' + (a.id === view.highlighted ? ' class="is-highlighted"' : "") + ">" +
-        '<td data-label="Equipment"><strong>' + esc(a.tag) + "</strong> " + esc((TYPES[a.type] || {}).name) + "</td>" +
-        '<td data-label="State">' + stateBadge(a.state) + "</td>" +
-        '<td data-label="Room">' + esc(room.code + " " + room.name) + "</td>" +
-        '<td data-label="Last seen"><span class="loc loc-' + status + '">' + esc(LOCATION_LABELS[status]) + '</span> <span title="' + esc(fullTime(a.seen)) + '">' + esc(ago(a.seen)) + "</span></td>" +
-        '<td data-label="Actions"><button type="button" class="action secondary" data-show="' + a.id + '" aria-label="Show ' + esc(a.tag) + ' on the map">Show on map</button>' +
+        '<td data-label="' + esc(gettext("Equipment")) + '"><strong>' + esc(a.tag) + "</strong> " + esc((TYPES[a.type] || {}).name) + "</td>" +
+        '<td data-label="' + esc(gettext("State")) + '">' + stateBadge(a.state) + "</td>" +
+        '<td data-label="' + esc(gettext("Room")) + '">' + esc(room.code + " " + room.name) + "</td>" +
+        '<td data-label="' + esc(gettext("Last seen")) + '"><span class="loc loc-' + status + '">' + esc(LOCATION_LABELS[status]) + '</span> <span title="' + esc(fullTime(a.seen)) + '">' + esc(ago(a.seen)) + "</span></td>" +
+        '<td data-label="' + esc(gettext("Actions")) + '"><button type="button" class="action secondary" data-show="' + a.id + '" aria-label="' + esc(fmt(gettext("Show %(tag)s on the map"), { tag: a.tag })) + '">' + esc(gettext("Show on map")) + "</button>" +
         actionButtons(a) + '<span class="row-message" role="status">' + esc(view.rowMessages[a.id] || "") + "</span></td></tr>";
     }).join("");
   }
@@ -685,7 +699,7 @@
     const result = await api(url(config.urls.floor, floorId));
     if (view.loading !== token) return; // another floor was chosen meanwhile
     if (!result.ok) {
-      $("map-heading").textContent = "This floor could not be loaded";
+      $("map-heading").textContent = gettext("This floor could not be loaded");
       $("search-status").textContent = result.data.detail;
       return;
     }
@@ -712,7 +726,7 @@
     setFloorAssets(data.assets);
     $("floor-select").value = String(view.floorId);
     $("map-heading").textContent = data.floor.building + " · " + data.floor.name;
-    map.getContainer().setAttribute("aria-label", "Floor map of " + data.floor.building + ", " + data.floor.name);
+    map.getContainer().setAttribute("aria-label", fmt(gettext("Floor map of %(building)s, %(floor)s"), { building: data.floor.building, floor: data.floor.name }));
     writeStorage(STORAGE.floor, view.floorId);
     if (window.history && window.history.replaceState) window.history.replaceState(null, "", "#floor=" + view.floorId);
     drawRooms();
@@ -788,7 +802,7 @@
   function connectLive(floorId) {
     live.floorId = floorId;
     if (!("WebSocket" in window) || typeof window.WebSocket !== "function") {
-      startPolling("Live updates are not supported by this browser: updating every " + config.poll_s + " s.");
+      startPolling(fmt(gettext("Live updates are not supported by this browser: updating every %(s)s s."), { s: config.poll_s }));
       return;
     }
     const scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
@@ -807,10 +821,10 @@
       if (config.live_is_process_local) {
         // In-memory channel layer: only this server process's events arrive live; the rest by polling.
         startPolling(null);
-        setLiveStatus("live", "Live (also checking every " + config.poll_s + " s)");
+        setLiveStatus("live", fmt(gettext("Live (also checking every %(s)s s)"), { s: config.poll_s }));
       } else {
         stopPolling();
-        setLiveStatus("live", "Live");
+        setLiveStatus("live", gettext("Live"));
       }
       if (wasDown) pollOnce(); // catch up with what happened while disconnected
       window.clearInterval(live.pingTimer);
@@ -831,7 +845,7 @@
         return;
       }
       if (event.code === 4403) {
-        setLiveStatus("signed-out", "Not allowed: sign in again with a map role.");
+        setLiveStatus("signed-out", gettext("Not allowed: sign in again with a map role."));
         return;
       }
       scheduleReconnect();
@@ -842,7 +856,7 @@
     live.attempts += 1;
     const delay = Math.min(30, Math.pow(2, live.attempts - 1)) * (0.8 + Math.random() * 0.4);
     startPolling(null);
-    setLiveStatus("polling", "Live connection lost: reconnecting in " + Math.round(delay) + " s, updating every " + config.poll_s + " s meanwhile.");
+    setLiveStatus("polling", fmt(gettext("Live connection lost: reconnecting in %(delay)s s, updating every %(s)s s meanwhile."), { delay: Math.round(delay), s: config.poll_s }));
     window.clearTimeout(live.retryTimer);
     const floorId = live.floorId;
     live.retryTimer = window.setTimeout(() => { if (live.floorId === floorId && !live.ws) connectLive(floorId); }, delay * 1000);
@@ -854,7 +868,7 @@
     stopPolling();
     if (live.ws) { const ws = live.ws; live.ws = null; ws.close(1000); }
     live.attempts = 0;
-    setLiveStatus("connecting", "Connecting…");
+    setLiveStatus("connecting", gettext("Connecting…"));
   }
 
   function startPolling(text) {
@@ -898,7 +912,7 @@
       if (!asset) { pollSoon(); return; }
       upsertAsset({ id: event.asset_id, state: event.state });
       refreshOpenPopup(event.asset_id);
-      if (event.asset_id === view.highlighted) announce(event.asset_tag + " is now " + event.label + ".");
+      if (event.asset_id === view.highlighted) announce(fmt(gettext("%(tag)s is now %(state)s."), { tag: event.asset_tag, state: (STATES[event.state] || { label: event.label }).label }));
     } else if (event.kind === "alert") {
       showAlert(event);
     }
@@ -909,13 +923,13 @@
     $("alerts-panel").hidden = false;
     const subject = alert.subject || {};
     const showButton = subject.type === "asset" && view.assets[subject.id]
-      ? ' <button type="button" class="action secondary" data-show="' + subject.id + '">Show</button>' : "";
+      ? ' <button type="button" class="action secondary" data-show="' + subject.id + '">' + esc(gettext("Show")) + "</button>" : "";
     const item = document.createElement("li");
     item.className = "alert alert-" + esc(alert.status);
-    item.innerHTML = "<strong>" + esc(alert.alert_kind_label || "Alert") + "</strong> " + esc(alert.message) + showButton;
+    item.innerHTML = "<strong>" + esc(alert.alert_kind_label || gettext("Alert")) + "</strong> " + esc(alert.message) + showButton;
     list.insertBefore(item, list.firstChild);
     while (list.children.length > 5) list.removeChild(list.lastChild);
-    announce("Alert: " + (alert.alert_kind_label || "") + ". " + alert.message);
+    announce(fmt(gettext("Alert: %(kind)s. %(message)s"), { kind: alert.alert_kind_label || "", message: alert.message }));
   }
 
   // Location status changes with time alone (located -> stale): refresh labels and markers each 30 s.
@@ -942,8 +956,8 @@
   function setPlaceFromRoom(room) {
     if (!room) return;
     setPlace({ kind: "room", id: room.id, label: room.code + " · " + room.name + " · " + (view.floor ? view.floor.name : ""), floor: view.floorId });
-    announce("Where you are: " + room.code + " " + room.name + ". Remembered on this device.");
-    $("search-status").textContent = "Where you are: " + room.code + " " + room.name + ".";
+    announce(fmt(gettext("Where you are: %(room)s. Remembered on this device."), { room: room.code + " " + room.name }));
+    $("search-status").textContent = fmt(gettext("Where you are: %(room)s."), { room: room.code + " " + room.name });
   }
 
   let placeTimer = null;
@@ -981,13 +995,15 @@
   }
 
   function resultHtml(r, originRoomId) {
-    const distance = r.room.id === originRoomId ? "in the room you are in" : r.same_floor ? Math.round(r.distance_m) + " m away" : "about " + Math.round(r.distance_m) + " m away, " + (r.same_building ? "another floor" : "another building");
+    const distance = r.room.id === originRoomId ? gettext("in the room you are in")
+      : r.same_floor ? fmt(gettext("%(distance)s away"), { distance: metres(r.distance_m) })
+        : fmt(r.same_building ? gettext("about %(distance)s away, another floor") : gettext("about %(distance)s away, another building"), { distance: metres(r.distance_m) });
     const stale = r.status === "stale";
     return '<li><button type="button" class="result' + (stale ? " is-stale" : "") + '" data-show="' + r.id + '" data-floor="' + r.floor.id + '">' +
       '<span class="result-head"><strong>' + esc(r.tag) + "</strong> " + esc(r.type) +
-      (stale ? ' <span class="stale-label">Stale</span>' : "") + "</span>" +
+      (stale ? ' <span class="stale-label">' + esc(gettext("Stale")) + "</span>" : "") + "</span>" +
       '<span class="result-where">' + esc(r.room.code + " " + r.room.name) + " · " + esc(r.building + ", " + r.floor.name) + "</span>" +
-      '<span class="result-meta">' + esc(distance) + ' · <span title="' + esc(fullTime(r.seen)) + '">last seen ' + esc(ago(r.seen)) + "</span></span>" +
+      '<span class="result-meta">' + esc(distance) + ' · <span title="' + esc(fullTime(r.seen)) + '">' + esc(fmt(gettext("last seen %(ago)s"), { ago: ago(r.seen) })) + "</span></span>" +
       "</button></li>";
   }
 
@@ -995,10 +1011,10 @@
     const status = $("search-status");
     const results = $("search-results");
     const what = $("search-what").value.trim();
-    if (!options.type && !what) { status.textContent = "Say what you need, e.g. infusion pump."; $("search-what").focus(); return; }
+    if (!options.type && !what) { status.textContent = gettext("Say what you need, e.g. infusion pump."); $("search-what").focus(); return; }
     const where = await resolvePlace();
     if (!where) {
-      status.textContent = "Choose where you are from the list (a room or a unit), or open a room on the map and choose “I am here”.";
+      status.textContent = gettext("Choose where you are from the list (a room or a unit), or open a room on the map and choose “I am here”.");
       $("search-where").focus();
       return;
     }
@@ -1006,7 +1022,7 @@
     const params = new URLSearchParams();
     if (options.type) params.set("type", options.type); else params.set("q", what);
     if (where.kind === "room") params.set("room", where.id); else params.set("unit", where.id);
-    status.textContent = "Searching…";
+    status.textContent = gettext("Searching…");
     results.innerHTML = "";
     const result = await api(config.urls.search + "?" + params.toString());
     if (!result.ok) { status.textContent = result.data.detail; return; }
@@ -1015,7 +1031,7 @@
     if (data.type && options.type) $("search-what").value = data.type.name;
     if (!data.type) {
       status.textContent = data.message;
-      results.innerHTML = data.types.length ? '<p>Which one?</p><div class="type-choices">' + data.types.map((t) => '<button type="button" class="action secondary" data-search-type="' + t.id + '">' + esc(t.name) + "</button>").join("") + "</div>" : "";
+      results.innerHTML = data.types.length ? "<p>" + esc(gettext("Which one?")) + '</p><div class="type-choices">' + data.types.map((t) => '<button type="button" class="action secondary" data-search-type="' + t.id + '">' + esc(t.name) + "</button>").join("") + "</div>" : "";
       return;
     }
     const originRoomId = data.origin.kind === "room" ? data.origin.id : (data.origin.measured_from || {}).id;
@@ -1023,12 +1039,12 @@
     const located = data.results.filter((r) => r.status !== "stale");
     const stale = data.results.filter((r) => r.status === "stale");
     let html = "";
-    if (located.length) html += '<h3 class="results-heading">Nearest available ' + esc(data.type.name.toLowerCase()) + "</h3><ol class=\"result-list\">" + located.map(render).join("") + "</ol>";
-    if (stale.length) html += '<h3 class="results-heading">Not seen recently (stale): check before walking there</h3><ol class="result-list stale-list">' + stale.map(render).join("") + "</ol>";
-    if (data.types.length) html += '<p class="also">Also matching: ' + data.types.map((t) => '<button type="button" class="link-button" data-search-type="' + t.id + '">' + esc(t.name) + "</button>").join(", ") + "</p>";
+    if (located.length) html += '<h3 class="results-heading">' + esc(fmt(gettext("Nearest available %(type)s"), { type: data.type.name.toLowerCase() })) + "</h3><ol class=\"result-list\">" + located.map(render).join("") + "</ol>";
+    if (stale.length) html += '<h3 class="results-heading">' + esc(gettext("Not seen recently (stale): check before walking there")) + '</h3><ol class="result-list stale-list">' + stale.map(render).join("") + "</ol>";
+    if (data.types.length) html += '<p class="also">' + esc(gettext("Also matching:")) + " " + data.types.map((t) => '<button type="button" class="link-button" data-search-type="' + t.id + '">' + esc(t.name) + "</button>").join(", ") + "</p>";
     results.innerHTML = html;
     status.textContent = data.results.length
-      ? located.length + " located, " + stale.length + " stale " + data.type.name.toLowerCase() + (data.results.length === 1 ? "" : "s") + " near " + where.label.split(" · ")[0] + ". Choose one to see it on the map."
+      ? fmt(gettext("%(located)s located, %(stale)s stale (%(type)s) near %(place)s. Choose one to see it on the map."), { located: located.length, stale: stale.length, type: data.type.name.toLowerCase(), place: where.label.split(" · ")[0] })
       : data.message;
   }
 
@@ -1076,7 +1092,7 @@
     const present = new Set(Object.values(view.assets).map((a) => a.type));
     $("legend-types").innerHTML = config.asset_types.filter((t) => present.has(t.id)).map((t) => (
       '<li><span class="legend-symbol" aria-hidden="true">' + '<svg viewBox="0 0 16 16" width="20" height="20" focusable="false"><rect width="16" height="16" rx="3" fill="#334155"/><g transform="translate(2 2) scale(.75)">' + typeIcon(t.id) + "</g></svg></span> " + esc(t.name) + "</li>"
-    )).join("") || "<li>No equipment on this floor.</li>";
+    )).join("") || "<li>" + esc(gettext("No equipment on this floor.")) + "</li>";
   }
 
   map.on("zoomend", () => { zoomClass(); if (view.floorId != null) renderAll(); });
@@ -1095,7 +1111,7 @@
   fetchPlaces("");
   const first = initialFloor();
   if (first) loadFloor(first);
-  else { $("map-heading").textContent = "No floor plans yet"; setLiveStatus("idle", "No floors to watch."); }
+  else { $("map-heading").textContent = gettext("No floor plans yet"); setLiveStatus("idle", gettext("No floors to watch.")); }
 
   // For the browser test and for support: timings and a way to render every item ungrouped.
   window.floorMap = {

@@ -59,7 +59,8 @@
   }
 
   function show(seconds) {
-    countdown.textContent = seconds + (seconds === 1 ? " second" : " seconds");
+    const ngettext = window.ngettext || ((one, many, n) => (n === 1 ? one : many)); // the JavaScript catalogue
+    countdown.textContent = ngettext("%s second", "%s seconds", seconds).replace("%s", seconds);
     if (dialog.hidden) {
       dialog.hidden = false;
       stayButton.focus();

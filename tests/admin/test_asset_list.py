@@ -64,8 +64,12 @@ def test_columns_show_state_place_location_status_last_seen_and_pm_due(as_biomed
         ({"location": "located"}, {"IP-001", "IP-003", "IP-004", "IP-005", "IP-006", "IP-007"}),
         ({"location": "stale"}, {"IP-002"}),
         ({"location": "missing"}, {"PM-001", "PM-002", "PM-003", "PM-004"}),
-        # the alerts' definition: tagged, in service, seen before (PM-002 left through the loading dock)
-        ({"location": "missing_tracked"}, {"PM-001", "PM-002"}),
+        # missing and tracked (tagged, in service, heard before, not on loan): the dashboard's "Missing assets";
+        # PM-002 left through the loading dock
+        ({"location": "missing", "tracked": "yes"}, {"PM-001", "PM-002"}),
+        ({"tracked": "yes"}, {"IP-001", "PM-001", "PM-002"}),
+        ({"class": "high_risk"}, set()),
+        ({"class": "other"}, {f"IP-00{i}" for i in range(1, 8)} | {"PM-001", "PM-002", "PM-003", "PM-004"}),
         ({"pm": "overdue"}, {"PM-001"}),
         ({"pm": "soon"}, {"IP-005"}),
         ({"unit": "ICU"}, {"PM-001", "PM-002"}),
@@ -210,3 +214,98 @@ def test_csv_export_follows_search_and_sort(as_biomed, hospital):
     response = as_biomed.get(reverse("admin:assets_asset_export"), {"q": "PM-", "o": "-1"})
     rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
     assert [r["asset_tag"] for r in rows] == ["PM-004", "PM-003", "PM-002", "PM-001"]
+
+
+# One FilterSet: every admin filter selects what the API's filter with the same value selects ---------------
+
+ALL_ADMIN_FILTERS = [
+    ({"location": "located"}, {"location_status": "located"}),
+    ({"location": "stale"}, {"location_status": "stale"}),
+    ({"location": "missing"}, {"location_status": "missing"}),
+    ({"tracked": "yes"}, {"tracked": "true"}),
+    ({"tracked": "no"}, {"tracked": "false"}),
+    ({"location": "missing", "tracked": "yes"}, {"location_status": "missing", "tracked": "true"}),
+    ({"pm": "overdue"}, {"pm_overdue": "true"}),
+    ({"pm": "month"}, "month"),  # the days to the end of this month, computed below
+    ({"pm": "soon"}, {"pm_due_within_days": "30", "pm_overdue": "false"}),
+    ({"recall": "open"}, {"open_recall": "true"}),
+    ({"recall": "none"}, {"open_recall": "false"}),
+    ({"where": "b{north}"}, {"building": "{north}"}),
+    ({"where": "f{s1}"}, {"floor": "{s1}"}),
+    ({"unit": "ICU"}, {"unit": "ICU"}),
+    ({"room_unit": "ICU"}, {"room_unit": "ICU"}),
+    ({"class": "high_risk"}, {"high_risk": "true"}),
+    ({"class": "life_support"}, {"life_support": "true"}),
+    ({"class": "other"}, {"high_risk": "false"}),
+    ({"class": "security"}, {"security_inventory": "true"}),
+]
+
+
+@pytest.fixture
+def varied(hospital, biomed_staff):
+    """The admin hospital, with something for each filter to tell apart: a recall, a high-risk and a
+    life-support asset, a data-bearing one, one on loan."""
+    from lifecycle.biomed.services import loan_start
+
+    assets = hospital["assets"]
+    assets["IP-003"].serial_number = "RECALLED-1"
+    assets["IP-003"].save()
+    open_recall_on(assets["IP-003"])
+    Asset.objects.filter(pk=assets["IP-004"].pk).update(high_risk=True)
+    Asset.objects.filter(pk=assets["IP-005"].pk).update(life_support=True)
+    Asset.objects.filter(pk=assets["IP-006"].pk).update(data_bearing=True)
+    until = timezone.now() + timedelta(days=3)
+    loan_start(
+        asset=assets["IP-001"], kind="patient_home", borrower="Clinic B", expected_return=until, user=biomed_staff
+    )
+    return hospital
+
+
+def api_listed(user, params) -> set[str]:
+    from tests.api.conftest import client_for
+
+    response = client_for(user).get("/api/v1/assets/", {**params, "page_size": 500})
+    assert response.status_code == 200, response.content.decode()[:2000]
+    return {a["asset_tag"] for a in response.json()["results"]}
+
+
+@pytest.mark.parametrize(
+    "admin_params, api_params",
+    ALL_ADMIN_FILTERS,
+    ids=lambda p: "&".join(f"{k}={v}" for k, v in p.items()) if isinstance(p, dict) else p,
+)
+def test_each_admin_filter_lists_what_the_api_filter_lists(as_biomed, biomed_staff, varied, admin_params, api_params):
+    ids = {"north": varied["floors"]["n1"].building_id, "s1": varied["floors"]["s1"].pk}
+    admin_params = {k: v.format(**ids) for k, v in admin_params.items()}
+    if api_params == "month":
+        today = timezone.localdate()
+        api_params = {"pm_due_within_days": str((first_of_next_month(today) - today).days - 1)}
+    api_params = {k: v.format(**ids) for k, v in api_params.items()}
+    in_admin = listed(as_biomed, **admin_params)
+    assert in_admin == api_listed(biomed_staff, api_params)
+
+
+def test_the_varied_hospital_makes_every_filter_choose(as_biomed, varied):
+    """The comparison above is not of empty lists: each filter picks some assets and leaves others."""
+    everything = set(Asset.objects.values_list("asset_tag", flat=True))
+    for admin_params, _ in ALL_ADMIN_FILTERS:
+        ids = {"north": varied["floors"]["n1"].building_id, "s1": varied["floors"]["s1"].pk}
+        chosen = listed(as_biomed, **{k: v.format(**ids) for k, v in admin_params.items()})
+        assert chosen and chosen != everything, admin_params
+
+
+def test_missing_is_the_freshness_definition_in_the_admin_and_the_api(as_biomed, biomed_staff, varied):
+    from declarations.location_status import LocationStatus
+    from locations.freshness import asset_location_status
+
+    by_definition = {
+        a.asset_tag
+        for a in Asset.objects.select_related("current_room")
+        if asset_location_status(asset=a) == LocationStatus.MISSING
+    }
+    # never seen, not heard for days, last seen at the exit, retired: all missing, tagged or not
+    assert by_definition == {"PM-001", "PM-002", "PM-003", "PM-004"}
+    assert listed(as_biomed, location="missing") == by_definition
+    assert api_listed(biomed_staff, {"location_status": "missing"}) == by_definition
+    not_missing = set(Asset.objects.values_list("asset_tag", flat=True)) - by_definition
+    assert listed(as_biomed, location="located") | listed(as_biomed, location="stale") == not_missing

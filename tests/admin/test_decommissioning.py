@@ -34,7 +34,7 @@ def test_each_signer_gets_a_button_for_their_own_role_only(client, checklist, bi
     html = change_page(client, checklist)
     assert "Sign off as Security…" in html and "Sign off as Clinical engineering…" not in html
     page = client.get(sign_off_url(checklist)).content.decode()
-    assert 'name="role" value="security"' in page and "<select" not in page  # no other role to pick
+    assert 'name="role" value="security"' in page and '<select name="role"' not in page  # no other role to pick
 
 
 def test_signing_through_the_admin_and_the_panel_shows_who_and_whether_it_holds(

@@ -91,7 +91,7 @@ def test_role_matrix(transition, actor, monkeypatch):
 
 
 def test_matrix_covers_every_transition_of_the_model():
-    from lifecycle.selectors import transition_catalogue
+    from lifecycle.fsm import transition_catalogue
 
     assert {t.name for t in transition_catalogue()} == set(SETUP) == set(ALLOWED)
 

@@ -1,6 +1,5 @@
 """The state machine through its one entry point, lifecycle.services.asset_transition."""
 
-import sys
 from datetime import timedelta
 
 import pytest
@@ -8,6 +7,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from assets.models import Asset
+from declarations.guards import DECOMMISSION_READY
 from declarations.states import AssetState
 from declarations.transitions import TransitionName
 from lifecycle import services
@@ -203,8 +203,10 @@ def test_decommission_is_refused_while_the_real_checklist_is_missing(biomed):
     assert db_state(asset) == AssetState.BIOMED
 
 
-def test_decommission_refuses_when_the_checklist_module_does_not_exist(biomed, monkeypatch):
-    monkeypatch.setitem(sys.modules, "lifecycle.decommissioning.selectors", None)
+def test_decommission_refuses_when_no_checklist_app_bound_its_guard(biomed, monkeypatch):
+    """Without the decommissioning app (nobody bound the guard's check), decommissioning is refused, never let
+    through unchecked."""
+    monkeypatch.setattr(DECOMMISSION_READY, "_check", None)
     asset = located_asset(state=AssetState.BIOMED)
     with pytest.raises(GuardFailed) as excinfo:
         services.asset_transition(asset=asset, transition="decommission", user=biomed)

@@ -1,5 +1,6 @@
 """Location status (docs/design.md §2) and low tag batteries, as the map, admin and API select them."""
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -11,6 +12,7 @@ from locations.freshness import (
     assets_left_site,
     assets_low_battery,
     assets_with_location_status,
+    freshness_definition,
     tags_low_battery,
 )
 from locations.pipeline import LocationPipeline
@@ -109,3 +111,69 @@ def test_what_the_pipeline_writes_drives_status_and_battery(ward):
     assert asset_location_status(asset=asset, now=seen + timedelta(minutes=11)) == LocationStatus.MISSING
     assert list(assets_left_site(now=seen + timedelta(minutes=11))) == [asset]
     assert list(tags_low_battery()) == [tag]
+
+
+# One definition: the Python reading, the SQL reading and the data a client receives agree -------------
+
+
+@pytest.mark.parametrize(
+    "stale_s, missing_s",
+    [(10 * 60, 24 * 3600), (30 * 60, 10 * 60)],  # the usual order, and a site that set them the other way round
+    ids=["stale-before-missing", "missing-before-stale"],
+)
+def test_sql_filters_and_annotation_agree_with_python_at_every_age(fleet, ward, settings, stale_s, missing_s):
+    settings.LOCATION_STALE_AFTER_SECONDS, settings.LOCATION_MISSING_AFTER_SECONDS = stale_s, missing_s
+    ages = [0, 5, 9.99, 10, 10.01, 20, 29.99, 30, 30.01, 60, 24 * 60 - 0.01, 24 * 60, 24 * 60 + 0.01, 3 * 24 * 60]
+    for n, minutes in enumerate(ages):
+        for room in ("A", "EXIT"):
+            AssetFactory(
+                asset_tag=f"AGE-{n}-{room}",
+                last_seen=NOW - timedelta(minutes=minutes),
+                current_room=ward.rooms[room],
+            )
+    AssetFactory(asset_tag="NEVER-AT-EXIT", last_seen=None, current_room=ward.rooms["EXIT"])
+    annotated = {a.asset_tag: a.location_status for a in assets_with_location_status(now=NOW)}
+    python = {a.asset_tag: asset_location_status(asset=a, now=NOW) for a in assets_with_location_status(now=NOW)}
+    assert annotated == python
+    for status in LocationStatus.values:
+        filtered = {a.asset_tag for a in assets_by_location_status(status=status, now=NOW)}
+        assert filtered == {tag for tag, s in python.items() if s == status}, status
+    assert python["NEVER-AT-EXIT"] == LocationStatus.MISSING
+    assert "NEVER-AT-EXIT" not in {a.asset_tag for a in assets_left_site(now=NOW)}  # never heard: not "left"
+
+
+def test_with_missing_shorter_than_stale_an_asset_past_the_missing_window_is_missing_in_sql_too(fleet, settings):
+    # Before the rules were written once, the SQL said "located" here while Python said "missing".
+    settings.LOCATION_STALE_AFTER_SECONDS, settings.LOCATION_MISSING_AFTER_SECONDS = 30 * 60, 10 * 60
+    assert asset_location_status(asset=fleet["stale"], now=NOW) == LocationStatus.MISSING
+    assert "STALE" in {a.asset_tag for a in assets_by_location_status(status=LocationStatus.MISSING, now=NOW)}
+    assert "STALE" not in {a.asset_tag for a in assets_by_location_status(status=LocationStatus.LOCATED, now=NOW)}
+
+
+def test_the_definition_is_served_as_data_a_client_can_apply(fleet, settings):
+    settings.LOCATION_STALE_AFTER_SECONDS, settings.LOCATION_MISSING_AFTER_SECONDS = 15 * 60, 48 * 3600
+    definition = freshness_definition()
+    assert definition["stale_after_s"] == 15 * 60 and definition["missing_after_s"] == 48 * 3600
+    assert [s["value"] for s in definition["statuses"]] == ["located", "stale", "missing"]
+    assert [s["label"] for s in definition["statuses"]] == ["Located", "Stale", "Missing"]
+    assert "15 minutes" in definition["statuses"][0]["text"] and "48 hours" in definition["statuses"][2]["text"]
+    assert json.loads(json.dumps(definition)) == definition
+
+    # A client that applies the served rules (first match wins), as map.js does, gets the server's answer.
+    def apply(rules, *, age_s, room_type):
+        for rule in rules:
+            when, seconds = rule["when"], rule.get("seconds")
+            if (
+                (when == "never_seen" and age_s is None)
+                or (when == "not_seen_for_more_than" and age_s is not None and age_s > seconds)
+                or (when == "seen_within" and age_s is not None and age_s <= seconds)
+                or (when == "last_room_type" and room_type == rule["room_type"])
+                or when == "always"
+            ):
+                return rule["status"]
+
+    for asset in fleet.values():
+        age = None if asset.last_seen is None else (NOW - asset.last_seen).total_seconds()
+        room_type = asset.current_room.room_type if asset.current_room else None
+        served = apply(definition["rules"], age_s=age, room_type=room_type)
+        assert served == asset_location_status(asset=asset, now=NOW), asset.asset_tag

@@ -129,7 +129,7 @@ def open_page(transactional_db, browser, asgi_server):
         page.goto(f"{asgi_server.url}/map/")
         page.fill("#id_username", username)
         page.fill("#id_password", PASSWORD)
-        page.click("button[type=submit]")
+        page.click("main button[type=submit]")  # the header has the language picker's button
         page.wait_for_selector("body[data-floor-loaded]")
         if floor is not None:
             page.select_option("#floor-select", str(floor.pk))
@@ -391,3 +391,67 @@ def test_the_map_warns_before_it_signs_out_and_stay_signed_in_keeps_the_session(
     warning.wait_for(state="visible", timeout=12_000)
     page.wait_for_url(re.compile(r"/map/login/\?expired=idle"), timeout=15_000)
     assert "You were signed out after a while without activity" in page.inner_text("main")
+
+
+def test_the_map_in_spanish_including_what_its_javascript_draws(browser, asgi_server):
+    """Accept-Language: es (the browser's locale): the sign-in page, the map, its legend, the list, the search,
+    a popup and an action's answer are in Spanish; the machine values (states in data attributes) are not."""
+    hospital = build_map_hospital()
+    UserFactory(username="enfermera-ana", roles=["Nurse"])
+    near = hospital.place("4N-401", asset_tag="IP-NEAR")
+    hospital.place("4N-STORE", asset_tag="IP-STORE")
+    context = browser.new_context(viewport=DESKTOP, locale="es-ES")
+    errors: list[str] = []
+    try:
+        page = context.new_page()
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto(f"{asgi_server.url}/map/")
+        assert page.inner_text("h1") == "Iniciar sesión en el plano"
+        page.fill("#id_username", "enfermera-ana")
+        page.fill("#id_password", PASSWORD)
+        page.click("button:has-text('Iniciar sesión')")
+        page.wait_for_selector("body[data-floor-loaded]")
+        page.select_option("#floor-select", str(hospital.floor4.pk))
+        page.wait_for_selector(f'body[data-floor-loaded="{hospital.floor4.pk}"]')
+
+        assert page.get_attribute("html", "lang") == "es"
+        assert page.inner_text(".topbar h1") == "Plano"
+        legend = page.inner_text("#legend")
+        assert "Disponible" in legend and "Limpio, funciona" in legend and "En limpieza" in legend
+        # Drawn by map.js from the JavaScript catalogue and the translated config.
+        assert page.get_attribute("#map", "aria-label") == "Plano de North Tower, 4 North"
+        row = page.locator(f'#asset-rows tr[data-asset-id="{near.pk}"]')
+        assert row.locator("button[data-show]").inner_text() == "Mostrar en el mapa"
+        assert row.locator(".state-badge").inner_text().strip().endswith("Disponible")
+        assert "visto por última vez" in page.locator(f'.asset-marker[data-asset-id="{near.pk}"]').get_attribute(
+            "aria-label"
+        )
+        # Dates in the page's language: no English AM/PM in the full time of "last seen".
+        full_time = row.locator("td:nth-child(4) span[title]").get_attribute("title")
+        assert full_time and "AM" not in full_time and "PM" not in full_time
+
+        page.fill("#search-what", "infusion pump")
+        page.fill("#search-where", "4N-402")
+        page.click("button:has-text('Buscar el más cercano')")
+        page.wait_for_selector(".result")
+        first = page.locator(".result-list .result").nth(0).inner_text()
+        assert first.startswith("IP-NEAR") and "a 10 m" in first and "visto por última vez" in first
+        assert "localizados" in page.inner_text("#search-status")
+        assert "Infusion pump" in first  # equipment names are the hospital's own data: not translated
+        screenshot(page, "map-desktop-es.png")
+
+        page.locator(".result-list .result").nth(0).click()
+        page.wait_for_selector(".asset-popup")
+        assert page.locator(".asset-popup button[data-action='start_use']").inner_text() == "Iniciar uso"
+        assert "Visto por última vez" in page.inner_text(".asset-popup")
+        page.click(".asset-popup button[data-action='start_use']")
+        page.wait_for_selector(f'.asset-marker[data-asset-id="{near.pk}"][data-state="in_use"]', timeout=5000)
+        page.wait_for_function(
+            "() => document.querySelector('.asset-popup .popup-message').textContent.includes('ahora')"
+        )
+        assert page.inner_text(".asset-popup .popup-message") == "IP-NEAR: ahora «En uso»."
+        assert Asset.objects.get(pk=near.pk).state == AssetState.IN_USE
+    finally:
+        context.close()
+        time.sleep(0.3)
+    assert not errors, f"JavaScript errors on the page: {errors}"

@@ -98,7 +98,7 @@ def test_the_page_carries_the_shared_state_definitions_and_shows_them_in_the_leg
     html = response.content.decode()
     for state in ("available", "in_use", "soiled", "biomed"):
         definition = STATE_DEFINITIONS[state]
-        assert definition.definition in html  # the legend prints each state's one definition
+        assert str(definition.definition) in html  # the legend prints each state's one definition
         assert f"({definition.shape}, {definition.icon})" in html  # and its shape and icon, not colour alone
     floors = [(f["building"], f["name"]) for f in config["floors"]]
     assert ("North Tower", "4 North") in floors and ("South Pavilion", "Day Surgery") in floors
