@@ -58,7 +58,7 @@ node_modules/.package-lock.json: package.json package-lock.json
 	@command -v npm >/dev/null || (apt-get update -qq && apt-get install -y -qq npm >/dev/null)
 	npm ci --no-audit --no-fund
 
-# Browser tests drive Debian's chromium; they run in their own pytest call (DESIGN.md §7).
+# Browser tests drive Debian's chromium; they run in their own pytest call (docs/design.md §7).
 test-browser: install node_modules/.package-lock.json
 	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
 	DJANGO_ALLOW_ASYNC_UNSAFE=1 $(BIN)/python -m pytest -m browser

@@ -11,7 +11,7 @@ import hmac
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth import authenticate
@@ -286,7 +286,3 @@ def step_up_issue(request, *, username: str, password: str, code: str) -> Issued
 
 def client_address(request) -> str:
     return (getattr(request, "META", {}) or {}).get("REMOTE_ADDR", "") or ""
-
-
-def seconds_since(moment: datetime) -> float:
-    return (timezone.now() - moment).total_seconds()

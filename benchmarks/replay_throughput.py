@@ -2,7 +2,7 @@
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres .venv/bin/python benchmarks/replay_throughput.py
     .venv/bin/python benchmarks/replay_throughput.py --sightings 200000          # a quick look
-    .venv/bin/python benchmarks/replay_throughput.py --baseline /work/main       # and the same files there
+    .venv/bin/python benchmarks/replay_throughput.py --baseline OTHER_CHECKOUT   # and the same files there
 
 What it does (issue 12, point 6):
 1. creates a scratch database ``bench_replay`` on the DATABASE_URL server (dropped at the end; ``--keep``

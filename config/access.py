@@ -4,14 +4,25 @@ Imports no models (users and gateway principals are duck-typed), so every app an
 
 ``principal_roles`` turns whoever is asking into the table's principals; ``may`` asks the table;
 ``refuse`` records a refusal on the security event stream (config/security_events.py). ``PolicyPermission``
-is the django-fsm ``permission=`` callable of each transition on ``Asset``. ``user=None`` is the system
+is the django-fsm ``permission=`` callable of each transition on ``Asset``; ``StatusTransitionPermission``
+that of the equipment requests' and work orders' transitions. ``user=None`` is the system
 itself (room-type rules).
 """
 
 from __future__ import annotations
 
 from config.security_events import security_event
-from declarations.policy import ROLE_GROUP_NAMES, SUPERUSER, SYSTEM, Action, Role, allowed, gateway_principal, who
+from declarations.policy import (
+    ROLE_GROUP_NAMES,
+    SUPERUSER,
+    SYSTEM,
+    Action,
+    Role,
+    StatusTransition,
+    allowed,
+    gateway_principal,
+    who,
+)
 
 _ROLE_BY_GROUP = {name: role.value for role, name in ROLE_GROUP_NAMES.items()}
 
@@ -93,3 +104,24 @@ class PolicyPermission:
 
     def describe(self) -> str:
         return who(self.action)
+
+
+class StatusTransitionPermission:
+    """A django-fsm ``permission=`` callable for one of the table's status transitions (equipment requests,
+    work orders). ``owner_field`` names the record's owner (``requested_by_id``): on their own record a user
+    is judged by the transition's ``own_action``."""
+
+    def __init__(self, declared: StatusTransition, *, owner_field: str | None = None):
+        self.declared = declared
+        self.owner_field = owner_field
+
+    def action_for(self, instance, user) -> Action:
+        own = (
+            self.owner_field is not None
+            and getattr(user, "pk", None) is not None
+            and getattr(instance, self.owner_field) == user.pk
+        )
+        return self.declared.action_for(own=own)
+
+    def __call__(self, instance, user) -> bool:
+        return may(user, self.action_for(instance, user))

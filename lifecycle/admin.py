@@ -32,10 +32,10 @@ from lifecycle.selectors import assets_pm_overdue, recall_affected_assets
 from lifecycle.services import (
     WORK_ORDER_EDITABLE_FIELDS,
     recall_issue,
-    work_order_check_status_change,
     work_order_open,
     work_order_update,
 )
+from lifecycle.work_orders import work_order_check_status_change
 
 # The admin index shows the department's dashboard (lifecycle/dashboard.py) above the app list.
 admin.site.index_template = "admin/hospital_index.html"

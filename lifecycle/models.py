@@ -11,7 +11,10 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django_fsm import FSMField, transition
 
+from config.access import StatusTransitionPermission
+from declarations.policy import WORK_ORDER_TRANSITIONS
 from declarations.room_types import RoomType
 from declarations.states import AssetState, state_definition
 from declarations.transitions import TransitionName
@@ -63,7 +66,7 @@ class AppendOnlyModel(models.Model):
 
 
 class TransitionLog(AppendOnlyModel):
-    """One row per lifecycle transition (DESIGN.md §3): who moved which asset from what to what, where and why."""
+    """One row per lifecycle transition (docs/design.md §3): who moved which asset from what to what, where and why."""
 
     asset = models.ForeignKey("assets.Asset", on_delete=models.PROTECT, related_name="transition_logs")
     transition = models.CharField(max_length=32, choices=TransitionName.choices)
@@ -288,12 +291,24 @@ class Recall(models.Model):
             raise ValidationError({"serial_numbers": 'give a non-empty list of serial numbers, or "all"'})
 
 
+def _work_order_transition(name: str) -> dict:
+    """The django-fsm arguments of a work-order transition, read from the policy table."""
+    declared = WORK_ORDER_TRANSITIONS[name]
+    return {
+        "source": list(declared.sources),
+        "target": declared.target,
+        "permission": StatusTransitionPermission(declared),
+    }
+
+
 class WorkOrder(models.Model):
+    """A PM, repair, calibration, recall or safety job on one asset. Its status is a django-fsm state machine
+    whose transitions and roles are the policy table's ``WORK_ORDER_TRANSITIONS``; lifecycle.services (and,
+    for scheduled work, lifecycle.biomed.services) run them."""
+
     asset = models.ForeignKey("assets.Asset", on_delete=models.PROTECT, related_name="work_orders")
     kind = models.CharField(max_length=20, choices=WorkOrderKind.choices)
-    status = models.CharField(
-        max_length=20, choices=WorkOrderStatus.choices, default=WorkOrderStatus.OPEN, db_index=True
-    )
+    status = FSMField(max_length=20, choices=WorkOrderStatus.choices, default=WorkOrderStatus.OPEN, db_index=True)
     recall = models.ForeignKey(Recall, on_delete=models.PROTECT, null=True, blank=True, related_name="work_orders")
     technician = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
@@ -334,3 +349,22 @@ class WorkOrder(models.Model):
     @property
     def is_open(self) -> bool:
         return self.status in OPEN_WORK_ORDER_STATUSES
+
+    # Transitions (declarations.policy.WORK_ORDER_TRANSITIONS). Closing stamps closed_at; the services
+    # lock the row, check the roles and record the change.
+
+    @transition(field=status, **_work_order_transition("start"))
+    def start(self):
+        pass
+
+    @transition(field=status, **_work_order_transition("stop"))
+    def stop(self):
+        pass
+
+    @transition(field=status, **_work_order_transition("complete"))
+    def complete(self, *, at):
+        self.closed_at = at
+
+    @transition(field=status, **_work_order_transition("cancel"))
+    def cancel(self, *, at):
+        self.closed_at = at

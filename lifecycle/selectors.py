@@ -12,8 +12,8 @@ from django.db.models import OuterRef, QuerySet, Subquery
 from django.db.models.functions import Trim, Upper
 
 from assets.models import Asset
-from declarations.states import AssetState, state_definition
-from lifecycle.biomed.selectors import asset_overdue_schedules, asset_schedule_blockers, assets_maintenance_overdue
+from declarations.states import AssetState
+from lifecycle.biomed.selectors import asset_schedule_blockers, assets_maintenance_overdue
 from lifecycle.models import (
     OPEN_WORK_ORDER_STATUSES,
     ChangeRecord,
@@ -28,13 +28,6 @@ from locations.freshness import status_annotation
 # Why an asset may not be made available ------------------------------------------------------------
 
 
-def asset_pm_overdue_since(*, asset: Asset, today: date | None = None) -> date | None:
-    """The earliest due date among the asset's overdue maintenance schedules (any kind), else None."""
-
-    dues = [s.next_due for s in asset_overdue_schedules(asset=asset, today=today) if s.next_due]
-    return min(dues) if dues else None
-
-
 def asset_open_recall_work_orders(*, asset: Asset) -> QuerySet[WorkOrder]:
     return WorkOrder.objects.filter(
         asset=asset, kind=WorkOrderKind.RECALL, status__in=OPEN_WORK_ORDER_STATUSES
@@ -42,7 +35,7 @@ def asset_open_recall_work_orders(*, asset: Asset) -> QuerySet[WorkOrder]:
 
 
 def asset_availability_blockers(*, asset: Asset, today: date | None = None) -> list[str]:
-    """Reasons the asset may not be "available" (DESIGN.md §2); empty when it may."""
+    """Reasons the asset may not be "available" (docs/design.md §2); empty when it may."""
 
     reasons = asset_schedule_blockers(asset=asset, today=today)  # any overdue or failed schedule (biomed)
     for work_order in asset_open_recall_work_orders(asset=asset).order_by("id"):
@@ -130,10 +123,6 @@ def object_change_history(*, instance) -> QuerySet[ChangeRecord]:
     return ChangeRecord.objects.filter(
         content_type=ContentType.objects.get_for_model(instance), object_id=str(instance.pk)
     ).select_related("user")
-
-
-def state_label(state: str) -> str:
-    return state_definition(state).label
 
 
 # PM due soon (the API's filters) ------------------------------------------------------------------

@@ -47,6 +47,7 @@ from lifecycle.models import (
 )
 from lifecycle.selectors import asset_availability_blockers, recall_matching_assets, room_type_rule_for
 from lifecycle.signals import transition_applied, work_order_done
+from lifecycle.work_orders import work_order_run_transition, work_order_transition_name
 from locations.live import notify_floor
 from locations.models import Room
 
@@ -157,7 +158,7 @@ def asset_transition(
     getattr(locked, method_name(name))(**kwargs)
     new_state = str(locked.state)
 
-    # "Available" has one meaning (DESIGN.md §2): no path may reach it with PM overdue or a recall open.
+    # "Available" has one meaning (docs/design.md §2): no path may reach it with PM overdue or a recall open.
     blockers = asset_availability_blockers(asset=locked)
     if new_state == AssetState.AVAILABLE and blockers:
         raise GuardFailed(
@@ -356,22 +357,7 @@ def apply_room_changes(*, changes) -> list[TransitionLog]:
 
 # Work orders ------------------------------------------------------------------------------------
 
-# Which status may follow which. Done and cancelled are final: reopen by opening a new work order.
-WORK_ORDER_NEXT_STATUSES = {
-    WorkOrderStatus.OPEN: {WorkOrderStatus.IN_PROGRESS, WorkOrderStatus.DONE, WorkOrderStatus.CANCELLED},
-    WorkOrderStatus.IN_PROGRESS: {WorkOrderStatus.OPEN, WorkOrderStatus.DONE, WorkOrderStatus.CANCELLED},
-    WorkOrderStatus.DONE: set(),
-    WorkOrderStatus.CANCELLED: set(),
-}
 WORK_ORDER_EDITABLE_FIELDS = {"status", "technician", "notes", "completed_on"}
-
-
-def work_order_check_status_change(*, old: str, new: str) -> None:
-    if old == new:
-        return
-    if new not in WORK_ORDER_NEXT_STATUSES.get(old, set()):
-        allowed = ", ".join(sorted(WORK_ORDER_NEXT_STATUSES.get(old, set()))) or "nothing (it is closed)"
-        raise WorkOrderError(f"a work order that is {old} cannot become {new}; it can become {allowed}")
 
 
 @transaction.atomic
@@ -404,10 +390,10 @@ def work_order_update(*, work_order: WorkOrder, user, **changes) -> WorkOrder:
     before = snapshot(locked)
     completed_on: date | None = changes.pop("completed_on", None)
 
-    new_status = changes.get("status", locked.status)
+    new_status = changes.pop("status", locked.status)
     if new_status not in WorkOrderStatus.values:
         raise WorkOrderError(f"unknown work order status {new_status!r}; valid: {', '.join(WorkOrderStatus.values)}")
-    work_order_check_status_change(old=locked.status, new=new_status)
+    name = work_order_transition_name(old=locked.status, new=new_status)
     if new_status != locked.status and new_status not in OPEN_WORK_ORDER_STATUSES and hasattr(locked, "scheduled"):
         raise WorkOrderError(
             f"{locked.reference} is scheduled maintenance: close it with its result (pass or fail), or cancel it "
@@ -419,13 +405,11 @@ def work_order_update(*, work_order: WorkOrder, user, **changes) -> WorkOrder:
     if completed_on is not None and completed_on > today:
         raise WorkOrderError(f"completed_on {completed_on} is in the future")
 
-    for name, value in changes.items():
-        setattr(locked, name, value)
-    closing = locked.status not in OPEN_WORK_ORDER_STATUSES and before["status"] in OPEN_WORK_ORDER_STATUSES
-    if closing:
-        locked.closed_at = timezone.now()
-    elif locked.status in OPEN_WORK_ORDER_STATUSES:
-        locked.closed_at = None
+    for field_name, value in changes.items():
+        setattr(locked, field_name, value)
+    closing = new_status not in OPEN_WORK_ORDER_STATUSES and before["status"] in OPEN_WORK_ORDER_STATUSES
+    if name is not None:
+        work_order_run_transition(locked=locked, name=name, user=user, **({"at": timezone.now()} if closing else {}))
     locked.save()
     record_changes(instance=locked, user=user, before=before, after=snapshot(locked))
 

@@ -24,7 +24,7 @@ def render_states_markdown() -> str:
         HEADER,
         "# Lifecycle states",
         "",
-        "One definition per state (DESIGN.md §2). The admin badge, the floor-map legend,",
+        "One definition per state ([design.md](design.md) §2). The admin badge, the floor-map legend,",
         "`GET /api/v1/states/` and this page all show the same text, from `declarations/states.py`.",
         "Colour is never the only signal: each state has its own icon and marker shape too.",
         "",

@@ -1,4 +1,4 @@
-"""Parse and check floor-plan GeoJSON (DESIGN.md §5) before anything touches the database.
+"""Parse and check floor-plan GeoJSON (docs/design.md §5) before anything touches the database.
 
 One FeatureCollection per floor, planar metres. The collection carries the foreign member
 ``"properties": {"site", "building", "floor", "level", "units": "m"}`` (optionally

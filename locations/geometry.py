@@ -1,6 +1,6 @@
 """Room polygon checks with shapely, shared by the model, the admin and the floor-plan import.
 
-Coordinates are planar floor metres (DESIGN.md §5). Rooms may share walls; they may not
+Coordinates are planar floor metres (docs/design.md §5). Rooms may share walls; they may not
 overlap by more than ``tolerance_m2``.
 """
 

@@ -152,7 +152,7 @@ class Receiver(models.Model):
 
 
 class RoomInterval(models.Model):
-    """One stay of one asset in one room: the location history (DESIGN.md §5).
+    """One stay of one asset in one room: the location history (docs/design.md §5).
 
     The location pipeline writes these when the engine's smoothed room changes, never one row per
     sighting. An open interval (left_at null) is the asset's current stay; there is at most one.

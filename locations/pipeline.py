@@ -2,7 +2,7 @@
 
 Every ingest front (HTTP, MQTT, ``replay_sightings``, ``simulate_rtls --live``) validates a gateway body
 ONCE (``locations.ingest.codec``, with the settings' limits) and hands typed ``Sighting``s on, on event
-time (DESIGN.md §5, §6):
+time (docs/design.md §5, §6):
 
 - ``ingest_sightings(sightings)`` maps each tag to its asset and pushes the sightings of bound tags into
   the engine (the engine worker calls it with what the queue carries: no second parse, no second check);
@@ -992,12 +992,3 @@ def reset_pipeline() -> None:
     global _default
     with _default_lock:
         _default = None
-
-
-def ingest_batch(body: dict, *, now: float | datetime | None = None) -> IngestResult:
-    """The one entry point for every ingest front. Raises BatchError for a malformed body (HTTP 400)."""
-    return get_pipeline().ingest_batch(body, now=now)
-
-
-def process(watermark: float | datetime | None = None) -> ProcessResult:
-    return get_pipeline().process(watermark)

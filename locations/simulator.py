@@ -238,7 +238,7 @@ def format_ts(epoch_s: float) -> str:
 
 
 def gateway_bodies(transmissions: Iterable[Transmission], *, sent_at: float, tag_format=None) -> list[dict]:
-    """Gateway batch bodies (DESIGN.md §5), one per gateway that heard something, in gateway order."""
+    """Gateway batch bodies (docs/design.md §5), one per gateway that heard something, in gateway order."""
     per_gateway: dict[str, list[dict]] = defaultdict(list)
     for tx in transmissions:
         tag = tag_format(tx.tag_id) if tag_format else tx.tag_id

@@ -37,7 +37,7 @@ class StateRefSerializer(serializers.Serializer):
 
 
 class AssetLocationSerializer(serializers.Serializer):
-    """Where the asset is, and how fresh that is (DESIGN.md §2: located / stale / missing)."""
+    """Where the asset is, and how fresh that is (docs/design.md §2: located / stale / missing)."""
 
     status = serializers.ChoiceField(choices=LocationStatus.choices)
     room = RoomRefSerializer(allow_null=True)

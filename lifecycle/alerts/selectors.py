@@ -155,10 +155,6 @@ def alerts_with_subjects() -> QuerySet[Alert]:
     )
 
 
-def alerts_open() -> QuerySet[Alert]:
-    return alerts_with_subjects().open()
-
-
 def alert_floor_ids(alert: Alert) -> list[int]:
     """The floors whose map should show this alert: where its asset, tag or receiver is, or every floor
     with a room of the par level's unit. Empty when nobody knows where the subject is."""

@@ -371,21 +371,3 @@ def alerts_tag_reports(*, reports: Iterable[TagReport], now: datetime | None = N
             kind=AlertKind.LOW_BATTERY, still_active=[], subject_ids=recovered, now=now
         )
     return report
-    tags = list(Tag.objects.filter(tag_id__in=list(readings)).select_related("asset"))
-    low = []
-    for tag in tags:
-        tag.battery_percent = readings[tag.tag_id]  # the reading of this batch, whatever the row says
-        if selectors.tag_battery_is_low(tag.battery_percent):
-            low.append(tag.pk)
-            alert, created = alert_raise(
-                kind=AlertKind.LOW_BATTERY,
-                subject=tag,
-                message=message_for(AlertKind.LOW_BATTERY, tag, now=now),
-                now=now,
-            )
-            if created:
-                report.raised.append(alert)
-    report.resolved += alerts_resolve_cleared(
-        kind=AlertKind.LOW_BATTERY, still_active=low, subject_ids=[tag.pk for tag in tags], now=now
-    )
-    return report

@@ -17,7 +17,7 @@ from locations.api.resource_serializers import (
 class StateDefinitionSerializer(serializers.Serializer):
     value = serializers.CharField(help_text="Machine name, as stored and as used in filters.")
     label = serializers.CharField()
-    definition = serializers.CharField(help_text="The one agreed meaning of the state (DESIGN.md §2).")
+    definition = serializers.CharField(help_text="The one agreed meaning of the state (docs/design.md §2).")
     colour = serializers.CharField(help_text='Background colour, "#rrggbb"; white text on it is readable.')
     icon = serializers.CharField(help_text="A Unicode symbol that identifies the state without colour.")
     shape = serializers.CharField(help_text="Map marker shape, unique per state.")

@@ -35,14 +35,6 @@ def assets_maintenance_overdue(*, today: date) -> QuerySet[Asset]:
     return Asset.objects.exclude(state=AssetState.DECOMMISSIONED).filter(Exists(overdue))
 
 
-def assets_maintenance_due_by(*, day: date) -> QuerySet[Asset]:
-    """Assets in service with a schedule due on or before ``day`` (overdue and failed included)."""
-    due = MaintenanceSchedule.objects.filter(
-        Q(active=True) & (Q(next_due__lte=day) | Q(last_result=WorkResult.FAIL)), asset=OuterRef("pk")
-    )
-    return Asset.objects.exclude(state=AssetState.DECOMMISSIONED).filter(Exists(due))
-
-
 def asset_overdue_schedules(*, asset: Asset, today: date | None = None) -> list[MaintenanceSchedule]:
     today = today or timezone.localdate()
     if asset.pk is None:
@@ -86,17 +78,8 @@ def loans_open() -> QuerySet[Loan]:
     return Loan.objects.filter(returned_at__isnull=True)
 
 
-def loans_sanctioned(*, now: datetime | None = None) -> QuerySet[Loan]:
-    """Open loans whose expected return has not passed: their assets raise no left_site or missing alert."""
-    return loans_open().filter(expected_return__gte=now or timezone.now())
-
-
 def loans_overdue(*, now: datetime | None = None) -> QuerySet[Loan]:
     return loans_open().filter(expected_return__lt=now or timezone.now())
-
-
-def assets_on_sanctioned_loan(*, now: datetime | None = None) -> QuerySet[Asset]:
-    return Asset.objects.filter(pk__in=loans_sanctioned(now=now).values("asset_id"))
 
 
 def assets_loan_overdue(*, now: datetime | None = None) -> QuerySet[Asset]:
@@ -107,11 +90,6 @@ def asset_open_loan(*, asset: Asset) -> Loan | None:
     if asset.pk is None:
         return None
     return loans_open().filter(asset_id=asset.pk).first()
-
-
-def open_loans_by_asset(asset_ids) -> dict[int, Loan]:
-    """Open loans of these assets, for lists and map payloads (one query)."""
-    return {loan.asset_id: loan for loan in loans_open().filter(asset_id__in=list(asset_ids))}
 
 
 # Classification ------------------------------------------------------------------------------------

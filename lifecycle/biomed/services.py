@@ -33,8 +33,9 @@ from lifecycle.biomed.models import (
 )
 from lifecycle.exceptions import LifecycleError, WorkOrderError
 from lifecycle.history import record_changes, snapshot
-from lifecycle.models import OPEN_WORK_ORDER_STATUSES, ChangeRecord, Source, WorkOrder, WorkOrderKind, WorkOrderStatus
+from lifecycle.models import OPEN_WORK_ORDER_STATUSES, ChangeRecord, Source, WorkOrder, WorkOrderKind
 from lifecycle.services import asset_send_to_biomed
+from lifecycle.work_orders import work_order_run_transition
 
 
 class ScheduleError(LifecycleError):
@@ -368,10 +369,10 @@ def _locked_scheduled_work(work_order: WorkOrder) -> tuple[WorkOrder, ScheduledW
     return locked, work
 
 
-def _close(locked: WorkOrder, *, status: str, user, notes: str) -> None:
+def _close(locked: WorkOrder, *, transition: str, user, notes: str) -> None:
+    """Run the closing transition (``complete`` or ``cancel``, declarations.policy.WORK_ORDER_TRANSITIONS)."""
     before = snapshot(locked)
-    locked.status = status
-    locked.closed_at = timezone.now()
+    work_order_run_transition(locked=locked, name=transition, user=user, at=timezone.now())
     if notes:
         locked.notes = f"{locked.notes}\n{notes}".strip()
     if locked.technician_id is None and user is not None and getattr(user, "is_authenticated", False):
@@ -415,7 +416,7 @@ def scheduled_work_complete(
         if result == WorkResult.PASS and not all(item["ok"] for item in checklist_results):
             failed = [item["step"] for item in checklist_results if not item["ok"]]
             raise WorkOrderError(f"a pass needs every step ticked; not ticked: {', '.join(failed)}")
-    _close(locked, status=WorkOrderStatus.DONE, user=user, notes=notes)
+    _close(locked, transition="complete", user=user, notes=notes)
 
     work.result, work.performed_on, work.miss_reason = result, performed_on, miss_reason
     work.checklist_results = checklist_results or []
@@ -450,7 +451,7 @@ def scheduled_work_cancel(*, work_order: WorkOrder, user, reason: str) -> Schedu
     reason = (reason or "").strip()
     if not reason:
         raise WorkOrderError(f"cancelling {locked.reference} is a missed {work.schedule.label}: give the reason")
-    _close(locked, status=WorkOrderStatus.CANCELLED, user=user, notes=f"Cancelled: {reason}")
+    _close(locked, transition="cancel", user=user, notes=f"Cancelled: {reason}")
     work.miss_reason = reason
     work.save(update_fields=["miss_reason"])
     return work

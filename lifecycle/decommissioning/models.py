@@ -1,4 +1,4 @@
-"""Decommissioning (DESIGN.md §4): a checklist per asset, its change history, the custody chain,
+"""Decommissioning (docs/design.md §4): a checklist per asset, its change history, the custody chain,
 the two sign-offs and the certificate of sanitization and disposal.
 
 Every write goes through lifecycle.decommissioning.services, which locks the checklist row and

@@ -3,7 +3,7 @@ sign off, and finally decommission the asset and issue the certificate.
 
 Locking order, everywhere: the checklist row, then the asset row. Every checklist change bumps
 the checklist's version and stores a revision; a sign-off approves one version, so any later
-change voids it (DESIGN.md §4).
+change voids it (docs/design.md §4).
 """
 
 from __future__ import annotations

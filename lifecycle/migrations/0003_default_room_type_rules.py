@@ -1,4 +1,4 @@
-"""Default room-type rule (DESIGN.md §3): entering a soiled utility room moves in-use or available equipment to soiled."""
+"""Default room-type rule (docs/design.md §3): entering a soiled utility room moves in-use or available equipment to soiled."""
 
 from django.db import migrations
 

@@ -1,6 +1,8 @@
 """Equipment requests: a nurse or dispatcher asks for a type of equipment in a room; dispatch assigns
 an asset (reserving it), delivers it (the asset goes in use) or cancels (the reservation is released).
 
+The status is a django-fsm state machine: its transitions and who may run them are declared in the
+policy table (``declarations.policy.REQUEST_TRANSITIONS``); the methods below only record who and when.
 Every change goes through lifecycle.requests.services, which locks the request row, then the asset row
 (through the lifecycle transitions), so two dispatchers never get the same asset or the same request.
 """
@@ -9,17 +11,33 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django_fsm import FSMField, FSMModelMixin, transition
 
+from config.access import StatusTransitionPermission
+from declarations.policy import REQUEST_TRANSITIONS
 from lifecycle.requests.choices import OPEN_REQUEST_STATUSES, RequestPriority, RequestStatus
 
 
-class EquipmentRequest(models.Model):
+def _declared(name: str) -> dict:
+    """The django-fsm arguments of a request transition, read from the policy table."""
+    declared = REQUEST_TRANSITIONS[name]
+    return {
+        "source": list(declared.sources),
+        "target": declared.target,
+        "permission": StatusTransitionPermission(declared, owner_field="requested_by_id"),
+    }
+
+
+class EquipmentRequest(FSMModelMixin, models.Model):
     asset_type = models.ForeignKey("assets.AssetType", on_delete=models.PROTECT, related_name="equipment_requests")
     destination_room = models.ForeignKey("locations.Room", on_delete=models.PROTECT, related_name="equipment_requests")
     priority = models.CharField(max_length=10, choices=RequestPriority.choices, default=RequestPriority.ROUTINE)
     needed_by = models.DateTimeField(null=True, blank=True, help_text="When the equipment must be there, if said.")
     note = models.TextField(blank=True)
-    status = models.CharField(max_length=10, choices=RequestStatus.choices, default=RequestStatus.OPEN, db_index=True)
+    # Protected: nothing assigns it; the transitions below change it.
+    status = FSMField(
+        max_length=10, choices=RequestStatus.choices, default=RequestStatus.OPEN, db_index=True, protected=True
+    )
 
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
@@ -69,3 +87,18 @@ class EquipmentRequest(models.Model):
     @property
     def is_open(self) -> bool:
         return self.status in OPEN_REQUEST_STATUSES
+
+    # Transitions (declarations.policy.REQUEST_TRANSITIONS). Run only by lifecycle.requests.services, under
+    # the request's row lock; they record who and when, the services do the rest.
+
+    @transition(field=status, **_declared("assign"))
+    def assign(self, *, asset, user, at):
+        self.asset, self.assigned_by, self.assigned_at = asset, user, at
+
+    @transition(field=status, **_declared("deliver"))
+    def deliver(self, *, user, at):
+        self.delivered_by, self.delivered_at = user, at
+
+    @transition(field=status, **_declared("cancel"))
+    def cancel(self, *, user, at, reason: str):
+        self.cancelled_by, self.cancelled_at, self.cancel_reason = user, at, reason

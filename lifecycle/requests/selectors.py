@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db.models import Case, IntegerField, QuerySet, Value, When
 
-from lifecycle.requests.choices import OPEN_REQUEST_STATUSES, PRIORITY_RANK
+from lifecycle.requests.choices import PRIORITY_RANK
 from lifecycle.requests.models import EquipmentRequest
 
 
@@ -32,8 +32,3 @@ def equipment_requests() -> QuerySet[EquipmentRequest]:
         .annotate(priority_rank=priority_rank())
         .order_by("priority_rank", "created_at", "id")
     )
-
-
-def equipment_requests_open() -> QuerySet[EquipmentRequest]:
-    """The dispatch queue: open and assigned requests, STAT first, then urgent, then routine; oldest first."""
-    return equipment_requests().filter(status__in=OPEN_REQUEST_STATUSES)

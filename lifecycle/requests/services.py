@@ -1,6 +1,9 @@
 """Equipment requests: create, assign (reserve an asset), deliver (the asset goes in use), cancel.
 
 Locking order: the request row, then the asset row (taken by lifecycle.services.asset_transition).
+The request's own status changes through its django-fsm transitions (``EquipmentRequest.assign`` ...),
+whose sources, targets and roles are the policy table's ``REQUEST_TRANSITIONS``: a service asks the
+table who may, asks django-fsm whether the status allows it, and only then touches the asset.
 The asset's state only ever changes through the lifecycle transitions (reserve, deliver, release), so
 their roles, guards, log and live updates apply here exactly as in the admin and on the map. Two
 dispatchers assigning the same request, or the same asset to two requests: one wins, the other gets a
@@ -13,10 +16,11 @@ from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.utils import timezone
+from django_fsm import can_proceed
 
 from assets.models import Asset, AssetType
 from config.access import check, describe
-from declarations.policy import Action
+from declarations.policy import REQUEST_TRANSITIONS, Action
 from declarations.states import AssetState, state_definition
 from lifecycle.exceptions import ConcurrentTransition, GuardFailed, LifecycleError, TransitionNotAllowed
 from lifecycle.models import Source
@@ -120,7 +124,7 @@ def _reserve_given(*, locked: EquipmentRequest, asset: Asset, user, source: str)
             f"asset {asset} is a {asset.asset_type.name}; request #{locked.pk} is for a {locked.asset_type.name}"
         )
     if asset.state == AssetState.AVAILABLE:
-        # "Available" has one meaning (DESIGN.md §2): an asset with PM overdue or an open recall is not.
+        # "Available" has one meaning (docs/design.md §2): an asset with PM overdue or an open recall is not.
         blockers = asset_availability_blockers(asset=asset)
         if blockers:
             raise GuardFailed(f"cannot reserve {asset}: {'; '.join(blockers)}", blockers)
@@ -164,21 +168,19 @@ def equipment_request_assign(
     now: datetime | None = None,
 ) -> EquipmentRequest:
     """Reserve ``asset`` for the request, or, without one, the nearest available located asset of its type."""
-    if not check(user, Action.REQUEST_ASSIGN, door="requests", request_id=equipment_request.pk):
+    action = REQUEST_TRANSITIONS["assign"].action
+    if not check(user, action, door="requests", request_id=equipment_request.pk):
         raise EquipmentRequestPermissionDenied(
-            f"user {_who(user)} may not assign equipment: allowed for {describe(Action.REQUEST_ASSIGN)}"
+            f"user {_who(user)} may not assign equipment: allowed for {describe(action)}"
         )
     locked = _lock(equipment_request)
-    if locked.status != RequestStatus.OPEN:
+    if not can_proceed(locked.assign):
         raise _status_conflict(locked, "assign")
     if asset is not None:
         chosen = _reserve_given(locked=locked, asset=asset, user=user, source=source)
     else:
         chosen = _reserve_nearest(locked=locked, user=user, source=source, now=now)
-    locked.asset = chosen
-    locked.status = RequestStatus.ASSIGNED
-    locked.assigned_by = user
-    locked.assigned_at = timezone.now()
+    locked.assign(asset=chosen, user=user, at=timezone.now())
     locked.save()
     _emit("equipment_request.assigned", locked)
     return locked
@@ -189,12 +191,13 @@ def equipment_request_deliver(
     *, equipment_request: EquipmentRequest, user, note: str = "", source: str = Source.USER
 ) -> EquipmentRequest:
     """The reserved asset arrived at the destination: it goes in use (lifecycle ``deliver``)."""
-    if not check(user, Action.REQUEST_DELIVER, door="requests", request_id=equipment_request.pk):
+    action = REQUEST_TRANSITIONS["deliver"].action
+    if not check(user, action, door="requests", request_id=equipment_request.pk):
         raise EquipmentRequestPermissionDenied(
-            f"user {_who(user)} may not deliver equipment: allowed for {describe(Action.REQUEST_DELIVER)}"
+            f"user {_who(user)} may not deliver equipment: allowed for {describe(action)}"
         )
     locked = _lock(equipment_request)
-    if locked.status != RequestStatus.ASSIGNED:
+    if not can_proceed(locked.deliver):
         if locked.status == RequestStatus.OPEN:
             raise EquipmentRequestConflict(f"request #{locked.pk} has no asset yet: assign one first")
         raise _status_conflict(locked, "deliver")
@@ -202,9 +205,7 @@ def equipment_request_deliver(
     asset = Asset.objects.get(pk=locked.asset_id)
     text = f"delivered to {room.code} {room.name} for equipment request #{locked.pk}"
     asset_deliver(asset=asset, user=user, note=f"{text}. {note.strip()}" if note.strip() else text, source=source)
-    locked.status = RequestStatus.DELIVERED
-    locked.delivered_by = user
-    locked.delivered_at = timezone.now()
+    locked.deliver(user=user, at=timezone.now())
     locked.save()
     _emit("equipment_request.delivered", locked)
     return locked
@@ -221,15 +222,15 @@ def equipment_request_cancel(
     dispatch. If the asset is no longer reserved (say, it was sent to biomed meanwhile), there is nothing to release.
     """
     locked = _lock(equipment_request)
+    declared = REQUEST_TRANSITIONS["cancel"]
     own = user is not None and user.pk is not None and user.pk == locked.requested_by_id
-    action = Action.REQUEST_CANCEL_OWN if own else Action.REQUEST_CANCEL_OTHERS
-    if not check(user, action, door="requests", request_id=locked.pk):
+    if not check(user, declared.action_for(own=own), door="requests", request_id=locked.pk):
         raise EquipmentRequestPermissionDenied(
             f"user {_who(user)} may not cancel request #{locked.pk}: "
-            f"allowed for its requester ({describe(Action.REQUEST_CANCEL_OWN)}) "
-            f"and for {describe(Action.REQUEST_CANCEL_OTHERS)}"
+            f"allowed for its requester ({describe(declared.action_for(own=True))}) "
+            f"and for {describe(declared.action)}"
         )
-    if locked.status not in (RequestStatus.OPEN, RequestStatus.ASSIGNED):
+    if not can_proceed(locked.cancel):
         raise _status_conflict(locked, "cancel")
     reason = (reason or "").strip()
     if locked.status == RequestStatus.ASSIGNED:
@@ -239,10 +240,7 @@ def equipment_request_cancel(
             asset_release(asset=asset, user=user, note=note, source=source)
         elif not reason:
             reason = f"asset {asset} was already {state_definition(asset.state).label.lower()}"
-    locked.status = RequestStatus.CANCELLED
-    locked.cancelled_by = user
-    locked.cancelled_at = timezone.now()
-    locked.cancel_reason = reason
+    locked.cancel(user=user, at=timezone.now(), reason=reason)
     locked.save()
     _emit("equipment_request.cancelled", locked)
     return locked

@@ -1,4 +1,4 @@
-"""POST /api/v1/rtls/sightings: gateway batches in (DESIGN.md §5, docs/gateways.md).
+"""POST /api/v1/rtls/sightings: gateway batches in (docs/design.md §5, docs/gateways.md).
 
 | answer | when |
 | --- | --- |
@@ -105,7 +105,7 @@ def _read_body(request) -> bytes:
 
 def _decode_json(data: bytes):
     if not data.strip():
-        raise exceptions.ParseError("the body is empty; send a JSON object (DESIGN.md §5)")
+        raise exceptions.ParseError("the body is empty; send a JSON object (docs/design.md §5)")
     try:
         return json.loads(data)
     except RecursionError:

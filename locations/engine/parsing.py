@@ -1,4 +1,4 @@
-"""Validate one gateway batch (DESIGN.md §5) into Sightings, item by item.
+"""Validate one gateway batch (docs/design.md §5) into Sightings, item by item.
 
 A body that is malformed as a whole raises BatchError (the HTTP 400 message). Inside a good
 body each bad item is rejected on its own, with its index and a reason; the good items still

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import shapely
-from shapely.geometry import LineString, Polygon
+from shapely.geometry import Polygon
 from shapely.ops import unary_union
 
 from locations.engine.types import FloorGeom, ReceiverGeom, RoomGeom, Sighting, SitePlan
@@ -252,11 +252,6 @@ def random_point_in(plan: SitePlan, room_id: int, rng: np.random.Generator, marg
         x, y = float(rng.uniform(minx, maxx)), float(rng.uniform(miny, maxy))
         if shapely.contains_xy(polygon, x, y):
             return x, y
-
-
-def path_between(plan: SitePlan, start: tuple[float, float], end: tuple[float, float], corridor_y: float) -> LineString:
-    """A walk from a room out to the corridor, along it, and into the other room."""
-    return LineString([start, (start[0], corridor_y), (end[0], corridor_y), end])
 
 
 def distance(a: tuple[float, float], b: tuple[float, float]) -> float:

@@ -1,4 +1,4 @@
-"""Adapters from common BLE gateway formats to the canonical sightings body (DESIGN.md §5).
+"""Adapters from common BLE gateway formats to the canonical sightings body (docs/design.md §5).
 
 Each adapter only reshapes: validation stays in one place (``parse_batch``), so a vendor item with a bad
 MAC or RSSI is rejected with the same reasons as a canonical one. ``source_index[i]`` is the position in

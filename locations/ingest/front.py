@@ -1,7 +1,7 @@
 """What every ingest front does with one gateway body: validate it, then queue the good sightings.
 
 The HTTP view and the MQTT worker both call ``accept_body``. Validation happens here and only here
-(``codec.validate_body``, the rules of DESIGN.md §5, with the settings' limits such as
+(``codec.validate_body``, the rules of docs/design.md §5, with the settings' limits such as
 ``INGEST_MAX_FUTURE_SECONDS``): a malformed body raises ``BatchError`` (HTTP 400), bad items are rejected
 one by one with a reason, repeats within the batch count once. The accepted sightings go on the queue as
 typed values, split by tag shard; the engine worker does not validate them again.

@@ -1,4 +1,4 @@
-"""The queue between the ingest fronts and the engine workers (DESIGN.md §6).
+"""The queue between the ingest fronts and the engine workers (docs/design.md §6).
 
 Validated sightings are split by a stable hash of the tag (CRC-32, never Python's ``hash()``, which
 changes per process) into ``INGEST_SHARDS`` shards, so each tag is always handled, in order, by the one
@@ -591,7 +591,3 @@ def set_queue(queue) -> None:
     global _default
     with _default_lock:
         _default = queue
-
-
-def oldest_first(entries: Sequence[Entry]) -> list[Entry]:
-    return sorted(entries, key=lambda e: (e.shard, *map(int, e.entry_id.split("-"))))

@@ -8,15 +8,7 @@ from django.utils import timezone
 from assets.services import tag_bind
 from declarations.room_types import RoomType
 from declarations.states import AssetState
-from tests.factories import (
-    AssetFactory,
-    AssetTypeFactory,
-    BuildingFactory,
-    FloorFactory,
-    RoomFactory,
-    TagFactory,
-    UserFactory,
-)
+from tests.factories import AssetFactory, TagFactory, UserFactory, build_hospital
 
 
 def make_staff(user):
@@ -56,23 +48,35 @@ def hospital(db):
     """Two buildings, three floors, a dozen assets in every state and location status."""
     now = timezone.now()
     today = timezone.localdate()
-    north = BuildingFactory(name="North Tower", code="north")
-    south = BuildingFactory(name="South Pavilion", code="south", site=north.site)
-    floors = {
-        "n1": FloorFactory(building=north, code="1", level=1, name="Floor 1"),
-        "n2": FloorFactory(building=north, code="2", level=2, name="Floor 2"),
-        "s1": FloorFactory(building=south, code="1", level=1, name="Floor 1"),
-    }
-    rooms = {
-        "n1-ward": RoomFactory(floor=floors["n1"], code="N1-101", name="Ward 101", unit="4 West"),
-        "n2-ward": RoomFactory(floor=floors["n2"], code="N2-201", name="Ward 201", unit="ICU"),
-        "n2-soiled": RoomFactory(
-            floor=floors["n2"], code="N2-290", name="Soiled utility", unit="ICU", room_type=RoomType.SOILED_UTILITY
-        ),
-        "s1-exit": RoomFactory(floor=floors["s1"], code="S1-EXIT", name="Loading dock", room_type=RoomType.EXIT),
-    }
-    pumps = AssetTypeFactory(name="Infusion pump")
-    monitors = AssetTypeFactory(name="Patient monitor", default_pm_interval_days=180)
+    built = build_hospital(
+        buildings={
+            "north": {"code": "north", "name": "North Tower"},
+            "south": {"code": "south", "name": "South Pavilion"},
+        },
+        floors={
+            "n1": {"building": "north", "code": "1", "level": 1, "name": "Floor 1"},
+            "n2": {"building": "north", "code": "2", "level": 2, "name": "Floor 2"},
+            "s1": {"building": "south", "code": "1", "level": 1, "name": "Floor 1"},
+        },
+        rooms={
+            "n1-ward": {"floor": "n1", "code": "N1-101", "name": "Ward 101", "unit": "4 West"},
+            "n2-ward": {"floor": "n2", "code": "N2-201", "name": "Ward 201", "unit": "ICU"},
+            "n2-soiled": {
+                "floor": "n2",
+                "code": "N2-290",
+                "name": "Soiled utility",
+                "unit": "ICU",
+                "room_type": RoomType.SOILED_UTILITY,
+            },
+            "s1-exit": {"floor": "s1", "code": "S1-EXIT", "name": "Loading dock", "room_type": RoomType.EXIT},
+        },
+        types={
+            "pumps": {"name": "Infusion pump"},
+            "monitors": {"name": "Patient monitor", "default_pm_interval_days": 180},
+        },
+    )
+    floors, rooms = built.floors, built.rooms
+    pumps, monitors = built.types["pumps"], built.types["monitors"]
     fresh = now - timedelta(minutes=2)
     stale = now - timedelta(hours=2)
     gone = now - timedelta(days=3)

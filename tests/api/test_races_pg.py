@@ -2,24 +2,26 @@
 
 Real row locks need PostgreSQL and two connections (one per thread); on the SQLite default these skip.
 Run: DATABASE_URL=postgres://postgres@127.0.0.1:5432/dispatch_api .venv/bin/pytest tests/api/test_races_pg.py
-The first request holds its row lock for a moment (a pre_transition hook), so the second really overlaps.
+The first request holds its row locks (a pre_transition hook) until PostgreSQL shows the second one waiting
+for them (tests/pg_waits.py), so the two really overlap; nothing is timed.
 """
 
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 from django.conf import settings
 from django.db import connections
 from django_fsm.signals import pre_transition
 
+from assets.models import Asset
 from declarations.states import AssetState
 from lifecycle.models import TransitionLog
 from lifecycle.requests.models import EquipmentRequest
-from tests.api.conftest import build_hospital, client_for, reload
+from tests.api.conftest import build_api_hospital, client_for, reload
 from tests.factories import UserFactory
+from tests.pg_waits import backend_pid, wait_until_blocked
 
 pytestmark = [
     pytest.mark.skipif(
@@ -31,35 +33,43 @@ pytestmark = [
 
 
 class HoldFirstReserve:
-    """Keep the first reserve's transaction (and its locks) open for a while; let later ones run normally."""
+    """Keep the first reserve's transaction (and its locks) open until the test lets it go; later reserves
+    run normally. Only asset reserves are held (an equipment request's own transitions are not)."""
 
-    def __init__(self, seconds=1.0):
-        self.seconds = seconds
+    def __init__(self):
         self.holding = threading.Event()
+        self.release = threading.Event()
+        self.pid = None
         self._first = threading.Lock()
 
     def __call__(self, sender, instance, name, **kwargs):
-        if name == "reserve" and self._first.acquire(blocking=False):
+        if sender is Asset and name == "reserve" and self._first.acquire(blocking=False):
+            self.pid = backend_pid()
             self.holding.set()
-            time.sleep(self.seconds)
+            assert self.release.wait(60)
 
     def __enter__(self):
         pre_transition.connect(self, dispatch_uid="api-race-hold")
         return self
 
     def __exit__(self, *exc):
+        self.release.set()
         pre_transition.disconnect(dispatch_uid="api-race-hold")
 
 
 def race(first, second, hold: HoldFirstReserve):
-    """Run ``first``; start ``second`` once ``first`` holds its locks. Returns both responses."""
-    results = {}
+    """Run ``first``; start ``second`` once ``first`` holds its locks, and let ``first`` commit only once
+    PostgreSQL shows ``second`` waiting for one of them. Returns both responses."""
+    results, pids = {}, {}
+    second_started = threading.Event()
 
     def run(key, call, wait_for=None):
         def target():
             try:
                 if wait_for is not None:
-                    assert wait_for.wait(10)
+                    pids[key] = backend_pid()
+                    second_started.set()
+                    assert wait_for.wait(60)
                 results[key] = call()
             finally:
                 connections.close_all()
@@ -69,14 +79,19 @@ def race(first, second, hold: HoldFirstReserve):
         return thread
 
     threads = [run("first", first), run("second", second, hold.holding)]
-    for thread in threads:
-        thread.join(30)
+    try:
+        assert hold.holding.wait(60) and second_started.wait(60)
+        wait_until_blocked(waiter=pids["second"], blocker=hold.pid)
+    finally:
+        hold.release.set()
+        for thread in threads:
+            thread.join(60)
     return results["first"], results["second"]
 
 
 @pytest.fixture
 def setting():
-    hospital = build_hospital()
+    hospital = build_api_hospital()
     dispatchers = [client_for(UserFactory(username=f"d{i}", roles=["Dispatch"], password=None)) for i in (1, 2)]
     nurse = UserFactory(username="n", roles=["Nurse"], password=None)
     return hospital, dispatchers, client_for(nurse)

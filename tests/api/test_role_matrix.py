@@ -23,7 +23,7 @@ from lifecycle.decommissioning import services as decommissioning
 from lifecycle.requests.services import equipment_request_assign, equipment_request_create
 from lifecycle.services import asset_transition, recall_issue
 from lifecycle.webhooks.models import WebhookDelivery, WebhookSubscription
-from tests.api.conftest import build_hospital, client_for
+from tests.api.conftest import build_api_hospital, client_for
 from tests.factories import ReceiverFactory, TagFactory, UserFactory
 
 ROLES = ["anonymous", "nurse", "dispatch", "clinical_engineering", "security"]
@@ -46,7 +46,7 @@ class World:
     """Builders for what each operation needs; ``user`` is whoever is calling (None: anonymous)."""
 
     def __init__(self, users):
-        self.h = build_hospital()
+        self.h = build_api_hospital()
         self.users = users
 
     def asset(self, **kwargs):

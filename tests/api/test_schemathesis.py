@@ -33,7 +33,7 @@ from accounts.services import api_token_issue
 from lifecycle.alerts.models import ParLevel
 from lifecycle.alerts.services import alert_raise
 from lifecycle.requests.services import equipment_request_create
-from tests.api.conftest import build_hospital
+from tests.api.conftest import build_api_hospital
 from tests.factories import ReceiverFactory, UserFactory
 
 FUZZ_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "3"))
@@ -51,7 +51,7 @@ ROLES = {
 @pytest.fixture
 def some_data(db):
     """Enough of a hospital that list endpoints return real rows for the schema checks to look at."""
-    hospital = build_hospital()
+    hospital = build_api_hospital()
     nurse = UserFactory(username="fuzz-requester", roles=["Nurse"], password=None)
     for key in ("W401", "W402", "W201"):
         hospital.place(key)

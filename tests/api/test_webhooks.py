@@ -179,11 +179,11 @@ def test_request_events_come_from_the_workflow(hospital, clients, settings):
 
 @pytest.mark.django_db(transaction=True)
 def test_sent_right_after_commit_and_never_for_a_rolled_back_change(receiver, settings):
-    from tests.api.conftest import build_hospital
+    from tests.api.conftest import build_api_hospital
     from tests.factories import UserFactory
 
     settings.WEBHOOK_DELIVERY = "on_commit"
-    hospital = build_hospital()
+    hospital = build_api_hospital()
     dispatcher = UserFactory(username="d", roles=["Dispatch"], password=None)
     subscribe(receiver.url, ["asset.state_changed"])
     rolled_back = hospital.place("W402", asset_tag="ROLLED-BACK")

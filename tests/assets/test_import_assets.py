@@ -1,4 +1,4 @@
-"""import_assets: the CSV contract of DESIGN.md §5, row-by-row errors, all-or-nothing, idempotent."""
+"""import_assets: the CSV contract of docs/design.md §5, row-by-row errors, all-or-nothing, idempotent."""
 
 import io
 from datetime import date

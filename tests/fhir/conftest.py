@@ -6,7 +6,7 @@ import pytest
 from django.core.cache import cache
 from fhir.resources.R4B import get_fhir_model_class
 
-from tests.api.conftest import ROLES, build_hospital, client_for
+from tests.api.conftest import ROLES, build_api_hospital, client_for
 from tests.factories import UserFactory
 
 FHIR = "/fhir/r4"
@@ -38,7 +38,7 @@ def _fresh_throttle_counters():
 
 @pytest.fixture
 def hospital(db):
-    return build_hospital()
+    return build_api_hospital()
 
 
 @pytest.fixture

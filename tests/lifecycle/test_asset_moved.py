@@ -19,7 +19,7 @@ from lifecycle.webhooks.moves import asset_moves_flush_due, enqueue_asset_moved
 from lifecycle.webhooks.services import webhook_deliver_due
 from lifecycle.webhooks.signing import verify
 from locations.signals import RoomChange
-from tests.api.conftest import build_hospital
+from tests.api.conftest import build_api_hospital
 from tests.api.test_webhooks import Receiver
 
 SECRET = "s3cret-for-asset-moved"
@@ -58,7 +58,7 @@ def bodies(receiver):
 
 
 def test_a_move_is_delivered_signed_with_both_rooms_as_codes_and_fhir_references(db, receiver):
-    hospital = build_hospital()
+    hospital = build_api_hospital()
     rooms = hospital.rooms
     asset = hospital.place("W402", asset_tag="PUMP-9", location_confidence=0.87)
     subscribe(receiver.url)
@@ -82,7 +82,7 @@ def test_a_move_is_delivered_signed_with_both_rooms_as_codes_and_fhir_references
 
 
 def test_moves_within_the_window_merge_and_the_final_room_arrives_when_it_ends(db, receiver):
-    hospital = build_hospital()
+    hospital = build_api_hospital()
     rooms = hospital.rooms
     asset = hospital.place("W402")
     other = hospital.place("W401")
@@ -117,7 +117,7 @@ def test_moves_within_the_window_merge_and_the_final_room_arrives_when_it_ends(d
 
 
 def test_a_move_back_within_the_window_sends_nothing_more(db, receiver):
-    hospital = build_hospital()
+    hospital = build_api_hospital()
     rooms = hospital.rooms
     asset = hospital.place("W402")
     subscribe(receiver.url)
@@ -132,7 +132,7 @@ def test_a_move_back_within_the_window_sends_nothing_more(db, receiver):
 
 
 def test_subscribers_filter_by_asset_type_and_by_building_or_floor(db, receiver):
-    hospital = build_hospital()
+    hospital = build_api_hospital()
     rooms = hospital.rooms
     pump = hospital.place("W401")
     monitor = hospital.place("W401", asset_type=hospital.monitor)
@@ -155,7 +155,7 @@ def test_the_location_outbox_feeds_asset_moved_exactly_once(db, receiver):
     from lifecycle.outbox import location_outbox_drain
     from locations.models import LocationOutbox
 
-    hospital = build_hospital()
+    hospital = build_api_hospital()
     rooms = hospital.rooms
     asset = hospital.place("W402")
     subscribe(receiver.url)
@@ -174,7 +174,7 @@ def test_subscription_filters_through_the_api(db, receiver):
     from tests.api.conftest import client_for
     from tests.factories import UserFactory
 
-    hospital = build_hospital()
+    hospital = build_api_hospital()
     dispatcher = UserFactory(username="moved-dispatch", roles=["Dispatch"], password=None)
     floor = hospital.rooms["W201"].floor
     response = client_for(dispatcher).post(
@@ -207,7 +207,7 @@ def test_subscription_filters_through_the_api(db, receiver):
 def test_nothing_is_lost_across_a_worker_restart(receiver):
     """The window's merged move lives in a row: a new worker process (after the old one died) sends both the
     first event and the merged final room."""
-    hospital = build_hospital()
+    hospital = build_api_hospital()
     rooms = hospital.rooms
     asset = hospital.place("W402")
     subscribe(receiver.url)
@@ -254,7 +254,7 @@ def test_the_receiver_script_in_the_docs_keeps_the_cmms_location_current(db, tmp
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{server.server_address[1]}/"
     try:
-        hospital = build_hospital()
+        hospital = build_api_hospital()
         rooms = hospital.rooms
         asset = hospital.place("W402", asset_tag="IP-00042")
         subscribe(url)
@@ -286,7 +286,7 @@ def test_without_a_worker_the_merged_final_room_is_sent_when_the_window_ends(rec
     """WEBHOOK_DELIVERY=on_commit (the embedded default): a timer in the process flushes the merged move."""
     settings.WEBHOOK_DELIVERY = "on_commit"
     settings.WEBHOOK_ASSET_MOVED_THROTTLE_SECONDS = 1
-    hospital = build_hospital()
+    hospital = build_api_hospital()
     rooms = hospital.rooms
     asset = hospital.place("W402")
     subscribe(receiver.url)

@@ -5,7 +5,6 @@ thread). They skip on the SQLite default; CI sets DATABASE_URL to PostgreSQL and
 """
 
 import threading
-import time
 
 import pytest
 from django.conf import settings
@@ -19,6 +18,7 @@ from lifecycle.models import TransitionLog
 from lifecycle.services import asset_transition
 from tests.factories import UserFactory
 from tests.lifecycle.helpers import located_asset
+from tests.pg_waits import backend_pid, wait_until_blocked
 
 pytestmark = [
     pytest.mark.skipif(
@@ -51,48 +51,50 @@ def test_two_transitions_on_one_asset_one_wins_the_other_gets_a_conflict():
     # Each side loaded the asset while it was available, as two screens would.
     nurse_copy, dispatch_copy = Asset.objects.get(pk=asset.pk), Asset.objects.get(pk=asset.pk)
 
-    first_holds_lock = threading.Event()
+    pids = {}
+    nurse_holds_lock, dispatch_ready, let_nurse_commit = threading.Event(), threading.Event(), threading.Event()
 
     def hold_the_lock(sender, instance, name, **kwargs):
-        # Runs inside the first transaction, after its SELECT ... FOR UPDATE: keep the row locked a while.
+        # Runs inside the nurse's transaction, after its SELECT ... FOR UPDATE: keep the row locked until
+        # the test has seen the dispatcher wait for it.
         if name == "start_use":
-            first_holds_lock.set()
-            time.sleep(0.5)
+            pids["nurse"] = backend_pid()
+            nurse_holds_lock.set()
+            assert let_nurse_commit.wait(60)
 
     pre_transition.connect(hold_the_lock, dispatch_uid="test-hold-lock")
-    results, finished_at = {}, {}
+    results = {}
     try:
 
         def nurse_takes_it():
-            log = asset_transition(asset=nurse_copy, transition="start_use", user=nurse)
-            finished_at["nurse"] = time.monotonic()
-            return log
+            return asset_transition(asset=nurse_copy, transition="start_use", user=nurse)
 
         def dispatch_reserves_it():
-            assert first_holds_lock.wait(5)
-            started = time.monotonic()
-            try:
-                return asset_transition(asset=dispatch_copy, transition="reserve", user=dispatcher)
-            finally:
-                finished_at["dispatch"] = time.monotonic()
-                finished_at["dispatch_waited"] = finished_at["dispatch"] - started
+            pids["dispatch"] = backend_pid()
+            dispatch_ready.set()
+            assert nurse_holds_lock.wait(60)
+            return asset_transition(asset=dispatch_copy, transition="reserve", user=dispatcher)
 
         threads = [
             run_in_thread(nurse_takes_it, results, "nurse"),
             run_in_thread(dispatch_reserves_it, results, "dispatch"),
         ]
-        for thread in threads:
-            thread.join(20)
+        try:
+            assert nurse_holds_lock.wait(60) and dispatch_ready.wait(60)
+            # The order is proven by PostgreSQL: the dispatcher's session waits on the nurse's row lock.
+            waiting_on = wait_until_blocked(waiter=pids["dispatch"], blocker=pids["nurse"])
+        finally:
+            let_nurse_commit.set()
+            for thread in threads:
+                thread.join(60)
     finally:
         pre_transition.disconnect(dispatch_uid="test-hold-lock")
 
+    assert waiting_on[0] == "Lock"
     assert isinstance(results["nurse"], TransitionLog), results["nurse"]
+    # The loser decided on the winner's committed state: the message names the winner's transition.
     assert isinstance(results["dispatch"], ConcurrentTransition), results["dispatch"]
     assert "changed from available to in use (start_use by nurse" in str(results["dispatch"])
-    # The loser really waited on the row lock, and decided on the winner's committed state (the message
-    # above names the winner's transition). Wall-clock order of the two returns is not asserted: the
-    # winner's thread may record its time after the loser, which wakes at the commit, has finished.
-    assert finished_at["dispatch_waited"] >= 0.3
 
     assert Asset.objects.get(pk=asset.pk).state == AssetState.IN_USE
     assert list(TransitionLog.objects.filter(asset=asset).values_list("transition", "user__username")) == [

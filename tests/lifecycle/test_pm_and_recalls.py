@@ -9,7 +9,7 @@ from declarations.location_status import LocationStatus
 from declarations.states import AssetState
 from lifecycle.biomed.selectors import asset_next_due, asset_overdue_schedules
 from lifecycle.biomed.services import schedule_set
-from lifecycle.exceptions import GuardFailed, RecallError, WorkOrderError
+from lifecycle.exceptions import GuardFailed, RecallError, TransitionPermissionDenied, WorkOrderError
 from lifecycle.models import Recall, WorkOrder, WorkOrderKind, WorkOrderStatus
 from lifecycle.selectors import (
     assets_available_for_use,
@@ -108,6 +108,25 @@ def test_work_order_status_rules(biomed):
         )
     with pytest.raises(WorkOrderError, match="needs its recall"):
         work_order_open(asset=asset, kind=WorkOrderKind.RECALL, user=biomed)
+
+
+def test_work_order_moves_through_its_declared_transitions_and_only_for_the_roles_the_table_allows(biomed, dispatcher):
+    asset = located_asset(state=AssetState.BIOMED)
+    work_order = work_order_open(asset=asset, kind=WorkOrderKind.REPAIR, user=biomed)
+    with pytest.raises(TransitionPermissionDenied, match="may not start work orders: allowed for Clinical engineering"):
+        work_order_update(work_order=work_order, user=dispatcher, status=WorkOrderStatus.IN_PROGRESS)
+    assert WorkOrder.objects.get(pk=work_order.pk).status == WorkOrderStatus.OPEN
+
+    started = work_order_update(work_order=work_order, user=biomed, status=WorkOrderStatus.IN_PROGRESS)
+    assert (started.status, started.closed_at) == (WorkOrderStatus.IN_PROGRESS, None)
+    stopped = work_order_update(work_order=work_order, user=biomed, status=WorkOrderStatus.OPEN)
+    assert stopped.status == WorkOrderStatus.OPEN
+    with pytest.raises(TransitionPermissionDenied, match="may not complete work orders"):
+        work_order_complete(work_order=work_order, user=dispatcher)
+    done = work_order_complete(work_order=work_order, user=biomed)
+    assert done.status == WorkOrderStatus.DONE and done.closed_at is not None
+    with pytest.raises(WorkOrderError, match="done cannot become open; it can become nothing"):
+        work_order_update(work_order=work_order, user=biomed, status=WorkOrderStatus.OPEN)
 
 
 def test_a_decommissioned_asset_takes_no_work_orders(biomed):

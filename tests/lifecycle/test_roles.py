@@ -1,4 +1,4 @@
-"""Who may run which transition (DESIGN.md §3): every transition x every role, allowed and refused."""
+"""Who may run which transition (docs/design.md §3): every transition x every role, allowed and refused."""
 
 import pytest
 from django.contrib.auth.models import AnonymousUser
@@ -29,7 +29,7 @@ SETUP = {
 
 ACTORS = ["nurse", "dispatch", "biomed", "security", "no_role", "superuser", "anonymous", "system"]
 
-# DESIGN.md §3 "who"; biomed = Clinical engineering; the system runs rules. Superusers may run everything a
+# docs/design.md §3 "who"; biomed = Clinical engineering; the system runs rules. Superusers may run everything a
 # person may, except decommissioning (Clinical engineering's attested act, issue 13); a user with no role
 # may run nothing (least privilege, issue 13 defect 6). The table is declarations/policy.py.
 ALLOWED = {

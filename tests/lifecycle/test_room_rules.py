@@ -1,4 +1,4 @@
-"""Location drives status: entering a room runs the room-type rules (DESIGN.md §3)."""
+"""Location drives status: entering a room runs the room-type rules (docs/design.md §3)."""
 
 import logging
 from datetime import UTC, datetime, timedelta

@@ -14,7 +14,7 @@ from lifecycle.display import state_badge
 from lifecycle.statedocs import render_states_markdown
 from tests.factories import AssetFactory, UserFactory
 
-# DESIGN.md §2, word for word: the agreed meaning of each state.
+# The agreed meaning of each state, word for word (docs/design.md §2: one definition per state).
 DESIGN_DEFINITIONS = {
     "available": "Clean, working, PM and calibration not overdue, no open recall, not reserved or in use. "
     "Can be handed to a patient now.",

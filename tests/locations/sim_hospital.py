@@ -12,25 +12,11 @@ One ceiling receiver in the middle of each room (gw-a, gw-b, gw-c, gw-cor, gw-ex
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from declarations.room_types import RoomType
 from locations.simulator import format_ts
-from tests.factories import (
-    AssetFactory,
-    BuildingFactory,
-    FloorFactory,
-    ReceiverFactory,
-    RoomFactory,
-    SiteFactory,
-    TagFactory,
-)
+from tests.factories import AssetFactory, Hospital, TagFactory, build_hospital
 
 T0 = 1_795_000_000.0  # 2026-11-18T11:06:40Z, a fixed event time for the tests
-
-
-def rect(x0, y0, x1, y1) -> dict:
-    return {"type": "Polygon", "coordinates": [[[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]]]}
 
 
 ROOMS = {
@@ -42,33 +28,15 @@ ROOMS = {
 }
 
 
-@dataclass
-class Ward:
-    site: object
-    building: object
-    floor: object
-    rooms: dict  # code -> Room
-    receivers: dict  # code -> Receiver
-
-
-def make_ward(*, site_code="ward-site", building_code="north", floor_code="4") -> Ward:
-    site = SiteFactory(code=site_code)
-    building = BuildingFactory(site=site, code=building_code, name="North Tower")
-    floor = FloorFactory(building=building, code=floor_code, level=4, name="Floor 4")
-    rooms, receivers = {}, {}
-    for code, (room_type, (x0, y0, x1, y1)) in ROOMS.items():
-        room = RoomFactory(floor=floor, code=code, room_type=room_type, polygon=rect(x0, y0, x1, y1))
-        rooms[code] = room
-        receivers[code] = ReceiverFactory(
-            gateway_id=f"gw-{code.lower()}",
-            floor=floor,
-            room=room,
-            x=(x0 + x1) / 2,
-            y=(y0 + y1) / 2,
-            rssi_at_1m=-59.0,
-            height_m=2.7,
-        )
-    return Ward(site=site, building=building, floor=floor, rooms=rooms, receivers=receivers)
+def make_ward(*, site_code="ward-site", building_code="north", floor_code="4") -> Hospital:
+    """The ward above, with its receivers (``ward.receivers["A"]`` is gw-a), on a site of its own."""
+    return build_hospital(
+        site={"code": site_code},
+        buildings={"north": {"code": building_code, "name": "North Tower"}},
+        floors={"4": {"building": "north", "code": floor_code, "level": 4, "name": "Floor 4"}},
+        rooms={code: {"floor": "4", "room_type": kind, "box": box} for code, (kind, box) in ROOMS.items()},
+        receivers=True,
+    )
 
 
 def tagged_asset(tag_id: str, **asset_fields):

@@ -1,6 +1,6 @@
 """From files to rooms: an unseen floor plan and asset list, imported through the real commands, get
 correct rooms through replay_sightings and export_location_history; entering the soiled utility room
-applies the room-type rule (DESIGN.md §3) from the replayed file."""
+applies the room-type rule (docs/design.md §3) from the replayed file."""
 
 import io
 import json

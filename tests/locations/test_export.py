@@ -1,4 +1,4 @@
-"""manage.py export_location_history: the exact formats of DESIGN.md §5."""
+"""manage.py export_location_history: the exact formats of docs/design.md §5."""
 
 import io
 import json

@@ -1,4 +1,4 @@
-"""Location status (DESIGN.md §2) and low tag batteries, as the map, admin and API select them."""
+"""Location status (docs/design.md §2) and low tag batteries, as the map, admin and API select them."""
 
 import json
 from datetime import UTC, datetime, timedelta

@@ -1,4 +1,4 @@
-"""import_floorplan: the GeoJSON contract of DESIGN.md §5, all-or-nothing and idempotent."""
+"""import_floorplan: the GeoJSON contract of docs/design.md §5, all-or-nothing and idempotent."""
 
 import copy
 import json

@@ -308,13 +308,13 @@ def test_one_open_interval_per_asset_is_enforced_by_the_database(ward, pump):
         RoomInterval.objects.create(asset=pump, room=ward.rooms["B"], entered_at=at(T0 + 5))
 
 
-def test_module_entry_point_shares_one_pipeline(ward, pump):
+def test_the_embedded_fronts_share_one_process_wide_pipeline(ward, pump):
     pipeline.reset_pipeline()
     try:
-        result = pipeline.ingest_batch(pings(TAG, "A", T0, 1)[0], now=T0 + 5)
+        result = pipeline.get_pipeline().ingest_batch(pings(TAG, "A", T0, 1)[0], now=T0 + 5)
         assert result.accepted == 1 and result.gateway_id == "gw-a"
         assert pipeline.get_pipeline() is pipeline.get_pipeline()
-        pipeline.process(None)
+        pipeline.get_pipeline().process(None)
         pump.refresh_from_db()
         assert pump.last_seen == at(T0)
     finally:

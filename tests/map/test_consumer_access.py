@@ -53,8 +53,8 @@ async def test_signing_out_closes_that_sessions_socket_only(world):
     hospital, users = world
     here = await database_sync_to_async(signed_in_client)(users["nurse"])
     elsewhere = await database_sync_to_async(signed_in_client)(users["nurse"])
-    socket_here = await open_socket(here, hospital.floor4.pk)
-    socket_elsewhere = await open_socket(elsewhere, hospital.floor4.pk)
+    socket_here = await open_socket(here, hospital.floors["floor4"].pk)
+    socket_elsewhere = await open_socket(elsewhere, hospital.floors["floor4"].pk)
     await database_sync_to_async(here.post)("/map/logout/")
     assert await closed_with(socket_here) == CLOSE_SIGNED_OUT
     assert await socket_elsewhere.receive_nothing(timeout=0.5)  # the other workstation's map stays live
@@ -64,7 +64,7 @@ async def test_signing_out_closes_that_sessions_socket_only(world):
 async def test_losing_the_map_role_closes_the_socket(world):
     hospital, users = world
     client = await database_sync_to_async(signed_in_client)(users["dispatch"])
-    socket = await open_socket(client, hospital.floor4.pk)
+    socket = await open_socket(client, hospital.floors["floor4"].pk)
 
     def remove_role():
         users["dispatch"].groups.remove(Group.objects.get(name="Dispatch"))
@@ -81,7 +81,7 @@ async def test_keeping_another_role_keeps_the_socket_open(world):
 
     await database_sync_to_async(add_nurse_role)()
     client = await database_sync_to_async(signed_in_client)(users["biomed"])
-    socket = await open_socket(client, hospital.floor4.pk)
+    socket = await open_socket(client, hospital.floors["floor4"].pk)
 
     def remove_one_role():
         users["biomed"].groups.remove(Group.objects.get(name="Clinical engineering"))
@@ -94,7 +94,7 @@ async def test_keeping_another_role_keeps_the_socket_open(world):
 async def test_an_idle_session_is_closed_at_the_next_ping_which_is_not_activity(world):
     hospital, users = world
     client = await database_sync_to_async(signed_in_client)(users["nurse"])
-    socket = await open_socket(client, hospital.floor4.pk)
+    socket = await open_socket(client, hospital.floors["floor4"].pk)
     await socket.send_json_to({"type": "ping"})
     assert (await socket.receive_json_from(timeout=TIMEOUT))["type"] == "pong"
     with freeze_time(timezone.now() + timedelta(minutes=16)):

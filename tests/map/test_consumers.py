@@ -65,14 +65,14 @@ async def connect(user, floor_id):
 async def test_anonymous_and_security_only_users_are_refused_map_roles_are_let_in(world):
     hospital, users = world
     for user in (AnonymousUser(), users["security"]):
-        communicator, connected = await connect(user, hospital.floor4.pk)
+        communicator, connected = await connect(user, hospital.floors["floor4"].pk)
         assert not connected
         await communicator.disconnect()
     for role in ("nurse", "dispatch", "biomed"):
-        communicator, connected = await connect(users[role], hospital.floor4.pk)
+        communicator, connected = await connect(users[role], hospital.floors["floor4"].pk)
         assert connected, role
         hello = await communicator.receive_json_from(timeout=TIMEOUT)
-        assert hello["type"] == "hello" and hello["floor_id"] == hospital.floor4.pk
+        assert hello["type"] == "hello" and hello["floor_id"] == hospital.floors["floor4"].pk
         await communicator.disconnect()
 
 
@@ -100,12 +100,14 @@ async def test_authentication_through_the_real_asgi_stack_uses_the_session_cooki
         cookie = await database_sync_to_async(session_cookie)(users[role])
         communicator = WebsocketCommunicator(
             application,
-            f"/ws/floors/{hospital.floor4.pk}/",
+            f"/ws/floors/{hospital.floors['floor4'].pk}/",
             headers=[(b"origin", origin), (b"cookie", f"{settings.SESSION_COOKIE_NAME}={cookie}".encode())],
         )
         results[role], _ = await communicator.connect(timeout=TIMEOUT)
         await communicator.disconnect()
-    anonymous = WebsocketCommunicator(application, f"/ws/floors/{hospital.floor4.pk}/", headers=[(b"origin", origin)])
+    anonymous = WebsocketCommunicator(
+        application, f"/ws/floors/{hospital.floors['floor4'].pk}/", headers=[(b"origin", origin)]
+    )
     results["anonymous"], _ = await anonymous.connect(timeout=TIMEOUT)
     await anonymous.disconnect()
     assert results == {"nurse": True, "security": False, "anonymous": False}
@@ -113,13 +115,13 @@ async def test_authentication_through_the_real_asgi_stack_uses_the_session_cooki
 
 async def test_events_reach_only_the_floor_they_are_for(world):
     hospital, users = world
-    floor4, _ = await connect(users["nurse"], hospital.floor4.pk)
-    floor3, _ = await connect(users["dispatch"], hospital.floor3.pk)
+    floor4, _ = await connect(users["nurse"], hospital.floors["floor4"].pk)
+    floor3, _ = await connect(users["dispatch"], hospital.floors["floor3"].pk)
     for communicator in (floor4, floor3):
         await communicator.receive_json_from(timeout=TIMEOUT)  # hello
 
-    move = {"kind": "asset.moved", "floor_id": hospital.floor4.pk, "assets": [{"asset_id": 1, "room_id": 2}]}
-    await database_sync_to_async(notify_floor)(hospital.floor4.pk, move)
+    move = {"kind": "asset.moved", "floor_id": hospital.floors["floor4"].pk, "assets": [{"asset_id": 1, "room_id": 2}]}
+    await database_sync_to_async(notify_floor)(hospital.floors["floor4"].pk, move)
 
     assert await floor4.receive_json_from(timeout=TIMEOUT) == {"type": "floor.event", "event": move}
     assert await floor3.receive_nothing(timeout=0.3)
@@ -130,8 +132,8 @@ async def test_events_reach_only_the_floor_they_are_for(world):
 async def test_a_state_change_made_through_lifecycle_services_is_pushed_to_its_floor(world):
     hospital, users = world
     pump = await database_sync_to_async(hospital.place)("4N-402", asset_tag="IP-LIVE")
-    watching, _ = await connect(users["biomed"], hospital.floor4.pk)
-    elsewhere, _ = await connect(users["nurse"], hospital.floor3.pk)
+    watching, _ = await connect(users["biomed"], hospital.floors["floor4"].pk)
+    elsewhere, _ = await connect(users["nurse"], hospital.floors["floor3"].pk)
     await watching.receive_json_from(timeout=TIMEOUT)
     await elsewhere.receive_json_from(timeout=TIMEOUT)
 
@@ -158,7 +160,7 @@ async def test_a_state_change_made_through_lifecycle_services_is_pushed_to_its_f
 async def test_a_refused_transition_sends_nothing(world):
     hospital, users = world
     pump = await database_sync_to_async(hospital.place)("4N-402", asset_tag="IP-QUIET")
-    watching, _ = await connect(users["nurse"], hospital.floor4.pk)
+    watching, _ = await connect(users["nurse"], hospital.floors["floor4"].pk)
     await watching.receive_json_from(timeout=TIMEOUT)
 
     with pytest.raises(services.TransitionPermissionDenied):
@@ -170,7 +172,7 @@ async def test_a_refused_transition_sends_nothing(world):
 
 async def test_ping_gets_a_pong_and_garbage_is_ignored(world):
     hospital, users = world
-    communicator, _ = await connect(users["nurse"], hospital.floor4.pk)
+    communicator, _ = await connect(users["nurse"], hospital.floors["floor4"].pk)
     await communicator.receive_json_from(timeout=TIMEOUT)
     await communicator.send_to(text_data="{not json")
     await communicator.send_json_to({"type": "ping"})

@@ -69,7 +69,11 @@ def test_security_only_users_get_403_with_an_explanation(security_officer, map_c
 
 def test_json_endpoints_refuse_anonymous_and_non_map_users(security_officer, map_client, hospital):
     for client, code in ((map_client(), "not_authenticated"), (map_client(security_officer), "permission_denied")):
-        for url in (floor_url(hospital.floor4), f"{floor_url(hospital.floor4)}assets/", "/api/v1/map/places/?q=4N"):
+        for url in (
+            floor_url(hospital.floors["floor4"]),
+            f"{floor_url(hospital.floors['floor4'])}assets/",
+            "/api/v1/map/places/?q=4N",
+        ):
             response = client.get(url)
             assert response.status_code == 403, url
             assert response.json()["code"] == code
@@ -78,14 +82,14 @@ def test_json_endpoints_refuse_anonymous_and_non_map_users(security_officer, map
 def test_the_maps_calls_take_the_pages_session_not_an_api_token(nurse, map_client, hospital):
     from accounts.services import api_token_issue
 
-    url = f"{floor_url(hospital.floor4)}assets/"
+    url = f"{floor_url(hospital.floors['floor4'])}assets/"
     token = api_token_issue(user=nurse).raw
     refused = Client().get(url, headers={"Authorization": f"Token {token}"})
     assert refused.status_code == 403 and refused.json()["code"] == "not_authenticated"
     assert "session" in refused.json()["message"]
     assert map_client(nurse).get(url).status_code == 200
     # The old URLs under /map/api/ are gone: the page calls /api/v1/map/.
-    assert map_client(nurse).get(f"/map/api/floors/{hospital.floor4.pk}/assets/").status_code == 404
+    assert map_client(nurse).get(f"/map/api/floors/{hospital.floors['floor4'].pk}/assets/").status_code == 404
 
 
 # --- The page --------------------------------------------------------------------------------------
@@ -147,7 +151,7 @@ def test_a_floor_has_its_rooms_as_polygons_and_its_equipment_in_service(nurse, m
     hospital.place("4N-402", asset_tag="IP-RETIRED", state=AssetState.DECOMMISSIONED)
     hospital.place("3N-301", asset_tag="IP-DOWNSTAIRS")
 
-    body = map_client(nurse).get(floor_url(hospital.floor4)).json()
+    body = map_client(nurse).get(floor_url(hospital.floors["floor4"])).json()
 
     assert body["floor"]["name"] == "4 North" and body["floor"]["building"] == "North Tower"
     rooms = {r["code"]: r for r in body["rooms"]}
@@ -185,13 +189,15 @@ def test_each_asset_carries_its_freshness_from_the_server_and_the_page_declares_
     from declarations.room_types import RoomType
     from tests.factories import AssetFactory, RoomFactory, square
 
-    exit_room = RoomFactory(floor=hospital.floor4, code="4N-EXIT", room_type=RoomType.EXIT, polygon=square(50, 0))
+    exit_room = RoomFactory(
+        floor=hospital.floors["floor4"], code="4N-EXIT", room_type=RoomType.EXIT, polygon=square(50, 0)
+    )
     hospital.rooms["4N-EXIT"] = exit_room
     leaving = hospital.place("4N-EXIT", asset_tag="IP-LEAVING")
     AssetFactory(asset_tag="IP-NEVER", asset_type=hospital.pump, current_room=hospital.rooms["4N-401"], last_seen=None)
     client = map_client(nurse)
 
-    assets = {a["tag"]: a for a in client.get(floor_url(hospital.floor4)).json()["assets"]}
+    assets = {a["tag"]: a for a in client.get(floor_url(hospital.floors["floor4"])).json()["assets"]}
 
     # Seen in an exit: located now, then straight to missing when the stale window ends (it left the site).
     stale_window = timedelta(seconds=settings.LOCATION_STALE_AFTER_SECONDS)
@@ -221,7 +227,7 @@ def test_polling_since_returns_only_what_changed_and_the_ids_still_on_the_floor(
     busy = hospital.place("4N-402", asset_tag="BUSY", seen_minutes_ago=5)
     leaving = hospital.place("4N-402", asset_tag="LEAVING", seen_minutes_ago=5)
     client = map_client(nurse)
-    first = client.get(f"{floor_url(hospital.floor4)}assets/").json()
+    first = client.get(f"{floor_url(hospital.floors['floor4'])}assets/").json()
     assert first["full"] is True and {a["tag"] for a in first["assets"]} == {"QUIET", "BUSY", "LEAVING"}
 
     Asset.objects.filter(pk__in=[quiet.pk, busy.pk, leaving.pk]).update(updated_at=timezone.now() - timedelta(hours=1))
@@ -231,7 +237,7 @@ def test_polling_since_returns_only_what_changed_and_the_ids_still_on_the_floor(
     leaving.current_room = hospital.rooms["3N-301"]  # the engine moved it downstairs
     leaving.save(update_fields=["current_room"])
 
-    second = client.get(f"{floor_url(hospital.floor4)}assets/", {"since": first["server_time"]}).json()
+    second = client.get(f"{floor_url(hospital.floors['floor4'])}assets/", {"since": first["server_time"]}).json()
 
     assert second["full"] is False
     assert [(a["tag"], a["state"]) for a in second["assets"]] == [("BUSY", "in_use")]
@@ -240,7 +246,7 @@ def test_polling_since_returns_only_what_changed_and_the_ids_still_on_the_floor(
 
 def test_polling_with_a_garbled_since_is_a_400_that_says_what_is_wrong(nurse, map_client, hospital):
     for since in ("yesterday", "2026-11-22T08:00:00"):  # the second has no time zone
-        response = map_client(nurse).get(f"{floor_url(hospital.floor4)}assets/", {"since": since})
+        response = map_client(nurse).get(f"{floor_url(hospital.floors['floor4'])}assets/", {"since": since})
         assert response.status_code == 400
         assert "since must be an ISO 8601 time with a time zone" in response.json()["detail"]
 
@@ -387,7 +393,7 @@ def test_the_page_offers_request_delivery_to_nurses_and_dispatch_only(nurse, bio
 def test_impossible_dates_and_ids_beyond_any_database_key_are_4xx_not_500(nurse, map_client, hospital):
     client = map_client(nurse)
     huge = 10**20
-    impossible = client.get(f"{floor_url(hospital.floor4)}assets/", {"since": "2026-13-45T00:00:00Z"})
+    impossible = client.get(f"{floor_url(hospital.floors['floor4'])}assets/", {"since": "2026-13-45T00:00:00Z"})
     assert impossible.status_code == 400 and impossible.json()["field_errors"]["since"]
     assert client.get(f"/api/v1/map/floors/{huge}/").status_code == 404
     assert client.get(f"/api/v1/map/floors/{huge}/assets/").status_code == 404

@@ -18,7 +18,7 @@ from django.contrib.auth.models import AnonymousUser
 from django.db import OperationalError, transaction
 from django.test import Client
 
-from tests.api.conftest import build_hospital, client_for
+from tests.api.conftest import build_api_hospital, client_for
 from tests.api.test_role_matrix import MATRIX, World, matrix_client
 from tests.factories import ReceiverFactory, UserFactory
 
@@ -56,7 +56,7 @@ def test_a_user_with_no_role_reads_nothing_from_the_api(operation):
 def test_security_fields_only_for_the_roles_that_need_them():
     users = _users()
     superuser = UserFactory(username="lp-root", roles=[], password=None, is_superuser=True, is_staff=True)
-    h = build_hospital()
+    h = build_api_hospital()
     asset = h.place("W402", firmware_version="4.2.1", networked=True)
     receiver = ReceiverFactory(floor=h.ward.floor)
     seen = {}

@@ -62,7 +62,7 @@ from lifecycle.requests.services import equipment_request_assign, equipment_requ
 from lifecycle.services import asset_transition
 from lifecycle.webhooks.models import WebhookSubscription
 from locations.models import GatewayToken
-from tests.api.conftest import build_hospital
+from tests.api.conftest import build_api_hospital
 from tests.factories import UserFactory
 
 FIRMWARE = "FW-SECRET-9.9.9"
@@ -183,7 +183,7 @@ def expected(principal: Principal, credential: str, door: str, case: Case) -> bo
 
 class World:
     def __init__(self):
-        self.h = build_hospital()
+        self.h = build_api_hospital()
         helpers = {
             "nurse": ("Nurse",),
             "dispatch": ("Dispatch",),
@@ -713,7 +713,7 @@ def test_the_parity_matrix_covers_every_action_the_issue_names():
 @pytest.mark.django_db(transaction=True)
 async def test_the_websocket_gives_the_tables_verdict(caplog):
     caplog.set_level(logging.WARNING, logger="security")
-    hospital = await database_sync_to_async(build_hospital)()
+    hospital = await database_sync_to_async(build_api_hospital)()
     users = {}
     for name, principal in PRINCIPALS.items():
         users[name] = await database_sync_to_async(make_user)(name, principal)
@@ -804,7 +804,7 @@ def test_the_gateway_doors_give_the_tables_verdict(ingest_queue, caplog):
     from tests.factories import ReceiverFactory
 
     caplog.set_level(logging.WARNING, logger="security")
-    h = build_hospital()
+    h = build_api_hospital()
     target = ReceiverFactory(floor=h.ward.floor, gateway_id="gw-parity-target")
     other = ReceiverFactory(floor=h.ward.floor, gateway_id="gw-parity-other")
     revoked = gateway_token_issue(gateway_id=target.gateway_id)

@@ -38,6 +38,34 @@ def test_every_transition_and_sign_off_has_its_action():
     assert set(policy.SIGN_OFF_ACTIONS) == set(SignOffRole.values)
 
 
+@pytest.mark.parametrize(
+    ("model_path", "declared", "statuses"),
+    [
+        (
+            "lifecycle.requests.models.EquipmentRequest",
+            policy.REQUEST_TRANSITIONS,
+            "lifecycle.requests.choices.RequestStatus",
+        ),
+        ("lifecycle.models.WorkOrder", policy.WORK_ORDER_TRANSITIONS, "lifecycle.models.WorkOrderStatus"),
+    ],
+)
+def test_requests_and_work_orders_run_exactly_the_transitions_the_table_declares(model_path, declared, statuses):
+    """Each entry of the table is one django-fsm transition of the model: same name, sources, target and roles."""
+    from django.utils.module_loading import import_string
+
+    model, status_choices = import_string(model_path), import_string(statuses)
+    field = model._meta.get_field("status")
+    built = {}
+    for t in field.get_all_transitions(model):
+        built.setdefault(t.name, set()).add((t.source, t.target, t.permission))
+    assert set(built) == set(declared)
+    for name, entry in declared.items():
+        assert {(source, target) for source, target, _ in built[name]} == {(s, entry.target) for s in entry.sources}
+        assert {entry.target, *entry.sources} <= set(status_choices.values)
+        for *_, permission in built[name]:
+            assert permission.declared is entry
+
+
 def test_the_roles_are_the_groups_of_the_role_migration():
     assert {r.value: r.group_name for r in Role} == {r.value: r.group_name for r in GroupRole}
 

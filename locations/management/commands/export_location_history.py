@@ -1,4 +1,4 @@
-"""Export every asset's room stays (DESIGN.md §5) as JSONL or CSV, streaming."""
+"""Export every asset's room stays (docs/design.md §5) as JSONL or CSV, streaming."""
 
 import csv
 import json

@@ -12,7 +12,7 @@ MAX_BAD_LINES_SHOWN = 50
 
 class Command(BaseCommand):
     help = (
-        "Replay a JSONL file of gateway batches (DESIGN.md §5) through the same validate-once path as live "
+        "Replay a JSONL file of gateway batches (docs/design.md §5) through the same validate-once path as live "
         "ingest, on event time: each body is checked once, against its own sent_at, so old recordings replay, "
         "and the same "
         "file always gives the same history. Replaying a file the database already holds adds nothing. "

@@ -5,7 +5,6 @@ DATABASE_URL=postgres://postgres@127.0.0.1:5432/alerts_race .venv/bin/pytest tes
 """
 
 import threading
-import time
 
 import pytest
 from django.db import connection, connections, transaction
@@ -14,6 +13,7 @@ from lifecycle.alerts.choices import AlertKind
 from lifecycle.alerts.models import Alert
 from lifecycle.alerts.services import alert_raise
 from tests.factories import AssetFactory
+from tests.pg_waits import backend_pid, wait_until_blocked
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -37,28 +37,43 @@ def in_thread(target, results, key):
 
 
 def test_the_second_insert_waits_for_the_first_then_returns_its_alert():
-    """Worker A has inserted but not committed; worker B looks, finds nothing, inserts, and must get A's alert."""
+    """Worker A has inserted but not committed; worker B looks, finds nothing, inserts, and must get A's alert.
+
+    The race is proven, not hoped for: the test sees B's session wait on A's uncommitted index entry
+    (pg_stat_activity) before it lets A commit.
+    """
     asset = AssetFactory()
-    a_inserted = threading.Event()
-    results = {}
+    pids, results = {}, {}
+    a_inserted, b_started, a_may_commit = threading.Event(), threading.Event(), threading.Event()
 
     def worker_a():
         with transaction.atomic():
             raised = alert_raise(kind=AlertKind.MISSING, subject=asset, message="A saw it first")
+            pids["a"] = backend_pid()
             a_inserted.set()
-            time.sleep(1.0)  # B now blocks on our index entry until we commit
+            assert a_may_commit.wait(60)
         return raised
 
     def worker_b():
-        assert a_inserted.wait(10)
+        pids["b"] = backend_pid()
+        b_started.set()
+        assert a_inserted.wait(60)
         return alert_raise(kind=AlertKind.MISSING, subject=asset, message="B saw it too")
 
     threads = [in_thread(worker_a, results, "a"), in_thread(worker_b, results, "b")]
     for t in threads:
         t.start()
-    for t in threads:
-        t.join(30)
+    try:
+        assert a_inserted.wait(60) and b_started.wait(60)
+        wait_event_type, wait_event = wait_until_blocked(waiter=pids["b"], blocker=pids["a"])
+    finally:
+        a_may_commit.set()
+        for t in threads:
+            t.join(60)
 
+    # B inserted (it did not see A's uncommitted alert) and waited on A's transaction...
+    assert (wait_event_type, wait_event) == ("Lock", "transactionid")
+    # ...then lost on the unique index and returned A's alert.
     (alert_a, created_a), (alert_b, created_b) = results["a"], results["b"]
     assert (created_a, created_b) == (True, False)
     assert alert_b.pk == alert_a.pk

@@ -58,7 +58,7 @@ def test_the_core_transition_guard_refuses_too(complete_checklist, asset, biomed
 
 
 def test_security_staff_cannot_run_the_decommission_transition(signed_checklist, asset, security_officer):
-    # DESIGN.md §3: the transition itself is biomed's; Security signs off but does not retire the asset.
+    # docs/design.md §3: the transition itself is biomed's; Security signs off but does not retire the asset.
     with pytest.raises(TransitionPermissionDenied):
         services.asset_decommission(asset=asset, user=security_officer)
     assert not DecommissioningCertificate.objects.exists()

@@ -1,4 +1,4 @@
-"""Sign-off rules (DESIGN.md §4): one Clinical engineering and one Security sign-off, by two different
+"""Sign-off rules (docs/design.md §4): one Clinical engineering and one Security sign-off, by two different
 people, each approving one checklist version; any later change voids them."""
 
 import pytest

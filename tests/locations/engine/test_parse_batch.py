@@ -1,4 +1,4 @@
-"""parse_batch: what a gateway gets told about a bad body or bad items (DESIGN.md §5)."""
+"""parse_batch: what a gateway gets told about a bad body or bad items (docs/design.md §5)."""
 
 import pytest
 
