@@ -12,11 +12,11 @@ import pytest
 from django.conf import settings
 from django.urls import reverse
 from django.utils import timezone
-from locations.floormap.access import MAP_TRANSITIONS, map_actions_by_state
 
 from assets.admin import transition_choices
 from declarations.states import AssetState
 from declarations.transitions import TransitionName
+from floormap.access import MAP_TRANSITIONS, map_actions_by_state
 from lifecycle.fsm import (
     NOT_PERMITTED,
     asset_transition_options,
