@@ -21,6 +21,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from django_fsm import can_proceed
+
 from assets.models import Asset
 from declarations.guards import Guard
 from declarations.states import AssetState
@@ -213,3 +215,9 @@ def transition_catalogue() -> list[TransitionInfo]:
             )
         )
     return sorted(catalogue, key=lambda info: order.get(info.name, len(order)))
+
+
+def status_allows(bound_transition) -> bool:
+    """Whether a record's current status lets this django-fsm transition run, conditions included (equipment
+    requests and work orders: ``status_allows(locked.assign)``); who may run it is the policy table's business."""
+    return can_proceed(bound_transition)

@@ -8,11 +8,10 @@ them here, so a refused change reads the same whichever door it came through.
 
 from __future__ import annotations
 
-from django_fsm import can_proceed
-
 from config.access import check, describe
 from declarations.policy import WORK_ORDER_TRANSITIONS
 from lifecycle.exceptions import TransitionPermissionDenied, WorkOrderError
+from lifecycle.fsm import status_allows
 from lifecycle.models import WorkOrder
 
 
@@ -44,6 +43,6 @@ def work_order_run_transition(*, locked: WorkOrder, name: str, user, **kwargs) -
             f"allowed for {describe(action)}"
         )
     method = getattr(locked, name)
-    if not can_proceed(method):
+    if not status_allows(method):
         work_order_transition_name(old=locked.status, new=WORK_ORDER_TRANSITIONS[name].target)
     method(**kwargs)

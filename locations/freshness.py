@@ -105,7 +105,7 @@ def freshness_definition() -> dict:
         "statuses": [
             {
                 "value": value,
-                "label": label,
+                "label": str(label),
                 "text": str(LOCATION_STATUS_TEXT[value]).format(stale=stale, missing=missing),
             }
             for value, label in LocationStatus.choices

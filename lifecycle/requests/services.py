@@ -16,13 +16,13 @@ from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.utils import timezone
-from django_fsm import can_proceed
 
 from assets.models import Asset, AssetType
 from config.access import check, describe
 from declarations.policy import REQUEST_TRANSITIONS, Action
 from declarations.states import AssetState, state_definition
 from lifecycle.exceptions import ConcurrentTransition, GuardFailed, LifecycleError, TransitionNotAllowed
+from lifecycle.fsm import status_allows
 from lifecycle.models import Source
 from lifecycle.nearest import assets_nearest_available
 from lifecycle.requests.choices import RequestPriority, RequestStatus
@@ -174,7 +174,7 @@ def equipment_request_assign(
             f"user {_who(user)} may not assign equipment: allowed for {describe(action)}"
         )
     locked = _lock(equipment_request)
-    if not can_proceed(locked.assign):
+    if not status_allows(locked.assign):
         raise _status_conflict(locked, "assign")
     if asset is not None:
         chosen = _reserve_given(locked=locked, asset=asset, user=user, source=source)
@@ -197,7 +197,7 @@ def equipment_request_deliver(
             f"user {_who(user)} may not deliver equipment: allowed for {describe(action)}"
         )
     locked = _lock(equipment_request)
-    if not can_proceed(locked.deliver):
+    if not status_allows(locked.deliver):
         if locked.status == RequestStatus.OPEN:
             raise EquipmentRequestConflict(f"request #{locked.pk} has no asset yet: assign one first")
         raise _status_conflict(locked, "deliver")
@@ -230,7 +230,7 @@ def equipment_request_cancel(
             f"allowed for its requester ({describe(declared.action_for(own=True))}) "
             f"and for {describe(declared.action)}"
         )
-    if not can_proceed(locked.cancel):
+    if not status_allows(locked.cancel):
         raise _status_conflict(locked, "cancel")
     reason = (reason or "").strip()
     if locked.status == RequestStatus.ASSIGNED:
