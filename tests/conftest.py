@@ -3,7 +3,12 @@ import os
 
 import pytest
 from django.apps import apps
+from django.core.cache import caches
+from django.test.client import ClientMixin
+from django_otp import DEVICE_ID_SESSION_KEY
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from accounts.services import otp_required
 from tests.factories import UserFactory
 from tests.security_log import security_log  # noqa: F401 - the `security_log` fixture, for every test
 
@@ -23,7 +28,6 @@ def _fresh_api_throttle_counters():
     """The API throttles (config/api.py) count in the default cache, a per-process memory cache that would
     carry one test's requests into the next, at whatever clock each test ran (frozen or not): every test
     starts with none. (The ingest cache is not cleared: it may be the real Redis, shared with the workers.)"""
-    from django.core.cache import caches
 
     caches["default"].clear()
 
@@ -57,18 +61,14 @@ def _force_login_is_otp_verified(request, monkeypatch):
     ``otp_unverified`` gets Django's plain force_login."""
     if request.node.get_closest_marker("otp_unverified"):
         return
-    from django.test.client import ClientMixin
 
     plain = ClientMixin.force_login
 
     def force_login(self, user, backend=None):
         plain(self, user, backend)
-        from accounts.services import otp_required
 
         if not otp_required(user):
             return
-        from django_otp import DEVICE_ID_SESSION_KEY
-        from django_otp.plugins.otp_totp.models import TOTPDevice
 
         device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
         if device is None:

@@ -18,6 +18,7 @@ from django.utils import timezone
 from assets.models import Asset, AssetType, Tag
 from declarations.room_types import RoomType
 from declarations.states import AssetState
+from lifecycle.biomed.models import MaintenanceSchedule
 from locations.models import Building, Floor, Receiver, Room, Site
 
 _room_slots = itertools.count()
@@ -124,8 +125,6 @@ class AssetFactory(factory.django.DjangoModelFactory):
 
 
 def _set_pm(asset, **values):
-    from lifecycle.biomed.models import MaintenanceSchedule
-
     schedule = MaintenanceSchedule.objects.filter(asset_id=asset.pk, kind="pm", name="").first()
     if schedule is None:  # a decommissioned asset gets no schedules
         return

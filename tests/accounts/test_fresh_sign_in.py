@@ -8,6 +8,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 from freezegun import freeze_time
+from rest_framework.test import APIClient
 
 from accounts.models import ApiToken, ApiTokenKind
 from lifecycle.decommissioning.models import DecommissioningChecklist, SignOff
@@ -65,8 +66,6 @@ def test_a_long_lived_token_cannot_sign_off_or_decommission(biomed, ready, asset
 
 
 def test_the_step_up_exchange_gives_a_short_lived_token_that_may_sign_off(biomed, ready, asset, settings):
-    from rest_framework.test import APIClient
-
     settings.OTP_TOTP_THROTTLE_FACTOR = 0
     device = enrolled(biomed)
     anonymous = APIClient()

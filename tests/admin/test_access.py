@@ -10,6 +10,7 @@ from django.contrib.auth.models import Group
 from django.urls import reverse
 from rest_framework.authtoken.models import Token, TokenProxy
 
+from assets.services import tag_bind
 from lifecycle.alerts.choices import AlertKind
 from lifecycle.alerts.models import Alert, ParLevel
 from lifecycle.alerts.services import alert_raise
@@ -96,7 +97,6 @@ def everything(hospital, superuser, biomed_staff, security_staff):
     receiver = ReceiverFactory(floor=hospital["floors"]["n1"])
     retired = send_to_biomed(AssetFactory(asset_tag="OLD-1"), biomed_staff)
     tag_bound = TagFactory()
-    from assets.services import tag_bind
 
     tag_bind(tag=tag_bound, asset=retired)
     old = complete(decommissioning.checklist_open(asset=retired, user=biomed_staff), biomed_staff)

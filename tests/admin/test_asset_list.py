@@ -13,8 +13,12 @@ from django.utils import timezone
 from assets.filters import first_of_next_month
 from assets.models import Asset
 from assets.services import tag_bind
+from declarations.location_status import LocationStatus
 from lifecycle.biomed.selectors import asset_next_due
+from lifecycle.biomed.services import loan_start
 from lifecycle.display import state_badge
+from locations.freshness import asset_location_status
+from tests.api.conftest import client_for
 from tests.factories import AssetFactory, RoomFactory, TagFactory
 from tests.lifecycle.helpers import open_recall_on
 
@@ -245,7 +249,6 @@ ALL_ADMIN_FILTERS = [
 def varied(hospital, biomed_staff):
     """The admin hospital, with something for each filter to tell apart: a recall, a high-risk and a
     life-support asset, a data-bearing one, one on loan."""
-    from lifecycle.biomed.services import loan_start
 
     assets = hospital["assets"]
     assets["IP-003"].serial_number = "RECALLED-1"
@@ -262,8 +265,6 @@ def varied(hospital, biomed_staff):
 
 
 def api_listed(user, params) -> set[str]:
-    from tests.api.conftest import client_for
-
     response = client_for(user).get("/api/v1/assets/", {**params, "page_size": 500})
     assert response.status_code == 200, response.content.decode()[:2000]
     return {a["asset_tag"] for a in response.json()["results"]}
@@ -295,9 +296,6 @@ def test_the_varied_hospital_makes_every_filter_choose(as_biomed, varied):
 
 
 def test_missing_is_the_freshness_definition_in_the_admin_and_the_api(as_biomed, biomed_staff, varied):
-    from declarations.location_status import LocationStatus
-    from locations.freshness import asset_location_status
-
     by_definition = {
         a.asset_tag
         for a in Asset.objects.select_related("current_room")

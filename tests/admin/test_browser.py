@@ -15,6 +15,8 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import time
+from binascii import unhexlify
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
@@ -24,7 +26,10 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.utils import timezone
+from django_otp.oath import TOTP
+from playwright.sync_api import sync_playwright
 
+from accounts.demo import demo_totp_key
 from assets.models import Asset
 from declarations.room_types import RoomType
 from declarations.states import AssetState
@@ -95,12 +100,6 @@ def demo_hospital(transactional_db):
 
 def demo_code(username: str) -> str:
     """What the demo user's authenticator app shows now (seed_demo's published demo secret); no database."""
-    import time
-    from binascii import unhexlify
-
-    from django_otp.oath import TOTP
-
-    from accounts.demo import demo_totp_key
 
     totp = TOTP(unhexlify(demo_totp_key(username)))
     totp.time = time.time()
@@ -116,7 +115,6 @@ def in_own_thread(function, *args):
 
 def biomeds_morning(base_url: str, soiled_tag: str, soiled_count: int, retiring_tag: str) -> list[str]:
     """Everything the browser does; returns the page errors it saw. No database access in here."""
-    from playwright.sync_api import sync_playwright
 
     errors: list[str] = []
     with sync_playwright() as playwright:

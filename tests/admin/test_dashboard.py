@@ -4,6 +4,7 @@ import pytest
 from django.urls import reverse
 
 from lifecycle.alerts.models import ParLevel
+from lifecycle.dashboard import dashboard_sections
 from lifecycle.decommissioning import services as decommissioning
 from lifecycle.models import WorkOrderKind
 from lifecycle.services import work_order_open
@@ -14,7 +15,6 @@ from tests.lifecycle.helpers import open_recall_on
 def tiles(client):
     response = client.get(reverse("admin:index"))
     assert response.status_code == 200
-    from lifecycle.dashboard import dashboard_sections
 
     sections = dashboard_sections(user=response.wsgi_request.user)
     html = response.content.decode()

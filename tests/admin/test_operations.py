@@ -10,8 +10,8 @@ from lifecycle.alerts.choices import AlertKind, AlertStatus
 from lifecycle.alerts.models import ParLevel
 from lifecycle.alerts.services import alert_raise
 from lifecycle.models import WorkOrder, WorkOrderKind, WorkOrderStatus
-from lifecycle.services import work_order_open
-from locations.ingest.auth import credential_for_token
+from lifecycle.services import work_order_open, work_order_update
+from locations.ingest.auth import credential_for_token, gateway_token_issue
 from locations.models import GatewayToken
 from tests.factories import ReceiverFactory, TagFactory, UserFactory
 from tests.lifecycle.helpers import open_recall_on
@@ -31,7 +31,6 @@ def test_my_open_work_orders_and_pm_due_this_month(client, hospital, biomed_staf
     done = work_order_open(
         asset=assets["IP-004"], kind=WorkOrderKind.REPAIR, user=biomed_staff, technician=biomed_staff
     )
-    from lifecycle.services import work_order_update
 
     work_order_update(work_order=done, user=biomed_staff, status=WorkOrderStatus.CANCELLED)
     not_due = work_order_open(asset=assets["IP-001"], kind=WorkOrderKind.PM, user=biomed_staff)
@@ -166,7 +165,6 @@ def test_issuing_needs_a_gateway_or_a_site(client, hospital, biomed_staff):
 
 def test_security_sees_gateway_tokens_but_cannot_issue_or_revoke(client, hospital, security_staff):
     receiver = ReceiverFactory(floor=hospital["floors"]["n1"])
-    from locations.ingest.auth import gateway_token_issue
 
     issued = gateway_token_issue(gateway_id=receiver.gateway_id)
     client.force_login(security_staff)

@@ -6,6 +6,8 @@ import pytest
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
+from accounts.models import ApiTokenKind
+from accounts.services import api_token_issue
 from assets.models import Asset
 from tests.factories import Hospital, UserFactory, build_hospital
 
@@ -27,8 +29,6 @@ def _fresh_throttle_counters():
 def client_for(user=None, *, step_up: bool = False) -> APIClient:
     """An API client with a long-lived token of ``user`` (or a short-lived step-up token: sign-off and
     decommission refuse the long-lived kind; tests/api/test_step_up.py goes through the real exchange)."""
-    from accounts.models import ApiTokenKind
-    from accounts.services import api_token_issue
 
     client = APIClient()
     if user is not None:

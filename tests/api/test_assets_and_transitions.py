@@ -4,10 +4,13 @@ from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
+from django.core.management.base import CommandError
 from django.utils import timezone
+from rest_framework.test import APIClient
 
 from assets.services import tag_bind
 from declarations.states import AssetState
+from locations.models import RoomInterval
 from tests.api.conftest import reload
 from tests.factories import TagFactory
 
@@ -120,8 +123,6 @@ def test_transition_log_is_listed_newest_first(hospital, clients):
 
 
 def test_location_history(hospital, clients):
-    from locations.models import RoomInterval
-
     asset = hospital.place("W402")
     start = timezone.now() - timedelta(hours=2)
     RoomInterval.objects.create(
@@ -138,7 +139,6 @@ def test_location_history(hospital, clients):
 def test_issue_token_prints_a_working_token_and_rotates_it(users, capsys):
     call_command("issue_token", "api-dispatch")
     key = capsys.readouterr().out.strip()
-    from rest_framework.test import APIClient
 
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
@@ -154,7 +154,5 @@ def test_issue_token_prints_a_working_token_and_rotates_it(users, capsys):
 
 
 def test_issue_token_for_an_unknown_user_fails_clearly(db):
-    from django.core.management.base import CommandError
-
     with pytest.raises(CommandError, match="no user 'ghost'"):
         call_command("issue_token", "ghost")

@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from declarations.states import AssetState
 from lifecycle.nearest import assets_nearest_available
+from lifecycle.selectors import assets_available_for_use
 from lifecycle.services import recall_issue
 
 URL = "/api/v1/assets/nearest/"
@@ -112,7 +113,6 @@ def test_bad_parameters_are_400_naming_the_parameter(hospital, clients, params, 
 def test_agrees_with_the_shared_definition_of_available(hospital):
     """The search checks PM and recalls page by page; the set it can return must be exactly what
     lifecycle.selectors.assets_available_for_use calls available (among located and stale assets)."""
-    from lifecycle.selectors import assets_available_for_use
 
     today = timezone.localdate()
     for i in range(30):

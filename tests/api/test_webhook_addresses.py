@@ -4,9 +4,13 @@ allow-list for intranet receivers on purpose."""
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
 
 import pytest
+from django.core.exceptions import ValidationError
 
 from lifecycle.services import asset_reserve
 from lifecycle.webhooks.models import WebhookDelivery, WebhookSubscription
@@ -104,10 +108,6 @@ def test_plain_http_is_refused_when_https_is_required(clients, settings, resolve
 
 
 def test_https_is_required_by_default_in_production(tmp_path):
-    import os
-    import subprocess
-    import sys
-
     key = "k" * 20 + "abcdefghijklmnopqrstuvwxyz0123456789"
     env = {**os.environ, "DEBUG": "0", "SECRET_KEY": key, "ALLOWED_HOSTS": "a.example"}
     code = "import django; django.setup(); from django.conf import settings; print(settings.WEBHOOK_REQUIRE_HTTPS)"
@@ -122,8 +122,6 @@ def test_https_is_required_by_default_in_production(tmp_path):
 
 
 def test_the_admin_form_refuses_an_internal_address(db):
-    from django.core.exceptions import ValidationError
-
     subscription = WebhookSubscription(name="x", url="https://169.254.169.254/", events=["alert.raised"])
     with pytest.raises(ValidationError, match="link-local"):
         subscription.full_clean()

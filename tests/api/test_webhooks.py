@@ -18,6 +18,8 @@ from lifecycle.services import asset_reserve
 from lifecycle.webhooks.models import WebhookDelivery, WebhookSubscription
 from lifecycle.webhooks.services import webhook_backoff_seconds, webhook_deliver_due
 from lifecycle.webhooks.signing import verify
+from tests.api.conftest import build_api_hospital
+from tests.factories import UserFactory
 
 SECRET = "s3cret-for-tests"
 
@@ -179,9 +181,6 @@ def test_request_events_come_from_the_workflow(hospital, clients, settings):
 
 @pytest.mark.django_db(transaction=True)
 def test_sent_right_after_commit_and_never_for_a_rolled_back_change(receiver, settings):
-    from tests.api.conftest import build_api_hospital
-    from tests.factories import UserFactory
-
     settings.WEBHOOK_DELIVERY = "on_commit"
     hospital = build_api_hospital()
     dispatcher = UserFactory(username="d", roles=["Dispatch"], password=None)

@@ -7,6 +7,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from assets.models import Asset, AssetType, Tag, TagBinding
+from assets.services import tag_bind
 from lifecycle.biomed.selectors import asset_next_due
 from tests.factories import AssetFactory, AssetTypeFactory, TagFactory
 
@@ -146,7 +147,6 @@ def test_bad_header_is_refused(tmp_path):
 def test_a_tag_bound_to_another_asset_is_refused(tmp_path):
     other = AssetFactory(asset_tag="OLD-1")
     tag = TagFactory(tag_id="c3000000010a")
-    from assets.services import tag_bind
 
     tag_bind(tag=tag, asset=other)
     message = refused(write(tmp_path, GOOD))

@@ -12,6 +12,7 @@ from assets.models import Asset
 from lifecycle.biomed import reports
 from lifecycle.biomed.models import Loan, MaintenanceSchedule, SchedulePlan
 from lifecycle.biomed.selectors import schedules_overdue
+from lifecycle.biomed.utilisation import utilisation
 from lifecycle.models import TransitionLog
 from tests.assets.test_seed_demo import seeded  # noqa: F401  (the module-scoped seeded demo)
 
@@ -30,7 +31,6 @@ def test_the_demo_has_schedules_overdue_calibrations_history_and_loans(seeded, d
     assert MaintenanceSchedule.objects.filter(kind="electrical_safety").exists()
 
     # 90 days of lifecycle history ending in each asset's state: the utilisation charts have something to show.
-    from lifecycle.biomed.utilisation import utilisation
 
     rows = utilisation(period=period)
     in_use = [r.in_use_share for r in rows if r.in_use_share]

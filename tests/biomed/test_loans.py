@@ -13,6 +13,8 @@ from freezegun import freeze_time
 from assets.models import Asset
 from declarations.states import AssetState
 from declarations.tag_ids import format_tag_id
+from floormap.payloads import asset_payload
+from floormap.selectors import floor_map_assets
 from lifecycle.alerts.choices import AlertKind
 from lifecycle.alerts.models import Alert
 from lifecycle.alerts.services import alerts_check_all
@@ -20,6 +22,7 @@ from lifecycle.biomed.models import Loan
 from lifecycle.biomed.services import LoanError, loan_extend, loan_return, loan_start
 from locations.pipeline import site_plan_from_db
 from locations.simulator import MotionModel, SimTag, Simulator, gateway_bodies
+from tests.api.conftest import client_for
 from tests.lifecycle.helpers import located_asset
 from tests.locations.sim_hospital import T0, make_ward, tagged_asset
 
@@ -113,8 +116,6 @@ def test_a_loaned_device_replayed_through_the_exit_and_silence_raises_nothing_un
 
 
 def test_map_and_api_say_on_loan_until(client, dispatcher):
-    from tests.api.conftest import client_for
-
     asset = located_asset()
     until = datetime(2031, 1, 2, 15, 30, tzinfo=UTC)
     loan_start(
@@ -129,9 +130,6 @@ def test_map_and_api_say_on_loan_until(client, dispatcher):
     assert body["state"]["value"] == AssetState.AVAILABLE
     assert body["loan"]["text"].startswith("on loan (rental returned to vendor, Acme Rentals) until 2031-01-02")
     assert body["loan"]["rental_cost_per_day"] == "42.50" and body["loan"]["overdue"] is False
-
-    from floormap.payloads import asset_payload
-    from floormap.selectors import floor_map_assets
 
     [marker] = [asset_payload(a) for a in floor_map_assets(floor=asset.current_room.floor)]
     assert marker["loan"] == "on loan to Acme Rentals until 2031-01-02 15:30" and marker["svc"] is True

@@ -4,12 +4,15 @@ shows them; a Device read costs a constant number of queries."""
 from __future__ import annotations
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from rest_framework.test import APIClient
 
 from assets.api.views import AssetViewSet
 from fhir import access
 from locations.api.resources import RoomViewSet
+from tests.api.conftest import client_for
 from tests.factories import TagFactory
 from tests.fhir.conftest import fhir_get, validate
 
@@ -39,8 +42,6 @@ def test_no_token_is_401_and_a_token_without_a_role_is_403_operation_outcome(hos
 
 
 def test_a_bad_token_is_401(hospital, clients):
-    from rest_framework.test import APIClient
-
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION="Token not-a-real-token")
     response = fhir_get(client, "Device")
@@ -97,9 +98,5 @@ def test_a_device_read_costs_a_constant_number_of_queries(hospital, clients, dja
 
 
 def test_a_superuser_without_a_role_reads(hospital):
-    from django.contrib.auth import get_user_model
-
-    from tests.api.conftest import client_for
-
     root = get_user_model().objects.create_superuser("fhir-root", "root@example.org", None)
     assert fhir_get(client_for(root), "Device").status_code == 200

@@ -3,12 +3,15 @@ malformed values, any modifier) never get a 5xx."""
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 import pytest
 from django.urls import get_resolver
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fhir.definitions import CANONICAL
+from fhir.search import PARAMS
 from tests.fhir.conftest import FHIR_JSON, validate
 
 
@@ -58,8 +61,6 @@ def test_walk_the_capability_statement(capability, hospital, clients):
             elif interaction == "search-type":
                 assert response_ok(nurse.get(f"/fhir/r4/{kind}"))
         for param in resource.get("searchParam", []):
-            from fhir.search import PARAMS
-
             example = next(p.example for p in PARAMS[kind] if p.name == param["name"])
             bundle = response_ok(nurse.get(f"/fhir/r4/{kind}", {param["name"]: example}))
             assert bundle["type"] == "searchset", (kind, param["name"])
@@ -154,6 +155,5 @@ def test_random_searches_from_the_capability_statement_have_no_5xx(capability, h
     )
     kind = params[0][0][0]
     query = [(f"{name}{modifier}", value) for (k, name), modifier, value in params if k == kind]
-    from urllib.parse import urlencode
 
     assert_no_5xx(clients["nurse"].get(f"/fhir/r4/{kind}?{urlencode(query)}"))

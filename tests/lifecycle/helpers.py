@@ -6,6 +6,7 @@ from django.utils import timezone
 
 from declarations.room_types import RoomType
 from declarations.states import AssetState
+from lifecycle.biomed.models import MaintenanceSchedule
 from lifecycle.models import WorkOrderKind
 from lifecycle.services import recall_issue, work_order_open
 from tests.factories import AssetFactory, RoomFactory
@@ -41,6 +42,5 @@ def open_pm_work_order(asset, user=None):
 
 def pm_last_done(asset):
     """The last passing PM of the asset (its PM schedule, lifecycle.biomed)."""
-    from lifecycle.biomed.models import MaintenanceSchedule
 
     return MaintenanceSchedule.objects.get(asset_id=asset.pk, kind="pm", name="").last_done

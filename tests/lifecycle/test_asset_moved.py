@@ -3,10 +3,14 @@ final room delivered when the window ends), filtered per subscriber, nothing los
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
 import sys
+import threading
+import urllib.error
+import urllib.request
 from datetime import timedelta
 from pathlib import Path
 
@@ -14,13 +18,16 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
+from lifecycle.outbox import location_outbox_drain
 from lifecycle.webhooks.models import AssetMoveThrottle, WebhookDelivery, WebhookSubscription
 from lifecycle.webhooks.moves import asset_moves_flush_due, enqueue_asset_moved
 from lifecycle.webhooks.services import webhook_deliver_due
 from lifecycle.webhooks.signing import verify
+from locations.models import LocationOutbox
 from locations.signals import RoomChange
-from tests.api.conftest import build_api_hospital
+from tests.api.conftest import build_api_hospital, client_for
 from tests.api.test_webhooks import Receiver
+from tests.factories import UserFactory
 
 SECRET = "s3cret-for-asset-moved"
 ROOT = Path(__file__).resolve().parents[2]
@@ -152,8 +159,6 @@ def test_subscribers_filter_by_asset_type_and_by_building_or_floor(db, receiver)
 def test_the_location_outbox_feeds_asset_moved_exactly_once(db, receiver):
     """The pipeline writes an outbox row with each room change; draining it emits asset.moved, and draining
     again emits nothing more."""
-    from lifecycle.outbox import location_outbox_drain
-    from locations.models import LocationOutbox
 
     hospital = build_api_hospital()
     rooms = hospital.rooms
@@ -171,9 +176,6 @@ def test_the_location_outbox_feeds_asset_moved_exactly_once(db, receiver):
 
 
 def test_subscription_filters_through_the_api(db, receiver):
-    from tests.api.conftest import client_for
-    from tests.factories import UserFactory
-
     hospital = build_api_hospital()
     dispatcher = UserFactory(username="moved-dispatch", roles=["Dispatch"], password=None)
     floor = hospital.rooms["W201"].floor
@@ -241,10 +243,6 @@ def test_nothing_is_lost_across_a_worker_restart(receiver):
 
 def test_the_receiver_script_in_the_docs_keeps_the_cmms_location_current(db, tmp_path):
     """docs/integrations.md's worked example, run for real: docs/cmms_receiver.py on 127.0.0.1."""
-    import importlib.util
-    import threading
-    import urllib.error
-    import urllib.request
 
     spec = importlib.util.spec_from_file_location("cmms_receiver", ROOT / "docs" / "cmms_receiver.py")
     script = importlib.util.module_from_spec(spec)

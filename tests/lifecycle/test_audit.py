@@ -8,7 +8,7 @@ from declarations.states import AssetState
 from lifecycle.history import record_changes, snapshot
 from lifecycle.models import AppendOnlyError, ChangeRecord, TransitionLog, WorkOrderKind, WorkOrderStatus
 from lifecycle.services import asset_start_use, work_order_complete, work_order_open, work_order_update
-from tests.factories import AssetFactory, AssetTypeFactory
+from tests.factories import AssetFactory, AssetTypeFactory, UserFactory
 from tests.lifecycle.helpers import located_asset
 
 pytestmark = pytest.mark.django_db
@@ -78,8 +78,6 @@ def test_record_changes_keeps_only_what_changed(biomed):
 
 
 def test_editing_an_asset_in_the_admin_records_who_changed_what(client, db):
-    from tests.factories import UserFactory
-
     editor = UserFactory(username="biomed-admin", roles=["Clinical engineering"])
     editor.is_staff = editor.is_superuser = True
     editor.save()

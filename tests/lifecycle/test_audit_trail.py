@@ -13,13 +13,19 @@ import pytest
 from django.contrib.auth.models import Group
 from django.core.management import call_command
 from django.test import Client
+from paho.mqtt.client import MQTTMessage
 
+from accounts.models import ApiToken
+from accounts.services import api_token_issue, api_token_revoke, api_token_rotate
 from assets.models import Asset
 from config.security_events import ControlCharacterFilter, JsonLinesFormatter, clean_for_log, security_event
-from lifecycle.asset_import import assets_import_text
+from lifecycle.asset_import import assets_import, assets_import_text
+from lifecycle.biomed.models import MaintenanceSchedule
 from lifecycle.models import ChangeRecord
 from lifecycle.selectors import object_change_history
 from locations.ingest.auth import gateway_token_issue
+from locations.ingest.mqtt import MqttIngest
+from locations.ingest.queue import InMemoryQueue
 from locations.models import GatewayToken
 from tests.factories import AssetFactory, ReceiverFactory, UserFactory
 
@@ -38,7 +44,6 @@ def test_an_import_that_rewrites_assets_is_in_the_trail_with_who(biomed):
     assert record.changes["data_bearing"] == {"from": False, "to": True}
     assert record.changes["source"]["to"] == "asset import"
     # last_pm_date is the PM schedule's last completion now (lifecycle.biomed): its own history says who.
-    from lifecycle.biomed.models import MaintenanceSchedule
 
     pm = MaintenanceSchedule.objects.get(asset=asset, kind="pm")
     assert pm.last_done == date(2026, 10, 1)
@@ -54,8 +59,6 @@ def test_an_import_that_creates_assets_is_in_the_trail(biomed):
 
 
 def test_a_dry_run_import_leaves_no_trail(biomed):
-    from lifecycle.asset_import import assets_import
-
     assets_import(stream=io.StringIO(HEADER + "IP-8,Infusion pump,,BD,Alaris,SN-8,false,\n"), user=biomed, dry_run=True)
     assert not ChangeRecord.objects.filter(content_type__model="asset").exists()
 
@@ -97,9 +100,6 @@ def test_api_token_issue_and_rotate_are_in_the_trail():
 
 
 def test_api_token_issued_rotated_and_revoked_in_the_admin_is_in_the_trail_with_who(admin_user):
-    from accounts.models import ApiToken
-    from accounts.services import api_token_issue, api_token_revoke, api_token_rotate
-
     bot = UserFactory(username="bot", roles=["Dispatch"], password=None)
     first = api_token_issue(user=bot, issued_by=admin_user).token
     api_token_rotate(user=bot, issued_by=admin_user)
@@ -168,8 +168,6 @@ def test_sign_in_and_failed_sign_in_are_security_events(security_log):
 
 
 def test_401_and_403_refusals_are_security_events(security_log, nurse):
-    from accounts.services import api_token_issue
-
     Client().get("/api/v1/assets/")
     raw = api_token_issue(user=nurse).raw
     Client().post(
@@ -224,11 +222,6 @@ def test_the_console_log_escapes_control_characters_in_any_message():
 
 
 def test_mqtt_topics_are_logged_escaped(caplog, db):
-    from paho.mqtt.client import MQTTMessage
-
-    from locations.ingest.mqtt import MqttIngest
-    from locations.ingest.queue import InMemoryQueue
-
     ingest = MqttIngest(url="mqtt://127.0.0.1:1883", client_id="t", prefix="rtls", queue=InMemoryQueue(shards=1))
     msg = MQTTMessage(mid=1, topic=b"rtls/gw\n2026 CRITICAL forged/sightings")
     msg.payload = b"{oops"

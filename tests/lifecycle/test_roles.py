@@ -7,6 +7,7 @@ import lifecycle.decommissioning.selectors as decommissioning
 import lifecycle.decommissioning.services as decommissioning_services
 from declarations.states import AssetState
 from lifecycle.exceptions import TransitionPermissionDenied
+from lifecycle.fsm import transition_catalogue
 from lifecycle.models import TransitionLog
 from lifecycle.services import asset_transition
 from tests.factories import UserFactory
@@ -91,8 +92,6 @@ def test_role_matrix(transition, actor, monkeypatch):
 
 
 def test_matrix_covers_every_transition_of_the_model():
-    from lifecycle.fsm import transition_catalogue
-
     assert {t.name for t in transition_catalogue()} == set(SETUP) == set(ALLOWED)
 
 

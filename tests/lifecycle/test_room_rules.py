@@ -1,15 +1,23 @@
 """Location drives status: entering a room runs the room-type rules (docs/design.md §3)."""
 
+import importlib
 import logging
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.apps import apps
 from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
 
 from assets.models import Asset
+from declarations.guards import Guard
 from declarations.room_types import RoomType
 from declarations.states import AssetState
+from declarations.transitions import TransitionName, method_name
+from lifecycle.exceptions import TransitionNotAllowed
 from lifecycle.models import RoomTypeRule, Source, TransitionLog
+from lifecycle.selectors import object_change_history
+from lifecycle.services import asset_transition
 from locations.signals import RoomChange, room_changes_committed
 from tests.factories import RoomFactory
 from tests.lifecycle.helpers import located_asset
@@ -164,8 +172,6 @@ def test_a_rule_may_not_take_equipment_from_biomed_or_a_reservation(source):
 
 
 def test_the_database_refuses_an_active_rule_that_gives_availability():
-    from django.db import IntegrityError, transaction
-
     with pytest.raises(IntegrityError), transaction.atomic():
         RoomTypeRule.objects.create(room_type=RoomType.CORRIDOR, from_states=["biomed"], to_state="in_use")
 
@@ -187,9 +193,6 @@ def test_a_corridor_rule_cannot_put_biomed_equipment_into_use(admin_client):
 
 
 def test_the_state_machine_itself_refuses_a_rule_into_availability():
-    from lifecycle.exceptions import TransitionNotAllowed
-    from lifecycle.services import asset_transition
-
     asset = located_asset(state=AssetState.CLEANING)
     with pytest.raises(TransitionNotAllowed):
         asset_transition(asset=asset, transition="apply_room_rule", user=None, source="rule", to_state="available")
@@ -199,8 +202,6 @@ def test_the_state_machine_itself_refuses_a_rule_into_availability():
 
 
 def test_rule_caused_changes_are_in_the_change_history():
-    from lifecycle.selectors import object_change_history
-
     asset = located_asset(state=AssetState.IN_USE)
     enter(asset, RoomFactory(room_type=RoomType.SOILED_UTILITY, code="SU-9"))
     [record] = object_change_history(instance=asset)
@@ -210,8 +211,6 @@ def test_rule_caused_changes_are_in_the_change_history():
 
 
 def test_rule_edits_in_the_admin_are_in_the_change_history(admin_client, admin_user):
-    from lifecycle.selectors import object_change_history
-
     rule = RoomTypeRule.objects.get(room_type=RoomType.SOILED_UTILITY)
     response = admin_client.post(
         f"/admin/lifecycle/roomtyperule/{rule.pk}/change/",
@@ -224,10 +223,6 @@ def test_rule_edits_in_the_admin_are_in_the_change_history(admin_client, admin_u
 
 
 def test_the_migration_deactivates_existing_rules_that_break_the_rule():
-    import importlib
-
-    from django.apps import apps
-
     migration = importlib.import_module("lifecycle.migrations.0006_room_rules_only_take_availability_away")
     bad = RoomTypeRule.objects.create(room_type=RoomType.CORRIDOR, from_states=["reserved"], to_state="soiled")
     migration.deactivate_rules_that_give_availability(apps, None)
@@ -238,8 +233,6 @@ def test_the_migration_deactivates_existing_rules_that_break_the_rule():
 
 def test_a_rule_runs_the_guards_of_the_transition_that_normally_leads_to_its_target(monkeypatch, caplog):
     """Were `return` (in use -> soiled) ever guarded, a rule moving equipment to soiled obeys that guard too."""
-    from declarations.guards import Guard
-    from declarations.transitions import TransitionName, method_name
 
     refuse = Guard("needs_a_count", "the set was counted", lambda asset: ["instrument count missing"])
     method = getattr(Asset, method_name(TransitionName.RETURN))

@@ -6,12 +6,14 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
+import lifecycle.decommissioning.selectors as decommissioning
 from assets.models import Asset
 from declarations.guards import DECOMMISSION_READY
 from declarations.states import AssetState
 from declarations.transitions import TransitionName
 from lifecycle import services
 from lifecycle.biomed.selectors import asset_next_due
+from lifecycle.decommissioning.exceptions import DecommissionRefused
 from lifecycle.exceptions import (
     ConcurrentTransition,
     GuardFailed,
@@ -23,7 +25,7 @@ from lifecycle.exceptions import (
 )
 from lifecycle.models import Source, TransitionLog
 from lifecycle.services import asset_transition
-from tests.factories import AssetFactory
+from tests.factories import AssetFactory, UserFactory
 from tests.lifecycle.helpers import located_asset, open_recall_on, pm_overdue_asset
 
 pytestmark = pytest.mark.django_db
@@ -179,9 +181,6 @@ def test_release_is_refused_when_a_recall_opened_while_reserved(dispatcher):
 
 
 def test_decommission_guard_uses_the_checklist_blockers(biomed, monkeypatch):
-    import lifecycle.decommissioning.selectors as decommissioning
-    from lifecycle.decommissioning.exceptions import DecommissionRefused
-
     asset = located_asset(state=AssetState.BIOMED)
     monkeypatch.setattr(decommissioning, "decommission_blockers", lambda a: ["security sign-off missing"])
     with pytest.raises(GuardFailed) as excinfo:
@@ -290,8 +289,6 @@ def test_errors_share_one_base_with_an_http_status():
 
 @pytest.fixture
 def superuser(db):
-    from tests.factories import UserFactory
-
     user = UserFactory(username="root")
     user.is_superuser = True
     user.save()

@@ -1,5 +1,6 @@
 """manage.py export_location_history: the exact formats of docs/design.md §5."""
 
+import csv
 import io
 import json
 from datetime import UTC, datetime
@@ -8,7 +9,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from locations.models import RoomInterval
+from locations.models import Room, RoomInterval
 from tests.factories import AssetFactory
 from tests.locations.sim_hospital import make_ward
 
@@ -125,9 +126,6 @@ def test_an_empty_history_exports_nothing_but_the_csv_header(db):
 
 def test_csv_cells_that_a_spreadsheet_would_run_are_neutralised(stays):
     """Asset tags and room codes come from imported files: none may run as a formula in a spreadsheet."""
-    import csv
-
-    from locations.models import Room
 
     evil = AssetFactory(asset_tag="+cmd|' /C calc'!A0")
     room = stays.rooms["B"]

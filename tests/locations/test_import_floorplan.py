@@ -1,6 +1,7 @@
 """import_floorplan: the GeoJSON contract of docs/design.md §5, all-or-nothing and idempotent."""
 
 import copy
+import io
 import json
 
 import pytest
@@ -63,7 +64,6 @@ def run_import(*paths):
 
 def refused(*paths) -> str:
     """Run the import expecting refusal; return everything it wrote to stderr plus the error."""
-    import io
 
     err = io.StringIO()
     with pytest.raises(CommandError) as excinfo:
@@ -101,7 +101,6 @@ def test_reimport_changes_nothing_and_edits_are_upserted(tmp_path):
     edited = floor_plan(copy.deepcopy(GOOD_FEATURES))
     edited["features"][0]["properties"]["name"] = "Isolation 401"
     edited["features"][4]["geometry"]["coordinates"] = [1.5, 2.0]
-    import io
 
     out = io.StringIO()
     call_command("import_floorplan", write(tmp_path, "n4.geojson", edited), stdout=out, stderr=io.StringIO())

@@ -7,11 +7,12 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from assets.models import Tag
+from lifecycle import outbox as consumer
 from locations import live, pipeline
 from locations.engine.types import BatchError
 from locations.models import LocationOutbox, Receiver, RoomInterval
 from locations.pipeline import LocationPipeline
-from tests.factories import AssetFactory, TagFactory
+from tests.factories import AssetFactory, ReceiverFactory, TagFactory
 from tests.locations.sim_hospital import T0, body, make_ward, pings, tagged_asset
 
 TAG = "c3:00:00:00:01:0a"
@@ -260,8 +261,6 @@ def test_floor_maps_get_one_message_per_floor_with_the_moved_assets(
 
 
 def test_a_failing_consumer_does_not_undo_the_commit_and_retries_the_row(ward, pump, monkeypatch):
-    from lifecycle import outbox as consumer
-
     def broken(**kwargs):
         raise ValueError("rule bug")
 
@@ -322,8 +321,6 @@ def test_the_embedded_fronts_share_one_process_wide_pipeline(ward, pump):
 
 
 def test_a_new_receiver_is_picked_up_without_a_restart(ward, pump):
-    from tests.factories import ReceiverFactory
-
     pipe = LocationPipeline()
     assert pipe.ingest_batch(body("gw-new", [(TAG, -60, T0)]), now=T0 + 1).accepted == 0
     ReceiverFactory(gateway_id="gw-new", floor=ward.floor, x=1.0, y=1.0)

@@ -23,14 +23,19 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from asgiref.sync import sync_to_async
+from daphne.endpoints import build_endpoint_description_strings
 from django.conf import settings
+from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 from django.utils import timezone
 from playwright.sync_api import expect, sync_playwright
 
 from assets.models import Asset
 from declarations.room_types import RoomType
 from declarations.states import AssetState
+from locations.live import notify_floor
 from tests.accessibility import check_page
+from tests.accounts.helpers import code_for, enrolled
 from tests.factories import FloorFactory, RoomFactory, UserFactory, square
 from tests.map.conftest import build_map_hospital
 
@@ -59,12 +64,10 @@ def asgi_server():
     """daphne serving config.asgi.application (HTTP, static files and WebSockets) on a free port."""
     if not os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE"):
         pytest.fail("browser tests need DJANGO_ALLOW_ASYNC_UNSAFE=1 (Playwright's sync API runs an event loop)")
-    from daphne.endpoints import build_endpoint_description_strings
-    from daphne.server import Server  # installs the asyncio Twisted reactor
-    from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
-    from twisted.internet import reactor
+    from daphne.server import Server  # noqa: PLC0415 — installs the Twisted reactor: browser server only
+    from twisted.internet import reactor  # noqa: PLC0415 — the one daphne.server installed
 
-    from config.asgi import application
+    from config.asgi import application  # noqa: PLC0415 — config.asgi gc-freezes what is loaded (config/startup.py)
 
     server = Server(
         application=ASGIStaticFilesHandler(application),
@@ -98,9 +101,6 @@ class LiveServer:
 
     def notify_floor(self, floor_id: int, event: dict) -> None:
         """locations.live.notify_floor, called from the server's side as the pipeline or the alerts would."""
-        from asgiref.sync import sync_to_async
-
-        from locations.live import notify_floor
 
         asyncio.run_coroutine_threadsafe(sync_to_async(notify_floor)(floor_id, event), self.loop).result(5)
 
@@ -347,7 +347,6 @@ def test_a_floor_with_500_assets_shows_every_one_grouped_and_ungrouped(open_page
 
 def test_swagger_ui_and_the_admin_render_under_the_csp(browser, asgi_server):
     """The Content-Security-Policy forbids inline scripts: Swagger UI and the admin still work, no violation."""
-    from tests.accounts.helpers import code_for, enrolled
 
     admin_user = UserFactory(username="csp-admin", password=PASSWORD, is_staff=True, is_superuser=True)
     device = enrolled(admin_user)  # superusers sign in to the admin with a second factor

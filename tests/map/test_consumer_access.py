@@ -26,7 +26,7 @@ def signed_in_client(user):
 
 async def open_socket(client, floor_id):
     """Through the real ASGI stack (origin check, session cookie, auth), as the browser does."""
-    from config.asgi import application
+    from config.asgi import application  # noqa: PLC0415 — config.asgi gc-freezes what is loaded (config/startup.py)
 
     cookie = client.cookies[settings.SESSION_COOKIE_NAME].value
     communicator = WebsocketCommunicator(

@@ -85,7 +85,7 @@ async def test_an_unknown_floor_is_refused(world):
 
 async def test_authentication_through_the_real_asgi_stack_uses_the_session_cookie(world):
     """config.asgi.application: origin check, session middleware, then the consumer's role check."""
-    from config.asgi import application
+    from config.asgi import application  # noqa: PLC0415 — config.asgi gc-freezes what is loaded (config/startup.py)
 
     hospital, users = world
 

@@ -5,13 +5,18 @@ from datetime import timedelta
 
 import pytest
 from django.conf import settings
+from django.contrib.staticfiles import finders
 from django.test import Client
 from django.utils import timezone
 
+from accounts.services import api_token_issue
 from assets.models import Asset
+from declarations.room_types import RoomType
 from declarations.states import STATE_DEFINITIONS, AssetState
 from lifecycle.models import TransitionLog
-from tests.factories import UserFactory
+from lifecycle.requests.models import EquipmentRequest
+from lifecycle.services import asset_reserve, asset_start_use
+from tests.factories import AssetFactory, RoomFactory, UserFactory, square
 
 pytestmark = pytest.mark.django_db
 
@@ -80,8 +85,6 @@ def test_json_endpoints_refuse_anonymous_and_non_map_users(security_officer, map
 
 
 def test_the_maps_calls_take_the_pages_session_not_an_api_token(nurse, map_client, hospital):
-    from accounts.services import api_token_issue
-
     url = f"{floor_url(hospital.floors['floor4'])}assets/"
     token = api_token_issue(user=nurse).raw
     refused = Client().get(url, headers={"Authorization": f"Token {token}"})
@@ -136,7 +139,6 @@ def test_leaflet_and_the_map_code_are_served_from_our_own_static_files(nurse, ma
     html = map_client(nurse).get(MAP).content.decode()
     assert "/static/vendor/leaflet/leaflet.js" in html and "/static/map/map.js" in html
     assert "unpkg" not in html and "cdn" not in html.lower()
-    from django.contrib.staticfiles import finders
 
     assert finders.find("vendor/leaflet/leaflet.js") and finders.find("vendor/leaflet/leaflet.css")
     assert finders.find("map/map.js") and finders.find("map/map.css")
@@ -186,9 +188,6 @@ def test_a_floor_has_its_rooms_as_polygons_and_its_equipment_in_service(nurse, m
 def test_each_asset_carries_its_freshness_from_the_server_and_the_page_declares_no_thresholds(
     nurse, map_client, hospital
 ):
-    from declarations.room_types import RoomType
-    from tests.factories import AssetFactory, RoomFactory, square
-
     exit_room = RoomFactory(
         floor=hospital.floors["floor4"], code="4N-EXIT", room_type=RoomType.EXIT, polygon=square(50, 0)
     )
@@ -231,7 +230,6 @@ def test_polling_since_returns_only_what_changed_and_the_ids_still_on_the_floor(
     assert first["full"] is True and {a["tag"] for a in first["assets"]} == {"QUIET", "BUSY", "LEAVING"}
 
     Asset.objects.filter(pk__in=[quiet.pk, busy.pk, leaving.pk]).update(updated_at=timezone.now() - timedelta(hours=1))
-    from lifecycle.services import asset_start_use
 
     asset_start_use(asset=busy, user=nurse)  # a transition after the first poll
     leaving.current_room = hospital.rooms["3N-301"]  # the engine moved it downstairs
@@ -273,7 +271,6 @@ def test_an_action_on_a_state_someone_else_changed_is_a_409_and_changes_nothing(
     nurse, dispatcher, map_client, hospital
 ):
     pump = hospital.place("4N-402", asset_tag="IP-1")
-    from lifecycle.services import asset_reserve
 
     asset_reserve(asset=pump, user=dispatcher)  # dispatch took it while the nurse's map showed it available
 
@@ -339,8 +336,6 @@ def test_actions_on_unknown_assets_and_with_get_are_refused_cleanly(nurse, map_c
 
 
 def test_a_nurse_requests_delivery_and_dispatch_gets_an_equipment_request(nurse, map_client, hospital):
-    from lifecycle.requests.models import EquipmentRequest
-
     pump = hospital.place("4N-STORE", asset_tag="IP-7")
     body = {"asset_type": hospital.pump.pk, "room": hospital.rooms["4N-402"].pk, "asset": pump.pk, "priority": "urgent"}
 
@@ -367,8 +362,6 @@ def test_delivery_to_a_unit_goes_to_its_nurse_station(dispatcher, map_client, ho
 
 
 def test_request_delivery_refusals(nurse, biomed, map_client, hospital):
-    from lifecycle.requests.models import EquipmentRequest
-
     room = hospital.rooms["4N-402"].pk
     biomed_try = post_json(map_client(biomed), "/api/v1/map/requests/", {"asset_type": hospital.pump.pk, "room": room})
     assert biomed_try.status_code == 403 and biomed_try.json()["code"] == "permission_denied"

@@ -18,6 +18,8 @@ from django.contrib.auth.models import AnonymousUser
 from django.db import OperationalError, transaction
 from django.test import Client
 
+from config import views
+from config.middleware import LoopbackOnlyWhenDebugASGI
 from tests.api.conftest import build_api_hospital, client_for
 from tests.api.test_role_matrix import MATRIX, World, matrix_client
 from tests.factories import ReceiverFactory, UserFactory
@@ -95,8 +97,6 @@ def test_healthz_says_only_ok_to_anonymous_callers(settings):
 
 @pytest.mark.django_db
 def test_healthz_says_not_ok_without_detail_when_the_database_is_down(monkeypatch):
-    from config import views
-
     class DeadConnection:
         def cursor(self):
             raise OperationalError("connection refused to 10.20.30.40")
@@ -129,8 +129,6 @@ def test_with_debug_off_other_clients_are_served(settings):
 @pytest.mark.asyncio
 @pytest.mark.parametrize(("address", "accepted_by_guard"), [("10.1.2.3", False), ("127.0.0.1", True)])
 async def test_with_debug_on_a_websocket_from_elsewhere_is_closed(settings, address, accepted_by_guard):
-    from config.middleware import LoopbackOnlyWhenDebugASGI
-
     settings.DEBUG = True
     reached = []
 

@@ -37,6 +37,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.models import ApiTokenKind
+from accounts.services import api_token_issue
 from assets.models import Asset
 from config.asgi import application  # at import: django.setup() there re-applies LOGGING (caplog's handler)
 from declarations.policy import (
@@ -61,9 +62,13 @@ from lifecycle.requests.models import EquipmentRequest
 from lifecycle.requests.services import equipment_request_assign, equipment_request_create
 from lifecycle.services import asset_transition
 from lifecycle.webhooks.models import WebhookSubscription
+from locations.ingest import auth, front, queue
+from locations.ingest.auth import gateway_token_issue, gateway_token_revoke
+from locations.ingest.mqtt import handle_message
 from locations.models import GatewayToken
+from locations.simulator import format_ts
 from tests.api.conftest import build_api_hospital
-from tests.factories import UserFactory
+from tests.factories import ReceiverFactory, UserFactory
 
 FIRMWARE = "FW-SECRET-9.9.9"
 
@@ -124,7 +129,6 @@ def session_client(user) -> APIClient:
 def _token(user, kind) -> str:
     """A hashed API token (accounts.ApiToken) of ``kind``. An inactive principal keeps the token it was given
     while active: the door must refuse it."""
-    from accounts.services import api_token_issue
 
     active, user.is_active = user.is_active, True
     try:
@@ -491,9 +495,6 @@ def checklist_cases() -> list[Case]:
 
 
 def _gateway_token(w) -> GatewayToken:
-    from locations.ingest.auth import gateway_token_issue
-    from tests.factories import ReceiverFactory
-
     receiver = ReceiverFactory(floor=w.h.ward.floor, gateway_id=f"gw-{uuid.uuid4().hex[:8]}")
     return gateway_token_issue(gateway_id=receiver.gateway_id).token
 
@@ -770,8 +771,6 @@ MQTT_PRINCIPALS = ("own_gateway", "another_gateway")
 
 @pytest.fixture
 def ingest_queue():
-    from locations.ingest import auth, front, queue
-
     auth.forget_cached_credentials()
     front.gateway_directory.forget()
     url = os.environ.get("REDIS_URL")
@@ -787,8 +786,6 @@ def ingest_queue():
 
 
 def _batch(gateway_id: str) -> dict:
-    from locations.simulator import format_ts
-
     now = time.time()
     return {
         "gateway": gateway_id,
@@ -799,10 +796,6 @@ def _batch(gateway_id: str) -> dict:
 
 @pytest.mark.django_db
 def test_the_gateway_doors_give_the_tables_verdict(ingest_queue, caplog):
-    from locations.ingest.auth import gateway_token_issue, gateway_token_revoke
-    from locations.ingest.mqtt import handle_message
-    from tests.factories import ReceiverFactory
-
     caplog.set_level(logging.WARNING, logger="security")
     h = build_api_hospital()
     target = ReceiverFactory(floor=h.ward.floor, gateway_id="gw-parity-target")

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.contrib.auth.models import Group
+from django.utils.module_loading import import_string
 
 from declarations import policy
 from declarations.policy import SUPERUSER, SYSTEM, Action, Role, allowed
 from declarations.roles import Role as GroupRole
 from declarations.transitions import TransitionName
 from lifecycle.decommissioning.choices import SignOffRole
+from tests.factories import UserFactory
 
 
 def test_the_declarations_import_no_django_and_no_models():
@@ -51,7 +55,6 @@ def test_every_transition_and_sign_off_has_its_action():
 )
 def test_requests_and_work_orders_run_exactly_the_transitions_the_table_declares(model_path, declared, statuses):
     """Each entry of the table is one django-fsm transition of the model: same name, sources, target and roles."""
-    from django.utils.module_loading import import_string
 
     model, status_choices = import_string(model_path), import_string(statuses)
     field = model._meta.get_field("status")
@@ -106,10 +109,6 @@ def test_the_role_groups_hold_exactly_the_admin_permissions_the_table_derives():
 
 
 def test_docs_show_the_table():
-    from pathlib import Path
-
-    from django.conf import settings
-
     text = (Path(settings.BASE_DIR) / "docs" / "security.md").read_text()
     shown = text.split("<!-- policy-table:start -->\n", 1)[1].split("\n<!-- policy-table:end -->", 1)[0]
     assert shown == policy.render_markdown_table(), "docs/security.md's table is out of date"
@@ -118,7 +117,6 @@ def test_docs_show_the_table():
 @pytest.mark.django_db
 def test_no_role_manages_api_tokens_in_the_admin(client):
     """Only superusers manage API tokens in the admin: no role's group holds an accounts.* permission."""
-    from tests.factories import UserFactory
 
     for group in Group.objects.filter(name__in=[r.value for r in GroupRole]):
         assert not group.permissions.filter(content_type__app_label="accounts").exists(), group.name

@@ -1,4 +1,5 @@
 import pytest
+from django.contrib.auth.models import Permission
 from django.contrib.messages import get_messages
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -71,8 +72,6 @@ def test_alerts_cannot_be_added_deleted_or_edited_in_the_admin(client_admin):
 
 
 def test_a_staff_user_without_change_permission_cannot_run_the_actions(client, staff):
-    from django.contrib.auth.models import Permission
-
     staff.is_staff = True
     staff.save()
     staff.user_permissions.add(Permission.objects.get(codename="view_alert"))

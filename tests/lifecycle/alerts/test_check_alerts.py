@@ -12,7 +12,7 @@ from declarations.room_types import RoomType
 from declarations.states import AssetState
 from lifecycle.alerts.choices import AlertKind, AlertStatus
 from lifecycle.alerts.models import Alert, ParLevel
-from lifecycle.alerts.services import alerts_check_all
+from lifecycle.alerts.services import alert_acknowledge, alerts_check_all
 from lifecycle.biomed.services import schedule_set
 from lifecycle.models import Recall, WorkOrder, WorkOrderKind, WorkOrderStatus
 from locations.models import Receiver
@@ -190,8 +190,6 @@ def test_check_all_is_idempotent(floor, pump_type, now):
 
 
 def test_an_acknowledged_alert_is_not_raised_again_and_still_resolves_itself(floor, staff, now):
-    from lifecycle.alerts.services import alert_acknowledge
-
     receiver = ReceiverFactory(floor=floor, last_heard=ago(now, hours=1))
     (alert,) = alerts_check_all(now=now).raised
     alert_acknowledge(alert=alert, user=staff)

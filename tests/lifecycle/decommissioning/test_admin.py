@@ -7,6 +7,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from declarations.states import AssetState
+from lifecycle.decommissioning import services
 from lifecycle.decommissioning.models import (
     CustodyEntry,
     DecommissioningCertificate,
@@ -98,7 +99,6 @@ def test_editing_in_the_admin_bumps_the_version_and_adds_custody_entries(client,
 def test_a_stale_admin_form_is_refused(client, staff, checklist):
     client.force_login(staff["biomed"])
     page = client.get(change_url(checklist))
-    from lifecycle.decommissioning import services
 
     services.checklist_update(checklist=checklist, user=staff["security"], changes={"network_allowlists_removed": True})
     data = form_data(page)
@@ -138,8 +138,6 @@ def test_a_refused_sign_off_is_reported_not_recorded(client, staff, checklist):
 
 
 def test_certificates_and_sign_offs_are_read_only_in_the_admin(client, staff, signed_checklist, asset):
-    from lifecycle.decommissioning import services
-
     certificate = services.asset_decommission(asset=asset, user=staff["biomed"])
     client.force_login(staff["security"])
     page = client.get(reverse("admin:decommissioning_decommissioningcertificate_change", args=[certificate.pk]))

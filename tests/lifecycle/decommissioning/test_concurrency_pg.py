@@ -9,8 +9,9 @@ SQLite has no row locks (it locks the whole database), so these run on PostgreSQ
 import threading
 
 import pytest
-from django.db import connection
+from django.db import DatabaseError, connection, transaction
 
+from assets.services import tag_bind
 from declarations.states import AssetState
 from lifecycle.decommissioning import selectors, services
 from lifecycle.decommissioning.exceptions import ChecklistLocked, SignOffRefused
@@ -40,8 +41,6 @@ def people(transactional_db):  # role groups are re-seeded for transactional tes
 
 @pytest.fixture
 def ready_checklist(people):
-    from assets.services import tag_bind
-
     asset = AssetFactory(data_bearing=True, networked=True)
     tag_bind(tag=TagFactory(), asset=asset, user=people["biomed"])
     send_to_biomed(asset, people["biomed"])
@@ -220,8 +219,6 @@ def test_an_edit_cannot_slip_in_while_the_certificate_is_issued(ready_checklist,
 
 
 def test_the_database_refuses_to_rewrite_a_certificate(ready_checklist, people):
-    from django.db import DatabaseError, transaction
-
     services.checklist_sign_off(
         checklist=ready_checklist, user=people["biomed"], role="clinical_engineering", version=ready_checklist.version
     )

@@ -11,8 +11,10 @@ from declarations.states import AssetState
 from lifecycle.asset_import import AssetImportError, assets_import_text
 from lifecycle.decommissioning import selectors, services
 from lifecycle.decommissioning.canonical import canonical_json, sha256_hex
-from lifecycle.decommissioning.exceptions import DecommissionRefused
+from lifecycle.decommissioning.exceptions import DecommissionRefused, SignOffRefused
 from lifecycle.decommissioning.models import DecommissioningCertificate
+from tests.api.conftest import client_for
+from tests.factories import AssetFactory
 
 
 def test_each_sign_off_stores_the_hash_of_the_checklist_and_the_asset_identity(signed_checklist, asset):
@@ -41,8 +43,6 @@ def test_identity_is_frozen_once_a_checklist_is_open(checklist, asset, field, va
 
 
 def test_identity_of_an_asset_without_a_checklist_stays_editable(db):
-    from tests.factories import AssetFactory
-
     asset = AssetFactory(serial_number="SN-1")
     asset.serial_number = "SN-2"
     asset.save()
@@ -98,8 +98,6 @@ def test_the_certificate_states_the_signed_content(signed_checklist, asset, biom
 
 
 def test_a_refused_sign_off_goes_to_the_security_log(checklist, biomed, security_log):
-    from lifecycle.decommissioning.exceptions import SignOffRefused
-
     with pytest.raises(SignOffRefused):
         services.checklist_sign_off(checklist=checklist, user=biomed, role="clinical_engineering", version=1)
     [event] = security_log.events("decommissioning.sign_off_refused")
@@ -108,8 +106,6 @@ def test_a_refused_sign_off_goes_to_the_security_log(checklist, biomed, security
 
 
 def test_the_api_requires_the_version_being_signed(complete_checklist, asset, biomed):
-    from tests.api.conftest import client_for
-
     response = client_for(biomed, step_up=True).post(
         f"/api/v1/assets/{asset.pk}/decommissioning/sign-offs/", {"role": "clinical_engineering"}, format="json"
     )

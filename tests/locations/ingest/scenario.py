@@ -7,8 +7,10 @@ sightings it heard in that second, the way real gateways batch.
 
 from __future__ import annotations
 
+import difflib
+
 from locations.ingest.front import accept_body
-from locations.models import Receiver, RoomInterval
+from locations.models import LocationOutbox, Receiver, RoomInterval
 from locations.simulator import format_ts
 from tests.locations.sim_hospital import T0, tagged_asset
 
@@ -78,7 +80,6 @@ def history() -> list[tuple]:
 
 def outbox_changes() -> list[tuple]:
     """Every room change the pipeline handed to the lifecycle work, in the order it would be applied."""
-    from locations.models import LocationOutbox
 
     return [
         (asset_id, from_room, to_room, at)
@@ -117,14 +118,12 @@ def forget_locations(assets: dict) -> None:
         )
         type(asset.tag).objects.filter(pk=asset.tag.pk).update(last_seen=None, battery_percent=None)
     Receiver.objects.update(last_heard=None)
-    from locations.models import LocationOutbox
 
     LocationOutbox.objects.all().delete()
 
 
 def differences(got: tuple, expected: tuple) -> str:
     """What differs between two (history, latest) outcomes, readably (for assertion messages)."""
-    import difflib
 
     lines = list(
         difflib.unified_diff(

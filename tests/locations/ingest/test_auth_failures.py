@@ -11,12 +11,11 @@ from django.test import Client
 from locations.ingest.mqtt import MqttIngest
 from tests.locations.ingest.test_http_sightings import good_body, post, token_for
 from tests.locations.ingest.test_mqtt_front import FakeClient, body, message
+from tests.locations.sim_hospital import make_ward
 
 
 @pytest.fixture
 def ward(db):
-    from tests.locations.sim_hospital import make_ward
-
     return make_ward()
 
 

@@ -3,10 +3,11 @@ reasons, and the queue entry carries the validated sightings unchanged."""
 
 import json
 import random
+from datetime import UTC, datetime
 
 import pytest
 
-from locations.engine.parsing import parse_batch
+from locations.engine.parsing import parse_batch, parse_timestamp
 from locations.engine.types import BatchError, Sighting
 from locations.ingest import codec
 from locations.ingest.queue import EntryError, QueuedBatch, decode_batch, encode_batch
@@ -50,8 +51,6 @@ def random_item(rng: random.Random) -> object:
 
 
 def codec_iso(ts: float) -> str:
-    from datetime import UTC, datetime
-
     return datetime.fromtimestamp(ts, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
@@ -135,8 +134,6 @@ def test_the_future_limit_is_the_setting(settings):
 
 
 def test_the_cached_timestamp_is_the_same_instant_as_parse_timestamp():
-    from locations.engine.parsing import parse_timestamp
-
     rng = random.Random(3)
     for _ in range(2000):
         ts = NOW + rng.uniform(-86400, 86400)

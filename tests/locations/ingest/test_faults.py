@@ -19,14 +19,23 @@ import time
 import uuid
 from pathlib import Path
 
+import paho.mqtt.client as mqtt
 import psycopg
 import pytest
 from django.conf import settings
 from django.db import connection
+from django.utils import timezone
 
+from declarations.room_types import RoomType
+from lifecycle.models import TransitionLog
+from lifecycle.outbox import location_outbox_drain
+from lifecycle.webhooks.models import WebhookDelivery, WebhookSubscription
+from locations.ingest.mqtt import client_options
 from locations.ingest.queue import InMemoryQueue, RedisStreamQueue, decode_batch
 from locations.ingest.worker import EngineWorker
+from locations.models import LocationOutbox
 from locations.pipeline import LocationPipeline
+from tests.factories import AssetFactory
 from tests.locations.ingest import scenario
 from tests.locations.sim_hospital import make_ward
 
@@ -192,8 +201,6 @@ def test_killing_a_worker_mid_stream_another_takes_over_and_the_history_is_ident
     # The lifecycle work is not lost either: every room change is in the outbox exactly once ...
     assert sorted(scenario.outbox_changes(), key=repr) == clean_run.outbox
     # ... and the consumer applies every row once (a second pass finds nothing to do).
-    from lifecycle.outbox import location_outbox_drain
-    from locations.models import LocationOutbox
 
     assert location_outbox_drain(limit=10**6) == LocationOutbox.objects.count() > 0
     assert location_outbox_drain() == 0
@@ -252,8 +259,6 @@ def test_the_database_going_away_mid_stream_is_retried_and_nothing_is_dropped(
 
 
 def _publisher(port: int):
-    import paho.mqtt.client as mqtt
-
     client = mqtt.Client(callback_api_version=mqtt.CallbackAPIVersion.VERSION2, client_id=f"pub-{uuid.uuid4().hex}")
     client.connect("127.0.0.1", port)
     client.loop_start()
@@ -263,8 +268,6 @@ def _publisher(port: int):
 def test_messages_published_while_ingest_mqtt_is_down_are_processed_after_it_restarts(
     assets, stream, queue, prefix, processes, tmp_path
 ):
-    from locations.ingest.mqtt import client_options
-
     options = client_options(os.environ.get("MQTT_URL") or settings.MQTT_URL)
     try:
         publisher = _publisher(options["port"])
@@ -328,13 +331,6 @@ def test_killing_the_outbox_consumer_mid_drain_applies_every_rule_exactly_once(d
     """SIGKILL the consumer while it applies rows: each row is applied with its rule, its transition and
     its webhook delivery in one transaction, so at the kill a row is either done or untouched; the restarted
     consumer finishes the rest. One transition and one delivery (with its own stable id) per room change."""
-    from django.utils import timezone
-
-    from declarations.room_types import RoomType
-    from lifecycle.models import TransitionLog
-    from lifecycle.webhooks.models import WebhookDelivery, WebhookSubscription
-    from locations.models import LocationOutbox
-    from tests.factories import AssetFactory
 
     ward = make_ward()
     soiled = ward.rooms["C"]

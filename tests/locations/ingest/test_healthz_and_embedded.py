@@ -8,10 +8,13 @@ import pytest
 from django.db import OperationalError
 from django.test import Client
 
+from config import views
+from declarations.room_types import RoomType
 from locations.engine.types import Sighting
 from locations.ingest.auth import gateway_token_issue
-from locations.ingest.queue import InMemoryQueue, set_queue
+from locations.ingest.queue import InMemoryQueue, RedisStreamQueue, set_queue
 from locations.ingest.worker import stop_in_process_worker
+from locations.outbox import stop_in_process_consumer
 from locations.simulator import format_ts
 from tests.locations.sim_hospital import HEARD_IN, make_ward, tagged_asset
 
@@ -52,8 +55,6 @@ def test_healthz_is_degraded_when_ingest_lags(memory_queue, settings):
 
 @pytest.mark.django_db
 def test_healthz_says_error_with_503_when_the_database_is_down(memory_queue, monkeypatch):
-    from config import views
-
     class DeadConnection:
         def cursor(self):
             raise OperationalError("connection refused")
@@ -66,8 +67,6 @@ def test_healthz_says_error_with_503_when_the_database_is_down(memory_queue, mon
 
 @pytest.mark.django_db
 def test_healthz_reports_an_unreachable_queue_without_failing(settings):
-    from locations.ingest.queue import RedisStreamQueue
-
     set_queue(RedisStreamQueue(url="redis://127.0.0.1:1/0", prefix="nowhere", shards=2))
     data = Client().get("/healthz", **MONITOR).json()
     assert data["status"] == "degraded" and data["ingest"]["status"].startswith("error")
@@ -77,8 +76,6 @@ def test_healthz_reports_an_unreachable_queue_without_failing(settings):
 def test_the_embedded_default_locates_posted_sightings_in_process(settings):
     """No Redis: the web process runs the same worker loop in a thread, on an in-process queue, and the
     outbox consumer in another thread: the room-type rule follows the room change."""
-    from declarations.room_types import RoomType
-    from locations.outbox import stop_in_process_consumer
 
     settings.INGEST_IN_PROCESS_WORKER = True
     settings.LOCATION_OUTBOX_CONSUMER = "in-process"

@@ -1,14 +1,17 @@
 """POST /api/v1/rtls/sightings as a gateway, a spoofer and a broken client see it."""
 
+import base64
 import gzip
 import json
 import random
 import time
 
 import pytest
+from django.db import OperationalError
 from django.test import Client
 
 from accounts.services import api_token_issue
+from locations.ingest import front
 from locations.ingest.auth import gateway_token_issue, gateway_token_revoke
 from locations.ingest.queue import QueueUnavailable
 from locations.ingest.worker import EngineWorker
@@ -135,8 +138,6 @@ def test_a_right_key_with_a_wrong_secret_gets_401(ward, memory_queue):
 
 
 def test_the_token_may_be_sent_as_the_basic_auth_password(ward, memory_queue):
-    import base64
-
     basic = base64.b64encode(f"gw-b:{token_for('gw-b')}".encode()).decode()
     response = post(Client(), good_body(), headers={"Authorization": f"Basic {basic}"})
     assert response.status_code == 202
@@ -333,10 +334,6 @@ def test_fuzzed_bodies_get_clear_answers_never_a_500(ward, memory_queue, setting
 
 
 def test_a_database_outage_gets_503_not_500(ward, memory_queue, monkeypatch):
-    from django.db import OperationalError
-
-    from locations.ingest import front
-
     raw = token_for("gw-b")
 
     def down():

@@ -10,6 +10,9 @@ from django.test import Client
 
 from assets.models import Asset
 from declarations.location_status import LocationStatus
+from declarations.room_types import RoomType
+from lifecycle.models import TransitionLog
+from lifecycle.outbox import location_outbox_drain
 from locations.freshness import location_status
 from locations.ingest.auth import gateway_token_issue
 from locations.ingest.front import accept_body
@@ -169,9 +172,6 @@ def test_a_tag_that_goes_quiet_is_committed_within_seconds_of_wall_clock(ward, p
 
 def test_an_outbox_row_applies_the_room_rule_exactly_once(ward, pump):
     """A soiled-utility room makes equipment soiled: once, however often the consumer runs."""
-    from declarations.room_types import RoomType
-    from lifecycle.models import TransitionLog
-    from lifecycle.outbox import location_outbox_drain
 
     ward.rooms["C"].room_type = RoomType.SOILED_UTILITY
     ward.rooms["C"].save()

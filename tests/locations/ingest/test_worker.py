@@ -5,7 +5,8 @@ import threading
 import pytest
 from django.db import OperationalError
 
-from locations.ingest.queue import InMemoryQueue, RedisStreamQueue
+from locations.engine.types import Sighting
+from locations.ingest.queue import InMemoryQueue, QueueUnavailable, RedisStreamQueue, shard_of
 from locations.ingest.worker import EngineWorker
 from locations.pipeline import LocationPipeline
 from tests.locations.ingest import scenario
@@ -195,8 +196,6 @@ def test_on_redis_workers_share_the_shards_fairly(assets, redis_queue):
 
 
 def test_the_redis_queue_keeps_unacknowledged_entries_when_trimming(redis_queue):
-    from locations.engine.types import Sighting
-
     redis_queue.retain_s = -1  # every acknowledged entry is past the retention, even one of this very millisecond
     redis_queue.ensure_groups()
     for n in range(3):
@@ -228,9 +227,6 @@ def test_a_shard_lock_has_one_owner_at_a_time(redis_queue):
 
 @pytest.mark.parametrize("queue_kind", ["memory", "redis"])
 def test_both_queues_shard_by_a_stable_hash_of_the_tag(queue_kind, request):
-    from locations.engine.types import Sighting
-    from locations.ingest.queue import shard_of
-
     # CRC-32, the same in every process and on every machine (Python's hash() of a str is not).
     assert [shard_of(f"c3{n:010x}", 8) for n in range(6)] == [2, 4, 6, 0, 3, 5]
     queue = InMemoryQueue(shards=8) if queue_kind == "memory" else request.getfixturevalue("redis_queue")
@@ -243,9 +239,6 @@ def test_both_queues_shard_by_a_stable_hash_of_the_tag(queue_kind, request):
 
 
 def test_the_redis_queue_answers_unavailable_when_redis_is_down():
-    from locations.engine.types import Sighting
-    from locations.ingest.queue import QueueUnavailable
-
     queue = RedisStreamQueue(url="redis://127.0.0.1:1/0", prefix="nowhere", shards=2)
     with pytest.raises(QueueUnavailable):
         queue.put(gateway_id="gw-a", sightings=[Sighting("gw-a", "c3000000010a", -60.0, 1.0)], received_at=2.0)
