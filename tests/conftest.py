@@ -28,7 +28,6 @@ def _fresh_api_throttle_counters():
     """The API throttles (config/api.py) count in the default cache, a per-process memory cache that would
     carry one test's requests into the next, at whatever clock each test ran (frozen or not): every test
     starts with none. (The ingest cache is not cleared: it may be the real Redis, shared with the workers.)"""
-
     caches["default"].clear()
 
 

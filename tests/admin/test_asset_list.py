@@ -249,7 +249,6 @@ ALL_ADMIN_FILTERS = [
 def varied(hospital, biomed_staff):
     """The admin hospital, with something for each filter to tell apart: a recall, a high-risk and a
     life-support asset, a data-bearing one, one on loan."""
-
     assets = hospital["assets"]
     assets["IP-003"].serial_number = "RECALLED-1"
     assets["IP-003"].save()

@@ -100,7 +100,6 @@ def demo_hospital(transactional_db):
 
 def demo_code(username: str) -> str:
     """What the demo user's authenticator app shows now (seed_demo's published demo secret); no database."""
-
     totp = TOTP(unhexlify(demo_totp_key(username)))
     totp.time = time.time()
     return f"{totp.token():06d}"
@@ -115,7 +114,6 @@ def in_own_thread(function, *args):
 
 def biomeds_morning(base_url: str, soiled_tag: str, soiled_count: int, retiring_tag: str) -> list[str]:
     """Everything the browser does; returns the page errors it saw. No database access in here."""
-
     errors: list[str] = []
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)

@@ -29,7 +29,6 @@ def _fresh_throttle_counters():
 def client_for(user=None, *, step_up: bool = False) -> APIClient:
     """An API client with a long-lived token of ``user`` (or a short-lived step-up token: sign-off and
     decommission refuse the long-lived kind; tests/api/test_step_up.py goes through the real exchange)."""
-
     client = APIClient()
     if user is not None:
         issued = api_token_issue(user=user, kind=ApiTokenKind.STEP_UP if step_up else ApiTokenKind.API)

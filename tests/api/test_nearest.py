@@ -113,7 +113,6 @@ def test_bad_parameters_are_400_naming_the_parameter(hospital, clients, params, 
 def test_agrees_with_the_shared_definition_of_available(hospital):
     """The search checks PM and recalls page by page; the set it can return must be exactly what
     lifecycle.selectors.assets_available_for_use calls available (among located and stale assets)."""
-
     today = timezone.localdate()
     for i in range(30):
         hospital.place(

@@ -42,5 +42,4 @@ def open_pm_work_order(asset, user=None):
 
 def pm_last_done(asset):
     """The last passing PM of the asset (its PM schedule, lifecycle.biomed)."""
-
     return MaintenanceSchedule.objects.get(asset_id=asset.pk, kind="pm", name="").last_done

@@ -159,7 +159,6 @@ def test_subscribers_filter_by_asset_type_and_by_building_or_floor(db, receiver)
 def test_the_location_outbox_feeds_asset_moved_exactly_once(db, receiver):
     """The pipeline writes an outbox row with each room change; draining it emits asset.moved, and draining
     again emits nothing more."""
-
     hospital = build_api_hospital()
     rooms = hospital.rooms
     asset = hospital.place("W402")
@@ -243,7 +242,6 @@ def test_nothing_is_lost_across_a_worker_restart(receiver):
 
 def test_the_receiver_script_in_the_docs_keeps_the_cmms_location_current(db, tmp_path):
     """docs/integrations.md's worked example, run for real: docs/cmms_receiver.py on 127.0.0.1."""
-
     spec = importlib.util.spec_from_file_location("cmms_receiver", ROOT / "docs" / "cmms_receiver.py")
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)

@@ -127,7 +127,6 @@ def test_the_same_transition_twice_at_once_happens_once():
 
 def test_database_refuses_to_rewrite_the_audit_trail():
     """PostgreSQL triggers back the model checks: even raw SQL cannot edit or delete a log row."""
-
     nurse = UserFactory(username="nurse", roles=["Nurse"])
     entry = asset_transition(asset=located_asset(), transition="start_use", user=nurse)
     for sql in (

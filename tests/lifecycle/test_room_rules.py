@@ -233,7 +233,6 @@ def test_the_migration_deactivates_existing_rules_that_break_the_rule():
 
 def test_a_rule_runs_the_guards_of_the_transition_that_normally_leads_to_its_target(monkeypatch, caplog):
     """Were `return` (in use -> soiled) ever guarded, a rule moving equipment to soiled obeys that guard too."""
-
     refuse = Guard("needs_a_count", "the set was counted", lambda asset: ["instrument count missing"])
     method = getattr(Asset, method_name(TransitionName.RETURN))
     for fsm_transition in method._django_fsm.transitions.values():

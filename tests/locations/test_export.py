@@ -126,7 +126,6 @@ def test_an_empty_history_exports_nothing_but_the_csv_header(db):
 
 def test_csv_cells_that_a_spreadsheet_would_run_are_neutralised(stays):
     """Asset tags and room codes come from imported files: none may run as a formula in a spreadsheet."""
-
     evil = AssetFactory(asset_tag="+cmd|' /C calc'!A0")
     room = stays.rooms["B"]
     Room.objects.filter(pk=room.pk).update(code="@SUM(1+1)")

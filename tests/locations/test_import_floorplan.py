@@ -64,7 +64,6 @@ def run_import(*paths):
 
 def refused(*paths) -> str:
     """Run the import expecting refusal; return everything it wrote to stderr plus the error."""
-
     err = io.StringIO()
     with pytest.raises(CommandError) as excinfo:
         call_command("import_floorplan", *paths, stdout=io.StringIO(), stderr=err)

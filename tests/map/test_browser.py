@@ -101,7 +101,6 @@ class LiveServer:
 
     def notify_floor(self, floor_id: int, event: dict) -> None:
         """locations.live.notify_floor, called from the server's side as the pipeline or the alerts would."""
-
         asyncio.run_coroutine_threadsafe(sync_to_async(notify_floor)(floor_id, event), self.loop).result(5)
 
 
@@ -347,7 +346,6 @@ def test_a_floor_with_500_assets_shows_every_one_grouped_and_ungrouped(open_page
 
 def test_swagger_ui_and_the_admin_render_under_the_csp(browser, asgi_server):
     """The Content-Security-Policy forbids inline scripts: Swagger UI and the admin still work, no violation."""
-
     admin_user = UserFactory(username="csp-admin", password=PASSWORD, is_staff=True, is_superuser=True)
     device = enrolled(admin_user)  # superusers sign in to the admin with a second factor
     context = browser.new_context()

@@ -129,7 +129,6 @@ def session_client(user) -> APIClient:
 def _token(user, kind) -> str:
     """A hashed API token (accounts.ApiToken) of ``kind``. An inactive principal keeps the token it was given
     while active: the door must refuse it."""
-
     active, user.is_active = user.is_active, True
     try:
         return api_token_issue(user=user, kind=kind).raw

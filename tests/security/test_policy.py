@@ -55,7 +55,6 @@ def test_every_transition_and_sign_off_has_its_action():
 )
 def test_requests_and_work_orders_run_exactly_the_transitions_the_table_declares(model_path, declared, statuses):
     """Each entry of the table is one django-fsm transition of the model: same name, sources, target and roles."""
-
     model, status_choices = import_string(model_path), import_string(statuses)
     field = model._meta.get_field("status")
     built = {}
@@ -117,7 +116,6 @@ def test_docs_show_the_table():
 @pytest.mark.django_db
 def test_no_role_manages_api_tokens_in_the_admin(client):
     """Only superusers manage API tokens in the admin: no role's group holds an accounts.* permission."""
-
     for group in Group.objects.filter(name__in=[r.value for r in GroupRole]):
         assert not group.permissions.filter(content_type__app_label="accounts").exists(), group.name
     for roles in (["Security"], ["Clinical engineering"], ["Dispatch"], ["Nurse"]):

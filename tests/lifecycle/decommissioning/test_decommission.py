@@ -188,7 +188,6 @@ def test_decommissioned_assets_leave_service_but_keep_their_history(signed_check
 
 def test_the_plain_transition_service_also_issues_the_certificate(signed_checklist, asset, biomed):
     """Whatever the caller (admin, API, shell), retiring an asset goes with its certificate."""
-
     asset_transition(asset=asset, transition="decommission", user=biomed)
     asset.refresh_from_db()
     assert asset.state == AssetState.DECOMMISSIONED

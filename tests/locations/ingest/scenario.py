@@ -80,7 +80,6 @@ def history() -> list[tuple]:
 
 def outbox_changes() -> list[tuple]:
     """Every room change the pipeline handed to the lifecycle work, in the order it would be applied."""
-
     return [
         (asset_id, from_room, to_room, at)
         for changes in LocationOutbox.objects.order_by("pk").values_list("room_changes", flat=True)
@@ -124,7 +123,6 @@ def forget_locations(assets: dict) -> None:
 
 def differences(got: tuple, expected: tuple) -> str:
     """What differs between two (history, latest) outcomes, readably (for assertion messages)."""
-
     lines = list(
         difflib.unified_diff(
             [repr(r) for r in expected[0]], [repr(r) for r in got[0]], "clean run", "this run", lineterm="", n=0

@@ -331,7 +331,6 @@ def test_killing_the_outbox_consumer_mid_drain_applies_every_rule_exactly_once(d
     """SIGKILL the consumer while it applies rows: each row is applied with its rule, its transition and
     its webhook delivery in one transaction, so at the kill a row is either done or untouched; the restarted
     consumer finishes the rest. One transition and one delivery (with its own stable id) per room change."""
-
     ward = make_ward()
     soiled = ward.rooms["C"]
     soiled.room_type = RoomType.SOILED_UTILITY

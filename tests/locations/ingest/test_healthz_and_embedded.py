@@ -76,7 +76,6 @@ def test_healthz_reports_an_unreachable_queue_without_failing(settings):
 def test_the_embedded_default_locates_posted_sightings_in_process(settings):
     """No Redis: the web process runs the same worker loop in a thread, on an in-process queue, and the
     outbox consumer in another thread: the room-type rule follows the room change."""
-
     settings.INGEST_IN_PROCESS_WORKER = True
     settings.LOCATION_OUTBOX_CONSUMER = "in-process"
     set_queue(InMemoryQueue(shards=4))

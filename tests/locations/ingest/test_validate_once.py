@@ -172,7 +172,6 @@ def test_a_tag_that_goes_quiet_is_committed_within_seconds_of_wall_clock(ward, p
 
 def test_an_outbox_row_applies_the_room_rule_exactly_once(ward, pump):
     """A soiled-utility room makes equipment soiled: once, however often the consumer runs."""
-
     ward.rooms["C"].room_type = RoomType.SOILED_UTILITY
     ward.rooms["C"].save()
     Asset.objects.filter(pk=pump.pk).update(state="in_use")
