@@ -67,6 +67,8 @@ def exception_handler(exc, context):
 
     if isinstance(exc, LifecycleError):
         extra = {"reasons": list(exc.reasons)} if hasattr(exc, "reasons") else {}
+        if hasattr(exc, "reason_codes"):
+            extra["reason_codes"] = list(exc.reason_codes)  # stable codes; ``reasons`` is their translated text
         return Response(error_body(code=exc.code, message=exc.message, **extra), status=exc.status_code)
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(detail=as_serializer_error(exc))

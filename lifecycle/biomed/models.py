@@ -21,6 +21,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 class ScheduleKind(models.TextChoices):
@@ -32,10 +33,10 @@ class ScheduleKind(models.TextChoices):
 
 # How a kind is named in a blocker ("PM overdue since 2026-10-02"): short, the words staff use.
 KIND_SHORT = {
-    ScheduleKind.PM: "PM",
-    ScheduleKind.CALIBRATION: "calibration",
-    ScheduleKind.ELECTRICAL_SAFETY: "electrical safety test",
-    ScheduleKind.OTHER: "maintenance",
+    ScheduleKind.PM: pgettext_lazy("maintenance kind", "PM"),  # a context: Django's own "PM" is the time of day
+    ScheduleKind.CALIBRATION: _("calibration"),
+    ScheduleKind.ELECTRICAL_SAFETY: _("electrical safety test"),
+    ScheduleKind.OTHER: _("maintenance"),
 }
 
 
@@ -84,7 +85,7 @@ class _ScheduleFields(models.Model):
 
     @property
     def short_label(self) -> str:
-        return self.name or KIND_SHORT[ScheduleKind(self.kind)]
+        return self.name or str(KIND_SHORT[ScheduleKind(self.kind)])
 
     @property
     def interval_label(self) -> str:
