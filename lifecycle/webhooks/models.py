@@ -11,6 +11,7 @@ import uuid
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.utils.translation import gettext as _
 
 from lifecycle.webhooks.addresses import WebhookURLRefused, check_webhook_url
 from lifecycle.webhooks.choices import DeliveryStatus, WebhookEvent
@@ -65,11 +66,19 @@ class WebhookSubscription(models.Model):
             except WebhookURLRefused as exc:
                 raise ValidationError({"url": str(exc)}) from None
         if not isinstance(self.events, list) or not self.events:
-            raise ValidationError({"events": f"list at least one event type; valid: {', '.join(WebhookEvent.values)}"})
+            raise ValidationError(
+                {
+                    "events": _("list at least one event type; valid: %(valid)s")
+                    % {"valid": ", ".join(WebhookEvent.values)}
+                }
+            )
         unknown = [e for e in self.events if e not in WebhookEvent.values]
         if unknown:
             raise ValidationError(
-                {"events": f"unknown event type(s) {unknown}; valid: {', '.join(WebhookEvent.values)}"}
+                {
+                    "events": _("unknown event type(s) %(unknown)s; valid: %(valid)s")
+                    % {"unknown": unknown, "valid": ", ".join(WebhookEvent.values)}
+                }
             )
 
 
