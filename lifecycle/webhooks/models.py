@@ -12,6 +12,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from lifecycle.webhooks.addresses import WebhookURLRefused, check_webhook_url
 from lifecycle.webhooks.choices import DeliveryStatus, WebhookEvent
@@ -54,6 +55,8 @@ class WebhookSubscription(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        verbose_name = gettext_lazy("webhook subscription")
+        verbose_name_plural = gettext_lazy("webhook subscriptions")
         ordering = ["name", "id"]
 
     def __str__(self):
@@ -100,8 +103,9 @@ class WebhookDelivery(models.Model):
     created_at = models.DateTimeField()
 
     class Meta:
+        verbose_name = gettext_lazy("webhook delivery")
+        verbose_name_plural = gettext_lazy("webhook deliveries")
         ordering = ["-created_at"]
-        verbose_name_plural = "webhook deliveries"
         indexes = [models.Index(fields=["status", "next_attempt_at"], name="webhookdelivery_due")]
 
     def __str__(self):
