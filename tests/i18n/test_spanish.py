@@ -209,3 +209,17 @@ def test_machine_payloads_keep_source_language_labels_in_a_spanish_request(nurse
         assert transition_payload(TransitionLog.objects.get(asset=pump))["to_state_label"] == "In use"
         coding = lifecycle_extension("available")["extension"][0]["valueCoding"]
         assert (coding["code"], coding["display"]) == ("available", "Available")
+
+
+def test_the_maps_alert_kinds_are_in_the_pages_language_by_their_stable_keys(nurse):
+    """Live alert events keep the source-language label (a machine payload); the map shows the kind's label from
+    its config, which the server translates (static/map/map.js alertKindLabel)."""
+    from lifecycle.alerts.choices import AlertKind
+
+    build_map_hospital()
+    spanish = signed_in(nurse).get("/map/", **ES).context["config"]["alert_kinds"]
+    english = signed_in(nurse).get("/map/", **EN).context["config"]["alert_kinds"]
+    assert list(spanish) == list(english) == list(AlertKind.values)
+    assert english["low_battery"] == "Tag battery low"
+    assert spanish["low_battery"] == "Batería de la etiqueta baja"
+    assert spanish["pm_overdue"] != english["pm_overdue"]
