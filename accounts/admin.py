@@ -11,6 +11,7 @@ from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from accounts import services
 from accounts.models import ApiToken, ApiTokenKind
@@ -104,7 +105,9 @@ class ApiTokenAdmin(admin.ModelAdmin):
     @admin.action(description=_("Revoke the selected tokens"))
     def revoke_tokens(self, request, queryset):
         count = sum(services.api_token_revoke(token=token, by=request.user) for token in queryset)
-        messages.success(request, f"{count} token(s) revoked.")
+        messages.success(
+            request, ngettext("%(count)s token revoked.", "%(count)s tokens revoked.", count) % {"count": count}
+        )
 
     @admin.action(description=_("Rotate: revoke the users' long-lived tokens and issue each a new one"))
     def rotate_tokens(self, request, queryset):
@@ -116,6 +119,6 @@ class ApiTokenAdmin(admin.ModelAdmin):
             new = services.api_token_rotate(user=user, label="rotated in the admin", issued_by=request.user)
             issued.append((new.token, new.raw))
         if not issued:
-            messages.warning(request, "No active user's long-lived token was selected.")
+            messages.warning(request, _("No active user's long-lived token was selected."))
             return None
         return self._show_once(request, issued)

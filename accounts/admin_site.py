@@ -11,6 +11,7 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
 
 from accounts import services
 from accounts.forms import AdminSignInForm, ReauthForm
@@ -42,11 +43,11 @@ class HospitalAdminSite(admin.AdminSite):
             target = reverse("admin:index")
         form = ReauthForm(request, data=request.POST if request.method == "POST" else None)
         if request.method == "POST" and form.is_valid():
-            messages.success(request, "Signed in again: you can sign off and decommission for the next minutes.")
+            messages.success(request, _("Signed in again: you can sign off and decommission for the next minutes."))
             return redirect(target)
         context = {
             **self.each_context(request),
-            "title": "Confirm it is you",
+            "title": _("Confirm it is you"),
             "form": form,
             "next": target,
             "needs_code": services.otp_required(request.user) or bool(services.totp_devices(request.user)),
@@ -60,5 +61,5 @@ def fresh_signin_or_redirect(request):
     if services.session_signin_is_fresh(request):
         return None
     services.security_event("admin.fresh_signin_required", username=request.user.get_username(), path=request.path)
-    messages.warning(request, "Signing off and decommissioning need a fresh sign-in: enter your password again.")
+    messages.warning(request, _("Signing off and decommissioning need a fresh sign-in: enter your password again."))
     return redirect(f"{reverse('admin:reauth')}?{urlencode({'next': request.get_full_path()})}")

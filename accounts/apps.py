@@ -1,9 +1,10 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class AccountsConfig(AppConfig):
     name = "accounts"
-    verbose_name = "Sign-in and API tokens"
+    verbose_name = _("Sign-in and API tokens")
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):

@@ -7,6 +7,7 @@ A token is shown once, when it is issued, and never again: only its SHA-256 is s
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 from django.utils.translation import gettext_lazy as _
 
 
@@ -30,6 +31,7 @@ class ApiToken(models.Model):
     )
 
     class Meta:
+        verbose_name_plural = gettext_lazy("API tokens")
         verbose_name = "API token"
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["user", "revoked_at"], name="apitoken_user_live")]

@@ -561,7 +561,7 @@ class AssetAdmin(admin.ModelAdmin):
             try:
                 if transition == TransitionName.DECOMMISSION:
                     certificate = asset_decommission(asset=asset, user=request.user, note=note)
-                    messages.success(request, f"{asset} is decommissioned; certificate issued.")
+                    messages.success(request, _("%(asset)s is decommissioned; certificate issued.") % {"asset": asset})
                     return HttpResponseRedirect(reverse("decommissioning:certificate-detail", args=[certificate.pk]))
 
                 to_state = request.POST.get("to_state") or None
@@ -576,17 +576,26 @@ class AssetAdmin(admin.ModelAdmin):
             else:
                 messages.success(
                     request,
-                    f"{asset}: {TransitionName(transition).label.lower()}, "
-                    f"{state_definition(entry.from_state).label} → {state_definition(entry.to_state).label}.",
+                    _("%(asset)s: %(transition)s, %(from)s → %(to)s.")
+                    % {
+                        "asset": asset,
+                        "transition": TransitionName(transition).label.lower(),
+                        "from": state_definition(entry.from_state).label,
+                        "to": state_definition(entry.to_state).label,
+                    },
                 )
                 return HttpResponseRedirect(self._change_url(asset))
         elif chosen is None:
             refused = next((t for t in blocked if t["name"] == transition), None)
             error = (
-                f"Not possible now: {'; '.join(refused['reasons'])}."
+                _("Not possible now: %(reasons)s.") % {"reasons": "; ".join(refused["reasons"])}
                 if refused and refused["reasons"]
-                else f"{TransitionName(transition).label} is not open to you while {asset} is "
-                f"{state_definition(asset.state).label.lower()}."
+                else _("%(transition)s is not open to you while %(asset)s is %(state)s.")
+                % {
+                    "transition": TransitionName(transition).label,
+                    "asset": asset,
+                    "state": state_definition(asset.state).label.lower(),
+                }
             )
             status = 409 if refused else 403
         return self._page(
@@ -611,23 +620,25 @@ class AssetAdmin(admin.ModelAdmin):
             try:
                 tag = Tag.objects.get(tag_id=normalize_tag_id(value))
                 tag_bind(tag=tag, asset=asset, user=request.user)
-            except TagIdError as exc:
-                error = str(exc)
+            except TagIdError:
+                error = _("tag id %(value)s is not 12 hexadecimal digits (like c3:00:00:00:01:0a)") % {
+                    "value": repr(value)
+                }
             except Tag.DoesNotExist:
-                error = (
-                    f"no tag {value.strip()} is registered; add it under Tags first "
-                    f"({reverse('admin:assets_tag_add')}), then bind it here"
-                )
+                error = _("no tag %(tag)s is registered; add it under Tags first (%(url)s), then bind it here") % {
+                    "tag": value.strip(),
+                    "url": reverse("admin:assets_tag_add"),
+                }
             except TagBindingError as exc:
                 error = str(exc)
             else:
-                messages.success(request, f"Tag {tag} is now on {asset}.")
+                messages.success(request, _("Tag %(tag)s is now on %(asset)s.") % {"tag": tag, "asset": asset})
                 return HttpResponseRedirect(self._change_url(asset))
         return self._page(
             request,
             "admin/assets/asset/tag_binding.html",
             asset,
-            f"Bind a tag to {asset}",
+            _("Bind a tag to %(asset)s") % {"asset": asset},
             status=400 if error else 200,
             action="bind",
             error=error,
@@ -643,13 +654,16 @@ class AssetAdmin(admin.ModelAdmin):
         if request.method == "POST":
             if tag is not None:
                 tag_unbind(tag=tag, user=request.user)
-                messages.success(request, f"Tag {tag} is off {asset}; it can be bound to another asset.")
+                messages.success(
+                    request,
+                    _("Tag %(tag)s is off %(asset)s; it can be bound to another asset.") % {"tag": tag, "asset": asset},
+                )
             return HttpResponseRedirect(self._change_url(asset))
         return self._page(
             request,
             "admin/assets/asset/tag_binding.html",
             asset,
-            f"Unbind the tag from {asset}",
+            _("Unbind the tag from %(asset)s") % {"asset": asset},
             action="unbind",
             bound_tag=tag,
         )
@@ -670,7 +684,7 @@ class AssetAdmin(admin.ModelAdmin):
         if request.method == "POST" and request.POST.get("token"):
             uploads = admin_imports.unstash(request, "assets", request.POST["token"])
             if uploads is None:
-                messages.error(request, "That preview has expired or was replaced; upload the file again.")
+                messages.error(request, _("That preview has expired or was replaced; upload the file again."))
                 return HttpResponseRedirect(reverse("admin:assets_asset_import"))
             try:
                 result = assets_import(stream=io.StringIO(uploads[0].text()), user=request.user)
@@ -678,7 +692,10 @@ class AssetAdmin(admin.ModelAdmin):
                 context.update(errors=exc.errors, file_names=[uploads[0].name])
             else:
                 admin_imports.forget(request)
-                messages.success(request, f"Imported {uploads[0].name}: {_asset_counts(result)}.")
+                messages.success(
+                    request,
+                    _("Imported %(file)s: %(counts)s.") % {"file": uploads[0].name, "counts": _asset_counts(result)},
+                )
                 return HttpResponseRedirect(reverse("admin:assets_asset_changelist"))
         elif request.method == "POST":
             form = admin_imports.UploadForm(request.POST, request.FILES, multiple=False, accept=".csv,text/csv")
@@ -688,13 +705,13 @@ class AssetAdmin(admin.ModelAdmin):
                 try:
                     result = assets_import(stream=io.StringIO(upload.text()), user=request.user, dry_run=True)
                 except UnicodeDecodeError:
-                    context["errors"] = [f"{upload.name}: the file is not UTF-8 text"]
+                    context["errors"] = [_("%(file)s: the file is not UTF-8 text") % {"file": upload.name}]
                 except AssetImportError as exc:
                     context["errors"] = exc.errors
                 else:
                     context["summary"] = _asset_summary(result)
                     context["token"] = admin_imports.stash(request, "assets", [upload])
-        return self._tool_page(request, "Import assets from CSV", form, context)
+        return self._tool_page(request, _("Import assets from CSV"), form, context)
 
     def _tool_page(self, request, title, form, context):
         return TemplateResponse(
@@ -801,7 +818,8 @@ class AssetAdmin(admin.ModelAdmin):
                 refused.append(f"{asset}: {exc.message}")
         self.message_user(
             request,
-            f"Opened {opened} PM work order(s); {skipped} asset(s) already had one open.",
+            _("Opened %(opened)s PM work order(s); %(skipped)s asset(s) already had one open.")
+            % {"opened": opened, "skipped": skipped},
             messages.SUCCESS if opened else messages.INFO,
         )
         for reason in refused:
@@ -832,7 +850,11 @@ def _asset_summary(result) -> list[tuple[str, object]]:
 
 
 def _asset_counts(result) -> str:
-    return f"{result.created} created, {result.updated} updated, {result.unchanged} unchanged"
+    return _("%(created)s created, %(updated)s updated, %(unchanged)s unchanged") % {
+        "created": result.created,
+        "updated": result.updated,
+        "unchanged": result.unchanged,
+    }
 
 
 class LowBatteryFilter(admin.SimpleListFilter):

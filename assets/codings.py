@@ -8,6 +8,8 @@ server: a well-formed id can still name the wrong concept (docs/fhir.md lists th
 
 from __future__ import annotations
 
+from django.utils.translation import gettext as _
+
 SNOMED_CT = "http://snomed.info/sct"
 MAX_SYSTEM, MAX_CODE, MAX_DISPLAY = 200, 64, 200
 
@@ -45,11 +47,13 @@ def verhoeff_valid(digits: str) -> bool:
 def snomed_concept_id_problem(code: str) -> str | None:
     """Why ``code`` is not a well-formed SNOMED CT concept id, or None when it is."""
     if not code.isdigit() or not 6 <= len(code) <= 18 or code.startswith("0"):
-        return f"SNOMED CT code {code!r} is not a concept id (6 to 18 digits, no leading zero)"
+        return _("SNOMED CT code %(code)s is not a concept id (6 to 18 digits, no leading zero)") % {"code": repr(code)}
     if code[-3:-1] not in ("00", "10"):
-        return f"SNOMED CT code {code!r} is not a concept id (its partition identifier is {code[-3:-1]}, not 00 or 10)"
+        return _(
+            "SNOMED CT code %(code)s is not a concept id (its partition identifier is %(partition)s, not 00 or 10)"
+        ) % {"code": repr(code), "partition": code[-3:-1]}
     if not verhoeff_valid(code):
-        return f"SNOMED CT code {code!r} has a wrong check digit (Verhoeff): a typo?"
+        return _("SNOMED CT code %(code)s has a wrong check digit (Verhoeff): a typo?") % {"code": repr(code)}
     return None
 
 
@@ -60,13 +64,13 @@ def type_coding_problems(*, system: str, code: str, display: str) -> dict[str, s
     if not (system or code or display):
         return problems
     if not system:
-        problems["code_system"] = "give the code system too (e.g. http://snomed.info/sct)"
+        problems["code_system"] = _("give the code system too (e.g. http://snomed.info/sct)")
     elif ":" not in system or " " in system:
-        problems["code_system"] = f"{system!r} is not a URI (e.g. http://snomed.info/sct)"
+        problems["code_system"] = _("%(system)s is not a URI (e.g. http://snomed.info/sct)") % {"system": repr(system)}
     if not code:
-        problems["code"] = "give the code too, or leave system and display blank"
+        problems["code"] = _("give the code too, or leave system and display blank")
     elif " " in code:
-        problems["code"] = f"code {code!r} contains spaces"
+        problems["code"] = _("code %(code)s contains spaces") % {"code": repr(code)}
     elif system == SNOMED_CT:
         problem = snomed_concept_id_problem(code)
         if problem:
@@ -77,5 +81,5 @@ def type_coding_problems(*, system: str, code: str, display: str) -> dict[str, s
         ("code_display", display, MAX_DISPLAY),
     ):
         if len(value) > limit:
-            problems[name] = f"longer than {limit} characters"
+            problems[name] = _("longer than %(limit)s characters") % {"limit": limit}
     return problems

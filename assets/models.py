@@ -4,6 +4,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy
 from django_fsm import RETURN_VALUE, FSMField, FSMModelMixin, transition
 
 from assets.codings import type_coding_problems
@@ -66,6 +67,8 @@ class AssetType(models.Model):
     life_support = models.BooleanField(default=False, help_text="Life-support equipment (high-risk).")
 
     class Meta:
+        verbose_name = gettext_lazy("asset type")
+        verbose_name_plural = gettext_lazy("asset types")
         ordering = ["name"]
 
     def __str__(self):
@@ -134,6 +137,8 @@ class Asset(FSMModelMixin, models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        verbose_name = gettext_lazy("asset")
+        verbose_name_plural = gettext_lazy("assets")
         ordering = ["asset_tag"]
         # The nearest-available search (lifecycle.nearest.assets_nearest_available) and the API's filters:
         # one type, one state, seen since a cut-off.
@@ -315,6 +320,8 @@ class Tag(models.Model):
     registered_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name = gettext_lazy("tag")
+        verbose_name_plural = gettext_lazy("tags")
         ordering = ["tag_id"]
 
     def __str__(self):
@@ -336,6 +343,8 @@ class TagBinding(models.Model):
     )
 
     class Meta:
+        verbose_name = gettext_lazy("tag binding")
+        verbose_name_plural = gettext_lazy("tag bindings")
         ordering = ["-bound_at"]
         constraints = [
             models.UniqueConstraint(

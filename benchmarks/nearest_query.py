@@ -166,7 +166,7 @@ def main() -> int:
         from accounts.services import api_token_issue
 
         user = User.objects.create(username="bench-dispatch")
-        user.groups.add(Group.objects.get(name=Role.DISPATCH.label))
+        user.groups.add(Group.objects.get(name=Role.DISPATCH.group_name))
         token = api_token_issue(user=user).raw
         client = Client(headers={"Authorization": f"Token {token}"})
 

@@ -23,6 +23,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError
 from django.http import Http404, JsonResponse
 from django.urls import Resolver404, resolve
+from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, pagination, throttling
 from rest_framework.response import Response
@@ -57,7 +58,7 @@ def _flatten(detail, prefix: str = "") -> dict[str, list[str]]:
 def _validation_message(field_errors: dict[str, list[str]]) -> str:
     general = field_errors.pop("non_field_errors", None) or field_errors.pop("detail", None)
     parts = list(general or []) + [f"{name}: {' '.join(problems)}" for name, problems in field_errors.items()]
-    return "invalid input: " + "; ".join(parts) if parts else "invalid input"
+    return _("invalid input: %(problems)s") % {"problems": "; ".join(parts)} if parts else _("invalid input")
 
 
 def exception_handler(exc, context):
@@ -67,6 +68,8 @@ def exception_handler(exc, context):
 
     if isinstance(exc, LifecycleError):
         extra = {"reasons": list(exc.reasons)} if hasattr(exc, "reasons") else {}
+        if hasattr(exc, "reason_codes"):
+            extra["reason_codes"] = list(exc.reason_codes)  # stable codes; ``reasons`` is their translated text
         return Response(error_body(code=exc.code, message=exc.message, **extra), status=exc.status_code)
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(detail=as_serializer_error(exc))
@@ -78,7 +81,7 @@ def exception_handler(exc, context):
         # Services check first and lock rows; this is the database's backstop catching a race they lost.
         logger.warning("API: integrity error turned into 409: %s", exc)
         return Response(
-            error_body(code="conflict", message="the change conflicts with one made at the same moment; reload"),
+            error_body(code="conflict", message=_("the change conflicts with one made at the same moment; reload")),
             status=409,
         )
 

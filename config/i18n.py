@@ -19,6 +19,13 @@ def source_text(text) -> str:
         return str(text)
 
 
+def source_language():
+    """A context manager: what is written inside it (gettext, lazy labels) comes out in ``settings.LANGUAGE_CODE``.
+
+    For text that is stored (a transition's note) rather than shown to the reader of this request."""
+    return translation.override(settings.LANGUAGE_CODE)
+
+
 def source_state(state: str) -> StateDefinition:
     """The state's declaration with its label and definition in ``settings.LANGUAGE_CODE``."""
     with translation.override(settings.LANGUAGE_CODE):

@@ -1,7 +1,8 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class FhirConfig(AppConfig):
     name = "fhir"
     label = "fhir_r4"
-    verbose_name = "FHIR R4 interface"
+    verbose_name = _("FHIR R4 interface")

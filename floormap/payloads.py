@@ -18,6 +18,7 @@ from assets.models import Asset, AssetType
 from declarations.location_status import LocationStatus
 from declarations.room_types import RoomType
 from declarations.states import all_state_definitions
+from lifecycle.alerts.choices import AlertKind
 from lifecycle.requests.choices import RequestPriority
 from locations.freshness import freshness_definition, status_changes
 from locations.models import Floor, Room
@@ -130,6 +131,9 @@ def map_config(*, user, floors, actions_by_state: dict, can_request: bool, poll_
         "actions_by_state": actions_by_state,
         "can_request": can_request,
         "request_priorities": [{"value": value, "label": label} for value, label in RequestPriority.choices],
+        # Live alert events carry the kind's label in the source language (config/i18n.py): the page shows
+        # this one, in the reader's language, looked up by the event's stable ``alert_kind``.
+        "alert_kinds": {value: str(label) for value, label in AlertKind.choices},
         # The map's JSON calls are /api/v1/map/... (floormap/api.py, in the OpenAPI schema).
         "urls": {
             "floor": reverse("map-floor", args=[zero]),

@@ -395,7 +395,9 @@ class RecallAdmin(admin.ModelAdmin):
         )
         obj.pk, obj._state.adding = result.recall.pk, False
         self.message_user(
-            request, f"Recall {result.recall.reference_number}: {len(result.opened)} work order(s) opened."
+            request,
+            _("Recall %(recall)s: %(count)s work order(s) opened.")
+            % {"recall": result.recall.reference_number, "count": len(result.opened)},
         )
 
     @admin.action(description=_("Open recall work orders for affected assets that have none"))
@@ -410,4 +412,8 @@ class RecallAdmin(admin.ModelAdmin):
                 description=recall.description,
                 user=request.user,
             )
-            self.message_user(request, f"{recall.reference_number}: {len(result.opened)} work order(s) opened.")
+            self.message_user(
+                request,
+                _("%(recall)s: %(count)s work order(s) opened.")
+                % {"recall": recall.reference_number, "count": len(result.opened)},
+            )

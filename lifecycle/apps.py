@@ -1,8 +1,9 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class LifecycleConfig(AppConfig):
-    verbose_name = "Lifecycle: states, roles and decommissioning"
+    verbose_name = _("Lifecycle: states, roles and decommissioning")
     name = "lifecycle"
     default_auto_field = "django.db.models.BigAutoField"
 

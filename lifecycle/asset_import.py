@@ -13,6 +13,8 @@ from datetime import date
 from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
 from django.utils.text import slugify
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from assets.codings import type_coding_problems
 from assets.models import IDENTITY_FIELDS, Asset, AssetType, Tag
@@ -55,12 +57,23 @@ MAX_LENGTHS = {
 }
 
 
+def _row_label(line, asset_tag) -> str:
+    return _("row %(line)s (asset_tag %(asset_tag)s)") % {"line": line, "asset_tag": asset_tag}
+
+
 class AssetImportError(Exception):
     """The import was refused and nothing was written. ``errors`` names each row and problem."""
 
     def __init__(self, errors: list[str]):
         self.errors = errors
-        super().__init__(f"{len(errors)} problem(s) in the asset file; nothing was imported")
+        super().__init__(
+            ngettext(
+                "%(count)s problem in the asset file; nothing was imported",
+                "%(count)s problems in the asset file; nothing was imported",
+                len(errors),
+            )
+            % {"count": len(errors)}
+        )
 
 
 @dataclass
@@ -90,16 +103,19 @@ def _parse_row(raw: dict, line: int, present: set[str], problems: list[str]) -> 
 
     for column in ("asset_tag", "asset_type", "manufacturer", "model"):
         if not text(column):
-            problems.append(f"{column} is empty")
+            problems.append(_("%(column)s is empty") % {"column": column})
     for column, limit in MAX_LENGTHS.items():
         if len(text(column)) > limit:
-            problems.append(f"{column} is longer than {limit} characters")
+            problems.append(_("%(column)s is longer than %(limit)s characters") % {"column": column, "limit": limit})
     tag_id = None
     if text("tag_id"):
         try:
             tag_id = normalize_tag_id(text("tag_id"))
-        except TagIdError as exc:
-            problems.append(str(exc))
+        except TagIdError:
+            problems.append(
+                _("tag id %(value)s is not 12 hexadecimal digits (like c3:00:00:00:01:0a)")
+                % {"value": repr(text("tag_id"))}
+            )
     values = {"manufacturer": text("manufacturer"), "model": text("model"), "serial_number": text("serial_number")}
     for column in TEXT_COLUMNS:
         if column in present:
@@ -111,7 +127,9 @@ def _parse_row(raw: dict, line: int, present: set[str], problems: list[str]) -> 
         if word in TRUE_WORDS | FALSE_WORDS:
             values[column] = word in TRUE_WORDS
         else:
-            problems.append(f"{column} {text(column)!r} is not true/false")
+            problems.append(
+                _("%(column)s %(value)s is not true/false") % {"column": column, "value": repr(text(column))}
+            )
     for column, choices in CHOICE_COLUMNS.items():
         word = text(column).lower()
         if column not in present or word == "":
@@ -119,7 +137,10 @@ def _parse_row(raw: dict, line: int, present: set[str], problems: list[str]) -> 
         if word in choices.values:
             values[column] = word
         else:
-            problems.append(f"{column} {text(column)!r} is not one of {', '.join(choices.values)}")
+            problems.append(
+                _("%(column)s %(value)s is not one of %(choices)s")
+                % {"column": column, "value": repr(text(column)), "choices": ", ".join(choices.values)}
+            )
     for column in DATE_COLUMNS:
         if column not in present:
             continue
@@ -129,7 +150,9 @@ def _parse_row(raw: dict, line: int, present: set[str], problems: list[str]) -> 
         try:
             values[column] = date.fromisoformat(text(column))
         except ValueError:
-            problems.append(f"{column} {text(column)!r} is not a date (YYYY-MM-DD)")
+            problems.append(
+                _("%(column)s %(value)s is not a date (YYYY-MM-DD)") % {"column": column, "value": repr(text(column))}
+            )
     for column in DAY_COUNT_COLUMNS:
         if column not in present:
             continue
@@ -139,7 +162,10 @@ def _parse_row(raw: dict, line: int, present: set[str], problems: list[str]) -> 
         elif raw_days.isdigit() and 1 <= int(raw_days) <= 3650:
             values[column] = int(raw_days)
         else:
-            problems.append(f"{column} {raw_days!r} is not a number of days from 1 to 3650")
+            problems.append(
+                _("%(column)s %(value)s is not a number of days from 1 to 3650")
+                % {"column": column, "value": repr(raw_days)}
+            )
     type_coding = None
     if any(text(column) for column in TYPE_CODING_COLUMNS if column in present):
         type_coding = {field: text(column) for column, field in TYPE_CODING_COLUMNS.items()}
@@ -171,12 +197,13 @@ def parse_asset_csv(stream: Iterable[str]) -> tuple[list[_Row], list[str]]:
     unknown = [c for c in header if c not in REQUIRED_COLUMNS and c not in OPTIONAL_COLUMNS]
     errors = []
     if not header:
-        return [], ["the file is empty: expected the header " + ",".join(REQUIRED_COLUMNS)]
+        return [], [_("the file is empty: expected the header %(header)s") % {"header": ",".join(REQUIRED_COLUMNS)}]
     if missing:
-        errors.append(f"header: missing column(s) {', '.join(missing)}")
+        errors.append(_("header: missing column(s) %(columns)s") % {"columns": ", ".join(missing)})
     if unknown:
         errors.append(
-            f"header: unknown column(s) {', '.join(unknown)}; optional columns are {', '.join(OPTIONAL_COLUMNS)}"
+            _("header: unknown column(s) %(columns)s; optional columns are %(optional)s")
+            % {"columns": ", ".join(unknown), "optional": ", ".join(OPTIONAL_COLUMNS)}
         )
     if errors:
         return [], errors
@@ -186,25 +213,29 @@ def parse_asset_csv(stream: Iterable[str]) -> tuple[list[_Row], list[str]]:
         for raw in reader:
             line = reader.line_num
             if None in raw:
-                errors.append(f"row {line}: has more fields than the header")
+                errors.append(_("row %(line)s: has more fields than the header") % {"line": line})
                 continue
             if not any((value or "").strip() for value in raw.values()):
                 continue  # blank line
             problems: list[str] = []
             row = _parse_row(raw, line, present, problems)
-            label = f"row {line} (asset_tag {(raw.get('asset_tag') or '').strip() or '?'})"
+            label = _row_label(line, (raw.get("asset_tag") or "").strip() or "?")
             if row:
                 if row.asset_tag in seen_tags:
-                    problems.append(f"asset_tag is repeated (first on row {seen_tags[row.asset_tag]})")
+                    problems.append(
+                        _("asset_tag is repeated (first on row %(line)s)") % {"line": seen_tags[row.asset_tag]}
+                    )
                 if row.tag_id and row.tag_id in seen_tag_ids:
                     problems.append(
-                        f"tag_id {format_tag_id(row.tag_id)} is repeated (first on row {seen_tag_ids[row.tag_id]})"
+                        _("tag_id %(tag)s is repeated (first on row %(line)s)")
+                        % {"tag": format_tag_id(row.tag_id), "line": seen_tag_ids[row.tag_id]}
                     )
                 if row.type_coding:
                     first = type_codings.setdefault(slugify(row.asset_type), (row.type_coding, line))
                     if first[0] != row.type_coding:
                         problems.append(
-                            f"the coding of asset type {row.asset_type} differs from the one on row {first[1]}"
+                            _("the coding of asset type %(type)s differs from the one on row %(line)s")
+                            % {"type": row.asset_type, "line": first[1]}
                         )
                 seen_tags.setdefault(row.asset_tag, line)
                 if row.tag_id:
@@ -213,9 +244,9 @@ def parse_asset_csv(stream: Iterable[str]) -> tuple[list[_Row], list[str]]:
             if row and not problems:
                 rows.append(row)
     except csv.Error as exc:
-        errors.append(f"row {reader.line_num}: not valid CSV: {exc}")
+        errors.append(_("row %(line)s: not valid CSV: %(error)s") % {"line": reader.line_num, "error": exc})
     except UnicodeDecodeError:
-        errors.append("the file is not UTF-8 text")
+        errors.append(_("the file is not UTF-8 text"))
     return rows, errors
 
 
@@ -263,18 +294,21 @@ def assets_import(
         DecommissioningChecklist.objects.filter(asset__in=list(existing.values())).values_list("asset_id", flat=True)
     )
     for row in rows:
-        label = f"row {row.line} (asset_tag {row.asset_tag})"
+        label = _row_label(row.line, row.asset_tag)
         tag = tags.get(row.tag_id)
         if tag and tag.asset_id and tag.asset.asset_tag != row.asset_tag:
             errors.append(
-                f"{label}: tag_id {format_tag_id(row.tag_id)} is bound to asset "
-                f"{tag.asset.asset_tag}; unbind it there first"
+                _("%(row)s: tag_id %(tag)s is bound to asset %(asset)s; unbind it there first")
+                % {"row": label, "tag": format_tag_id(row.tag_id), "asset": tag.asset.asset_tag}
             )
         asset = existing.get(row.asset_tag)
         if asset is None:
             continue
         if row.tag_id and asset.state == AssetState.DECOMMISSIONED and not (tag and tag.asset_id == asset.pk):
-            errors.append(f"{label}: the asset is decommissioned; no tag may be bound to it (leave tag_id blank)")
+            errors.append(
+                _("%(row)s: the asset is decommissioned; no tag may be bound to it (leave tag_id blank)")
+                % {"row": label}
+            )
         if asset.pk in with_checklist:
             frozen = [
                 name
@@ -288,8 +322,11 @@ def assets_import(
                 frozen.append("asset_type")
             if frozen:
                 errors.append(
-                    f"{label}: cannot change {', '.join(frozen)}: a decommissioning checklist is open for this "
-                    "asset and its sign-offs cover its identity"
+                    _(
+                        "%(row)s: cannot change %(fields)s: a decommissioning checklist is open for this asset and "
+                        "its sign-offs cover its identity"
+                    )
+                    % {"row": label, "fields": ", ".join(frozen)}
                 )
     if errors:
         raise AssetImportError(errors)
@@ -335,7 +372,7 @@ def assets_import(
                 if schedules_import(asset=asset, columns=row.schedules, user=user) and outcome == "unchanged":
                     outcome = "updated"
             except LifecycleError as exc:
-                raise AssetImportError([f"row {row.line} (asset_tag {row.asset_tag}): {exc}"]) from None
+                raise AssetImportError([f"{_row_label(row.line, row.asset_tag)}: {exc}"]) from None
         if row.tag_id:
             tag = tags.get(row.tag_id)
             if tag is None:

@@ -43,16 +43,20 @@ class TransitionNotAllowed(LifecycleError):
 
 
 class GuardFailed(LifecycleError):
-    """The state allows the transition, but a guard refuses it; ``reasons`` names each failing guard."""
+    """The state allows the transition, but a guard refuses it.
+
+    ``reasons``: why, in words, in the reader's language; ``reason_codes``: the refusing guards' names
+    (``is_located``, ``is_serviceable``, ``decommission_ready``), the same in every language."""
 
     code = "guard_failed"
 
-    def __init__(self, message: str, reasons: list[str]):
+    def __init__(self, message: str, reasons: list[str], reason_codes: list[str] | None = None):
         self.reasons = list(reasons)
+        self.reason_codes = list(dict.fromkeys(reason_codes or ()))
         super().__init__(message)
 
     def as_dict(self) -> dict:
-        return {**super().as_dict(), "reasons": self.reasons}
+        return {**super().as_dict(), "reasons": self.reasons, "reason_codes": self.reason_codes}
 
 
 class ConcurrentTransition(LifecycleError):

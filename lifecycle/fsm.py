@@ -9,8 +9,8 @@ guards from lifecycle/guards.py, and ``permission=`` from the policy table, decl
 - ``asset_transition_options(user, asset)``: what this user could ask for on this asset now, each
   transition with whether they may run it, and if not why (the permission, or the guards' reasons). The
   asset page in the admin, the API's asset detail and the floor map all read it.
-- ``transition_option`` / ``transition_guard_reasons`` / ``transition_sources``: the same reading, for the
-  runner (lifecycle.services.asset_transition) and the room-type rules.
+- ``transition_option`` / ``transition_guard_failures`` / ``transition_guard_reasons`` / ``transition_sources``:
+  the same reading, for the runner (lifecycle.services.asset_transition) and the room-type rules.
 - ``transition_catalogue()``: every transition as data (docs/states.md, the role tests).
 
 The guard-reason loop (``_failures``) is written once, here.
@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from django.utils.translation import gettext
 from django_fsm import can_proceed
 
 from assets.models import Asset
@@ -58,7 +59,8 @@ def _who(fsm_transition) -> str:
 def _failures(conditions: Iterable, asset: Asset) -> list[tuple[str, str]]:
     """(code, reason) for every condition that refuses now: THE guard-reason loop.
 
-    A Guard says why in words (and may give several reasons); any other condition is named after itself.
+    A Guard says why in words (and may give several reasons); any other condition is named after itself. The
+    code is stable (the guard's name); the reason is in the active language (gettext where it is written).
     Each condition is evaluated once.
     """
     failures: list[tuple[str, str]] = []
@@ -67,7 +69,7 @@ def _failures(conditions: Iterable, asset: Asset) -> list[tuple[str, str]]:
             failures.extend((condition.name, reason) for reason in condition.reasons(asset))
         elif not condition(asset):
             code = getattr(condition, "__name__", "condition")
-            failures.append((code, f"{code} not met"))
+            failures.append((code, gettext("%(condition)s not met") % {"condition": code}))
     return failures
 
 
@@ -160,8 +162,8 @@ def transition_sources(name: str) -> list[str]:
     return [str(source) for source in _method(name)._django_fsm.transitions]
 
 
-def transition_guard_reasons(*, asset: Asset, name: str, from_any_state: bool = False) -> list[str]:
-    """Why the guards of ``name`` refuse for this asset now; empty when none does.
+def transition_guard_failures(*, asset: Asset, name: str, from_any_state: bool = False) -> list[tuple[str, str]]:
+    """(code, reason) for each guard of ``name`` that refuses for this asset now; empty when none does.
 
     From the asset's current state; with ``from_any_state`` the guards of every source state of ``name``
     (each once): a room-type rule that moves equipment to where ``name`` leads runs those guards.
@@ -171,9 +173,14 @@ def transition_guard_reasons(*, asset: Asset, name: str, from_any_state: bool = 
         for fsm_transition in _method(name)._django_fsm.transitions.values():
             for condition in fsm_transition.conditions:
                 conditions.setdefault(id(condition), condition)
-        return [reason for _, reason in _failures(conditions.values(), asset)]
+        return _failures(conditions.values(), asset)
     fsm_transition = _from_state(name, asset.state)
-    return [] if fsm_transition is None else [reason for _, reason in _failures(fsm_transition.conditions, asset)]
+    return [] if fsm_transition is None else _failures(fsm_transition.conditions, asset)
+
+
+def transition_guard_reasons(*, asset: Asset, name: str, from_any_state: bool = False) -> list[str]:
+    """Why the guards of ``name`` refuse for this asset now, in words; empty when none does."""
+    return [reason for _, reason in transition_guard_failures(asset=asset, name=name, from_any_state=from_any_state)]
 
 
 # The state machine, as data (docs, API, admin) -----------------------------------------------------
@@ -209,7 +216,7 @@ def transition_catalogue() -> list[TransitionInfo]:
                 sources=tuple(sorted({str(t.source) for t in transitions}, key=state_order.index)),
                 targets=_targets(first),
                 who=_who(first),
-                guards=tuple(g.description for g in first.conditions if isinstance(g, Guard))
+                guards=tuple(str(g.description) for g in first.conditions if isinstance(g, Guard))
                 + ((first.custom["guard"],) if first.custom.get("guard") else ()),
                 description=" ".join((first.method.__doc__ or "").split()),
             )

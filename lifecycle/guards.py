@@ -8,6 +8,8 @@ which the asset model must not import. (``decommission_ready`` is bound by the d
 
 from __future__ import annotations
 
+from django.utils.translation import gettext as _
+
 from declarations.guards import IS_LOCATED, IS_SERVICEABLE
 from declarations.location_status import LocationStatus
 from lifecycle import selectors
@@ -23,9 +25,11 @@ def not_located(asset) -> list[str]:
     if status == LocationStatus.LOCATED:
         return []
     if asset.last_seen is None:
-        return ["asset is not located: the RTLS has never seen it"]
-    where = f" in {room.code}" if room else ""
-    return [f"asset is not located: {status}, last seen{where} at {asset.last_seen:%Y-%m-%d %H:%M %Z}"]
+        return [_("asset is not located: the RTLS has never seen it")]
+    values = {"status": LocationStatus(status).label.lower(), "at": f"{asset.last_seen:%Y-%m-%d %H:%M %Z}"}
+    if room:
+        return [_("asset is not located: %(status)s, last seen in %(room)s at %(at)s") % {**values, "room": room.code}]
+    return [_("asset is not located: %(status)s, last seen at %(at)s") % values]
 
 
 def not_serviceable(asset) -> list[str]:

@@ -10,6 +10,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 from django.utils.translation import gettext_lazy as _
 from django_fsm import FSMField, transition
 
@@ -93,10 +94,10 @@ class TransitionLog(AppendOnlyModel):
     source = models.CharField(max_length=10, choices=Source.choices, default=Source.USER)
 
     class Meta:
+        verbose_name = gettext_lazy("transition log entry")
+        verbose_name_plural = gettext_lazy("transition log")
         ordering = ["-at", "-id"]
         indexes = [models.Index(fields=["asset", "-at"], name="transitionlog_asset_at")]
-        verbose_name = "transition log entry"
-        verbose_name_plural = "transition log"
 
     def __str__(self):
         who = self.user or "system"
@@ -130,6 +131,8 @@ class ChangeRecord(AppendOnlyModel):
     changes = models.JSONField(encoder=DjangoJSONEncoder, help_text='{"field": {"from": old, "to": new}}')
 
     class Meta:
+        verbose_name = gettext_lazy("change record")
+        verbose_name_plural = gettext_lazy("change records")
         ordering = ["-at", "-id"]
         indexes = [models.Index(fields=["content_type", "object_id", "-at"], name="changerecord_object_at")]
 
@@ -185,8 +188,9 @@ class RoomTypeRule(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        verbose_name = gettext_lazy("room-type rule")
+        verbose_name_plural = gettext_lazy("room-type rules")
         ordering = ["room_type", "id"]
-        verbose_name = "room-type rule"
         constraints = [
             # The database's backstop for RULE_TARGETS (migration 0006 deactivated older rules first).
             models.CheckConstraint(
@@ -274,6 +278,8 @@ class Recall(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name = gettext_lazy("recall")
+        verbose_name_plural = gettext_lazy("recalls")
         ordering = ["-issued_date", "reference_number"]
 
     def __str__(self):
@@ -321,6 +327,8 @@ class WorkOrder(models.Model):
     closed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name = gettext_lazy("work order")
+        verbose_name_plural = gettext_lazy("work orders")
         ordering = ["-opened_at", "-id"]
         constraints = [
             models.UniqueConstraint(

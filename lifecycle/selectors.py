@@ -10,6 +10,7 @@ from datetime import date, datetime, timedelta
 from django.contrib.contenttypes.models import ContentType
 from django.db.models import OuterRef, QuerySet, Subquery
 from django.db.models.functions import Trim, Upper
+from django.utils.translation import gettext as _
 
 from assets.models import Asset
 from declarations.states import AssetState
@@ -39,7 +40,10 @@ def asset_availability_blockers(*, asset: Asset, today: date | None = None) -> l
 
     reasons = asset_schedule_blockers(asset=asset, today=today)  # any overdue or failed schedule (biomed)
     for work_order in asset_open_recall_work_orders(asset=asset).order_by("id"):
-        reasons.append(f"open recall work order {work_order.reference} (recall {work_order.recall.reference_number})")
+        reasons.append(
+            _("open recall work order %(work_order)s (recall %(recall)s)")
+            % {"work_order": work_order.reference, "recall": work_order.recall.reference_number}
+        )
     return reasons
 
 

@@ -17,7 +17,8 @@ from django.utils.translation import gettext as _
 
 from assets.models import Asset
 from config.access import refuse
-from config.i18n import source_state
+from config.i18n import source_language, source_state
+from declarations.guards import IS_SERVICEABLE
 from declarations.policy import TRANSITION_ACTIONS
 from declarations.states import AssetState, state_definition
 from declarations.transitions import REASON_REQUIRED, TransitionName, method_name
@@ -32,7 +33,13 @@ from lifecycle.exceptions import (
     UnknownTransition,
     WorkOrderError,
 )
-from lifecycle.fsm import set_known_state, transition_guard_reasons, transition_option, transition_sources
+from lifecycle.fsm import (
+    set_known_state,
+    transition_guard_failures,
+    transition_guard_reasons,
+    transition_option,
+    transition_sources,
+)
 from lifecycle.history import record_changes, snapshot
 from lifecycle.models import (
     OPEN_WORK_ORDER_STATUSES,
@@ -147,12 +154,14 @@ def asset_transition(
     elif name == TransitionName.APPLY_ROOM_RULE:
         raise LifecycleError("apply_room_rule needs the rule's to_state")
 
-    reasons = transition_guard_reasons(asset=locked, name=name)
-    if reasons:
+    failures = transition_guard_failures(asset=locked, name=name)
+    if failures:
+        reasons = [reason for _code, reason in failures]
         raise GuardFailed(
             _("cannot %(transition)s %(asset)s: %(reasons)s")
             % {"transition": name.label.lower(), "asset": locked, "reasons": "; ".join(reasons)},
             reasons,
+            [code for code, _reason in failures],
         )
 
     getattr(locked, method_name(name))(**kwargs)
@@ -164,9 +173,12 @@ def asset_transition(
         raise GuardFailed(
             _("cannot make %(asset)s available: %(reasons)s") % {"asset": locked, "reasons": "; ".join(blockers)},
             blockers,
+            [IS_SERVICEABLE.name],  # the availability rule is the is_serviceable guard's check
         )
     if name == TransitionName.FINISH_CLEANING and new_state == AssetState.BIOMED:
-        why = f"sent to biomed instead of available: {'; '.join(blockers)}"
+        with source_language():  # a stored note: the reasons in the source language, not the reader's
+            source_blockers = asset_availability_blockers(asset=locked)
+        why = f"sent to biomed instead of available: {'; '.join(source_blockers)}"
         note = f"{why}. {note}" if note else why
 
     locked.save(update_fields=["state", "updated_at"])

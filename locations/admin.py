@@ -74,7 +74,7 @@ class FloorAdmin(admin.ModelAdmin):
         if request.method == "POST" and request.POST.get("token"):
             uploads = admin_imports.unstash(request, "floorplans", request.POST["token"])
             if uploads is None:
-                messages.error(request, "That preview has expired or was replaced; upload the files again.")
+                messages.error(request, _("That preview has expired or was replaced; upload the files again."))
                 return HttpResponseRedirect(reverse("admin:locations_floor_import"))
             documents, errors = _documents(uploads)
             try:
@@ -87,7 +87,8 @@ class FloorAdmin(admin.ModelAdmin):
                 admin_imports.forget(request)
                 messages.success(
                     request,
-                    f"Imported {len(result.floors)} floor(s): rooms {result.rooms}; receivers {result.receivers}.",
+                    _("Imported %(floors)s floor(s): rooms %(rooms)s; receivers %(receivers)s.")
+                    % {"floors": len(result.floors), "rooms": result.rooms, "receivers": result.receivers},
                 )
                 return HttpResponseRedirect(reverse("admin:locations_floor_changelist"))
         elif request.method == "POST":
@@ -115,7 +116,7 @@ class FloorAdmin(admin.ModelAdmin):
             {
                 **self.admin_site.each_context(request),
                 "opts": self.model._meta,
-                "title": "Import floor plans from GeoJSON",
+                "title": _("Import floor plans from GeoJSON"),
                 "form": form,
                 "changelist_url": reverse("admin:locations_floor_changelist"),
                 "help": (
@@ -314,7 +315,9 @@ class GatewayTokenAdmin(admin.ModelAdmin):
     @admin.action(description=_("Revoke the selected gateway tokens"), permissions=["change"])
     def revoke(self, request, queryset):
         revoked = sum(gateway_token_revoke(token=token, user=request.user) for token in queryset)
-        self.message_user(request, f"Revoked {revoked} token(s); gateways using them now get 401.")
+        self.message_user(
+            request, _("Revoked %(count)s token(s); gateways using them now get 401.") % {"count": revoked}
+        )
 
 
 # --- Location history (written by locations/pipeline.py) -------------------------------------------

@@ -15,6 +15,7 @@ import math
 from dataclasses import dataclass, field
 
 from django.utils.text import slugify
+from django.utils.translation import gettext as _
 from shapely.geometry import Polygon
 
 from declarations.room_types import RoomType
@@ -73,31 +74,42 @@ def _number(value) -> float | None:
 
 def _parse_header(document, source: str, errors: list[str]) -> FloorPlanSpec | None:
     if not isinstance(document, dict) or document.get("type") != "FeatureCollection":
-        errors.append(f"{source}: not a GeoJSON FeatureCollection")
+        errors.append(_("%(file)s: not a GeoJSON FeatureCollection") % {"file": source})
         return None
     props = document.get("properties")
     if not isinstance(props, dict):
-        errors.append(f'{source}: the collection has no "properties" with site, building, floor, level and units')
+        errors.append(
+            _('%(file)s: the collection has no "properties" with site, building, floor, level and units')
+            % {"file": source}
+        )
         return None
     problems = []
     site, building, floor = _text(props.get("site")), _text(props.get("building")), str(props.get("floor", "")).strip()
     for name, value in (("site", site), ("building", building), ("floor", floor)):
         if not value:
-            problems.append(f'"{name}" is missing')
+            problems.append(_('"%(name)s" is missing') % {"name": name})
     level = props.get("level")
     if isinstance(level, bool) or not isinstance(level, int):
-        problems.append(f'"level" must be a whole number, got {level!r}')
+        problems.append(_('"level" must be a whole number, got %(value)s') % {"value": repr(level)})
     if props.get("units") != "m":
-        problems.append(f'"units" must be "m" (planar metres), got {props.get("units")!r}')
+        problems.append(_('"units" must be "m" (planar metres), got %(value)s') % {"value": repr(props.get("units"))})
     if site and not slugify(site):
-        problems.append(f'"site" {site!r} has no letters or digits to make a code from')
+        problems.append(
+            _('"%(name)s" %(value)s has no letters or digits to make a code from')
+            % {"name": "site", "value": repr(site)}
+        )
     if building and not slugify(building):
-        problems.append(f'"building" {building!r} has no letters or digits to make a code from')
+        problems.append(
+            _('"%(name)s" %(value)s has no letters or digits to make a code from')
+            % {"name": "building", "value": repr(building)}
+        )
     if problems:
-        errors.extend(f"{source}: collection properties: {p}" for p in problems)
+        errors.extend(
+            _("%(file)s: collection properties: %(problem)s") % {"file": source, "problem": p} for p in problems
+        )
         return None
     if not isinstance(document.get("features"), list):
-        errors.append(f'{source}: "features" must be a list')
+        errors.append(_('%(file)s: "features" must be a list') % {"file": source})
         return None
     return FloorPlanSpec(
         source=source,
@@ -114,10 +126,13 @@ def _parse_header(document, source: str, errors: list[str]) -> FloorPlanSpec | N
 def _parse_room(props: dict, geometry, label: str, problems: list[str]) -> RoomSpec | None:
     code = _text(props.get("code"))
     if not code:
-        problems.append('"code" is missing')
+        problems.append(_('"%(name)s" is missing') % {"name": "code"})
     room_type = props.get("room_type")
     if room_type not in RoomType.values:
-        problems.append(f'"room_type" {room_type!r} is not one of {", ".join(RoomType.values)}')
+        problems.append(
+            _('"room_type" %(value)s is not one of %(choices)s')
+            % {"value": repr(room_type), "choices": ", ".join(RoomType.values)}
+        )
     try:
         shape = polygon_from_geojson(geometry)
     except GeometryError as exc:
@@ -139,24 +154,30 @@ def _parse_room(props: dict, geometry, label: str, problems: list[str]) -> RoomS
 def _parse_receiver(props: dict, geometry, label: str, problems: list[str]) -> ReceiverSpec | None:
     gateway_id = _text(props.get("id"))
     if not gateway_id:
-        problems.append('"id" is missing')
+        problems.append(_('"%(name)s" is missing') % {"name": "id"})
     rssi = _number(props.get("rssi_at_1m"))
     if rssi is None or not RSSI_AT_1M_RANGE[0] <= rssi <= RSSI_AT_1M_RANGE[1]:
-        problems.append(f'"rssi_at_1m" must be a number of dBm between -100 and -20, got {props.get("rssi_at_1m")!r}')
+        problems.append(
+            _('"rssi_at_1m" must be a number of dBm between -100 and -20, got %(value)s')
+            % {"value": repr(props.get("rssi_at_1m"))}
+        )
     optional = {}
     for key, (low, high) in (("path_loss_exponent", PATH_LOSS_EXPONENT_RANGE), ("height_m", HEIGHT_RANGE_M)):
         raw = props.get(key)
         value = _number(raw)
         if raw is not None and (value is None or not low <= value <= high):
-            problems.append(f'"{key}" must be a number between {low:g} and {high:g}, got {raw!r}')
+            problems.append(
+                _('"%(name)s" must be a number between %(low)s and %(high)s, got %(value)s')
+                % {"name": key, "low": f"{low:g}", "high": f"{high:g}", "value": repr(raw)}
+            )
         optional[key] = value
     coordinates = geometry.get("coordinates") if isinstance(geometry, dict) else None
     if not isinstance(geometry, dict) or geometry.get("type") != "Point":
-        problems.append("geometry must be a Point")
+        problems.append(_("geometry must be a Point"))
     elif not (
         isinstance(coordinates, list) and len(coordinates) >= 2 and all(_number(c) is not None for c in coordinates[:2])
     ):
-        problems.append("point coordinates must be two numbers [x, y]")
+        problems.append(_("point coordinates must be two numbers [x, y]"))
     if problems:
         return None
     return ReceiverSpec(
@@ -180,20 +201,26 @@ def parse_floorplan(document, *, source: str, tolerance_m2: float) -> tuple[Floo
     receiver_labels: dict[str, str] = {}
     for index, feature in enumerate(document["features"], start=1):
         if not isinstance(feature, dict) or feature.get("type") != "Feature":
-            errors.append(f"{source}: feature {index}: not a GeoJSON Feature")
+            errors.append(_("%(file)s: feature %(index)s: not a GeoJSON Feature") % {"file": source, "index": index})
             continue
         props = feature.get("properties")
         if not isinstance(props, dict):
-            errors.append(f'{source}: feature {index}: "properties" is missing')
+            errors.append(_('%(file)s: feature %(index)s: "properties" is missing') % {"file": source, "index": index})
             continue
         kind = props.get("kind")
         name = _text(props.get("code") if kind == "room" else props.get("id"))
-        label = f"feature {index} ({kind} {name})" if name else f"feature {index} ({kind})"
+        values = {"index": index, "kind": kind, "name": name}
+        label = (
+            _("feature %(index)s (%(kind)s %(name)s)") % values if name else _("feature %(index)s (%(kind)s)") % values
+        )
         problems: list[str] = []
         if kind == "room":
             room = _parse_room(props, feature.get("geometry"), label, problems)
             if room and room.code in room_labels:
-                problems.append(f"room code {room.code} is used twice (also {room_labels[room.code]})")
+                problems.append(
+                    _("room code %(code)s is used twice (also %(other)s)")
+                    % {"code": room.code, "other": room_labels[room.code]}
+                )
             elif room:
                 room_labels[room.code] = label
                 plan.rooms.append(room)
@@ -201,16 +228,23 @@ def parse_floorplan(document, *, source: str, tolerance_m2: float) -> tuple[Floo
             receiver = _parse_receiver(props, feature.get("geometry"), label, problems)
             if receiver and receiver.gateway_id in receiver_labels:
                 problems.append(
-                    f"receiver id {receiver.gateway_id} is used twice (also {receiver_labels[receiver.gateway_id]})"
+                    _("receiver id %(id)s is used twice (also %(other)s)")
+                    % {"id": receiver.gateway_id, "other": receiver_labels[receiver.gateway_id]}
                 )
             elif receiver:
                 receiver_labels[receiver.gateway_id] = label
                 plan.receivers.append(receiver)
         else:
-            problems.append(f'"kind" must be "room" or "receiver", got {kind!r}')
+            problems.append(_('"kind" must be "room" or "receiver", got %(value)s') % {"value": repr(kind)})
         errors.extend(f"{source}: {label}: {problem}" for problem in problems)
     for overlap in find_overlaps(((r.code, r.shape) for r in plan.rooms), tolerance_m2=tolerance_m2):
         errors.append(
-            f"{source}: {room_labels[overlap.first]} overlaps {room_labels[overlap.second]} by {overlap.area_m2:.2f} m²"
+            _("%(file)s: %(first)s overlaps %(second)s by %(area)s m²")
+            % {
+                "file": source,
+                "first": room_labels[overlap.first],
+                "second": room_labels[overlap.second],
+                "area": f"{overlap.area_m2:.2f}",
+            }
         )
     return plan, errors

@@ -3,6 +3,7 @@
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.utils.translation import gettext_lazy
 
 from declarations.room_types import RoomType
 from locations.geometry import GeometryError, find_overlaps, polygon_from_geojson
@@ -14,6 +15,8 @@ class Site(models.Model):
     updated_at = models.DateTimeField(auto_now=True, help_text="Last change (FHIR meta.lastUpdated).")
 
     class Meta:
+        verbose_name = gettext_lazy("site")
+        verbose_name_plural = gettext_lazy("sites")
         ordering = ["code"]
 
     def __str__(self):
@@ -27,6 +30,8 @@ class Building(models.Model):
     updated_at = models.DateTimeField(auto_now=True, help_text="Last change (FHIR meta.lastUpdated).")
 
     class Meta:
+        verbose_name = gettext_lazy("building")
+        verbose_name_plural = gettext_lazy("buildings")
         ordering = ["site__code", "code"]
         constraints = [models.UniqueConstraint(fields=["site", "code"], name="building_code_unique_per_site")]
 
@@ -42,6 +47,8 @@ class Floor(models.Model):
     updated_at = models.DateTimeField(auto_now=True, help_text="Last change (FHIR meta.lastUpdated).")
 
     class Meta:
+        verbose_name = gettext_lazy("floor")
+        verbose_name_plural = gettext_lazy("floors")
         ordering = ["building__code", "level"]
         constraints = [models.UniqueConstraint(fields=["building", "code"], name="floor_code_unique_per_building")]
 
@@ -65,6 +72,8 @@ class Room(models.Model):
     updated_at = models.DateTimeField(auto_now=True, help_text="Last change (FHIR meta.lastUpdated).")
 
     class Meta:
+        verbose_name = gettext_lazy("room")
+        verbose_name_plural = gettext_lazy("rooms")
         ordering = ["site__code", "code"]
         constraints = [models.UniqueConstraint(fields=["site", "code"], name="room_code_unique_per_site")]
 
@@ -145,6 +154,8 @@ class Receiver(models.Model):
     )
 
     class Meta:
+        verbose_name = gettext_lazy("receiver")
+        verbose_name_plural = gettext_lazy("receivers")
         ordering = ["gateway_id"]
 
     def __str__(self):
@@ -165,6 +176,8 @@ class RoomInterval(models.Model):
     left_at = models.DateTimeField(null=True, blank=True, help_text="Empty while the asset is still there.")
 
     class Meta:
+        verbose_name = gettext_lazy("room interval")
+        verbose_name_plural = gettext_lazy("room intervals")
         ordering = ["asset_id", "entered_at"]
         constraints = [
             models.UniqueConstraint(
@@ -219,6 +232,8 @@ class GatewayToken(models.Model):
     revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
+        verbose_name = gettext_lazy("gateway token")
+        verbose_name_plural = gettext_lazy("gateway tokens")
         ordering = ["-created_at"]
         constraints = [
             models.CheckConstraint(

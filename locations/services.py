@@ -9,6 +9,8 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from shapely import STRtree
 from shapely.geometry import Point
 
@@ -22,7 +24,14 @@ class FloorplanImportError(Exception):
 
     def __init__(self, errors: list[str]):
         self.errors = errors
-        super().__init__(f"{len(errors)} problem(s) in the floor plan(s); nothing was imported")
+        super().__init__(
+            ngettext(
+                "%(count)s problem in the floor plan(s); nothing was imported",
+                "%(count)s problems in the floor plan(s); nothing was imported",
+                len(errors),
+            )
+            % {"count": len(errors)}
+        )
 
 
 @dataclass
@@ -83,9 +92,9 @@ def load_floorplan_files(paths: Iterable[str | Path]) -> tuple[list[tuple[str, o
         try:
             documents.append((path.name, json.loads(path.read_text(encoding="utf-8"))))
         except FileNotFoundError:
-            errors.append(f"{path}: file not found")
+            errors.append(_("%(file)s: file not found") % {"file": path})
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            errors.append(f"{path.name}: not valid JSON: {exc}")
+            errors.append(_("%(file)s: not valid JSON: %(error)s") % {"file": path.name, "error": exc})
     return documents, errors
 
 
@@ -100,8 +109,11 @@ def _check_against_database(plans: list[FloorPlanSpec], floors: dict[str, Floor]
         by_code = {room.code: room for room in plan.rooms}
         for room in elsewhere.select_related("floor__building"):
             errors.append(
-                f"{plan.source}: {by_code[room.code].label}: room code {room.code} already exists on "
-                f"{room.floor}; room codes are unique per site"
+                _(
+                    "%(file)s: %(feature)s: room code %(code)s already exists on %(floor)s; room codes are unique "
+                    "per site"
+                )
+                % {"file": plan.source, "feature": by_code[room.code].label, "code": room.code, "floor": room.floor}
             )
         kept = [(r.code, r.shape()) for r in Room.objects.filter(floor=floor).exclude(code__in=codes)]
         if kept:
@@ -115,7 +127,13 @@ def _check_against_database(plans: list[FloorPlanSpec], floors: dict[str, Floor]
                         else (overlap.first, overlap.second)
                     )
                     errors.append(
-                        f"{plan.source}: {by_code[new].label} overlaps existing room {old} by {overlap.area_m2:.2f} m²"
+                        _("%(file)s: %(feature)s overlaps existing room %(room)s by %(area)s m²")
+                        % {
+                            "file": plan.source,
+                            "feature": by_code[new].label,
+                            "room": old,
+                            "area": f"{overlap.area_m2:.2f}",
+                        }
                     )
     return errors
 
@@ -126,19 +144,33 @@ def _seen_twice_across_files(plans: list[FloorPlanSpec]) -> list[str]:
         for room in plan.rooms:
             key = (plan.site_code, room.code)
             if key in rooms:
-                errors.append(f"{plan.source}: {room.label}: room code {room.code} is also in {rooms[key]}")
+                errors.append(
+                    _("%(file)s: %(feature)s: room code %(code)s is also in %(other)s")
+                    % {"file": plan.source, "feature": room.label, "code": room.code, "other": rooms[key]}
+                )
             rooms.setdefault(key, plan.source)
         for receiver in plan.receivers:
             if receiver.gateway_id in receivers:
                 errors.append(
-                    f"{plan.source}: {receiver.label}: receiver id {receiver.gateway_id} is also in "
-                    f"{receivers[receiver.gateway_id]}"
+                    _("%(file)s: %(feature)s: receiver id %(id)s is also in %(other)s")
+                    % {
+                        "file": plan.source,
+                        "feature": receiver.label,
+                        "id": receiver.gateway_id,
+                        "other": receivers[receiver.gateway_id],
+                    }
                 )
             receivers.setdefault(receiver.gateway_id, plan.source)
         floor_key = (plan.site_code, plan.building_code, plan.floor_code)
         if floor_key in floors:
             errors.append(
-                f"{plan.source}: floor {plan.floor_code} of {plan.building_name} is also in {floors[floor_key]}"
+                _("%(file)s: floor %(floor)s of %(building)s is also in %(other)s")
+                % {
+                    "file": plan.source,
+                    "floor": plan.floor_code,
+                    "building": plan.building_name,
+                    "other": floors[floor_key],
+                }
             )
         floors.setdefault(floor_key, plan.source)
     return errors

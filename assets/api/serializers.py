@@ -126,6 +126,11 @@ class TransitionOptionSerializer(serializers.Serializer):
     blocked_by = serializers.ListField(
         child=serializers.CharField(), help_text="Why a guard refuses it now; empty: it can run now."
     )
+    refused_by = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="The refusing guards' codes (is_located, is_serviceable, decommission_ready), the same in every "
+        "language; blocked_by says why in the reader's language. Empty: it can run now.",
+    )
 
 
 class AssetDetailSerializer(SecurityFieldsMixin, AssetSerializer):

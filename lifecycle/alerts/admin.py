@@ -136,14 +136,14 @@ class AlertAdmin(admin.ModelAdmin):
             except AlertError as exc:
                 refused.append(exc.message)
         if done:
-            self.message_user(request, f"{verb} {done} alert(s).", messages.SUCCESS)
+            self.message_user(request, verb % {"count": done}, messages.SUCCESS)
         for reason in refused:
             self.message_user(request, reason, messages.WARNING)
 
     @admin.action(description=_("Acknowledge selected alerts"), permissions=["change"])
     def acknowledge_selected(self, request, queryset):
-        self._apply(request, queryset, alert_acknowledge, "Acknowledged")
+        self._apply(request, queryset, alert_acknowledge, _("Acknowledged %(count)s alert(s)."))
 
     @admin.action(description=_("Resolve selected alerts"), permissions=["change"])
     def resolve_selected(self, request, queryset):
-        self._apply(request, queryset, alert_resolve, "Resolved")
+        self._apply(request, queryset, alert_resolve, _("Resolved %(count)s alert(s)."))

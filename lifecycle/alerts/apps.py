@@ -1,8 +1,9 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class AlertsConfig(AppConfig):
-    verbose_name = "Lifecycle: par levels and alerts"
+    verbose_name = _("Lifecycle: par levels and alerts")
     name = "lifecycle.alerts"
     label = "alerts"
     default_auto_field = "django.db.models.BigAutoField"

@@ -5,6 +5,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 
 from lifecycle.alerts.choices import OPEN_STATUSES, SUBJECT_FIELD, SUBJECT_FIELDS, AlertKind, AlertStatus
 from locations.models import Room
@@ -27,6 +28,8 @@ class ParLevel(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        verbose_name = gettext_lazy("par level")
+        verbose_name_plural = gettext_lazy("par levels")
         ordering = ["unit", "asset_type__name"]
         constraints = [
             models.UniqueConstraint(fields=["unit", "asset_type"], name="par_level_unique_per_unit_and_type"),
@@ -108,6 +111,8 @@ class Alert(models.Model):
     objects = AlertQuerySet.as_manager()
 
     class Meta:
+        verbose_name = gettext_lazy("alert")
+        verbose_name_plural = gettext_lazy("alerts")
         ordering = ["-created_at", "-pk"]
         constraints = [
             *(

@@ -320,7 +320,7 @@ class LoanAdmin(admin.ModelAdmin):
         for loan in queryset.filter(returned_at__isnull=True):
             services.loan_return(loan=loan, user=request.user)
             done += 1
-        self.message_user(request, f"{done} loan(s) marked returned.")
+        self.message_user(request, _("%(count)s loan(s) marked returned.") % {"count": done})
 
 
 # The asset page lists its schedules (assets.admin.AssetAdmin.inlines gets this inline appended here, so the

@@ -1,8 +1,9 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class BiomedConfig(AppConfig):
-    verbose_name = "Biomed: maintenance schedules, loans and reports"
+    verbose_name = _("Biomed: maintenance schedules, loans and reports")
     name = "lifecycle.biomed"
     label = "biomed"
     default_auto_field = "django.db.models.BigAutoField"

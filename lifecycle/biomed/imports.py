@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from datetime import date
 
+from django.utils.translation import gettext as _
+
 from lifecycle.biomed.models import IntervalUnit, MaintenanceSchedule, ScheduleKind
 from lifecycle.biomed.services import ScheduleError, schedule_set
 
@@ -46,17 +48,26 @@ def parse_schedule_columns(raw: dict, present: set[str], problems: list[str]) ->
             match = _INTERVAL.match(text)
             if column == "pm_interval_days":
                 if not (text.isdigit() and 1 <= int(text) <= 3650):
-                    problems.append(f"{column} {text!r} is not a number of days from 1 to 3650")
+                    problems.append(
+                        _("%(column)s %(value)s is not a number of days from 1 to 3650")
+                        % {"column": column, "value": repr(text)}
+                    )
                     continue
                 value = (int(text), IntervalUnit.DAYS)
             elif not match:
-                problems.append(f"{column} {text!r} is not an interval: give days (365 or 365d) or months (12m)")
+                problems.append(
+                    _("%(column)s %(value)s is not an interval: give days (365 or 365d) or months (12m)")
+                    % {"column": column, "value": repr(text)}
+                )
                 continue
             else:
                 number, unit = int(match.group(1)), IntervalUnit.MONTHS if match.group(2).lower() == "m" else "days"
                 limit = 120 if unit == IntervalUnit.MONTHS else 3650
                 if not 1 <= number <= limit:
-                    problems.append(f"{column} {text!r} is out of range: 1 to 3650 days or 1 to 120 months")
+                    problems.append(
+                        _("%(column)s %(value)s is out of range: 1 to 3650 days or 1 to 120 months")
+                        % {"column": column, "value": repr(text)}
+                    )
                     continue
                 value = (number, unit)
             found.setdefault(kind, {})["interval"] = value
@@ -64,7 +75,9 @@ def parse_schedule_columns(raw: dict, present: set[str], problems: list[str]) ->
             try:
                 day = date.fromisoformat(text)
             except ValueError:
-                problems.append(f"{column} {text!r} is not a date (YYYY-MM-DD)")
+                problems.append(
+                    _("%(column)s %(value)s is not a date (YYYY-MM-DD)") % {"column": column, "value": repr(text)}
+                )
                 continue
             found.setdefault(kind, {})["last_done"] = day
     return found

@@ -20,6 +20,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
 
@@ -32,10 +33,10 @@ class ScheduleKind(models.TextChoices):
 
 # How a kind is named in a blocker ("PM overdue since 2026-10-02"): short, the words staff use.
 KIND_SHORT = {
-    ScheduleKind.PM: "PM",
-    ScheduleKind.CALIBRATION: "calibration",
-    ScheduleKind.ELECTRICAL_SAFETY: "electrical safety test",
-    ScheduleKind.OTHER: "maintenance",
+    ScheduleKind.PM: pgettext_lazy("maintenance kind", "PM"),  # a context: Django's own "PM" is the time of day
+    ScheduleKind.CALIBRATION: _("calibration"),
+    ScheduleKind.ELECTRICAL_SAFETY: _("electrical safety test"),
+    ScheduleKind.OTHER: _("maintenance"),
 }
 
 
@@ -84,7 +85,7 @@ class _ScheduleFields(models.Model):
 
     @property
     def short_label(self) -> str:
-        return self.name or KIND_SHORT[ScheduleKind(self.kind)]
+        return self.name or str(KIND_SHORT[ScheduleKind(self.kind)])
 
     @property
     def interval_label(self) -> str:
@@ -119,6 +120,8 @@ class SchedulePlan(_ScheduleFields):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        verbose_name = gettext_lazy("schedule plan")
+        verbose_name_plural = gettext_lazy("schedule plans")
         ordering = ["asset_type__name", "manufacturer", "model", "kind", "name"]
         constraints = [
             models.CheckConstraint(
@@ -169,6 +172,8 @@ class MaintenanceSchedule(_ScheduleFields):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        verbose_name = gettext_lazy("maintenance schedule")
+        verbose_name_plural = gettext_lazy("maintenance schedules")
         ordering = ["asset", "next_due", "kind", "name"]
         constraints = [models.UniqueConstraint(fields=["asset", "kind", "name"], name="one_schedule_per_asset_kind")]
         indexes = [models.Index(fields=["active", "next_due"], name="schedule_active_due")]
@@ -200,8 +205,9 @@ class ScheduledWork(models.Model):
     miss_reason = models.TextField(blank=True, help_text="Why it closed late or was cancelled.")
 
     class Meta:
+        verbose_name = gettext_lazy("scheduled work")
+        verbose_name_plural = gettext_lazy("scheduled work")
         ordering = ["-due_date", "-id"]
-        verbose_name_plural = "scheduled work"
 
     def __str__(self):
         return f"{self.work_order.reference}: {self.schedule.label} due {self.due_date}"
@@ -237,6 +243,8 @@ class Loan(models.Model):
     )
 
     class Meta:
+        verbose_name = gettext_lazy("loan")
+        verbose_name_plural = gettext_lazy("loans")
         ordering = ["-lent_at", "-id"]
         constraints = [
             models.UniqueConstraint(fields=["asset"], condition=Q(returned_at__isnull=True), name="one_open_loan"),

@@ -12,6 +12,7 @@ from datetime import date, datetime
 
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from assets.models import Asset
 from declarations.states import AssetState
@@ -44,10 +45,12 @@ def asset_overdue_schedules(*, asset: Asset, today: date | None = None) -> list[
 
 def schedule_blocker(schedule: MaintenanceSchedule, today: date) -> str:
     """One reason in words: "PM overdue since 2026-10-02", "calibration failed on 2026-11-30"."""
-    what = schedule.name or KIND_SHORT[ScheduleKind(schedule.kind)]
+    what = schedule.name or str(KIND_SHORT[ScheduleKind(schedule.kind)])
     if schedule.last_result == WorkResult.FAIL:
-        return f"{what} failed on {schedule.last_result_on:%Y-%m-%d}" if schedule.last_result_on else f"{what} failed"
-    return f"{what} overdue since {schedule.next_due:%Y-%m-%d}"
+        if schedule.last_result_on:
+            return _("%(what)s failed on %(date)s") % {"what": what, "date": f"{schedule.last_result_on:%Y-%m-%d}"}
+        return _("%(what)s failed") % {"what": what}
+    return _("%(what)s overdue since %(date)s") % {"what": what, "date": f"{schedule.next_due:%Y-%m-%d}"}
 
 
 def asset_schedule_blockers(*, asset: Asset, today: date | None = None) -> list[str]:

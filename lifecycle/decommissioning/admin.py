@@ -13,8 +13,10 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.html import format_html, format_html_join
+from django.utils.html import conditional_escape, format_html, format_html_join
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from accounts.admin_site import fresh_signin_or_redirect
 from assets.models import Asset
@@ -98,14 +100,21 @@ class SignOffInline(ReadOnlyMixin, admin.TabularInline):
 
     @admin.display(description=_("valid?"))
     def validity(self, obj):
-        return "valid" if obj.is_valid else f"void (checklist now version {obj.checklist.version})"
+        if obj.is_valid:
+            return pgettext_lazy("sign-off", "valid")
+        return _("void (checklist now version %(version)s)") % {"version": obj.checklist.version}
+
+
+def _html(template, **values) -> str:
+    """A translated ``%(name)s`` template filled with escaped values (or already-safe HTML), as safe HTML."""
+    return mark_safe(template % {name: conditional_escape(value) for name, value in values.items()})  # noqa: S308
 
 
 class RevisionInline(ReadOnlyMixin, admin.TabularInline):
     model = ChecklistRevision
     extra = 0
     classes = ["collapse"]
-    verbose_name_plural = "change history"
+    verbose_name_plural = _("change history")
     fields = ["version", "action", "changed_by", "changed_at", "changed_fields"]
     readonly_fields = fields
 
@@ -129,13 +138,17 @@ class ChecklistForm(forms.ModelForm):
         asset = self.instance.asset
         if asset.state != AssetState.BIOMED:
             raise forms.ValidationError(
-                f"{asset} is {asset.get_state_display().lower()}: the checklist can only change while it is in biomed."
+                _("%(asset)s is %(state)s: the checklist can only change while it is in biomed.")
+                % {"asset": asset, "state": asset.get_state_display().lower()}
             )
         current = DecommissioningChecklist.objects.values_list("version", flat=True).get(pk=self.instance.pk)
         if cleaned.get("seen_version") not in (None, current):
             raise forms.ValidationError(
-                f"Somebody changed the checklist while you were editing it (you had version "
-                f"{cleaned['seen_version']}, now {current}). Reload the page and review their changes."
+                _(
+                    "Somebody changed the checklist while you were editing it (you had version %(yours)s, now "
+                    "%(now)s). Reload the page and review their changes."
+                )
+                % {"yours": cleaned["seen_version"], "now": current}
             )
         return cleaned
 
@@ -152,7 +165,7 @@ class OpenChecklistForm(forms.ModelForm):
         self.fields["asset"].queryset = Asset.objects.filter(
             state=AssetState.BIOMED, decommissioning_checklist__isnull=True
         )
-        self.fields["asset"].help_text = "Assets in biomed without a checklist."
+        self.fields["asset"].help_text = _("Assets in biomed without a checklist.")
 
     def _post_clean(self):
         pass  # the service builds and validates the row
@@ -165,7 +178,7 @@ class AwaitingSignOffFilter(admin.SimpleListFilter):
     parameter_name = "awaiting"
 
     def lookups(self, request, model_admin):
-        return [("me", "Waiting for my sign-off"), ("open", "Asset still in biomed")]
+        return [("me", _("Waiting for my sign-off")), ("open", _("Asset still in biomed"))]
 
     def queryset(self, request, queryset):
         if self.value() == "me":
@@ -301,28 +314,37 @@ class DecommissioningChecklistAdmin(RoleAccessMixin, admin.ModelAdmin):
         for role, sign_off in selectors.latest_sign_offs(obj).items():
             if sign_off is None:
                 rows.append(
-                    format_html('<li class="sign-off missing">{}: <strong>not signed</strong></li>', role.label)
+                    format_html(
+                        '<li class="sign-off missing">{}: <strong>{}</strong></li>', role.label, _("not signed")
+                    )
                 )
             elif sign_off.checklist_version == obj.version:
                 rows.append(
                     format_html(
-                        '<li class="sign-off valid">{}: signed by <strong>{}</strong> at {} for version {} — '
-                        '<strong style="color:#1a7f37">✓ valid</strong></li>',
-                        role.label,
-                        selectors.person_label(sign_off.signed_by),
-                        timezone.localtime(sign_off.signed_at).strftime("%Y-%m-%d %H:%M"),
-                        sign_off.checklist_version,
+                        '<li class="sign-off valid">{} — <strong style="color:#1a7f37">✓ {}</strong></li>',
+                        _html(
+                            _("%(role)s: signed by %(who)s at %(at)s for version %(version)s"),
+                            role=role.label,
+                            who=format_html("<strong>{}</strong>", selectors.person_label(sign_off.signed_by)),
+                            at=timezone.localtime(sign_off.signed_at).strftime("%Y-%m-%d %H:%M"),
+                            version=sign_off.checklist_version,
+                        ),
+                        pgettext_lazy("sign-off", "valid"),
                     )
                 )
             else:
                 rows.append(
                     format_html(
-                        '<li class="sign-off void">{}: signed by {} for version {} — <strong style="color:#b91c1c">'
-                        "✗ void</strong>: the checklist changed since (now version {}); it must be signed again</li>",
-                        role.label,
-                        selectors.person_label(sign_off.signed_by),
-                        sign_off.checklist_version,
-                        obj.version,
+                        '<li class="sign-off void">{} — <strong style="color:#b91c1c">✗ {}</strong>: {}</li>',
+                        _("%(role)s: signed by %(who)s for version %(version)s")
+                        % {
+                            "role": role.label,
+                            "who": selectors.person_label(sign_off.signed_by),
+                            "version": sign_off.checklist_version,
+                        },
+                        pgettext_lazy("sign-off", "void"),
+                        _("the checklist changed since (now version %(version)s); it must be signed again")
+                        % {"version": obj.version},
                     )
                 )
         return format_html('<ul class="sign-offs">{}</ul>', format_html_join("", "{}", ((row,) for row in rows)))
@@ -335,7 +357,7 @@ class DecommissioningChecklistAdmin(RoleAccessMixin, admin.ModelAdmin):
     def blockers(self, obj):
         items = selectors.decommission_blockers(obj.asset)
         if not items:
-            return "Nothing: complete, with both sign-offs valid."
+            return _("Nothing: complete, with both sign-offs valid.")
         return format_html("<ul>{}</ul>", format_html_join("", "<li>{}</li>", ((item,) for item in items)))
 
     @admin.display(description=_("certificate"))
@@ -344,7 +366,7 @@ class DecommissioningChecklistAdmin(RoleAccessMixin, admin.ModelAdmin):
         if certificate is None:
             return "—"
         url = reverse("decommissioning:certificate-detail", args=[certificate.pk])
-        return format_html('<a href="{}">Certificate {}</a>', url, certificate.pk)
+        return format_html('<a href="{}">{}</a>', url, _("Certificate %(id)s") % {"id": certificate.pk})
 
     # Saving through the services -------------------------------------------------------------
 
@@ -361,7 +383,7 @@ class DecommissioningChecklistAdmin(RoleAccessMixin, admin.ModelAdmin):
         except LifecycleError as exc:
             # Only a change committed between the form's checks and this save gets here.
             request._decommissioning_refused = True
-            messages.error(request, f"Not saved: {exc.message}")
+            messages.error(request, _("Not saved: %(reason)s") % {"reason": exc.message})
             if change:
                 obj.refresh_from_db()
             return
@@ -387,7 +409,7 @@ class DecommissioningChecklistAdmin(RoleAccessMixin, admin.ModelAdmin):
                         note=entry.note,
                     )
                 except LifecycleError as exc:
-                    messages.error(request, f"Custody entry not added: {exc.message}")
+                    messages.error(request, _("Custody entry not added: %(reason)s") % {"reason": exc.message})
 
     # Sign-off, tag detach and decommission pages ---------------------------------------------
 
@@ -429,15 +451,16 @@ class DecommissioningChecklistAdmin(RoleAccessMixin, admin.ModelAdmin):
                 )
                 messages.success(
                     request,
-                    f"{sign_off.get_role_display()} sign-off recorded for version {sign_off.checklist_version}.",
+                    _("%(role)s sign-off recorded for version %(version)s.")
+                    % {"role": sign_off.get_role_display(), "version": sign_off.checklist_version},
                 )
                 return HttpResponseRedirect(self._change_url(checklist))
             except (LifecycleError, ValueError) as exc:
-                messages.error(request, f"Sign-off refused: {getattr(exc, 'message', exc)}")
+                messages.error(request, _("Sign-off refused: %(reason)s") % {"reason": getattr(exc, "message", exc)})
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
-            "title": f"Sign off the decommissioning of {checklist.asset}",
+            "title": _("Sign off the decommissioning of %(asset)s") % {"asset": checklist.asset},
             "checklist": checklist,
             "snapshot": selectors.checklist_snapshot(checklist),
             "missing": selectors.checklist_missing_items(checklist),
@@ -454,9 +477,12 @@ class DecommissioningChecklistAdmin(RoleAccessMixin, admin.ModelAdmin):
         if request.method == "POST":
             try:
                 checklist = services.checklist_record_tag_detached(checklist=checklist, user=request.user)
-                messages.success(request, f"RTLS tag detachment recorded (checklist version {checklist.version}).")
+                messages.success(
+                    request,
+                    _("RTLS tag detachment recorded (checklist version %(version)s).") % {"version": checklist.version},
+                )
             except LifecycleError as exc:
-                messages.error(request, f"Not recorded: {exc.message}")
+                messages.error(request, _("Not recorded: %(reason)s") % {"reason": exc.message})
         return HttpResponseRedirect(self._change_url(checklist))
 
     def decommission_view(self, request, pk):
@@ -468,10 +494,14 @@ class DecommissioningChecklistAdmin(RoleAccessMixin, admin.ModelAdmin):
                 certificate = services.asset_decommission(
                     asset=checklist.asset, user=request.user, note=request.POST.get("note", "")
                 )
-                messages.success(request, f"{checklist.asset} is decommissioned; certificate {certificate.pk} issued.")
+                messages.success(
+                    request,
+                    _("%(asset)s is decommissioned; certificate %(id)s issued.")
+                    % {"asset": checklist.asset, "id": certificate.pk},
+                )
                 return HttpResponseRedirect(reverse("decommissioning:certificate-detail", args=[certificate.pk]))
             except LifecycleError as exc:
-                messages.error(request, f"Not decommissioned: {exc.message}")
+                messages.error(request, _("Not decommissioned: %(reason)s") % {"reason": exc.message})
         return HttpResponseRedirect(self._change_url(checklist))
 
 

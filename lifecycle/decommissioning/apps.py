@@ -1,10 +1,11 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class DecommissioningConfig(AppConfig):
     name = "lifecycle.decommissioning"
     label = "decommissioning"
-    verbose_name = "Decommissioning: checklist, sign-offs and certificates"
+    verbose_name = _("Decommissioning: checklist, sign-offs and certificates")
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):

@@ -12,6 +12,7 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy
 
 from declarations.choices import EncryptionStatus
 from lifecycle.decommissioning.choices import FinalDisposition, RevisionAction, SanitizationMethod, SignOffRole
@@ -91,8 +92,9 @@ class DecommissioningChecklist(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        verbose_name = gettext_lazy("decommissioning checklist")
+        verbose_name_plural = gettext_lazy("decommissioning checklists")
         ordering = ["-opened_at"]
-        verbose_name = "decommissioning checklist"
 
     def __str__(self):
         return f"Decommissioning checklist for {self.asset} (version {self.version})"
@@ -110,6 +112,8 @@ class ChecklistRevision(AppendOnlyModel):
     snapshot = models.JSONField(help_text="The whole checklist, custody chain included, at this version.")
 
     class Meta:
+        verbose_name = gettext_lazy("checklist revision")
+        verbose_name_plural = gettext_lazy("checklist revisions")
         ordering = ["checklist", "version"]
         constraints = [models.UniqueConstraint(fields=["checklist", "version"], name="one_revision_per_version")]
 
@@ -132,8 +136,9 @@ class CustodyEntry(AppendOnlyModel):
     recorded_at = models.DateTimeField()
 
     class Meta:
+        verbose_name = gettext_lazy("custody entry")
+        verbose_name_plural = gettext_lazy("custody entries")
         ordering = ["checklist", "position"]
-        verbose_name_plural = "custody entries"
         constraints = [models.UniqueConstraint(fields=["checklist", "position"], name="one_custody_entry_per_position")]
 
     def __str__(self):
@@ -155,8 +160,9 @@ class SignOff(AppendOnlyModel):
     content_sha256 = models.CharField(max_length=64, blank=True, editable=False)
 
     class Meta:
+        verbose_name = gettext_lazy("sign-off")
+        verbose_name_plural = gettext_lazy("sign-offs")
         ordering = ["checklist", "signed_at"]
-        verbose_name = "sign-off"
         constraints = [
             # Backstops for the service's checks: per version one sign-off per role, and one per person,
             # so one person can never supply both sign-offs.
@@ -188,8 +194,9 @@ class DecommissioningCertificate(AppendOnlyModel):
     content_sha256 = models.CharField(max_length=64, help_text="SHA-256 of content_json's UTF-8 bytes, hex.")
 
     class Meta:
+        verbose_name = gettext_lazy("decommissioning certificate")
+        verbose_name_plural = gettext_lazy("decommissioning certificates")
         ordering = ["-issued_at"]
-        verbose_name = "decommissioning certificate"
 
     def __str__(self):
         return f"Certificate {self.id} for {self.asset}"

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 
 from django.db.models import QuerySet
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from assets.models import Asset, Tag, TagBinding
 from config.access import may
@@ -42,7 +44,10 @@ EDITABLE_FIELDS = (
 )
 TAG_FIELDS = ("tag_detached", "detached_tag_id", "tag_detached_at", "tag_detached_by")
 
-SIGN_OFF_NAMES = {SignOffRole.CLINICAL_ENGINEERING: "clinical engineering", SignOffRole.SECURITY: "security"}
+SIGN_OFF_NAMES = {
+    SignOffRole.CLINICAL_ENGINEERING: gettext_lazy("clinical engineering"),
+    SignOffRole.SECURITY: gettext_lazy("security"),
+}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -177,60 +182,72 @@ def checklist_missing_items(checklist: DecommissioningChecklist) -> list[str]:
     # 1. Stored data
     if asset.data_bearing and not c.data_bearing and not c.data_bearing_note.strip():
         missing.append(
-            "the asset record marks the device data-bearing but the checklist says it is not: "
-            "explain why in the data-bearing note"
+            _(
+                "the asset record marks the device data-bearing but the checklist says it is not: "
+                "explain why in the data-bearing note"
+            )
         )
     if c.data_bearing:
         if not c.encryption_status_confirmed:
-            missing.append("encryption status not confirmed")
+            missing.append(_("encryption status not confirmed"))
         elif c.encryption_status == EncryptionStatus.UNKNOWN:
-            missing.append("encryption status is confirmed as 'unknown': record what it is")
+            missing.append(_("encryption status is confirmed as 'unknown': record what it is"))
         if not c.sanitization_method:
-            missing.append("storage sanitization not recorded (NIST SP 800-88 method: clear, purge or destroy)")
+            missing.append(_("storage sanitization not recorded (NIST SP 800-88 method: clear, purge or destroy)"))
         if not c.sanitization_tool.strip():
-            missing.append("sanitization tool not recorded")
+            missing.append(_("sanitization tool not recorded"))
         if not c.sanitization_verification.strip():
-            missing.append("sanitization verification (how it was verified, and the result) not recorded")
+            missing.append(_("sanitization verification (how it was verified, and the result) not recorded"))
         if c.sanitized_by_id is None and not c.sanitized_by_name.strip():
-            missing.append("who performed the sanitization not recorded")
+            missing.append(_("who performed the sanitization not recorded"))
         if c.sanitized_on is None:
-            missing.append("sanitization date not recorded")
+            missing.append(_("sanitization date not recorded"))
 
     # 2. Network access
     if asset.networked and not c.networked and not c.networked_note.strip():
         missing.append(
-            "the asset record marks the device networked but the checklist says it is not: "
-            "explain why in the networked note"
+            _(
+                "the asset record marks the device networked but the checklist says it is not: "
+                "explain why in the networked note"
+            )
         )
     if c.networked:
         if not c.network_credentials_revoked:
-            missing.append("network credentials not revoked")
+            missing.append(_("network credentials not revoked"))
         if not c.network_certificates_revoked:
-            missing.append("network certificates not revoked")
+            missing.append(_("network certificates not revoked"))
         if not c.network_allowlists_removed:
-            missing.append("network allowlist entries not removed")
+            missing.append(_("network allowlist entries not removed"))
 
     # 3. RTLS tag: checked against the live binding, so a tag bound again later is caught.
     bound = Tag.objects.filter(asset=asset).first()
     if bound is not None:
-        missing.append(f"RTLS tag {bound} is still bound to the asset: detach and unbind it")
+        missing.append(_("RTLS tag %(tag)s is still bound to the asset: detach and unbind it") % {"tag": bound})
     elif not c.tag_detached:
-        missing.append("RTLS tag detachment not recorded")
+        missing.append(_("RTLS tag detachment not recorded"))
 
     # 4. Custody and disposition
     entries = list(c.custody_entries.order_by("position"))
     if not entries:
-        missing.append("chain of custody has no entries")
+        missing.append(_("chain of custody has no entries"))
     for previous, entry in zip(entries, entries[1:], strict=False):
         if not _same_party(previous.to_party, entry.from_party):
             missing.append(
-                f"chain of custody is broken: entry {entry.position} starts from {entry.from_party!r} "
-                f"but entry {previous.position} handed the device to {previous.to_party!r}"
+                _(
+                    "chain of custody is broken: entry %(entry)s starts from %(from_party)s "
+                    "but entry %(previous)s handed the device to %(to_party)s"
+                )
+                % {
+                    "entry": entry.position,
+                    "from_party": repr(entry.from_party),
+                    "previous": previous.position,
+                    "to_party": repr(previous.to_party),
+                }
             )
     if not c.final_disposition:
-        missing.append("final disposition not recorded (recycle, destroy, return to vendor, sell or donate)")
+        missing.append(_("final disposition not recorded (recycle, destroy, return to vendor, sell or donate)"))
     if not c.disposition_recipient.strip():
-        missing.append("disposition recipient not recorded")
+        missing.append(_("disposition recipient not recorded"))
     return missing
 
 
@@ -245,13 +262,15 @@ def signed_content_json(checklist: DecommissioningChecklist) -> str:
 
 def _differences(signed: dict, current: dict) -> list[str]:
     changed = [
-        f"asset {name}"
+        _("asset %(field)s") % {"field": name}
         for name in sorted(set(signed["asset"]) | set(current["asset"]))
         if signed["asset"].get(name) != current["asset"].get(name)
     ]
     sections = sorted(set(signed["checklist"]) | set(current["checklist"]))
     changed += [
-        f"checklist {name}" for name in sections if signed["checklist"].get(name) != current["checklist"].get(name)
+        _("checklist %(section)s") % {"section": name}
+        for name in sections
+        if signed["checklist"].get(name) != current["checklist"].get(name)
     ]
     return changed
 
@@ -268,13 +287,17 @@ def sign_off_mismatches(checklist: DecommissioningChecklist, sign_offs: list[Sig
         name = SIGN_OFF_NAMES[SignOffRole(sign_off.role)]
         if not sign_off.content_sha256:
             problems.append(
-                f"{name} sign-off does not record what was signed (given before sign-offs were hashed): sign again"
+                _("%(role)s sign-off does not record what was signed (given before sign-offs were hashed): sign again")
+                % {"role": name}
             )
         elif sign_off.content_sha256 != current_hash or sha256_hex(sign_off.signed_content) != sign_off.content_sha256:
             what = _differences(json.loads(sign_off.signed_content), json.loads(current_json))
             problems.append(
-                f"{name} sign-off does not match what is there now ({', '.join(what) or 'content'} changed "
-                "after it was signed): review and sign again"
+                _(
+                    "%(role)s sign-off does not match what is there now (%(what)s changed after it was signed): "
+                    "review and sign again"
+                )
+                % {"role": name, "what": ", ".join(what) or _("content")}
             )
     return problems
 
@@ -298,15 +321,15 @@ def sign_off_blockers(checklist: DecommissioningChecklist) -> list[str]:
     for role, sign_off in latest_sign_offs(checklist).items():
         name = SIGN_OFF_NAMES[role]
         if sign_off is None:
-            blockers.append(f"{name} sign-off missing")
+            blockers.append(_("%(role)s sign-off missing") % {"role": name})
         elif sign_off.checklist_version != checklist.version:
             blockers.append(
-                f"{name} sign-off void: the checklist changed after it "
-                f"(version {sign_off.checklist_version} signed, now {checklist.version})"
+                _("%(role)s sign-off void: the checklist changed after it (version %(signed)s signed, now %(now)s)")
+                % {"role": name, "signed": sign_off.checklist_version, "now": checklist.version}
             )
     valid = valid_sign_offs(checklist)
     if len({s.signed_by_id for s in valid}) < len(valid):
-        blockers.append("both sign-offs are by the same person: they must come from two different people")
+        blockers.append(_("both sign-offs are by the same person: they must come from two different people"))
     blockers.extend(sign_off_mismatches(checklist, valid))
     return blockers
 
@@ -318,7 +341,7 @@ def decommission_blockers(asset: Asset) -> list[str]:
     """
     checklist = DecommissioningChecklist.objects.filter(asset=asset).first()
     if checklist is None:
-        return ["no decommissioning checklist has been opened for this asset"]
+        return [_("no decommissioning checklist has been opened for this asset")]
     return checklist_missing_items(checklist) + sign_off_blockers(checklist)
 
 

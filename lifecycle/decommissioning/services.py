@@ -17,6 +17,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone, translation
+from django.utils.translation import gettext as _
 
 from assets.models import Asset, Tag
 from assets.services import tag_unbind
@@ -65,23 +66,29 @@ def _lock(checklist: DecommissioningChecklist) -> tuple[DecommissioningChecklist
 def _require_editor(user, action: Action = Action.CHECKLIST_EDIT) -> None:
     if not check(user, action, door="decommissioning"):
         raise DecommissioningPermissionDenied(
-            "only Clinical engineering or Security staff may work on a decommissioning checklist"
+            _("only Clinical engineering or Security staff may work on a decommissioning checklist")
         )
 
 
 def _require_biomed(asset: Asset) -> None:
     if asset.state != AssetState.BIOMED:
         raise ChecklistLocked(
-            f"asset {asset} is {state_definition(asset.state).label.lower()}: its decommissioning checklist "
-            "can only be changed while the asset is in biomed"
+            _(
+                "asset %(asset)s is %(state)s: its decommissioning checklist can only be changed while the asset "
+                "is in biomed"
+            )
+            % {"asset": asset, "state": state_definition(asset.state).label.lower()}
         )
 
 
 def _require_version(checklist: DecommissioningChecklist, expected_version: int | None) -> None:
     if expected_version is not None and expected_version != checklist.version:
         raise ChecklistConflict(
-            f"the checklist changed while you were working on it (you had version {expected_version}, "
-            f"now {checklist.version}); reload it and review the changes"
+            _(
+                "the checklist changed while you were working on it (you had version %(yours)s, now %(now)s); "
+                "reload it and review the changes"
+            )
+            % {"yours": expected_version, "now": checklist.version}
         )
 
 
@@ -141,15 +148,15 @@ def _clean_user(value):
     try:
         return User.objects.get(pk=value)
     except (User.DoesNotExist, ValueError, TypeError):
-        raise ChecklistInvalid(f"sanitized_by: no user with id {value!r}") from None
+        raise ChecklistInvalid(_("sanitized_by: no user with id %(id)s") % {"id": repr(value)}) from None
 
 
 def _clean_changes(changes: dict) -> dict:
     unknown = sorted(set(changes) - set(selectors.EDITABLE_FIELDS))
     if unknown:
         raise ChecklistInvalid(
-            f"unknown or read-only checklist field(s): {', '.join(unknown)}; "
-            f"editable fields are {', '.join(selectors.EDITABLE_FIELDS)}"
+            _("unknown or read-only checklist field(s): %(unknown)s; editable fields are %(editable)s")
+            % {"unknown": ", ".join(unknown), "editable": ", ".join(selectors.EDITABLE_FIELDS)}
         )
     cleaned = {}
     for name, value in changes.items():
@@ -164,10 +171,10 @@ def _clean_changes(changes: dict) -> dict:
         try:
             cleaned[name] = field.clean(value, None)
         except ValidationError as exc:
-            raise ChecklistInvalid(f"{name}: {' '.join(exc.messages)}") from None
+            raise ChecklistInvalid(f"{name}: {' '.join(exc.messages)}") from None  # Django's own, translated
     sanitized_on = cleaned.get("sanitized_on")
     if sanitized_on and sanitized_on > timezone.localdate():
-        raise ChecklistInvalid(f"sanitized_on: {sanitized_on.isoformat()} is in the future")
+        raise ChecklistInvalid(_("sanitized_on: %(date)s is in the future") % {"date": sanitized_on.isoformat()})
     return cleaned
 
 
@@ -216,18 +223,20 @@ def custody_entry_add(
         "container_or_seal_id": (container_or_seal_id or "").strip(),
         "note": (note or "").strip(),
     }
-    problems = [f"{name} is empty" for name in ("from_party", "to_party", "place") if not values[name]]
+    problems = [
+        _("%(field)s is empty") % {"field": name} for name in ("from_party", "to_party", "place") if not values[name]
+    ]
     for name in ("from_party", "to_party", "place", "container_or_seal_id"):
         limit = CustodyEntry._meta.get_field(name).max_length
         if len(values[name]) > limit:
-            problems.append(f"{name} is longer than {limit} characters")
+            problems.append(_("%(field)s is longer than %(limit)s characters") % {"field": name, "limit": limit})
     now = timezone.now()
     if not isinstance(transferred_at, dt.datetime) or timezone.is_naive(transferred_at):
-        problems.append("transferred_at must be a date and time with a time zone")
+        problems.append(_("transferred_at must be a date and time with a time zone"))
     elif transferred_at > now + CLOCK_SKEW:
-        problems.append(f"transferred_at {transferred_at.isoformat()} is in the future")
+        problems.append(_("transferred_at %(at)s is in the future") % {"at": transferred_at.isoformat()})
     if problems:
-        raise ChecklistInvalid("custody entry: " + "; ".join(problems))
+        raise ChecklistInvalid(_("custody entry: %(problems)s") % {"problems": "; ".join(problems)})
 
     checklist, asset = _lock(checklist)
     _require_biomed(asset)
@@ -235,8 +244,11 @@ def custody_entry_add(
     last = checklist.custody_entries.order_by("-position").first()
     if last is not None and transferred_at < last.transferred_at:
         raise ChecklistInvalid(
-            f"custody entry: time {transferred_at.isoformat()} is before the previous hand-over "
-            f"(entry {last.position} at {last.transferred_at.isoformat()}); entries are in order"
+            _(
+                "custody entry: time %(at)s is before the previous hand-over (entry %(position)s at %(previous)s); "
+                "entries are in order"
+            )
+            % {"at": transferred_at.isoformat(), "position": last.position, "previous": last.transferred_at.isoformat()}
         )
     entry = CustodyEntry.objects.create(
         checklist=checklist,
@@ -312,36 +324,44 @@ def _checklist_sign_off(*, checklist: DecommissioningChecklist, user, role: str,
         role = SignOffRole(role)
     except ValueError:
         raise ChecklistInvalid(
-            f"role {role!r} cannot sign off a decommissioning; use one of {', '.join(SignOffRole.values)}"
+            _("role %(role)s cannot sign off a decommissioning; use one of %(roles)s")
+            % {"role": repr(role), "roles": ", ".join(SignOffRole.values)}
         ) from None
     if not check(user, SIGN_OFF_ACTIONS[role.value], door="decommissioning", checklist_id=checklist.pk):
         raise DecommissioningPermissionDenied(
-            f"{selectors.person_label(user) or 'this user'} is not in the {role.label!r} group, "
-            f"so cannot give the {role.label} sign-off"
+            _("%(who)s is not in the '%(role)s' group, so cannot give the %(role)s sign-off")
+            % {"who": selectors.person_label(user) or _("this user"), "role": role.label}
         )
     checklist, asset = _lock(checklist)
     _require_biomed(asset)
     if version != checklist.version:
+        versions = {"reviewed": version, "now": checklist.version}
         raise SignOffRefused(
-            f"you reviewed version {version} but the checklist is now version {checklist.version}: "
-            "review the changes and sign that version",
-            [f"checklist changed after review (version {version} reviewed, now {checklist.version})"],
+            _(
+                "you reviewed version %(reviewed)s but the checklist is now version %(now)s: review the changes "
+                "and sign that version"
+            )
+            % versions,
+            [_("checklist changed after review (version %(reviewed)s reviewed, now %(now)s)") % versions],
         )
     missing = selectors.checklist_missing_items(checklist)
     if missing:
-        raise SignOffRefused("the checklist is incomplete: " + "; ".join(missing), missing)
+        raise SignOffRefused(_("the checklist is incomplete: %(missing)s") % {"missing": "; ".join(missing)}, missing)
     for existing in selectors.valid_sign_offs(checklist):
         if existing.signed_by_id == user.pk:
             raise SignOffRefused(
-                f"you already signed version {checklist.version} as {existing.get_role_display()}; "
-                "the other sign-off must come from a different person",
-                ["already signed by this user"],
+                _(
+                    "you already signed version %(version)s as %(role)s; the other sign-off must come from a "
+                    "different person"
+                )
+                % {"version": checklist.version, "role": existing.get_role_display()},
+                [_("already signed by this user")],
             )
         if existing.role == role:
             raise SignOffRefused(
-                f"the {role.label} sign-off for version {checklist.version} was already given by "
-                f"{selectors.person_label(existing.signed_by)}",
-                [f"{role.label} sign-off already given"],
+                _("the %(role)s sign-off for version %(version)s was already given by %(who)s")
+                % {"role": role.label, "version": checklist.version, "who": selectors.person_label(existing.signed_by)},
+                [_("%(role)s sign-off already given") % {"role": role.label}],
             )
     content = selectors.signed_content_json(checklist)
     try:
@@ -357,7 +377,7 @@ def _checklist_sign_off(*, checklist: DecommissioningChecklist, user, role: str,
             )
     except IntegrityError:
         # Only reachable if the row lock was bypassed; the unique constraints still hold the rule.
-        raise SignOffRefused("a conflicting sign-off was recorded at the same moment; reload and check") from None
+        raise SignOffRefused(_("a conflicting sign-off was recorded at the same moment; reload and check")) from None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -427,23 +447,30 @@ def _asset_decommission(*, asset: Asset, user, note: str = "") -> Decommissionin
     guard's check and the certificate's snapshot.
     """
     if not check(user, Action.DECOMMISSION, door="decommissioning", asset_id=asset.pk):
-        raise TransitionPermissionDenied(f"only {describe(Action.DECOMMISSION)} may decommission an asset")
+        raise TransitionPermissionDenied(
+            _("only %(who)s may decommission an asset") % {"who": describe(Action.DECOMMISSION)}
+        )
     checklist = DecommissioningChecklist.objects.select_for_update().filter(asset=asset).first()
     if checklist is None:
         raise DecommissionRefused(
-            f"asset {asset} cannot be decommissioned: no decommissioning checklist has been opened",
-            ["no decommissioning checklist has been opened for this asset"],
+            _("asset %(asset)s cannot be decommissioned: no decommissioning checklist has been opened")
+            % {"asset": asset},
+            [_("no decommissioning checklist has been opened for this asset")],
         )
     issued = selectors.certificate_for_asset(asset)
     if issued is not None:
         raise DecommissionRefused(
-            f"asset {asset} is already decommissioned: certificate {issued.pk} was issued "
-            f"{issued.issued_at:%Y-%m-%d %H:%M %Z}",
-            ["already decommissioned"],
+            _("asset %(asset)s is already decommissioned: certificate %(certificate)s was issued %(at)s")
+            % {"asset": asset, "certificate": issued.pk, "at": f"{issued.issued_at:%Y-%m-%d %H:%M %Z}"},
+            [_("already decommissioned")],
         )
     blockers = selectors.decommission_blockers(asset)
     if blockers:
-        raise DecommissionRefused(f"asset {asset} cannot be decommissioned yet: " + "; ".join(blockers), blockers)
+        raise DecommissionRefused(
+            _("asset %(asset)s cannot be decommissioned yet: %(reasons)s")
+            % {"asset": asset, "reasons": "; ".join(blockers)},
+            blockers,
+        )
     transition_note = note.strip() or f"decommissioning checklist version {checklist.version}, dual sign-off"
     # The transition issues the certificate (certificate_issue below) inside this same transaction.
     asset_transition(asset=asset, transition="decommission", user=user, note=transition_note)
@@ -462,8 +489,9 @@ def certificate_issue(*, asset: Asset, user) -> DecommissioningCertificate:
     checklist = DecommissioningChecklist.objects.select_for_update().filter(asset=asset).first()
     if checklist is None:
         raise DecommissionRefused(
-            f"asset {asset} cannot be decommissioned: no decommissioning checklist has been opened",
-            ["no decommissioning checklist has been opened for this asset"],
+            _("asset %(asset)s cannot be decommissioned: no decommissioning checklist has been opened")
+            % {"asset": asset},
+            [_("no decommissioning checklist has been opened for this asset")],
         )
     asset = Asset.objects.select_related("asset_type").get(pk=asset.pk)
     certificate_id = uuid.uuid4()

@@ -11,6 +11,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 from django_fsm import FSMField, FSMModelMixin, transition
 
 from config.access import StatusTransitionPermission
@@ -66,6 +67,8 @@ class EquipmentRequest(FSMModelMixin, models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        verbose_name = gettext_lazy("equipment request")
+        verbose_name_plural = gettext_lazy("equipment requests")
         ordering = ["created_at", "id"]
         constraints = [
             # Backstop for the row locks: an asset is held by at most one open request.

@@ -16,9 +16,12 @@ from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import pgettext_lazy
 
 from assets.models import Asset, AssetType
 from config.access import check, describe
+from declarations.guards import IS_SERVICEABLE
 from declarations.policy import REQUEST_TRANSITIONS, Action
 from declarations.states import AssetState, state_definition
 from lifecycle.exceptions import ConcurrentTransition, GuardFailed, LifecycleError, TransitionNotAllowed
@@ -46,7 +49,7 @@ NEEDED_BY_PAST_TOLERANCE = timedelta(minutes=5)
 
 
 def _who(user) -> str:
-    return user.get_username() if user is not None else "the system"
+    return user.get_username() if user is not None else _("the system")
 
 
 def _emit(event: str, equipment_request: EquipmentRequest) -> None:
@@ -61,17 +64,38 @@ def _lock(equipment_request: EquipmentRequest) -> EquipmentRequest:
     )
 
 
+# The words of a refusal ("cannot assign request #3: it is already delivered"); the keys stay the machine values.
+_ACTION_WORDS = {
+    "assign": pgettext_lazy("request action", "assign"),
+    "deliver": pgettext_lazy("request action", "deliver"),
+    "cancel": pgettext_lazy("request action", "cancel"),
+}
+_STATUS_WORDS = {
+    RequestStatus.OPEN: pgettext_lazy("request status", "open"),
+    RequestStatus.ASSIGNED: pgettext_lazy("request status", "assigned"),
+    RequestStatus.DELIVERED: pgettext_lazy("request status", "delivered"),
+    RequestStatus.CANCELLED: pgettext_lazy("request status", "cancelled"),
+}
+
+
 def _status_conflict(locked: EquipmentRequest, action: str) -> EquipmentRequestConflict:
     by = {
-        RequestStatus.ASSIGNED: (locked.assigned_by, locked.assigned_at, f" with {locked.asset}"),
-        RequestStatus.DELIVERED: (locked.delivered_by, locked.delivered_at, f" ({locked.asset})"),
+        RequestStatus.ASSIGNED: (locked.assigned_by, locked.assigned_at, _(" with %(asset)s")),
+        RequestStatus.DELIVERED: (locked.delivered_by, locked.delivered_at, " (%(asset)s)"),
         RequestStatus.CANCELLED: (locked.cancelled_by, locked.cancelled_at, ""),
     }.get(locked.status)
     detail = ""
     if by and by[1]:
-        detail = f" by {_who(by[0])} at {timezone.localtime(by[1]):%H:%M:%S}{by[2]}"
+        detail = _(" by %(who)s at %(at)s") % {"who": _who(by[0]), "at": f"{timezone.localtime(by[1]):%H:%M:%S}"}
+        detail += by[2] % {"asset": locked.asset} if by[2] else ""
     return EquipmentRequestConflict(
-        f"cannot {action} request #{locked.pk}: it is already {locked.status}{detail}; reload it"
+        _("cannot %(action)s request #%(id)s: it is already %(status)s%(detail)s; reload it")
+        % {
+            "action": _ACTION_WORDS.get(action, action),
+            "id": locked.pk,
+            "status": _STATUS_WORDS.get(locked.status, locked.status),
+            "detail": detail,
+        }
     )
 
 
@@ -89,16 +113,20 @@ def equipment_request_create(
     """A nurse or dispatcher asks for equipment of ``asset_type`` in ``destination_room``."""
     if not check(user, Action.REQUEST_CREATE, door="requests"):
         raise EquipmentRequestPermissionDenied(
-            f"user {_who(user)} may not request equipment: allowed for {describe(Action.REQUEST_CREATE)}"
+            _("user %(user)s may not request equipment: allowed for %(who)s")
+            % {"user": _who(user), "who": describe(Action.REQUEST_CREATE)}
         )
     if priority not in RequestPriority.values:
-        raise EquipmentRequestInvalid(f"unknown priority {priority!r}; valid: {', '.join(RequestPriority.values)}")
+        raise EquipmentRequestInvalid(
+            _("unknown priority %(priority)s; valid: %(valid)s")
+            % {"priority": repr(priority), "valid": ", ".join(RequestPriority.values)}
+        )
     now = now or timezone.now()
     if needed_by is not None:
         if timezone.is_naive(needed_by):
-            raise EquipmentRequestInvalid("needed_by must be a date and time with a time zone")
+            raise EquipmentRequestInvalid(_("needed_by must be a date and time with a time zone"))
         if needed_by < now - NEEDED_BY_PAST_TOLERANCE:
-            raise EquipmentRequestInvalid(f"needed_by {needed_by.isoformat()} is in the past")
+            raise EquipmentRequestInvalid(_("needed_by %(at)s is in the past") % {"at": needed_by.isoformat()})
     equipment_request = EquipmentRequest.objects.create(
         asset_type=asset_type,
         destination_room=destination_room,
@@ -121,13 +149,18 @@ def _reserve_given(*, locked: EquipmentRequest, asset: Asset, user, source: str)
     asset = Asset.objects.select_related("asset_type", "current_room").get(pk=asset.pk)
     if asset.asset_type_id != locked.asset_type_id:
         raise EquipmentRequestInvalid(
-            f"asset {asset} is a {asset.asset_type.name}; request #{locked.pk} is for a {locked.asset_type.name}"
+            _("asset %(asset)s is a %(type)s; request #%(id)s is for a %(wanted)s")
+            % {"asset": asset, "type": asset.asset_type.name, "id": locked.pk, "wanted": locked.asset_type.name}
         )
     if asset.state == AssetState.AVAILABLE:
         # "Available" has one meaning (docs/design.md §2): an asset with PM overdue or an open recall is not.
         blockers = asset_availability_blockers(asset=asset)
         if blockers:
-            raise GuardFailed(f"cannot reserve {asset}: {'; '.join(blockers)}", blockers)
+            raise GuardFailed(
+                _("cannot reserve %(asset)s: %(reasons)s") % {"asset": asset, "reasons": "; ".join(blockers)},
+                blockers,
+                [IS_SERVICEABLE.name],
+            )
     asset_reserve(asset=asset, user=user, note=_reserve_note(locked), source=source)
     return asset
 
@@ -140,7 +173,9 @@ def _reserve_nearest(*, locked: EquipmentRequest, user, source: str, now: dateti
     for candidate in candidates:
         if candidate.stale:
             # Only located equipment can be promised (the reserve guard); say so rather than try.
-            tried.append(f"{candidate.asset}: stale, last seen in {candidate.room.code}")
+            tried.append(
+                _("%(asset)s: stale, last seen in %(room)s") % {"asset": candidate.asset, "room": candidate.room.code}
+            )
             continue
         asset = candidate.asset
         try:
@@ -152,9 +187,11 @@ def _reserve_nearest(*, locked: EquipmentRequest, user, source: str, now: dateti
         return asset
     room = locked.destination_room
     if not candidates:
-        tried.append(f"no available {locked.asset_type.name} is located or stale on this site")
+        tried.append(_("no available %(type)s is located or stale on this site") % {"type": locked.asset_type.name})
     raise NoAssetAvailable(
-        f"no {locked.asset_type.name} could be reserved for request #{locked.pk} ({room.code})", tried
+        _("no %(type)s could be reserved for request #%(id)s (%(room)s)")
+        % {"type": locked.asset_type.name, "id": locked.pk, "room": room.code},
+        tried,
     )
 
 
@@ -171,7 +208,8 @@ def equipment_request_assign(
     action = REQUEST_TRANSITIONS["assign"].action
     if not check(user, action, door="requests", request_id=equipment_request.pk):
         raise EquipmentRequestPermissionDenied(
-            f"user {_who(user)} may not assign equipment: allowed for {describe(action)}"
+            _("user %(user)s may not assign equipment: allowed for %(who)s")
+            % {"user": _who(user), "who": describe(action)}
         )
     locked = _lock(equipment_request)
     if not status_allows(locked.assign):
@@ -194,12 +232,13 @@ def equipment_request_deliver(
     action = REQUEST_TRANSITIONS["deliver"].action
     if not check(user, action, door="requests", request_id=equipment_request.pk):
         raise EquipmentRequestPermissionDenied(
-            f"user {_who(user)} may not deliver equipment: allowed for {describe(action)}"
+            _("user %(user)s may not deliver equipment: allowed for %(who)s")
+            % {"user": _who(user), "who": describe(action)}
         )
     locked = _lock(equipment_request)
     if not status_allows(locked.deliver):
         if locked.status == RequestStatus.OPEN:
-            raise EquipmentRequestConflict(f"request #{locked.pk} has no asset yet: assign one first")
+            raise EquipmentRequestConflict(_("request #%(id)s has no asset yet: assign one first") % {"id": locked.pk})
         raise _status_conflict(locked, "deliver")
     room = locked.destination_room
     asset = Asset.objects.get(pk=locked.asset_id)
@@ -226,9 +265,13 @@ def equipment_request_cancel(
     own = user is not None and user.pk is not None and user.pk == locked.requested_by_id
     if not check(user, declared.action_for(own=own), door="requests", request_id=locked.pk):
         raise EquipmentRequestPermissionDenied(
-            f"user {_who(user)} may not cancel request #{locked.pk}: "
-            f"allowed for its requester ({describe(declared.action_for(own=True))}) "
-            f"and for {describe(declared.action)}"
+            _("user %(user)s may not cancel request #%(id)s: allowed for its requester (%(own)s) and for %(who)s")
+            % {
+                "user": _who(user),
+                "id": locked.pk,
+                "own": describe(declared.action_for(own=True)),
+                "who": describe(declared.action),
+            }
         )
     if not status_allows(locked.cancel):
         raise _status_conflict(locked, "cancel")

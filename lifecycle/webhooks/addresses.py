@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 NAT64 = ipaddress.ip_network("64:ff9b::/96")
 
@@ -75,19 +77,19 @@ def address_problem(address: str) -> str | None:
         inner = _embedded_ipv4(ip)
         if inner is not None:
             problem = address_problem(str(inner))
-            return f"embeds {inner}, which {problem}" if problem else None
+            return _("embeds %(inner)s, which %(problem)s") % {"inner": inner, "problem": problem} if problem else None
     for test, words in (
-        ("is_unspecified", "is the unspecified address"),
-        ("is_loopback", "is a loopback address"),
-        ("is_link_local", "is a link-local address (e.g. the cloud metadata service)"),
-        ("is_multicast", "is a multicast address"),
-        ("is_private", "is a private (internal network) address"),
-        ("is_reserved", "is a reserved address"),
+        ("is_unspecified", gettext_lazy("is the unspecified address")),
+        ("is_loopback", gettext_lazy("is a loopback address")),
+        ("is_link_local", gettext_lazy("is a link-local address (e.g. the cloud metadata service)")),
+        ("is_multicast", gettext_lazy("is a multicast address")),
+        ("is_private", gettext_lazy("is a private (internal network) address")),
+        ("is_reserved", gettext_lazy("is a reserved address")),
     ):
         if getattr(ip, test):
-            return words
+            return str(words)
     if not ip.is_global:
-        return "is not a public internet address"
+        return _("is not a public internet address")
     return None
 
 
@@ -95,13 +97,16 @@ def _resolve(host: str, port: int) -> list[str]:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
     except (socket.gaierror, UnicodeError) as exc:
-        raise WebhookURLRefused(f"the host {host!r} does not resolve ({exc}); use a host name that does") from None
+        raise WebhookURLRefused(
+            _("the host %(host)s does not resolve (%(error)s); use a host name that does")
+            % {"host": repr(host), "error": exc}
+        ) from None
     addresses = []
     for _family, _type, _proto, _canon, sockaddr in infos:
         if sockaddr[0] not in addresses:
             addresses.append(sockaddr[0])
     if not addresses:
-        raise WebhookURLRefused(f"the host {host!r} resolves to no address")
+        raise WebhookURLRefused(_("the host %(host)s resolves to no address") % {"host": repr(host)})
     return addresses
 
 
@@ -111,17 +116,17 @@ def check_webhook_url(url: str) -> CheckedURL:
         parts = urlsplit(url.strip())
         port = parts.port
     except ValueError as exc:
-        raise WebhookURLRefused(f"not a valid URL: {exc}") from None
+        raise WebhookURLRefused(_("not a valid URL: %(error)s") % {"error": exc}) from None
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https"):
-        raise WebhookURLRefused("use an https URL" if scheme else "not a valid URL: it has no scheme")
+        raise WebhookURLRefused(_("use an https URL") if scheme else _("not a valid URL: it has no scheme"))
     if scheme == "http" and getattr(settings, "WEBHOOK_REQUIRE_HTTPS", True):
-        raise WebhookURLRefused("use an https URL: plain http is refused in production (WEBHOOK_REQUIRE_HTTPS)")
+        raise WebhookURLRefused(_("use an https URL: plain http is refused in production (WEBHOOK_REQUIRE_HTTPS)"))
     if parts.username or parts.password:
-        raise WebhookURLRefused("do not put credentials in the URL; deliveries are signed with the secret instead")
+        raise WebhookURLRefused(_("do not put credentials in the URL; deliveries are signed with the secret instead"))
     host = (parts.hostname or "").rstrip(".")
     if not host:
-        raise WebhookURLRefused("the URL has no host")
+        raise WebhookURLRefused(_("the URL has no host"))
     port = port or (443 if scheme == "https" else 80)
     addresses = _resolve(host, port)
     names, networks = _allowed_entries()
@@ -132,10 +137,17 @@ def check_webhook_url(url: str) -> CheckedURL:
                 continue
             problem = address_problem(address)
             if problem:
-                shown = host if host == address else f"{host} resolves to {address}, which"
+                shown = (
+                    host
+                    if host == address
+                    else _("%(host)s resolves to %(address)s, which") % {"host": host, "address": address}
+                )
                 raise WebhookURLRefused(
-                    f"refused: {shown} {problem}; webhooks go to public addresses only "
-                    "(an intranet receiver must be listed in WEBHOOK_ALLOWED_HOSTS)"
+                    _(
+                        "refused: %(host)s %(problem)s; webhooks go to public addresses only (an intranet receiver "
+                        "must be listed in WEBHOOK_ALLOWED_HOSTS)"
+                    )
+                    % {"host": shown, "problem": problem}
                 )
     path = parts.path or "/"
     if parts.query:

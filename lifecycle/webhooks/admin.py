@@ -84,6 +84,7 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
             webhook_delivery_retry_now(delivery=delivery)
         self.message_user(
             request,
-            f"{queryset.count()} delivery(ies) are due now; the deliver_webhooks worker sends them.",
+            _("%(count)s delivery(ies) are due now; the deliver_webhooks worker sends them.")
+            % {"count": queryset.count()},
             messages.SUCCESS,
         )

@@ -1,8 +1,9 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class WebhooksConfig(AppConfig):
-    verbose_name = "Lifecycle: webhooks"
+    verbose_name = _("Lifecycle: webhooks")
     name = "lifecycle.webhooks"
     label = "webhooks"
     default_auto_field = "django.db.models.BigAutoField"

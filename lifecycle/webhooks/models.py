@@ -11,6 +11,8 @@ import uuid
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from lifecycle.webhooks.addresses import WebhookURLRefused, check_webhook_url
 from lifecycle.webhooks.choices import DeliveryStatus, WebhookEvent
@@ -53,6 +55,8 @@ class WebhookSubscription(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        verbose_name = gettext_lazy("webhook subscription")
+        verbose_name_plural = gettext_lazy("webhook subscriptions")
         ordering = ["name", "id"]
 
     def __str__(self):
@@ -65,11 +69,19 @@ class WebhookSubscription(models.Model):
             except WebhookURLRefused as exc:
                 raise ValidationError({"url": str(exc)}) from None
         if not isinstance(self.events, list) or not self.events:
-            raise ValidationError({"events": f"list at least one event type; valid: {', '.join(WebhookEvent.values)}"})
+            raise ValidationError(
+                {
+                    "events": _("list at least one event type; valid: %(valid)s")
+                    % {"valid": ", ".join(WebhookEvent.values)}
+                }
+            )
         unknown = [e for e in self.events if e not in WebhookEvent.values]
         if unknown:
             raise ValidationError(
-                {"events": f"unknown event type(s) {unknown}; valid: {', '.join(WebhookEvent.values)}"}
+                {
+                    "events": _("unknown event type(s) %(unknown)s; valid: %(valid)s")
+                    % {"unknown": unknown, "valid": ", ".join(WebhookEvent.values)}
+                }
             )
 
 
@@ -91,8 +103,9 @@ class WebhookDelivery(models.Model):
     created_at = models.DateTimeField()
 
     class Meta:
+        verbose_name = gettext_lazy("webhook delivery")
+        verbose_name_plural = gettext_lazy("webhook deliveries")
         ordering = ["-created_at"]
-        verbose_name_plural = "webhook deliveries"
         indexes = [models.Index(fields=["status", "next_attempt_at"], name="webhookdelivery_due")]
 
     def __str__(self):

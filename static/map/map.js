@@ -977,6 +977,12 @@
     }
   }
 
+  // The event's label is in the source language (a machine payload, config/i18n.py); the page's config has every
+  // kind's label in the reader's language, by the stable key.
+  function alertKindLabel(alert) {
+    return (config.alert_kinds || {})[alert.alert_kind] || alert.alert_kind_label || gettext("Alert");
+  }
+
   function showAlert(alert) {
     const list = $("alerts");
     $("alerts-panel").hidden = false;
@@ -985,10 +991,11 @@
       ? ' <button type="button" class="action secondary" data-show="' + subject.id + '">' + esc(gettext("Show")) + "</button>" : "";
     const item = document.createElement("li");
     item.className = "alert alert-" + esc(alert.status);
-    item.innerHTML = "<strong>" + esc(alert.alert_kind_label || gettext("Alert")) + "</strong> " + esc(alert.message) + showButton;
+    const kind = alertKindLabel(alert);
+    item.innerHTML = "<strong>" + esc(kind) + "</strong> " + esc(alert.message) + showButton;
     list.insertBefore(item, list.firstChild);
     while (list.children.length > 5) list.removeChild(list.lastChild);
-    announce(fmt(gettext("Alert: %(kind)s. %(message)s"), { kind: alert.alert_kind_label || "", message: alert.message }));
+    announce(fmt(gettext("Alert: %(kind)s. %(message)s"), { kind: kind, message: alert.message }));
   }
 
   // Location status changes with time alone (located -> stale): refresh labels and markers each 30 s.

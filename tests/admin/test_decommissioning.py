@@ -81,3 +81,21 @@ def test_decommission_button_and_certificate_link(client, checklist, biomed_staf
     html = change_page(client, checklist)
     assert response["Location"] in html  # the certificate link on the checklist page
     assert "Sign off as" not in html and 'id="decommission-button"' not in html
+
+
+def test_the_decommission_confirmation_is_translated_and_runs_from_a_script_the_csp_allows(
+    client, checklist, biomed_staff, security_staff
+):
+    """The question comes from the template in the reader's language, in a data- attribute: the CSP allows no
+    inline onsubmit= handler, so static/admin_confirm/confirm.js asks it."""
+    for user, role in ((biomed_staff, "clinical_engineering"), (security_staff, "security")):
+        services.checklist_sign_off(checklist=checklist, user=user, role=role, version=checklist.version)
+    client.force_login(biomed_staff)
+    url = reverse("admin:decommissioning_decommissioningchecklist_change", args=[checklist.pk])
+    spanish = client.get(url, HTTP_ACCEPT_LANGUAGE="es").content.decode()
+    english = client.get(url, HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    asset = checklist.asset
+    assert f'data-confirm="¿Dar de baja definitivamente {asset} y emitir su certificado?"' in spanish
+    assert f'data-confirm="Decommission {asset} for good and issue its certificate?"' in english
+    for html in (spanish, english):
+        assert "onsubmit" not in html and "admin_confirm/confirm.js" in html

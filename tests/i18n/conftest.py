@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.core.management import call_command
+from django.utils.translation import trans_real
 
 
 def catalogues_are_stale() -> bool:
@@ -22,7 +23,5 @@ def catalogues_are_stale() -> bool:
 def compiled_catalogues():
     if catalogues_are_stale():
         call_command("compilemessages", ignore_patterns=[".venv", "node_modules"], verbosity=0)
-        from django.utils.translation import trans_real
-
         trans_real._translations = {}  # drop any catalogue loaded before the .mo files existed
         trans_real._default = None

@@ -8,8 +8,14 @@ import json
 import pytest
 from django.test import Client
 from django.urls import reverse
+from django.utils import translation
 
-from declarations.states import STATE_DEFINITIONS, AssetState
+from declarations.roles import Role
+from declarations.states import STATE_DEFINITIONS, AssetState, state_definition
+from fhir.mappers import lifecycle_extension
+from lifecycle.alerts.choices import AlertKind
+from lifecycle.models import TransitionLog
+from lifecycle.webhooks.payloads import transition_payload
 from tests.api.conftest import client_for
 from tests.factories import UserFactory
 from tests.map.conftest import build_map_hospital
@@ -180,10 +186,6 @@ def test_an_unknown_language_falls_back_to_english(nurse):
 
 
 def test_group_names_stay_english_whatever_the_language(nurse):
-    from django.utils import translation
-
-    from declarations.roles import Role
-
     with translation.override("es"):
         assert str(Role.NURSE.label) == "Enfermería"
         assert Role.NURSE.group_name == "Nurse"
@@ -192,13 +194,6 @@ def test_group_names_stay_english_whatever_the_language(nurse):
 
 def test_machine_payloads_keep_source_language_labels_in_a_spanish_request(nurse):
     """Live events, webhooks and FHIR codings are read by other systems and by pages in other languages."""
-    from django.utils import translation
-
-    from declarations.states import state_definition
-    from fhir.mappers import lifecycle_extension
-    from lifecycle.models import TransitionLog
-    from lifecycle.webhooks.payloads import transition_payload
-
     hospital = build_map_hospital()
     pump = hospital.place("4N-402", asset_tag="IP-1")
     assert (
@@ -209,3 +204,15 @@ def test_machine_payloads_keep_source_language_labels_in_a_spanish_request(nurse
         assert transition_payload(TransitionLog.objects.get(asset=pump))["to_state_label"] == "In use"
         coding = lifecycle_extension("available")["extension"][0]["valueCoding"]
         assert (coding["code"], coding["display"]) == ("available", "Available")
+
+
+def test_the_maps_alert_kinds_are_in_the_pages_language_by_their_stable_keys(nurse):
+    """Live alert events keep the source-language label (a machine payload); the map shows the kind's label from
+    its config, which the server translates (static/map/map.js alertKindLabel)."""
+    build_map_hospital()
+    spanish = signed_in(nurse).get("/map/", **ES).context["config"]["alert_kinds"]
+    english = signed_in(nurse).get("/map/", **EN).context["config"]["alert_kinds"]
+    assert list(spanish) == list(english) == list(AlertKind.values)
+    assert english["low_battery"] == "Tag battery low"
+    assert spanish["low_battery"] == "Batería de la etiqueta baja"
+    assert spanish["pm_overdue"] != english["pm_overdue"]

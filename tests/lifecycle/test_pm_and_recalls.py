@@ -96,7 +96,7 @@ def test_work_order_status_rules(biomed):
     asset = located_asset(state=AssetState.BIOMED)
     work_order = work_order_open(asset=asset, kind=WorkOrderKind.CALIBRATION, user=biomed)
     work_order_update(work_order=work_order, user=biomed, status=WorkOrderStatus.CANCELLED)
-    with pytest.raises(WorkOrderError, match="cancelled cannot become in_progress"):
+    with pytest.raises(WorkOrderError, match="cancelled cannot become in progress"):
         work_order_update(work_order=work_order, user=biomed, status=WorkOrderStatus.IN_PROGRESS)
     with pytest.raises(WorkOrderError, match="cannot change kind"):
         work_order_update(work_order=work_order, user=biomed, kind=WorkOrderKind.PM)

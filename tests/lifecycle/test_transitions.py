@@ -280,10 +280,11 @@ def test_errors_share_one_base_with_an_http_status():
     for error in (ConcurrentTransition, GuardFailed, TransitionNotAllowed, TransitionPermissionDenied):
         assert issubclass(error, LifecycleError)
     assert TransitionPermissionDenied.status_code == 403
-    assert GuardFailed("x", ["PM overdue since 2026-10-02"]).as_dict() == {
+    assert GuardFailed("x", ["PM overdue since 2026-10-02"], ["is_serviceable"]).as_dict() == {
         "code": "guard_failed",
         "detail": "x",
         "reasons": ["PM overdue since 2026-10-02"],
+        "reason_codes": ["is_serviceable"],
     }
 
 

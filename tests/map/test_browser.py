@@ -452,6 +452,13 @@ def test_the_map_in_spanish_including_what_its_javascript_draws(browser, asgi_se
         )
         assert page.inner_text(".asset-popup .popup-message") == "IP-NEAR: ahora «En uso»."
         assert Asset.objects.get(pk=near.pk).state == AssetState.IN_USE
+
+        # A live alert carries its kind's label in the source language; the page shows the reader's.
+        alert = {"kind": "alert", "id": 1, "alert_kind": "low_battery", "alert_kind_label": "Tag battery low"}
+        alert |= {"status": "open", "message": "VS-1: 12 %", "subject": {"type": "asset", "id": 0}}
+        asgi_server.notify_floor(hospital.floors["floor4"].pk, alert)
+        page.wait_for_selector("#alerts li:has-text('VS-1: 12 %')", timeout=3000)
+        assert page.inner_text("#alerts li strong") == "Batería de la etiqueta baja"
     finally:
         context.close()
         time.sleep(0.3)
