@@ -17,17 +17,32 @@ class ApiTokenKind(models.TextChoices):
 
 
 class ApiToken(models.Model):
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
-    key = models.CharField(max_length=12, unique=True, help_text="The token's first 12 characters (not secret).")
-    digest = models.CharField(max_length=64, help_text="SHA-256 of the whole token; the token itself is not stored.")
-    kind = models.CharField(max_length=10, choices=ApiTokenKind.choices, default=ApiTokenKind.API)
-    label = models.CharField(max_length=100, blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
-    expires_at = models.DateTimeField()
-    revoked_at = models.DateTimeField(null=True, blank=True)
-    last_used_at = models.DateTimeField(null=True, blank=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens", verbose_name=_("user")
+    )
+    key = models.CharField(
+        max_length=12, unique=True, help_text=_("The token's first 12 characters (not secret)."), verbose_name=_("key")
+    )
+    digest = models.CharField(
+        max_length=64,
+        help_text=_("SHA-256 of the whole token; the token itself is not stored."),
+        verbose_name=_("digest"),
+    )
+    kind = models.CharField(
+        max_length=10, choices=ApiTokenKind.choices, default=ApiTokenKind.API, verbose_name=_("kind")
+    )
+    label = models.CharField(max_length=100, blank=True, verbose_name=_("label"))
+    created_at = models.DateTimeField(default=timezone.now, verbose_name=_("created at"))
+    expires_at = models.DateTimeField(verbose_name=_("expires at"))
+    revoked_at = models.DateTimeField(null=True, blank=True, verbose_name=_("revoked at"))
+    last_used_at = models.DateTimeField(null=True, blank=True, verbose_name=_("last used at"))
     issued_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("issued by"),
     )
 
     class Meta:

@@ -5,6 +5,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy as _
 from django_fsm import RETURN_VALUE, FSMField, FSMModelMixin, transition
 
 from assets.codings import type_coding_problems
@@ -51,20 +52,36 @@ class AssetIdentityFrozen(ValidationError):
 
 
 class AssetType(models.Model):
-    name = models.CharField(max_length=100, unique=True)
-    slug = models.SlugField(max_length=100, unique=True)
+    name = models.CharField(max_length=100, unique=True, verbose_name=_("name"))
+    slug = models.SlugField(max_length=100, unique=True, verbose_name=_("slug"))
     default_pm_interval_days = models.PositiveIntegerField(
-        default=365, help_text="Days between planned maintenance, unless an asset overrides it."
+        default=365,
+        help_text=_("Days between planned maintenance, unless an asset overrides it."),
+        verbose_name=_("default pm interval days"),
     )
     # Optional coding (FHIR Device.type, docs/fhir.md): SNOMED CT for the demo types.
     code_system = models.CharField(
-        max_length=200, blank=True, help_text="Code system URI, e.g. http://snomed.info/sct; blank: no coding."
+        max_length=200,
+        blank=True,
+        help_text=_("Code system URI, e.g. http://snomed.info/sct; blank: no coding."),
+        verbose_name=_("code system"),
     )
-    code = models.CharField(max_length=64, blank=True, help_text="e.g. the SNOMED CT concept id 58938008.")
-    code_display = models.CharField(max_length=200, blank=True, help_text="The code's display, e.g. Wheelchair.")
+    code = models.CharField(
+        max_length=64, blank=True, help_text=_("e.g. the SNOMED CT concept id 58938008."), verbose_name=_("code")
+    )
+    code_display = models.CharField(
+        max_length=200, blank=True, help_text=_("The code's display, e.g. Wheelchair."), verbose_name=_("code display")
+    )
     # Classification (docs/biomed.md): life-support equipment is high-risk too.
-    high_risk = models.BooleanField(default=False, help_text="High-risk equipment: maintenance must be 100 % on time.")
-    life_support = models.BooleanField(default=False, help_text="Life-support equipment (high-risk).")
+    high_risk = models.BooleanField(
+        default=False,
+        # xgettext:no-python-format
+        help_text=_("High-risk equipment: maintenance must be 100 % on time."),
+        verbose_name=_("high risk"),
+    )
+    life_support = models.BooleanField(
+        default=False, help_text=_("Life-support equipment (high-risk)."), verbose_name=_("life support")
+    )
 
     class Meta:
         verbose_name = gettext_lazy("asset type")
@@ -89,52 +106,99 @@ class Asset(FSMModelMixin, models.Model):
     """
 
     # Identity
-    asset_tag = models.CharField(max_length=64, unique=True, help_text="The hospital's inventory number.")
-    asset_type = models.ForeignKey(AssetType, on_delete=models.PROTECT, related_name="assets")
-    manufacturer = models.CharField(max_length=100)
-    model = models.CharField(max_length=100)
-    serial_number = models.CharField(max_length=100, blank=True, db_index=True)
-    unit = models.CharField(max_length=64, blank=True, help_text="Owning care unit or department.")
+    asset_tag = models.CharField(
+        max_length=64, unique=True, help_text=_("The hospital's inventory number."), verbose_name=_("asset tag")
+    )
+    asset_type = models.ForeignKey(
+        AssetType, on_delete=models.PROTECT, related_name="assets", verbose_name=_("asset type")
+    )
+    manufacturer = models.CharField(max_length=100, verbose_name=_("manufacturer"))
+    model = models.CharField(max_length=100, verbose_name=_("model"))
+    serial_number = models.CharField(max_length=100, blank=True, db_index=True, verbose_name=_("serial number"))
+    unit = models.CharField(
+        max_length=64, blank=True, help_text=_("Owning care unit or department."), verbose_name=_("unit")
+    )
 
     # Security: what a decommissioning has to deal with.
-    data_bearing = models.BooleanField(default=False, help_text="Stores data that must be sanitized at retirement.")
-    networked = models.BooleanField(default=False)
+    data_bearing = models.BooleanField(
+        default=False, help_text=_("Stores data that must be sanitized at retirement."), verbose_name=_("data bearing")
+    )
+    networked = models.BooleanField(default=False, verbose_name=_("networked"))
     encryption_status = models.CharField(
-        max_length=20, choices=EncryptionStatus.choices, default=EncryptionStatus.UNKNOWN
+        max_length=20,
+        choices=EncryptionStatus.choices,
+        default=EncryptionStatus.UNKNOWN,
+        verbose_name=_("encryption status"),
     )
-    firmware_version = models.CharField(max_length=64, blank=True)
-    risk_class = models.CharField(max_length=10, choices=RiskClass.choices, default=RiskClass.LOW)
+    firmware_version = models.CharField(max_length=64, blank=True, verbose_name=_("firmware version"))
+    risk_class = models.CharField(
+        max_length=10, choices=RiskClass.choices, default=RiskClass.LOW, verbose_name=_("risk class")
+    )
     # Classification (docs/biomed.md): blank high_risk / life_support follow the asset type.
-    high_risk = models.BooleanField(null=True, blank=True, help_text="Blank: as its type (or risk class high).")
-    life_support = models.BooleanField(null=True, blank=True, help_text="Blank: as its type.")
-    aem = models.BooleanField(
-        "alternative equipment maintenance", default=False, help_text="Maintained under an AEM programme."
+    high_risk = models.BooleanField(
+        null=True, blank=True, help_text=_("Blank: as its type (or risk class high)."), verbose_name=_("high risk")
     )
-    aem_rationale = models.TextField(blank=True, help_text="Why AEM is safe for this device (required with AEM).")
+    life_support = models.BooleanField(
+        null=True, blank=True, help_text=_("Blank: as its type."), verbose_name=_("life support")
+    )
+    aem = models.BooleanField(
+        _("alternative equipment maintenance"), default=False, help_text=_("Maintained under an AEM programme.")
+    )
+    aem_rationale = models.TextField(
+        blank=True, help_text=_("Why AEM is safe for this device (required with AEM)."), verbose_name=_("aem rationale")
+    )
 
-    in_service_date = models.DateField(null=True, blank=True)
-    purchase_date = models.DateField(null=True, blank=True)
+    in_service_date = models.DateField(null=True, blank=True, verbose_name=_("in service date"))
+    purchase_date = models.DateField(null=True, blank=True, verbose_name=_("purchase date"))
 
     # Current location, written by the location engine only.
     current_room = models.ForeignKey(
-        "locations.Room", on_delete=models.SET_NULL, null=True, blank=True, related_name="current_assets"
+        "locations.Room",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="current_assets",
+        verbose_name=_("current room"),
     )
-    location_confidence = models.FloatField(null=True, blank=True, help_text="0..1")
-    located_at = models.DateTimeField(null=True, blank=True, help_text="When the current room was decided.")
-    position_x = models.FloatField(null=True, blank=True, help_text="Trilaterated x, floor metres.")
-    position_y = models.FloatField(null=True, blank=True, help_text="Trilaterated y, floor metres.")
-    position_radius_m = models.FloatField(null=True, blank=True, help_text="Uncertainty radius, metres.")
-    last_seen = models.DateTimeField(null=True, blank=True, db_index=True, help_text="Event time of the last sighting.")
+    location_confidence = models.FloatField(
+        null=True, blank=True, help_text=_("0..1"), verbose_name=_("location confidence")
+    )
+    located_at = models.DateTimeField(
+        null=True, blank=True, help_text=_("When the current room was decided."), verbose_name=_("located at")
+    )
+    position_x = models.FloatField(
+        null=True, blank=True, help_text=_("Trilaterated x, floor metres."), verbose_name=_("position x")
+    )
+    position_y = models.FloatField(
+        null=True, blank=True, help_text=_("Trilaterated y, floor metres."), verbose_name=_("position y")
+    )
+    position_radius_m = models.FloatField(
+        null=True, blank=True, help_text=_("Uncertainty radius, metres."), verbose_name=_("position radius m")
+    )
+    last_seen = models.DateTimeField(
+        null=True,
+        blank=True,
+        db_index=True,
+        help_text=_("Event time of the last sighting."),
+        verbose_name=_("last seen"),
+    )
 
     # Lifecycle (docs/states.md, docs/lifecycle.md). Protected: nothing assigns it; transitions change it.
-    state = FSMField(default=AssetState.AVAILABLE, choices=AssetState.choices, protected=True, db_index=True)
-    pm_interval_days = models.PositiveIntegerField(
-        null=True, blank=True, help_text="Days between planned maintenance; blank: the asset type's interval."
+    state = FSMField(
+        default=AssetState.AVAILABLE, choices=AssetState.choices, protected=True, db_index=True, verbose_name=_("state")
     )
-    last_pm_date = models.DateField(null=True, blank=True, help_text="Set when a PM work order is completed.")
+    pm_interval_days = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text=_("Days between planned maintenance; blank: the asset type's interval."),
+        verbose_name=_("pm interval days"),
+    )
+    last_pm_date = models.DateField(
+        null=True, blank=True, help_text=_("Set when a PM work order is completed."), verbose_name=_("last pm date")
+    )
 
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
 
     class Meta:
         verbose_name = gettext_lazy("asset")
@@ -306,18 +370,21 @@ class Asset(FSMModelMixin, models.Model):
 
 
 class Tag(models.Model):
-    tag_id = TagIdField(unique=True, help_text="12 hex digits; any case and separators are accepted.")
+    tag_id = TagIdField(
+        unique=True, help_text=_("12 hex digits; any case and separators are accepted."), verbose_name=_("tag id")
+    )
     asset = models.OneToOneField(
         Asset,
         on_delete=models.SET_NULL,
         null=True,
         blank=True,
         related_name="tag",
-        help_text="Bound asset. Change it through bind/unbind so the history is kept.",
+        help_text=_("Bound asset. Change it through bind/unbind so the history is kept."),
+        verbose_name=_("asset"),
     )
-    battery_percent = models.PositiveSmallIntegerField(null=True, blank=True)
-    last_seen = models.DateTimeField(null=True, blank=True)
-    registered_at = models.DateTimeField(auto_now_add=True)
+    battery_percent = models.PositiveSmallIntegerField(null=True, blank=True, verbose_name=_("battery percent"))
+    last_seen = models.DateTimeField(null=True, blank=True, verbose_name=_("last seen"))
+    registered_at = models.DateTimeField(auto_now_add=True, verbose_name=_("registered at"))
 
     class Meta:
         verbose_name = gettext_lazy("tag")
@@ -331,15 +398,25 @@ class Tag(models.Model):
 class TagBinding(models.Model):
     """History of which tag was on which asset. An open binding has no unbound_at."""
 
-    tag = models.ForeignKey(Tag, on_delete=models.PROTECT, related_name="bindings")
-    asset = models.ForeignKey(Asset, on_delete=models.PROTECT, related_name="tag_bindings")
-    bound_at = models.DateTimeField()
+    tag = models.ForeignKey(Tag, on_delete=models.PROTECT, related_name="bindings", verbose_name=_("tag"))
+    asset = models.ForeignKey(Asset, on_delete=models.PROTECT, related_name="tag_bindings", verbose_name=_("asset"))
+    bound_at = models.DateTimeField(verbose_name=_("bound at"))
     bound_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("bound by"),
     )
-    unbound_at = models.DateTimeField(null=True, blank=True)
+    unbound_at = models.DateTimeField(null=True, blank=True, verbose_name=_("unbound at"))
     unbound_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("unbound by"),
     )
 
     class Meta:

@@ -69,29 +69,33 @@ class AppendOnlyModel(models.Model):
 class TransitionLog(AppendOnlyModel):
     """One row per lifecycle transition (docs/design.md §3): who moved which asset from what to what, where and why."""
 
-    asset = models.ForeignKey("assets.Asset", on_delete=models.PROTECT, related_name="transition_logs")
-    transition = models.CharField(max_length=32, choices=TransitionName.choices)
-    from_state = models.CharField(max_length=20, choices=AssetState.choices)
-    to_state = models.CharField(max_length=20, choices=AssetState.choices)
+    asset = models.ForeignKey(
+        "assets.Asset", on_delete=models.PROTECT, related_name="transition_logs", verbose_name=_("asset")
+    )
+    transition = models.CharField(max_length=32, choices=TransitionName.choices, verbose_name=_("transition"))
+    from_state = models.CharField(max_length=20, choices=AssetState.choices, verbose_name=_("from state"))
+    to_state = models.CharField(max_length=20, choices=AssetState.choices, verbose_name=_("to state"))
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.PROTECT,
         null=True,
         blank=True,
         related_name="+",
-        help_text="Blank: the system (a room-type rule).",
+        help_text=_("Blank: the system (a room-type rule)."),
+        verbose_name=_("user"),
     )
-    at = models.DateTimeField(default=timezone.now, db_index=True)
+    at = models.DateTimeField(default=timezone.now, db_index=True, verbose_name=_("at"))
     room = models.ForeignKey(
         "locations.Room",
         on_delete=models.PROTECT,
         null=True,
         blank=True,
         related_name="+",
-        help_text="Where the asset was at that moment.",
+        help_text=_("Where the asset was at that moment."),
+        verbose_name=_("room"),
     )
-    note = models.TextField(blank=True)
-    source = models.CharField(max_length=10, choices=Source.choices, default=Source.USER)
+    note = models.TextField(blank=True, verbose_name=_("note"))
+    source = models.CharField(max_length=10, choices=Source.choices, default=Source.USER, verbose_name=_("source"))
 
     class Meta:
         verbose_name = gettext_lazy("transition log entry")
@@ -119,16 +123,27 @@ class ChangeRecord(AppendOnlyModel):
         CREATED = "created", _("Created")
         CHANGED = "changed", _("Changed")
 
-    content_type = models.ForeignKey(ContentType, on_delete=models.PROTECT, related_name="+")
-    object_id = models.CharField(max_length=64)
-    target = GenericForeignKey("content_type", "object_id")
-    object_repr = models.CharField(max_length=200, help_text="The object as it was named at that moment.")
-    action = models.CharField(max_length=10, choices=Action.choices, default=Action.CHANGED)
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    content_type = models.ForeignKey(
+        ContentType, on_delete=models.PROTECT, related_name="+", verbose_name=_("content type")
     )
-    at = models.DateTimeField(default=timezone.now, db_index=True)
-    changes = models.JSONField(encoder=DjangoJSONEncoder, help_text='{"field": {"from": old, "to": new}}')
+    object_id = models.CharField(max_length=64, verbose_name=_("object id"))
+    target = GenericForeignKey("content_type", "object_id")
+    object_repr = models.CharField(
+        max_length=200, help_text=_("The object as it was named at that moment."), verbose_name=_("object repr")
+    )
+    action = models.CharField(max_length=10, choices=Action.choices, default=Action.CHANGED, verbose_name=_("action"))
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("user"),
+    )
+    at = models.DateTimeField(default=timezone.now, db_index=True, verbose_name=_("at"))
+    changes = models.JSONField(
+        encoder=DjangoJSONEncoder, help_text=_('{"field": {"from": old, "to": new}}'), verbose_name=_("changes")
+    )
 
     class Meta:
         verbose_name = gettext_lazy("change record")
@@ -180,12 +195,16 @@ def room_rule_problems(*, from_states, to_state) -> dict[str, str]:
 class RoomTypeRule(models.Model):
     """Entering a room of ``room_type`` moves an asset in one of ``from_states`` to ``to_state``."""
 
-    room_type = models.CharField(max_length=32, choices=RoomType.choices, db_index=True)
-    from_states = models.JSONField(default=list, help_text='States the rule applies to, e.g. ["in_use", "available"].')
-    to_state = models.CharField(max_length=20, choices=AssetState.choices)
-    active = models.BooleanField(default=True)
-    description = models.CharField(max_length=200, blank=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    room_type = models.CharField(max_length=32, choices=RoomType.choices, db_index=True, verbose_name=_("room type"))
+    from_states = models.JSONField(
+        default=list,
+        help_text=_('States the rule applies to, e.g. ["in_use", "available"].'),
+        verbose_name=_("from states"),
+    )
+    to_state = models.CharField(max_length=20, choices=AssetState.choices, verbose_name=_("to state"))
+    active = models.BooleanField(default=True, verbose_name=_("active"))
+    description = models.CharField(max_length=200, blank=True, verbose_name=_("description"))
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
 
     class Meta:
         verbose_name = gettext_lazy("room-type rule")
@@ -264,18 +283,30 @@ class Recall(models.Model):
 
     ALL_SERIALS = "all"
 
-    reference_number = models.CharField(max_length=64, unique=True, help_text="The manufacturer's or FDA reference.")
-    manufacturer = models.CharField(max_length=100)
-    model = models.CharField(max_length=100)
+    reference_number = models.CharField(
+        max_length=64,
+        unique=True,
+        help_text=_("The manufacturer's or FDA reference."),
+        verbose_name=_("reference number"),
+    )
+    manufacturer = models.CharField(max_length=100, verbose_name=_("manufacturer"))
+    model = models.CharField(max_length=100, verbose_name=_("model"))
     serial_numbers = models.JSONField(
-        default=list, help_text='Affected serial numbers as a list, or "all" for every unit of the model.'
+        default=list,
+        help_text=_('Affected serial numbers as a list, or "all" for every unit of the model.'),
+        verbose_name=_("serial numbers"),
     )
-    description = models.TextField(blank=True)
-    issued_date = models.DateField()
+    description = models.TextField(blank=True, verbose_name=_("description"))
+    issued_date = models.DateField(verbose_name=_("issued date"))
     issued_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("issued by"),
     )
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
     class Meta:
         verbose_name = gettext_lazy("recall")
@@ -312,19 +343,39 @@ class WorkOrder(models.Model):
     whose transitions and roles are the policy table's ``WORK_ORDER_TRANSITIONS``; lifecycle.services (and,
     for scheduled work, lifecycle.biomed.services) run them."""
 
-    asset = models.ForeignKey("assets.Asset", on_delete=models.PROTECT, related_name="work_orders")
-    kind = models.CharField(max_length=20, choices=WorkOrderKind.choices)
-    status = FSMField(max_length=20, choices=WorkOrderStatus.choices, default=WorkOrderStatus.OPEN, db_index=True)
-    recall = models.ForeignKey(Recall, on_delete=models.PROTECT, null=True, blank=True, related_name="work_orders")
+    asset = models.ForeignKey(
+        "assets.Asset", on_delete=models.PROTECT, related_name="work_orders", verbose_name=_("asset")
+    )
+    kind = models.CharField(max_length=20, choices=WorkOrderKind.choices, verbose_name=_("kind"))
+    status = FSMField(
+        max_length=20,
+        choices=WorkOrderStatus.choices,
+        default=WorkOrderStatus.OPEN,
+        db_index=True,
+        verbose_name=_("status"),
+    )
+    recall = models.ForeignKey(
+        Recall, on_delete=models.PROTECT, null=True, blank=True, related_name="work_orders", verbose_name=_("recall")
+    )
     technician = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("technician"),
     )
-    notes = models.TextField(blank=True)
-    opened_at = models.DateTimeField(default=timezone.now)
+    notes = models.TextField(blank=True, verbose_name=_("notes"))
+    opened_at = models.DateTimeField(default=timezone.now, verbose_name=_("opened at"))
     opened_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("opened by"),
     )
-    closed_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True, verbose_name=_("closed at"))
 
     class Meta:
         verbose_name = gettext_lazy("work order")

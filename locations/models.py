@@ -4,15 +4,18 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy as _
 
 from declarations.room_types import RoomType
 from locations.geometry import GeometryError, find_overlaps, polygon_from_geojson
 
 
 class Site(models.Model):
-    code = models.SlugField(max_length=64, unique=True)
-    name = models.CharField(max_length=200)
-    updated_at = models.DateTimeField(auto_now=True, help_text="Last change (FHIR meta.lastUpdated).")
+    code = models.SlugField(max_length=64, unique=True, verbose_name=_("code"))
+    name = models.CharField(max_length=200, verbose_name=_("name"))
+    updated_at = models.DateTimeField(
+        auto_now=True, help_text=_("Last change (FHIR meta.lastUpdated)."), verbose_name=_("updated at")
+    )
 
     class Meta:
         verbose_name = gettext_lazy("site")
@@ -24,10 +27,12 @@ class Site(models.Model):
 
 
 class Building(models.Model):
-    site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="buildings")
-    code = models.SlugField(max_length=64)
-    name = models.CharField(max_length=200)
-    updated_at = models.DateTimeField(auto_now=True, help_text="Last change (FHIR meta.lastUpdated).")
+    site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="buildings", verbose_name=_("site"))
+    code = models.SlugField(max_length=64, verbose_name=_("code"))
+    name = models.CharField(max_length=200, verbose_name=_("name"))
+    updated_at = models.DateTimeField(
+        auto_now=True, help_text=_("Last change (FHIR meta.lastUpdated)."), verbose_name=_("updated at")
+    )
 
     class Meta:
         verbose_name = gettext_lazy("building")
@@ -40,11 +45,17 @@ class Building(models.Model):
 
 
 class Floor(models.Model):
-    building = models.ForeignKey(Building, on_delete=models.PROTECT, related_name="floors")
-    code = models.CharField(max_length=32, help_text="The floor as people say it: 4, 4W, B1.")
-    level = models.IntegerField(help_text="Vertical order: 0 ground, negative below ground.")
-    name = models.CharField(max_length=200)
-    updated_at = models.DateTimeField(auto_now=True, help_text="Last change (FHIR meta.lastUpdated).")
+    building = models.ForeignKey(Building, on_delete=models.PROTECT, related_name="floors", verbose_name=_("building"))
+    code = models.CharField(
+        max_length=32, help_text=_("The floor as people say it: 4, 4W, B1."), verbose_name=_("code")
+    )
+    level = models.IntegerField(
+        help_text=_("Vertical order: 0 ground, negative below ground."), verbose_name=_("level")
+    )
+    name = models.CharField(max_length=200, verbose_name=_("name"))
+    updated_at = models.DateTimeField(
+        auto_now=True, help_text=_("Last change (FHIR meta.lastUpdated)."), verbose_name=_("updated at")
+    )
 
     class Meta:
         verbose_name = gettext_lazy("floor")
@@ -58,18 +69,22 @@ class Floor(models.Model):
 
 class Room(models.Model):
     # `site` repeats floor.building.site so that the database enforces one code per site.
-    site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="rooms", editable=False)
-    floor = models.ForeignKey(Floor, on_delete=models.PROTECT, related_name="rooms")
-    code = models.CharField(max_length=64)
-    name = models.CharField(max_length=200)
-    room_type = models.CharField(max_length=32, choices=RoomType.choices, db_index=True)
-    unit = models.CharField(max_length=64, blank=True, help_text="Care unit, e.g. 4 West.")
-    polygon = models.JSONField(help_text="GeoJSON Polygon geometry in floor metres.")
+    site = models.ForeignKey(
+        Site, on_delete=models.PROTECT, related_name="rooms", editable=False, verbose_name=_("site")
+    )
+    floor = models.ForeignKey(Floor, on_delete=models.PROTECT, related_name="rooms", verbose_name=_("floor"))
+    code = models.CharField(max_length=64, verbose_name=_("code"))
+    name = models.CharField(max_length=200, verbose_name=_("name"))
+    room_type = models.CharField(max_length=32, choices=RoomType.choices, db_index=True, verbose_name=_("room type"))
+    unit = models.CharField(max_length=64, blank=True, help_text=_("Care unit, e.g. 4 West."), verbose_name=_("unit"))
+    polygon = models.JSONField(help_text=_("GeoJSON Polygon geometry in floor metres."), verbose_name=_("polygon"))
     # Derived from the polygon on save; the nearest-equipment search ranks by them.
-    centroid_x = models.FloatField(editable=False, default=0.0)
-    centroid_y = models.FloatField(editable=False, default=0.0)
-    area_m2 = models.FloatField(editable=False, default=0.0)
-    updated_at = models.DateTimeField(auto_now=True, help_text="Last change (FHIR meta.lastUpdated).")
+    centroid_x = models.FloatField(editable=False, default=0.0, verbose_name=_("centroid x"))
+    centroid_y = models.FloatField(editable=False, default=0.0, verbose_name=_("centroid y"))
+    area_m2 = models.FloatField(editable=False, default=0.0, verbose_name=_("area m2"))
+    updated_at = models.DateTimeField(
+        auto_now=True, help_text=_("Last change (FHIR meta.lastUpdated)."), verbose_name=_("updated at")
+    )
 
     class Meta:
         verbose_name = gettext_lazy("room")
@@ -116,41 +131,57 @@ class Room(models.Model):
 class Receiver(models.Model):
     """A fixed BLE gateway that hears tags. Its id is the `gateway` of a sightings batch."""
 
-    gateway_id = models.CharField(max_length=64, unique=True)
-    floor = models.ForeignKey(Floor, on_delete=models.PROTECT, related_name="receivers")
+    gateway_id = models.CharField(max_length=64, unique=True, verbose_name=_("gateway id"))
+    floor = models.ForeignKey(Floor, on_delete=models.PROTECT, related_name="receivers", verbose_name=_("floor"))
     room = models.ForeignKey(
         Room,
         on_delete=models.SET_NULL,
         null=True,
         blank=True,
         related_name="receivers",
-        help_text="The room the receiver is mounted in, derived from its position.",
+        help_text=_("The room the receiver is mounted in, derived from its position."),
+        verbose_name=_("room"),
     )
-    x = models.FloatField(help_text="metres, floor coordinates")
-    y = models.FloatField(help_text="metres, floor coordinates")
-    rssi_at_1m = models.FloatField(help_text="Received power at 1 m, dBm (typically -55 to -65).")
-    path_loss_exponent = models.FloatField(null=True, blank=True, help_text="Blank: the engine default.")
-    height_m = models.FloatField(null=True, blank=True)
-    active = models.BooleanField(default=True)
-    last_heard = models.DateTimeField(null=True, blank=True)
+    x = models.FloatField(help_text=_("metres, floor coordinates"), verbose_name=_("x"))
+    y = models.FloatField(help_text=_("metres, floor coordinates"), verbose_name=_("y"))
+    rssi_at_1m = models.FloatField(
+        help_text=_("Received power at 1 m, dBm (typically -55 to -65)."), verbose_name=_("rssi at 1m")
+    )
+    path_loss_exponent = models.FloatField(
+        null=True, blank=True, help_text=_("Blank: the engine default."), verbose_name=_("path loss exponent")
+    )
+    height_m = models.FloatField(null=True, blank=True, verbose_name=_("height m"))
+    active = models.BooleanField(default=True, verbose_name=_("active"))
+    last_heard = models.DateTimeField(null=True, blank=True, verbose_name=_("last heard"))
     # What the location engine learnt about this gateway (locations/engine, docs/location-engine.md).
     clock_offset_s = models.FloatField(
         null=True,
         blank=True,
         editable=False,
-        help_text="The gateway's clock minus the site's consensus clock, estimated from the pings several "
-        "gateways hear; the engine subtracts it from the gateway's timestamps. Blank: not estimated yet.",
+        help_text=_(
+            "The gateway's clock minus the site's consensus clock, estimated from the pings several "
+            "gateways hear; the engine subtracts it from the gateway's timestamps. Blank: not estimated yet."
+        ),
+        verbose_name=_("clock offset s"),
     )
     clock_pairs = models.PositiveIntegerField(
-        default=0, editable=False, help_text="Copies of pings matched with other gateways behind the estimate."
+        default=0,
+        editable=False,
+        help_text=_("Copies of pings matched with other gateways behind the estimate."),
+        verbose_name=_("clock pairs"),
     )
-    clock_estimated_at = models.DateTimeField(null=True, blank=True, editable=False)
+    clock_estimated_at = models.DateTimeField(
+        null=True, blank=True, editable=False, verbose_name=_("clock estimated at")
+    )
     calibration_db = models.FloatField(
         null=True,
         blank=True,
         editable=False,
-        help_text="Learnt correction of rssi_at_1m (dB): this receiver hears consistently louder (+) or "
-        "quieter (-) than its datasheet value.",
+        help_text=_(
+            "Learnt correction of rssi_at_1m (dB): this receiver hears consistently louder (+) or "
+            "quieter (-) than its datasheet value."
+        ),
+        verbose_name=_("calibration db"),
     )
 
     class Meta:
@@ -169,11 +200,17 @@ class RoomInterval(models.Model):
     sighting. An open interval (left_at null) is the asset's current stay; there is at most one.
     """
 
-    asset = models.ForeignKey("assets.Asset", on_delete=models.CASCADE, related_name="room_intervals")
+    asset = models.ForeignKey(
+        "assets.Asset", on_delete=models.CASCADE, related_name="room_intervals", verbose_name=_("asset")
+    )
     # PROTECT: deleting a room must not silently rewrite where equipment has been.
-    room = models.ForeignKey(Room, on_delete=models.PROTECT, related_name="intervals")
-    entered_at = models.DateTimeField(help_text="Event time the engine placed the asset in the room.")
-    left_at = models.DateTimeField(null=True, blank=True, help_text="Empty while the asset is still there.")
+    room = models.ForeignKey(Room, on_delete=models.PROTECT, related_name="intervals", verbose_name=_("room"))
+    entered_at = models.DateTimeField(
+        help_text=_("Event time the engine placed the asset in the room."), verbose_name=_("entered at")
+    )
+    left_at = models.DateTimeField(
+        null=True, blank=True, help_text=_("Empty while the asset is still there."), verbose_name=_("left at")
+    )
 
     class Meta:
         verbose_name = gettext_lazy("room interval")
@@ -208,15 +245,18 @@ class GatewayToken(models.Model):
     only open the sightings endpoint (locations/ingest/auth.py).
     """
 
-    key = models.CharField(max_length=16, unique=True, editable=False)
-    token_hash = models.CharField(max_length=64, editable=False, help_text="SHA-256 of the whole token, hex.")
+    key = models.CharField(max_length=16, unique=True, editable=False, verbose_name=_("key"))
+    token_hash = models.CharField(
+        max_length=64, editable=False, help_text=_("SHA-256 of the whole token, hex."), verbose_name=_("token hash")
+    )
     receiver = models.ForeignKey(
         Receiver,
         on_delete=models.CASCADE,
         null=True,
         blank=True,
         related_name="tokens",
-        help_text="The one gateway this token may post for.",
+        help_text=_("The one gateway this token may post for."),
+        verbose_name=_("receiver"),
     )
     site = models.ForeignKey(
         Site,
@@ -224,12 +264,13 @@ class GatewayToken(models.Model):
         null=True,
         blank=True,
         related_name="collector_tokens",
-        help_text="A site collector token may post for any gateway of this site.",
+        help_text=_("A site collector token may post for any gateway of this site."),
+        verbose_name=_("site"),
     )
-    label = models.CharField(max_length=200, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
-    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+    label = models.CharField(max_length=200, blank=True, verbose_name=_("label"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False, verbose_name=_("last used at"))
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False, verbose_name=_("revoked at"))
 
     class Meta:
         verbose_name = gettext_lazy("gateway token")
@@ -262,14 +303,14 @@ class LocationOutbox(models.Model):
     whatever crashes in between.
     """
 
-    created_at = models.DateTimeField(db_index=True)
+    created_at = models.DateTimeField(db_index=True, verbose_name=_("created at"))
     # [[asset_id, from_room_id or null, to_room_id, entered_at ISO 8601], ...] in event-time order
-    room_changes = models.JSONField(default=list, blank=True)
+    room_changes = models.JSONField(default=list, blank=True, verbose_name=_("room changes"))
     # [[tag_id, asset_id or null, battery_percent or null, heard_at ISO 8601], ...]
-    tag_reports = models.JSONField(default=list, blank=True)
-    processed_at = models.DateTimeField(null=True, blank=True)
-    attempts = models.PositiveIntegerField(default=0)
-    last_error = models.TextField(blank=True)
+    tag_reports = models.JSONField(default=list, blank=True, verbose_name=_("tag reports"))
+    processed_at = models.DateTimeField(null=True, blank=True, verbose_name=_("processed at"))
+    attempts = models.PositiveIntegerField(default=0, verbose_name=_("attempts"))
+    last_error = models.TextField(blank=True, verbose_name=_("last error"))
 
     class Meta:
         ordering = ["pk"]

@@ -6,6 +6,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy as _
 
 from lifecycle.alerts.choices import OPEN_STATUSES, SUBJECT_FIELD, SUBJECT_FIELDS, AlertKind, AlertStatus
 from locations.models import Room
@@ -18,14 +19,21 @@ class ParLevel(models.Model):
     owns it (Asset.unit): a nurse needs a pump that is on the floor now.
     """
 
-    unit = models.CharField(max_length=64, help_text="Care unit, exactly as on the rooms' unit, e.g. 4 North.")
-    asset_type = models.ForeignKey("assets.AssetType", on_delete=models.PROTECT, related_name="par_levels")
-    target = models.PositiveIntegerField(help_text="How many the unit should have available on hand.")
-    critical = models.PositiveIntegerField(
-        help_text="Raise an alert when fewer than this many are available and located in the unit's rooms."
+    unit = models.CharField(
+        max_length=64, help_text=_("Care unit, exactly as on the rooms' unit, e.g. 4 North."), verbose_name=_("unit")
     )
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    asset_type = models.ForeignKey(
+        "assets.AssetType", on_delete=models.PROTECT, related_name="par_levels", verbose_name=_("asset type")
+    )
+    target = models.PositiveIntegerField(
+        help_text=_("How many the unit should have available on hand."), verbose_name=_("target")
+    )
+    critical = models.PositiveIntegerField(
+        help_text=_("Raise an alert when fewer than this many are available and located in the unit's rooms."),
+        verbose_name=_("critical"),
+    )
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
 
     class Meta:
         verbose_name = gettext_lazy("par level")
@@ -85,28 +93,55 @@ class Alert(models.Model):
     and the map can join to it, and the "one open alert" rule is a plain partial unique index.
     """
 
-    kind = models.CharField(max_length=32, choices=AlertKind.choices, db_index=True)
-    status = models.CharField(max_length=16, choices=AlertStatus.choices, default=AlertStatus.NEW, db_index=True)
+    kind = models.CharField(max_length=32, choices=AlertKind.choices, db_index=True, verbose_name=_("kind"))
+    status = models.CharField(
+        max_length=16, choices=AlertStatus.choices, default=AlertStatus.NEW, db_index=True, verbose_name=_("status")
+    )
 
-    asset = models.ForeignKey("assets.Asset", on_delete=models.CASCADE, null=True, blank=True, related_name="alerts")
-    tag = models.ForeignKey("assets.Tag", on_delete=models.CASCADE, null=True, blank=True, related_name="alerts")
-    par_level = models.ForeignKey(ParLevel, on_delete=models.CASCADE, null=True, blank=True, related_name="alerts")
+    asset = models.ForeignKey(
+        "assets.Asset", on_delete=models.CASCADE, null=True, blank=True, related_name="alerts", verbose_name=_("asset")
+    )
+    tag = models.ForeignKey(
+        "assets.Tag", on_delete=models.CASCADE, null=True, blank=True, related_name="alerts", verbose_name=_("tag")
+    )
+    par_level = models.ForeignKey(
+        ParLevel, on_delete=models.CASCADE, null=True, blank=True, related_name="alerts", verbose_name=_("par level")
+    )
     receiver = models.ForeignKey(
-        "locations.Receiver", on_delete=models.CASCADE, null=True, blank=True, related_name="alerts"
+        "locations.Receiver",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="alerts",
+        verbose_name=_("receiver"),
     )
 
-    message = models.TextField(help_text="What was wrong when the alert was raised.")
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    message = models.TextField(help_text=_("What was wrong when the alert was raised."), verbose_name=_("message"))
+    created_at = models.DateTimeField(default=timezone.now, db_index=True, verbose_name=_("created at"))
 
-    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_at = models.DateTimeField(null=True, blank=True, verbose_name=_("acknowledged at"))
     acknowledged_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("acknowledged by"),
     )
-    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True, verbose_name=_("resolved at"))
     resolved_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("resolved by"),
     )
-    auto_resolved = models.BooleanField(default=False, help_text="Resolved by the system when its condition cleared.")
+    auto_resolved = models.BooleanField(
+        default=False,
+        help_text=_("Resolved by the system when its condition cleared."),
+        verbose_name=_("auto resolved"),
+    )
 
     objects = AlertQuerySet.as_manager()
 

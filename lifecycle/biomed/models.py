@@ -61,17 +61,29 @@ def add_interval(base: date, value: int, unit: str) -> date:
 
 
 class _ScheduleFields(models.Model):
-    kind = models.CharField(max_length=20, choices=ScheduleKind.choices)
+    kind = models.CharField(max_length=20, choices=ScheduleKind.choices, verbose_name=_("kind"))
     name = models.CharField(
-        max_length=80, blank=True, help_text='Required for kind "other" (e.g. "battery replacement"); optional else.'
+        max_length=80,
+        blank=True,
+        help_text=_('Required for kind "other" (e.g. "battery replacement"); optional else.'),
+        verbose_name=_("name"),
     )
-    interval_value = models.PositiveIntegerField(help_text="Every so many days or months.")
-    interval_unit = models.CharField(max_length=6, choices=IntervalUnit.choices, default=IntervalUnit.DAYS)
+    interval_value = models.PositiveIntegerField(
+        help_text=_("Every so many days or months."), verbose_name=_("interval value")
+    )
+    interval_unit = models.CharField(
+        max_length=6, choices=IntervalUnit.choices, default=IntervalUnit.DAYS, verbose_name=_("interval unit")
+    )
     checklist = models.JSONField(
-        default=list, blank=True, help_text='The procedure, as a list of steps: ["step", ...].'
+        default=list,
+        blank=True,
+        help_text=_('The procedure, as a list of steps: ["step", ...].'),
+        verbose_name=_("checklist"),
     )
     lead_days = models.PositiveIntegerField(
-        default=DEFAULT_LEAD_DAYS, help_text="Open the work order this many days before the due date."
+        default=DEFAULT_LEAD_DAYS,
+        help_text=_("Open the work order this many days before the due date."),
+        verbose_name=_("lead days"),
     )
 
     class Meta:
@@ -112,12 +124,22 @@ class SchedulePlan(_ScheduleFields):
     type's plan of the same kind and name."""
 
     asset_type = models.ForeignKey(
-        "assets.AssetType", on_delete=models.CASCADE, null=True, blank=True, related_name="schedule_plans"
+        "assets.AssetType",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="schedule_plans",
+        verbose_name=_("asset type"),
     )
-    manufacturer = models.CharField(max_length=100, blank=True)
-    model = models.CharField(max_length=100, blank=True, help_text="With manufacturer: a plan for this model only.")
-    active = models.BooleanField(default=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    manufacturer = models.CharField(max_length=100, blank=True, verbose_name=_("manufacturer"))
+    model = models.CharField(
+        max_length=100,
+        blank=True,
+        help_text=_("With manufacturer: a plan for this model only."),
+        verbose_name=_("model"),
+    )
+    active = models.BooleanField(default=True, verbose_name=_("active"))
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
 
     class Meta:
         verbose_name = gettext_lazy("schedule plan")
@@ -152,24 +174,35 @@ class SchedulePlan(_ScheduleFields):
 
 
 class MaintenanceSchedule(_ScheduleFields):
-    asset = models.ForeignKey("assets.Asset", on_delete=models.CASCADE, related_name="schedules")
-    plan = models.ForeignKey(SchedulePlan, on_delete=models.SET_NULL, null=True, blank=True, related_name="schedules")
-    overrides_plan = models.BooleanField(
-        default=False, help_text="The asset's own interval and checklist: a change of the plan leaves them alone."
+    asset = models.ForeignKey(
+        "assets.Asset", on_delete=models.CASCADE, related_name="schedules", verbose_name=_("asset")
     )
-    active = models.BooleanField(default=True)
-    last_done = models.DateField(null=True, blank=True, help_text="The last passing completion.")
-    last_result = models.CharField(max_length=4, choices=WorkResult.choices, blank=True)
-    last_result_on = models.DateField(null=True, blank=True)
+    plan = models.ForeignKey(
+        SchedulePlan, on_delete=models.SET_NULL, null=True, blank=True, related_name="schedules", verbose_name=_("plan")
+    )
+    overrides_plan = models.BooleanField(
+        default=False,
+        help_text=_("The asset's own interval and checklist: a change of the plan leaves them alone."),
+        verbose_name=_("overrides plan"),
+    )
+    active = models.BooleanField(default=True, verbose_name=_("active"))
+    last_done = models.DateField(
+        null=True, blank=True, help_text=_("The last passing completion."), verbose_name=_("last done")
+    )
+    last_result = models.CharField(max_length=4, choices=WorkResult.choices, blank=True, verbose_name=_("last result"))
+    last_result_on = models.DateField(null=True, blank=True, verbose_name=_("last result on"))
     next_due = models.DateField(
         null=True,
         blank=True,
         db_index=True,
-        help_text="Last passing completion (before the first: the in-service date) plus the interval. "
-        "Blank: neither is known.",
+        help_text=_(
+            "Last passing completion (before the first: the in-service date) plus the interval. "
+            "Blank: neither is known."
+        ),
+        verbose_name=_("next due"),
     )
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
 
     class Meta:
         verbose_name = gettext_lazy("maintenance schedule")
@@ -196,13 +229,21 @@ class MaintenanceSchedule(_ScheduleFields):
 class ScheduledWork(models.Model):
     """The schedule's part of a work order. ``on_time``: closed done (pass or fail) on or before the due date."""
 
-    work_order = models.OneToOneField("lifecycle.WorkOrder", on_delete=models.CASCADE, related_name="scheduled")
-    schedule = models.ForeignKey(MaintenanceSchedule, on_delete=models.PROTECT, related_name="work")
-    due_date = models.DateField(db_index=True)
-    result = models.CharField(max_length=4, choices=WorkResult.choices, blank=True)
-    performed_on = models.DateField(null=True, blank=True)
-    checklist_results = models.JSONField(default=list, blank=True, help_text='[{"step": ..., "ok": true}, ...]')
-    miss_reason = models.TextField(blank=True, help_text="Why it closed late or was cancelled.")
+    work_order = models.OneToOneField(
+        "lifecycle.WorkOrder", on_delete=models.CASCADE, related_name="scheduled", verbose_name=_("work order")
+    )
+    schedule = models.ForeignKey(
+        MaintenanceSchedule, on_delete=models.PROTECT, related_name="work", verbose_name=_("schedule")
+    )
+    due_date = models.DateField(db_index=True, verbose_name=_("due date"))
+    result = models.CharField(max_length=4, choices=WorkResult.choices, blank=True, verbose_name=_("result"))
+    performed_on = models.DateField(null=True, blank=True, verbose_name=_("performed on"))
+    checklist_results = models.JSONField(
+        default=list, blank=True, help_text=_('[{"step": ..., "ok": true}, ...]'), verbose_name=_("checklist results")
+    )
+    miss_reason = models.TextField(
+        blank=True, help_text=_("Why it closed late or was cancelled."), verbose_name=_("miss reason")
+    )
 
     class Meta:
         verbose_name = gettext_lazy("scheduled work")
@@ -227,19 +268,35 @@ class LoanKind(models.TextChoices):
 class Loan(models.Model):
     """An asset off site with permission. Open while ``returned_at`` is empty; overdue after ``expected_return``."""
 
-    asset = models.ForeignKey("assets.Asset", on_delete=models.PROTECT, related_name="loans")
-    kind = models.CharField(max_length=20, choices=LoanKind.choices)
-    borrower = models.CharField(max_length=200, help_text="To whom or where: a patient reference, a site, a vendor.")
-    expected_return = models.DateTimeField()
-    rental_cost_per_day = models.DecimalField(
-        max_digits=10, decimal_places=2, null=True, blank=True, help_text="For a rented device: the cost per day."
+    asset = models.ForeignKey("assets.Asset", on_delete=models.PROTECT, related_name="loans", verbose_name=_("asset"))
+    kind = models.CharField(max_length=20, choices=LoanKind.choices, verbose_name=_("kind"))
+    borrower = models.CharField(
+        max_length=200,
+        help_text=_("To whom or where: a patient reference, a site, a vendor."),
+        verbose_name=_("borrower"),
     )
-    note = models.TextField(blank=True)
-    lent_at = models.DateTimeField(default=timezone.now)
-    lent_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    returned_at = models.DateTimeField(null=True, blank=True)
+    expected_return = models.DateTimeField(verbose_name=_("expected return"))
+    rental_cost_per_day = models.DecimalField(
+        max_digits=10,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text=_("For a rented device: the cost per day."),
+        verbose_name=_("rental cost per day"),
+    )
+    note = models.TextField(blank=True, verbose_name=_("note"))
+    lent_at = models.DateTimeField(default=timezone.now, verbose_name=_("lent at"))
+    lent_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("lent by")
+    )
+    returned_at = models.DateTimeField(null=True, blank=True, verbose_name=_("returned at"))
     returned_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("returned by"),
     )
 
     class Meta:
@@ -273,11 +330,11 @@ class UtilisationDay(models.Model):
     """Rollup: seconds spent in each state on one closed day, per asset type and owning unit
     (lifecycle.biomed.utilisation.utilisation_rollup; read by utilisation())."""
 
-    day = models.DateField()
-    asset_type_id = models.BigIntegerField()
-    unit = models.CharField(max_length=64, blank=True)
-    state = models.CharField(max_length=20)
-    seconds = models.BigIntegerField()
+    day = models.DateField(verbose_name=_("day"))
+    asset_type_id = models.BigIntegerField(verbose_name=_("asset type id"))
+    unit = models.CharField(max_length=64, blank=True, verbose_name=_("unit"))
+    state = models.CharField(max_length=20, verbose_name=_("state"))
+    seconds = models.BigIntegerField(verbose_name=_("seconds"))
 
     class Meta:
         constraints = [
@@ -291,12 +348,12 @@ class UtilisationDay(models.Model):
 class TurnaroundCycle(models.Model):
     """Rollup: one soiled -> available cycle whose arrival in available falls on a rolled-up day."""
 
-    asset_id = models.BigIntegerField()
-    asset_type_id = models.BigIntegerField()
-    unit = models.CharField(max_length=64, blank=True)
-    soiled_at = models.DateTimeField()
-    available_at = models.DateTimeField(db_index=True)
-    seconds = models.FloatField()
+    asset_id = models.BigIntegerField(verbose_name=_("asset id"))
+    asset_type_id = models.BigIntegerField(verbose_name=_("asset type id"))
+    unit = models.CharField(max_length=64, blank=True, verbose_name=_("unit"))
+    soiled_at = models.DateTimeField(verbose_name=_("soiled at"))
+    available_at = models.DateTimeField(db_index=True, verbose_name=_("available at"))
+    seconds = models.FloatField(verbose_name=_("seconds"))
 
     def __str__(self):
         return f"asset {self.asset_id}: soiled {self.soiled_at} -> available {self.available_at}"
@@ -305,8 +362,8 @@ class TurnaroundCycle(models.Model):
 class UtilisationRollup(models.Model):
     """How far the rollups reach: every day up to and including ``through_day`` is rolled up (one row)."""
 
-    through_day = models.DateField()
-    updated_at = models.DateTimeField(auto_now=True)
+    through_day = models.DateField(verbose_name=_("through day"))
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
 
     def __str__(self):
         return f"rolled up through {self.through_day}"

@@ -12,6 +12,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy as _
 from django_fsm import FSMField, FSMModelMixin, transition
 
 from config.access import StatusTransitionPermission
@@ -30,18 +31,36 @@ def _declared(name: str) -> dict:
 
 
 class EquipmentRequest(FSMModelMixin, models.Model):
-    asset_type = models.ForeignKey("assets.AssetType", on_delete=models.PROTECT, related_name="equipment_requests")
-    destination_room = models.ForeignKey("locations.Room", on_delete=models.PROTECT, related_name="equipment_requests")
-    priority = models.CharField(max_length=10, choices=RequestPriority.choices, default=RequestPriority.ROUTINE)
-    needed_by = models.DateTimeField(null=True, blank=True, help_text="When the equipment must be there, if said.")
-    note = models.TextField(blank=True)
+    asset_type = models.ForeignKey(
+        "assets.AssetType", on_delete=models.PROTECT, related_name="equipment_requests", verbose_name=_("asset type")
+    )
+    destination_room = models.ForeignKey(
+        "locations.Room",
+        on_delete=models.PROTECT,
+        related_name="equipment_requests",
+        verbose_name=_("destination room"),
+    )
+    priority = models.CharField(
+        max_length=10, choices=RequestPriority.choices, default=RequestPriority.ROUTINE, verbose_name=_("priority")
+    )
+    needed_by = models.DateTimeField(
+        null=True, blank=True, help_text=_("When the equipment must be there, if said."), verbose_name=_("needed by")
+    )
+    note = models.TextField(blank=True, verbose_name=_("note"))
     # Protected: nothing assigns it; the transitions below change it.
     status = FSMField(
-        max_length=10, choices=RequestStatus.choices, default=RequestStatus.OPEN, db_index=True, protected=True
+        max_length=10,
+        choices=RequestStatus.choices,
+        default=RequestStatus.OPEN,
+        db_index=True,
+        protected=True,
+        verbose_name=_("status"),
     )
 
-    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("requested by")
+    )
+    created_at = models.DateTimeField(default=timezone.now, db_index=True, verbose_name=_("created at"))
 
     asset = models.ForeignKey(
         "assets.Asset",
@@ -49,22 +68,38 @@ class EquipmentRequest(FSMModelMixin, models.Model):
         null=True,
         blank=True,
         related_name="equipment_requests",
-        help_text="The asset reserved for (then delivered to) this request.",
+        help_text=_("The asset reserved for (then delivered to) this request."),
+        verbose_name=_("asset"),
     )
     assigned_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("assigned by"),
     )
-    assigned_at = models.DateTimeField(null=True, blank=True)
+    assigned_at = models.DateTimeField(null=True, blank=True, verbose_name=_("assigned at"))
     delivered_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("delivered by"),
     )
-    delivered_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True, verbose_name=_("delivered at"))
     cancelled_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("cancelled by"),
     )
-    cancelled_at = models.DateTimeField(null=True, blank=True)
-    cancel_reason = models.TextField(blank=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True, verbose_name=_("cancelled at"))
+    cancel_reason = models.TextField(blank=True, verbose_name=_("cancel reason"))
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
 
     class Meta:
         verbose_name = gettext_lazy("equipment request")

@@ -11,6 +11,7 @@ import uuid
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.utils.text import format_lazy
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -23,36 +24,60 @@ def new_secret() -> str:
 
 
 class WebhookSubscription(models.Model):
-    name = models.CharField(max_length=200)
+    name = models.CharField(max_length=200, verbose_name=gettext_lazy("name"))
     # Checked by clean() and again before every attempt: lifecycle/webhooks/addresses.py.
-    url = models.URLField(max_length=500, help_text="Where deliveries are POSTed (http or https).")
+    url = models.URLField(
+        max_length=500,
+        help_text=gettext_lazy("Where deliveries are POSTed (http or https)."),
+        verbose_name=gettext_lazy("url"),
+    )
     secret = models.CharField(
         max_length=100,
         default=new_secret,
-        help_text="Shared secret: each delivery carries an HMAC-SHA256 of its timestamp and body with it.",
+        help_text=gettext_lazy(
+            "Shared secret: each delivery carries an HMAC-SHA256 of its timestamp and body with it."
+        ),
+        verbose_name=gettext_lazy("secret"),
     )
-    events = models.JSONField(default=list, help_text=f"Event types, e.g. {WebhookEvent.values[:2]}.")
-    active = models.BooleanField(default=True)
+    events = models.JSONField(
+        default=list,
+        help_text=format_lazy(gettext_lazy("Event types, e.g. {examples}."), examples=WebhookEvent.values[:2]),
+        verbose_name=gettext_lazy("events"),
+    )
+    active = models.BooleanField(default=True, verbose_name=gettext_lazy("active"))
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.CASCADE,
         null=True,
         blank=True,
         related_name="webhook_subscriptions",
-        help_text="Who manages it through the API; blank: managed in the admin only.",
+        help_text=gettext_lazy("Who manages it through the API; blank: managed in the admin only."),
+        verbose_name=gettext_lazy("owner"),
     )
     # asset.moved filters (blank: every asset type, every place). Other events ignore them.
     asset_types = models.ManyToManyField(
-        "assets.AssetType", blank=True, related_name="+", help_text="asset.moved: only these asset types."
+        "assets.AssetType",
+        blank=True,
+        related_name="+",
+        help_text=gettext_lazy("asset.moved: only these asset types."),
+        verbose_name=gettext_lazy("asset types"),
     )
     buildings = models.ManyToManyField(
-        "locations.Building", blank=True, related_name="+", help_text="asset.moved: only rooms entered in these."
+        "locations.Building",
+        blank=True,
+        related_name="+",
+        help_text=gettext_lazy("asset.moved: only rooms entered in these."),
+        verbose_name=gettext_lazy("buildings"),
     )
     floors = models.ManyToManyField(
-        "locations.Floor", blank=True, related_name="+", help_text="asset.moved: only rooms entered on these."
+        "locations.Floor",
+        blank=True,
+        related_name="+",
+        help_text=gettext_lazy("asset.moved: only rooms entered on these."),
+        verbose_name=gettext_lazy("floors"),
     )
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=gettext_lazy("created at"))
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=gettext_lazy("updated at"))
 
     class Meta:
         verbose_name = gettext_lazy("webhook subscription")
@@ -88,19 +113,34 @@ class WebhookSubscription(models.Model):
 class WebhookDelivery(models.Model):
     """One event for one subscription; its attempts are the delivery log."""
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    subscription = models.ForeignKey(WebhookSubscription, on_delete=models.CASCADE, related_name="deliveries")
-    event = models.CharField(max_length=64, choices=WebhookEvent.choices)
-    event_id = models.UUIDField(help_text="The same for every subscription that got this event.")
-    body = models.TextField(help_text="The exact JSON body sent (and signed).")
-    status = models.CharField(max_length=10, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING)
-    attempts = models.PositiveIntegerField(default=0)
-    next_attempt_at = models.DateTimeField(null=True, blank=True)
-    last_attempt_at = models.DateTimeField(null=True, blank=True)
-    last_status_code = models.PositiveIntegerField(null=True, blank=True)
-    last_error = models.TextField(blank=True)
-    delivered_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField()
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False, verbose_name=gettext_lazy("id"))
+    subscription = models.ForeignKey(
+        WebhookSubscription,
+        on_delete=models.CASCADE,
+        related_name="deliveries",
+        verbose_name=gettext_lazy("subscription"),
+    )
+    event = models.CharField(max_length=64, choices=WebhookEvent.choices, verbose_name=gettext_lazy("event"))
+    event_id = models.UUIDField(
+        help_text=gettext_lazy("The same for every subscription that got this event."),
+        verbose_name=gettext_lazy("event id"),
+    )
+    body = models.TextField(
+        help_text=gettext_lazy("The exact JSON body sent (and signed)."), verbose_name=gettext_lazy("body")
+    )
+    status = models.CharField(
+        max_length=10,
+        choices=DeliveryStatus.choices,
+        default=DeliveryStatus.PENDING,
+        verbose_name=gettext_lazy("status"),
+    )
+    attempts = models.PositiveIntegerField(default=0, verbose_name=gettext_lazy("attempts"))
+    next_attempt_at = models.DateTimeField(null=True, blank=True, verbose_name=gettext_lazy("next attempt at"))
+    last_attempt_at = models.DateTimeField(null=True, blank=True, verbose_name=gettext_lazy("last attempt at"))
+    last_status_code = models.PositiveIntegerField(null=True, blank=True, verbose_name=gettext_lazy("last status code"))
+    last_error = models.TextField(blank=True, verbose_name=gettext_lazy("last error"))
+    delivered_at = models.DateTimeField(null=True, blank=True, verbose_name=gettext_lazy("delivered at"))
+    created_at = models.DateTimeField(verbose_name=gettext_lazy("created at"))
 
     class Meta:
         verbose_name = gettext_lazy("webhook delivery")
@@ -113,13 +153,15 @@ class WebhookDelivery(models.Model):
 
 
 class WebhookAttempt(models.Model):
-    delivery = models.ForeignKey(WebhookDelivery, on_delete=models.CASCADE, related_name="attempt_log")
-    number = models.PositiveIntegerField()
-    at = models.DateTimeField()
-    status_code = models.PositiveIntegerField(null=True, blank=True)
-    error = models.TextField(blank=True)
-    duration_ms = models.PositiveIntegerField(default=0)
-    response_excerpt = models.TextField(blank=True)
+    delivery = models.ForeignKey(
+        WebhookDelivery, on_delete=models.CASCADE, related_name="attempt_log", verbose_name=gettext_lazy("delivery")
+    )
+    number = models.PositiveIntegerField(verbose_name=gettext_lazy("number"))
+    at = models.DateTimeField(verbose_name=gettext_lazy("at"))
+    status_code = models.PositiveIntegerField(null=True, blank=True, verbose_name=gettext_lazy("status code"))
+    error = models.TextField(blank=True, verbose_name=gettext_lazy("error"))
+    duration_ms = models.PositiveIntegerField(default=0, verbose_name=gettext_lazy("duration ms"))
+    response_excerpt = models.TextField(blank=True, verbose_name=gettext_lazy("response excerpt"))
 
     class Meta:
         ordering = ["delivery", "number"]
@@ -136,15 +178,35 @@ class AssetMoveThrottle(models.Model):
     room the last emitted event left the asset in; ``to_room`` the latest room since (latest wins).
     """
 
-    asset = models.OneToOneField("assets.Asset", on_delete=models.CASCADE, primary_key=True, related_name="+")
-    last_emitted_at = models.DateTimeField(null=True, blank=True)
-    pending = models.BooleanField(default=False)
-    from_room = models.ForeignKey("locations.Room", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
-    to_room = models.ForeignKey("locations.Room", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
-    entered_at = models.DateTimeField(null=True, blank=True)
-    confidence = models.FloatField(null=True, blank=True)
-    merged = models.PositiveIntegerField(default=0, help_text="Room changes merged into the pending event.")
-    due_at = models.DateTimeField(null=True, blank=True)
+    asset = models.OneToOneField(
+        "assets.Asset", on_delete=models.CASCADE, primary_key=True, related_name="+", verbose_name=gettext_lazy("asset")
+    )
+    last_emitted_at = models.DateTimeField(null=True, blank=True, verbose_name=gettext_lazy("last emitted at"))
+    pending = models.BooleanField(default=False, verbose_name=gettext_lazy("pending"))
+    from_room = models.ForeignKey(
+        "locations.Room",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=gettext_lazy("from room"),
+    )
+    to_room = models.ForeignKey(
+        "locations.Room",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=gettext_lazy("to room"),
+    )
+    entered_at = models.DateTimeField(null=True, blank=True, verbose_name=gettext_lazy("entered at"))
+    confidence = models.FloatField(null=True, blank=True, verbose_name=gettext_lazy("confidence"))
+    merged = models.PositiveIntegerField(
+        default=0,
+        help_text=gettext_lazy("Room changes merged into the pending event."),
+        verbose_name=gettext_lazy("merged"),
+    )
+    due_at = models.DateTimeField(null=True, blank=True, verbose_name=gettext_lazy("due at"))
 
     class Meta:
         indexes = [models.Index(fields=["pending", "due_at"], name="assetmovethrottle_due")]
