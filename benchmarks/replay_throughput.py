@@ -71,15 +71,55 @@ def copy_database(url: str) -> None:
     _run_on_server(url, f'CREATE DATABASE "{SCRATCH_DB}" TEMPLATE "{TEMPLATE_DB}"')
 
 
-def replay(checkout: Path, path: Path, url: str) -> tuple[float, str]:
+HISTORY_QUERIES = (
+    # What a replay leaves in the database, in a fixed order: every room interval, every asset's location
+    # columns, every tag's battery and last_seen, every receiver's last_heard and learnt clock/calibration.
+    "SELECT asset_id, room_id, entered_at, left_at FROM locations_roominterval ORDER BY asset_id, entered_at, room_id",
+    "SELECT id, current_room_id, location_confidence, located_at, position_x, position_y, position_radius_m, "
+    "last_seen FROM assets_asset ORDER BY id",
+    "SELECT id, battery_percent, last_seen FROM assets_tag ORDER BY id",
+    "SELECT id, last_heard, clock_offset_s, clock_pairs, calibration_db FROM locations_receiver ORDER BY id",
+)
+
+
+def history_digest(url: str) -> tuple[str, int]:
+    """An md5 of the replayed history (HISTORY_QUERIES) and the number of room intervals: two replays of one
+    file that leave the same digest left the same history."""
+    import hashlib
+    from urllib.parse import urlparse
+
+    import psycopg
+
+    parsed = urlparse(url)
+    digest = hashlib.md5()  # noqa: S324 - a fingerprint, not security
+    intervals = 0
+    with psycopg.connect(
+        host=parsed.hostname or "127.0.0.1",
+        port=parsed.port or 5432,
+        user=parsed.username or "postgres",
+        password=parsed.password or None,
+        dbname=parsed.path.lstrip("/"),
+    ) as conn:
+        for i, query in enumerate(HISTORY_QUERIES):
+            rows = conn.execute(query).fetchall()
+            if i == 0:
+                intervals = len(rows)
+            for row in rows:
+                digest.update(repr(row).encode())
+            digest.update(b"--")
+    return digest.hexdigest(), intervals
+
+
+def replay(checkout: Path, path: Path, url: str, extra: list[str]) -> tuple[float, float, str]:
     env = dict(os.environ, DATABASE_URL=url, LOG_LEVEL="WARNING", DJANGO_SETTINGS_MODULE="config.settings")
     env.pop("REDIS_URL", None)  # the embedded default: replay needs no queue
     python = checkout / ".venv" / "bin" / "python"
     if not python.exists():
         python = Path(sys.executable)
     started = time.perf_counter()
+    cpu_before = os.times()
     done = subprocess.run(
-        [str(python), "manage.py", "replay_sightings", str(path), "--progress-every", "100000000"],
+        [str(python), "manage.py", "replay_sightings", str(path), "--progress-every", "100000000", *extra],
         cwd=checkout,
         env=env,
         capture_output=True,
@@ -87,9 +127,14 @@ def replay(checkout: Path, path: Path, url: str) -> tuple[float, str]:
         check=False,
     )
     seconds = time.perf_counter() - started
+    cpu_after = os.times()
+    # CPU seconds of the command and its children (the reader process), user + system.
+    cpu = (cpu_after.children_user - cpu_before.children_user) + (
+        cpu_after.children_system - cpu_before.children_system
+    )
     if done.returncode != 0:
         raise SystemExit(f"replay_sightings failed in {checkout}:\n{done.stderr[-3000:]}")
-    return seconds, done.stdout.strip()
+    return seconds, cpu, done.stdout.strip()
 
 
 def main() -> int:
@@ -102,12 +147,20 @@ def main() -> int:
     parser.add_argument("--workdir", default="/tmp/replay_bench")
     parser.add_argument("--baseline", metavar="DIR", help="another checkout to replay the same files with")
     parser.add_argument("--keep", action="store_true", help="keep the scratch databases")
+    parser.add_argument(
+        "--reuse", action="store_true", help="reuse the files (and the kept template database) of an earlier --keep run"
+    )
+    parser.add_argument("--repeat", type=int, default=1, help="replay each file this many times per checkout")
+    parser.add_argument(
+        "--extra", default="", help="more arguments for this checkout's replay_sightings, e.g. '--reader inline'"
+    )
     args = parser.parse_args()
 
     base = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
     template_url = scratch_url(base, TEMPLATE_DB)
     url = scratch_url(base, SCRATCH_DB)
-    recreate_database(template_url, TEMPLATE_DB)
+    if not args.reuse:
+        recreate_database(template_url, TEMPLATE_DB)
     os.environ["DATABASE_URL"] = template_url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     os.environ.setdefault("LOG_LEVEL", "WARNING")
@@ -123,14 +176,22 @@ def main() -> int:
     work.mkdir(parents=True, exist_ok=True)
     small_path, large_path = work / "small.jsonl", work / "large.jsonl"
     try:
-        call_command("migrate", verbosity=0)
-        load_hospital(max(args.small_tags, args.large_tags))
+        if not args.reuse:
+            call_command("migrate", verbosity=0)
+            load_hospital(max(args.small_tags, args.large_tags))
         started = time.perf_counter()
         files = {}
         for kind, tags, path in (("small", args.small_tags, small_path), ("large", args.large_tags, large_path)):
             if args.only and kind != args.only:
                 continue
-            sightings, bodies = simulate(args.sightings, tags, args.seed, path)
+            if args.reuse:
+                bodies, sightings = 0, 0
+                with path.open() as lines:
+                    for line in lines:
+                        bodies += 1
+                        sightings += line.count('"tag"')
+            else:
+                sightings, bodies = simulate(args.sightings, tags, args.seed, path)
             files[kind] = (path, sightings)
             print(
                 f"{kind} batches: {tags:,} tags -> {bodies:,} gateway bodies, {sightings:,} sightings, "
@@ -143,20 +204,40 @@ def main() -> int:
             flush=True,
         )
         connection.close()
-        checkouts = [("this checkout", ROOT)]
+        checkouts = [("this checkout", ROOT, args.extra.split())]
         if args.baseline:
-            checkouts.append((f"baseline {args.baseline}", Path(args.baseline).resolve()))
-        for label, checkout in checkouts:
+            checkouts.append((f"baseline {args.baseline}", Path(args.baseline).resolve(), []))
+        figures: dict[tuple[str, str], list[float]] = {}
+        digests: dict[str, set[str]] = {}
+        # Interleaved (this, baseline, this, baseline, ...) so that both see the same load.
+        for _ in range(args.repeat):
             for kind, (path, sightings) in files.items():
-                copy_database(base)
-                seconds, output = replay(checkout, path, url)
-                print(
-                    f"\n{label}, {kind} batches: {sightings:,} sightings in {seconds:.2f} s wall, start-up "
-                    f"included = {sightings / seconds:,.0f} sightings/s (load average {load_average()})",
-                    flush=True,
-                )
-                for line in output.splitlines():
-                    print(f"    {line}")
+                for label, checkout, extra in checkouts:
+                    copy_database(base)
+                    seconds, cpu, output = replay(checkout, path, url, extra)
+                    digest, intervals = history_digest(url)
+                    digests.setdefault(kind, set()).add(digest)
+                    figures.setdefault((label, kind), []).append(sightings / seconds)
+                    print(
+                        f"\n{label}, {kind} batches: {sightings:,} sightings in {seconds:.2f} s wall, start-up "
+                        f"included = {sightings / seconds:,.0f} sightings/s; {cpu:.1f} CPU s = "
+                        f"{sightings / cpu:,.0f} sightings per CPU-second (load average {load_average()}); "
+                        f"history {digest} ({intervals:,} room intervals)",
+                        flush=True,
+                    )
+                    for line in output.splitlines():
+                        print(f"    {line}")
+        print("\nbest of each (sightings/s, start-up included):")
+        for (label, kind), values in figures.items():
+            print(f"  {label}, {kind}: {max(values):,.0f}  (all: {', '.join(f'{v:,.0f}' for v in values)})")
+        if args.baseline:
+            for kind in files:
+                this = max(figures[("this checkout", kind)])
+                other = max(figures[(f"baseline {args.baseline}", kind)])
+                print(f"  ratio this / baseline, {kind} batches: {this / other:.2f}")
+        for kind, seen in digests.items():
+            same = "the same history in every run" if len(seen) == 1 else f"DIFFERENT histories: {sorted(seen)}"
+            print(f"  {kind} batches: {same}")
         print("\ntarget >= 100,000 sightings/s end to end for the small batches, start-up included")
     finally:
         connection.close()

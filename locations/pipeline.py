@@ -40,11 +40,13 @@ import logging
 import math
 import threading
 import time
+import traceback
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+import numpy as np
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models.signals import post_delete, post_save
@@ -64,7 +66,14 @@ from locations.engine.types import (
     Sighting,
     SitePlan,
 )
-from locations.ingest.codec import body_size, body_time, decode_body, validate_decoded
+from locations.ingest.codec import _Body as _TypedBody
+from locations.ingest.codec import (
+    _validate_typed_columns,
+    body_size,
+    body_time,
+    decode_body,
+    validate_decoded,
+)
 from locations.ingest.queue import shard_of
 from locations.models import Floor, Receiver, Room, RoomInterval
 from locations.outbox import outbox_row
@@ -421,6 +430,91 @@ class LocationPipeline:
         with self._lock:
             self._refresh()
             return self._take(sightings, gateway_id=gateway_id, heard_at=now)
+
+    def ingest_columns(self, columns: SightingColumns) -> IngestResult:
+        """``ingest_sightings`` for validated sightings given column by column (``replay_lines``' reader):
+        the same effect as ``ingest_sightings`` of the same sightings in the same order, without a
+        ``Sighting`` object per sighting."""
+        with self._lock:
+            self._refresh()
+            return self._take_columns(columns)
+
+    def _take_columns(self, columns: SightingColumns) -> IngestResult:
+        # Keep in step with _take: the same counts, the same tag and gateway state, the same engine push.
+        tags = self._tags
+        known_gateways = self._index.receiver_pk
+        n = len(columns.ts)
+        tag_ids, gateway_ids = columns.tag_ids, columns.gateway_ids
+        if n == 0:
+            return IngestResult(gateway_id="", accepted=0, rejected=[], duplicates=0)
+        gw_codes, tag_codes, ts = columns.gw, columns.tag, columns.ts
+        active_gw = np.fromiter((g in known_gateways for g in gateway_ids), dtype=bool, count=len(gateway_ids))
+        if not active_gw.all():
+            active = active_gw[gw_codes]
+            inactive = int(n - active.sum())
+            gw_codes, tag_codes, ts = gw_codes[active], tag_codes[active], ts[active]
+            rssi, battery = columns.rssi[active], columns.battery[active]
+        else:
+            inactive = 0
+            rssi, battery = columns.rssi, columns.battery
+        present = np.zeros(len(tag_ids), dtype=bool)
+        present[tag_codes] = True
+        missing = {tag_ids[c] for c in np.flatnonzero(present).tolist() if tag_ids[c] not in tags}
+        if missing:
+            self._lookup_tags(missing)
+        entries = [tags.get(t) for t in tag_ids]
+        known_tag = np.fromiter((e is not None for e in entries), dtype=bool, count=len(entries))
+        bound = np.fromiter(
+            (e is not None and e.asset_id is not None for e in entries), dtype=bool, count=len(entries)
+        )
+        unknown = int((~known_tag[tag_codes]).sum())
+        # Each gateway's newest event time.
+        newest = np.full(len(gateway_ids), -np.inf)
+        np.maximum.at(newest, gw_codes, ts)
+        gateway_heard = self._gateway_heard
+        for code in np.flatnonzero(np.isfinite(newest)).tolist():
+            gateway, heard = gateway_ids[code], float(newest[code])
+            if heard > gateway_heard.get(gateway, -math.inf):
+                gateway_heard[gateway] = heard
+        # Each known tag's newest ts and its battery then, in arrival order (as _take).
+        self._touched_tags.update(tag_ids[c] for c in np.flatnonzero(present & known_tag).tolist())
+        tag_seen = self._tag_seen
+        slots = [tag_seen.get(t) if e is not None else None for t, e in zip(tag_ids, entries, strict=True)]
+        is_known = known_tag.tolist()
+        for code, stamp, charge in zip(tag_codes.tolist(), ts.tolist(), battery.tolist(), strict=True):
+            seen = slots[code]
+            if seen is None:
+                if not is_known[code]:
+                    continue
+                seen = slots[code] = tag_seen[tag_ids[code]] = [stamp, charge if charge >= 0 else None]
+            elif stamp >= seen[0]:
+                seen[0] = stamp
+                if charge >= 0:
+                    seen[1] = charge
+        repeated = late = 0
+        located = bound[tag_codes]
+        if located.any():
+            stats = self.engine.stats
+            duplicates_before, late_before = stats.duplicates, stats.late
+            if located.all():
+                self.engine.push_columns(gateway_ids, gw_codes, tag_ids, tag_codes, rssi, ts)
+            else:
+                self.engine.push_columns(
+                    gateway_ids, gw_codes[located], tag_ids, tag_codes[located], rssi[located], ts[located]
+                )
+            repeated = stats.duplicates - duplicates_before
+            late = stats.late - late_before
+        if inactive:
+            self.dropped_inactive += inactive
+        return IngestResult(
+            gateway_id=gateway_ids[int(columns.gw[0])],
+            accepted=n - inactive - repeated,
+            rejected=[],
+            duplicates=repeated,
+            unknown_tags=unknown,
+            late=late,
+            inactive_gateway=inactive,
+        )
 
     def _take(self, sightings, *, gateway_id: str | None, heard_at: float | None) -> IngestResult:
         tags = self._tags
@@ -851,39 +945,132 @@ def _reason_kind(reason: str) -> str:
 # small gateway batches (~12 sightings) would otherwise pay the per-call cost on every line.
 REPLAY_GROUP_SIGHTINGS = 4000
 REPLAY_GROUP_SPAN_S = 1.0
+# The reader process sends its steps to the pipeline in messages of about this many lines.
+READER_MESSAGE_LINES = 400
 
 
-def replay_lines(
+@dataclass(slots=True)
+class SightingColumns:
+    """Validated sightings column by column, in arrival order: sighting i is gateway
+    ``gateway_ids[gw[i]]``, tag ``tag_ids[tag[i]]`` (both lists in order of first appearance),
+    ``rssi[i]``, ``ts[i]`` and ``battery[i]`` (-1: none). Cheap to send between processes."""
+
+    gateway_ids: list[str]
+    gw: np.ndarray  # int32 codes into gateway_ids
+    tag_ids: list[str]
+    tag: np.ndarray  # int32 codes into tag_ids
+    rssi: np.ndarray  # float64
+    ts: np.ndarray  # float64
+    battery: np.ndarray  # int16, -1 when the gateway gave none
+
+    def __len__(self) -> int:
+        return len(self.ts)
+
+    def sightings(self) -> list[Sighting]:
+        """The same sightings as objects (tests, and ``ingest_sightings``)."""
+        gws, tags = self.gateway_ids, self.tag_ids
+        return [
+            Sighting(gws[g], tags[t], r, ts, b if b >= 0 else None)
+            for g, t, r, ts, b in zip(
+                self.gw.tolist(),
+                self.tag.tolist(),
+                self.rssi.tolist(),
+                self.ts.tolist(),
+                self.battery.tolist(),
+                strict=True,
+            )
+        ]
+
+
+@dataclass(slots=True)
+class ReaderCounts:
+    """What the reader (decode + validation) counted: lines, good bodies, their items, the items it
+    rejected (by reason) and the repeats within a body."""
+
+    lines: int = 0
+    batches: int = 0
+    sightings: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    rejection_reasons: dict[str, int] = field(default_factory=dict)
+
+    def snapshot(self) -> ReaderCounts:
+        return ReaderCounts(
+            self.lines, self.batches, self.sightings, self.duplicates, self.rejected, dict(self.rejection_reasons)
+        )
+
+
+class ReplayReaderError(RuntimeError):
+    """The reader process of a replay failed (its traceback is in the message) or died."""
+
+
+class _Group:
+    """The validated sightings of consecutive bodies, gathered for one push into the engine."""
+
+    __slots__ = ("gateways", "tags", "gw", "tag", "rssi", "ts", "battery", "low")
+
+    def __init__(self) -> None:
+        self.gateways: dict[str, int] = {}
+        self.tags: dict[str, int] = {}
+        self.gw: list[int] = []
+        self.tag: list[int] = []
+        self.rssi: list[float] = []
+        self.ts: list[float] = []
+        self.battery: list[int] = []
+        self.low = math.inf
+
+    def add(self, gateway: str, tags: list[str], rssi: list[float], ts: list[float], battery: list) -> None:
+        gateways = self.gateways
+        code = gateways.get(gateway)
+        if code is None:
+            code = gateways[gateway] = len(gateways)
+        self.gw.extend([code] * len(tags))
+        codes = self.tags
+        self.tag.extend([codes.setdefault(t, len(codes)) for t in tags])
+        self.rssi.extend(rssi)
+        self.ts.extend(ts)
+        self.battery.extend([-1 if b is None else b for b in battery])
+
+    def columns(self) -> SightingColumns:
+        return SightingColumns(
+            gateway_ids=list(self.gateways),
+            gw=np.array(self.gw, dtype=np.int32),
+            tag_ids=list(self.tags),
+            tag=np.array(self.tag, dtype=np.int32),
+            rssi=np.array(self.rssi, dtype=np.float64),
+            ts=np.array(self.ts, dtype=np.float64),
+            battery=np.array(self.battery, dtype=np.int16),
+        )
+
+
+def replay_steps(
     lines: Iterable[str | bytes],
     *,
-    pipeline: LocationPipeline,
-    flush_every_s: float = 5.0,
-    progress: Callable[[ReplayResult], None] | None = None,
-    progress_every: int = 10_000,
-    on_bad_line: Callable[[int, str], None] | None = None,
-    drain_outbox: bool = True,
-) -> ReplayResult:
-    """Feed recorded gateway bodies (one JSON object per line) through the pipeline, on event time.
+    known_gateways: frozenset[str],
+    flush_every_s: float,
+    progress_every: int,
+    counts: ReaderCounts,
+    max_future_s: float | None = None,
+):
+    """The reader's half of a replay, with no database and no engine: decode and validate each line once
+    (``codec``), gather the good sightings of consecutive bodies, and yield the pipeline's steps in order:
 
-    The same validate-once path as every front: each line is decoded (typed, msgspec) and validated once,
-    against its own ``sent_at`` (or its newest ``ts``), so an old file replays; the good sightings go to the
-    engine without further parsing, a few consecutive lines at a time. Windows are closed every
-    ``flush_every_s`` of event time, so the same file gives the same history however fast the machine is.
-    A malformed line is reported and skipped. The outbox rows written (rules, alerts) are applied before
-    returning (``drain_outbox``).
+    - ("ingest", SightingColumns): push these sightings (``LocationPipeline.ingest_columns``);
+    - ("heard", gateway_id, time): a known gateway's body with nothing accepted still says it is alive;
+    - ("process", time): close the windows and write, up to this event time;
+    - ("bad", line number, problem): a malformed line, skipped;
+    - ("progress", ReaderCounts): the counts so far, every ``progress_every`` lines.
+
+    Every step depends only on the file (and the known gateways), never on the pipeline's state, so the
+    reader can run in another process and the history is the same. ``counts`` is kept up to date.
     """
-    result = ResultAccumulator(ReplayResult())
-    out = result.result
-    started = time.perf_counter()
+    if max_future_s is None:
+        max_future_s = settings.INGEST_MAX_FUTURE_SECONDS
     last_flush = -math.inf
-    known = pipeline.known_gateways
-    group: list[Sighting] = []
-    group_low = math.inf
-    with pipeline._lock:
-        pipeline._refresh()
-        known = pipeline.known_gateways
+    group = _Group()
+    reasons = counts.rejection_reasons
     for number, raw in enumerate(lines, start=1):
-        out.lines = number
+        counts.lines = number
         problem = None
         try:
             body = decode_body(raw)
@@ -896,49 +1083,214 @@ def replay_lines(
         if body is not None:
             now = body_time(body)
             try:
-                batch = validate_decoded(body, known_gateways=known, now=now if now is not None else time.time())
+                batch, tags, rssi, stamps, battery = validate_columns(
+                    body,
+                    known_gateways=known_gateways,
+                    now=now if now is not None else time.time(),
+                    max_future_s=max_future_s,
+                )
             except BatchError as exc:
                 problem = str(exc)
             else:
-                out.batches += 1
-                out.sightings += body_size(body)
-                out.duplicates += batch.duplicates
-                out.rejected += len(batch.rejected)
-                for rejection in batch.rejected:
-                    kind = _reason_kind(rejection.reason)
-                    out.rejection_reasons[kind] = out.rejection_reasons.get(kind, 0) + 1
-                accepted = batch.accepted
-                if accepted:
-                    low = min(map(_ts, accepted))
-                    if group and (len(group) >= REPLAY_GROUP_SIGHTINGS or abs(low - group_low) > REPLAY_GROUP_SPAN_S):
-                        result.add(pipeline.ingest_sightings(group))
-                        group = []
-                        group_low = math.inf
-                    group.extend(accepted)
-                    group_low = min(group_low, low)
-                if batch.gateway_id in known and not accepted:
-                    with pipeline._lock:
-                        heard = batch.sent_at or now
-                        if heard and heard > pipeline._gateway_heard.get(batch.gateway_id, -math.inf):
-                            pipeline._gateway_heard[batch.gateway_id] = heard
+                counts.batches += 1
+                counts.sightings += body_size(body)
+                counts.duplicates += batch.duplicates
+                if batch.rejected:
+                    counts.rejected += len(batch.rejected)
+                    for rejection in batch.rejected:
+                        kind = _reason_kind(rejection.reason)
+                        reasons[kind] = reasons.get(kind, 0) + 1
+                if stamps:
+                    low = min(stamps)
+                    if group.ts and (
+                        len(group.ts) >= REPLAY_GROUP_SIGHTINGS or abs(low - group.low) > REPLAY_GROUP_SPAN_S
+                    ):
+                        yield ("ingest", group.columns())
+                        group = _Group()
+                    group.add(batch.gateway_id, tags, rssi, stamps, battery)
+                    group.low = min(group.low, low)
+                elif batch.gateway_id in known_gateways:
+                    heard = batch.sent_at or now
+                    if heard:
+                        yield ("heard", batch.gateway_id, heard)
                 if now is not None and now - last_flush >= flush_every_s:
-                    if group:
-                        result.add(pipeline.ingest_sightings(group))
-                        group = []
-                        group_low = math.inf
-                    done = pipeline.process(now)
-                    out.room_changes += len(done.room_changes)
-                    out.skipped_estimates += done.skipped
+                    if group.ts:
+                        yield ("ingest", group.columns())
+                        group = _Group()
+                    yield ("process", now)
                     last_flush = now
         if problem is not None:
-            out.bad_lines.append((number, problem))
+            yield ("bad", number, problem)
+        if number % progress_every == 0:
+            yield ("progress", counts.snapshot())
+    if group.ts:
+        yield ("ingest", group.columns())
+
+
+def validate_columns(body, *, known_gateways, now: float, max_future_s: float):
+    """``codec.validate_decoded`` with the accepted sightings as columns (tag ids, rssi, ts, battery)."""
+    if isinstance(body, _TypedBody):
+        return _validate_typed_columns(body, known_gateways=known_gateways, now=now, max_future_s=max_future_s)
+    batch = validate_decoded(body, known_gateways=known_gateways, now=now, max_future_s=max_future_s)
+    accepted, batch.accepted = batch.accepted, []
+    return (
+        batch,
+        [s.tag_id for s in accepted],
+        [s.rssi for s in accepted],
+        [s.ts for s in accepted],
+        [s.battery for s in accepted],
+    )
+
+
+def _reader_main(conn, lines, known_gateways, flush_every_s, progress_every, max_future_s) -> None:
+    """The reader process: run replay_steps, send the steps in messages; ("end", counts) or ("error", ...)."""
+    try:
+        counts = ReaderCounts()
+        message: list = []
+        lines_at = 0
+        for step in replay_steps(
+            lines,
+            known_gateways=known_gateways,
+            flush_every_s=flush_every_s,
+            progress_every=progress_every,
+            counts=counts,
+            max_future_s=max_future_s,
+        ):
+            message.append(step)
+            if counts.lines - lines_at >= READER_MESSAGE_LINES or step[0] == "bad":
+                conn.send(message)
+                message, lines_at = [], counts.lines
+        message.append(("end", counts))
+        conn.send(message)
+    except BaseException as exc:  # everything goes back to the pipeline's process, which raises it
+        try:
+            conn.send([("error", exc if isinstance(exc, UnicodeDecodeError) else None, traceback.format_exc())])
+        except Exception:  # noqa: S110 - the parent sees the pipe close and reports the exit code
+            pass
+    finally:
+        conn.close()
+
+
+def _steps_from_reader_process(lines, *, known_gateways, flush_every_s, progress_every, counts: ReaderCounts):
+    """replay_steps run in a second process (fork): the same steps, in the same order, while this process
+    pushes, estimates and writes. An error there is raised here (a UnicodeDecodeError as itself, anything
+    else as ReplayReaderError with the reader's traceback); a reader that dies raises ReplayReaderError."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    receive, send = context.Pipe(duplex=False)
+    reader = context.Process(
+        target=_reader_main,
+        args=(send, lines, known_gateways, flush_every_s, progress_every, settings.INGEST_MAX_FUTURE_SECONDS),
+        name="replay-reader",
+        daemon=True,
+    )
+    reader.start()
+    send.close()
+    try:
+        while True:
+            try:
+                message = receive.recv()
+            except EOFError:
+                reader.join(timeout=5)
+                raise ReplayReaderError(
+                    f"the replay's reader process exited (code {reader.exitcode}) before the end of the file"
+                ) from None
+            for step in message:
+                kind = step[0]
+                if kind == "end":
+                    final = step[1]
+                    counts.lines, counts.batches, counts.sightings = final.lines, final.batches, final.sightings
+                    counts.duplicates, counts.rejected = final.duplicates, final.rejected
+                    counts.rejection_reasons = final.rejection_reasons
+                    return
+                if kind == "error":
+                    if step[1] is not None:
+                        raise step[1]
+                    raise ReplayReaderError(f"the replay's reader process failed:\n{step[2]}")
+                if kind == "progress":
+                    snap = step[1]
+                    counts.lines, counts.batches, counts.sightings = snap.lines, snap.batches, snap.sightings
+                    counts.duplicates, counts.rejected = snap.duplicates, snap.rejected
+                    counts.rejection_reasons = snap.rejection_reasons
+                yield step
+    finally:
+        receive.close()
+        if reader.is_alive():
+            reader.terminate()
+        reader.join()
+
+
+def replay_lines(
+    lines: Iterable[str | bytes],
+    *,
+    pipeline: LocationPipeline,
+    flush_every_s: float = 5.0,
+    progress: Callable[[ReplayResult], None] | None = None,
+    progress_every: int = 10_000,
+    on_bad_line: Callable[[int, str], None] | None = None,
+    drain_outbox: bool = True,
+    reader_process: bool = False,
+) -> ReplayResult:
+    """Feed recorded gateway bodies (one JSON object per line) through the pipeline, on event time.
+
+    The same validate-once path as every front: each line is decoded (typed, msgspec) and validated once,
+    against its own ``sent_at`` (or its newest ``ts``), so an old file replays; the good sightings go to the
+    engine without further parsing, a few consecutive lines at a time. Windows are closed every
+    ``flush_every_s`` of event time, so the same file gives the same history however fast the machine is.
+    A malformed line is reported and skipped. The outbox rows written (rules, alerts) are applied before
+    returning (``drain_outbox``).
+
+    ``reader_process``: decode and validate in a second process (``replay_steps``, forked), pipelined with
+    the engine and the writes here; the steps and their order are the same, so is the history. If the
+    reader fails, the error is raised here and the end of the file is not processed (no final flush).
+    """
+    result = ResultAccumulator(ReplayResult())
+    out = result.result
+    started = time.perf_counter()
+    with pipeline._lock:
+        pipeline._refresh()
+        known = pipeline.known_gateways
+    counts = ReaderCounts()
+    options = {"known_gateways": known, "flush_every_s": flush_every_s, "progress_every": progress_every}
+    if reader_process:
+        steps = _steps_from_reader_process(lines, counts=counts, **options)
+    else:
+        steps = replay_steps(lines, counts=counts, **options)
+
+    def merge(snapshot: ReaderCounts) -> None:
+        out.lines, out.batches, out.sightings = snapshot.lines, snapshot.batches, snapshot.sightings
+        out.rejection_reasons = dict(snapshot.rejection_reasons)
+
+    for step in steps:
+        kind = step[0]
+        if kind == "ingest":
+            result.add(pipeline.ingest_columns(step[1]))
+        elif kind == "process":
+            done = pipeline.process(step[1])
+            out.room_changes += len(done.room_changes)
+            out.skipped_estimates += done.skipped
+        elif kind == "heard":
+            gateway_id, heard = step[1], step[2]
+            with pipeline._lock:
+                if heard > pipeline._gateway_heard.get(gateway_id, -math.inf):
+                    pipeline._gateway_heard[gateway_id] = heard
+        elif kind == "bad":
+            out.bad_lines.append((step[1], step[2]))
             if on_bad_line:
-                on_bad_line(number, problem)
-        if progress and number % progress_every == 0:
+                on_bad_line(step[1], step[2])
+        elif kind == "progress" and progress:
+            snapshot = step[1]
+            merge(snapshot)
+            engine_duplicates, engine_rejected = out.duplicates, out.rejected
+            out.duplicates += snapshot.duplicates
+            out.rejected += snapshot.rejected
             out.seconds = time.perf_counter() - started
             progress(out)
-    if group:
-        result.add(pipeline.ingest_sightings(group))
+            out.duplicates, out.rejected = engine_duplicates, engine_rejected
+    merge(counts)
+    out.duplicates += counts.duplicates
+    out.rejected += counts.rejected
     done = pipeline.process(None)
     out.room_changes += len(done.room_changes)
     out.skipped_estimates += done.skipped

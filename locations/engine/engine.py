@@ -192,6 +192,35 @@ class LocationEngine:
         raw = np.fromiter((s.ts for s in sightings), dtype=np.float64, count=n)
         return self._push_arrays(gw, tag, rssi, raw)
 
+    def push_columns(
+        self,
+        gateway_ids: Sequence[str],
+        gw_codes: np.ndarray,
+        tag_ids: Sequence[str],
+        tag_codes: np.ndarray,
+        rssi: np.ndarray,
+        ts: np.ndarray,
+    ) -> int:
+        """``push`` for sightings given column by column (a replay's reader, no Sighting objects): sighting i
+        is gateway ``gateway_ids[gw_codes[i]]``, tag ``tag_ids[tag_codes[i]]``, ``rssi[i]``, ``ts[i]``. The
+        same result as ``push`` of the same sightings in the same order (tags are numbered in the order they
+        first appear, as push does)."""
+        n = len(ts)
+        if n == 0:
+            return 0
+        gw_index = self.plan.gateway_index
+        gw_table = np.fromiter((gw_index.get(g, -1) for g in gateway_ids), dtype=np.int64, count=len(gateway_ids))
+        tag_table = np.full(len(tag_ids), -1, dtype=np.int64)
+        codes, first = np.unique(tag_codes, return_index=True)
+        for code in codes[np.argsort(first, kind="stable")].tolist():
+            tag_table[code] = self._tag(tag_ids[code])
+        return self._push_arrays(
+            gw_table[gw_codes],
+            tag_table[tag_codes],
+            np.asarray(rssi, dtype=np.float64),
+            np.asarray(ts, dtype=np.float64),
+        )
+
     def _push_arrays(self, gw, tag, rssi, raw) -> int:
         cfg, stats = self.config, self.stats
         n = len(gw)

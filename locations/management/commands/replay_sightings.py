@@ -1,11 +1,13 @@
 """Replay recorded gateway batches (one JSON body per line) through the live location pipeline."""
 
+import io
+import os
 import sys
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from locations.pipeline import LocationPipeline, replay_lines
+from locations.pipeline import LocationPipeline, ReplayReaderError, replay_lines
 
 MAX_BAD_LINES_SHOWN = 50
 
@@ -31,14 +33,27 @@ class Command(BaseCommand):
             metavar="SECONDS",
             help="close the engine's windows and write to the database every this many seconds of event time",
         )
+        parser.add_argument(
+            "--reader",
+            choices=["process", "inline"],
+            default="process",
+            help="decode and validate the lines in a second process, pipelined with the engine and the writes "
+            "(default), or in this one; the history is the same",
+        )
 
-    def handle(self, *args, file, progress_every, flush_every, **options):
+    def handle(self, *args, file, progress_every, flush_every, reader="process", **options):
         if progress_every < 1:
             raise CommandError("--progress-every must be at least 1")
         if flush_every <= 0:
             raise CommandError("--flush-every must be more than 0 seconds")
+        close = True
         if file == "-":
-            stream, name = sys.stdin, "standard input"
+            name = "standard input"
+            try:
+                # A duplicate of the descriptor: a forked reader process closes its own sys.stdin.
+                stream = open(os.dup(sys.stdin.fileno()), encoding="utf-8")  # noqa: SIM115 - closed below
+            except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+                stream, close, reader = sys.stdin, False, "inline"  # not a real file (tests): read it here
         else:
             path = Path(file)
             if not path.is_file():
@@ -71,11 +86,14 @@ class Command(BaseCommand):
                 progress=progress,
                 progress_every=progress_every,
                 on_bad_line=bad_line,
+                reader_process=reader == "process",
             )
         except UnicodeDecodeError as exc:
             raise CommandError(f"{name} is not UTF-8 text: {exc}") from None
+        except ReplayReaderError as exc:
+            raise CommandError(f"{name}: {exc}") from None
         finally:
-            if stream is not sys.stdin:
+            if close:
                 stream.close()
 
         self.stdout.write(
