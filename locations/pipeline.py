@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import logging
 import math
+import multiprocessing
 import threading
 import time
 import traceback
@@ -464,9 +465,7 @@ class LocationPipeline:
             self._lookup_tags(missing)
         entries = [tags.get(t) for t in tag_ids]
         known_tag = np.fromiter((e is not None for e in entries), dtype=bool, count=len(entries))
-        bound = np.fromiter(
-            (e is not None and e.asset_id is not None for e in entries), dtype=bool, count=len(entries)
-        )
+        bound = np.fromiter((e is not None and e.asset_id is not None for e in entries), dtype=bool, count=len(entries))
         unknown = int((~known_tag[tag_codes]).sum())
         # Each gateway's newest event time.
         newest = np.full(len(gateway_ids), -np.inf)
@@ -1175,8 +1174,6 @@ def _steps_from_reader_process(lines, *, known_gateways, flush_every_s, progress
     """replay_steps run in a second process (fork): the same steps, in the same order, while this process
     pushes, estimates and writes. An error there is raised here (a UnicodeDecodeError as itself, anything
     else as ReplayReaderError with the reader's traceback); a reader that dies raises ReplayReaderError."""
-    import multiprocessing
-
     context = multiprocessing.get_context("fork")
     receive, send = context.Pipe(duplex=False)
     reader = context.Process(
