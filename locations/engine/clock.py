@@ -128,15 +128,22 @@ class ClockEstimator:
         ts = raw - self.offset[gw]
         order = np.lexsort((gw, ts, tag))
         tag, gw, ts = tag[order], gw[order], ts[order]
+        # Every pair (i, i + k) of sightings of one tag within `radius`, by k, then by i. Sorted by tag and
+        # time, a pair that fails at k fails at every larger k: only the survivors are tried at k + 1.
         a_idx, b_idx = [], []
-        for k in range(1, len(ts)):
-            i = np.arange(len(ts) - k)
-            ok = (tag[k:] == tag[:-k]) & (ts[k:] - ts[:-k] <= radius)
+        n_ts = len(ts)
+        active = np.arange(n_ts - 1)
+        for k in range(1, n_ts):
+            if k > 1:
+                active = active[active < n_ts - k]
+            partner = active + k
+            ok = (tag[partner] == tag[active]) & (ts[partner] - ts[active] <= radius)
             if not ok.any():
                 break
-            ok &= gw[k:] != gw[:-k]
-            a_idx.append(i[ok])
-            b_idx.append(i[ok] + k)
+            active, partner = active[ok], partner[ok]
+            other = gw[partner] != gw[active]
+            a_idx.append(active[other])
+            b_idx.append(partner[other])
         if not a_idx:
             return None
         ia, ib = np.concatenate(a_idx), np.concatenate(b_idx)
@@ -150,7 +157,9 @@ class ClockEstimator:
         key = ga * self.n + gb
         span = 2.0 * radius + 1.0
         value = key * span + (d + radius)
-        order = np.argsort(value, kind="stable")
+        # Equal values are equal differences of one pair (ts sit on a grid far coarser than value's
+        # rounding), which every step below treats alike: the unstable (faster) sort gives the same result.
+        order = np.argsort(value)
         value, key, d = value[order], key[order], d[order]
         # Densest cluster per pair, on two scales around each difference: within clock_peak_s (robust to
         # stamping jitter) and within clock_sharp_s, weighted 3x: copies of one ping agree to the
@@ -158,11 +167,19 @@ class ClockEstimator:
         # BLE advertising delay (0-10 ms, random per interval) and, across tags, their different intervals.
         pos = np.arange(len(key))
         wide_h, sharp_h = cfg.clock_peak_s, cfg.clock_sharp_s
-        lo = np.searchsorted(value, value - wide_h, side="left")
-        hi = np.searchsorted(value, value + wide_h, side="right")
-        sharp = np.searchsorted(value, value + sharp_h, side="right") - np.searchsorted(
-            value, value - sharp_h, side="left"
-        )
+        # Differences repeat (time stamps in ms): search among the distinct values, then map each bound back
+        # to the first element of its run; the same bounds as searching the whole array.
+        new_run = np.r_[True, value[1:] != value[:-1]]
+        run_start = np.flatnonzero(new_run)
+        distinct = value[run_start]
+        run_of = np.cumsum(new_run) - 1
+        bound = np.r_[run_start, len(value)]
+        lo = bound[np.searchsorted(distinct, distinct - wide_h, side="left")][run_of]
+        hi = bound[np.searchsorted(distinct, distinct + wide_h, side="right")][run_of]
+        sharp = (
+            bound[np.searchsorted(distinct, distinct + sharp_h, side="right")]
+            - bound[np.searchsorted(distinct, distinct - sharp_h, side="left")]
+        )[run_of]
         count = hi - lo
         score = count + 3 * sharp
         group_start = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
@@ -175,7 +192,10 @@ class ClockEstimator:
         both_locked = (self.locked[key // self.n] & self.locked[key % self.n])[group_start]
         near = np.abs(d) <= cfg.clock_track_s
         near_best = np.zeros(len(group_start))
-        np.maximum.at(near_best, group_of[near], score[near])
+        near_group, near_score = group_of[near], score[near]
+        if len(near_group):  # the best near score per group (groups are contiguous: a segmented max)
+            firsts = np.flatnonzero(np.r_[True, near_group[1:] != near_group[:-1]])
+            near_best[near_group[firsts]] = np.maximum(np.maximum.reduceat(near_score, firsts), 0)
         jump = both_locked & ((best < 3.0 * near_best) | (best < 4 * cfg.clock_min_pairs))
         # Eligible: within the noise of the best (about two standard deviations of a score).
         threshold = np.where(jump, np.inf, best - 4.0 * np.sqrt(best))

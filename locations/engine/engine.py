@@ -244,7 +244,7 @@ class LocationEngine:
             fresh = np.ones(1, dtype=bool)
         seen = self._seen
         key_list = keys.tolist()
-        if seen:
+        if seen and not seen.isdisjoint(key_list):  # the usual case, no repeat, checked in C
             fresh &= np.fromiter((k not in seen for k in key_list), dtype=bool, count=len(key_list))
         stats.duplicates += int(len(keys) - fresh.sum())
         ts = np.round(raw - self._clock.offsets_for(gw, raw), 6)
