@@ -1170,52 +1170,83 @@ def _reader_main(conn, lines, known_gateways, flush_every_s, progress_every, max
         conn.close()
 
 
+class ReaderProcess:
+    """``replay_steps`` run in a second process (forked at construction, so it can start reading while this
+    process builds its pipeline): the same steps, in the same order, while this process pushes, estimates
+    and writes. ``steps(counts)`` yields them; an error there is raised here (a UnicodeDecodeError as
+    itself, anything else as ReplayReaderError with the reader's traceback), and a reader that dies raises
+    ReplayReaderError. ``close()`` stops it (``replay_lines`` does, however it ends)."""
+
+    def __init__(self, lines, *, known_gateways: frozenset[str], flush_every_s: float, progress_every: int):
+        self.known_gateways = frozenset(known_gateways)
+        context = multiprocessing.get_context("fork")
+        self._receive, send = context.Pipe(duplex=False)
+        self._process = context.Process(
+            target=_reader_main,
+            args=(
+                send,
+                lines,
+                self.known_gateways,
+                flush_every_s,
+                progress_every,
+                settings.INGEST_MAX_FUTURE_SECONDS,
+            ),
+            name="replay-reader",
+            daemon=True,
+        )
+        self._process.start()
+        send.close()
+
+    def steps(self, counts: ReaderCounts):
+        receive, reader = self._receive, self._process
+        try:
+            while True:
+                try:
+                    message = receive.recv()
+                except EOFError:
+                    reader.join(timeout=5)
+                    raise ReplayReaderError(
+                        f"the replay's reader process exited (code {reader.exitcode}) before the end of the file"
+                    ) from None
+                for step in message:
+                    kind = step[0]
+                    if kind == "end":
+                        _copy_counts(step[1], counts)
+                        return
+                    if kind == "error":
+                        if step[1] is not None:
+                            raise step[1]
+                        raise ReplayReaderError(f"the replay's reader process failed:\n{step[2]}")
+                    if kind == "progress":
+                        _copy_counts(step[1], counts)
+                    yield step
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        self._receive.close()
+        if self._process.is_alive():
+            self._process.terminate()
+        self._process.join()
+
+
+def _copy_counts(source: ReaderCounts, target: ReaderCounts) -> None:
+    target.lines, target.batches, target.sightings = source.lines, source.batches, source.sightings
+    target.duplicates, target.rejected = source.duplicates, source.rejected
+    target.rejection_reasons = source.rejection_reasons
+
+
 def _steps_from_reader_process(lines, *, known_gateways, flush_every_s, progress_every, counts: ReaderCounts):
-    """replay_steps run in a second process (fork): the same steps, in the same order, while this process
-    pushes, estimates and writes. An error there is raised here (a UnicodeDecodeError as itself, anything
-    else as ReplayReaderError with the reader's traceback); a reader that dies raises ReplayReaderError."""
-    context = multiprocessing.get_context("fork")
-    receive, send = context.Pipe(duplex=False)
-    reader = context.Process(
-        target=_reader_main,
-        args=(send, lines, known_gateways, flush_every_s, progress_every, settings.INGEST_MAX_FUTURE_SECONDS),
-        name="replay-reader",
-        daemon=True,
+    """replay_steps run in a ReaderProcess."""
+    reader = ReaderProcess(
+        lines, known_gateways=known_gateways, flush_every_s=flush_every_s, progress_every=progress_every
     )
-    reader.start()
-    send.close()
-    try:
-        while True:
-            try:
-                message = receive.recv()
-            except EOFError:
-                reader.join(timeout=5)
-                raise ReplayReaderError(
-                    f"the replay's reader process exited (code {reader.exitcode}) before the end of the file"
-                ) from None
-            for step in message:
-                kind = step[0]
-                if kind == "end":
-                    final = step[1]
-                    counts.lines, counts.batches, counts.sightings = final.lines, final.batches, final.sightings
-                    counts.duplicates, counts.rejected = final.duplicates, final.rejected
-                    counts.rejection_reasons = final.rejection_reasons
-                    return
-                if kind == "error":
-                    if step[1] is not None:
-                        raise step[1]
-                    raise ReplayReaderError(f"the replay's reader process failed:\n{step[2]}")
-                if kind == "progress":
-                    snap = step[1]
-                    counts.lines, counts.batches, counts.sightings = snap.lines, snap.batches, snap.sightings
-                    counts.duplicates, counts.rejected = snap.duplicates, snap.rejected
-                    counts.rejection_reasons = snap.rejection_reasons
-                yield step
-    finally:
-        receive.close()
-        if reader.is_alive():
-            reader.terminate()
-        reader.join()
+    return reader.steps(counts)
+
+
+def active_gateways() -> frozenset[str]:
+    """The gateway ids of the active receivers: a pipeline's ``known_gateways``, without building one."""
+    return frozenset(Receiver.objects.filter(active=True).values_list("gateway_id", flat=True))
 
 
 def replay_lines(
@@ -1227,7 +1258,7 @@ def replay_lines(
     progress_every: int = 10_000,
     on_bad_line: Callable[[int, str], None] | None = None,
     drain_outbox: bool = True,
-    reader_process: bool = False,
+    reader_process: bool | ReaderProcess = False,
 ) -> ReplayResult:
     """Feed recorded gateway bodies (one JSON object per line) through the pipeline, on event time.
 
@@ -1241,6 +1272,7 @@ def replay_lines(
     ``reader_process``: decode and validate in a second process (``replay_steps``, forked), pipelined with
     the engine and the writes here; the steps and their order are the same, so is the history. If the
     reader fails, the error is raised here and the end of the file is not processed (no final flush).
+    A ``ReaderProcess`` already started on ``lines`` (before the pipeline was built) may be passed instead.
     """
     result = ResultAccumulator(ReplayResult())
     out = result.result
@@ -1250,7 +1282,12 @@ def replay_lines(
         known = pipeline.known_gateways
     counts = ReaderCounts()
     options = {"known_gateways": known, "flush_every_s": flush_every_s, "progress_every": progress_every}
-    if reader_process:
+    if isinstance(reader_process, ReaderProcess):
+        if reader_process.known_gateways != known:
+            reader_process.close()
+            raise ReplayReaderError("the active receivers changed while the replay started; run it again")
+        steps = reader_process.steps(counts)
+    elif reader_process:
         steps = _steps_from_reader_process(lines, counts=counts, **options)
     else:
         steps = replay_steps(lines, counts=counts, **options)

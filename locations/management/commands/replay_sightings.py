@@ -7,7 +7,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from locations.pipeline import LocationPipeline, ReplayReaderError, replay_lines
+from locations.pipeline import LocationPipeline, ReaderProcess, ReplayReaderError, active_gateways, replay_lines
 
 MAX_BAD_LINES_SHOWN = 50
 
@@ -75,7 +75,13 @@ class Command(BaseCommand):
                 f"{result.sightings_per_second:,.0f} sightings/s, {result.room_changes:,} room changes so far"
             )
 
+        process = None
         try:
+            if reader == "process":
+                # Started first: it decodes and validates while this process builds the plan and the engine.
+                process = ReaderProcess(
+                    stream, known_gateways=active_gateways(), flush_every_s=flush_every, progress_every=progress_every
+                )
             pipeline = LocationPipeline()
             if not pipeline.known_gateways:
                 self.stderr.write("warning: no active receivers in the database; every sighting will be rejected")
@@ -86,13 +92,15 @@ class Command(BaseCommand):
                 progress=progress,
                 progress_every=progress_every,
                 on_bad_line=bad_line,
-                reader_process=reader == "process",
+                reader_process=process or False,
             )
         except UnicodeDecodeError as exc:
             raise CommandError(f"{name} is not UTF-8 text: {exc}") from None
         except ReplayReaderError as exc:
             raise CommandError(f"{name}: {exc}") from None
         finally:
+            if process is not None:
+                process.close()
             if close:
                 stream.close()
 
