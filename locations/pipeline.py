@@ -39,6 +39,7 @@ from __future__ import annotations
 import logging
 import math
 import multiprocessing
+import queue
 import threading
 import time
 import traceback
@@ -946,6 +947,7 @@ REPLAY_GROUP_SIGHTINGS = 4000
 REPLAY_GROUP_SPAN_S = 1.0
 # The reader process sends its steps to the pipeline in messages of about this many lines.
 READER_MESSAGE_LINES = 400
+READER_QUEUE_MESSAGES = 64  # how far (in messages) the reader may run ahead of the pipeline
 
 
 @dataclass(slots=True)
@@ -1142,7 +1144,35 @@ def validate_columns(body, *, known_gateways, now: float, max_future_s: float):
 
 
 def _reader_main(conn, lines, known_gateways, flush_every_s, progress_every, max_future_s) -> None:
-    """The reader process: run replay_steps, send the steps in messages; ("end", counts) or ("error", ...)."""
+    """The reader process: run replay_steps, send the steps in messages; ("end", counts) or ("error", ...).
+
+    A thread sends the messages from a queue of up to READER_QUEUE_MESSAGES, so the reader keeps reading
+    while the pipeline is busy with a flush and its writes (a pipe alone holds about one message)."""
+    outbox: queue.Queue = queue.Queue(maxsize=READER_QUEUE_MESSAGES)
+    broken = threading.Event()
+
+    def sender() -> None:
+        while True:
+            message = outbox.get()
+            if message is None:
+                return
+            try:
+                conn.send(message)
+            except Exception:  # the pipeline's process stopped reading (or a step would not pickle): stop
+                broken.set()
+                return
+
+    thread = threading.Thread(target=sender, name="replay-reader-sender", daemon=True)
+    thread.start()
+
+    def put(message: list) -> None:
+        while not broken.is_set():
+            try:
+                outbox.put(message, timeout=1.0)
+                return
+            except queue.Full:
+                continue
+
     try:
         counts = ReaderCounts()
         message: list = []
@@ -1156,17 +1186,18 @@ def _reader_main(conn, lines, known_gateways, flush_every_s, progress_every, max
             max_future_s=max_future_s,
         ):
             message.append(step)
-            if counts.lines - lines_at >= READER_MESSAGE_LINES or step[0] == "bad":
-                conn.send(message)
+            if counts.lines - lines_at >= READER_MESSAGE_LINES:
+                put(message)
                 message, lines_at = [], counts.lines
+                if broken.is_set():
+                    return
         message.append(("end", counts))
-        conn.send(message)
+        put(message)
     except BaseException as exc:  # everything goes back to the pipeline's process, which raises it
-        try:
-            conn.send([("error", exc if isinstance(exc, UnicodeDecodeError) else None, traceback.format_exc())])
-        except Exception:  # noqa: S110 - the parent sees the pipe close and reports the exit code
-            pass
+        put([("error", exc if isinstance(exc, UnicodeDecodeError) else None, traceback.format_exc())])
     finally:
+        put(None)
+        thread.join()
         conn.close()
 
 
