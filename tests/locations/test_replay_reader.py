@@ -16,6 +16,7 @@ from locations.models import Receiver, RoomInterval
 from locations.pipeline import (
     LocationPipeline,
     ReaderCounts,
+    ReaderProcess,
     ReplayReaderError,
     _steps_from_reader_process,
     replay_lines,
@@ -197,3 +198,15 @@ def test_a_file_that_is_not_utf8_is_a_clear_error_with_the_reader_process(tmp_pa
     path.write_bytes(json.dumps(body("gw-a", [(TAG_ID, -60, T0)])).encode() + b"\n\xe9t\xe9\n")
     with pytest.raises(CommandError, match="is not UTF-8 text"):
         call_command("replay_sightings", str(path), stdout=io.StringIO(), stderr=io.StringIO())
+
+
+def test_a_reader_started_with_other_receivers_than_the_pipeline_is_refused(tmp_path, ward, tagged):
+    record(tmp_path / "day.jsonl", ward, seconds=30)
+    lines = (tmp_path / "day.jsonl").read_text().splitlines()
+    pipeline = LocationPipeline(notify=False)
+    reader = ReaderProcess(
+        lines, known_gateways=pipeline.known_gateways - {"gw-a"}, flush_every_s=5.0, progress_every=1000
+    )
+    with pytest.raises(ReplayReaderError, match="active receivers changed"):
+        replay_lines(lines, pipeline=pipeline, reader_process=reader)
+    assert not RoomInterval.objects.exists()
