@@ -17,7 +17,12 @@ What it does (issue 12, point 6):
    writes, the outbox consumer's rules and alerts, all included), and prints the sightings per second;
 4. with ``--baseline DIR``: the same files replayed by another checkout of the project (e.g. the main
    branch) on the same database, in the same session, so the comparison shares the machine's load.
-The load average is printed with every figure.
+The load average is printed with every figure, and with it the CPU seconds of the command (its reader
+process included) and an md5 of the history the replay left (room intervals, assets' location columns, tags'
+battery and last_seen, receivers' last_heard, clock offset and calibration): two checkouts that leave the
+same md5 for a file wrote the same history. ``--repeat N`` interleaves this checkout and the baseline N
+times; ``--reuse`` replays the files and template database of an earlier ``--keep`` run; ``--extra`` passes
+arguments to this checkout's command (e.g. ``--reader inline``).
 """
 
 from __future__ import annotations
