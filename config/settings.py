@@ -372,6 +372,13 @@ LOCATION_SEEN_WRITE_SECONDS = env_int("LOCATION_SEEN_WRITE_SECONDS", 30)
 # When the queue is idle, the worker closes the engine's windows older than this many seconds of wall
 # clock, so a tag or a site that goes quiet has its last room committed within seconds.
 INGEST_IDLE_FLUSH_LAG_SECONDS = env_int("INGEST_IDLE_FLUSH_LAG_SECONDS", 4)
+# The live engine workers (run_engine) wait for a window at most this long past its end for the copies of
+# its ping from slower gateways (the engine's learnt per-gateway lateness, capped: EngineConfig
+# allowed_lateness_s, 12 s by default, which replays keep). A batch later than this is counted as too late
+# to place; one hiccup can no longer make every live decision wait 12 s (docs/benchmarks.md, live path:
+# 8 s measured best). 0 (the default for now) keeps the engine's 12 s: with a cap, one fault test (the
+# database going away mid-stream) timed out draining in 2 of 5 runs on a busy machine; not yet understood.
+INGEST_LIVE_MAX_WAIT_SECONDS = float(env_str("INGEST_LIVE_MAX_WAIT_SECONDS") or 0)
 # Who applies the location outbox (room-type rules, alerts, webhooks): "in-process" (a thread of the
 # process that commits locations: the embedded default) or "command" (manage.py consume_location_outbox,
 # production with Redis).

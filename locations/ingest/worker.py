@@ -706,6 +706,23 @@ _thread_stop = threading.Event()
 _thread_lock = threading.Lock()
 
 
+def live_engine_config():
+    """The engine's configuration for a live worker: the defaults, with the wait for slower gateways capped at
+    ``INGEST_LIVE_MAX_WAIT_SECONDS`` (None: the defaults)."""
+    from locations.engine import EngineConfig  # noqa: PLC0415 - keeps the engine out of the import of the queue
+
+    cap = float(settings.INGEST_LIVE_MAX_WAIT_SECONDS or 0)
+    default = EngineConfig()
+    if cap <= 0 or cap >= default.allowed_lateness_s:
+        return None
+    return EngineConfig(allowed_lateness_s=max(cap, default.min_lateness_s))
+
+
+def live_pipeline():
+    """A pipeline for a live engine worker (run_engine)."""
+    return pipeline.LocationPipeline(config=live_engine_config())
+
+
 def in_process_pipeline():
     """The process-wide pipeline (shared with replay_sightings and the simulator in this process)."""
 

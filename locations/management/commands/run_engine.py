@@ -6,9 +6,8 @@ import threading
 from django.core.management.base import BaseCommand, CommandError
 
 from locations.ingest.queue import build_queue
-from locations.ingest.worker import EngineWorker
+from locations.ingest.worker import EngineWorker, live_pipeline
 from locations.outbox import consumer_mode, ensure_in_process_consumer
-from locations.pipeline import LocationPipeline
 
 
 class Command(BaseCommand):
@@ -36,7 +35,7 @@ class Command(BaseCommand):
             )
         worker = EngineWorker(
             queue,
-            pipeline_factory=LocationPipeline,
+            pipeline_factory=live_pipeline,
             name=options["name"],
             read_count=options["read_count"],
             max_shards=options["max_shards"],
