@@ -143,6 +143,7 @@ def replay(checkout: Path, path: Path, url: str, extra: list[str]) -> tuple[floa
 
 
 def main() -> int:
+    global SCRATCH_DB, TEMPLATE_DB
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--small-tags", type=int, default=130, help="tags of the small-batch file (~12 per batch)")
     parser.add_argument("--large-tags", type=int, default=1300, help="tags of the large-batch file (~120 per batch)")
@@ -150,6 +151,9 @@ def main() -> int:
     parser.add_argument("--only", choices=["small", "large"], help="replay one of the two files")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--workdir", default="/tmp/replay_bench")
+    parser.add_argument(
+        "--db-name", default=SCRATCH_DB, help="scratch database name (its template: NAME_template); make it yours"
+    )
     parser.add_argument("--baseline", metavar="DIR", help="another checkout to replay the same files with")
     parser.add_argument("--keep", action="store_true", help="keep the scratch databases")
     parser.add_argument(
@@ -161,6 +165,7 @@ def main() -> int:
     )
     args = parser.parse_args()
 
+    SCRATCH_DB, TEMPLATE_DB = args.db_name, f"{args.db_name}_template"
     base = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
     template_url = scratch_url(base, TEMPLATE_DB)
     url = scratch_url(base, SCRATCH_DB)
