@@ -87,9 +87,11 @@ HISTORY_QUERIES = (
 )
 
 
-def history_digest(url: str) -> tuple[str, int]:
+def history_digest(url: str) -> tuple[str, int, str]:
     """An md5 of the replayed history (HISTORY_QUERIES) and the number of room intervals: two replays of one
-    file that leave the same digest left the same history."""
+    file that leave the same digest left the same history. And an md5 of the outbox rows' room changes, row by
+    row in id order (what the lifecycle consumer applied; the tag reports are left out: which flush writes a
+    tag's report depends on a wall-clock sweep)."""
     import hashlib
     from urllib.parse import urlparse
 
@@ -112,7 +114,12 @@ def history_digest(url: str) -> tuple[str, int]:
             for row in rows:
                 digest.update(repr(row).encode())
             digest.update(b"--")
-    return digest.hexdigest(), intervals
+        outbox = hashlib.md5()  # noqa: S324
+        rows = conn.execute("SELECT room_changes FROM locations_locationoutbox ORDER BY id").fetchall()
+        for (changes,) in rows:
+            if changes:
+                outbox.update(repr(changes).encode())
+    return digest.hexdigest(), intervals, outbox.hexdigest()
 
 
 def replay(checkout: Path, path: Path, url: str, extra: list[str]) -> tuple[float, float, str]:
@@ -225,14 +232,15 @@ def main() -> int:
                 for label, checkout, extra in checkouts:
                     copy_database(base)
                     seconds, cpu, output = replay(checkout, path, url, extra)
-                    digest, intervals = history_digest(url)
+                    digest, intervals, outbox = history_digest(url)
                     digests.setdefault(kind, set()).add(digest)
+                    digests.setdefault(f"{kind} (outbox)", set()).add(outbox)
                     figures.setdefault((label, kind), []).append(sightings / seconds)
                     print(
                         f"\n{label}, {kind} batches: {sightings:,} sightings in {seconds:.2f} s wall, start-up "
                         f"included = {sightings / seconds:,.0f} sightings/s; {cpu:.1f} CPU s = "
                         f"{sightings / cpu:,.0f} sightings per CPU-second (load average {load_average()}); "
-                        f"history {digest} ({intervals:,} room intervals)",
+                        f"history {digest} ({intervals:,} room intervals), outbox room changes {outbox}",
                         flush=True,
                     )
                     for line in output.splitlines():
