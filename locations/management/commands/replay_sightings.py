@@ -20,6 +20,9 @@ MAX_BAD_LINES_SHOWN = 50
 
 
 class Command(BaseCommand):
+    # No system checks before a replay (they import every URL conf and API schema view: ~0.4 CPU s of the
+    # start-up); ``manage.py check`` and the server's start run them. --skip-checks is then a no-op.
+    requires_system_checks = []
     help = (
         "Replay a JSONL file of gateway batches (docs/design.md §5) through the same validate-once path as live "
         "ingest, on event time: each body is checked once, against its own sent_at, so old recordings replay, "
