@@ -87,9 +87,11 @@ HISTORY_QUERIES = (
 )
 
 
-def history_digest(url: str) -> tuple[str, int]:
+def history_digest(url: str) -> tuple[str, int, str]:
     """An md5 of the replayed history (HISTORY_QUERIES) and the number of room intervals: two replays of one
-    file that leave the same digest left the same history."""
+    file that leave the same digest left the same history. And an md5 of the outbox rows' room changes, row by
+    row in id order (what the lifecycle consumer applied; the tag reports are left out: which flush writes a
+    tag's report depends on a wall-clock sweep)."""
     import hashlib
     from urllib.parse import urlparse
 
@@ -112,7 +114,12 @@ def history_digest(url: str) -> tuple[str, int]:
             for row in rows:
                 digest.update(repr(row).encode())
             digest.update(b"--")
-    return digest.hexdigest(), intervals
+        outbox = hashlib.md5()  # noqa: S324
+        rows = conn.execute("SELECT room_changes FROM locations_locationoutbox ORDER BY id").fetchall()
+        for (changes,) in rows:
+            if changes:
+                outbox.update(repr(changes).encode())
+    return digest.hexdigest(), intervals, outbox.hexdigest()
 
 
 def replay(checkout: Path, path: Path, url: str, extra: list[str]) -> tuple[float, float, str]:
@@ -143,6 +150,7 @@ def replay(checkout: Path, path: Path, url: str, extra: list[str]) -> tuple[floa
 
 
 def main() -> int:
+    global SCRATCH_DB, TEMPLATE_DB
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--small-tags", type=int, default=130, help="tags of the small-batch file (~12 per batch)")
     parser.add_argument("--large-tags", type=int, default=1300, help="tags of the large-batch file (~120 per batch)")
@@ -150,6 +158,9 @@ def main() -> int:
     parser.add_argument("--only", choices=["small", "large"], help="replay one of the two files")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--workdir", default="/tmp/replay_bench")
+    parser.add_argument(
+        "--db-name", default=SCRATCH_DB, help="scratch database name (its template: NAME_template); make it yours"
+    )
     parser.add_argument("--baseline", metavar="DIR", help="another checkout to replay the same files with")
     parser.add_argument("--keep", action="store_true", help="keep the scratch databases")
     parser.add_argument(
@@ -161,6 +172,7 @@ def main() -> int:
     )
     args = parser.parse_args()
 
+    SCRATCH_DB, TEMPLATE_DB = args.db_name, f"{args.db_name}_template"
     base = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
     template_url = scratch_url(base, TEMPLATE_DB)
     url = scratch_url(base, SCRATCH_DB)
@@ -220,14 +232,15 @@ def main() -> int:
                 for label, checkout, extra in checkouts:
                     copy_database(base)
                     seconds, cpu, output = replay(checkout, path, url, extra)
-                    digest, intervals = history_digest(url)
+                    digest, intervals, outbox = history_digest(url)
                     digests.setdefault(kind, set()).add(digest)
+                    digests.setdefault(f"{kind} (outbox)", set()).add(outbox)
                     figures.setdefault((label, kind), []).append(sightings / seconds)
                     print(
                         f"\n{label}, {kind} batches: {sightings:,} sightings in {seconds:.2f} s wall, start-up "
                         f"included = {sightings / seconds:,.0f} sightings/s; {cpu:.1f} CPU s = "
                         f"{sightings / cpu:,.0f} sightings per CPU-second (load average {load_average()}); "
-                        f"history {digest} ({intervals:,} room intervals)",
+                        f"history {digest} ({intervals:,} room intervals), outbox room changes {outbox}",
                         flush=True,
                     )
                     for line in output.splitlines():

@@ -1,7 +1,8 @@
 """The consumer of the location outbox (locations.outbox): room-type rules, alerts and webhooks, off
 the location pipeline's hot path.
 
-Each ``LocationOutbox`` row is applied in ONE transaction that also marks it processed: the rules
+Each ``LocationOutbox`` row is applied in the transaction that also marks it processed (up to
+``BATCH_ROWS`` rows share one): the rules
 (``apply_room_changes``), the location alerts (``alerts_room_changes``, ``alerts_tag_reports``), the
 ``asset.moved`` events (``enqueue_asset_moved``, throttled per asset) and the webhook deliveries they
 emit (``webhook_event_emit`` writes them in the same transaction) are committed
@@ -24,6 +25,7 @@ import time
 from datetime import datetime, timedelta
 
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from lifecycle.alerts import services as alert_services
@@ -35,6 +37,8 @@ from locations.signals import RoomChange, TagReport
 logger = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 5
+# Rows applied (and committed) together by one transaction of the consumer.
+BATCH_ROWS = 50
 # Processed rows are kept this long (to inspect what was applied), then deleted by the consumer.
 RETAIN = timedelta(days=1)
 TRIM_EVERY_S = 600.0
@@ -67,21 +71,75 @@ def location_outbox_apply(row: LocationOutbox) -> None:
         alert_services.alerts_tag_reports(reports=reports)
 
 
-def location_outbox_drain(*, limit: int = 1000) -> int:
-    """Apply up to ``limit`` pending rows, oldest first, each in its own transaction. Returns how many.
+def location_outbox_drain(*, limit: int = 1000, batch: int = BATCH_ROWS) -> int:
+    """Apply up to ``limit`` pending rows, oldest first. Returns how many.
 
-    Two consumers at once are safe: the oldest pending row is locked (FOR UPDATE); the second waits, then
-    finds it processed and stops for this pass. Rows are applied in id order.
+    Up to ``batch`` rows at a time in ONE transaction: locked (FOR UPDATE) in one query, applied in id order,
+    marked processed in one statement, committed together; so each row is still applied exactly once with
+    its effects (a kill leaves a batch done or untouched). If any row of a batch raises, the whole batch is
+    rolled back and its rows are applied again one per transaction, so the failing row is counted
+    (``attempts``, ``last_error``) and holds the later ones back, as before.
+
+    Two consumers at once are safe: the second waits on the first one's locked rows, then skips those it
+    finds processed. Rows are applied in id order.
     """
     applied = 0
     while applied < limit:
+        done = _apply_batch(min(batch, limit - applied)) if batch > 1 else None
+        if done is None:  # a row of the batch failed (rolled back): one row per transaction finds it
+            done, failed = _apply_one_by_one(min(max(batch, 1), limit - applied))
+            applied += done
+            if failed or not done:
+                break
+            continue
+        if not done:
+            break
+        applied += done
+    global _trimmed_at
+    if applied and time.monotonic() - _trimmed_at >= TRIM_EVERY_S:
+        _trimmed_at = time.monotonic()
+        LocationOutbox.objects.filter(created_at__lt=timezone.now() - RETAIN, processed_at__isnull=False).delete()
+    return applied
+
+
+class _BatchFailed(Exception):
+    pass
+
+
+def _pending():
+    return (
+        LocationOutbox.objects.select_for_update()
+        .filter(processed_at__isnull=True, attempts__lt=MAX_ATTEMPTS)
+        .order_by("pk")
+    )
+
+
+def _apply_batch(size: int) -> int | None:
+    """Apply the next ``size`` pending rows in one transaction. None: one of them raised (all rolled back)."""
+    try:
         with transaction.atomic():
-            row = (
-                LocationOutbox.objects.select_for_update()
-                .filter(processed_at__isnull=True, attempts__lt=MAX_ATTEMPTS)
-                .order_by("pk")
-                .first()
+            rows = list(_pending()[:size])
+            if not rows:
+                return 0
+            try:
+                for row in rows:
+                    location_outbox_apply(row)
+            except Exception as exc:
+                raise _BatchFailed from exc
+            LocationOutbox.objects.filter(pk__in=[row.pk for row in rows]).update(
+                attempts=F("attempts") + 1, processed_at=timezone.now()
             )
+    except _BatchFailed:
+        return None
+    return len(rows)
+
+
+def _apply_one_by_one(limit: int) -> tuple[int, bool]:
+    """Up to ``limit`` rows, each in its own transaction. Returns (applied, whether a row failed)."""
+    applied = 0
+    while applied < limit:
+        with transaction.atomic():
+            row = _pending().first()
             if row is None:
                 break
             try:
@@ -93,16 +151,12 @@ def location_outbox_drain(*, limit: int = 1000) -> int:
                 row.save(update_fields=["attempts", "last_error"])
                 log = logger.error if row.attempts >= MAX_ATTEMPTS else logger.warning
                 log("location outbox row %s failed (attempt %d): %s", row.pk, row.attempts, exc, exc_info=True)
-                break
+                return applied, True
             row.attempts += 1
             row.processed_at = timezone.now()
             row.save(update_fields=["attempts", "processed_at"])
         applied += 1
-    global _trimmed_at
-    if applied and time.monotonic() - _trimmed_at >= TRIM_EVERY_S:
-        _trimmed_at = time.monotonic()
-        LocationOutbox.objects.filter(created_at__lt=timezone.now() - RETAIN, processed_at__isnull=False).delete()
-    return applied
+    return applied, False
 
 
 def location_outbox_pending() -> int:

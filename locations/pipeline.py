@@ -40,11 +40,13 @@ import logging
 import math
 import multiprocessing
 import queue
+import sys
 import threading
 import time
 import traceback
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -77,7 +79,7 @@ from locations.ingest.codec import (
     validate_decoded,
 )
 from locations.ingest.queue import shard_of
-from locations.models import Floor, Receiver, Room, RoomInterval
+from locations.models import Floor, LocationOutbox, Receiver, Room, RoomInterval
 from locations.outbox import outbox_row
 from locations.services import receivers_store_engine_estimates
 from locations.signals import RoomChange, TagReport
@@ -91,6 +93,8 @@ ENGINE_ESTIMATES_EVERY_S = 30.0  # gateway clock offsets and calibrations are wr
 _UNKNOWN_TAG_LIMIT = 100_000
 # The wall clock closes windows (process_idle) only while the newest sighting is this recent: a live stream.
 LIVE_HORIZON_S = 60.0
+# replay_sightings commits the flushes of this much event time together (``replay_lines``).
+REPLAY_COMMIT_EVERY_S = 60.0
 # An asset that stays in its room is re-announced to the floor map when it moved at least this far.
 MAP_MOVE_THRESHOLD_M = 1.0
 
@@ -171,6 +175,72 @@ def bulk_set(model, field_names: list[str], rows: list[list]) -> None:
             prepared = [[p(v, connection) for p, v in zip(prepare, row, strict=False)] + [row[-1]] for row in rows]
             assignments = ", ".join(f"{column} = %s" for column in columns)
             cursor.executemany(f"UPDATE {table} SET {assignments} WHERE {pk_column} = %s", prepared)  # noqa: S608
+
+
+class _PendingWrites:
+    """What one commit writes, gathered: one flush's (live), or a group of flushes' (replay), sent by
+    ``write`` in bulk statements. Later values of a row replace earlier ones (an asset's location columns,
+    a tag's battery and last_seen, a receiver's last_heard); an interval opened in the group and closed in
+    it is written closed; the room intervals and the outbox rows are inserted in the order they were made,
+    so they get the ids the flushes one by one would have given them."""
+
+    __slots__ = ("assets", "fields", "closing", "open", "intervals", "tags", "receivers", "outbox")
+
+    def __init__(self) -> None:
+        self.assets: dict[int, _AssetRow] = {}  # asset -> its row, read (locked) in this group
+        self.fields: dict[int, set[str]] = {}  # asset -> the location columns changed
+        self.closing: dict[int, datetime] = {}  # asset -> when its interval open in the database is left
+        self.open: dict[int, RoomInterval] = {}  # asset -> its interval opened in this group, still open
+        self.intervals: list[RoomInterval] = []
+        self.tags: dict[int, list] = {}  # tag pk -> [battery, last_seen, pk]
+        self.receivers: dict[int, list] = {}  # receiver pk -> [last_heard, pk]
+        self.outbox: list = []
+
+    def add(self, updated, changed_fields, closing, new_intervals, tag_rows, receiver_rows, outbox, index) -> None:
+        for asset in updated:
+            self.assets[asset.pk] = asset
+            self.fields.setdefault(asset.pk, set()).update(changed_fields)
+        for asset_id, left in closing.items():
+            opened = self.open.pop(asset_id, None)
+            if opened is not None:
+                opened.left_at = max(left, opened.entered_at)
+            elif asset_id not in self.closing:
+                self.closing[asset_id] = left
+        for interval in new_intervals:
+            self.intervals.append(interval)
+            if interval.left_at is None:
+                self.open[interval.asset_id] = interval
+        for entry, ts, battery in tag_rows:
+            self.tags[entry.pk] = [battery, to_datetime(ts), entry.pk]
+        for gateway_id, heard in receiver_rows:
+            pk = index.receiver_pk[gateway_id]
+            self.receivers[pk] = [to_datetime(heard), pk]
+        if outbox is not None:
+            self.outbox.append(outbox)
+
+    def write(self) -> None:
+        if self.fields:
+            changed = set().union(*self.fields.values())
+            names = [f for f in _LOCATION_FIELDS if f in changed]
+            rows = [[getattr(self.assets[pk], f) for f in names] + [pk] for pk in sorted(self.fields)]
+            bulk_set(Asset, [f.removesuffix("_id") for f in names], rows)
+        if self.closing:
+            open_intervals = RoomInterval.objects.filter(
+                asset_id__in=list(self.closing), left_at__isnull=True
+            ).values_list("pk", "asset_id", "entered_at")
+            bulk_set(
+                RoomInterval,
+                ["left_at"],
+                [[max(self.closing[asset_id], entered_at), pk] for pk, asset_id, entered_at in open_intervals],
+            )
+        if self.intervals:
+            RoomInterval.objects.bulk_create(self.intervals, batch_size=1000)
+        if self.tags:
+            bulk_set(Tag, ["battery_percent", "last_seen"], list(self.tags.values()))
+        if self.receivers:
+            bulk_set(Receiver, ["last_heard"], list(self.receivers.values()))
+        if self.outbox:
+            LocationOutbox.objects.bulk_create(self.outbox, batch_size=1000)
 
 
 # --------------------------------------------------------------------------- results
@@ -321,11 +391,13 @@ class LocationPipeline:
         self._unknown: dict[str, float] = {}  # tag ids not registered -> wall time to look again
         self._last_processed_watermark = -math.inf
         self._estimates_stored: tuple[int, int, float] = (0, 0, -math.inf)  # clock/calibration updates, when
+        self._group: _PendingWrites | None = None  # replay: the writes of the open group of flushes
         self._build()
 
     # ----------------------------------------------------------------- setup
 
     def _build(self) -> None:
+        self._write_pending()  # a group's writes first: the restore below reads the database
         self._plan_generation = _generation["plan"]
         self.plan, self._index = _load_plan()
         self.known_gateways = frozenset(self._index.receiver_pk)
@@ -336,6 +408,7 @@ class LocationPipeline:
         self.restore_from_db()
 
     def _load_all_tags(self) -> None:
+        self._write_pending()  # a group's tag writes first: the reload reads the database
         self._tags_generation = _generation["tags"]
         self._tags_loaded_at = time.monotonic()
         self._tags: dict[str, _TagEntry] = {
@@ -748,14 +821,25 @@ class LocationPipeline:
                 self._gateway_heard.pop(gateway_id, None)
             return result
 
-        with transaction.atomic():
-            assets = [
-                _AssetRow(*row)
-                for row in Asset.objects.select_for_update()
-                .filter(pk__in=write)
-                .order_by("pk")
-                .values_list("pk", "asset_tag", *_LOCATION_FIELDS)
-            ]
+        group = self._group
+        with transaction.atomic() if group is None else nullcontext():
+            # In a group (replay), an asset read (and locked) earlier in the group is not read again: its row
+            # is the one this group changed, whose writes are still pending.
+            need = write if group is None else [pk for pk in write if pk not in group.assets]
+            assets = (
+                [
+                    _AssetRow(*row)
+                    for row in Asset.objects.select_for_update()
+                    .filter(pk__in=need)
+                    .order_by("pk")
+                    .values_list("pk", "asset_tag", *_LOCATION_FIELDS)
+                ]
+                if need
+                else []
+            )
+            if group is not None:
+                group.assets.update((asset.pk, asset) for asset in assets)
+                assets = [group.assets[pk] for pk in write if pk in group.assets]
             updated: list[_AssetRow] = []
             changed_fields: set[str] = set()
             closing: dict[int, datetime] = {}
@@ -779,39 +863,15 @@ class LocationPipeline:
                         RoomChange(asset_id=asset.pk, from_room_id=src, to_room_id=dst, at=to_datetime(ts))
                         for ts, src, dst in changes
                     )
-            if updated:
-                # Only the rows that changed; the columns any of them changed (the others rewrite their value).
-                names = [f for f in _LOCATION_FIELDS if f in changed_fields]
-                bulk_set(
-                    Asset,
-                    [f.removesuffix("_id") for f in names],
-                    [[getattr(a, f) for f in names] + [a.pk] for a in updated],
-                )
-                result.assets_updated = len(updated)
-            if closing:
-                open_intervals = RoomInterval.objects.filter(
-                    asset_id__in=list(closing), left_at__isnull=True
-                ).values_list("pk", "asset_id", "entered_at")
-                bulk_set(
-                    RoomInterval,
-                    ["left_at"],
-                    [[max(closing[asset_id], entered_at), pk] for pk, asset_id, entered_at in open_intervals],
-                )
-                RoomInterval.objects.bulk_create(new_intervals, batch_size=1000)
-                result.intervals_created = len(new_intervals)
-            if tag_rows:
-                bulk_set(Tag, ["battery_percent", "last_seen"], [[b, to_datetime(ts), e.pk] for e, ts, b in tag_rows])
-                result.tags_updated = len(tag_rows)
-            if receiver_rows:
-                bulk_set(
-                    Receiver,
-                    ["last_heard"],
-                    [[to_datetime(heard), self._index.receiver_pk[g]] for g, heard in receiver_rows],
-                )
-                result.receivers_updated = len(receiver_rows)
             row = outbox_row(changes=result.room_changes, reports=reports, now=timezone.now())
-            if row is not None:
-                row.save(force_insert=True)
+            writes = _PendingWrites() if group is None else group
+            writes.add(updated, changed_fields, closing, new_intervals, tag_rows, receiver_rows, row, self._index)
+            if group is None:
+                writes.write()
+            result.assets_updated = len(updated)
+            result.intervals_created = len(new_intervals)
+            result.tags_updated = len(tag_rows)
+            result.receivers_updated = len(receiver_rows)
             notify = self.notify
             transaction.on_commit(lambda: _announce(moves if notify else {}, outbox=row is not None))
 
@@ -832,6 +892,33 @@ class LocationPipeline:
         for gateway_id in gateway_done:
             self._gateway_heard.pop(gateway_id, None)
         return result
+
+    # ----------------------------------------------------------------- grouped commits (replay)
+
+    @contextmanager
+    def grouped_commits(self) -> Iterator[None]:
+        """Replay: every ``process`` inside runs in ONE transaction, and its writes are sent in bulk at the end
+        (the assets' location columns, the room intervals, the tags, the receivers, the outbox rows, in the
+        order and with the values the flushes one by one would have written: the same rows). Nobody watches a
+        replay live, so its room changes need not be committed flush by flush. An error inside rolls the
+        whole group back (nothing of it is written; the pipeline's caches then no longer match the database,
+        so the pipeline must not be used further). The floor maps and the outbox consumer are told at the
+        commit."""
+        with self._lock, transaction.atomic():
+            if self._group is not None:
+                raise RuntimeError("a group of commits is already open")
+            self._group = _PendingWrites()
+            try:
+                yield
+                self._write_pending()
+            finally:
+                self._group = None
+
+    def _write_pending(self) -> None:
+        """Send a group's pending writes now (still in its transaction), before anything reads the database."""
+        if self._group is not None:
+            self._group.write()
+            self._group = _PendingWrites()
 
     def _apply(self, asset: _AssetRow, estimates, seen: float | None, result: ProcessResult, moves):
         """Fold one asset's new estimates into its row. Returns (changed fields, room changes) or None."""
@@ -1290,6 +1377,7 @@ def replay_lines(
     on_bad_line: Callable[[int, str], None] | None = None,
     drain_outbox: bool = True,
     reader_process: bool | ReaderProcess = False,
+    commit_every_s: float = REPLAY_COMMIT_EVERY_S,
 ) -> ReplayResult:
     """Feed recorded gateway bodies (one JSON object per line) through the pipeline, on event time.
 
@@ -1304,6 +1392,11 @@ def replay_lines(
     the engine and the writes here; the steps and their order are the same, so is the history. If the
     reader fails, the error is raised here and the end of the file is not processed (no final flush).
     A ``ReaderProcess`` already started on ``lines`` (before the pipeline was built) may be passed instead.
+
+    ``commit_every_s``: the flushes of this much event time are committed together, in one transaction with
+    bulk statements (``LocationPipeline.grouped_commits``); the rows written are those of a commit per flush
+    (0: a commit per flush, as live). On an error, every group before it is committed and the group under way
+    is rolled back whole; replaying the same file again then adds the rest (a replay is idempotent).
     """
     result = ResultAccumulator(ReplayResult())
     out = result.result
@@ -1327,38 +1420,57 @@ def replay_lines(
         out.lines, out.batches, out.sightings = snapshot.lines, snapshot.batches, snapshot.sightings
         out.rejection_reasons = dict(snapshot.rejection_reasons)
 
-    for step in steps:
-        kind = step[0]
-        if kind == "ingest":
-            result.add(pipeline.ingest_columns(step[1]))
-        elif kind == "process":
-            done = pipeline.process(step[1])
-            out.room_changes += len(done.room_changes)
-            out.skipped_estimates += done.skipped
-        elif kind == "heard":
-            gateway_id, heard = step[1], step[2]
-            with pipeline._lock:
-                if heard > pipeline._gateway_heard.get(gateway_id, -math.inf):
-                    pipeline._gateway_heard[gateway_id] = heard
-        elif kind == "bad":
-            out.bad_lines.append((step[1], step[2]))
-            if on_bad_line:
-                on_bad_line(step[1], step[2])
-        elif kind == "progress" and progress:
-            snapshot = step[1]
-            merge(snapshot)
-            engine_duplicates, engine_rejected = out.duplicates, out.rejected
-            out.duplicates += snapshot.duplicates
-            out.rejected += snapshot.rejected
-            out.seconds = time.perf_counter() - started
-            progress(out)
-            out.duplicates, out.rejected = engine_duplicates, engine_rejected
-    merge(counts)
-    out.duplicates += counts.duplicates
-    out.rejected += counts.rejected
-    done = pipeline.process(None)
-    out.room_changes += len(done.room_changes)
-    out.skipped_estimates += done.skipped
+    group: ExitStack | None = None  # the open group of commits
+    group_start = -math.inf
+    try:
+        for step in steps:
+            kind = step[0]
+            if kind == "ingest":
+                result.add(pipeline.ingest_columns(step[1]))
+            elif kind == "process":
+                if group is None and commit_every_s > 0:
+                    group, group_start = ExitStack(), step[1]
+                    group.enter_context(pipeline.grouped_commits())
+                done = pipeline.process(step[1])
+                out.room_changes += len(done.room_changes)
+                out.skipped_estimates += done.skipped
+                if group is not None and step[1] - group_start >= commit_every_s:
+                    group, committing = None, group
+                    committing.close()
+            elif kind == "heard":
+                gateway_id, heard = step[1], step[2]
+                with pipeline._lock:
+                    if heard > pipeline._gateway_heard.get(gateway_id, -math.inf):
+                        pipeline._gateway_heard[gateway_id] = heard
+            elif kind == "bad":
+                out.bad_lines.append((step[1], step[2]))
+                if on_bad_line:
+                    on_bad_line(step[1], step[2])
+            elif kind == "progress" and progress:
+                snapshot = step[1]
+                merge(snapshot)
+                engine_duplicates, engine_rejected = out.duplicates, out.rejected
+                out.duplicates += snapshot.duplicates
+                out.rejected += snapshot.rejected
+                out.seconds = time.perf_counter() - started
+                progress(out)
+                out.duplicates, out.rejected = engine_duplicates, engine_rejected
+        merge(counts)
+        out.duplicates += counts.duplicates
+        out.rejected += counts.rejected
+        if group is None and commit_every_s > 0:
+            group = ExitStack()
+            group.enter_context(pipeline.grouped_commits())
+        done = pipeline.process(None)
+        out.room_changes += len(done.room_changes)
+        out.skipped_estimates += done.skipped
+        if group is not None:
+            group, committing = None, group
+            committing.close()
+    except BaseException:
+        if group is not None:
+            group.__exit__(*sys.exc_info())  # rolls the group under way back
+        raise
     out.engine_drops = pipeline.engine.stats.drops()
     if drain_outbox:
         out.outbox_applied = location_outbox.drain(limit=10**9)

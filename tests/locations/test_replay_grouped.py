@@ -1,0 +1,130 @@
+"""replay_sightings commits the flushes of --commit-every seconds of event time together: the same rows as a
+commit per flush, and a failure leaves no half-written group."""
+
+import io
+
+import pytest
+from django.core.management import call_command
+from django.db import connection
+
+from assets.models import Asset, Tag
+from locations import pipeline as pipeline_module
+from locations.models import LocationOutbox, Receiver, RoomInterval
+from tests.locations.sim_hospital import make_ward, tagged_asset
+from tests.locations.test_replay import TAG_ID, record
+
+BUSY = ["c3000000020a", "c3000000020b", "c3000000020c", "c3000000020d"]
+
+
+@pytest.fixture
+def day(tmp_path, db):
+    ward = make_ward()
+    tagged_asset(TAG_ID, asset_tag="IP-00001")
+    for i, tag_id in enumerate(BUSY):
+        tagged_asset(tag_id, asset_tag=f"IP-0100{i}")
+    path = tmp_path / "day.jsonl"
+    record(path, ward, seed=4, seconds=600, busy_tags=BUSY)
+    return path
+
+
+def replay(path, *extra):
+    call_command(
+        "replay_sightings", str(path), "--reader", "inline", *extra, stdout=io.StringIO(), stderr=io.StringIO()
+    )
+
+
+def written():
+    """Everything a replay writes that a user sees, ids of the room intervals and outbox rows included."""
+    return {
+        "intervals": list(
+            RoomInterval.objects.order_by("pk").values_list("pk", "asset_id", "room_id", "entered_at", "left_at")
+        ),
+        "assets": list(
+            Asset.objects.order_by("pk").values_list(
+                "pk",
+                "current_room_id",
+                "location_confidence",
+                "located_at",
+                "position_x",
+                "position_y",
+                "position_radius_m",
+                "last_seen",
+            )
+        ),
+        "tags": list(Tag.objects.order_by("pk").values_list("pk", "battery_percent", "last_seen")),
+        "receivers": list(Receiver.objects.order_by("pk").values_list("pk", "last_heard")),
+        "outbox": [
+            (pk, changes)
+            for pk, changes in LocationOutbox.objects.order_by("pk").values_list("pk", "room_changes")
+            if changes
+        ],
+    }
+
+
+def fresh_database():
+    """Back to the database before any replay, with the id sequences restarted."""
+    RoomInterval.objects.all().delete()
+    LocationOutbox.objects.all().delete()
+    Asset.objects.update(
+        current_room=None,
+        location_confidence=None,
+        located_at=None,
+        position_x=None,
+        position_y=None,
+        position_radius_m=None,
+        last_seen=None,
+    )
+    Tag.objects.update(last_seen=None, battery_percent=None)
+    Receiver.objects.update(last_heard=None)
+    with connection.cursor() as cursor:
+        for model in (RoomInterval, LocationOutbox):
+            cursor.execute(f"ALTER SEQUENCE {model._meta.db_table}_id_seq RESTART WITH 1")
+
+
+@pytest.mark.parametrize("commit_every", ["60", "17", "100000"])
+def test_grouped_commits_write_the_rows_of_a_commit_per_flush(day, commit_every):
+    fresh_database()
+    replay(day, "--commit-every", "0")
+    one_by_one = written()
+    assert len(one_by_one["intervals"]) > 10 and len(one_by_one["outbox"]) > 5
+
+    fresh_database()
+    replay(day, "--commit-every", commit_every)
+    assert written() == one_by_one
+
+
+def test_a_failure_rolls_the_group_under_way_back_whole_and_a_second_replay_completes_it(day, monkeypatch):
+    fresh_database()
+    replay(day)
+    complete = written()
+    fresh_database()
+
+    real_write = pipeline_module._PendingWrites.write
+    seen = []
+
+    def failing_write(self):
+        real_write(self)
+        seen.append(RoomInterval.objects.count())
+        if len(seen) == 3:  # every statement of the third group ran, and then the commit fails
+            raise RuntimeError("database went away")
+
+    monkeypatch.setattr(pipeline_module._PendingWrites, "write", failing_write)
+    with pytest.raises(RuntimeError, match="went away"):
+        replay(day, "--commit-every", "60")
+    assert seen[2] > seen[1]  # the third group did write intervals before it failed ...
+    after = written()
+    assert len(after["intervals"]) == seen[1]  # ... and none of them is left: the first two groups only
+    # the intervals the first two groups opened, as the complete history has them (the last ones still open)
+    assert [i[:4] for i in after["intervals"]] == [i[:4] for i in complete["intervals"] if i[0] <= seen[1]]
+    assert after["outbox"] == [row for row in complete["outbox"] if row[0] <= after["outbox"][-1][0]]
+    monkeypatch.undo()
+
+    replay(day)  # again: what the first two groups committed is skipped, the rest is added
+    again = written()
+    strip = {  # the ids of the rows written again differ (the rolled-back ones used up some)
+        "intervals": lambda rows: [row[1:] for row in rows],
+        "outbox": lambda rows: [row[1] for row in rows],
+    }
+    for key, value in complete.items():
+        fix = strip.get(key, lambda rows: rows)
+        assert fix(again[key]) == fix(value), key
