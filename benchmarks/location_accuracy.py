@@ -78,6 +78,13 @@ SCENARIOS = {
         "delivery": LATE,
         "targets": {"settled": 0.98, "shown_ratio": 1.5},
     },
+    "slow": {
+        "about": "A with every tag pinging every 5 s (issue 12: how soon a move is shown)",
+        "receivers": "every",
+        "sigma": 4.0,
+        "motion": {"ping_interval_s": 5.0},
+        "targets": {"settled": 0.98, "shown_ratio": 1.5},
+    },
     "sparse": {
         "about": "one receiver per three rooms, sigma 5 dB, receivers off their rssi_at_1m by N(0, 3 dB), 25 % loss, "
         "pings every 5-10 s",
