@@ -99,11 +99,14 @@ class EngineConfig:
     # database failure then decides a few moves one window apart from an uninterrupted run, so it is off).
     likelihood_temper: float = 0.6
     evidence_correlation_s: float = 0.0
-    # The nats one window can hold against a room (after weighting): max_reading_evidence per receiver
-    # heard (one freak reading cannot move a still tag; several receivers agreeing can, at once), at
-    # most max_window_evidence.
-    max_reading_evidence: float = 2.0
-    max_window_evidence: float = 16.0
+    # The nats one window can hold against a room (after weighting) for pings evidence_reference_s apart,
+    # sqrt(dt / evidence_reference_s) times more (at most 2x) for slower ones. With max_reading_evidence
+    # > 0 instead: that many per receiver heard, at most max_window_evidence (one freak reading cannot
+    # move a still tag, several receivers agreeing can, at once; 2 and 16 for prompt switching). Off by
+    # default: with a gateway whose clock is estimated one ping off (an alias) it doubled the shown changes.
+    max_window_evidence: float = 4.0
+    evidence_reference_s: float = 2.0
+    max_reading_evidence: float = 0.0
 
     # Candidate rooms for a window: those where its loudest receiver would hear the tag at least
     # (its rssi - candidate_margin_db), at least min and at most max of them, plus the rooms the
@@ -160,7 +163,7 @@ class EngineConfig:
             "max_receivers_per_window": self.max_receivers_per_window >= 1,
             "likelihood_temper": 0 < self.likelihood_temper <= 1,
             "max_window_evidence": self.max_window_evidence > 0,
-            "max_reading_evidence": self.max_reading_evidence > 0,
+            "max_reading_evidence": self.max_reading_evidence >= 0,
             "evidence_correlation_s": self.evidence_correlation_s >= 0,
             "passage_rate_factor": self.passage_rate_factor >= 1,
             "min_candidate_rooms": self.min_candidate_rooms >= 1,

@@ -916,17 +916,23 @@ class LocationEngine:
                 weight = cfg.likelihood_temper * np.where(has_prior, -np.expm1(-dt / tau), 1.0)
             else:
                 weight = np.full(n, cfg.likelihood_temper)
-            # One window can make a room at most e^cap times less likely than the best one, the cap
-            # growing with the receivers heard: one freak reading (a reflection, a deep fade) is worth
-            # at most max_reading_evidence, so it cannot move a still tag, while several receivers
-            # agreeing on the room next door can, on that first window.
-            cap = np.minimum(cfg.max_reading_evidence * np.maximum(heard, 1), cfg.max_window_evidence)[:, None]
-            # The discount is for what correlated shadowing can fake, at most half the cap's worth of a
-            # gap; beyond that (a tag now under another receiver) the window is news and counts in full.
-            gap = top - room_ll
-            w = weight[:, None]
-            half = 0.5 * cap
-            evidence = -np.minimum(cap, w * np.minimum(gap, half) + np.maximum(gap - half, 0.0))
+            if cfg.max_reading_evidence > 0:
+                # The cap grows with the receivers heard: one freak reading (a reflection, a deep fade) is
+                # worth at most max_reading_evidence, while several receivers agreeing on the room next
+                # door can move the tag on that first window. The discount is for what correlated
+                # shadowing can fake, at most half the cap's worth of a gap; beyond that the window is
+                # news and counts in full.
+                cap = np.minimum(cfg.max_reading_evidence * np.maximum(heard, 1), cfg.max_window_evidence)[:, None]
+                gap = top - room_ll
+                half = 0.5 * cap
+                w = weight[:, None]
+                evidence = -np.minimum(cap, w * np.minimum(gap, half) + np.maximum(gap - half, 0.0))
+            else:
+                # One window can make a room at most e^max_window_evidence times less likely than the
+                # best one: a single freak reading cannot move a still tag. A window long after the
+                # previous one (slow pings) may count for more, up to twice the cap.
+                cap = cfg.max_window_evidence * np.clip(np.sqrt(dt / cfg.evidence_reference_s), 1.0, 2.0)
+                evidence = np.maximum(weight[:, None] * (room_ll - top), -cap[:, None])
             logpost = np.where(valid, np.log(np.maximum(prior, 1e-300)) + evidence, -np.inf)
         logpost -= logpost.max(axis=1, keepdims=True)
         post = np.exp(logpost)

@@ -205,7 +205,13 @@ def test_a_tag_walking_in_from_the_corridor_with_5_s_pings_is_shown_on_its_first
         t += 5.0
     entered_at = t
     pings += still_pings(radio, 1, bx, by, 12, period=5.0, start=entered_at)
-    prompt = EngineConfig(passage_rate_factor=10.0, likelihood_temper=1.0, evidence_correlation_s=5.0)
+    prompt = EngineConfig(
+        passage_rate_factor=10.0,
+        likelihood_temper=1.0,
+        evidence_correlation_s=5.0,
+        max_reading_evidence=2.0,
+        max_window_evidence=16.0,
+    )
     estimates = run(LocationEngine(plan, prompt), pings)
     assert {e.room_id for e in estimates if T0 + 20 < e.ts < T0 + 24 * 5.0} == {first.room_id}
     arrival = next(e for e in estimates if e.ts >= entered_at - 0.5)
