@@ -56,16 +56,17 @@ class EngineConfig:
 
     # --- Receiver calibration, learnt online ---------------------------------------------------
     # A receiver consistently hotter or colder than its rssi_at_1m: its mean residual (readings well
-    # above sensitivity, in confidently placed windows), shrunk by calibration_prior_n readings.
-    # Off by default: on our scenarios it gained little (sparse: +0.3 points), and until the pipeline
-    # restores it after a restart a restarted engine would place a few borderline pings differently.
-    calibration: bool = False
-    calibration_prior_n: float = 100.0
-    calibration_min_tags: int = 5  # a receiver is calibrated once readings of this many tags are behind it
+    # above sensitivity, in confidently placed windows, against the tag's gain fitted from the window's
+    # other receivers), shrunk by calibration_prior_n readings. On by default: with receivers a few dB
+    # off their datasheet (the usual case) and one receiver per few rooms it is worth ~3 points of
+    # settled accuracy (docs/benchmarks.md, issue 11). A restarted engine relearns it in minutes.
+    calibration: bool = True
+    calibration_prior_n: float = 10.0
+    calibration_min_tags: int = 3  # a receiver is calibrated once readings of this many tags are behind it
     calibration_max_db: float = 10.0
     calibration_every_s: float = 60.0  # event-time epochs; a window uses what was learnt 2 epochs before
-    calibration_min_confidence: float = 0.9
-    calibration_margin_db: float = 12.0  # only readings expected this far above sensitivity
+    calibration_min_confidence: float = 0.6
+    calibration_margin_db: float = 6.0  # only readings expected this far above sensitivity
 
     # --- Signal model: rssi = rssi_at_1m - 10 n log10(d) - walls - floors ----------------------
     path_loss_exponent: float = 2.2  # used when a receiver has none of its own
@@ -90,9 +91,22 @@ class EngineConfig:
     offset_prior_db: float = 4.0
     offset_range_db: float = 12.0
     max_receivers_per_window: int = 10  # the strongest N of a window are used
-    likelihood_temper: float = 0.6  # readings of a still tag are correlated: each counts for less
-    max_window_evidence: float = 4.0  # nats one window can hold against a room (after tempering) ...
-    evidence_reference_s: float = 2.0  # ... for pings this far apart; sqrt(dt / this) times more (<= 2x) for slower
+    # How much one window's log-likelihood counts: readings of a still tag are correlated, so each
+    # counts for less. With evidence_correlation_s > 0 the weight is likelihood_temper x
+    # (1 - exp(-dt / evidence_correlation_s)), dt the time since the tag's previous window: a window 2 s
+    # after the last one repeats most of its shadowing, one 10 s later is nearly all news (with 5 s and
+    # likelihood_temper 1: B shows 1.3 x the true changes instead of 1.7, but a worker rebuilt after a
+    # database failure then decides a few moves one window apart from an uninterrupted run, so it is off).
+    likelihood_temper: float = 0.6
+    evidence_correlation_s: float = 0.0
+    # The nats one window can hold against a room (after weighting) for pings evidence_reference_s apart,
+    # sqrt(dt / evidence_reference_s) times more (at most 2x) for slower ones. With max_reading_evidence
+    # > 0 instead: that many per receiver heard, at most max_window_evidence (one freak reading cannot
+    # move a still tag, several receivers agreeing can, at once; 2 and 16 for prompt switching). Off by
+    # default: with a gateway whose clock is estimated one ping off (an alias) it doubled the shown changes.
+    max_window_evidence: float = 4.0
+    evidence_reference_s: float = 2.0
+    max_reading_evidence: float = 0.0
 
     # Candidate rooms for a window: those where its loudest receiver would hear the tag at least
     # (its rssi - candidate_margin_db), at least min and at most max of them, plus the rooms the
@@ -114,6 +128,11 @@ class EngineConfig:
     move_rate_adjacent: float = 0.0015  # into one particular room sharing a wall with the current one
     move_rate_near: float = 0.0005  # into one particular room two steps away
     move_rate_far: float = 0.0002  # into one particular room farther away (or on another floor)
+    # Out of a passage (a corridor, a lobby) the move rates are this many times higher: equipment in a
+    # corridor is mostly on its way somewhere (a trip crosses a corridor section in seconds), so the room
+    # it enters is shown on the first convincing window. 1 = off by default: with the fixed temper it
+    # makes lab B show 1.9 x the true changes (docs/location-engine.md, "Smoothing over time").
+    passage_rate_factor: float = 1.0
     max_step_s: float = 120.0  # a tag silent for longer is treated as silent this long
     belief_size: int = 6  # rooms kept per tag between windows
     switch_ratio: float = 1.5  # the shown room changes only when the new one is this much likelier
@@ -144,6 +163,9 @@ class EngineConfig:
             "max_receivers_per_window": self.max_receivers_per_window >= 1,
             "likelihood_temper": 0 < self.likelihood_temper <= 1,
             "max_window_evidence": self.max_window_evidence > 0,
+            "max_reading_evidence": self.max_reading_evidence >= 0,
+            "evidence_correlation_s": self.evidence_correlation_s >= 0,
+            "passage_rate_factor": self.passage_rate_factor >= 1,
             "min_candidate_rooms": self.min_candidate_rooms >= 1,
             "max_candidate_rooms": self.max_candidate_rooms >= self.min_candidate_rooms,
             "max_samples_per_room": self.max_samples_per_room >= 1,

@@ -35,6 +35,7 @@ from locations.engine.types import LocationEstimate, Sighting, SitePlan
 
 _TS_KEY_BITS = 27  # ms modulo 2^27 (37 hours) in a duplicate key: far longer than any key is kept
 _BLOCK_WINDOWS = 16_384  # windows per processing block (bounds memory on a big flush)
+PASSAGE_TYPES = frozenset({"corridor", "lobby", "hallway"})  # rooms people walk through
 _CHUNK_ELEMENTS = 1_500_000  # windows x samples x receivers per likelihood chunk
 _FRONTIER_RANK = 3  # the frontier is the 3rd most advanced gateway: one or two cannot move it
 
@@ -89,6 +90,8 @@ class LocationEngine:
         self.plan: CompiledPlan = compile_plan(plan, self.config)
         self.stats = EngineStats()
         self._room_index = {int(r): i for i, r in enumerate(self.plan.room_ids.tolist())}
+        passage_types = {r.room_id: r.room_type in PASSAGE_TYPES for r in plan.rooms}
+        self._passage = np.array([passage_types[int(r)] for r in self.plan.room_ids.tolist()], dtype=bool)
         n_gw = len(self.plan.gateway_ids)
         self._clock = ClockEstimator(n_gw, self.config)
         self._gw_wm = np.full(n_gw, -np.inf)  # corrected event time of each gateway's newest sighting
@@ -610,7 +613,17 @@ class LocationEngine:
         rx = np.maximum(heard_rx[ok], 0)
         mu = plan.expected_rssi[plan.table_index(best[ok][:, None], rx)].astype(np.float64) + gain[ok][:, None]
         use = rx_ok & (mu >= cfg.sensitivity_dbm + cfg.calibration_margin_db)
-        resid = np.clip(heard_y[ok] - mu, -10.0, 10.0)
+        # Each reading against the tag's gain fitted from the OTHER receivers of its window (leave one
+        # out): the window's own gain fit would absorb part of this receiver's error (with 2-4 receivers
+        # heard, half of it), and the iteration over epochs would converge only slowly.
+        e = heard_y[ok] - (mu - gain[ok][:, None])  # residual before the tag's gain
+        fit = rx_ok & (mu > UNHEARABLE_DBM + 1.0)
+        clipped = np.clip(e, -2.0 * cfg.fade_sigma_db, 2.0 * cfg.sigma_db) * fit
+        kappa = (cfg.sigma_db / cfg.offset_prior_db) ** 2 if cfg.offset_prior_db > 0 else np.inf
+        others = fit.sum(axis=1, keepdims=True) - fit
+        loo = (clipped.sum(axis=1, keepdims=True) - clipped) / (others + kappa)
+        loo = np.clip(loo, -cfg.offset_range_db, cfg.offset_range_db)
+        resid = np.clip(e - loo, -10.0, 10.0)
         # Residuals are measured against the tables that already include the applied calibration.
         total = resid + self._cal_applied[rx]
         n_gw = len(self._cal_applied)
@@ -706,7 +719,9 @@ class LocationEngine:
             room_ll, chunks = self._likelihood(
                 rooms, heard_rx[w], heard_y[w], None if unknown_rx is None else unknown_rx[w]
             )
-            pick, pick_post, prev = self._step(ti, w_ts[w], rooms, room_ll)
+            pick, pick_post, prev = self._step(
+                ti, w_ts[w], rooms, room_ll, np.minimum(heard_n[w], cfg.max_receivers_per_window)
+            )
             chosen[w], previous[w] = pick, prev
             confidence[w] = np.minimum(pick_post, coverage[w])
             # Where in the chosen room: its sample points weighted by their likelihood.
@@ -889,7 +904,7 @@ class LocationEngine:
             chunks.append((idx, samples, slot, ll, offset))
         return room_ll, chunks
 
-    def _step(self, ti, ts, rooms, room_ll):
+    def _step(self, ti, ts, rooms, room_ll, heard):
         """One HMM forward step for windows of distinct tags: returns the shown room, its probability
         and the previously shown room, and updates each tag's belief."""
         cfg, plan = self.config, self.plan
@@ -905,22 +920,48 @@ class LocationEngine:
         same = belief[:, :, None] == rooms[:, None, :]
         adjacent = _member(plan.adjacent_keys, key)
         near = _member(plan.near_keys, key)
-        q_adj = -np.expm1(-cfg.move_rate_adjacent * dt)[:, None, None]
-        q_near = -np.expm1(-cfg.move_rate_near * dt)[:, None, None]
-        q_far = -np.expm1(-cfg.move_rate_far * dt)[:, None, None]
+        # Out of a passage (a corridor) a tag moves far more readily than out of a room: equipment in a
+        # corridor is mostly on its way somewhere, so the room it enters is shown on the first
+        # convincing window. Leaving a room keeps the parked rates (a still tag does not flip).
+        factor = np.where(self._passage[np.maximum(belief, 0)], cfg.passage_rate_factor, 1.0)[:, :, None]
+        rate = factor * dt[:, None, None]
+        q_adj = -np.expm1(-cfg.move_rate_adjacent * rate)
+        q_near = -np.expm1(-cfg.move_rate_near * rate)
+        q_far = -np.expm1(-cfg.move_rate_far * rate)
         trans = np.where(same, 1.0, np.where(adjacent, q_adj, np.where(near, q_near, q_far)))
         trans *= (belief >= 0)[:, :, None]
         rest = np.clip(1.0 - bp.sum(axis=1), 0.0, 1.0)  # mass of rooms that fell out of the belief
-        prior = (bp[:, :, None] * trans).sum(axis=1) + (rest * np.maximum(q_far[:, 0, 0], 1e-12))[:, None]
+        prior = (bp[:, :, None] * trans).sum(axis=1) + (rest * np.maximum(-np.expm1(-cfg.move_rate_far * dt), 1e-12))[
+            :, None
+        ]
         prior = np.where(has_prior[:, None], prior, 1.0)
         with np.errstate(divide="ignore", invalid="ignore"):
             top = np.where(valid, room_ll, -np.inf).max(axis=1, keepdims=True)
-            # One window can make a room at most e^max_window_evidence times less likely than the
-            # best one: a single freak reading (a reflection, a deep fade) cannot move a still tag.
-            # A window long after the previous one (slow pings) has had more time to see a move, and its
-            # noise is less correlated with the last one's: it may count for more, up to twice the cap.
-            cap = cfg.max_window_evidence * np.clip(np.sqrt(dt / cfg.evidence_reference_s), 1.0, 2.0)
-            evidence = np.maximum(cfg.likelihood_temper * (room_ll - top), -cap[:, None])
+            # A window's weight: readings of a still tag are correlated, so each counts for less. Optionally
+            # (evidence_correlation_s > 0) by how much of the previous window's shadowing (people, doors,
+            # trolleys: a correlation time tau) has changed since, 1 - exp(-dt / tau).
+            if cfg.evidence_correlation_s > 0:
+                tau = cfg.evidence_correlation_s
+                weight = cfg.likelihood_temper * np.where(has_prior, -np.expm1(-dt / tau), 1.0)
+            else:
+                weight = np.full(n, cfg.likelihood_temper)
+            if cfg.max_reading_evidence > 0:
+                # The cap grows with the receivers heard: one freak reading (a reflection, a deep fade) is
+                # worth at most max_reading_evidence, while several receivers agreeing on the room next
+                # door can move the tag on that first window. The discount is for what correlated
+                # shadowing can fake, at most half the cap's worth of a gap; beyond that the window is
+                # news and counts in full.
+                cap = np.minimum(cfg.max_reading_evidence * np.maximum(heard, 1), cfg.max_window_evidence)[:, None]
+                gap = top - room_ll
+                half = 0.5 * cap
+                w = weight[:, None]
+                evidence = -np.minimum(cap, w * np.minimum(gap, half) + np.maximum(gap - half, 0.0))
+            else:
+                # One window can make a room at most e^max_window_evidence times less likely than the
+                # best one: a single freak reading cannot move a still tag. A window long after the
+                # previous one (slow pings) may count for more, up to twice the cap.
+                cap = cfg.max_window_evidence * np.clip(np.sqrt(dt / cfg.evidence_reference_s), 1.0, 2.0)
+                evidence = np.maximum(weight[:, None] * (room_ll - top), -cap[:, None])
             logpost = np.where(valid, np.log(np.maximum(prior, 1e-300)) + evidence, -np.inf)
         logpost -= logpost.max(axis=1, keepdims=True)
         post = np.exp(logpost)

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from locations.engine import LocationEngine, ReceiverGeom, Sighting, SitePlan
+from locations.engine import EngineConfig, LocationEngine, ReceiverGeom, Sighting, SitePlan
 from locations.engine.synthetic import random_point_in, room_centre, ward_plan
 from tests.locations.engine.conftest import T0, TAG, grid_plan, run, still_pings
 
@@ -174,3 +174,46 @@ def test_a_receiver_with_no_room_in_reach_leaves_its_windows_unlocated():
     engine.push([Sighting("gw-car-park", TAG, -60.0, T0)])
     assert engine.flush() == []
     assert engine.stats.unlocated == 1
+
+
+@pytest.mark.parametrize(("receivers", "seed"), [("every_room", 3), ("every_other_room", 4)])
+def test_a_still_tag_pinging_every_5_s_never_changes_room_over_an_hour(noisy_radio, receivers, seed, rng):
+    plan = ward_plan(floors=2, layout="single", rooms_per_side=8, receivers=receivers, seed=seed)
+    room = next(r for r in plan.rooms if r.code == "0003")
+    x, y = random_point_in(plan, room.room_id, rng, margin=0.8)
+    pings = still_pings(noisy_radio(plan, seed), 1, x, y, 720, period=5.0)  # an hour at one ping every 5 s
+    estimates = run(LocationEngine(plan), pings)
+    assert len(estimates) >= 700
+    assert {e.room_id for e in estimates} == {room.room_id}
+
+
+@pytest.mark.parametrize("seed", [12, 13, 14])
+def test_a_tag_walking_in_from_the_corridor_with_5_s_pings_is_shown_on_its_first_window_there(noisy_radio, seed):
+    """Issue 12, with the prompt-switching settings (not yet the defaults): a tag wheeled out of its room,
+    down the corridor and into another room, pinging every 5 s, is shown in the room it enters on the
+    first ping from there, not a ping (5 s) later."""
+    plan = ward_plan(floors=1, layout="single", rooms_per_side=8, receivers="every_room", seed=5)
+    radio = noisy_radio(plan, seed)
+    first, second = (next(r for r in plan.rooms if r.code == code) for code in ("0002", "0005"))
+    (ax, ay), (bx, by) = room_centre(plan, first.room_id), room_centre(plan, second.room_id)
+    corridor_y = max(y for _, y in first.exterior) + 1.2  # just outside the rooms' doors
+    pings = still_pings(radio, 1, ax, ay, 24, period=5.0)  # two minutes parked
+    t = T0 + 24 * 5.0
+    walk = [(ax, corridor_y), ((2 * ax + bx) / 3, corridor_y), ((ax + 2 * bx) / 3, corridor_y), (bx, corridor_y)]
+    for x, y in walk:  # about 1 m/s down the corridor
+        pings.append(radio.ping(TAG, 1, x, y, t))
+        t += 5.0
+    entered_at = t
+    pings += still_pings(radio, 1, bx, by, 12, period=5.0, start=entered_at)
+    prompt = EngineConfig(
+        passage_rate_factor=10.0,
+        likelihood_temper=1.0,
+        evidence_correlation_s=5.0,
+        max_reading_evidence=2.0,
+        max_window_evidence=16.0,
+    )
+    estimates = run(LocationEngine(plan, prompt), pings)
+    assert {e.room_id for e in estimates if T0 + 20 < e.ts < T0 + 24 * 5.0} == {first.room_id}
+    arrival = next(e for e in estimates if e.ts >= entered_at - 0.5)
+    assert arrival.room_id == second.room_id
+    assert {e.room_id for e in estimates if e.ts >= entered_at - 0.5} == {second.room_id}

@@ -138,3 +138,24 @@ def test_a_receiver_hotter_than_its_datasheet_is_learnt():
     others = [abs(c.calibration_db) for g, c in clocks.items() if g != hot]
     assert max(others) < clocks[hot].calibration_db and np.median(others) < 1.0
     assert out.engine.stats.calibration_updates >= 1
+
+
+def test_one_receiver_per_three_rooms_with_slow_pings_and_receivers_off_their_datasheet():
+    """Issue 11, "sparse": one receiver per three rooms, 25 % loss, receivers off their rssi_at_1m by
+    N(0, 3 dB), pings every 5-10 s. The receivers' calibration learnt online and each slow ping weighing
+    more than a fast one (its shadowing has changed since the last) keep the tags in their rooms; the
+    engine before scored 82.5 % and 80.2 % on these two runs."""
+    settled, ratios = [], []
+    for seed in (1, 2):
+        out = run_network(
+            receivers="every_third",
+            tags=15,
+            seconds=900,
+            seed=seed,
+            radio={"shadowing_sigma_db": 5.0, "packet_loss": 0.25, "receiver_offset_sigma_db": 3.0},
+            motion={"ping_interval_range_s": (5.0, 10.0)},
+        )
+        settled.append(out.settled_accuracy())
+        ratios.append(out.shown_changes_ratio())
+    assert np.mean(settled) >= 0.85 and min(settled) >= 0.84
+    assert max(ratios) <= 1.2
