@@ -32,9 +32,9 @@ class EngineConfig:
     # The receivers a window waits for: those expected at least wait_hear_margin_db above sensitivity_dbm
     # in the likely rooms of its loud receivers (heard within wait_anchor_margin_db of its loudest); a
     # receiver's likely rooms are its candidates it hears within wait_room_margin_db of its loudest.
-    wait_hear_margin_db: float = 0.0
-    wait_room_margin_db: float = 10.0
-    wait_anchor_margin_db: float = 10.0
+    wait_hear_margin_db: float = -5.0
+    wait_room_margin_db: float = 15.0
+    wait_anchor_margin_db: float = 15.0
     # A sighting stamped more than this ahead of the frontier is counted (stats.future). It cannot move
     # the frontier (the 3rd most advanced gateway) nor anyone else's windows, only its own tag's.
     max_ahead_s: float = 5.0
