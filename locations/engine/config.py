@@ -25,7 +25,16 @@ class EngineConfig:
     min_lateness_s: float = 0.25
     initial_lateness_s: float = 2.0  # a gateway's wait before anything is learnt about it
     flush_granularity_s: float = 0.25  # a flush closes windows only once the first is due by this much
-    lateness_decay: float = 0.005  # a gateway's learnt wait shrinks by this many s per s of event time
+    # A gateway's learnt lateness: the lateness_quantile (1: the largest) of how far behind the frontier its last
+    # lateness_history batches arrived (a rare spike is not waited for long; a habit is).
+    lateness_history: int = 64
+    lateness_quantile: float = 1.0
+    # The receivers a window waits for: those expected at least wait_hear_margin_db above sensitivity_dbm
+    # in the likely rooms of its loud receivers (heard within wait_anchor_margin_db of its loudest); a
+    # receiver's likely rooms are its candidates it hears within wait_room_margin_db of its loudest.
+    wait_hear_margin_db: float = -5.0
+    wait_room_margin_db: float = 15.0
+    wait_anchor_margin_db: float = 15.0
     # A sighting stamped more than this ahead of the frontier is counted (stats.future). It cannot move
     # the frontier (the 3rd most advanced gateway) nor anyone else's windows, only its own tag's.
     max_ahead_s: float = 5.0
@@ -150,6 +159,8 @@ class EngineConfig:
             "window_max_s": self.window_max_s >= self.window_gap_s,
             "allowed_lateness_s": self.allowed_lateness_s >= self.min_lateness_s,
             "min_lateness_s": self.min_lateness_s >= 0,
+            "lateness_history": self.lateness_history >= 1,
+            "lateness_quantile": 0.0 <= self.lateness_quantile <= 1.0,
             "max_ahead_s": self.max_ahead_s >= 0,
             "idle_after_s": self.idle_after_s > 0,
             "clock_search_s": self.clock_search_s > self.clock_track_s > 0,

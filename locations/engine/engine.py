@@ -98,7 +98,10 @@ class LocationEngine:
         self._gw_first = np.full(n_gw, np.inf)  # ... and of its first
         self._gw_count = np.zeros(n_gw, dtype=np.int64)
         self._gw_late = np.full(n_gw, self.config.initial_lateness_s)  # learnt lateness (s behind the frontier)
-        self._gw_late_at = np.full(n_gw, -np.inf)  # frontier when it was last raised
+        # how far behind the frontier each of its last lateness_history batches arrived (a ring)
+        # (initial_lateness_s until as many batches have been learnt from)
+        self._late_hist = np.full((n_gw, self.config.lateness_history), self.config.initial_lateness_s)
+        self._late_n = np.zeros(n_gw, dtype=np.int64)  # batches learnt from
         self._kth = -math.inf  # 3rd most advanced gateway watermark
         self._carried = -math.inf  # the frontier carried forward by the caller's clock on a quiet site
         self._seen_frontier = -math.inf
@@ -122,7 +125,7 @@ class LocationEngine:
         self._shown_room = np.full(capacity, -1, dtype=np.int64)
         self._tag_closed = np.full(capacity, -np.inf)  # a tag's sightings before this are late
         self._tag_share = np.zeros(capacity)
-        self._co = _co_audible(self.plan, self.config)  # (R, R) bool: could hear the same tag
+        self._co = _wait_hearers(self.plan, self.config)  # (R, R) bool: would hear a tag near r
         co_r, co_g = np.nonzero(self._co)
         self._co_indices = co_g
         self._co_starts = np.searchsorted(co_r, np.arange(n_gw))
@@ -256,9 +259,8 @@ class LocationEngine:
         # Learning is measured against the data (the 3rd most advanced gateway), never against a
         # frontier carried forward by the caller's clock over a quiet spell.
         ref = self._kth if self._kth > -math.inf else None
-        late_now = self._lateness_now()
         if ref is not None and fresh.any():
-            late_now = self._learn_lateness(gw[fresh], ts[fresh], ref, late_now)
+            self._learn_lateness(gw[fresh], ts[fresh], ref)
         take = fresh & ~late
         count = int(take.sum())
         if count == 0:
@@ -275,10 +277,8 @@ class LocationEngine:
                 self._seen_buckets.setdefault(b, []).append(k)
         self._pending.append((tag, gw, rssi, ts, raw))
         self._first_ts = min(self._first_ts, float(ts.min()))
-        # No window can be due before its sightings' gateways' own waits have passed.
-        self._next_due = min(
-            self._next_due, float((ts + late_now[gw]).min()) + cfg.min_lateness_s + cfg.flush_granularity_s
-        )
+        # No window can be due before its end plus min_lateness_s.
+        self._next_due = min(self._next_due, float(ts.min()) + cfg.min_lateness_s + cfg.flush_granularity_s)
         stats.accepted += count
 
         # Watermarks: a gateway's moves to its newest sighting. The frontier is the 3rd most advanced
@@ -306,24 +306,21 @@ class LocationEngine:
                 self._update_clocks(self._kth)
         return count
 
-    def _learn_lateness(self, gw: np.ndarray, ts: np.ndarray, ref: float, late_now: np.ndarray) -> np.ndarray:
-        """How far behind the frontier each gateway's oldest new sighting arrived: its wait, learnt."""
+    def _learn_lateness(self, gw: np.ndarray, ts: np.ndarray, ref: float) -> None:
+        """How far behind the frontier each gateway's oldest new sighting arrived, remembered over its last
+        lateness_history batches; its wait is a high quantile of those (a spike passes, a habit stays)."""
         oldest = np.full(len(self._gw_wm), np.inf)
         np.minimum.at(oldest, gw, ts)
-        hit = np.isfinite(oldest)
+        hit = np.flatnonzero(np.isfinite(oldest))
         behind = np.clip(ref - oldest[hit], 0.0, self.config.allowed_lateness_s)
-        late_now = late_now.copy()
-        late_now[hit] = np.maximum(behind, late_now[hit])
-        self._gw_late[hit] = late_now[hit]
-        self._gw_late_at[hit] = ref
-        return late_now
+        n = self._late_hist.shape[1]
+        self._late_hist[hit, self._late_n[hit] % n] = behind
+        self._late_n[hit] += 1
+        k = min(n - 1, max(0, math.ceil(self.config.lateness_quantile * n) - 1))
+        self._gw_late[hit] = np.partition(self._late_hist[hit], k, axis=1)[:, k]
 
     def _lateness_now(self) -> np.ndarray:
-        f = self._kth
-        if f == -math.inf:
-            return self._gw_late.copy()
-        decayed = self._gw_late - self.config.lateness_decay * np.maximum(0.0, f - self._gw_late_at)
-        return np.where(np.isfinite(self._gw_late_at), np.maximum(decayed, 0.0), self.config.initial_lateness_s)
+        return self._gw_late.copy()
 
     def _update_frontier(self) -> None:
         wm = self._gw_wm[np.isfinite(self._gw_wm)]
@@ -387,15 +384,15 @@ class LocationEngine:
             return []
         tag, gw, rssi, ts, raw = (np.concatenate(col) for col in zip(*self._pending, strict=True))
         if math.isfinite(cut):
-            # The wait a window needs: the slowest delivery among the receivers that could hear it.
+            # The wait a window needs: the slowest delivery among the receivers that would hear a tag
+            # near its loud receivers.
             near = self._wait_near()
-            # Only sightings whose own receivers' wait has passed can be in a window that closes now; a
-            # window cut short by this (a sighting left out) ends too late to close (window_max_s margin).
-            reach = ts + near[gw]
+            # Only sightings at least min_lateness_s old can be in a window that closes now; a window cut
+            # short by this (a sighting left out) ends too late to close (window_max_s margin).
+            reach = ts
             selected = reach <= cut - cfg.min_lateness_s + cfg.window_max_s
             if not selected.any():
-                # Nothing can close before the first of these is selectable (waits decay slowly: 0.1 s slack).
-                self._next_due = float(reach.min()) + cfg.min_lateness_s - cfg.window_max_s - 0.1
+                self._next_due = float(reach.min()) + cfg.min_lateness_s - cfg.window_max_s
                 return []
             rest = ~selected
             later = (tag[rest], gw[rest], rssi[rest], ts[rest], raw[rest])
@@ -412,7 +409,12 @@ class LocationEngine:
         t0, t_last = ts[starts], ts[ends]
         end_bound = np.minimum(t_last + cfg.window_gap_s, t0 + cfg.window_max_s)
         if math.isfinite(cut):
-            wait = np.clip(np.maximum.reduceat(near[gw], starts) + cfg.min_lateness_s, 0.0, cfg.allowed_lateness_s)
+            # Its loud receivers: heard within wait_anchor_margin_db of its loudest sighting.
+            loud = rssi >= np.repeat(np.maximum.reduceat(rssi, starts), np.diff(np.r_[starts, len(win)])) - (
+                cfg.wait_anchor_margin_db
+            )
+            wait = np.maximum.reduceat(np.where(loud, near[gw], 0.0), starts)
+            wait = np.clip(wait + cfg.min_lateness_s, 0.0, cfg.allowed_lateness_s)
             due = end_bound + wait
             closable = due <= cut
             # A tag's windows close in time order: one still waiting holds back the tag's later ones only.
@@ -435,7 +437,7 @@ class LocationEngine:
             own = own[own > cut]
             next_due = float(own.min()) if len(own) else float(due[~closable].min())
         if later is not None and len(later[0]):
-            next_due = min(next_due, float((later[3] + near[later[1]]).min()) + cfg.min_lateness_s)
+            next_due = min(next_due, float(later[3].min()) + cfg.min_lateness_s)
         self._pending = keep
         # Windows are closed in small groups rather than one by one: each estimation pass has a fixed cost.
         self._next_due = next_due + cfg.flush_granularity_s
@@ -544,7 +546,7 @@ class LocationEngine:
         return session
 
     def _wait_near(self) -> np.ndarray:
-        """Per receiver: the largest learnt lateness among the receivers that could hear the same tag."""
+        """Per receiver: the largest learnt lateness among the receivers that would hear a tag near it."""
         late = self._lateness_now()
         if len(self._co_indices) == 0:
             return late
@@ -1068,17 +1070,22 @@ class LocationEngine:
         return x[:, 0], x[:, 1], radius
 
 
-def _co_audible(plan: CompiledPlan, config: EngineConfig) -> np.ndarray:
-    """(R, R) bool: receiver g could hear a tag in one of the rooms receiver r is a candidate anchor for."""
+def _wait_hearers(plan: CompiledPlan, config: EngineConfig) -> np.ndarray:
+    """(R, R) bool: receiver g would hear a tag in one of receiver r's likely rooms (its candidates it hears
+    within wait_room_margin_db of its loudest) at wait_hear_margin_db above sensitivity or more."""
     n_rx = len(plan.gateway_ids)
     co = np.zeros((n_rx, n_rx), dtype=bool)
-    limit = config.sensitivity_dbm - 5.0
+    limit = config.sensitivity_dbm + config.wait_hear_margin_db
     all_rx = np.arange(n_rx)
     for r in range(n_rx):
-        rooms = plan.cand_rooms[r, : plan.cand_count[r]]
+        count = plan.cand_count[r]
+        co[r, r] = True
+        if count == 0:
+            continue
+        likely = plan.cand_rssi[r, :count] >= plan.cand_rssi[r, 0] - config.wait_room_margin_db
+        rooms = plan.cand_rooms[r, :count][likely]
         samples = plan.room_samples[rooms].ravel()
         samples = samples[samples >= 0]
-        co[r, r] = True
         if len(samples) == 0:
             continue
         rssi = plan.expected_rssi[plan.table_index(samples[:, None], all_rx[None, :])]
