@@ -119,12 +119,24 @@ def test_a_failure_rolls_the_group_under_way_back_whole_and_a_second_replay_comp
     assert after["outbox"] == [row for row in complete["outbox"] if row[0] <= after["outbox"][-1][0]]
     monkeypatch.undo()
 
-    replay(day)  # again: what the first two groups committed is skipped, the rest is added
+    replay(day)  # again: what the first two groups committed is kept, the rest is added
     again = written()
-    strip = {  # the ids of the rows written again differ (the rolled-back ones used up some)
-        "intervals": lambda rows: [row[1:] for row in rows],
-        "outbox": lambda rows: [row[1] for row in rows],
-    }
-    for key, value in complete.items():
-        fix = strip.get(key, lambda rows: rows)
-        assert fix(again[key]) == fix(value), key
+    # What was committed before the failure stands: same rows, same ids (the intervals still open then are
+    # closed by the second replay, so their left_at is not compared).
+    kept = [i[:4] for i in again["intervals"] if i[0] <= seen[1]]
+    assert kept == [i[:4] for i in after["intervals"]]
+    # The rest is decided again, like after any restart: the engine is seeded from the database's rooms and
+    # re-learns the receivers' calibration, so a decision after the resume point may come a ping earlier or
+    # later than in the uninterrupted replay. The history is complete all the same: per asset, the intervals
+    # follow each other without a gap or an overlap, the last one is open, and it is the room the
+    # uninterrupted replay ends in.
+    by_asset = {}
+    for _pk, asset_id, room_id, entered_at, left_at in again["intervals"]:
+        by_asset.setdefault(asset_id, []).append((entered_at, left_at, room_id))
+    for asset_id, rows in by_asset.items():
+        rows.sort()
+        assert all(left == nxt[0] for (_e, left, _r), nxt in zip(rows, rows[1:], strict=False)), asset_id
+        assert rows[-1][1] is None, asset_id
+    final_rooms = {row[0]: row[1] for row in again["assets"]}
+    assert final_rooms == {row[0]: row[1] for row in complete["assets"]}
+    assert len(again["intervals"]) >= len(complete["intervals"]) * 0.8
