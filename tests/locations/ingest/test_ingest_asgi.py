@@ -12,13 +12,14 @@ from asgiref.testing import ApplicationCommunicator
 from django.utils import timezone
 
 from config.asgi import application
-from config.ingest_asgi import IngestASGIHandler
+from config.ingest_asgi import IngestASGIHandler, ingest_middleware
 from config.security_events import LOGGER_NAME
 from locations.ingest import auth
 from locations.ingest.auth import gateway_token_issue, gateway_token_revoke
 from locations.ingest.queue import QueueUnavailable
 from locations.models import GatewayToken
 from locations.simulator import format_ts
+from tests.factories import UserFactory
 from tests.locations.sim_hospital import make_ward
 
 URL = "/api/v1/rtls/sightings"
@@ -197,3 +198,23 @@ def test_an_unknown_host_is_refused(ward, memory_queue):
     token = gateway_token_issue(gateway_id="gw-b").raw
     status, _, _ = asgi_post(body_for(), token, host=b"evil.example")
     assert status == 400
+
+
+def test_the_ingest_chain_keeps_the_security_middleware():
+    kept = ingest_middleware()
+    for path in (
+        "config.middleware.LoopbackOnlyWhenDebugMiddleware",
+        "django.middleware.security.SecurityMiddleware",
+        "django.middleware.common.CommonMiddleware",
+        "config.security_events.SecurityEventMiddleware",
+    ):
+        assert path in kept
+    assert "django.contrib.sessions.middleware.SessionMiddleware" not in kept
+
+
+def test_a_signed_in_users_session_cookie_does_not_post_sightings(ward, memory_queue, client):
+    client.force_login(UserFactory(is_superuser=True, is_staff=True))
+    cookie = client.cookies["sessionid"].value
+    status, _, _ = asgi_post(body_for(), headers=[(b"cookie", f"sessionid={cookie}".encode())])
+    assert status == 401
+    assert memory_queue.lag().entries == 0
