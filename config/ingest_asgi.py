@@ -38,6 +38,7 @@ from django.utils.module_loading import import_string
 
 # The paths this handler serves (locations/api/urls.py); every other request goes to Django's ASGIHandler.
 INGEST_PATHS = frozenset({"/api/v1/rtls/sightings", "/api/v1/rtls/sightings/"})
+INGEST_URLCONF = "config.ingest_urls"  # the same routes, mounted the same way, and nothing else
 
 # Middleware of settings.MIDDLEWARE that this endpoint does not run, and why that is safe. The endpoint's
 # only authentication is the gateway token (SightingsView.authentication_classes): nothing here reads a
@@ -120,6 +121,7 @@ class IngestASGIHandler(ASGIHandler):
     def _respond(self, request):
         """request_started, the middleware chain and the view, request_finished: one thread, start to end."""
         signals.request_started.send(sender=self.__class__, scope=request.scope)
+        request.urlconf = INGEST_URLCONF
         response = self.get_response(request)
         response._handler_class = self.__class__
         # The content is rendered (a DRF Response is rendered by the chain); closing sends request_finished.

@@ -9,10 +9,11 @@ import time
 import pytest
 from asgiref.sync import async_to_sync
 from asgiref.testing import ApplicationCommunicator
+from django.urls import resolve
 from django.utils import timezone
 
 from config.asgi import application
-from config.ingest_asgi import IngestASGIHandler, ingest_middleware
+from config.ingest_asgi import INGEST_PATHS, INGEST_URLCONF, IngestASGIHandler, ingest_middleware
 from config.security_events import LOGGER_NAME
 from locations.ingest import auth
 from locations.ingest.auth import gateway_token_issue, gateway_token_revoke
@@ -218,3 +219,10 @@ def test_a_signed_in_users_session_cookie_does_not_post_sightings(ward, memory_q
     status, _, _ = asgi_post(body_for(), headers=[(b"cookie", f"sessionid={cookie}".encode())])
     assert status == 401
     assert memory_queue.lag().entries == 0
+
+
+def test_the_ingest_urlconf_resolves_the_sightings_view_as_the_site_does():
+    for url in INGEST_PATHS:
+        lean, site = resolve(url, urlconf=INGEST_URLCONF), resolve(url)
+        assert lean.func.view_class is site.func.view_class
+        assert (lean.view_name, lean.namespace) == (site.view_name, site.namespace)
