@@ -11,13 +11,15 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402  (needs the app regi
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from config.ingest_asgi import ingest_router  # noqa: E402
 from config.middleware import LoopbackOnlyWhenDebugASGI  # noqa: E402
 from config.routing import websocket_urlpatterns  # noqa: E402
 from config.startup import freeze_startup_objects  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        # The gateways' sightings POSTs: the same middleware and view in one thread hop (config/ingest_asgi.py).
+        "http": ingest_router(django_asgi_app),
         "websocket": LoopbackOnlyWhenDebugASGI(
             AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
         ),

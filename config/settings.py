@@ -353,7 +353,7 @@ CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
     "ingest": (
         {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "config.redis_cache.ReusedClientRedisCache",  # one client per pool (config/redis_cache.py)
             "LOCATION": INGEST_REDIS_URL,
             "KEY_PREFIX": INGEST_STREAM_PREFIX,
         }
