@@ -51,6 +51,13 @@ from locations import pipeline
 from locations.ingest.queue import Entry, QueueUnavailable, _id_key, consumer_name
 from locations.outbox import ensure_in_process_consumer
 
+
+def _database_errors() -> tuple[type[BaseException], ...]:
+    """Django's database errors, and the driver's own: a server-side cursor (QuerySet.iterator) closed on a
+    terminated connection raises psycopg's AdminShutdown unwrapped, from Django's cursor_iter."""
+    return (DatabaseError, connection.Database.Error)
+
+
 logger = logging.getLogger(__name__)
 
 # Consecutive entries spanning at most this much event time are fed to the pipeline together.
@@ -220,7 +227,7 @@ class EngineWorker:
                 # copies from other gateways are still on their way.
                 self._process(final=False)
                 self.pipeline.write_held()
-            except DatabaseError:
+            except _database_errors():
                 logger.warning("worker %s: could not commit on stop; the next owner replays the entries", self.name)
             except self._redis_errors:
                 logger.warning("worker %s: could not acknowledge on stop; the next owner replays", self.name)
@@ -299,7 +306,7 @@ class EngineWorker:
     def _guard(self, action):
         try:
             return action()
-        except DatabaseError as exc:
+        except _database_errors() as exc:
             self.stats.db_errors += 1
             logger.warning("worker %s: database error, rebuilding and replaying: %s", self.name, exc)
             self._recover_database()
@@ -635,7 +642,7 @@ class EngineWorker:
         while True:
             try:
                 connection.close()
-            except DatabaseError:
+            except _database_errors():
                 pass
             close_old_connections()
             self._sleep_renewing(delay)
@@ -643,7 +650,7 @@ class EngineWorker:
                 connection.ensure_connection()
                 self._rebuild_and_replay(reason="database error")
                 break
-            except DatabaseError as exc:
+            except _database_errors() as exc:
                 self.stats.db_errors += 1
                 logger.warning("worker %s: database still unavailable: %s", self.name, exc)
                 delay = min(delay * 2, self.backoff_max_s)

@@ -3,7 +3,7 @@
 import threading
 
 import pytest
-from django.db import OperationalError
+from django.db import OperationalError, connection
 
 from locations.engine.types import Sighting
 from locations.ingest.queue import InMemoryQueue, QueueUnavailable, RedisStreamQueue, shard_of
@@ -116,6 +116,36 @@ def test_a_database_failure_rebuilds_and_replays_and_drops_nothing(assets, strea
     worker.run_until_idle()
     assert worker.stats.db_errors == 3 and worker.stats.rebuilds == 3
     assert worker.stats.replayed > 0
+    assert (scenario.history(), scenario.latest(assets)) == expected
+    assert queue.lag().entries == 0
+
+
+@pytest.mark.django_db(transaction=True)  # the worker replaces its connection
+def test_a_driver_error_while_rebuilding_is_retried_not_fatal(assets, stream, monkeypatch):
+    """A failover can also kill the connection while the worker rebuilds: the restore's server-side cursor
+    then raises the driver's own error (psycopg's AdminShutdown), not Django's. The worker waits and retries."""
+    expected = clean_run(assets, stream)
+    queue = InMemoryQueue(shards=4)
+    scenario.enqueue(queue, stream)
+    real_process = LocationPipeline.process
+    calls = {"process": 0, "built": 0}
+
+    def flaky_process(self, watermark=None, **kwargs):
+        calls["process"] += 1
+        if calls["process"] == 5:
+            raise OperationalError("terminating connection due to administrator command")
+        return real_process(self, watermark, **kwargs)
+
+    def flaky_factory():
+        calls["built"] += 1
+        if calls["built"] == 2:  # the first rebuild: the connection dies under the restore
+            raise connection.Database.OperationalError("terminating connection due to administrator command")
+        return LocationPipeline()
+
+    monkeypatch.setattr(LocationPipeline, "process", flaky_process)
+    worker = EngineWorker(queue, pipeline_factory=flaky_factory, read_count=10, backoff_max_s=0.05, commit_interval_s=0)
+    worker.run_until_idle()
+    assert worker.stats.db_errors == 2 and calls["built"] == 3
     assert (scenario.history(), scenario.latest(assets)) == expected
     assert queue.lag().entries == 0
 
