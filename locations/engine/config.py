@@ -32,6 +32,15 @@ class EngineConfig:
     # The receivers a window waits for: those expected at least wait_hear_margin_db above sensitivity_dbm
     # in the likely rooms of its loud receivers (heard within wait_anchor_margin_db of its loudest); a
     # receiver's likely rooms are its candidates it hears within wait_room_margin_db of its loudest.
+    # A window also closes as soon as every receiver it waits for has delivered a sighting stamped after its
+    # end, when that receiver delivers in order: the largest step back behind its own newest sighting that
+    # one of its last lateness_history batches took is its reorder depth, and its progress is its newest
+    # sighting less that depth. A gateway that flushes every second then costs about a second of waiting,
+    # not its worst lateness against the whole site's frontier. One that reorders waits on the time rule.
+    close_on_progress: bool = True
+    # ... past its last sighting by this much (the copies of one ping are stamped within milliseconds of
+    # each other once the clocks are corrected; a tag pings at most about once a second)
+    progress_margin_s: float = 0.1
     wait_hear_margin_db: float = -5.0
     wait_room_margin_db: float = 15.0
     wait_anchor_margin_db: float = 15.0
@@ -162,6 +171,7 @@ class EngineConfig:
             "lateness_history": self.lateness_history >= 1,
             "lateness_quantile": 0.0 <= self.lateness_quantile <= 1.0,
             "max_ahead_s": self.max_ahead_s >= 0,
+            "progress_margin_s": 0 <= self.progress_margin_s <= self.window_gap_s,
             "idle_after_s": self.idle_after_s > 0,
             "clock_search_s": self.clock_search_s > self.clock_track_s > 0,
             "clock_min_pairs": self.clock_min_pairs >= 1,

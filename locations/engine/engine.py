@@ -38,6 +38,7 @@ _BLOCK_WINDOWS = 16_384  # windows per processing block (bounds memory on a big 
 PASSAGE_TYPES = frozenset({"corridor", "lobby", "hallway"})  # rooms people walk through
 _CHUNK_ELEMENTS = 1_500_000  # windows x samples x receivers per likelihood chunk
 _FRONTIER_RANK = 3  # the frontier is the 3rd most advanced gateway: one or two cannot move it
+_TRUST_BATCHES = 8  # batches of a gateway seen before its order of delivery is trusted (close_on_progress)
 
 
 @dataclass(slots=True)
@@ -102,6 +103,11 @@ class LocationEngine:
         # (initial_lateness_s until as many batches have been learnt from)
         self._late_hist = np.full((n_gw, self.config.lateness_history), self.config.initial_lateness_s)
         self._late_n = np.zeros(n_gw, dtype=np.int64)  # batches learnt from
+        # how far back behind the gateway's own newest sighting each of its last batches reached (a ring;
+        # +inf until as many batches have been seen: a gateway is not trusted to deliver in order at first)
+        self._regress_hist = np.full((n_gw, self.config.lateness_history), np.inf)
+        self._regress_n = np.zeros(n_gw, dtype=np.int64)
+        self._gw_reorder = np.full(n_gw, np.inf)  # its reorder depth: the largest of those
         self._kth = -math.inf  # 3rd most advanced gateway watermark
         self._carried = -math.inf  # the frontier carried forward by the caller's clock on a quiet site
         self._seen_frontier = -math.inf
@@ -261,6 +267,8 @@ class LocationEngine:
         ref = self._kth if self._kth > -math.inf else None
         if ref is not None and fresh.any():
             self._learn_lateness(gw[fresh], ts[fresh], ref)
+        if cfg.close_on_progress and fresh.any():
+            self._learn_reorder(gw[fresh], ts[fresh])
         take = fresh & ~late
         count = int(take.sum())
         if count == 0:
@@ -318,6 +326,35 @@ class LocationEngine:
         self._late_n[hit] += 1
         k = min(n - 1, max(0, math.ceil(self.config.lateness_quantile * n) - 1))
         self._gw_late[hit] = np.partition(self._late_hist[hit], k, axis=1)[:, k]
+
+    def _learn_reorder(self, gw: np.ndarray, ts: np.ndarray) -> None:
+        """How far back behind the gateway's own newest sighting each gateway's batch reached (0 for a
+        gateway that delivers in order), remembered over its last lateness_history batches."""
+        oldest = np.full(len(self._gw_wm), np.inf)
+        np.minimum.at(oldest, gw, ts)
+        hit = np.flatnonzero(np.isfinite(oldest))
+        before = self._gw_wm[hit]
+        back = np.where(np.isfinite(before), np.maximum(before - oldest[hit], 0.0), 0.0)
+        n = self._regress_hist.shape[1]
+        self._regress_hist[hit, self._regress_n[hit] % n] = back
+        self._regress_n[hit] += 1
+        seen = self._regress_n[hit]
+        filled = np.arange(n)[None, :] < seen[:, None]
+        depth = np.where(filled, self._regress_hist[hit], 0.0).max(axis=1)
+        self._gw_reorder[hit] = np.where(seen >= _TRUST_BATCHES, depth, np.inf)
+
+    def _complete_near(self, now: float, cut: float) -> np.ndarray:
+        """Per receiver: the event time up to which every receiver that would hear a tag near it has
+        delivered. A gateway has delivered up to cut less its learnt lateness (the time rule), or, when it
+        delivers in order (close_on_progress), up to its newest sighting less its reorder depth (never
+        beyond the caller's clock), whichever is later; and at least up to cut less allowed_lateness_s."""
+        cfg = self.config
+        complete = np.maximum(cut - self._lateness_now() - cfg.min_lateness_s, cut - cfg.allowed_lateness_s)
+        if cfg.close_on_progress:
+            complete = np.maximum(complete, np.minimum(self._gw_wm - self._gw_reorder, now))
+        if len(self._co_indices) == 0:
+            return complete
+        return np.minimum.reduceat(complete[self._co_indices], self._co_starts)
 
     def _lateness_now(self) -> np.ndarray:
         return self._gw_late.copy()
@@ -408,6 +445,7 @@ class LocationEngine:
         ends = np.r_[starts[1:], len(win)] - 1
         t0, t_last = ts[starts], ts[ends]
         end_bound = np.minimum(t_last + cfg.window_gap_s, t0 + cfg.window_max_s)
+        can_progress = np.zeros(n_win, dtype=bool)
         if math.isfinite(cut):
             # Its loud receivers: heard within wait_anchor_margin_db of its loudest sighting.
             loud = rssi >= np.repeat(np.maximum.reduceat(rssi, starts), np.diff(np.r_[starts, len(win)])) - (
@@ -417,6 +455,22 @@ class LocationEngine:
             wait = np.clip(wait + cfg.min_lateness_s, 0.0, cfg.allowed_lateness_s)
             due = end_bound + wait
             closable = due <= cut
+            trusted = np.isfinite(self._gw_reorder)
+            if cfg.close_on_progress and trusted.any():
+                # Or sooner: every receiver it waits for has delivered past its end, those that deliver in
+                # order shown by their own progress (and the frontier is past it too, so the selection
+                # above holds every sighting of the window).
+                reached = np.minimum.reduceat(np.where(loud, self._complete_near(w, cut)[gw], np.inf), starts)
+                closable |= (reached > t_last + cfg.progress_margin_s) & (t0 <= cut - cfg.min_lateness_s)
+                # The earliest it can: the wait of its receivers not trusted to deliver in order.
+                untrusted = self._wait_near(np.where(trusted, 0.0, self._lateness_now()))
+                wait_u = np.maximum.reduceat(np.where(loud, untrusted[gw], 0.0), starts)
+                earliest = np.where(
+                    wait_u > 0,
+                    end_bound + np.clip(wait_u + cfg.min_lateness_s, 0.0, cfg.allowed_lateness_s),
+                    t0 + cfg.min_lateness_s,
+                )
+                can_progress = ~closable & (earliest < due)
             # A tag's windows close in time order: one still waiting holds back the tag's later ones only.
             w_tag_all = tag[starts]
             open_before = np.cumsum(~closable) - (~closable)
@@ -436,6 +490,11 @@ class LocationEngine:
             own = due[~closable]
             own = own[own > cut]
             next_due = float(own.min()) if len(own) else float(due[~closable].min())
+            if (can_progress & ~closable).any():
+                # A window that may close on its receivers' progress is looked at again once the frontier
+                # has moved on (its receivers' next batches come with the site's).
+                soon = np.maximum(earliest[can_progress & ~closable], cut)
+                next_due = min(next_due, float(soon.min()))
         if later is not None and len(later[0]):
             next_due = min(next_due, float(later[3].min()) + cfg.min_lateness_s)
         self._pending = keep
@@ -545,9 +604,10 @@ class LocationEngine:
             session = np.cumsum(new) - 1
         return session
 
-    def _wait_near(self) -> np.ndarray:
-        """Per receiver: the largest learnt lateness among the receivers that would hear a tag near it."""
-        late = self._lateness_now()
+    def _wait_near(self, late: np.ndarray | None = None) -> np.ndarray:
+        """Per receiver: the largest learnt lateness (or of ``late``) among the receivers that would hear a
+        tag near it."""
+        late = self._lateness_now() if late is None else late
         if len(self._co_indices) == 0:
             return late
         return np.maximum.reduceat(late[self._co_indices], self._co_starts)

@@ -57,3 +57,63 @@ def test_one_late_spike_is_not_waited_for_long_but_a_late_habit_is():
     assert clocks["gw-000"].lateness_s <= 1.0  # ...and two minutes of prompt batches later, it is prompt again
     assert clocks["gw-005"].lateness_s >= 4.5  # a habit is still waited for (behind the frontier: 5 s)
     assert engine.stats.late <= 2  # the spike itself, and the habit's first late batch, before they were learnt
+
+
+def _batched_site(
+    every: dict[int, int], seconds: int, x_pings: list[float], late: dict[int, float] | None = None, **cfg
+):
+    """The row of 12 rooms, a beacon in every room pinging each second; receiver c posts its batch every
+    every[c] s (1 by default), `late` of them (batch start -> extra delay) later than that. Tag X pings at
+    the given seconds in room 004, heard by gw-004 and gw-005. Flushed each 0.1 s at the time; returns the
+    engine and how long after each of X's pings its estimate came."""
+    from locations.engine import EngineConfig  # noqa: PLC0415
+
+    engine = LocationEngine(grid_plan(cols=12, rows=1), EngineConfig(**cfg))
+    held: dict[int, list[Sighting]] = {}
+    deliveries: dict[int, list[list[Sighting]]] = {}  # tenths of a second -> batches
+    for t in range(seconds):
+        for c in range(12):
+            held.setdefault(c, []).append(Sighting(f"gw-00{c}", f"c30000000b{c:02x}", -60.0, T0 + t))
+            if t in x_pings and c in (4, 5):
+                held[c].append(Sighting(f"gw-00{c}", X, -58.0 if c == 4 else -72.0, T0 + t + 0.2))
+            period = every.get(c, 1)
+            if (t + 1) % period == 0:
+                start = t + 1 - period
+                at = t + 1 + (late or {}).get((c, start), 0.0)
+                deliveries.setdefault(round(at * 10), []).append(held.pop(c))
+    decided = {}
+    for tenth in range(seconds * 10 + 100):
+        for batch in deliveries.pop(tenth, []):
+            engine.push(batch)
+        for e in engine.flush(T0 + tenth / 10):
+            if e.tag_id == X:
+                decided[round(e.ts - T0 - 0.2)] = tenth / 10 - (e.ts - T0)
+    return engine, decided
+
+
+def test_a_window_closes_once_its_in_order_receivers_have_delivered_past_it_not_after_their_worst_lateness():
+    # gw-005 posts every 3 s: its oldest sighting is ~3 s behind the site, so the time rule waits ~4 s for
+    # every window it could hear. It delivers in order, so its batch holding later sightings is enough.
+    pings = [60.0, 63.0, 66.0, 69.0]
+    engine, decided = _batched_site({5: 3}, 80, pings)
+    assert engine.gateway_clocks()["gw-005"].lateness_s >= 1.9  # its batch's oldest sighting, behind the site
+    assert set(decided) == {60, 63, 66, 69}
+    # each ping at t + 0.2 of gw-005's batch [t, t + 3): that batch, delivered at t + 3, holds later pings
+    assert max(decided.values()) <= 3.0, decided
+    _, waited = _batched_site({5: 3}, 80, pings, close_on_progress=False)
+    assert min(waited.values()) >= 3.5, waited  # the time rule: end (+0.5 s) + learnt lateness + 0.25 s
+    assert engine.stats.late == 0
+
+
+def test_a_receiver_that_once_delivered_out_of_order_is_waited_for_by_the_time_rule_again():
+    # gw-005 delivers promptly for a minute, then its batches of seconds 70 and 80 arrive 4 s late, after
+    # the next ones. The first reordering costs what the time rule (which had learnt it prompt) loses too:
+    # X's copy and its room beacon's (counted as late, never silently). Then it is no longer trusted to
+    # deliver in order: X's window at 80 waits for it, and its second late batch costs nothing.
+    late = {(5, 70): 4.0, (5, 80): 4.0}
+    engine, decided = _batched_site({}, 100, [70.0, 80.0], late=late)
+    assert set(decided) == {70, 80}
+    assert decided[80] >= 4.0  # its late batch arrives 4 s after that second ends
+    assert engine.stats.late == 2
+    time_rule, _ = _batched_site({}, 100, [70.0, 80.0], late=late, close_on_progress=False)
+    assert time_rule.stats.late == engine.stats.late
