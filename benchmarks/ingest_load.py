@@ -662,7 +662,7 @@ def offline(args) -> dict:
     started = time.time()
     world = World(args)
     plan = site_plan(world)
-    overrides = {}
+    overrides = json.loads(args.engine)
     if args.max_wait is not None:
         overrides["allowed_lateness_s"] = args.max_wait
     engine = LocationEngine(plan, EngineConfig(**overrides))
@@ -1260,6 +1260,9 @@ def main(argv=None) -> None:
     offline_group.add_argument("--offline", action="store_true", help="feed the world straight into LocationEngine")
     offline_group.add_argument("--diagnose", action="store_true", help="say what was shown for the wrong stays")
     offline_group.add_argument("--max-wait", type=float, default=None, help="allowed_lateness_s for the engine")
+    offline_group.add_argument(
+        "--engine", default="{}", help="EngineConfig overrides as JSON, e.g. '{\"passage_rate_factor\": 10}'"
+    )
     offline_group.add_argument("--commit-every", type=float, default=0.5, help="flush cadence, s of simulated time")
     offline_group.add_argument("--delivery-min", type=float, default=0.03, help="batch delivery delay, s (uniform)")
     offline_group.add_argument("--delivery-max", type=float, default=0.3)
