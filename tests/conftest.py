@@ -5,6 +5,7 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 from django.apps import apps
 from django.conf import settings
+from django.contrib.auth import hashers
 from django.core.cache import caches
 from django.test.client import ClientMixin
 from django_otp import DEVICE_ID_SESSION_KEY
@@ -31,6 +32,12 @@ def pytest_configure(config):
     shard locks, the shared ingest cache: throttles, token revocations; the channel layer, which tests flush)
     stays per worker, and so does whatever a test starts in a subprocess, which inherits the environment.
     Django is already set up when conftests load, so the settings derived from these URLs are rewritten too."""
+    # The tests check who may sign in, not how hard a stored hash is to crack: with Django's PBKDF2 (production
+    # keeps it: config/settings.py sets no PASSWORD_HASHERS) every UserFactory user, demo account and form
+    # sign-in costs about 0.2 s of CPU, some 40% of the suite's time.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    hashers.get_hashers.cache_clear()
+    hashers.get_hashers_by_algorithm.cache_clear()
     worker = getattr(config, "workerinput", {}).get("workerid")
     if not worker:
         return
