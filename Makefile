@@ -45,10 +45,13 @@ demo: install
 	@echo "Serving on http://$(HOST):$(PORT)/ with the RTLS simulator moving the equipment (Ctrl-C stops it)"
 	$(BIN)/python manage.py demo_serve --noreload $(HOST):$(PORT)
 
-# Three pytest calls: the suite; the fault tests (they kill workers and connections on the real
-# PostgreSQL, Redis and Mosquitto, and skip without them); the browser tests in Debian's chromium.
+# Three pytest calls: the suite, in TEST_PROCESSES parallel processes (pytest-xdist; each has its own test
+# database, test_<name>_gw0..., and its own Redis database, REDIS_URL's number plus its index: tests/conftest.py);
+# the fault tests (they kill workers and connections on the real PostgreSQL, Redis and Mosquitto, and skip
+# without them); the browser tests in Debian's chromium. The last two run one test at a time.
+TEST_PROCESSES ?= 2
 test: install
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_PROCESSES)
 	$(BIN)/python -m pytest -m faults
 	$(MAKE) test-browser
 

@@ -1,8 +1,11 @@
 import importlib
 import os
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from django.apps import apps
+from django.conf import settings
+from django.contrib.auth import hashers
 from django.core.cache import caches
 from django.test.client import ClientMixin
 from django_otp import DEVICE_ID_SESSION_KEY
@@ -11,6 +14,62 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from accounts.services import otp_required
 from tests.factories import UserFactory
 from tests.security_log import security_log  # noqa: F401 - the `security_log` fixture, for every test
+
+
+def worker_redis_url(url: str, worker: str) -> str:
+    """``redis://host:port/N`` for xdist worker ``gwK``: the database N + K, so parallel workers never share keys."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("redis", "rediss"):
+        raise pytest.UsageError(f"cannot give each xdist worker its own database of {url}: use redis://host:port/N")
+    base = int(parts.path.strip("/") or 0)
+    return urlunsplit(parts._replace(path=f"/{base + int(worker.removeprefix('gw'))}"))
+
+
+def pytest_configure(config):
+    """Under pytest-xdist (the main call of `make test` runs `-n 2`), each worker gets its own test database from
+    pytest-django (test_<name>_gw0, ...) and here its own Redis database: REDIS_URL's number plus the worker's
+    index (redis://127.0.0.1:6379/0 -> /0 for gw0, /1 for gw1). Everything on Redis (the ingest streams and
+    shard locks, the shared ingest cache: throttles, token revocations; the channel layer, which tests flush)
+    stays per worker, and so does whatever a test starts in a subprocess, which inherits the environment.
+    Django is already set up when conftests load, so the settings derived from these URLs are rewritten too."""
+    # The tests check who may sign in, not how hard a stored hash is to crack: with Django's PBKDF2 (production
+    # keeps it: config/settings.py sets no PASSWORD_HASHERS) every UserFactory user, demo account and form
+    # sign-in costs about 0.2 s of CPU, some 40% of the suite's time.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    hashers.get_hashers.cache_clear()
+    hashers.get_hashers_by_algorithm.cache_clear()
+    worker = getattr(config, "workerinput", {}).get("workerid")
+    if not worker:
+        return
+    moved = {}  # shared URL -> this worker's
+    for name in ("REDIS_URL", "INGEST_REDIS_URL"):
+        url = os.environ.get(name)
+        if url:
+            os.environ[name] = moved[url] = worker_redis_url(url, worker)
+    moved = {shared: own for shared, own in moved.items() if shared != own}  # gw0 on database 0 keeps it
+    if not moved:
+        return
+    for name in ("REDIS_URL", "INGEST_REDIS_URL"):
+        setattr(settings, name, moved.get(getattr(settings, name), getattr(settings, name)))
+    for layer in settings.CHANNEL_LAYERS.values():
+        if "hosts" in layer.get("CONFIG", {}):
+            layer["CONFIG"]["hosts"] = [moved.get(host, host) for host in layer["CONFIG"]["hosts"]]
+    for cache in settings.CACHES.values():
+        if cache.get("LOCATION") in moved:
+            cache["LOCATION"] = moved[cache["LOCATION"]]
+    left = sorted(name for name in dir(settings) if name.isupper() and _mentions(getattr(settings, name), moved))
+    if left:
+        raise pytest.UsageError(f"settings still on the shared Redis database under xdist: {', '.join(left)}")
+
+
+def _mentions(value, urls) -> bool:
+    if isinstance(value, str):
+        return value in urls
+    if isinstance(value, dict):
+        return any(_mentions(v, urls) for v in value.values())
+    if isinstance(value, (list, tuple, set)):
+        return any(_mentions(v, urls) for v in value)
+    return False
 
 
 def pytest_collection_modifyitems(config, items):

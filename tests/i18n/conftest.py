@@ -3,6 +3,8 @@ builds them here when they are missing or older than their .po (GNU gettext's ms
 
 from __future__ import annotations
 
+import fcntl
+import os
 from pathlib import Path
 
 import pytest
@@ -21,7 +23,15 @@ def catalogues_are_stale() -> bool:
 
 @pytest.fixture(scope="session", autouse=True)
 def compiled_catalogues():
-    if catalogues_are_stale():
-        call_command("compilemessages", ignore_patterns=[".venv", "node_modules"], verbosity=0)
-        trans_real._translations = {}  # drop any catalogue loaded before the .mo files existed
-        trans_real._default = None
+    if not catalogues_are_stale():
+        return
+    # Parallel workers (pytest-xdist) each get here: one compiles while the other waits, then finds them fresh.
+    lock = os.open(Path(settings.BASE_DIR, "locale"), os.O_RDONLY)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if catalogues_are_stale():
+            call_command("compilemessages", ignore_patterns=[".venv", "node_modules"], verbosity=0)
+    finally:
+        os.close(lock)
+    trans_real._translations = {}  # drop any catalogue loaded before the .mo files existed
+    trans_real._default = None
