@@ -40,16 +40,22 @@ def session_deadlines(session, now: float) -> tuple[float, float]:
     return last + settings.SESSION_IDLE_SECONDS, started + settings.SESSION_MAX_AGE_SECONDS
 
 
-def session_is_alive(session_key: str) -> bool:
-    """Whether a stored session is still signed in and within its idle and maximum age (read-only: this is
-    how a WebSocket checks its session without counting as activity)."""
+def session_end_reason(session_key: str) -> str | None:
+    """None while a stored session is still signed in and within its idle and maximum age; else why not:
+    "idle", "max_age", or "signout" (no longer signed in). Read-only: this is how a WebSocket checks its
+    session without counting as activity."""
 
     store = import_module(settings.SESSION_ENGINE).SessionStore(session_key=session_key)
     data = store.load()
     if "_auth_user_id" not in data:
-        return False
+        return "signout"
     now = timezone.now().timestamp()
-    return now < min(session_deadlines(data, now))
+    idle_deadline, max_deadline = session_deadlines(data, now)
+    if now >= idle_deadline:
+        return "idle"
+    if now >= max_deadline:
+        return "max_age"
+    return None
 
 
 def start_session_clock(request) -> None:
@@ -88,6 +94,7 @@ class SessionTimeoutMiddleware:
         if now >= idle_deadline or now >= max_deadline:
             reason = "idle" if now >= idle_deadline else "max_age"
             security_event("session.expired", username=request.user.get_username(), reason=reason, path=request.path)
+            request.session_end_reason = reason  # the signed-out signal tells the user's live pages why
             logout(request)
             message = (
                 f"You were signed out after {settings.SESSION_IDLE_SECONDS // 60} minutes without activity."

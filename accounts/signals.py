@@ -80,7 +80,10 @@ def _signed_out(sender, request, user, **kwargs):
         user=user.get_username(),
         ip=services.client_address(request) if request is not None else None,
     )
-    notify_user(user.pk, {"type": "session.ended", "session_key": session_key or ""})
+    # Why: "signout", or "idle" / "max_age" when the session timed out (accounts/sessions.py), so that an open
+    # map says the same as the request that found the session expired, whichever reaches the page first.
+    reason = getattr(request, "session_end_reason", "signout") if request is not None else "signout"
+    notify_user(user.pk, {"type": "session.ended", "session_key": session_key or "", "reason": reason})
 
 
 def _access_changed(user_id: int) -> None:

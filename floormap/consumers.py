@@ -20,7 +20,7 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from accounts.live import user_group
-from accounts.sessions import session_is_alive
+from accounts.sessions import session_end_reason
 from config.access import check, may
 from declarations.policy import Action
 from locations.live import floor_group
@@ -29,7 +29,10 @@ from locations.models import Floor
 # Close codes (4000-4999 are the application's): the client stops retrying on these.
 CLOSE_NOT_ALLOWED = 4403
 CLOSE_NO_SUCH_FLOOR = 4404
-CLOSE_SIGNED_OUT = 4401  # the user signed out (or the session expired): the page goes to the sign-in form
+CLOSE_SIGNED_OUT = 4401  # the user signed out: the page goes to the sign-in form
+CLOSE_IDLE = 4408  # the session ended after a while without activity (the sign-in form says so)
+CLOSE_MAX_AGE = 4409  # the session reached its maximum age
+_CLOSE_FOR_REASON = {"signout": CLOSE_SIGNED_OUT, "idle": CLOSE_IDLE, "max_age": CLOSE_MAX_AGE}
 
 
 @database_sync_to_async
@@ -39,10 +42,11 @@ def _may_watch(user, floor_id: int) -> tuple[bool, bool]:
 
 
 @database_sync_to_async
-def _still_allowed(user_id: int, session_key: str | None) -> tuple[bool, bool]:
-    """(session still signed in and not idle/too old, user may still use the map), read again."""
+def _still_allowed(user_id: int, session_key: str | None) -> tuple[str | None, bool]:
+    """(why the session ended, None while it is signed in and not idle/too old; user may still use the map),
+    read again."""
     user = get_user_model().objects.filter(pk=user_id).first()
-    return session_key is None or session_is_alive(session_key), may(user, Action.MAP_VIEW)
+    return (None if session_key is None else session_end_reason(session_key)), may(user, Action.MAP_VIEW)
 
 
 class FloorConsumer(AsyncJsonWebsocketConsumer):
@@ -80,13 +84,13 @@ class FloorConsumer(AsyncJsonWebsocketConsumer):
         """The user signed out somewhere: close if it was this connection's session (or it has none)."""
         own = self._session_key()
         if own is None or not message.get("session_key") or message["session_key"] == own:
-            await self.close(code=CLOSE_SIGNED_OUT)
+            await self.close(code=_CLOSE_FOR_REASON.get(message.get("reason"), CLOSE_SIGNED_OUT))
 
     async def access_changed(self, message):
         """Roles or the account changed: close unless the user may still use the map."""
-        session_alive, allowed = await _still_allowed(self.scope["user"].pk, self._session_key())
-        if not session_alive:
-            await self.close(code=CLOSE_SIGNED_OUT)
+        ended, allowed = await _still_allowed(self.scope["user"].pk, self._session_key())
+        if ended:
+            await self.close(code=_CLOSE_FOR_REASON[ended])
         elif not allowed:
             await self.close(code=CLOSE_NOT_ALLOWED)
 
@@ -101,9 +105,9 @@ class FloorConsumer(AsyncJsonWebsocketConsumer):
         # The page pings to keep proxies from closing an idle connection and to measure it is alive.
         # A ping is not activity (accounts/sessions.py); it only checks the session still exists.
         if isinstance(content, dict) and content.get("type") == "ping":
-            session_alive, allowed = await _still_allowed(self.scope["user"].pk, self._session_key())
-            if not session_alive or not allowed:
-                await self.close(code=CLOSE_SIGNED_OUT if not session_alive else CLOSE_NOT_ALLOWED)
+            ended, allowed = await _still_allowed(self.scope["user"].pk, self._session_key())
+            if ended or not allowed:
+                await self.close(code=_CLOSE_FOR_REASON[ended] if ended else CLOSE_NOT_ALLOWED)
                 return
             await self.send_json({"type": "pong", "server_time": timezone.now().isoformat()})
 

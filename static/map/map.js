@@ -897,8 +897,11 @@
       if (live.ws !== ws) return; // closed on purpose (floor switch)
       live.ws = null;
       window.clearInterval(live.pingTimer);
-      if (event.code === 4401 && config.session) { // signed out (here or in another tab): to the sign-in page
-        window.location.assign(config.session.login_url + "?expired=signout&next=/map/");
+      // The session ended: to the sign-in page, which says why (floormap/consumers.py: 4401 signed out here
+      // or in another tab, 4408 idle, 4409 too old; the same reason as a request that found it expired).
+      const ended = { 4401: "signout", 4408: "idle", 4409: "max_age" }[event.code];
+      if (ended && config.session) {
+        window.location.assign(config.session.login_url + "?expired=" + ended + "&next=/map/");
         return;
       }
       if (event.code === 4403) {

@@ -12,7 +12,7 @@ from django.test import Client
 from django.utils import timezone
 from freezegun import freeze_time
 
-from floormap.consumers import CLOSE_NOT_ALLOWED, CLOSE_SIGNED_OUT
+from floormap.consumers import CLOSE_IDLE, CLOSE_NOT_ALLOWED, CLOSE_SIGNED_OUT
 from tests.map.test_consumers import TIMEOUT, channel_layer, world  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -99,4 +99,18 @@ async def test_an_idle_session_is_closed_at_the_next_ping_which_is_not_activity(
     assert (await socket.receive_json_from(timeout=TIMEOUT))["type"] == "pong"
     with freeze_time(timezone.now() + timedelta(minutes=16)):
         await socket.send_json_to({"type": "ping"})
-        assert await closed_with(socket) == CLOSE_SIGNED_OUT
+        assert await closed_with(socket) == CLOSE_IDLE  # the page then says "signed out after a while idle"
+
+
+async def test_a_request_that_finds_the_session_idle_closes_its_socket_saying_idle_not_signed_out(world):
+    """The map's poll finds the session expired and signs it out; the socket closed by that sign-out must give
+    the page the same reason as the poll's 401, whichever reaches it first (it said "signed out" before)."""
+    hospital, users = world
+    client = await database_sync_to_async(signed_in_client)(users["nurse"])
+    socket = await open_socket(client, hospital.floors["floor4"].pk)
+    with freeze_time(timezone.now() + timedelta(minutes=16)):
+        response = await database_sync_to_async(client.get)(
+            f"/api/v1/map/floors/{hospital.floors['floor4'].pk}/assets/", HTTP_ACCEPT="application/json"
+        )
+        assert response.status_code == 401 and response.json()["code"] == "session_expired"
+        assert await closed_with(socket) == CLOSE_IDLE
