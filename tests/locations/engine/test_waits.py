@@ -68,7 +68,7 @@ def _batched_site(
     engine and how long after each of X's pings its estimate came."""
     from locations.engine import EngineConfig  # noqa: PLC0415
 
-    engine = LocationEngine(grid_plan(cols=12, rows=1), EngineConfig(**cfg))
+    engine = LocationEngine(grid_plan(cols=12, rows=1), EngineConfig(**{"close_on_progress": True, **cfg}))
     held: dict[int, list[Sighting]] = {}
     deliveries: dict[int, list[list[Sighting]]] = {}  # tenths of a second -> batches
     for t in range(seconds):
