@@ -4,7 +4,9 @@ from locations.engine import EngineConfig
 from locations.ingest.worker import live_engine_config
 
 
-def test_the_live_workers_wait_at_most_8_s_by_default(settings):
+def test_the_live_workers_keep_the_engines_wait_by_default(settings):
+    assert live_engine_config() is None  # off by default (config/settings.py says why)
+    settings.INGEST_LIVE_MAX_WAIT_SECONDS = 8
     assert live_engine_config().allowed_lateness_s == 8.0
     assert EngineConfig().allowed_lateness_s == 12.0  # replays keep the engine's own, longer wait
 
