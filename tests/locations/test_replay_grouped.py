@@ -10,6 +10,8 @@ from django.db import connection
 from assets.models import Asset, Tag
 from locations import pipeline as pipeline_module
 from locations.models import LocationOutbox, Receiver, RoomInterval
+from locations.pipeline import _LOCATION_FIELDS
+from tests.locations.ingest.scenario import NO_LOCATION
 from tests.locations.sim_hospital import make_ward, tagged_asset
 from tests.locations.test_replay import TAG_ID, record
 
@@ -39,18 +41,7 @@ def written():
         "intervals": list(
             RoomInterval.objects.order_by("pk").values_list("pk", "asset_id", "room_id", "entered_at", "left_at")
         ),
-        "assets": list(
-            Asset.objects.order_by("pk").values_list(
-                "pk",
-                "current_room_id",
-                "location_confidence",
-                "located_at",
-                "position_x",
-                "position_y",
-                "position_radius_m",
-                "last_seen",
-            )
-        ),
+        "assets": list(Asset.objects.order_by("pk").values_list("pk", *_LOCATION_FIELDS)),
         "tags": list(Tag.objects.order_by("pk").values_list("pk", "battery_percent", "last_seen")),
         "receivers": list(Receiver.objects.order_by("pk").values_list("pk", "last_heard")),
         "outbox": [
@@ -65,15 +56,7 @@ def fresh_database():
     """Back to the database before any replay, with the id sequences restarted."""
     RoomInterval.objects.all().delete()
     LocationOutbox.objects.all().delete()
-    Asset.objects.update(
-        current_room=None,
-        location_confidence=None,
-        located_at=None,
-        position_x=None,
-        position_y=None,
-        position_radius_m=None,
-        last_seen=None,
-    )
+    Asset.objects.update(**NO_LOCATION)
     Tag.objects.update(last_seen=None, battery_percent=None)
     Receiver.objects.update(last_heard=None)
     with connection.cursor() as cursor:

@@ -102,19 +102,23 @@ def latest(assets: dict) -> dict:
     return out
 
 
+# An asset's location fields as before its first sighting.
+NO_LOCATION = {
+    "current_room": None,
+    "location_confidence": None,
+    "located_at": None,
+    "position_x": None,
+    "position_y": None,
+    "position_radius_m": None,
+    "last_seen": None,
+}
+
+
 def forget_locations(assets: dict) -> None:
     """Back to before the first sighting, to run the same stream again."""
     RoomInterval.objects.all().delete()
     for asset in assets.values():
-        type(asset).objects.filter(pk=asset.pk).update(
-            current_room=None,
-            location_confidence=None,
-            located_at=None,
-            position_x=None,
-            position_y=None,
-            position_radius_m=None,
-            last_seen=None,
-        )
+        type(asset).objects.filter(pk=asset.pk).update(**NO_LOCATION)
         type(asset.tag).objects.filter(pk=asset.tag.pk).update(last_seen=None, battery_percent=None)
     Receiver.objects.update(last_heard=None)
 
