@@ -427,10 +427,28 @@ class LocationPipeline:
         stored located_at (before a warm-up replay). Returns how many tags were seeded."""
 
         rows = Tag.objects.filter(asset__isnull=False, asset__current_room__isnull=False).values_list(
-            "tag_id", "asset__current_room_id", "asset__located_at", "asset__last_seen", "asset__location_confidence"
+            "tag_id",
+            "asset_id",
+            "asset__current_room_id",
+            "asset__located_at",
+            "asset__last_seen",
+            "asset__location_confidence",
         )
+        # Seeded at an earlier time (the start of a warm-up replay), a tag starts from the room its asset was
+        # in then, from the room history: its current room may be one it entered during the warm-up, and the
+        # replayed windows would first have to move it back.
+        room_then = None
+        if at is not None:
+            moment_at = datetime.fromtimestamp(at, tz=UTC)
+            room_then = dict(
+                RoomInterval.objects.filter(entered_at__lte=moment_at)
+                .exclude(left_at__lte=moment_at)
+                .values_list("asset_id", "room_id")
+            )
         count = 0
-        for tag_id, room_id, located_at, last_seen, confidence in rows.iterator(chunk_size=5000):
+        for tag_id, asset_id, room_id, located_at, last_seen, confidence in rows.iterator(chunk_size=5000):
+            if room_then is not None:
+                room_id = room_then.get(asset_id, room_id)  # not located then: as before, its current room
             if room_id not in self._index.room_floor:
                 continue
             if shard is not None and shard_of(tag_id, shards) != shard:

@@ -1,0 +1,43 @@
+"""Seeding the engine from the database: at the start of a warm-up replay, the room the asset was in then."""
+
+from datetime import UTC, datetime
+
+import pytest
+
+from locations.models import RoomInterval
+from locations.pipeline import LocationPipeline
+from tests.locations.sim_hospital import make_ward, tagged_asset
+
+T0 = 1_800_000_000.0
+
+
+def _at(seconds: float) -> datetime:
+    return datetime.fromtimestamp(T0 + seconds, tz=UTC)
+
+
+@pytest.fixture
+def moved(db):
+    """A pump in A for a minute, then in B (where it is now); a second pump located only later, in C."""
+    ward = make_ward()
+    pump, _ = tagged_asset("c30000000001", current_room=ward.rooms["B"], located_at=_at(60), last_seen=_at(90))
+    RoomInterval.objects.create(asset=pump, room=ward.rooms["A"], entered_at=_at(0), left_at=_at(60))
+    RoomInterval.objects.create(asset=pump, room=ward.rooms["B"], entered_at=_at(60))
+    late, _ = tagged_asset("c30000000002", current_room=ward.rooms["C"], located_at=_at(80), last_seen=_at(90))
+    RoomInterval.objects.create(asset=late, room=ward.rooms["C"], entered_at=_at(80))
+    return ward
+
+
+def test_a_restore_seeds_each_tag_in_its_current_room(moved):
+    pipeline = LocationPipeline()
+    assert pipeline.restore_from_db() == 2
+    assert pipeline.engine.room_of("c30000000001") == moved.rooms["B"].pk
+    assert pipeline.engine.room_of("c30000000002") == moved.rooms["C"].pk
+
+
+def test_a_restore_before_a_warm_up_seeds_the_room_each_tag_was_in_then(moved):
+    """Seeded at the current room, the warm-up's first windows (in A) would have to move the pump back, and a
+    worker taking shards over could then decide the next moves a ping later than an uninterrupted one."""
+    pipeline = LocationPipeline()
+    assert pipeline.restore_from_db(at=T0 + 30) == 2
+    assert pipeline.engine.room_of("c30000000001") == moved.rooms["A"].pk
+    assert pipeline.engine.room_of("c30000000002") == moved.rooms["C"].pk  # not located then: its current room
