@@ -11,6 +11,9 @@ Scenarios (synthetic floors generated here, never the demo data; see benchmarks/
   slow      A with every tag pinging every 5 s (issue 12: how soon a move is shown)
   sparse    one receiver per three rooms, sigma 5 dB, receivers off their rssi_at_1m by N(0, 3 dB),
             25 % packet loss, each tag pinging every 5-10 s
+  walls     a receiver in every other room (sigma 5 dB) in a building whose walls cost 7 dB and whose
+            signal falls off with exponent 2.4, where the engine is configured for 4 dB and 2.2
+  walls_sparse  sparse in that building
   combined  A with all of it: clocks, late batches, 5 % of batches delivered twice, receivers dark for
             2-10 minutes, equipment parked in the corridor at a door, loss, calibration error, slow pings
 each on two layouts: a double-loaded corridor floor, and two stacked racetrack floors.
@@ -62,6 +65,9 @@ CLOCKS = {"gateway_clock_offset_s": 2.0, "gateway_clock_drift_ppm": 20.0}  # no 
 LATE = {"late_share": 0.5, "late_s": (1.0, 10.0)}  # half the batches 1-10 s late, so out of order
 HARSH_RADIO = {"packet_loss": 0.25, "receiver_offset_sigma_db": 3.0}  # 25 % loss, receivers several dB off
 SLOW_PINGS = {"ping_interval_range_s": (5.0, 10.0)}
+# A building whose radio is not the engine's configured one (2.2 and 4 dB per wall): thick walls and a
+# faster fall-off, as in older buildings with concrete partitions. The engine learns it (radio_fit).
+HEAVY_WALLS = {"wall_loss_db": 7.0, "path_loss_exponent": 2.4}
 SCENARIOS = {
     "A": {"receivers": "every", "sigma": 4.0, "targets": {"settled": 0.99, "false_ratio": 1.3}},
     "B": {"receivers": "every_other", "sigma": 6.0, "targets": {"settled": 0.95}},
@@ -92,6 +98,23 @@ SCENARIOS = {
         "receivers": "every_third",
         "sigma": 5.0,
         "radio": HARSH_RADIO,
+        "motion": SLOW_PINGS,
+        "targets": {"settled": 0.97, "shown_ratio": 1.5},
+    },
+    "walls": {
+        "about": "a receiver in every other room, sigma 5 dB, in a building whose walls cost 7 dB and whose signal "
+        "falls off with exponent 2.4 (the engine is configured for 4 dB and 2.2)",
+        "receivers": "every_other",
+        "sigma": 5.0,
+        "radio": HEAVY_WALLS,
+        "targets": {"settled": 0.97, "shown_ratio": 1.5},
+    },
+    "walls_sparse": {
+        "about": "sparse in that building: one receiver per three rooms, sigma 5 dB, receivers off by N(0, 3 dB), "
+        "25 % loss, pings every 5-10 s, walls 7 dB, exponent 2.4",
+        "receivers": "every_third",
+        "sigma": 5.0,
+        "radio": {**HARSH_RADIO, **HEAVY_WALLS},
         "motion": SLOW_PINGS,
         "targets": {"settled": 0.97, "shown_ratio": 1.5},
     },

@@ -31,6 +31,7 @@ import shapely
 from locations.engine.clock import ClockEstimator, tag_share_key
 from locations.engine.config import EngineConfig
 from locations.engine.plan import UNHEARABLE_DBM, CompiledPlan, compile_plan, refresh_miss_tables
+from locations.engine.radiofit import RadioFit
 from locations.engine.types import LocationEstimate, Sighting, SitePlan
 
 _TS_KEY_BITS = 27  # ms modulo 2^27 (37 hours) in a duplicate key: far longer than any key is kept
@@ -53,6 +54,7 @@ class EngineStats:
     unlocated: int = 0  # closed windows heard only by receivers with no room in reach
     clock_updates: int = 0  # gateway clock re-estimations
     calibration_updates: int = 0  # receiver calibration updates of the expected-rssi tables
+    radio_fit_updates: int = 0  # steps of the site's path-loss exponent and wall loss (radio_fit)
 
     def drops(self) -> dict[str, int]:
         """Sightings pushed but not placed, by reason (duplicates change nothing; the others are lost)."""
@@ -143,6 +145,13 @@ class LocationEngine:
         self._cal_epoch: int | None = None
         self._cal_tags: list[set[int]] = [set() for _ in range(n_gw)]  # distinct tags behind each receiver's
         self._cal_tag_count = np.zeros(n_gw, dtype=np.int64)
+        self._radio_fit = RadioFit(self.plan, self.config)
+
+    @property
+    def radio_fit(self) -> tuple[float, float]:
+        """The site's path-loss exponent and loss per wall (dB) in use: the configured values, moved by what
+        the engine has learnt from its confidently placed windows (radio_fit)."""
+        return self._radio_fit.values
 
     # ------------------------------------------------------------------ public API
 
@@ -640,9 +649,13 @@ class LocationEngine:
         """Use the calibration learnt from the windows of epochs up to epoch - 2 (all closed by the time
         any window of `epoch` closes, live or in a replay)."""
         cfg = self.config
-        if not cfg.calibration or epoch == self._cal_epoch:
+        if epoch == self._cal_epoch or not (cfg.calibration or cfg.radio_fit):
             return
         self._cal_epoch = epoch
+        if cfg.radio_fit and self._radio_fit.use(epoch, self._likelihood):
+            self.stats.radio_fit_updates += 1
+        if not cfg.calibration:
+            return
         base_sum, base_n, base_upto = self._cal_base
         total, count = base_sum.copy(), base_n.copy()
         for k, (bucket_sum, bucket_n) in self._cal_buckets.items():
@@ -801,6 +814,10 @@ class LocationEngine:
                 gain[w[idx]] = offset[m, col]
         if cfg.calibration:
             self._learn_calibration(w_tag, confidence, heard_n, best_sample, gain, heard_rx, heard_y)
+        if cfg.radio_fit:
+            share = min(1.0, cfg.radio_fit_tags / max(1, len(self._tag_ids)))
+            keep = (confidence >= cfg.calibration_min_confidence) & (heard_n >= 2) & (self._tag_share[w_tag] < share)
+            self._radio_fit.collect(self._cal_epoch, keep, self._tag_share[w_tag], w_ts, chosen, heard_rx, heard_y)
         x, y, radius = self._position(chosen, start_xy, best_sample, gain, heard_rx, heard_y)
         self.stats.windows += n
 
@@ -872,14 +889,15 @@ class LocationEngine:
         heard_y[w[keep], rank[keep]] = r[keep]
         return heard_rx, heard_y, heard_n
 
-    def _likelihood(self, rooms, heard_rx, heard_y, unknown_rx=None):
+    def _likelihood(self, rooms, heard_rx, heard_y, unknown_rx=None, plan=None):
         """Log-likelihood of each window's sightings for each of its rooms (n x S; -inf for padding).
 
         A room's likelihood mixes its sample points by their share of its area. Each point scores the
         heard receivers with a split Student-t on the residual after fitting the tag's gain, and every
-        receiver that could hear it but did not with log P(miss).
+        receiver that could hear it but did not with log P(miss). ``plan``: other tables (the radio fit's).
         """
-        cfg, plan = self.config, self.plan
+        cfg = self.config
+        plan = self.plan if plan is None else plan
         n, n_slots = rooms.shape
         k = heard_rx.shape[1] + (0 if unknown_rx is None else unknown_rx.shape[1])
         counts = np.where(rooms >= 0, plan.room_nsamples[np.maximum(rooms, 0)], 0)

@@ -71,6 +71,12 @@ class CompiledPlan:
     sample_building: np.ndarray  # (S,)
     sample_base: np.ndarray  # (S,)
     expected_rssi: np.ndarray  # flat float32
+    # What the radio fit (learnt online, docs/location-engine.md) moves, per entry of expected_rssi:
+    # 10 log10(distance) (float16), and twice the walls crossed as the model counts them (uint8; a wall
+    # crossed on the way to another floor counts cross_floor_wall_factor). Zero for pairs out of reach.
+    table_log_d: np.ndarray
+    table_walls2: np.ndarray
+    rx_fit_exponent: np.ndarray  # (R,) bool: the receiver uses the site's exponent (the plan gives none)
     single_building: bool
     # Σ log P(miss) over every receiver that could hear the sample, when the tag is `offset_grid` dB
     # louder than the model says (a tag's own gain: its battery, its mounting, the body next to it)
@@ -176,7 +182,7 @@ def compile_plan(plan: SitePlan, config: EngineConfig) -> CompiledPlan:
     sample_building = floor_building[sample_floor]
     rx_column = np.zeros(n_rx, dtype=np.int64)
     sample_base = np.zeros(len(sample_xy), dtype=np.int64)
-    blocks = []
+    blocks, log_d_blocks, wall_blocks = [], [], []
     offset = 0
     for building in sorted(set(floor_building.tolist())):
         r_idx = np.flatnonzero(rx_building == building)
@@ -185,6 +191,8 @@ def compile_plan(plan: SitePlan, config: EngineConfig) -> CompiledPlan:
         sample_base[s_idx] = offset + np.arange(len(s_idx)) * len(r_idx)
         offset += len(s_idx) * len(r_idx)
         block = np.full((len(s_idx), len(r_idx)), UNHEARABLE_DBM, dtype=np.float32)
+        log_d_block = np.zeros((len(s_idx), len(r_idx)), dtype=np.float16)
+        walls_block = np.zeros((len(s_idx), len(r_idx)), dtype=np.uint8)
         for fi in np.flatnonzero(floor_building == building).tolist():
             rows = np.flatnonzero(sample_floor[s_idx] == fi)
             d_level = floor_level[rx_floor[r_idx]] - floor_level[fi]
@@ -192,7 +200,8 @@ def compile_plan(plan: SitePlan, config: EngineConfig) -> CompiledPlan:
             if len(rows) == 0 or len(cols) == 0:
                 continue
             rc = r_idx[cols]
-            block[np.ix_(rows, cols)] = _expected_rssi(
+            cells = np.ix_(rows, cols)
+            block[cells], log_d_block[cells], walls_block[cells] = _expected_rssi(
                 sample_xy[s_idx[rows]],
                 rasters[fi],
                 rx_xy[rc],
@@ -203,20 +212,15 @@ def compile_plan(plan: SitePlan, config: EngineConfig) -> CompiledPlan:
                 config,
             )
         blocks.append(block.ravel())
+        log_d_blocks.append(log_d_block.ravel())
+        wall_blocks.append(walls_block.ravel())
     expected_rssi = np.concatenate([*blocks, np.array([UNHEARABLE_DBM], dtype=np.float32)])
+    table_log_d = np.concatenate([*log_d_blocks, np.zeros(1, dtype=np.float16)])
+    table_walls2 = np.concatenate([*wall_blocks, np.zeros(1, dtype=np.uint8)])
 
     span = config.offset_range_db
     offset_grid = np.arange(-span, span + 1e-9, 3.0) if config.offset_prior_db > 0 else np.array([0.0, 1.0])
     miss_grid = np.zeros((len(sample_xy), len(offset_grid)), dtype=np.float64)
-    for building in sorted(set(floor_building.tolist())):
-        s_idx = np.flatnonzero(sample_building == building)
-        width = int((rx_building == building).sum())
-        if len(s_idx) and width:
-            block = expected_rssi[sample_base[s_idx][:, None] + np.arange(width)[None, :]]
-            for g, shift in enumerate(offset_grid.tolist()):
-                miss_grid[s_idx, g] = log_p_miss(block + np.float32(shift), config).astype(np.float64).sum(axis=1)
-    if config.offset_prior_db <= 0:
-        miss_grid[:, 1] = miss_grid[:, 0]
 
     compiled = CompiledPlan(
         config=config,
@@ -249,6 +253,9 @@ def compile_plan(plan: SitePlan, config: EngineConfig) -> CompiledPlan:
         sample_building=sample_building,
         sample_base=sample_base,
         expected_rssi=expected_rssi,
+        table_log_d=table_log_d,
+        table_walls2=table_walls2,
+        rx_fit_exponent=np.array([not r.path_loss_exponent for r in receivers], dtype=bool),
         single_building=len(set(floor_building.tolist())) == 1,
         offset_grid=offset_grid,
         miss_grid=miss_grid,
@@ -256,6 +263,7 @@ def compile_plan(plan: SitePlan, config: EngineConfig) -> CompiledPlan:
         cand_rssi=np.zeros((0, 0), dtype=np.float32),
         cand_count=np.zeros(0, dtype=np.int64),
     )
+    _miss_tables(compiled)
     _display_geometry(compiled, config)
     _adjacency(compiled)
     _candidates(compiled, config)
@@ -439,32 +447,61 @@ def _expected_rssi(s_xy, raster, r_xy, r_rssi, r_n, r_hoff, d_level, config):
     walls[si, ri] = raster.walls_between(s_xy[si], r_xy[ri])
     floors = np.abs(d_level)[None, :]
     wall_factor = np.where(floors > 0, config.cross_floor_wall_factor, 1.0)
-    loss = config.wall_loss_db * walls * wall_factor + config.floor_loss_db * floors
-    rssi = r_rssi[None, :] - 10.0 * r_n[None, :] * np.log10(dist) - loss
-    return np.where(in_range, rssi, UNHEARABLE_DBM)
+    walls = walls * wall_factor
+    loss = config.wall_loss_db * walls + config.floor_loss_db * floors
+    log_d = 10.0 * np.log10(dist)
+    rssi = r_rssi[None, :] - r_n[None, :] * log_d - loss
+    return (
+        np.where(in_range, rssi, UNHEARABLE_DBM),
+        np.where(in_range, log_d, 0.0),
+        np.where(in_range, np.minimum(np.rint(2.0 * walls), 255), 0),
+    )
 
 
 def refresh_miss_tables(plan: CompiledPlan, change_db: np.ndarray) -> None:
     """Shift each receiver's expected rssi by change_db (its learnt calibration) and recompute what
     depends on it: the tabulated Σ log P(miss), the candidate loudness and rssi_at_1m used for position."""
-    config = plan.config
     change_db = np.asarray(change_db, dtype=np.float64)
     plan.rx_rssi_1m = plan.rx_rssi_1m + change_db
     plan.cand_rssi = plan.cand_rssi + change_db[:, None].astype(np.float32)
-    buildings = sorted(set(plan.rx_building.tolist()))
-    for building in buildings:
+    for _, r_idx, flat in _building_blocks(plan):
+        shift = np.zeros(len(r_idx), dtype=np.float32)
+        shift[plan.rx_column[r_idx]] = change_db[r_idx]
+        block = plan.expected_rssi[flat]
+        plan.expected_rssi[flat] = np.where(block > np.float32(UNHEARABLE_DBM + 1.0), block + shift[None, :], block)
+    _miss_tables(plan)
+
+
+def refresh_radio_fit(plan: CompiledPlan, d_exponent: float, d_wall_db: float) -> None:
+    """Change the site's path-loss exponent by d_exponent (receivers without one of their own) and the
+    loss per wall by d_wall_db, in every table that depends on them (the radio fit learnt online)."""
+    plan.rx_exponent = plan.rx_exponent + np.where(plan.rx_fit_exponent, d_exponent, 0.0)
+    for _, r_idx, flat in _building_blocks(plan):
+        fit = np.zeros(len(r_idx), dtype=np.float32)
+        fit[plan.rx_column[r_idx]] = plan.rx_fit_exponent[r_idx]
+        block = plan.expected_rssi[flat]
+        shift = (np.float32(-d_exponent) * fit[None, :]) * plan.table_log_d[flat].astype(np.float32)
+        shift -= np.float32(0.5 * d_wall_db) * plan.table_walls2[flat].astype(np.float32)
+        plan.expected_rssi[flat] = np.where(block > np.float32(UNHEARABLE_DBM + 1.0), block + shift, block)
+    _miss_tables(plan)
+    _candidates(plan, plan.config)
+
+
+def _building_blocks(plan: CompiledPlan):
+    """Per building: its samples, its receivers and the (samples x receivers) flat indices of its block."""
+    for building in sorted(set(plan.rx_building.tolist())):
         r_idx = np.flatnonzero(plan.rx_building == building)
         s_idx = np.flatnonzero(plan.sample_building == building)
         if len(s_idx) == 0 or len(r_idx) == 0:
             continue
-        width = len(r_idx)
-        flat = plan.sample_base[s_idx][:, None] + np.arange(width)[None, :]
+        yield s_idx, r_idx, plan.sample_base[s_idx][:, None] + np.arange(len(r_idx))[None, :]
+
+
+def _miss_tables(plan: CompiledPlan) -> None:
+    """Σ log P(miss) at each sample, for each tag gain of the offset grid."""
+    config = plan.config
+    for s_idx, _, flat in _building_blocks(plan):
         block = plan.expected_rssi[flat]
-        shift = np.zeros(width, dtype=np.float32)
-        shift[plan.rx_column[r_idx]] = change_db[r_idx]
-        hearable = block > np.float32(UNHEARABLE_DBM + 1.0)
-        block = np.where(hearable, block + shift[None, :], block)
-        plan.expected_rssi[flat] = block
         for g, offset in enumerate(plan.offset_grid.tolist()):
             plan.miss_grid[s_idx, g] = log_p_miss(block + np.float32(offset), config).astype(np.float64).sum(axis=1)
     if config.offset_prior_db <= 0:

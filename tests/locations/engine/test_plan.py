@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from locations.engine import EngineConfig, FloorGeom, LocationEngine, PlanError, ReceiverGeom, RoomGeom, SitePlan
-from locations.engine.plan import compile_plan
+from locations.engine.plan import compile_plan, refresh_radio_fit
 from locations.engine.synthetic import rect
 from tests.locations.engine.conftest import grid_plan
 
@@ -89,3 +89,22 @@ def test_a_plan_the_engine_cannot_use_is_refused_with_the_reason(change, message
 def test_a_config_with_impossible_values_is_refused():
     with pytest.raises(ValueError, match="packet_loss"):
         EngineConfig(packet_loss=1.5)
+
+
+def test_a_learnt_radio_fit_moves_the_expected_rssi_by_distance_and_walls():
+    """refresh_radio_fit (the site's radio, learnt online): the tables then hold the model with the new
+    exponent and wall loss, and the position and miss tables follow."""
+    config = EngineConfig()
+    compiled = compile_plan(row_of_rooms(), config)
+    miss_before = compiled.miss_grid.copy()
+    refresh_radio_fit(compiled, 0.3, 2.0)
+    for i in range(5):
+        room = compiled.room_samples[i]
+        samples = room[room >= 0]
+        rssi = compiled.expected_rssi[compiled.table_index(samples, np.zeros(len(samples), dtype=np.int64))]
+        distance = np.hypot(compiled.sample_xy[samples, 0] - 2.0, compiled.sample_xy[samples, 1] - 2.0)
+        free_space = -59.0 - 10 * (config.path_loss_exponent + 0.3) * np.log10(np.maximum(distance, 1.0))
+        assert np.allclose(free_space - rssi, i * (config.wall_loss_db + 2.0), atol=0.02)
+    assert np.allclose(compiled.rx_exponent, config.path_loss_exponent + 0.3)
+    # Quieter everywhere: fewer receivers were expected to hear the tag, so not hearing them costs less.
+    assert (compiled.miss_grid >= miss_before - 1e-9).all() and (compiled.miss_grid > miss_before).any()
