@@ -134,7 +134,8 @@ class RadioFit:
         order = np.lexsort((ts, key))
         room, heard_rx, heard_y = room[order], heard_rx[order], heard_y[order]
 
-        base = self._local(room)
+        base = self._local(room, heard_rx)
+        heard_rx = np.where(heard_rx >= 0, base["column"][np.maximum(heard_rx, 0)], -1)
         n_now, w_now = value
         best, best_score, centre = value, -np.inf, -np.inf
         for dn in (-2, -1, 0, 1, 2):
@@ -157,8 +158,9 @@ class RadioFit:
                     best, best_score = (n_try, w_try), score
         return best if best_score > centre + cfg.radio_fit_min_gain else value
 
-    def _local(self, room: np.ndarray) -> dict:
-        """The scored windows' rooms and their sample points, renumbered 0.. (a small plan of their own)."""
+    def _local(self, room: np.ndarray, heard_rx: np.ndarray) -> dict:
+        """The scored windows' rooms, their sample points and the receivers that could hear them or were
+        heard, renumbered 0.. (a small plan of their own: a big site's other receivers change nothing)."""
         plan = self.plan
         rooms, local_room = np.unique(room, return_inverse=True)
         samples = plan.room_samples[rooms]
@@ -166,9 +168,18 @@ class RadioFit:
         flat = samples[valid]
         local = np.full(samples.shape, -1, dtype=np.int64)
         local[valid] = np.arange(len(flat))
-        n_rx = len(plan.gateway_ids)
-        index = plan.table_index(flat[:, None], np.arange(n_rx)[None, :])
+        n_all = len(plan.gateway_ids)
+        index = plan.table_index(flat[:, None], np.arange(n_all)[None, :])
+        keep = (plan.expected_rssi[index] > np.float32(UNHEARABLE_DBM + 1.0)).any(axis=0)
+        keep[heard_rx[heard_rx >= 0]] = True
+        receivers = np.flatnonzero(keep)
+        column = np.full(n_all, -1, dtype=np.int64)
+        column[receivers] = np.arange(len(receivers))
+        index = index[:, receivers]
+        n_rx = len(receivers)
         return {
+            "column": column,
+            "fit_exponent": plan.rx_fit_exponent[receivers].astype(np.float32),
             "rooms": local_room,
             "room_samples": local,
             "room_nsamples": valid.sum(axis=1),
@@ -183,7 +194,7 @@ class RadioFit:
         plan = self.plan
         expected = base["expected"]
         if d_exponent or d_wall:
-            fit = plan.rx_fit_exponent.astype(np.float32)[None, :]
+            fit = base["fit_exponent"][None, :]
             shift = np.float32(-d_exponent) * fit * base["log_d"] - np.float32(d_wall) * base["walls"]
             expected = np.where(expected > np.float32(UNHEARABLE_DBM + 1.0), expected + shift, expected)
         grid = plan.offset_grid
