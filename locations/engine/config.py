@@ -92,13 +92,14 @@ class EngineConfig:
     # --- The site's radio, learnt online (locations/engine/radiofit.py) ---------------------------
     # How much the path-loss exponent (of receivers without their own) and the loss per wall differ from
     # the values below: the confidently placed windows of about radio_fit_tags tags are scored by the
-    # engine's likelihood under the current model and its grid neighbours (0.1 in the exponent, 0.5 dB per
+    # engine's likelihood under the current model and its 8 grid neighbours (0.1 in the exponent, 0.5 dB per
     # wall), once per calibration epoch from at least radio_fit_min_windows windows; a neighbour better by
     # radio_fit_min_gain nats becomes the model, within +-radio_fit_max_exponent and 1 dB to wall_loss_db +
     # radio_fit_max_wall_db per wall. docs/location-engine.md ("The site's radio, learnt").
     radio_fit: bool = True
     radio_fit_tags: int = 40
     radio_fit_min_windows: int = 500
+    radio_fit_max_windows: int = 800  # scored per step at most (evenly spread): bounds its cost
     radio_fit_min_gain: float = 2.0
     radio_fit_max_exponent: float = 0.8
     radio_fit_max_wall_db: float = 8.0
@@ -215,6 +216,7 @@ class EngineConfig:
             "max_floor_span": self.max_floor_span >= 0,
             "radio_fit_tags": self.radio_fit_tags >= 1,
             "radio_fit_min_windows": self.radio_fit_min_windows >= 1,
+            "radio_fit_max_windows": self.radio_fit_max_windows >= 1,
             "radio_fit_min_gain": self.radio_fit_min_gain >= 0,
             "radio_fit_max_exponent": self.radio_fit_max_exponent >= 0,
             "radio_fit_max_wall_db": self.radio_fit_max_wall_db >= 0,

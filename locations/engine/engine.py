@@ -54,7 +54,7 @@ class EngineStats:
     unlocated: int = 0  # closed windows heard only by receivers with no room in reach
     clock_updates: int = 0  # gateway clock re-estimations
     calibration_updates: int = 0  # receiver calibration updates of the expected-rssi tables
-    radio_fit_updates: int = 0  # steps of the site's path-loss exponent and wall loss (radio_fit)
+    radio_fit_updates: int = 0  # rewrites of the tables for a new radio fit (radio_fit)
 
     def drops(self) -> dict[str, int]:
         """Sightings pushed but not placed, by reason (duplicates change nothing; the others are lost)."""
@@ -652,8 +652,9 @@ class LocationEngine:
         if epoch == self._cal_epoch or not (cfg.calibration or cfg.radio_fit):
             return
         self._cal_epoch = epoch
-        if cfg.radio_fit and self._radio_fit.use(epoch, self._likelihood):
-            self.stats.radio_fit_updates += 1
+        if cfg.radio_fit:
+            self._radio_fit.use(epoch, self._likelihood, self.stats.calibration_updates)
+            self.stats.radio_fit_updates = self._radio_fit.updates
         if not cfg.calibration:
             return
         base_sum, base_n, base_upto = self._cal_base

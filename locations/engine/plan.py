@@ -474,8 +474,11 @@ def refresh_miss_tables(plan: CompiledPlan, change_db: np.ndarray) -> None:
 
 def refresh_radio_fit(plan: CompiledPlan, d_exponent: float, d_wall_db: float) -> None:
     """Change the site's path-loss exponent by d_exponent (receivers without one of their own) and the
-    loss per wall by d_wall_db, in every table that depends on them (the radio fit learnt online)."""
+    loss per wall by d_wall_db, in every table that depends on them (the radio fit learnt online). New
+    arrays are made, the old ones are left as they were (the radio fit keeps the last few states)."""
     plan.rx_exponent = plan.rx_exponent + np.where(plan.rx_fit_exponent, d_exponent, 0.0)
+    plan.expected_rssi = plan.expected_rssi.copy()
+    plan.miss_grid = np.zeros_like(plan.miss_grid)
     for _, r_idx, flat in _building_blocks(plan):
         fit = np.zeros(len(r_idx), dtype=np.float32)
         fit[plan.rx_column[r_idx]] = plan.rx_fit_exponent[r_idx]

@@ -62,6 +62,7 @@ class RadioFit:
         self.updates = 0
         self._windows: dict[int, list[tuple[np.ndarray, ...]]] = {}  # epoch -> (share key, ts, room, rx, rssi)
         self._fits: dict[int, tuple[float, float]] = {}  # epoch -> the fit its windows are judged with
+        self._states: dict[tuple, tuple] = {}  # (fit, tables version) -> the plan's arrays under it
 
     @property
     def values(self) -> tuple[float, float]:
@@ -78,7 +79,7 @@ class RadioFit:
             (share_key[keep], ts[keep], room[keep], heard_rx[keep], heard_y[keep])
         )
 
-    def use(self, epoch: int, likelihood) -> bool:
+    def use(self, epoch: int, likelihood, version: int = 0) -> bool:
         """Put the fit of ``epoch`` in the plan's tables; returns whether they changed.
 
         The fit of an epoch is a pure function of the windows of earlier epochs: the fit of the epoch
@@ -86,7 +87,12 @@ class RadioFit:
         epoch - 1 - _HISTORY_EPOCHS .. epoch - 2 say so. So a window is judged with the same model however
         the windows were batched into flushes (a replay equals the live run), also when a late window of
         an older epoch comes after newer ones. ``likelihood(rooms, heard_rx, heard_y, plan=...)`` is the
-        engine's."""
+        engine's; ``version`` changes whenever something else (the calibration) rewrites the tables.
+
+        Near an epoch boundary a live pipeline closes windows of both epochs, flush after flush, so the
+        tables go back and forth between two fits: the last few table states are kept, and going back is
+        swapping arrays, not recomputing them (nor accumulating float32 rounding: a replay, which goes
+        back and forth fewer times, has exactly the same tables)."""
         value = self._fits.get(epoch)
         if value is None:
             earlier = [k for k in self._fits if k < epoch]
@@ -100,10 +106,27 @@ class RadioFit:
         change = np.array(value) - self.applied
         if not change.any():
             return False
-        refresh_radio_fit(self.plan, float(change[0]), float(change[1]))
+        self._states = {k: v for k, v in self._states.items() if k[1] == version}
+        self._states[(tuple(self.applied.tolist()), version)] = self._snapshot()
+        cached = self._states.get((tuple(value), version))
+        if cached is not None:
+            self._restore(cached)
+        else:
+            refresh_radio_fit(self.plan, float(change[0]), float(change[1]))
+            self.updates += 1
+        while len(self._states) > 3:
+            self._states.pop(next(iter(self._states)))
         self.applied = np.array(value)
-        self.updates += 1
         return True
+
+    _TABLES = ("expected_rssi", "miss_grid", "cand_rooms", "cand_rssi", "cand_count", "rx_exponent")
+
+    def _snapshot(self) -> tuple:
+        return tuple(getattr(self.plan, name) for name in self._TABLES)
+
+    def _restore(self, state: tuple) -> None:
+        for name, value in zip(self._TABLES, state, strict=True):
+            setattr(self.plan, name, value)
 
     def _prune(self) -> None:
         newest = max(self._fits)
@@ -132,14 +155,16 @@ class RadioFit:
         heard_y = np.concatenate([np.pad(p[4], ((0, 0), (0, width - p[4].shape[1]))) for p in parts])
         # A fixed order (the windows reach the fit in flush batches, which a replay cuts differently).
         order = np.lexsort((ts, key))
+        # At most radio_fit_max_windows of them, spread evenly over the tags and the time (bounded cost).
+        order = order[:: -(-len(order) // cfg.radio_fit_max_windows)]
         room, heard_rx, heard_y = room[order], heard_rx[order], heard_y[order]
 
         base = self._local(room, heard_rx)
         heard_rx = np.where(heard_rx >= 0, base["column"][np.maximum(heard_rx, 0)], -1)
         n_now, w_now = value
         best, best_score, centre = value, -np.inf, -np.inf
-        for dn in (-2, -1, 0, 1, 2):
-            for dw in (-2, -1, 0, 1, 2):
+        for dn in (-1, 0, 1):
+            for dw in (-1, 0, 1):
                 n_try = round(
                     float(
                         np.clip(n_now + dn * _EXPONENT_STEP, -cfg.radio_fit_max_exponent, cfg.radio_fit_max_exponent)
