@@ -29,6 +29,8 @@ from locations.engine.plan import UNHEARABLE_DBM, CompiledPlan, log_p_miss, refr
 _EXPONENT_STEP = 0.1
 _WALL_STEP_DB = 0.5
 _HISTORY_EPOCHS = 3  # epochs of windows scored together
+_WIDE_EXPONENT = (-0.4, -0.2, 0.0, 0.2, 0.4)  # the first search, around the configured model
+_WIDE_WALL_DB = (-2.0, -1.0, 0.0, 1.0, 2.0, 3.0, 4.0, 5.0)
 
 
 @dataclass(slots=True)
@@ -61,7 +63,8 @@ class RadioFit:
         self.applied = np.zeros(2)  # (exponent, dB per wall) changes already in the plan's tables
         self.updates = 0
         self._windows: dict[int, list[tuple[np.ndarray, ...]]] = {}  # epoch -> (share key, ts, room, rx, rssi)
-        self._fits: dict[int, tuple[float, float]] = {}  # epoch -> the fit its windows are judged with
+        # epoch -> the fit its windows are judged with (exponent change, dB per wall change, searched wide)
+        self._fits: dict[int, tuple[float, float, bool]] = {}
         self._states: dict[tuple, tuple] = {}  # (fit, tables version) -> the plan's arrays under it
 
     @property
@@ -93,16 +96,17 @@ class RadioFit:
         tables go back and forth between two fits: the last few table states are kept, and going back is
         swapping arrays, not recomputing them (nor accumulating float32 rounding: a replay, which goes
         back and forth fewer times, has exactly the same tables)."""
-        value = self._fits.get(epoch)
-        if value is None:
+        state = self._fits.get(epoch)
+        if state is None:
             earlier = [k for k in self._fits if k < epoch]
             last = max(earlier) if earlier else None
-            value = self._fits[last] if last is not None else (0.0, 0.0)
+            state = self._fits[last] if last is not None else (0.0, 0.0, False)
             first = epoch if last is None else last + 1
             for e in range(first, epoch + 1):
-                value = self._next(value, e, likelihood)
-                self._fits[e] = value
+                state = self._next(state, e, likelihood)
+                self._fits[e] = state
             self._prune()
+        value = state[:2]
         change = np.array(value) - self.applied
         if not change.any():
             return False
@@ -135,16 +139,18 @@ class RadioFit:
         for k in [k for k in self._fits if k < newest - 24]:
             del self._fits[k]
 
-    def _next(self, value: tuple[float, float], epoch: int, likelihood) -> tuple[float, float]:
-        """``value`` moved one grid step toward the likeliest neighbour, scored on the windows of epochs
-        epoch - 1 - _HISTORY_EPOCHS .. epoch - 2 (when it is better by radio_fit_min_gain nats)."""
+    def _next(self, state: tuple[float, float, bool], epoch: int, likelihood) -> tuple[float, float, bool]:
+        """The fit after ``epoch``'s step, scored on the windows of epochs epoch - 1 - _HISTORY_EPOCHS ..
+        epoch - 2: the first time there are enough of them, the likeliest model of a wide grid around the
+        configured one (exponent -0.4..+0.4, -2..+5 dB per wall: a building is learnt in one epoch, not
+        in six); afterwards, one step to the likeliest of the 8 neighbours. A model replaces the current
+        one only when it is better by radio_fit_min_gain nats."""
         cfg = self.config
+        value, wide = state[:2], state[2]
         lo = epoch - 1 - _HISTORY_EPOCHS
         parts = [c for k in sorted(self._windows) if lo <= k <= epoch - 2 for c in self._windows[k]]
-        if not parts:
-            return value
-        if sum(len(p[1]) for p in parts) < cfg.radio_fit_min_windows:
-            return value
+        if not parts or sum(len(p[1]) for p in parts) < cfg.radio_fit_min_windows:
+            return state
         width = max(p[3].shape[1] for p in parts)
         key = np.concatenate([p[0] for p in parts])
         ts = np.concatenate([p[1] for p in parts])
@@ -161,27 +167,33 @@ class RadioFit:
 
         base = self._local(room, heard_rx)
         heard_rx = np.where(heard_rx >= 0, base["column"][np.maximum(heard_rx, 0)], -1)
-        n_now, w_now = value
-        best, best_score, centre = value, -np.inf, -np.inf
-        for dn in (-1, 0, 1):
-            for dw in (-1, 0, 1):
-                n_try = round(
-                    float(
-                        np.clip(n_now + dn * _EXPONENT_STEP, -cfg.radio_fit_max_exponent, cfg.radio_fit_max_exponent)
-                    ),
-                    6,
-                )
-                w_try = round(
-                    float(np.clip(w_now + dw * _WALL_STEP_DB, 1.0 - cfg.wall_loss_db, cfg.radio_fit_max_wall_db)), 6
-                )
-                tables = self._tables(base, n_try - self.applied[0], w_try - self.applied[1])
-                room_ll, _ = likelihood(base["rooms"][:, None], heard_rx, heard_y, plan=tables)
-                score = float(np.where(np.isfinite(room_ll), room_ll, 0.0).sum())
-                if dn == 0 and dw == 0:
-                    centre = score
-                if score > best_score:
-                    best, best_score = (n_try, w_try), score
-        return best if best_score > centre + cfg.radio_fit_min_gain else value
+        if wide:
+            grid = [
+                (value[0] + dn * _EXPONENT_STEP, value[1] + dw * _WALL_STEP_DB)
+                for dn in (-1, 0, 1)
+                for dw in (-1, 0, 1)
+            ]
+        else:
+            grid = [(dn, dw) for dn in _WIDE_EXPONENT for dw in _WIDE_WALL_DB]
+        candidates = {
+            (
+                round(float(np.clip(n, -cfg.radio_fit_max_exponent, cfg.radio_fit_max_exponent)), 6),
+                round(float(np.clip(w, 1.0 - cfg.wall_loss_db, cfg.radio_fit_max_wall_db)), 6),
+            )
+            for n, w in grid
+        }
+        candidates.add(tuple(value))
+        best, best_score, centre = tuple(value), -np.inf, -np.inf
+        for n_try, w_try in sorted(candidates):
+            tables = self._tables(base, n_try - self.applied[0], w_try - self.applied[1])
+            room_ll, _ = likelihood(base["rooms"][:, None], heard_rx, heard_y, plan=tables)
+            score = float(np.where(np.isfinite(room_ll), room_ll, 0.0).sum())
+            if (n_try, w_try) == tuple(value):
+                centre = score
+            if score > best_score:
+                best, best_score = (n_try, w_try), score
+        chosen = best if best_score > centre + cfg.radio_fit_min_gain else tuple(value)
+        return (chosen[0], chosen[1], True)
 
     def _local(self, room: np.ndarray, heard_rx: np.ndarray) -> dict:
         """The scored windows' rooms, their sample points and the receivers that could hear them or were
