@@ -390,6 +390,7 @@ class LocationPipeline:
         self.dropped_inactive = 0
         self._unknown: dict[str, float] = {}  # tag ids not registered -> wall time to look again
         self._last_processed_watermark = -math.inf
+        self._radio_fit_logged = 0  # the engine's radio fit updates already logged
         self._estimates_stored: tuple[int, int, float] = (0, 0, -math.inf)  # clock/calibration updates, when
         self._group: _PendingWrites | None = None  # replay: the writes of the open group of flushes
         self._build()
@@ -737,6 +738,10 @@ class LocationPipeline:
         """Persist the engine's per-gateway clock offsets and calibrations when they changed, at most
         every ENGINE_ESTIMATES_EVERY_S of wall time (and at the end of a replay)."""
         stats = self.engine.stats
+        if stats.radio_fit_updates != self._radio_fit_logged:
+            self._radio_fit_logged = stats.radio_fit_updates
+            exponent, wall_db = self.engine.radio_fit
+            logger.info("the site's radio, learnt: path-loss exponent %.2f, %.1f dB per wall", exponent, wall_db)
         clocks, calibrations, stored_at = self._estimates_stored
         if (stats.clock_updates, stats.calibration_updates) == (clocks, calibrations):
             return
@@ -1033,6 +1038,7 @@ class ReplayResult:
     rejection_reasons: dict[str, int] = field(default_factory=dict)
     # The engine's own drops by reason at the end (engine.stats.drops(): duplicate, late, ...).
     engine_drops: dict[str, int] = field(default_factory=dict)
+    radio_fit: tuple[float, float] | None = None  # the site's path-loss exponent and dB per wall, learnt
     seconds: float = 0.0
 
     @property
@@ -1490,6 +1496,7 @@ def replay_lines(
             group.__exit__(*sys.exc_info())  # rolls the group under way back
         raise
     out.engine_drops = pipeline.engine.stats.drops()
+    out.radio_fit = pipeline.engine.radio_fit
     if drain_outbox:
         out.outbox_applied = location_outbox.drain(limit=10**9)
     out.seconds = time.perf_counter() - started

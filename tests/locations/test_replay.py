@@ -151,6 +151,8 @@ def test_a_file_in_arrival_order_reports_what_the_engine_dropped_and_why(tmp_pat
 
     assert re.search(r"accepted 40, rejected 0", out)
     assert "dropped by the engine 1 (2.50% of sightings): late 1" in out
+    # Too few windows to learn the site's radio from: the configured model, reported as such.
+    assert "the site's radio, learnt: path-loss exponent 2.20, 4.0 dB per wall" in out
     pump.refresh_from_db()
     assert pump.current_room.code == "A"
 

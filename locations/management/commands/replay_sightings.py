@@ -147,6 +147,9 @@ class Command(BaseCommand):
         self.stdout.write(
             f"dropped by the engine {total:,} ({share:.2%} of sightings)" + (f": {detail}" if detail else "")
         )
+        if result.radio_fit is not None:
+            exponent, wall_db = result.radio_fit
+            self.stdout.write(f"the site's radio, learnt: path-loss exponent {exponent:.2f}, {wall_db:.1f} dB per wall")
         self.stdout.write(
             f"room changes {result.room_changes:,}; {result.outbox_applied:,} outbox rows applied (room-type rules, "
             "alerts, webhooks)"
