@@ -1,5 +1,5 @@
 """The site's radio, learnt online: how much its path-loss exponent and its loss per wall differ from
-the configured ones (docs/location-engine.md, "The site's radio, learnt").
+the configured ones (docs/location-engine.md, "Method", 6).
 
 A building's walls may cost 3 dB or 8, and its signal may fall off with distance faster or slower than
 the datasheet says. A model that is a few dB per wall off places tags in rooms without their own
@@ -12,9 +12,10 @@ the readings that arrive say the walls cost less than they do. The engine's own 
 accounts for that (a receiver that should have heard the tag and did not counts against the place), so
 the fit compares models by it: the confidently placed windows of a sample of tags (by a hash of the tag
 id, so a replay samples the same ones) are scored in their chosen room, mixed over the room's points as
-the engine does, under the current model and its neighbours on a small grid; the best neighbour becomes
-the model when it is clearly better. One step per calibration epoch, from windows of epochs that closed
-at least two epochs before (as the calibration), so a replay learns exactly what the live run learnt.
+the engine does, under candidate models: a wide grid around the configured model the first time, then
+the current model's 8 neighbours. The best one becomes the model when it is clearly better. One step per
+calibration epoch, from windows of epochs that closed at least two epochs before (as the calibration), so
+a replay learns exactly what the live run learnt.
 """
 
 from __future__ import annotations
@@ -58,6 +59,8 @@ class _Tables:
 
 
 class RadioFit:
+    """One engine's learnt radio model: collects windows, steps once per epoch, keeps the plan's tables."""
+
     def __init__(self, plan: CompiledPlan, config: EngineConfig):
         self.plan, self.config = plan, config
         self.applied = np.zeros(2)  # (exponent, dB per wall) changes already in the plan's tables
