@@ -91,11 +91,12 @@ class EngineConfig:
     calibration_margin_db: float = 6.0  # only readings expected this far above sensitivity
     # --- The site's radio, learnt online (locations/engine/radiofit.py) ---------------------------
     # How much the path-loss exponent (of receivers without their own) and the loss per wall differ from
-    # the values below: the confidently placed windows of about radio_fit_tags tags are scored by the
-    # engine's likelihood under the current model and its 8 grid neighbours (0.1 in the exponent, 0.5 dB per
-    # wall), once per calibration epoch from at least radio_fit_min_windows windows; a neighbour better by
-    # radio_fit_min_gain nats becomes the model, within +-radio_fit_max_exponent and 1 dB to wall_loss_db +
-    # radio_fit_max_wall_db per wall. docs/location-engine.md ("The site's radio, learnt").
+    # the values below. The confidently placed windows of about radio_fit_tags tags are scored by the
+    # engine's likelihood, once per calibration epoch, from at least radio_fit_min_windows windows: first
+    # on a wide grid around the configured model, then on the current model's 8 neighbours (0.1 in the
+    # exponent, 0.5 dB per wall). A candidate better by radio_fit_min_gain nats becomes the model, within
+    # +-radio_fit_max_exponent and 1 dB to wall_loss_db + radio_fit_max_wall_db per wall.
+    # docs/location-engine.md ("Method", 6).
     radio_fit: bool = True
     radio_fit_tags: int = 40
     radio_fit_min_windows: int = 500
