@@ -646,8 +646,8 @@ class LocationEngine:
     # ------------------------------------------------------------------ calibration
 
     def _calibrate_for(self, epoch: int) -> None:
-        """Use the calibration learnt from the windows of epochs up to epoch - 2 (all closed by the time
-        any window of `epoch` closes, live or in a replay)."""
+        """Use the radio fit and the calibration learnt from the windows of epochs up to epoch - 2 (all
+        closed by the time any window of `epoch` closes, live or in a replay)."""
         cfg = self.config
         if epoch == self._cal_epoch or not (cfg.calibration or cfg.radio_fit):
             return

@@ -468,7 +468,7 @@ def refresh_miss_tables(plan: CompiledPlan, change_db: np.ndarray) -> None:
         shift = np.zeros(len(r_idx), dtype=np.float32)
         shift[plan.rx_column[r_idx]] = change_db[r_idx]
         block = plan.expected_rssi[flat]
-        plan.expected_rssi[flat] = np.where(block > np.float32(UNHEARABLE_DBM + 1.0), block + shift[None, :], block)
+        plan.expected_rssi[flat] = shift_hearable(block, shift[None, :])
     _miss_tables(plan)
 
 
@@ -485,9 +485,14 @@ def refresh_radio_fit(plan: CompiledPlan, d_exponent: float, d_wall_db: float) -
         block = plan.expected_rssi[flat]
         shift = (np.float32(-d_exponent) * fit[None, :]) * plan.table_log_d[flat].astype(np.float32)
         shift -= np.float32(0.5 * d_wall_db) * plan.table_walls2[flat].astype(np.float32)
-        plan.expected_rssi[flat] = np.where(block > np.float32(UNHEARABLE_DBM + 1.0), block + shift, block)
+        plan.expected_rssi[flat] = shift_hearable(block, shift)
     _miss_tables(plan)
     _candidates(plan, plan.config)
+
+
+def shift_hearable(expected: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    """Expected rssi moved by shift, except the pairs that cannot hear each other (they stay unhearable)."""
+    return np.where(expected > np.float32(UNHEARABLE_DBM + 1.0), expected + shift, expected)
 
 
 def _building_blocks(plan: CompiledPlan):

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from locations.engine.config import EngineConfig
-from locations.engine.plan import UNHEARABLE_DBM, CompiledPlan, log_p_miss, refresh_radio_fit
+from locations.engine.plan import UNHEARABLE_DBM, CompiledPlan, log_p_miss, refresh_radio_fit, shift_hearable
 
 _EXPONENT_STEP = 0.1
 _WALL_STEP_DB = 0.5
@@ -236,7 +236,7 @@ class RadioFit:
         if d_exponent or d_wall:
             fit = base["fit_exponent"][None, :]
             shift = np.float32(-d_exponent) * fit * base["log_d"] - np.float32(d_wall) * base["walls"]
-            expected = np.where(expected > np.float32(UNHEARABLE_DBM + 1.0), expected + shift, expected)
+            expected = shift_hearable(expected, shift)
         grid = plan.offset_grid
         miss = np.stack([log_p_miss(expected + np.float32(g), self.config).sum(axis=1) for g in grid.tolist()], axis=1)
         if self.config.offset_prior_db <= 0:
