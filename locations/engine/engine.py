@@ -30,7 +30,16 @@ import shapely
 
 from locations.engine.clock import ClockEstimator, tag_share_key
 from locations.engine.config import EngineConfig
-from locations.engine.plan import UNHEARABLE_DBM, CompiledPlan, compile_plan, refresh_miss_tables
+from locations.engine.plan import (
+    FLOOR_BINS,
+    FLOOR_BINS_FROM_DBM,
+    UNHEARABLE_DBM,
+    CompiledPlan,
+    compile_plan,
+    detection_floors,
+    refresh_miss_tables,
+    set_detection_floors,
+)
 from locations.engine.radiofit import RadioFit
 from locations.engine.types import LocationEstimate, Sighting, SitePlan
 
@@ -55,6 +64,7 @@ class EngineStats:
     clock_updates: int = 0  # gateway clock re-estimations
     calibration_updates: int = 0  # receiver calibration updates of the expected-rssi tables
     radio_fit_updates: int = 0  # rewrites of the tables for a new radio fit (radio_fit)
+    floor_updates: int = 0  # changes of the receivers' learnt detection floors (detection_floor)
 
     def drops(self) -> dict[str, int]:
         """Sightings pushed but not placed, by reason (duplicates change nothing; the others are lost)."""
@@ -131,12 +141,13 @@ class LocationEngine:
         self._belief_p = np.zeros((capacity, b), dtype=np.float64)
         self._last_ts = np.full(capacity, np.nan)
         self._shown_room = np.full(capacity, -1, dtype=np.int64)
+        self._shown_since = np.full(capacity, -np.inf)  # event time the shown room was entered
         self._tag_closed = np.full(capacity, -np.inf)  # a tag's sightings before this are late
         self._tag_share = np.zeros(capacity)
-        self._co = _wait_hearers(self.plan, self.config)  # (R, R) bool: would hear a tag near r
-        co_r, co_g = np.nonzero(self._co)
-        self._co_indices = co_g
-        self._co_starts = np.searchsorted(co_r, np.arange(n_gw))
+        self._set_waits()
+        # receivers' detection floors, learnt online: per calibration epoch, a histogram of reported rssi
+        self._floor_hist: dict[int, np.ndarray] = {}
+        self._floor_applied = np.zeros(n_gw, dtype=np.float32)
         # receiver calibration, learnt online
         # Per calibration epoch (event time // calibration_every_s): sums of residuals and counts per receiver.
         self._cal_buckets: dict[int, tuple[np.ndarray, np.ndarray]] = {}
@@ -178,6 +189,13 @@ class LocationEngine:
         if ti is None or self._shown_room[ti] < 0:
             return None
         return int(self.plan.room_ids[self._shown_room[ti]])
+
+    def shown_since(self, tag_id: str) -> float | None:
+        """Event time the tag's shown room was entered (None when not known, e.g. restored without it)."""
+        ti = self._tag_index.get(tag_id)
+        if ti is None or not math.isfinite(self._shown_since[ti]):
+            return None
+        return float(self._shown_since[ti])
 
     def gateway_clocks(self) -> dict[str, GatewayClock]:
         """Per gateway of the plan: its estimated clock offset, watermark, learnt lateness, darkness."""
@@ -557,8 +575,12 @@ class LocationEngine:
         f = self.frontier
         return [] if f is None else self.flush(f)
 
-    def restore(self, tag_id: str, *, room_id: int, ts: float, confidence: float = 0.9) -> None:
-        """Seed a tag's smoothing state, e.g. from the stored current location after a restart."""
+    def restore(
+        self, tag_id: str, *, room_id: int, ts: float, confidence: float = 0.9, entered_at: float | None = None
+    ) -> None:
+        """Seed a tag's smoothing state, e.g. from the stored current location after a restart; entered_at is
+        when it entered that room (the open stay's start: a tag that entered a corridor moments before is
+        on its way, as in an uninterrupted run)."""
         ri = self._room_index.get(int(room_id))
         if ri is None:
             raise ValueError(f"room {room_id} is not in the site plan")
@@ -571,6 +593,7 @@ class LocationEngine:
         self._belief_p[ti, 0] = min(max(float(confidence), 0.01), 0.999)
         self._last_ts[ti] = ts
         self._shown_room[ti] = ri
+        self._shown_since[ti] = -np.inf if entered_at is None else entered_at
 
     # ------------------------------------------------------------------ windows
 
@@ -589,6 +612,7 @@ class LocationEngine:
             self._belief_p = np.concatenate([self._belief_p, np.zeros_like(self._belief_p)])
             self._last_ts = np.concatenate([self._last_ts, np.full(grow, np.nan)])
             self._shown_room = np.concatenate([self._shown_room, np.full(grow, -1, dtype=np.int64)])
+            self._shown_since = np.concatenate([self._shown_since, np.full(grow, -np.inf)])
             self._tag_closed = np.concatenate([self._tag_closed, np.full(grow, -np.inf)])
             self._tag_share = np.concatenate([self._tag_share, np.zeros(grow)])
         self._tag_share[ti] = tag_share_key(tag_id)
@@ -612,6 +636,12 @@ class LocationEngine:
                         t0 = ts[i]
             session = np.cumsum(new) - 1
         return session
+
+    def _set_waits(self) -> None:
+        self._co = _wait_hearers(self.plan, self.config)  # (R, R) bool: would hear a tag near r
+        co_r, co_g = np.nonzero(self._co)
+        self._co_indices = co_g
+        self._co_starts = np.searchsorted(co_r, np.arange(len(self._co)))
 
     def _wait_near(self, late: np.ndarray | None = None) -> np.ndarray:
         """Per receiver: the largest learnt lateness (or of ``late``) among the receivers that would hear a
@@ -649,14 +679,51 @@ class LocationEngine:
         """Use the radio fit and the calibration learnt from the windows of epochs up to epoch - 2 (all
         closed by the time any window of `epoch` closes, live or in a replay)."""
         cfg = self.config
-        if epoch == self._cal_epoch or not (cfg.calibration or cfg.radio_fit):
+        if epoch == self._cal_epoch or not (cfg.calibration or cfg.radio_fit or cfg.detection_floor):
             return
         self._cal_epoch = epoch
         if cfg.radio_fit:
-            self._radio_fit.use(epoch, self._likelihood, self.stats.calibration_updates)
+            version = (self.stats.calibration_updates, self.stats.floor_updates)
+            self._radio_fit.use(epoch, self._likelihood, version)
             self.stats.radio_fit_updates = self._radio_fit.updates
-        if not cfg.calibration:
+        if cfg.calibration:
+            self._calibrate(epoch)
+        if cfg.detection_floor:
+            self._update_floors(epoch)
+
+    def _update_floors(self, epoch: int) -> None:
+        """The receivers' detection floors from what they reported in epochs epoch - 1 - N .. epoch - 2."""
+        cfg = self.config
+        span = range(epoch - 1 - cfg.detection_floor_epochs, epoch - 1)
+        parts = [self._floor_hist[k] for k in span if k in self._floor_hist]
+        if not parts:
             return
+        n_gw = len(self._floor_applied)
+        floors = detection_floors(np.sum(parts, axis=0).reshape(n_gw, FLOOR_BINS), cfg)
+        if np.array_equal(floors, self._floor_applied):
+            return
+        self._floor_applied = floors
+        set_detection_floors(self.plan, floors if floors.any() else None)
+        self._set_waits()
+        self.stats.floor_updates += 1
+
+    def _count_reports(self, gateway: np.ndarray, rssi: np.ndarray) -> None:
+        """Add the reported rssi of the current epoch's windows to its detection-floor histogram."""
+        if self._cal_epoch is None or len(gateway) == 0:
+            return
+        n_gw = len(self._floor_applied)
+        bucket = self._floor_hist.get(self._cal_epoch)
+        if bucket is None:
+            bucket = self._floor_hist[self._cal_epoch] = np.zeros(n_gw * FLOOR_BINS, dtype=np.int64)
+            # Epochs long past are forgotten: no window that old can still be closed.
+            horizon = self._cal_epoch - 2 * self.config.detection_floor_epochs - 4
+            for k in [k for k in self._floor_hist if k < horizon]:
+                del self._floor_hist[k]
+        bins = np.clip(np.floor(rssi).astype(np.int64) - FLOOR_BINS_FROM_DBM, 0, FLOOR_BINS - 1)
+        bucket += np.bincount(gateway * FLOOR_BINS + bins, minlength=n_gw * FLOOR_BINS)
+
+    def _calibrate(self, epoch: int) -> None:
+        cfg = self.config
         base_sum, base_n, base_upto = self._cal_base
         total, count = base_sum.copy(), base_n.copy()
         for k, (bucket_sum, bucket_n) in self._cal_buckets.items():
@@ -688,7 +755,8 @@ class LocationEngine:
         rx_ok = heard_rx[ok] >= 0
         rx = np.maximum(heard_rx[ok], 0)
         mu = plan.expected_rssi[plan.table_index(best[ok][:, None], rx)].astype(np.float64) + gain[ok][:, None]
-        use = rx_ok & (mu >= cfg.sensitivity_dbm + cfg.calibration_margin_db)
+        floor = 0.0 if plan.rx_floor_db is None else plan.rx_floor_db[rx]
+        use = rx_ok & (mu >= cfg.sensitivity_dbm + cfg.calibration_margin_db + floor)
         # Each reading against the tag's gain fitted from the OTHER receivers of its window (leave one
         # out): the window's own gain fit would absorb part of this receiver's error (with 2-4 receivers
         # heard, half of it), and the iteration over epochs would converge only slowly.
@@ -877,6 +945,8 @@ class LocationEngine:
         w, g, r = s_win[order], s_gw[order], s_rssi[order]
         first = np.r_[True, (w[1:] != w[:-1]) | (g[1:] != g[:-1])]
         w, g, r = w[first], g[first], r[first]
+        if self.config.detection_floor:
+            self._count_reports(g, r)
         heard_n = np.bincount(w, minlength=n)
         order = np.lexsort((g, -r, w))
         w, g, r = w[order], g[order], r[order]
@@ -953,12 +1023,12 @@ class LocationEngine:
                 offset = clipped.sum(axis=1) / (fit.sum(axis=1, dtype=np.float32) + kappa)
                 np.clip(offset, -cfg.offset_range_db, cfg.offset_range_db, out=offset)
                 e -= offset[:, None, :]
-                lpm = plan.log_p_miss(mu + offset[:, None, :])
+                lpm = plan.log_p_miss(mu + offset[:, None, :], rx)
                 prior_term = (0.5 / cfg.offset_prior_db**2) * offset.astype(np.float64) ** 2
                 base = plan.miss_total(samples, offset) - prior_term
             else:
                 offset = np.zeros(samples.shape, dtype=np.float32)
-                lpm = plan.log_p_miss(mu)
+                lpm = plan.log_p_miss(mu, rx)
                 base = plan.miss_total(samples, offset)
             # Split Student-t: z^2 / nu with the spread of the residual's side folded into one scale.
             z = e * np.where(e >= 0, scale_pos, scale_neg)
@@ -972,7 +1042,7 @@ class LocationEngine:
                 # Receivers that were dark: their not hearing the tag is no evidence either way.
                 ux = unknown_rx[idx]
                 tu = plan.table_index(samples[:, None, :], np.maximum(ux, 0)[:, :, None])
-                lpm_u = plan.log_p_miss(plan.expected_rssi[tu] + offset[:, None, :])
+                lpm_u = plan.log_p_miss(plan.expected_rssi[tu] + offset[:, None, :], ux)
                 lpm_u *= (ux >= 0)[:, :, None]
                 ll -= lpm_u.sum(axis=1, dtype=np.float64)
             ll[~valid] = -np.inf
@@ -1001,10 +1071,14 @@ class LocationEngine:
         same = belief[:, :, None] == rooms[:, None, :]
         adjacent = _member(plan.adjacent_keys, key)
         near = _member(plan.near_keys, key)
-        # Out of a passage (a corridor) a tag moves far more readily than out of a room: equipment in a
-        # corridor is mostly on its way somewhere, so the room it enters is shown on the first
-        # convincing window. Leaving a room keeps the parked rates (a still tag does not flip).
-        factor = np.where(self._passage[np.maximum(belief, 0)], cfg.passage_rate_factor, 1.0)[:, :, None]
+        # Out of a passage (a corridor), a tag whose shown room changed moments ago moves far more readily
+        # than out of a room: it is on its way somewhere, so the room it enters is shown on the first
+        # convincing window. Leaving a room, or a passage it has been parked in, keeps the parked rates
+        # (a still tag does not flip).
+        passage = self._passage[np.maximum(belief, 0)]
+        on_way = ts - self._shown_since[ti] <= cfg.moving_window_s
+        factor = np.where(passage, cfg.passage_rate_factor, 1.0)
+        factor = np.where(passage & on_way[:, None], factor * cfg.moving_rate_factor, factor)[:, :, None]
         rate = factor * dt[:, None, None]
         q_adj = -np.expm1(-cfg.move_rate_adjacent * rate)
         q_near = -np.expm1(-cfg.move_rate_near * rate)
@@ -1083,6 +1157,7 @@ class LocationEngine:
         self._belief_room[ti] = new_room
         self._belief_p[ti] = np.where(new_room >= 0, new_p, 0.0)
         self._last_ts[ti] = ts
+        self._shown_since[ti] = np.where(pick != prev, ts, self._shown_since[ti])
         self._shown_room[ti] = pick
         return pick, pick_post, prev
 
@@ -1155,6 +1230,8 @@ def _wait_hearers(plan: CompiledPlan, config: EngineConfig) -> np.ndarray:
     n_rx = len(plan.gateway_ids)
     co = np.zeros((n_rx, n_rx), dtype=bool)
     limit = config.sensitivity_dbm + config.wait_hear_margin_db
+    if plan.rx_floor_db is not None:
+        limit = limit + plan.rx_floor_db  # a receiver's reports stop at its learnt floor
     all_rx = np.arange(n_rx)
     for r in range(n_rx):
         count = plan.cand_count[r]

@@ -27,6 +27,9 @@ from locations.engine.types import SitePlan
 # Receiver-sample pairs that cannot hear each other point here: expected RSSI far below any
 # receiver's sensitivity, and no "should have heard it" evidence.
 UNHEARABLE_DBM = -150.0
+# The detection floor's histograms (detection_floors): 1 dB bins of reported rssi from this level up.
+FLOOR_BINS_FROM_DBM = -130
+FLOOR_BINS = 120
 
 
 class PlanError(ValueError):
@@ -86,8 +89,14 @@ class CompiledPlan:
     cand_rooms: np.ndarray  # (R, C) rooms sorted by how loudly the receiver hears their loudest point, -1 padded
     cand_rssi: np.ndarray  # (R, C) that loudest expected rssi, -inf padded
     cand_count: np.ndarray  # (R,)
+    # How far above sensitivity_dbm each receiver's reports stop (a gateway's rssi filter, learnt online;
+    # None until one is): the miss model and the waits use sensitivity_dbm + this.
+    rx_floor_db: np.ndarray | None = None
 
-    def log_p_miss(self, rssi: np.ndarray) -> np.ndarray:
+    def log_p_miss(self, rssi: np.ndarray, receivers: np.ndarray | None = None) -> np.ndarray:
+        """log P(no report) for expected rssi shaped (..., K, samples) of the receivers (..., K)."""
+        if receivers is not None and self.rx_floor_db is not None:
+            rssi = rssi - self.rx_floor_db[np.maximum(receivers, 0)][..., None]
         return log_p_miss(rssi, self.config)
 
     def miss_total(self, samples: np.ndarray, offset: np.ndarray) -> np.ndarray:
@@ -490,6 +499,38 @@ def refresh_radio_fit(plan: CompiledPlan, d_exponent: float, d_wall_db: float) -
     _candidates(plan, plan.config)
 
 
+def set_detection_floors(plan: CompiledPlan, floor_db: np.ndarray | None) -> None:
+    """Each receiver reports nothing quieter than sensitivity_dbm + floor_db (None: the configured
+    sensitivity for all): recompute the tabulated Σ log P(miss). New arrays (the radio fit keeps states)."""
+    plan.rx_floor_db = None if floor_db is None else np.asarray(floor_db, dtype=np.float32)
+    plan.miss_grid = np.zeros_like(plan.miss_grid)
+    _miss_tables(plan)
+
+
+def detection_floors(histogram: np.ndarray, config: EngineConfig) -> np.ndarray:
+    """Per receiver, how far above sensitivity_dbm its reports stop, from a (R, B) histogram of the rssi
+    it reported in 1 dB bins from FLOOR_BINS_FROM_DBM.
+
+    A gateway that forwards only readings at or above a filter (-88 dBm is common) cuts its histogram
+    off sharply: nearly as many readings in the 3 dB above the cut as a few dB higher (0.7 of them on a
+    bell of readings rising toward -78 dBm). A receiver that hears down to its sensitivity thins out
+    instead (fades take weak readings under it one by one: 0.1-0.2), and so does one that only ever hears
+    tags close by. The line is drawn at 0.4. Only a sharp cut above the configured sensitivity is taken,
+    from floor_min_readings readings or more; otherwise 0 (the configured sensitivity)."""
+    hist = np.asarray(histogram, dtype=np.float64)
+    n = hist.sum(axis=1)
+    cum = np.cumsum(hist, axis=1)
+    # The lowest bin, ignoring the quietest 0.2 % (a stray reading or two).
+    low = (cum <= 0.002 * n[:, None]).sum(axis=1)
+    low = np.minimum(low, hist.shape[1] - 9)
+    rows = np.arange(len(hist))
+    at_cut = hist[rows[:, None], low[:, None] + np.arange(3)[None, :]].mean(axis=1)
+    above = hist[rows[:, None], low[:, None] + np.arange(3, 9)[None, :]].mean(axis=1)
+    sharp = (n >= config.floor_min_readings) & (above > 0) & (at_cut >= 0.4 * above)
+    cut_dbm = FLOOR_BINS_FROM_DBM + low
+    return np.where(sharp, np.maximum(cut_dbm - config.sensitivity_dbm, 0.0), 0.0).astype(np.float32)
+
+
 def shift_hearable(expected: np.ndarray, shift: np.ndarray) -> np.ndarray:
     """Expected rssi moved by shift, except the pairs that cannot hear each other (they stay unhearable)."""
     return np.where(expected > np.float32(UNHEARABLE_DBM + 1.0), expected + shift, expected)
@@ -508,8 +549,12 @@ def _building_blocks(plan: CompiledPlan):
 def _miss_tables(plan: CompiledPlan) -> None:
     """Σ log P(miss) at each sample, for each tag gain of the offset grid."""
     config = plan.config
-    for s_idx, _, flat in _building_blocks(plan):
+    for s_idx, r_idx, flat in _building_blocks(plan):
         block = plan.expected_rssi[flat]
+        if plan.rx_floor_db is not None:
+            floor = np.zeros(len(r_idx), dtype=np.float32)
+            floor[plan.rx_column[r_idx]] = plan.rx_floor_db[r_idx]
+            block = block - floor[None, :]
         for g, offset in enumerate(plan.offset_grid.tolist()):
             plan.miss_grid[s_idx, g] = log_p_miss(block + np.float32(offset), config).astype(np.float64).sum(axis=1)
     if config.offset_prior_db <= 0:

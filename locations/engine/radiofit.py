@@ -47,12 +47,13 @@ class _Tables:
     n_rx: int
     offset_grid: np.ndarray
     miss_grid: np.ndarray
+    rx_floor_db: np.ndarray | None
 
     def table_index(self, samples: np.ndarray, receivers: np.ndarray) -> np.ndarray:
         return samples * self.n_rx + receivers
 
-    def log_p_miss(self, rssi: np.ndarray) -> np.ndarray:
-        return log_p_miss(rssi, self.config)
+    def log_p_miss(self, rssi: np.ndarray, receivers: np.ndarray | None = None) -> np.ndarray:
+        return CompiledPlan.log_p_miss(self, rssi, receivers)
 
     def miss_total(self, samples: np.ndarray, offset: np.ndarray) -> np.ndarray:
         return CompiledPlan.miss_total(self, samples, offset)
@@ -85,7 +86,7 @@ class RadioFit:
             (share_key[keep], ts[keep], room[keep], heard_rx[keep], heard_y[keep])
         )
 
-    def use(self, epoch: int, likelihood, version: int = 0) -> bool:
+    def use(self, epoch: int, likelihood, version: object = 0) -> bool:
         """Put the fit of ``epoch`` in the plan's tables; returns whether they changed.
 
         The fit of an epoch is a pure function of the windows of earlier epochs: the fit of the epoch
@@ -93,7 +94,8 @@ class RadioFit:
         epoch - 1 - _HISTORY_EPOCHS .. epoch - 2 say so. So a window is judged with the same model however
         the windows were batched into flushes (a replay equals the live run), also when a late window of
         an older epoch comes after newer ones. ``likelihood(rooms, heard_rx, heard_y, plan=...)`` is the
-        engine's; ``version`` changes whenever something else (the calibration) rewrites the tables.
+        engine's; ``version`` changes whenever something else (the calibration, the detection floors)
+        rewrites the tables.
 
         Near an epoch boundary a live pipeline closes windows of both epochs, flush after flush, so the
         tables go back and forth between two fits: the last few table states are kept, and going back is
@@ -126,7 +128,7 @@ class RadioFit:
         self.applied = np.array(value)
         return True
 
-    _TABLES = ("expected_rssi", "miss_grid", "cand_rooms", "cand_rssi", "cand_count", "rx_exponent")
+    _TABLES = ("expected_rssi", "miss_grid", "cand_rooms", "cand_rssi", "cand_count", "rx_exponent", "rx_floor_db")
 
     def _snapshot(self) -> tuple:
         return tuple(getattr(self.plan, name) for name in self._TABLES)
@@ -228,6 +230,7 @@ class RadioFit:
             "log_d": plan.table_log_d[index].astype(np.float32),
             "walls": plan.table_walls2[index].astype(np.float32) * np.float32(0.5),
             "n_rx": n_rx,
+            "floor": None if plan.rx_floor_db is None else plan.rx_floor_db[receivers],
         }
 
     def _tables(self, base: dict, d_exponent: float, d_wall: float) -> _Tables:
@@ -238,7 +241,9 @@ class RadioFit:
             shift = np.float32(-d_exponent) * fit * base["log_d"] - np.float32(d_wall) * base["walls"]
             expected = shift_hearable(expected, shift)
         grid = plan.offset_grid
-        miss = np.stack([log_p_miss(expected + np.float32(g), self.config).sum(axis=1) for g in grid.tolist()], axis=1)
+        floor = base["floor"]
+        heard_at = expected if floor is None else expected - floor[None, :]
+        miss = np.stack([log_p_miss(heard_at + np.float32(g), self.config).sum(axis=1) for g in grid.tolist()], axis=1)
         if self.config.offset_prior_db <= 0:
             miss[:, 1] = miss[:, 0]
         return _Tables(
@@ -250,4 +255,5 @@ class RadioFit:
             n_rx=base["n_rx"],
             offset_grid=grid,
             miss_grid=miss.astype(np.float64),
+            rx_floor_db=floor,
         )
