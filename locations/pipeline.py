@@ -437,25 +437,32 @@ class LocationPipeline:
         )
         # Seeded at an earlier time (the start of a warm-up replay), a tag starts from the room its asset was
         # in then, from the room history: its current room may be one it entered during the warm-up, and the
-        # replayed windows would first have to move it back.
-        room_then = None
-        if at is not None:
+        # replayed windows would first have to move it back. A tag first located after that time starts in
+        # the room it was first placed in, where the replay's first window puts it again. And since when it
+        # was in that room: a tag that entered a corridor moments before is on its way, as in an uninterrupted
+        # run (EngineConfig.moving_rate_factor).
+        fields = ("asset_id", "room_id", "entered_at")
+        if at is None:
+            stay_of = {a: (r, e) for a, r, e in RoomInterval.objects.filter(left_at__isnull=True).values_list(*fields)}
+        else:
             moment_at = datetime.fromtimestamp(at, tz=UTC)
-            room_then = dict(
-                RoomInterval.objects.filter(entered_at__lte=moment_at)
-                .exclude(left_at__lte=moment_at)
-                .values_list("asset_id", "room_id")
-            )
+            later = RoomInterval.objects.filter(entered_at__gt=moment_at).order_by("-entered_at")
+            stay_of = {a: (r, e) for a, r, e in later.values_list(*fields)}  # the earliest one wins
+            then = RoomInterval.objects.filter(entered_at__lte=moment_at).exclude(left_at__lte=moment_at)
+            stay_of.update({a: (r, e) for a, r, e in then.values_list(*fields)})
         count = 0
         for tag_id, asset_id, room_id, located_at, last_seen, confidence in rows.iterator(chunk_size=5000):
-            if room_then is not None:
-                room_id = room_then.get(asset_id, room_id)  # not located then: as before, its current room
+            stay_room, entered = stay_of.get(asset_id, (None, None))
+            if at is not None and stay_room is not None:
+                room_id = stay_room
             if room_id not in self._index.room_floor:
                 continue
             if shard is not None and shard_of(tag_id, shards) != shard:
                 continue
             moment = located_at or last_seen
             extra = {"confidence": confidence} if confidence is not None else {}
+            if entered is not None and stay_room == room_id:
+                extra["entered_at"] = entered.timestamp()
             self.engine.restore(
                 tag_id, room_id=room_id, ts=at if at is not None else (moment.timestamp() if moment else 0.0), **extra
             )

@@ -32,6 +32,9 @@ def test_a_restore_seeds_each_tag_in_its_current_room(moved):
     assert pipeline.restore_from_db() == 2
     assert pipeline.engine.room_of("c30000000001") == moved.rooms["B"].pk
     assert pipeline.engine.room_of("c30000000002") == moved.rooms["C"].pk
+    # ... since its stay began: a tag that entered a corridor moments before is still on its way.
+    assert pipeline.engine.shown_since("c30000000001") == pytest.approx(T0 + 60)
+    assert pipeline.engine.shown_since("c30000000002") == pytest.approx(T0 + 80)
 
 
 def test_a_restore_before_a_warm_up_seeds_the_room_each_tag_was_in_then(moved):
@@ -40,4 +43,19 @@ def test_a_restore_before_a_warm_up_seeds_the_room_each_tag_was_in_then(moved):
     pipeline = LocationPipeline()
     assert pipeline.restore_from_db(at=T0 + 30) == 2
     assert pipeline.engine.room_of("c30000000001") == moved.rooms["A"].pk
-    assert pipeline.engine.room_of("c30000000002") == moved.rooms["C"].pk  # not located then: its current room
+    assert pipeline.engine.shown_since("c30000000001") == pytest.approx(T0)
+    # Not located then: the room it was first placed in, since then (the warm-up's windows place it there).
+    assert pipeline.engine.room_of("c30000000002") == moved.rooms["C"].pk
+    assert pipeline.engine.shown_since("c30000000002") == pytest.approx(T0 + 80)
+
+
+def test_a_tag_first_located_after_the_warm_up_starts_is_seeded_where_it_was_first_placed(db):
+    """Seeded in its current room (B), the warm-up's first windows (in A) would have to move it back first."""
+    ward = make_ward()
+    pump, _ = tagged_asset("c30000000003", current_room=ward.rooms["B"], located_at=_at(70), last_seen=_at(90))
+    RoomInterval.objects.create(asset=pump, room=ward.rooms["A"], entered_at=_at(40), left_at=_at(70))
+    RoomInterval.objects.create(asset=pump, room=ward.rooms["B"], entered_at=_at(70))
+    pipeline = LocationPipeline()
+    assert pipeline.restore_from_db(at=T0 + 30) == 1
+    assert pipeline.engine.room_of("c30000000003") == ward.rooms["A"].pk
+    assert pipeline.engine.shown_since("c30000000003") == pytest.approx(T0 + 40)
