@@ -719,7 +719,7 @@ def offline(args) -> dict:
                         rooms.append(room)
         t += args.commit_every
     stays = [(k, room, entered, left) for k, room, entered, left in world.stays]
-    metrics = user_metrics(stays, shown, 5.0, args.seconds, args.min_stay)
+    metrics = user_metrics(stays, shown, args.measure_from, args.seconds, args.min_stay)
     clocks = engine.gateway_clocks()
     lateness = sorted(c.lateness_s for c in clocks.values())
     decided.sort()
@@ -1146,8 +1146,8 @@ def _percentile(values: list[float], q: float) -> float | None:
 
 
 def visible_latency(plan, samples, load_started: float, last_post_at: float, args) -> dict:
-    """The probe's view judged against the truth (user_metrics), over the stays that begin after the first 5 s
-    of load and last --min-stay seconds before the last post."""
+    """The probe's view judged against the truth (user_metrics), over the stays that begin after the first
+    --measure-from seconds of load (5) and last --min-stay seconds before the last post."""
     world: World = plan["_world"]
     key_of = {asset: k for k, asset in enumerate(plan["asset_of"])}
     index_of_room = {pk: i for i, pk in enumerate(plan["rooms"])}
@@ -1156,7 +1156,7 @@ def visible_latency(plan, samples, load_started: float, last_post_at: float, arg
         for asset, (times, rooms) in changes_from_samples(samples).items()
     }
     stays = [(k, room, load_started + entered, load_started + left) for k, room, entered, left in world.stays]
-    metrics = user_metrics(stays, shown, load_started + 5.0, last_post_at, args.min_stay)
+    metrics = user_metrics(stays, shown, load_started + args.measure_from, last_post_at, args.min_stay)
     return {k: v for k, v in metrics.items() if not k.startswith("_")}
 
 
@@ -1232,6 +1232,13 @@ def main(argv=None) -> None:
     parser.add_argument("--mobile-share", type=float, default=0.05, help="tags wheeled between rooms")
     parser.add_argument("--move-every", type=float, default=90.0, help="mean stay of a wheeled tag, s (2/3..4/3 of it)")
     parser.add_argument("--min-stay", type=float, default=60.0, help="stays measured for the visible latency")
+    parser.add_argument(
+        "--measure-from",
+        type=float,
+        default=5.0,
+        help="stays that begin this long after the load starts are measured (an engine that has run for a few "
+        "minutes: the receivers' floors, calibration and the site's radio learnt)",
+    )
     parser.add_argument("--probe-every", type=float, default=1.0, help="seconds between reads of the probe")
     parser.add_argument("--workers", type=int, nargs="+", default=[2])
     parser.add_argument("--servers", type=int, default=2, help="ASGI server processes")
