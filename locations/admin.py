@@ -197,7 +197,7 @@ class IssueTokenForm(forms.Form):
 class ReceiverAdmin(admin.ModelAdmin):
     list_display = ["gateway_id", "floor", "room", "rssi_at_1m", "active", "heard", "clock"]
     list_filter = [HeardFilter, "active", FloorFilter]
-    readonly_fields = ["clock_offset_s", "clock_pairs", "clock_estimated_at", "calibration_db"]
+    readonly_fields = ["clock_offset_s", "clock_pairs", "clock_estimated_at", "calibration_db", "detection_floor_dbm"]
     list_select_related = ["floor__building", "room"]
     search_fields = ["gateway_id"]
     raw_id_fields = ["room"]

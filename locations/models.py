@@ -183,6 +183,16 @@ class Receiver(models.Model):
         ),
         verbose_name=_("calibration db"),
     )
+    detection_floor_dbm = models.FloatField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text=_(
+            "Learnt: the gateway reports nothing quieter than this (an RSSI filter in its settings), so "
+            "its silence about a tag expected below it says nothing. Blank: it hears down to its sensitivity."
+        ),
+        verbose_name=_("detection floor dBm"),
+    )
 
     class Meta:
         verbose_name = gettext_lazy("receiver")

@@ -44,7 +44,7 @@ import sys
 import threading
 import time
 import traceback
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass, field
@@ -391,7 +391,9 @@ class LocationPipeline:
         self._unknown: dict[str, float] = {}  # tag ids not registered -> wall time to look again
         self._last_processed_watermark = -math.inf
         self._radio_fit_logged = 0  # the engine's radio fit updates already logged
-        self._estimates_stored: tuple[int, int, float] = (0, 0, -math.inf)  # clock/calibration updates, when
+        self._floors_logged = 0  # ... and detection floor updates
+        # clock, calibration and detection floor updates stored, and when
+        self._estimates_stored: tuple[int, int, int, float] = (0, 0, 0, -math.inf)
         self._group: _PendingWrites | None = None  # replay: the writes of the open group of flushes
         self._build()
 
@@ -749,15 +751,26 @@ class LocationPipeline:
             self._radio_fit_logged = stats.radio_fit_updates
             exponent, wall_db = self.engine.radio_fit
             logger.info("the site's radio, learnt: path-loss exponent %.2f, %.1f dB per wall", exponent, wall_db)
-        clocks, calibrations, stored_at = self._estimates_stored
-        if (stats.clock_updates, stats.calibration_updates) == (clocks, calibrations):
+        if stats.floor_updates != self._floors_logged:
+            self._floors_logged = stats.floor_updates
+            floors = Counter(c.floor_dbm for c in self.engine.gateway_clocks().values() if c.floor_dbm is not None)
+            logger.info(
+                "receivers' detection floors, learnt: %s",
+                ", ".join(f"{n} report nothing below {floor:g} dBm" for floor, n in sorted(floors.items())) or "none",
+            )
+        clocks, calibrations, floors_stored, stored_at = self._estimates_stored
+        if (stats.clock_updates, stats.calibration_updates, stats.floor_updates) == (
+            clocks,
+            calibrations,
+            floors_stored,
+        ):
             return
         now = time.monotonic()
         if not final and now - stored_at < ENGINE_ESTIMATES_EVERY_S:
             return
 
         receivers_store_engine_estimates(self.engine.gateway_clocks(), now=datetime.now(UTC))
-        self._estimates_stored = (stats.clock_updates, stats.calibration_updates, now)
+        self._estimates_stored = (stats.clock_updates, stats.calibration_updates, stats.floor_updates, now)
 
     def _due(self, ts: float, written: float) -> bool:
         return ts - written >= self.seen_write_s

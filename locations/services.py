@@ -56,7 +56,8 @@ class FloorplanImportResult:
 
 def receivers_store_engine_estimates(clocks, *, now) -> int:
     """Persist what the location engine learnt per gateway (``engine.gateway_clocks()``: its clock offset
-    and receiver calibration), for the admin, the API, the health detail and the gateway-clock alert.
+    , receiver calibration and detection floor), for the admin, the API, the health detail and the
+    gateway-clock alert.
     Returns how many receivers were updated."""
     rows = list(Receiver.objects.filter(gateway_id__in=list(clocks)))
     for receiver in rows:
@@ -66,7 +67,10 @@ def receivers_store_engine_estimates(clocks, *, now) -> int:
             receiver.clock_pairs = clock.pairs
             receiver.clock_estimated_at = now
         receiver.calibration_db = clock.calibration_db
-    Receiver.objects.bulk_update(rows, ["clock_offset_s", "clock_pairs", "clock_estimated_at", "calibration_db"])
+        receiver.detection_floor_dbm = clock.floor_dbm
+    Receiver.objects.bulk_update(
+        rows, ["clock_offset_s", "clock_pairs", "clock_estimated_at", "calibration_db", "detection_floor_dbm"]
+    )
     return len(rows)
 
 

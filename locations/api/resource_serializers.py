@@ -160,5 +160,12 @@ class ReceiverSerializer(SecurityFieldsMixin, serializers.ModelSerializer):
             "clock_pairs",
             "clock_estimated_at",
             "calibration_db",
+            "detection_floor_dbm",
         ]
-        read_only_fields = ["clock_offset_s", "clock_pairs", "clock_estimated_at", "calibration_db"]
+        read_only_fields = [
+            "clock_offset_s",
+            "clock_pairs",
+            "clock_estimated_at",
+            "calibration_db",
+            "detection_floor_dbm",
+        ]

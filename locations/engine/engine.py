@@ -88,6 +88,7 @@ class GatewayClock:
     lateness_s: float  # learnt: how far behind the frontier its batches arrive
     dark: bool  # silent for more than dark_after_s of event time (or never heard)
     calibration_db: float  # learnt correction of its rssi_at_1m
+    floor_dbm: float | None  # learnt: it reports nothing quieter (a filter); None: down to its sensitivity
 
 
 def _member(sorted_keys: np.ndarray, keys: np.ndarray) -> np.ndarray:
@@ -198,9 +199,11 @@ class LocationEngine:
         return float(self._shown_since[ti])
 
     def gateway_clocks(self) -> dict[str, GatewayClock]:
-        """Per gateway of the plan: its estimated clock offset, watermark, learnt lateness, darkness."""
+        """Per gateway of the plan: its estimated clock offset, watermark, learnt lateness, darkness,
+        calibration and detection floor."""
         late = self._lateness_now()
         dark_set = set(self._dark_gateways().tolist())
+        floors = self._floor_applied
         out = {}
         for i, gateway_id in enumerate(self.plan.gateway_ids):
             wm = float(self._gw_wm[i])
@@ -214,6 +217,7 @@ class LocationEngine:
                 lateness_s=round(float(late[i]), 3),
                 dark=dark,
                 calibration_db=round(float(self._cal_applied[i]), 2),
+                floor_dbm=float(self.config.sensitivity_dbm + floors[i]) if floors[i] > 0 else None,
             )
         return out
 
