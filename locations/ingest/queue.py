@@ -520,8 +520,10 @@ class RedisStreamQueue:
             if undelivered is None:  # Redis cannot tell after some deletions: an upper bound
                 undelivered = self.redis.xlen(key) - pending if first_new else 0
             oldest = []
-            if pending:
-                oldest.append(_id_ms(_text(self.redis.xpending(key, GROUP)["min"])))
+            # The pending list may have been acknowledged since the group was read: no oldest then.
+            oldest_pending = self.redis.xpending(key, GROUP)["min"] if pending else None
+            if oldest_pending is not None:
+                oldest.append(_id_ms(_text(oldest_pending)))
             if first_new:
                 oldest.append(_id_ms(_text(first_new[0][0])))
             lag.shards.append(

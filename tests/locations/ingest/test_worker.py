@@ -178,6 +178,30 @@ def test_an_undecodable_entry_is_counted_and_acknowledged(assets, redis_queue):
     assert redis_queue.lag().entries == 0
 
 
+def test_the_lag_survives_entries_acknowledged_while_it_is_read(redis_queue, monkeypatch):
+    """A worker acknowledges between lag()'s read of the group (1 pending) and its read of the pending
+    list (now empty): the lag says "nothing pending", it does not crash /healthz or the drain wait
+    (seen in the worker-kill fault test)."""
+    redis_queue.ensure_groups()
+    redis_queue.put(gateway_id="gw-a", sightings=[Sighting("gw-a", "c3000000000a", -60.0, 1.8e9)], received_at=1.8e9)
+    entry = redis_queue.read("w", range(redis_queue.shards), count=10, block_ms=0)[0]
+    read_group = redis_queue._group_info
+    stale = {}
+
+    def group_info_then_ack(key):
+        info = read_group(key)
+        if info and int(info.get("pending", 0)) and not stale:
+            stale[key] = True
+            redis_queue.ack(entry.shard, [entry.entry_id])  # acknowledged right after the group was read
+        return info
+
+    monkeypatch.setattr(redis_queue, "_group_info", group_info_then_ack)
+    lag = redis_queue.lag()
+    assert stale, "the race was not staged"
+    shard = next(s for s in lag.shards if s.shard == entry.shard)
+    assert shard.pending == 1 and shard.oldest_age_s is None
+
+
 def test_on_redis_a_dead_workers_shards_are_taken_over_with_their_pending_entries(assets, stream, redis_queue):
     """In-process version of the fault test (tests/locations/ingest/test_faults.py kills real processes)."""
     expected = clean_run(assets, stream)
