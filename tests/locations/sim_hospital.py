@@ -12,8 +12,15 @@ One ceiling receiver in the middle of each room (gw-a, gw-b, gw-c, gw-cor, gw-ex
 
 from __future__ import annotations
 
+import io
+import json
+
+from django.core.management import call_command
+
 from declarations.room_types import RoomType
-from locations.simulator import format_ts
+from declarations.tag_ids import format_tag_id
+from locations.pipeline import site_plan_from_db
+from locations.simulator import MotionModel, SimTag, Simulator, format_ts, gateway_bodies
 from tests.factories import AssetFactory, Hospital, TagFactory, build_hospital
 
 T0 = 1_795_000_000.0  # 2026-11-18T11:06:40Z, a fixed event time for the tests
@@ -82,3 +89,23 @@ def pings(tag: str, room: str, start: float, count: int, *, every: float = 2.0, 
             item = (tag, rssi, ts) if battery is None else (tag, rssi, ts, battery)
             bodies.append(body(gateway, [item], sent_at=ts + 0.6))
     return bodies
+
+
+def replay_simulated(path, tag_ids, *, seed: int, radio, seconds: int = 300):
+    """The ward's gateways for `seconds` (the tags wheeled around, resting 10-120 s), as a recorded file
+    written to `path` and replayed with replay_sightings. Returns the simulator (its truth). The ward and
+    the tags' assets must exist."""
+    sim = Simulator(
+        site_plan_from_db(),
+        [SimTag(tag_id, mobile=True) for tag_id in tag_ids],
+        start_ts=T0,
+        seed=seed,
+        radio=radio,
+        motion=MotionModel(mobile_rest_median_s=40.0, mobile_rest_bounds_s=(10.0, 120.0)),
+    )
+    with path.open("w") as out:
+        for _ in range(seconds):
+            for b in gateway_bodies(sim.advance(1.0), sent_at=sim.now + 0.2, tag_format=format_tag_id):
+                out.write(json.dumps(b) + "\n")
+    call_command("replay_sightings", str(path), stdout=io.StringIO(), stderr=io.StringIO())
+    return sim

@@ -2,19 +2,13 @@
 readings of -88 dBm or louder goes through replay_sightings (real PostgreSQL); the floor lands on the
 receiver rows and shows in the API and the admin."""
 
-import io
-import json
-
-from django.core.management import call_command
 from django.test import Client
 
-from declarations.tag_ids import format_tag_id
 from locations.models import Receiver
-from locations.pipeline import site_plan_from_db
-from locations.simulator import MotionModel, RadioModel, SimTag, Simulator, gateway_bodies
+from locations.simulator import RadioModel
 from tests.api.conftest import client_for
 from tests.factories import UserFactory
-from tests.locations.sim_hospital import T0, make_ward, tagged_asset
+from tests.locations.sim_hospital import make_ward, replay_simulated, tagged_asset
 
 TAGS = [f"c30000000{n:03x}" for n in range(1, 13)]
 
@@ -24,20 +18,7 @@ def replay(tmp_path, radio: RadioModel) -> None:
     make_ward()
     for tag_id in TAGS:
         tagged_asset(tag_id)
-    sim = Simulator(
-        site_plan_from_db(),
-        [SimTag(tag_id, mobile=True) for tag_id in TAGS],
-        start_ts=T0,
-        seed=5,
-        radio=radio,
-        motion=MotionModel(mobile_rest_median_s=40.0, mobile_rest_bounds_s=(10.0, 120.0)),
-    )
-    path = tmp_path / "filtered.jsonl"
-    with path.open("w") as out:
-        for _ in range(300):
-            for b in gateway_bodies(sim.advance(1.0), sent_at=sim.now + 0.2, tag_format=format_tag_id):
-                out.write(json.dumps(b) + "\n")
-    call_command("replay_sightings", str(path), stdout=io.StringIO(), stderr=io.StringIO())
+    replay_simulated(tmp_path / "filtered.jsonl", TAGS, seed=5, radio=radio)
 
 
 def test_a_gateways_rssi_filter_is_learnt_and_shown_in_the_api_and_the_admin(db, tmp_path):

@@ -2,22 +2,16 @@
 through replay_sightings (real PostgreSQL); the estimate lands on the receiver rows and shows in the
 admin, the API and /healthz, and a gateway off by more than GATEWAY_CLOCK_ALERT_SECONDS raises an alert."""
 
-import io
-import json
-
 import pytest
-from django.core.management import call_command
 from django.test import Client
 
-from declarations.tag_ids import format_tag_id
 from lifecycle.alerts.choices import AlertKind
 from lifecycle.alerts.services import alerts_check_all
 from locations.models import Receiver
-from locations.pipeline import site_plan_from_db
-from locations.simulator import MotionModel, RadioModel, SimTag, Simulator, gateway_bodies
+from locations.simulator import RadioModel
 from tests.api.conftest import client_for
 from tests.factories import UserFactory
-from tests.locations.sim_hospital import T0, make_ward, tagged_asset
+from tests.locations.sim_hospital import make_ward, replay_simulated, tagged_asset
 
 TAGS = [f"c30000000{n:03x}" for n in range(1, 7)]
 
@@ -28,24 +22,11 @@ def skewed_replay(db, tmp_path):
     ward = make_ward()
     for tag_id in TAGS:
         tagged_asset(tag_id)
-    sim = Simulator(
-        site_plan_from_db(),
-        [SimTag(tag_id, mobile=True) for tag_id in TAGS],
-        start_ts=T0,
-        seed=3,
-        radio=RadioModel(gateway_clock_offset_s=1.5),
-        motion=MotionModel(mobile_rest_median_s=40.0, mobile_rest_bounds_s=(10.0, 120.0)),
-    )
-    path = tmp_path / "skewed.jsonl"
-    with path.open("w") as out:
-        for _ in range(300):
-            for b in gateway_bodies(sim.advance(1.0), sent_at=sim.now + 0.2, tag_format=format_tag_id):
-                out.write(json.dumps(b) + "\n")
+    sim = replay_simulated(tmp_path / "skewed.jsonl", TAGS, seed=3, radio=RadioModel(gateway_clock_offset_s=1.5))
     truth = {}
     for building in sim.buildings.values():
         for i, gateway_id in enumerate(building.rx_ids):
             truth[gateway_id] = float(building.rx_skew[i])
-    call_command("replay_sightings", str(path), stdout=io.StringIO(), stderr=io.StringIO())
     return ward, truth
 
 

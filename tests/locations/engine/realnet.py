@@ -105,3 +105,15 @@ def run_network(
     for change in sim.drain_truth():
         out.truth[change.tag_id].append((change.ts, change.room_id))
     return out
+
+
+def replay_of(live: Outcome) -> LocationEngine:
+    """The sightings the live run was delivered, pushed into a new engine and flushed once at the end (other
+    batches than the live run's one flush a second); asserts that it shows what the live run showed."""
+    replay = LocationEngine(live.plan)
+    for items in live.delivered:
+        replay.push(items)
+    estimates = replay.flush()
+    shown = {(tag, ts, room) for tag, rows in live.shown.items() for ts, room in rows}
+    assert {(e.tag_id, e.ts, e.room_id) for e in estimates} == shown
+    return replay

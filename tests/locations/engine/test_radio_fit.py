@@ -4,8 +4,8 @@ then placed as well as the true model would (locations/engine/radiofit.py)."""
 
 import numpy as np
 
-from locations.engine import EngineConfig, LocationEngine
-from tests.locations.engine.realnet import run_network
+from locations.engine import EngineConfig
+from tests.locations.engine.realnet import replay_of, run_network
 
 # Concrete partitions: 7 dB per wall and a faster fall-off than the configured 4 dB and 2.2.
 HEAVY_WALLS = {"wall_loss_db": 7.0, "path_loss_exponent": 2.4, "shadowing_sigma_db": 5.0}
@@ -40,13 +40,7 @@ def test_replaying_the_sightings_reproduces_the_live_run_while_the_fit_moves():
     the end (other batches than the live run's one flush a second) judges every window with the same model."""
     live = run_network(receivers="every_other", tags=20, seconds=420, seed=3, radio=HEAVY_WALLS)
     assert live.engine.stats.radio_fit_updates >= 1  # it moved during the run
-    replay = LocationEngine(live.plan)
-    for items in live.delivered:
-        replay.push(items)
-    estimates = replay.flush()
-    shown = {(tag, ts, room) for tag, rows in live.shown.items() for ts, room in rows}
-    assert {(e.tag_id, e.ts, e.room_id) for e in estimates} == shown
-    assert replay.radio_fit == live.engine.radio_fit
+    assert replay_of(live).radio_fit == live.engine.radio_fit
 
 
 def test_a_few_windows_move_nothing():
