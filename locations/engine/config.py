@@ -94,7 +94,7 @@ class EngineConfig:
     # learnt from the rssi it reported in the last detection_floor_epochs calibration epochs (up to the
     # epoch before last, as the calibration): a sharp cut above sensitivity_dbm, from at least
     # floor_min_readings readings, becomes its sensitivity in the miss model and the waits. On the live
-    # world of issue 12 (a -88 dBm filter): rooms right 30 s into a stay 97.0 -> 98.8 %.
+    # world of issue 12 (a -88 dBm filter): rooms right 30 s into a stay 96.9 -> 98.8 % (docs/benchmarks.md).
     detection_floor: bool = True
     detection_floor_epochs: int = 10
     floor_min_readings: int = 400
@@ -189,7 +189,7 @@ class EngineConfig:
     max_step_s: float = 120.0  # a tag silent for longer is treated as silent this long
     belief_size: int = 6  # rooms kept per tag between windows
     # The shown room changes only when the new one is this much likelier: 2 (was 1.5) holds the false
-    # changes that the faster moves out of a passage would bring (lab B 1.62 -> 1.66 x with both, 1.86 x
+    # changes that the faster moves out of a passage would bring (lab B 1.62 -> 1.68 x with both, 1.86 x
     # with the moving rates alone).
     switch_ratio: float = 2.0
     full_confidence_receivers: int = 3  # fewer receivers heard than this caps the confidence

@@ -548,17 +548,25 @@ def _building_blocks(plan: CompiledPlan):
 
 def _miss_tables(plan: CompiledPlan) -> None:
     """Σ log P(miss) at each sample, for each tag gain of the offset grid."""
-    config = plan.config
     for s_idx, r_idx, flat in _building_blocks(plan):
-        block = plan.expected_rssi[flat]
+        floor = None
         if plan.rx_floor_db is not None:
             floor = np.zeros(len(r_idx), dtype=np.float32)
             floor[plan.rx_column[r_idx]] = plan.rx_floor_db[r_idx]
-            block = block - floor[None, :]
-        for g, offset in enumerate(plan.offset_grid.tolist()):
-            plan.miss_grid[s_idx, g] = log_p_miss(block + np.float32(offset), config).astype(np.float64).sum(axis=1)
+        plan.miss_grid[s_idx] = miss_sums(plan.expected_rssi[flat], floor, plan.offset_grid, plan.config)
+
+
+def miss_sums(expected: np.ndarray, floor: np.ndarray | None, offset_grid: np.ndarray, config: EngineConfig):
+    """(samples, G) Σ over the receivers (columns of ``expected``, each with its detection floor or None for
+    none) of log P(miss), for a tag each gain of ``offset_grid`` louder than modelled."""
+    heard_at = expected if floor is None else expected - floor[None, :]
+    sums = np.stack(
+        [log_p_miss(heard_at + np.float32(g), config).astype(np.float64).sum(axis=1) for g in offset_grid.tolist()],
+        axis=1,
+    )
     if config.offset_prior_db <= 0:
-        plan.miss_grid[:, 1] = plan.miss_grid[:, 0]
+        sums[:, 1] = sums[:, 0]
+    return sums
 
 
 def log_p_miss(rssi: np.ndarray, config: EngineConfig) -> np.ndarray:

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from locations.engine.config import EngineConfig
-from locations.engine.plan import UNHEARABLE_DBM, CompiledPlan, log_p_miss, refresh_radio_fit, shift_hearable
+from locations.engine.plan import UNHEARABLE_DBM, CompiledPlan, miss_sums, refresh_radio_fit, shift_hearable
 
 _EXPONENT_STEP = 0.1
 _WALL_STEP_DB = 0.5
@@ -241,11 +241,6 @@ class RadioFit:
             shift = np.float32(-d_exponent) * fit * base["log_d"] - np.float32(d_wall) * base["walls"]
             expected = shift_hearable(expected, shift)
         grid = plan.offset_grid
-        floor = base["floor"]
-        heard_at = expected if floor is None else expected - floor[None, :]
-        miss = np.stack([log_p_miss(heard_at + np.float32(g), self.config).sum(axis=1) for g in grid.tolist()], axis=1)
-        if self.config.offset_prior_db <= 0:
-            miss[:, 1] = miss[:, 0]
         return _Tables(
             config=self.config,
             room_samples=base["room_samples"],
@@ -254,6 +249,6 @@ class RadioFit:
             expected_rssi=np.concatenate([expected.ravel(), np.array([UNHEARABLE_DBM], dtype=np.float32)]),
             n_rx=base["n_rx"],
             offset_grid=grid,
-            miss_grid=miss.astype(np.float64),
-            rx_floor_db=floor,
+            miss_grid=miss_sums(expected, base["floor"], grid, self.config),
+            rx_floor_db=base["floor"],
         )
