@@ -4,6 +4,7 @@ Plain Python with no Django import, so the location engine can use it too.
 """
 
 import re
+import zlib
 
 _SEPARATORS = re.compile(r"[\s:\-.]")
 _HEX12 = re.compile(r"^[0-9a-f]{12}$")
@@ -26,3 +27,10 @@ def normalize_tag_id(value: object) -> str:
 def format_tag_id(tag_id: str) -> str:
     """'c3000000010a' -> 'c3:00:00:00:01:0a', for people."""
     return ":".join(tag_id[i : i + 2] for i in range(0, 12, 2))
+
+
+def shard_of(tag_id: str, shards: int) -> int:
+    """The shard of a (normalised) tag id: stable across processes, machines and restarts (CRC-32, never
+    Python's ``hash()``). The ingest queue splits gateway batches by it, and the location engine follows
+    each gateway's delivery per shard (``EngineConfig.delivery_streams``)."""
+    return zlib.crc32(tag_id.encode("ascii")) % shards

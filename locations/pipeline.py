@@ -36,6 +36,7 @@ Decisions worth knowing:
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import multiprocessing
@@ -404,7 +405,9 @@ class LocationPipeline:
         self._plan_generation = _generation["plan"]
         self.plan, self._index = _load_plan()
         self.known_gateways = frozenset(self._index.receiver_pk)
-        self.engine = LocationEngine(self.plan, self.config)
+        # The engine follows each gateway's delivery order per queue shard (EngineConfig.delivery_streams).
+        config = dataclasses.replace(self.config or EngineConfig(), delivery_streams=settings.INGEST_SHARDS)
+        self.engine = LocationEngine(self.plan, config)
         self._rows = {}
         self._held = {}
         self._load_all_tags()

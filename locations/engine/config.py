@@ -37,11 +37,15 @@ class EngineConfig:
     # one of its last lateness_history batches took is its reorder depth, and its progress is its newest
     # sighting less that depth. A gateway that flushes every second then costs about a second of waiting,
     # not its worst lateness against the whole site's frontier. One that reorders waits on the time rule.
-    # Off by default: a live worker reads a gateway's batch as one entry per tag shard, and can push one
-    # shard's part before another's, so within a worker a gateway's progress is not in order; a worker that
-    # takes shards over then decides some moves a window apart from an uninterrupted run (the fault test
-    # "killing a worker mid-stream" failed in 4 of 5 runs with it on). docs/location-engine.md.
-    close_on_progress: bool = False
+    close_on_progress: bool = True
+    # Progress is followed per gateway and delivery stream: the ingest queue splits a gateway's batch into
+    # one entry per tag shard (INGEST_SHARDS), each shard's entries stay in order, but a worker may push one
+    # shard's part of a batch before another's, and a worker that takes shards over reads them in another
+    # interleaving. Per (gateway, shard) the order is the queue's, whoever reads it, so an uninterrupted
+    # worker and one that took over decide alike (the fault test "killing a worker mid-stream"; with one
+    # stream per gateway it differed by a window in 4 of 5 runs). The pipeline sets it to INGEST_SHARDS;
+    # a tag's stream is declarations.tag_ids.shard_of(tag, delivery_streams).
+    delivery_streams: int = 1
     # ... past its last sighting by this much (the copies of one ping are stamped within milliseconds of
     # each other once the clocks are corrected; a tag pings at most about once a second)
     progress_margin_s: float = 0.1
@@ -210,6 +214,7 @@ class EngineConfig:
             "lateness_quantile": 0.0 <= self.lateness_quantile <= 1.0,
             "max_ahead_s": self.max_ahead_s >= 0,
             "progress_margin_s": 0 <= self.progress_margin_s <= self.window_gap_s,
+            "delivery_streams": 1 <= self.delivery_streams <= 4096,
             "idle_after_s": self.idle_after_s > 0,
             "clock_search_s": self.clock_search_s > self.clock_track_s > 0,
             "clock_min_pairs": self.clock_min_pairs >= 1,

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 import shapely
 
+from declarations.tag_ids import shard_of
 from locations.engine.clock import ClockEstimator, tag_share_key
 from locations.engine.config import EngineConfig
 from locations.engine.plan import (
@@ -116,11 +117,15 @@ class LocationEngine:
         # (initial_lateness_s until as many batches have been learnt from)
         self._late_hist = np.full((n_gw, self.config.lateness_history), self.config.initial_lateness_s)
         self._late_n = np.zeros(n_gw, dtype=np.int64)  # batches learnt from
-        # how far back behind the gateway's own newest sighting each of its last batches reached (a ring;
-        # +inf until as many batches have been seen: a gateway is not trusted to deliver in order at first)
-        self._regress_hist = np.full((n_gw, self.config.lateness_history), np.inf)
-        self._regress_n = np.zeros(n_gw, dtype=np.int64)
-        self._gw_reorder = np.full(n_gw, np.inf)  # its reorder depth: the largest of those
+        # Delivery order (close_on_progress) is followed per stream: a gateway's sightings of the tags of one
+        # delivery shard (EngineConfig.delivery_streams), index shard * n_gw + gateway. Per stream: the newest
+        # corrected ts delivered, and how far back behind it each of its last batches reached (a ring; +inf
+        # until as many batches have been seen: a stream is not trusted to deliver in order at first).
+        n_streams = self.config.delivery_streams
+        self._stream_wm = np.full(n_streams * n_gw, -np.inf)
+        self._regress_hist = np.full((n_streams * n_gw, self.config.lateness_history), np.inf)
+        self._regress_n = np.zeros(n_streams * n_gw, dtype=np.int64)
+        self._gw_reorder = np.full((n_streams, n_gw), np.inf)  # its reorder depth: the largest of those
         self._kth = -math.inf  # 3rd most advanced gateway watermark
         self._carried = -math.inf  # the frontier carried forward by the caller's clock on a quiet site
         self._seen_frontier = -math.inf
@@ -145,6 +150,7 @@ class LocationEngine:
         self._shown_since = np.full(capacity, -np.inf)  # event time the shown room was entered
         self._tag_closed = np.full(capacity, -np.inf)  # a tag's sightings before this are late
         self._tag_share = np.zeros(capacity)
+        self._tag_stream = np.zeros(capacity, dtype=np.int64)  # the tag's delivery shard
         self._set_waits()
         # receivers' detection floors, learnt online: per calibration epoch, a histogram of reported rssi
         self._floor_hist: dict[int, np.ndarray] = {}
@@ -299,7 +305,7 @@ class LocationEngine:
         if ref is not None and fresh.any():
             self._learn_lateness(gw[fresh], ts[fresh], ref)
         if cfg.close_on_progress and fresh.any():
-            self._learn_reorder(gw[fresh], ts[fresh])
+            self._learn_reorder(gw[fresh], ts[fresh], tag[fresh])
         take = fresh & ~late
         count = int(take.sum())
         if count == 0:
@@ -358,13 +364,14 @@ class LocationEngine:
         k = min(n - 1, max(0, math.ceil(self.config.lateness_quantile * n) - 1))
         self._gw_late[hit] = np.partition(self._late_hist[hit], k, axis=1)[:, k]
 
-    def _learn_reorder(self, gw: np.ndarray, ts: np.ndarray) -> None:
-        """How far back behind the gateway's own newest sighting each gateway's batch reached (0 for a
-        gateway that delivers in order), remembered over its last lateness_history batches."""
-        oldest = np.full(len(self._gw_wm), np.inf)
-        np.minimum.at(oldest, gw, ts)
+    def _learn_reorder(self, gw: np.ndarray, ts: np.ndarray, tag: np.ndarray) -> None:
+        """How far back behind its own newest sighting each stream's batch reached (0 for a gateway that
+        delivers in order), remembered over its last lateness_history batches; and its newest sighting."""
+        stream = self._tag_stream[tag] * len(self._gw_wm) + gw
+        oldest = np.full(len(self._stream_wm), np.inf)
+        np.minimum.at(oldest, stream, ts)
         hit = np.flatnonzero(np.isfinite(oldest))
-        before = self._gw_wm[hit]
+        before = self._stream_wm[hit]
         back = np.where(np.isfinite(before), np.maximum(before - oldest[hit], 0.0), 0.0)
         n = self._regress_hist.shape[1]
         self._regress_hist[hit, self._regress_n[hit] % n] = back
@@ -372,20 +379,22 @@ class LocationEngine:
         seen = self._regress_n[hit]
         filled = np.arange(n)[None, :] < seen[:, None]
         depth = np.where(filled, self._regress_hist[hit], 0.0).max(axis=1)
-        self._gw_reorder[hit] = np.where(seen >= _TRUST_BATCHES, depth, np.inf)
+        self._gw_reorder.reshape(-1)[hit] = np.where(seen >= _TRUST_BATCHES, depth, np.inf)
+        np.maximum.at(self._stream_wm, stream, ts)
 
     def _complete_near(self, now: float, cut: float) -> np.ndarray:
-        """Per receiver: the event time up to which every receiver that would hear a tag near it has
-        delivered. A gateway has delivered up to cut less its learnt lateness (the time rule), or, when it
-        delivers in order (close_on_progress), up to its newest sighting less its reorder depth (never
-        beyond the caller's clock), whichever is later; and at least up to cut less allowed_lateness_s."""
+        """Per delivery stream and receiver: the event time up to which every receiver that would hear a tag
+        near it has delivered. A gateway has delivered up to cut less its learnt lateness (the time rule),
+        or, in a stream it delivers in order (close_on_progress), up to its newest sighting there less its
+        reorder depth (never beyond the caller's clock), whichever is later; and at least up to cut less
+        allowed_lateness_s."""
         cfg = self.config
         complete = np.maximum(cut - self._lateness_now() - cfg.min_lateness_s, cut - cfg.allowed_lateness_s)
-        if cfg.close_on_progress:
-            complete = np.maximum(complete, np.minimum(self._gw_wm - self._gw_reorder, now))
+        wm = self._stream_wm.reshape(self._gw_reorder.shape)
+        complete = np.maximum(complete[None, :], np.minimum(wm - self._gw_reorder, now))
         if len(self._co_indices) == 0:
             return complete
-        return np.minimum.reduceat(complete[self._co_indices], self._co_starts)
+        return np.minimum.reduceat(complete[:, self._co_indices], self._co_starts, axis=1)
 
     def _lateness_now(self) -> np.ndarray:
         return self._gw_late.copy()
@@ -491,11 +500,12 @@ class LocationEngine:
                 # Or sooner: every receiver it waits for has delivered past its end, those that deliver in
                 # order shown by their own progress (and the frontier is past it too, so the selection
                 # above holds every sighting of the window).
-                reached = np.minimum.reduceat(np.where(loud, self._complete_near(w, cut)[gw], np.inf), starts)
+                stream = self._tag_stream[tag]
+                reached = np.minimum.reduceat(np.where(loud, self._complete_near(w, cut)[stream, gw], np.inf), starts)
                 closable |= (reached > t_last + cfg.progress_margin_s) & (t0 <= cut - cfg.min_lateness_s)
                 # The earliest it can: the wait of its receivers not trusted to deliver in order.
-                untrusted = self._wait_near(np.where(trusted, 0.0, self._lateness_now()))
-                wait_u = np.maximum.reduceat(np.where(loud, untrusted[gw], 0.0), starts)
+                untrusted = self._wait_near(np.where(trusted, 0.0, self._lateness_now()[None, :]))
+                wait_u = np.maximum.reduceat(np.where(loud, untrusted[stream, gw], 0.0), starts)
                 earliest = np.where(
                     wait_u > 0,
                     end_bound + np.clip(wait_u + cfg.min_lateness_s, 0.0, cfg.allowed_lateness_s),
@@ -619,7 +629,10 @@ class LocationEngine:
             self._shown_since = np.concatenate([self._shown_since, np.full(grow, -np.inf)])
             self._tag_closed = np.concatenate([self._tag_closed, np.full(grow, -np.inf)])
             self._tag_share = np.concatenate([self._tag_share, np.zeros(grow)])
+            self._tag_stream = np.concatenate([self._tag_stream, np.zeros(grow, dtype=np.int64)])
         self._tag_share[ti] = tag_share_key(tag_id)
+        if self.config.delivery_streams > 1:
+            self._tag_stream[ti] = shard_of(tag_id, self.config.delivery_streams)
         return ti
 
     def _windows(self, tag: np.ndarray, ts: np.ndarray) -> np.ndarray:
@@ -648,12 +661,12 @@ class LocationEngine:
         self._co_starts = np.searchsorted(co_r, np.arange(len(self._co)))
 
     def _wait_near(self, late: np.ndarray | None = None) -> np.ndarray:
-        """Per receiver: the largest learnt lateness (or of ``late``) among the receivers that would hear a
-        tag near it."""
+        """Per receiver: the largest learnt lateness (or of ``late``, per receiver or per stream and receiver)
+        among the receivers that would hear a tag near it."""
         late = self._lateness_now() if late is None else late
         if len(self._co_indices) == 0:
             return late
-        return np.maximum.reduceat(late[self._co_indices], self._co_starts)
+        return np.maximum.reduceat(late[..., self._co_indices], self._co_starts, axis=-1)
 
     def _dark_gateways(self) -> np.ndarray:
         """Gateways that went silent: nothing for dark_after_s of event time, and for ten times their

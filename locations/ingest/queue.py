@@ -34,17 +34,13 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 
+from declarations.tag_ids import shard_of
 from locations.engine.types import Sighting
 from locations.ingest.codec import decode_entry, encode_entry
 
 logger = logging.getLogger(__name__)
 
 GROUP = "engine"
-
-
-def shard_of(tag_id: str, shards: int) -> int:
-    """The shard of a (normalised) tag id: stable across processes, machines and restarts."""
-    return zlib.crc32(tag_id.encode("ascii")) % shards
 
 
 @dataclass(frozen=True, slots=True)
