@@ -183,13 +183,17 @@ class EngineConfig:
     # it enters is shown on the first convincing window. 1 = off by default: with the fixed temper it
     # makes lab B show 1.9 x the true changes (docs/location-engine.md, "Smoothing over time").
     passage_rate_factor: float = 1.0
-    # Equipment on its way: while the shown room changed less than moving_window_s ago, the move rates out
-    # of a passage are moving_rate_factor times higher. Wheeled along a corridor, a pump crosses a section
-    # in seconds and turns into a room; a pump parked in the corridor for minutes keeps the parked rates,
-    # so it does not flip into the rooms around it. The first convincing window in the room shows it
-    # (issue 12; docs/benchmarks.md, "Equipment on its way").
-    moving_rate_factor: float = 30.0
+    # Equipment on its way: for moving_window_s after the tag was shown leaving a room it had been shown in
+    # for at least moving_min_stay_s (renewed while it is shown walking on from passage to passage), the
+    # move rates out of a passage are moving_rate_factor times higher. Wheeled along a corridor, a pump
+    # crosses a section in seconds and turns into a room: the first convincing window there shows it. A
+    # pump parked in the corridor keeps the parked rates, and a flip of it into a room and back (at a door)
+    # does not count as setting off, so it does not start a cascade of flips (issue 12; docs/benchmarks.md,
+    # "Equipment on its way" and "Setting off"). moving_min_stay_s 0: from any change of the shown room
+    # (the rule with factor 30 until 2026-12-07; with 100 and that rule, lab B showed 1.95 x the true changes).
+    moving_rate_factor: float = 60.0
     moving_window_s: float = 30.0
+    moving_min_stay_s: float = 20.0
     max_step_s: float = 120.0  # a tag silent for longer is treated as silent this long
     belief_size: int = 6  # rooms kept per tag between windows
     # The shown room changes only when the new one is this much likelier: 2 (was 1.5) holds the false
@@ -215,6 +219,7 @@ class EngineConfig:
             "max_ahead_s": self.max_ahead_s >= 0,
             "progress_margin_s": 0 <= self.progress_margin_s <= self.window_gap_s,
             "delivery_streams": 1 <= self.delivery_streams <= 4096,
+            "moving_min_stay_s": self.moving_min_stay_s >= 0,
             "idle_after_s": self.idle_after_s > 0,
             "clock_search_s": self.clock_search_s > self.clock_track_s > 0,
             "clock_min_pairs": self.clock_min_pairs >= 1,

@@ -148,6 +148,7 @@ class LocationEngine:
         self._last_ts = np.full(capacity, np.nan)
         self._shown_room = np.full(capacity, -1, dtype=np.int64)
         self._shown_since = np.full(capacity, -np.inf)  # event time the shown room was entered
+        self._moving_since = np.full(capacity, -np.inf)  # ... the tag was last shown setting off (on its way)
         self._tag_closed = np.full(capacity, -np.inf)  # a tag's sightings before this are late
         self._tag_share = np.zeros(capacity)
         self._tag_stream = np.zeros(capacity, dtype=np.int64)  # the tag's delivery shard
@@ -608,6 +609,7 @@ class LocationEngine:
         self._last_ts[ti] = ts
         self._shown_room[ti] = ri
         self._shown_since[ti] = -np.inf if entered_at is None else entered_at
+        self._moving_since[ti] = self._shown_since[ti]
 
     # ------------------------------------------------------------------ windows
 
@@ -627,6 +629,7 @@ class LocationEngine:
             self._last_ts = np.concatenate([self._last_ts, np.full(grow, np.nan)])
             self._shown_room = np.concatenate([self._shown_room, np.full(grow, -1, dtype=np.int64)])
             self._shown_since = np.concatenate([self._shown_since, np.full(grow, -np.inf)])
+            self._moving_since = np.concatenate([self._moving_since, np.full(grow, -np.inf)])
             self._tag_closed = np.concatenate([self._tag_closed, np.full(grow, -np.inf)])
             self._tag_share = np.concatenate([self._tag_share, np.zeros(grow)])
             self._tag_stream = np.concatenate([self._tag_stream, np.zeros(grow, dtype=np.int64)])
@@ -1093,7 +1096,7 @@ class LocationEngine:
         # convincing window. Leaving a room, or a passage it has been parked in, keeps the parked rates
         # (a still tag does not flip).
         passage = self._passage[np.maximum(belief, 0)]
-        on_way = ts - self._shown_since[ti] <= cfg.moving_window_s
+        on_way = ts - self._moving_since[ti] <= cfg.moving_window_s
         factor = np.where(passage, cfg.passage_rate_factor, 1.0)
         factor = np.where(passage & on_way[:, None], factor * cfg.moving_rate_factor, factor)[:, :, None]
         rate = factor * dt[:, None, None]
@@ -1174,7 +1177,17 @@ class LocationEngine:
         self._belief_room[ti] = new_room
         self._belief_p[ti] = np.where(new_room >= 0, new_p, 0.0)
         self._last_ts[ti] = ts
-        self._shown_since[ti] = np.where(pick != prev, ts, self._shown_since[ti])
+        changed = pick != prev
+        if changed.any():
+            # On its way: it left a room it had been shown in for a while, or walks on from a passage.
+            was_passage = self._passage[np.maximum(prev, 0)] & (prev >= 0)
+            held = ts - self._shown_since[ti]
+            sets_off = changed & (prev >= 0) & ~was_passage & (held >= cfg.moving_min_stay_s)
+            if cfg.moving_min_stay_s <= 0:
+                sets_off = changed
+            walks_on = changed & was_passage & (ts - self._moving_since[ti] <= cfg.moving_window_s)
+            self._moving_since[ti] = np.where(sets_off | walks_on, ts, self._moving_since[ti])
+        self._shown_since[ti] = np.where(changed, ts, self._shown_since[ti])
         self._shown_room[ti] = pick
         return pick, pick_post, prev
 

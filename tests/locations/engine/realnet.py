@@ -109,8 +109,9 @@ def run_network(
 
 def replay_of(live: Outcome) -> LocationEngine:
     """The sightings the live run was delivered, pushed into a new engine and flushed once at the end (other
-    batches than the live run's one flush a second); asserts that it shows what the live run showed."""
-    replay = LocationEngine(live.plan)
+    batches than the live run's one flush a second), with the live run's configuration; asserts that it
+    shows what the live run showed."""
+    replay = LocationEngine(live.plan, live.engine.config)
     for items in live.delivered:
         replay.push(items)
     estimates = replay.flush()

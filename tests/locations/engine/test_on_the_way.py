@@ -1,6 +1,6 @@
 """Equipment on its way (issue 12, "true room change -> visible"): a pump wheeled down the corridor is shown
 in the room it turns into on its first window there, while a pump parked in the corridor stays put
-(EngineConfig.moving_rate_factor, moving_window_s)."""
+(EngineConfig.moving_rate_factor, moving_window_s, moving_min_stay_s)."""
 
 import pytest
 
@@ -51,6 +51,25 @@ def test_a_pump_parked_in_the_corridor_at_a_door_for_an_hour_does_not_flip_into_
     assert changes <= 5
     always = EngineConfig(passage_rate_factor=30.0)
     assert sum(e.room_changed for e in run(LocationEngine(PLAN, always), pings)) > 10 * changes
+
+
+def test_a_pump_parked_at_a_door_that_flips_into_the_room_and_back_is_not_taken_for_setting_off(noisy_radio):
+    """Only leaving a room it had been shown in for moving_min_stay_s starts the moving rates. Counted from
+    any change of the shown room, a parked pump's one false flip into the room gives it the moving rates
+    on its way back, and the next flip comes sooner: over an hour, eight pumps at a door change room
+    about twice as often, and more often than with half the moving rates and that rule (before)."""
+    bx, _ = room_centre(PLAN, SECOND.room_id)
+    door = (bx, max(y for _, y in SECOND.exterior) + 1.2)
+    any_change = EngineConfig(moving_min_stay_s=0.0)
+    before = EngineConfig(moving_rate_factor=30.0, moving_min_stay_s=0.0)
+    counts = {"setting off": [], "any change": [], "before": []}
+    for seed in range(1, 9):
+        pings = still_pings(noisy_radio(PLAN, seed), 1, *door, 720, period=5.0)
+        for name, config in (("setting off", None), ("any change", any_change), ("before", before)):
+            counts[name].append(sum(e.room_changed for e in run(LocationEngine(PLAN, config), pings)))
+    assert max(counts["setting off"]) <= 3, counts
+    assert sum(counts["setting off"]) * 1.5 <= sum(counts["any change"]), counts
+    assert sum(counts["setting off"]) < sum(counts["before"]), counts
 
 
 def test_a_restored_tag_that_had_just_entered_the_corridor_is_still_on_its_way(noisy_radio):
