@@ -372,6 +372,11 @@ def _load_plan() -> tuple[SitePlan, _PlanIndex]:
 # --------------------------------------------------------------------------- the pipeline
 
 
+# A restored tag's rooms shown before its current one are read this far back (whether it is on its way:
+# EngineConfig.moving_min_stay_s, moving_window_s).
+RESTORE_HISTORY_S = 600.0
+
+
 class LocationPipeline:
     """One engine fed from every ingest front, persisting to the database. Thread-safe."""
 
@@ -455,7 +460,7 @@ class LocationPipeline:
             stay_of = {a: (r, e) for a, r, e in later.values_list(*fields)}  # the earliest one wins
             then = RoomInterval.objects.filter(entered_at__lte=moment_at).exclude(left_at__lte=moment_at)
             stay_of.update({a: (r, e) for a, r, e in then.values_list(*fields)})
-        count = 0
+        seeds = []
         for tag_id, asset_id, room_id, located_at, last_seen, confidence in rows.iterator(chunk_size=5000):
             stay_room, entered = stay_of.get(asset_id, (None, None))
             if at is not None and stay_room is not None:
@@ -465,14 +470,31 @@ class LocationPipeline:
             if shard is not None and shard_of(tag_id, shards) != shard:
                 continue
             moment = located_at or last_seen
+            ts = at if at is not None else (moment.timestamp() if moment else 0.0)
             extra = {"confidence": confidence} if confidence is not None else {}
             if entered is not None and stay_room == room_id:
                 extra["entered_at"] = entered.timestamp()
-            self.engine.restore(
-                tag_id, room_id=room_id, ts=at if at is not None else (moment.timestamp() if moment else 0.0), **extra
-            )
-            count += 1
-        return count
+                extra["shown_before"] = []
+            seeds.append((tag_id, asset_id, room_id, ts, extra))
+        # Whether it is on its way (it left a room it had stayed in moments before it entered this one) follows
+        # from the rooms shown before, for the tags that entered their room within the moving window.
+        window = self.engine.config.moving_window_s
+        recent = {a: x["entered_at"] for _, a, _, ts, x in seeds if ts - x.get("entered_at", -math.inf) <= window}
+        if recent:
+            since = datetime.fromtimestamp(min(recent.values()) - RESTORE_HISTORY_S, tz=UTC)
+            before = defaultdict(list)
+            earlier = RoomInterval.objects.filter(asset_id__in=list(recent), entered_at__gte=since)
+            earlier = earlier.order_by("entered_at")
+            for asset_id, room, entered in earlier.values_list("asset_id", "room_id", "entered_at").iterator():
+                t = entered.timestamp()
+                if recent[asset_id] - RESTORE_HISTORY_S <= t < recent[asset_id]:
+                    before[asset_id].append((room, t))
+            for _, asset_id, _, _, extra in seeds:
+                if asset_id in before:
+                    extra["shown_before"] = before[asset_id]
+        for tag_id, _, room_id, ts, extra in seeds:
+            self.engine.restore(tag_id, room_id=room_id, ts=ts, **extra)
+        return len(seeds)
 
     def reload(self) -> None:
         """Rebuild the plan and the engine from the database (after a floor-plan import or a receiver

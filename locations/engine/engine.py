@@ -205,6 +205,14 @@ class LocationEngine:
             return None
         return float(self._shown_since[ti])
 
+    def moving_since(self, tag_id: str) -> float | None:
+        """Event time the tag was last shown setting off (leaving a room it had stayed in, or walking on from
+        a passage; EngineConfig.moving_min_stay_s), None when it never was."""
+        ti = self._tag_index.get(tag_id)
+        if ti is None or not math.isfinite(self._moving_since[ti]):
+            return None
+        return float(self._moving_since[ti])
+
     def gateway_clocks(self) -> dict[str, GatewayClock]:
         """Per gateway of the plan: its estimated clock offset, watermark, learnt lateness, darkness,
         calibration and detection floor."""
@@ -591,11 +599,20 @@ class LocationEngine:
         return [] if f is None else self.flush(f)
 
     def restore(
-        self, tag_id: str, *, room_id: int, ts: float, confidence: float = 0.9, entered_at: float | None = None
+        self,
+        tag_id: str,
+        *,
+        room_id: int,
+        ts: float,
+        confidence: float = 0.9,
+        entered_at: float | None = None,
+        shown_before: Sequence[tuple[int, float]] | None = None,
     ) -> None:
         """Seed a tag's smoothing state, e.g. from the stored current location after a restart; entered_at is
-        when it entered that room (the open stay's start: a tag that entered a corridor moments before is
-        on its way, as in an uninterrupted run)."""
+        when it entered that room (the open stay's start), and shown_before the rooms shown before it, oldest
+        first, as (room_id, entered_at): from them the engine works out, as an uninterrupted run did, whether
+        the tag is on its way (it left a room it had stayed in, moments before; EngineConfig.moving_min_stay_s).
+        Without shown_before, a tag that entered its room moments before is taken to be on its way."""
         ri = self._room_index.get(int(room_id))
         if ri is None:
             raise ValueError(f"room {room_id} is not in the site plan")
@@ -610,6 +627,23 @@ class LocationEngine:
         self._shown_room[ti] = ri
         self._shown_since[ti] = -np.inf if entered_at is None else entered_at
         self._moving_since[ti] = self._shown_since[ti]
+        if shown_before is not None and entered_at is not None:
+            self._moving_since[ti] = self._moving_since_after([*shown_before, (int(room_id), entered_at)])
+
+    def _moving_since_after(self, shown: Sequence[tuple[int, float]]) -> float:
+        """When the tag was last shown setting off, from the rooms it was shown in (oldest first): the rule of
+        _step, one change at a time."""
+        cfg = self.config
+        moving = -math.inf
+        for (prev, since), (_, t) in zip(shown, shown[1:], strict=False):
+            pi = self._room_index.get(int(prev))
+            was_passage = pi is not None and bool(self._passage[pi])
+            sets_off = cfg.moving_min_stay_s <= 0 or (not was_passage and t - since >= cfg.moving_min_stay_s)
+            if sets_off or (was_passage and t - moving <= cfg.moving_window_s):
+                moving = t
+        if cfg.moving_min_stay_s <= 0 and len(shown) == 1:
+            moving = shown[0][1]  # any change, the first room shown included
+        return moving
 
     # ------------------------------------------------------------------ windows
 

@@ -59,3 +59,24 @@ def test_a_tag_first_located_after_the_warm_up_starts_is_seeded_where_it_was_fir
     assert pipeline.restore_from_db(at=T0 + 30) == 1
     assert pipeline.engine.room_of("c30000000003") == ward.rooms["A"].pk
     assert pipeline.engine.shown_since("c30000000003") == pytest.approx(T0 + 40)
+
+
+def test_a_restore_works_out_from_the_stored_rooms_whether_a_tag_is_on_its_way(db):
+    """A pump that left room A after a minute and entered the corridor 5 s ago is on its way (the moving
+    rates out of the corridor), as in an uninterrupted run; one whose first room ever shown is the corridor
+    has not set off; one that entered the corridor minutes ago is parked."""
+    ward = make_ward()
+    corridor = ward.rooms["COR"]
+    left, _ = tagged_asset("c30000000004", current_room=corridor, located_at=_at(65), last_seen=_at(65))
+    RoomInterval.objects.create(asset=left, room=ward.rooms["A"], entered_at=_at(0), left_at=_at(60))
+    RoomInterval.objects.create(asset=left, room=corridor, entered_at=_at(60))
+    first, _ = tagged_asset("c30000000005", current_room=corridor, located_at=_at(65), last_seen=_at(65))
+    RoomInterval.objects.create(asset=first, room=corridor, entered_at=_at(60))
+    parked, _ = tagged_asset("c30000000006", current_room=corridor, located_at=_at(600), last_seen=_at(600))
+    RoomInterval.objects.create(asset=parked, room=ward.rooms["A"], entered_at=_at(0), left_at=_at(60))
+    RoomInterval.objects.create(asset=parked, room=corridor, entered_at=_at(60))
+    pipeline = LocationPipeline()
+    assert pipeline.restore_from_db() == 3
+    assert pipeline.engine.moving_since("c30000000004") == pytest.approx(T0 + 60)
+    assert pipeline.engine.moving_since("c30000000005") is None
+    assert pipeline.engine.moving_since("c30000000006") is None

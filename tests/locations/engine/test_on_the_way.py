@@ -91,3 +91,9 @@ def test_a_restored_tag_that_had_just_entered_the_corridor_is_still_on_its_way(n
     assert shown_in_second_after(resumed(entered_at=since), entered_at) < 0.5
     assert shown_in_second_after(run(uninterrupted, pings[split:]), entered_at) < 0.5
     assert shown_in_second_after(resumed(), entered_at) == pytest.approx(5.0, abs=0.5)  # without it: parked
+    # From the rooms shown before (the stored history): it left room 0002 after two minutes there, so it
+    # is on its way; a tag whose corridor is the first room it was ever shown in has not set off.
+    left_first = [(FIRST.room_id, T0)]
+    assert shown_in_second_after(resumed(entered_at=since, shown_before=left_first), entered_at) < 0.5
+    first_shown = resumed(entered_at=since, shown_before=[])
+    assert shown_in_second_after(first_shown, entered_at) == pytest.approx(5.0, abs=0.5)
