@@ -99,6 +99,17 @@ def _member(sorted_keys: np.ndarray, keys: np.ndarray) -> np.ndarray:
     return sorted_keys[pos] == keys
 
 
+def _on_its_way(cfg: EngineConfig, passage: np.ndarray, prev, held, moving_for):
+    """Whether a change of the shown room away from ``prev`` (a room index, -1 for none), shown for ``held``
+    s, sets the tag off (it leaves a room it stayed in for moving_min_stay_s) or keeps it on its way (it walks
+    on from a passage within moving_window_s of setting off). Scalars or arrays alike."""
+    was_passage = passage[np.maximum(prev, 0)] & (np.asarray(prev) >= 0)
+    if cfg.moving_min_stay_s <= 0:
+        return np.ones_like(was_passage)  # from any change of the shown room
+    sets_off = (np.asarray(prev) >= 0) & ~was_passage & (held >= cfg.moving_min_stay_s)
+    return sets_off | (was_passage & (moving_for <= cfg.moving_window_s))
+
+
 class LocationEngine:
     def __init__(self, plan: SitePlan, config: EngineConfig | None = None):
         self.config = config or EngineConfig()
@@ -631,18 +642,13 @@ class LocationEngine:
             self._moving_since[ti] = self._moving_since_after([*shown_before, (int(room_id), entered_at)])
 
     def _moving_since_after(self, shown: Sequence[tuple[int, float]]) -> float:
-        """When the tag was last shown setting off, from the rooms it was shown in (oldest first): the rule of
-        _step, one change at a time."""
-        cfg = self.config
-        moving = -math.inf
-        for (prev, since), (_, t) in zip(shown, shown[1:], strict=False):
-            pi = self._room_index.get(int(prev))
-            was_passage = pi is not None and bool(self._passage[pi])
-            sets_off = cfg.moving_min_stay_s <= 0 or (not was_passage and t - since >= cfg.moving_min_stay_s)
-            if sets_off or (was_passage and t - moving <= cfg.moving_window_s):
+        """When the tag was last shown setting off, from the rooms it was shown in (oldest first), one change
+        at a time as _step saw them (the first room shown is a change from none)."""
+        moving, prev, since = -math.inf, -1, -math.inf
+        for room_id, t in shown:
+            if _on_its_way(self.config, self._passage, prev, t - since, t - moving):
                 moving = t
-        if cfg.moving_min_stay_s <= 0 and len(shown) == 1:
-            moving = shown[0][1]  # any change, the first room shown included
+            prev, since = self._room_index.get(int(room_id), -1), t
         return moving
 
     # ------------------------------------------------------------------ windows
@@ -1213,14 +1219,9 @@ class LocationEngine:
         self._last_ts[ti] = ts
         changed = pick != prev
         if changed.any():
-            # On its way: it left a room it had been shown in for a while, or walks on from a passage.
-            was_passage = self._passage[np.maximum(prev, 0)] & (prev >= 0)
-            held = ts - self._shown_since[ti]
-            sets_off = changed & (prev >= 0) & ~was_passage & (held >= cfg.moving_min_stay_s)
-            if cfg.moving_min_stay_s <= 0:
-                sets_off = changed
-            walks_on = changed & was_passage & (ts - self._moving_since[ti] <= cfg.moving_window_s)
-            self._moving_since[ti] = np.where(sets_off | walks_on, ts, self._moving_since[ti])
+            moving_since = self._moving_since[ti]
+            on_way = changed & _on_its_way(cfg, self._passage, prev, ts - self._shown_since[ti], ts - moving_since)
+            self._moving_since[ti] = np.where(on_way, ts, moving_since)
         self._shown_since[ti] = np.where(changed, ts, self._shown_since[ti])
         self._shown_room[ti] = pick
         return pick, pick_post, prev
