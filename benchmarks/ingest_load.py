@@ -44,7 +44,9 @@ Offline (``--offline``): the same world's sightings, batched and delivered as th
 ``--commit-every`` at min(newest sighting, now) as the live worker does; ``--max-wait`` caps the engine's
 wait (``allowed_lateness_s``) as ``INGEST_LIVE_MAX_WAIT_SECONDS`` does for the live workers. It reports the
 same user figures (judged at each flush, no probe period), when each window was decided after its ping, the
-learnt lateness, and with ``--diagnose`` what was shown instead for the stays shown wrong 30 s in.
+learnt lateness, and with ``--diagnose`` what was shown instead for the stays shown wrong 30 s in, and what
+the signal allows: when the first window in the new room whose own likeliest room (before the smoothing) is
+the true one was decided (a lower bound on the visible latency; docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -665,7 +667,7 @@ def offline(args) -> dict:
     overrides = json.loads(args.engine)
     if args.max_wait is not None:
         overrides["allowed_lateness_s"] = args.max_wait
-    engine = LocationEngine(plan, EngineConfig(**overrides))
+    engine = (_window_room_engine() if args.diagnose else LocationEngine)(plan, EngineConfig(**overrides))
     T0 = 1_900_000_000.0
     for k, tag in enumerate(world.tag_ids):
         engine.restore(tag, room_id=int(world.home[k]) + 1, ts=T0 - 60.0)
@@ -689,7 +691,7 @@ def offline(args) -> dict:
     mobile = set(np.flatnonzero(world.mobile).tolist())
     shown: dict[int, tuple[list, list]] = {k: ([-1e9], [int(world.home[k])]) for k in mobile}
     decided: list[float] = []  # window ts -> the flush that decided it, for the wheeled tags
-    windows: list[tuple[int, float, int, int, float]] = []
+    windows: list[tuple[int, float, int, int, float, float, int]] = []
     newest = -math.inf
     p = 0
     t = 0.0
@@ -712,7 +714,8 @@ def offline(args) -> dict:
                 if k in mobile:
                     room = e.room_id - 1
                     decided.append(t - (e.ts - T0))
-                    windows.append((k, e.ts - T0, room, e.receivers_heard, e.confidence))
+                    own = engine.window_rooms.pop((e.tag_id, e.ts), -1) if args.diagnose else -1
+                    windows.append((k, e.ts - T0, room, e.receivers_heard, e.confidence, t, own))
                     times, rooms = shown[k]
                     if rooms[-1] != room:
                         times.append(t)
@@ -737,6 +740,51 @@ def offline(args) -> dict:
     if args.diagnose:
         out["diagnosis"] = diagnose(world, metrics["_details"], windows, shown)
     return out
+
+
+def _window_room_engine():
+    """LocationEngine that also remembers each window's own likeliest room, before the smoothing (--diagnose
+    only: what one window's signal says, against what the engine shows)."""
+    from locations.engine import LocationEngine
+
+    class WindowRoomEngine(LocationEngine):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.window_rooms: dict[tuple[str, float], int] = {}
+
+        def _step(self, ti, ts, rooms, room_ll, heard):
+            scored = np.where((rooms >= 0) & np.isfinite(room_ll), room_ll, -np.inf)
+            own = rooms[np.arange(len(ti)), scored.argmax(axis=1)]
+            ids = self.plan.room_ids
+            for t, w, r in zip(ti.tolist(), ts.tolist(), own.tolist(), strict=True):
+                self.window_rooms[(self._tag_ids[t], w)] = int(ids[r]) - 1
+            return super()._step(ti, ts, rooms, room_ll, heard)
+
+    return WindowRoomEngine
+
+
+def signal_bound(world: World, details, windows) -> dict:
+    """What the signal allows: per measured stay, the first window in the new room whose own likeliest room
+    (one window, no smoothing) is the true room, and when it was decided. An engine that knew which windows to
+    trust could show the move then and no sooner; its quantiles bound the visible latency from below."""
+    by_tag: dict[int, list] = {}
+    for w in windows:
+        by_tag.setdefault(w[0], []).append(w)
+    bound, first_right, first_n = [], 0, 0
+    for key, room, entered, _latency, _shown_30 in details:
+        mine = [w for w in by_tag.get(key, []) if w[1] >= entered]
+        if not mine:
+            continue
+        first_n += 1
+        first_right += mine[0][6] == room
+        hit = next((w for w in mine if w[6] == room), None)
+        if hit is not None:
+            bound.append(hit[5] - entered)
+    bound.sort()
+    return {
+        "first_window_in_room_says_it": f"{first_right} of {first_n} ({100 * first_right / max(1, first_n):.1f} %)",
+        "signal_bound_p50_p95_p99_s": [_q(bound, 0.5), _q(bound, 0.95), _q(bound, 0.99)],
+    }
 
 
 def diagnose(world: World, details, windows, shown) -> dict:
@@ -771,7 +819,7 @@ def diagnose(world: World, details, windows, shown) -> dict:
     for key, room, entered, latency, shown_30 in details:
         truth = world.truth[key]
         previous = next((r for t, r in reversed(truth) if t < entered and r >= 0 and r != room), None)
-        for _, wts, wroom, _heard, _conf in by_tag.get(key, []):
+        for _, wts, wroom, *_ in by_tag.get(key, []):
             if entered + 10 <= wts <= entered + 60:
                 windows_in_stay += 1
                 windows_right += wroom == room
@@ -796,6 +844,7 @@ def diagnose(world: World, details, windows, shown) -> dict:
             k = kind(room, before, previous)
             late_kinds[k] = late_kinds.get(k, 0) + 1
     return {
+        **signal_bound(world, details, windows),
         "wrong_30s_into_stay_by_what_was_shown": kinds,
         "never_shown_by_what_was_shown_at_30s": never_kinds,
         "smoothed_room_right_in_windows_10_60s_into_stays": f"{windows_right} of {windows_in_stay}",
@@ -1265,7 +1314,9 @@ def main(argv=None) -> None:
     )
     offline_group = parser.add_argument_group("offline (the engine alone, simulated time, no HTTP)")
     offline_group.add_argument("--offline", action="store_true", help="feed the world straight into LocationEngine")
-    offline_group.add_argument("--diagnose", action="store_true", help="say what was shown for the wrong stays")
+    offline_group.add_argument(
+        "--diagnose", action="store_true", help="say what was shown for the wrong stays, and what the signal allows"
+    )
     offline_group.add_argument("--max-wait", type=float, default=None, help="allowed_lateness_s for the engine")
     offline_group.add_argument(
         "--engine", default="{}", help="EngineConfig overrides as JSON, e.g. '{\"passage_rate_factor\": 10}'"
