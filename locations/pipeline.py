@@ -413,6 +413,10 @@ class LocationPipeline:
         # The engine follows each gateway's delivery order per queue shard (EngineConfig.delivery_streams).
         config = dataclasses.replace(self.config or EngineConfig(), delivery_streams=settings.INGEST_SHARDS)
         self.engine = LocationEngine(self.plan, config)
+        # The receivers' detection floors (their rssi filters) as last learnt and stored on their rows
+        # (_store_engine_estimates; reload() stores them before it rebuilds): not relearnt over minutes.
+        stored = Receiver.objects.filter(gateway_id__in=self.known_gateways, detection_floor_dbm__isnull=False)
+        self.engine.resume_floors(dict(stored.values_list("gateway_id", "detection_floor_dbm")))
         self._rows = {}
         self._held = {}
         self._load_all_tags()

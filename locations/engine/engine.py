@@ -22,7 +22,7 @@ caller's clock passed to flush), no randomness.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -759,13 +759,41 @@ class LocationEngine:
         if not parts:
             return
         n_gw = len(self._floor_applied)
-        floors = detection_floors(np.sum(parts, axis=0).reshape(n_gw, FLOOR_BINS), cfg)
+        histogram = np.sum(parts, axis=0).reshape(n_gw, FLOOR_BINS)
+        floors = detection_floors(histogram, cfg)
+        # Too few reports to judge: keep what is applied (a filter is a setting of the gateway; it does not go
+        # away when the receiver is quiet, nor when the worker restarts: resume_floors).
+        floors = np.where(histogram.sum(axis=1) >= cfg.floor_min_readings, floors, self._floor_applied)
         if np.array_equal(floors, self._floor_applied):
             return
         self._floor_applied = floors
         set_detection_floors(self.plan, floors if floors.any() else None)
         self._set_waits()
         self.stats.floor_updates += 1
+
+    def resume_floors(self, floors_dbm: Mapping[str, float | None]) -> int:
+        """Start from the detection floors an earlier engine learnt (``gateway_clocks()``'s ``floor_dbm``, which
+        the pipeline stores on the receiver rows), instead of the configured sensitivity for the minutes it
+        takes to relearn them. A floor is a setting of the gateway (its rssi filter), so it outlives a restart;
+        it is kept until the receiver's reports of the last ``detection_floor_epochs`` are enough to judge
+        (``floor_min_readings``), then learnt as usual. Before the first push only: a replay seeded the same way
+        decides as the run. Returns how many receivers start with a floor."""
+        if self._cal_epoch is not None or self.stats.accepted:
+            raise RuntimeError("resume_floors: only before the first sighting is pushed")
+        if not self.config.detection_floor:
+            return 0
+        floors = np.zeros_like(self._floor_applied)
+        index = self.plan.gateway_index
+        for gateway_id, floor in floors_dbm.items():
+            i = index.get(gateway_id)
+            if i is not None and floor is not None and math.isfinite(floor):
+                floors[i] = max(0.0, floor - self.config.sensitivity_dbm)
+        if floors.any():
+            self._floor_applied = floors
+            set_detection_floors(self.plan, floors)
+            self._set_waits()
+            self.stats.floor_updates += 1
+        return int(np.count_nonzero(floors))
 
     def _count_reports(self, gateway: np.ndarray, rssi: np.ndarray) -> None:
         """Add the reported rssi of the current epoch's windows to its detection-floor histogram."""

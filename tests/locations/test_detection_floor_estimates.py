@@ -5,6 +5,7 @@ receiver rows and shows in the API and the admin."""
 from django.test import Client
 
 from locations.models import Receiver
+from locations.pipeline import LocationPipeline
 from locations.simulator import RadioModel
 from tests.api.conftest import client_for
 from tests.factories import UserFactory
@@ -39,6 +40,17 @@ def test_a_gateways_rssi_filter_is_learnt_and_shown_in_the_api_and_the_admin(db,
     assert "Detection floor dBm" in page and "-88.0" in page
 
 
+def test_a_restarted_worker_starts_from_the_stored_floors(db, tmp_path):
+    """A worker built after the replay (a restart, a deploy) does not take the filtered receivers' silence for
+    evidence for the minutes it would take to relearn their filters."""
+    replay(tmp_path, RadioModel(sensitivity_dbm=-88.0))
+    stored = dict(Receiver.objects.exclude(detection_floor_dbm=None).values_list("gateway_id", "detection_floor_dbm"))
+    assert stored
+    restarted = LocationPipeline(notify=False).engine.gateway_clocks()
+    assert {g: c.floor_dbm for g, c in restarted.items() if c.floor_dbm is not None} == stored
+
+
 def test_gateways_that_forward_everything_they_hear_have_no_floor(db, tmp_path):
     replay(tmp_path, RadioModel())
     assert not Receiver.objects.exclude(detection_floor_dbm=None).exists()
+    assert all(c.floor_dbm is None for c in LocationPipeline(notify=False).engine.gateway_clocks().values())

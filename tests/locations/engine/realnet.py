@@ -61,8 +61,10 @@ def run_network(
     drop=None,
     specs=None,
     setup=None,
+    floors: dict[str, float | None] | None = None,
 ) -> Outcome:
-    """drop(sighting) -> True removes a sighting before delivery (a receiver that is dark)."""
+    """drop(sighting) -> True removes a sighting before delivery (a receiver that is dark); floors: detection
+    floors the engine resumes (LocationEngine.resume_floors, as after a restart)."""
     plan = build_plan("double_loaded", receivers=receivers, seed=seed)
     motion_model = MotionModel(**{"rest_median_s": 120.0, "rest_bounds_s": (40.0, 600.0), **(motion or {})})
     sim = Simulator(
@@ -77,6 +79,8 @@ def run_network(
         setup(sim, plan)
     network = GatewayDelivery(DeliveryModel(**(delivery or {})), seed=seed + 100)
     engine = LocationEngine(plan, config)
+    if floors is not None:
+        engine.resume_floors(floors)
     out = Outcome(engine, sim)
     out.plan = plan
     out.delivered = []

@@ -3,6 +3,7 @@ gateway that forwards only readings at or above a filter says nothing by not rep
 below it, and the engine learns that filter from what the gateway reports (EngineConfig.detection_floor)."""
 
 import numpy as np
+import pytest
 
 from locations.engine import EngineConfig, LocationEngine
 from locations.engine.plan import FLOOR_BINS, FLOOR_BINS_FROM_DBM, detection_floors
@@ -80,3 +81,26 @@ def test_replaying_the_sightings_reproduces_the_live_run_while_the_floors_are_le
     live = run_network(receivers="every_other", tags=20, seconds=420, seed=3, radio=FILTERED, config=config)
     assert live.engine.stats.floor_updates >= 1
     assert np.array_equal(replay_of(live).plan.rx_floor_db, live.engine.plan.rx_floor_db)
+
+
+def test_a_restarted_engine_resumes_the_floors_it_had_learnt_and_keeps_them_while_it_relearns():
+    """A filter is a setting of the gateway: a worker that restarts (LocationPipeline stores the floors on the
+    receiver rows and resumes them) judges its first windows as the engine before it did, instead of taking
+    a filtered receiver's silence for evidence against the room for minutes. Short of enough reports to judge
+    a receiver (floor_min_readings over detection_floor_epochs), the floor it resumed is kept."""
+    learnt = run_network(receivers="every", tags=20, seconds=420, seed=2, radio=FILTERED)
+    floors = {g: c.floor_dbm for g, c in learnt.engine.gateway_clocks().items()}
+    assert sum(f == -88.0 for f in floors.values()) >= 25
+    fresh = run_network(receivers="every", tags=20, seconds=180, seed=2, radio=FILTERED)
+    resumed = run_network(receivers="every", tags=20, seconds=180, seed=2, radio=FILTERED, floors=floors)
+    assert fresh.engine.plan.rx_floor_db is None  # three minutes are too few to learn a floor
+    assert {g: c.floor_dbm for g, c in resumed.engine.gateway_clocks().items()} == floors
+    assert resumed.engine._co.sum() < fresh.engine._co.sum()  # not waiting for receivers below their filter
+    assert resumed.settled_accuracy() > fresh.settled_accuracy()
+    assert resumed.settled_accuracy() >= 0.995
+
+
+def test_floors_are_resumed_before_the_first_sighting_only():
+    out = run_network(receivers="every", tags=2, seconds=5, seed=2)
+    with pytest.raises(RuntimeError, match="before the first sighting"):
+        out.engine.resume_floors({})
