@@ -202,6 +202,18 @@ class Receiver(models.Model):
     def __str__(self):
         return self.gateway_id
 
+    def save(self, *args, **kwargs):
+        """A learnt calibration is a correction of the rssi_at_1m it was learnt against: when that changes (an
+        administrator enters the measured value, a floor plan import), the correction is dropped, so that a
+        restarted engine does not apply it on top of the new value (it relearns what is left)."""
+        if self.pk is not None and self.calibration_db is not None:
+            before = type(self).objects.filter(pk=self.pk).values_list("rssi_at_1m", flat=True).first()
+            if before is not None and before != self.rssi_at_1m:
+                self.calibration_db = None
+                if kwargs.get("update_fields") is not None:
+                    kwargs["update_fields"] = {*kwargs["update_fields"], "calibration_db"}
+        super().save(*args, **kwargs)
+
 
 class RoomInterval(models.Model):
     """One stay of one asset in one room: the location history (docs/design.md §5).

@@ -380,9 +380,14 @@ RESTORE_HISTORY_S = 600.0
 class LocationPipeline:
     """One engine fed from every ingest front, persisting to the database. Thread-safe."""
 
-    def __init__(self, *, config: EngineConfig | None = None, notify: bool = True):
+    def __init__(self, *, config: EngineConfig | None = None, notify: bool = True, resume_learnt: bool = True):
+        """resume_learnt: start the engine from what was learnt about the receivers and stored on their rows
+        (LocationEngine.resume_learnt). An engine worker rebuilding after a failure passes False: it replays its
+        unacknowledged entries, which must be decided as the uninterrupted run decided them, not with what was
+        learnt later."""
         self.config = config
         self.notify = notify
+        self.resume_learnt = resume_learnt
         self._lock = threading.RLock()
 
         self.seen_write_s = float(settings.LOCATION_SEEN_WRITE_SECONDS)
@@ -413,10 +418,15 @@ class LocationPipeline:
         # The engine follows each gateway's delivery order per queue shard (EngineConfig.delivery_streams).
         config = dataclasses.replace(self.config or EngineConfig(), delivery_streams=settings.INGEST_SHARDS)
         self.engine = LocationEngine(self.plan, config)
-        # The receivers' detection floors (their rssi filters) as last learnt and stored on their rows
-        # (_store_engine_estimates; reload() stores them before it rebuilds): not relearnt over minutes.
-        stored = Receiver.objects.filter(gateway_id__in=self.known_gateways, detection_floor_dbm__isnull=False)
-        self.engine.resume_floors(dict(stored.values_list("gateway_id", "detection_floor_dbm")))
+        # What was learnt about the receivers (their rssi filters, their calibrations), as last stored on their
+        # rows (_store_engine_estimates; reload() stores it before it rebuilds): not relearnt over minutes.
+        stored = Receiver.objects.filter(gateway_id__in=self.known_gateways).values_list(
+            "gateway_id", "detection_floor_dbm", "calibration_db"
+        )
+        learnt = [(g, floor, cal) for g, floor, cal in stored if floor is not None or cal] if self.resume_learnt else []
+        self.engine.resume_learnt(
+            floors_dbm={g: floor for g, floor, _ in learnt}, calibration_db={g: cal for g, _, cal in learnt}
+        )
         self._rows = {}
         self._held = {}
         self._load_all_tags()
@@ -798,7 +808,8 @@ class LocationPipeline:
         if not final and now - stored_at < ENGINE_ESTIMATES_EVERY_S:
             return
 
-        receivers_store_engine_estimates(self.engine.gateway_clocks(), now=datetime.now(UTC))
+        built_with = {r.gateway_id: r.rssi_at_1m for r in self.plan.receivers}
+        receivers_store_engine_estimates(self.engine.gateway_clocks(), now=datetime.now(UTC), rssi_at_1m=built_with)
         self._estimates_stored = (stats.clock_updates, stats.calibration_updates, stats.floor_updates, now)
 
     def _due(self, ts: float, written: float) -> bool:
@@ -1581,12 +1592,12 @@ _default: LocationPipeline | None = None
 _default_lock = threading.Lock()
 
 
-def get_pipeline() -> LocationPipeline:
+def get_pipeline(*, resume_learnt: bool = True) -> LocationPipeline:
     """The in-process pipeline that the embedded ingest fronts share (built on first use)."""
     global _default
     with _default_lock:
         if _default is None:
-            _default = LocationPipeline()
+            _default = LocationPipeline(resume_learnt=resume_learnt)
         return _default
 
 

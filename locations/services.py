@@ -54,11 +54,12 @@ class FloorplanImportResult:
     receivers: ImportCounts = field(default_factory=ImportCounts)
 
 
-def receivers_store_engine_estimates(clocks, *, now) -> int:
+def receivers_store_engine_estimates(clocks, *, now, rssi_at_1m: dict[str, float] | None = None) -> int:
     """Persist what the location engine learnt per gateway (``engine.gateway_clocks()``: its clock offset
-    , receiver calibration and detection floor), for the admin, the API, the health detail and the
-    gateway-clock alert.
-    Returns how many receivers were updated."""
+    , receiver calibration and detection floor), for the admin, the API, the health detail, the
+    gateway-clock alert, and the next engine (``LocationPipeline`` resumes the floors and calibrations).
+    ``rssi_at_1m``: the values the engine was built with; a calibration learnt against another value than the
+    row's (changed since) is not stored (Receiver.save). Returns how many receivers were updated."""
     rows = list(Receiver.objects.filter(gateway_id__in=list(clocks)))
     for receiver in rows:
         clock = clocks[receiver.gateway_id]
@@ -66,7 +67,8 @@ def receivers_store_engine_estimates(clocks, *, now) -> int:
             receiver.clock_offset_s = clock.offset_s
             receiver.clock_pairs = clock.pairs
             receiver.clock_estimated_at = now
-        receiver.calibration_db = clock.calibration_db
+        current = rssi_at_1m is None or rssi_at_1m.get(receiver.gateway_id) == receiver.rssi_at_1m
+        receiver.calibration_db = clock.calibration_db if current else None
         receiver.detection_floor_dbm = clock.floor_dbm
     Receiver.objects.bulk_update(
         rows, ["clock_offset_s", "clock_pairs", "clock_estimated_at", "calibration_db", "detection_floor_dbm"]

@@ -50,6 +50,9 @@ PASSAGE_TYPES = frozenset({"corridor", "lobby", "hallway"})  # rooms people walk
 _CHUNK_ELEMENTS = 1_500_000  # windows x samples x receivers per likelihood chunk
 _FRONTIER_RANK = 3  # the frontier is the 3rd most advanced gateway: one or two cannot move it
 _TRUST_BATCHES = 8  # batches of a gateway seen before its order of delivery is trusted (close_on_progress)
+# A resumed calibration (resume_learnt) counts as this many readings of its receiver: it holds until the
+# receiver has been heard about as often again, then new readings take over (calibration_prior_n is 10).
+RESUMED_READINGS = 100.0
 
 
 @dataclass(slots=True)
@@ -762,7 +765,7 @@ class LocationEngine:
         histogram = np.sum(parts, axis=0).reshape(n_gw, FLOOR_BINS)
         floors = detection_floors(histogram, cfg)
         # Too few reports to judge: keep what is applied (a filter is a setting of the gateway; it does not go
-        # away when the receiver is quiet, nor when the worker restarts: resume_floors).
+        # away when the receiver is quiet, nor when the worker restarts: resume_learnt).
         floors = np.where(histogram.sum(axis=1) >= cfg.floor_min_readings, floors, self._floor_applied)
         if np.array_equal(floors, self._floor_applied):
             return
@@ -771,29 +774,56 @@ class LocationEngine:
         self._set_waits()
         self.stats.floor_updates += 1
 
-    def resume_floors(self, floors_dbm: Mapping[str, float | None]) -> int:
-        """Start from the detection floors an earlier engine learnt (``gateway_clocks()``'s ``floor_dbm``, which
-        the pipeline stores on the receiver rows), instead of the configured sensitivity for the minutes it
-        takes to relearn them. A floor is a setting of the gateway (its rssi filter), so it outlives a restart;
-        it is kept until the receiver's reports of the last ``detection_floor_epochs`` are enough to judge
-        (``floor_min_readings``), then learnt as usual. Before the first push only: a replay seeded the same way
-        decides as the run. Returns how many receivers start with a floor."""
+    def resume_learnt(
+        self,
+        *,
+        floors_dbm: Mapping[str, float | None] | None = None,
+        calibration_db: Mapping[str, float | None] | None = None,
+    ) -> int:
+        """Start from what an earlier engine learnt about the receivers (``gateway_clocks()``'s ``floor_dbm`` and
+        ``calibration_db``, which the pipeline stores on the receiver rows) instead of relearning it over
+        minutes of traffic after a restart. Before the first push only: a replay seeded the same way decides as
+        the run. Returns how many receivers start with something learnt.
+
+        - A detection floor is a setting of the gateway (its rssi filter). It is kept until the receiver's
+          reports of the last ``detection_floor_epochs`` are enough to judge it (``floor_min_readings``), then
+          learnt as usual.
+        - A calibration counts as ``RESUMED_READINGS`` readings of the receiver that said so (from
+          ``calibration_min_tags`` tags): new readings take over as they come."""
         if self._cal_epoch is not None or self.stats.accepted:
-            raise RuntimeError("resume_floors: only before the first sighting is pushed")
-        if not self.config.detection_floor:
-            return 0
-        floors = np.zeros_like(self._floor_applied)
-        index = self.plan.gateway_index
-        for gateway_id, floor in floors_dbm.items():
-            i = index.get(gateway_id)
-            if i is not None and floor is not None and math.isfinite(floor):
-                floors[i] = max(0.0, floor - self.config.sensitivity_dbm)
+            raise RuntimeError("resume_learnt: only before the first sighting is pushed")
+        cfg, index = self.config, self.plan.gateway_index
+
+        def column(values: Mapping[str, float | None] | None) -> tuple[np.ndarray, np.ndarray]:
+            out, given = np.zeros(len(self._floor_applied)), np.zeros(len(self._floor_applied), dtype=bool)
+            for gateway_id, value in (values or {}).items():
+                i = index.get(gateway_id)
+                if i is not None and value is not None and math.isfinite(value):
+                    out[i], given[i] = value, True
+            return out, given
+
+        floors, has_floor = column(floors_dbm if cfg.detection_floor else None)
+        floors = np.where(has_floor, np.maximum(floors - cfg.sensitivity_dbm, 0.0), 0.0).astype(np.float32)
         if floors.any():
             self._floor_applied = floors
             set_detection_floors(self.plan, floors)
             self._set_waits()
             self.stats.floor_updates += 1
-        return int(np.count_nonzero(floors))
+        cal, has_cal = column(calibration_db if cfg.calibration else None)
+        cal = np.clip(cal, -cfg.calibration_max_db, cfg.calibration_max_db)
+        if has_cal.any():
+            base_sum, base_n, base_upto = self._cal_base
+            weight = np.where(has_cal, RESUMED_READINGS, 0.0)
+            # _calibrate's total / (count + calibration_prior_n) is then the resumed value until new readings come.
+            prior = np.where(has_cal, cfg.calibration_prior_n, 0.0)
+            self._cal_base = (base_sum + cal * (weight + prior), base_n + weight, base_upto)
+            tags = np.maximum(self._cal_tag_count, cfg.calibration_min_tags)
+            self._cal_tag_count = np.where(has_cal, tags, self._cal_tag_count)
+            if np.abs(cal).max() > 0:
+                refresh_miss_tables(self.plan, cal - self._cal_applied)
+                self._cal_applied = cal
+                self.stats.calibration_updates += 1
+        return int(np.count_nonzero((floors > 0) | (has_cal & (cal != 0))))
 
     def _count_reports(self, gateway: np.ndarray, rssi: np.ndarray) -> None:
         """Add the reported rssi of the current epoch's windows to its detection-floor histogram."""

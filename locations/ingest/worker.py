@@ -133,7 +133,7 @@ class EngineWorker:
         self,
         queue,
         *,
-        pipeline_factory: Callable[[], object],
+        pipeline_factory: Callable[..., object],
         name: str | None = None,
         read_count: int = 500,
         max_feed: int = 2000,
@@ -615,8 +615,10 @@ class EngineWorker:
 
     # ----------------------------------------------------------------- recovery
 
-    def _build_pipeline(self) -> None:
-        self.pipeline = self.pipeline_factory()
+    def _build_pipeline(self, *, rebuild: bool = False) -> None:
+        # A rebuild replays the unacknowledged entries: the new engine must decide them as the one before did,
+        # so it relearns the receivers from them instead of resuming what the rows say now (LocationPipeline).
+        self.pipeline = self.pipeline_factory(resume_learnt=False) if rebuild else self.pipeline_factory()
         self._ack_margin = None
         self._fed = False
         self._max_ts = -math.inf
@@ -625,7 +627,7 @@ class EngineWorker:
     def _rebuild_and_replay(self, *, reason: str) -> None:
         self.stats.rebuilds += 1
         logger.info("worker %s: rebuilding the pipeline (%s)", self.name, reason)
-        self._build_pipeline()
+        self._build_pipeline(rebuild=True)
         self._buffers.clear()
         self._inflight.clear()
         self._backlogged.clear()
@@ -725,9 +727,9 @@ def live_engine_config():
     return EngineConfig(allowed_lateness_s=max(cap, default.min_lateness_s))
 
 
-def live_pipeline():
+def live_pipeline(*, resume_learnt: bool = True):
     """A pipeline for a live engine worker (run_engine)."""
-    return pipeline.LocationPipeline(config=live_engine_config())
+    return pipeline.LocationPipeline(config=live_engine_config(), resume_learnt=resume_learnt)
 
 
 def in_process_pipeline():
@@ -736,9 +738,9 @@ def in_process_pipeline():
     return pipeline.get_pipeline()
 
 
-def rebuilt_in_process_pipeline():
+def rebuilt_in_process_pipeline(*, resume_learnt: bool = False):
     pipeline.reset_pipeline()
-    return pipeline.get_pipeline()
+    return pipeline.get_pipeline(resume_learnt=resume_learnt)
 
 
 def ensure_in_process_worker(queue) -> None:
@@ -755,11 +757,11 @@ def ensure_in_process_worker(queue) -> None:
         def loop():
             first = [True]
 
-            def factory():
+            def factory(*, resume_learnt: bool = True):
                 if first[0]:
                     first[0] = False
                     return in_process_pipeline()
-                return rebuilt_in_process_pipeline()
+                return rebuilt_in_process_pipeline(resume_learnt=resume_learnt)
 
             worker = EngineWorker(queue, pipeline_factory=factory, name="in-process", block_ms=500)
             try:

@@ -19,6 +19,7 @@ from django.core.management import call_command
 
 from declarations.room_types import RoomType
 from declarations.tag_ids import format_tag_id
+from locations.models import Receiver
 from locations.pipeline import site_plan_from_db
 from locations.simulator import MotionModel, SimTag, Simulator, format_ts, gateway_bodies
 from tests.factories import AssetFactory, Hospital, TagFactory, build_hospital
@@ -43,6 +44,19 @@ def make_ward(*, site_code="ward-site", building_code="north", floor_code="4") -
         floors={"4": {"building": "north", "code": floor_code, "level": 4, "name": "Floor 4"}},
         rooms={code: {"floor": "4", "room_type": kind, "box": box} for code, (kind, box) in ROOMS.items()},
         receivers=True,
+    )
+
+
+def forget_receivers() -> None:
+    """The receivers as before any sighting: nothing heard, nothing learnt (a pipeline built afterwards would
+    otherwise resume the calibrations and detection floors of the run before: LocationEngine.resume_learnt)."""
+    Receiver.objects.update(
+        last_heard=None,
+        clock_offset_s=None,
+        clock_pairs=0,
+        clock_estimated_at=None,
+        calibration_db=None,
+        detection_floor_dbm=None,
     )
 
 

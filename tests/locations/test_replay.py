@@ -11,10 +11,10 @@ from django.core.management.base import CommandError
 
 from assets.models import Asset, Tag
 from declarations.tag_ids import format_tag_id
-from locations.models import Receiver, RoomInterval
+from locations.models import RoomInterval
 from locations.pipeline import site_plan_from_db
 from locations.simulator import MotionModel, SimTag, Simulator, gateway_bodies
-from tests.locations.sim_hospital import T0, body, make_ward, tagged_asset
+from tests.locations.sim_hospital import T0, body, forget_receivers, make_ward, tagged_asset
 
 TAG_ID = "c3000000010a"
 MOVE_AT = 120.0
@@ -100,7 +100,7 @@ def test_the_same_file_into_a_fresh_database_gives_the_same_history(tmp_path, wa
         current_room=None, location_confidence=None, located_at=None, position_x=None, position_y=None, last_seen=None
     )
     Tag.objects.update(last_seen=None, battery_percent=None)
-    Receiver.objects.update(last_heard=None)
+    forget_receivers()
 
     replay(tmp_path / "day.jsonl")
     pump.refresh_from_db()

@@ -12,7 +12,7 @@ from locations import pipeline as pipeline_module
 from locations.models import LocationOutbox, Receiver, RoomInterval
 from locations.pipeline import _LOCATION_FIELDS
 from tests.locations.ingest.scenario import NO_LOCATION
-from tests.locations.sim_hospital import make_ward, tagged_asset
+from tests.locations.sim_hospital import forget_receivers, make_ward, tagged_asset
 from tests.locations.test_replay import TAG_ID, record
 
 BUSY = ["c3000000020a", "c3000000020b", "c3000000020c", "c3000000020d"]
@@ -58,7 +58,7 @@ def fresh_database():
     LocationOutbox.objects.all().delete()
     Asset.objects.update(**NO_LOCATION)
     Tag.objects.update(last_seen=None, battery_percent=None)
-    Receiver.objects.update(last_heard=None)
+    forget_receivers()
     with connection.cursor() as cursor:
         for model in (RoomInterval, LocationOutbox):
             cursor.execute(f"ALTER SEQUENCE {model._meta.db_table}_id_seq RESTART WITH 1")

@@ -22,7 +22,7 @@ from locations.pipeline import (
     replay_lines,
     replay_steps,
 )
-from tests.locations.sim_hospital import T0, body, format_ts, make_ward, tagged_asset
+from tests.locations.sim_hospital import T0, body, forget_receivers, format_ts, make_ward, tagged_asset
 from tests.locations.test_replay import TAG_ID, record
 
 BUSY = ["c3000000020a", "c3000000020b", "c3000000020c"]
@@ -131,7 +131,7 @@ def fresh_database():
         current_room=None, location_confidence=None, located_at=None, position_x=None, position_y=None, last_seen=None
     )
     Tag.objects.update(last_seen=None, battery_percent=None)
-    Receiver.objects.update(last_heard=None, clock_offset_s=0.0, calibration_db=0.0)
+    forget_receivers()
 
 
 def test_process_reader_inline_reader_and_sighting_objects_leave_the_same_history(tmp_path, ward, tagged):

@@ -61,10 +61,10 @@ def run_network(
     drop=None,
     specs=None,
     setup=None,
-    floors: dict[str, float | None] | None = None,
+    learnt: dict | None = None,
 ) -> Outcome:
-    """drop(sighting) -> True removes a sighting before delivery (a receiver that is dark); floors: detection
-    floors the engine resumes (LocationEngine.resume_floors, as after a restart)."""
+    """drop(sighting) -> True removes a sighting before delivery (a receiver that is dark); learnt: what the
+    engine resumes (LocationEngine.resume_learnt's keywords, as after a restart)."""
     plan = build_plan("double_loaded", receivers=receivers, seed=seed)
     motion_model = MotionModel(**{"rest_median_s": 120.0, "rest_bounds_s": (40.0, 600.0), **(motion or {})})
     sim = Simulator(
@@ -79,8 +79,8 @@ def run_network(
         setup(sim, plan)
     network = GatewayDelivery(DeliveryModel(**(delivery or {})), seed=seed + 100)
     engine = LocationEngine(plan, config)
-    if floors is not None:
-        engine.resume_floors(floors)
+    if learnt is not None:
+        engine.resume_learnt(**learnt)
     out = Outcome(engine, sim)
     out.plan = plan
     out.delivered = []

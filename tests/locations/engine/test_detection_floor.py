@@ -88,11 +88,12 @@ def test_a_restarted_engine_resumes_the_floors_it_had_learnt_and_keeps_them_whil
     receiver rows and resumes them) judges its first windows as the engine before it did, instead of taking
     a filtered receiver's silence for evidence against the room for minutes. Short of enough reports to judge
     a receiver (floor_min_readings over detection_floor_epochs), the floor it resumed is kept."""
-    learnt = run_network(receivers="every", tags=20, seconds=420, seed=2, radio=FILTERED)
-    floors = {g: c.floor_dbm for g, c in learnt.engine.gateway_clocks().items()}
+    before = run_network(receivers="every", tags=20, seconds=420, seed=2, radio=FILTERED)
+    floors = {g: c.floor_dbm for g, c in before.engine.gateway_clocks().items()}
     assert sum(f == -88.0 for f in floors.values()) >= 25
     fresh = run_network(receivers="every", tags=20, seconds=180, seed=2, radio=FILTERED)
-    resumed = run_network(receivers="every", tags=20, seconds=180, seed=2, radio=FILTERED, floors=floors)
+    learnt = {"floors_dbm": floors}
+    resumed = run_network(receivers="every", tags=20, seconds=180, seed=2, radio=FILTERED, learnt=learnt)
     assert fresh.engine.plan.rx_floor_db is None  # three minutes are too few to learn a floor
     assert {g: c.floor_dbm for g, c in resumed.engine.gateway_clocks().items()} == floors
     assert resumed.engine._co.sum() < fresh.engine._co.sum()  # not waiting for receivers below their filter
@@ -103,4 +104,4 @@ def test_a_restarted_engine_resumes_the_floors_it_had_learnt_and_keeps_them_whil
 def test_floors_are_resumed_before_the_first_sighting_only():
     out = run_network(receivers="every", tags=2, seconds=5, seed=2)
     with pytest.raises(RuntimeError, match="before the first sighting"):
-        out.engine.resume_floors({})
+        out.engine.resume_learnt(floors_dbm={})

@@ -10,9 +10,9 @@ from __future__ import annotations
 import difflib
 
 from locations.ingest.front import accept_body
-from locations.models import LocationOutbox, Receiver, RoomInterval
+from locations.models import LocationOutbox, RoomInterval
 from locations.simulator import format_ts
-from tests.locations.sim_hospital import T0, tagged_asset
+from tests.locations.sim_hospital import T0, forget_receivers, tagged_asset
 
 ROUTE = ["A", "B", "C", "COR"]
 # Decisive signals (a tag close under its room's receiver, the others faint through the walls): the story
@@ -120,7 +120,7 @@ def forget_locations(assets: dict) -> None:
     for asset in assets.values():
         type(asset).objects.filter(pk=asset.pk).update(**NO_LOCATION)
         type(asset.tag).objects.filter(pk=asset.tag.pk).update(last_seen=None, battery_percent=None)
-    Receiver.objects.update(last_heard=None)
+    forget_receivers()
 
     LocationOutbox.objects.all().delete()
 

@@ -136,11 +136,11 @@ def test_a_driver_error_while_rebuilding_is_retried_not_fatal(assets, stream, mo
             raise OperationalError("terminating connection due to administrator command")
         return real_process(self, watermark, **kwargs)
 
-    def flaky_factory():
+    def flaky_factory(**kwargs):
         calls["built"] += 1
         if calls["built"] == 2:  # the first rebuild: the connection dies under the restore
             raise connection.Database.OperationalError("terminating connection due to administrator command")
-        return LocationPipeline()
+        return LocationPipeline(**kwargs)
 
     monkeypatch.setattr(LocationPipeline, "process", flaky_process)
     worker = EngineWorker(queue, pipeline_factory=flaky_factory, read_count=10, backoff_max_s=0.05, commit_interval_s=0)
