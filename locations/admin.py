@@ -34,6 +34,7 @@ class FloorFilter(BuildingFloorFilter):
 class SiteAdmin(admin.ModelAdmin):
     list_display = ["code", "name"]
     search_fields = ["code", "name"]
+    readonly_fields = ["radio_path_loss_exponent", "radio_wall_loss_db"]
 
 
 @admin.register(Building)

@@ -16,6 +16,25 @@ class Site(models.Model):
     updated_at = models.DateTimeField(
         auto_now=True, help_text=_("Last change (FHIR meta.lastUpdated)."), verbose_name=_("updated at")
     )
+    # The site's radio as the location engine learnt it (docs/location-engine.md, "Method", 6); a restarted
+    # engine starts from it.
+    radio_path_loss_exponent = models.FloatField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text=_(
+            "Learnt by the location engine: how fast the signal fades with distance here (the default is 2.2). "
+            "Blank: not learnt yet."
+        ),
+        verbose_name=_("learnt path-loss exponent"),
+    )
+    radio_wall_loss_db = models.FloatField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text=_("Learnt by the location engine: the signal lost through one wall (the default is 4 dB)."),
+        verbose_name=_("learnt loss per wall dB"),
+    )
 
     class Meta:
         verbose_name = gettext_lazy("site")

@@ -80,7 +80,7 @@ from locations.ingest.codec import (
     validate_decoded,
 )
 from locations.ingest.queue import shard_of
-from locations.models import Floor, LocationOutbox, Receiver, Room, RoomInterval
+from locations.models import Building, Floor, LocationOutbox, Receiver, Room, RoomInterval, Site
 from locations.outbox import outbox_row
 from locations.services import receivers_store_engine_estimates
 from locations.signals import RoomChange, TagReport
@@ -418,19 +418,32 @@ class LocationPipeline:
         # The engine follows each gateway's delivery order per queue shard (EngineConfig.delivery_streams).
         config = dataclasses.replace(self.config or EngineConfig(), delivery_streams=settings.INGEST_SHARDS)
         self.engine = LocationEngine(self.plan, config)
-        # What was learnt about the receivers (their rssi filters, their calibrations), as last stored on their
-        # rows (_store_engine_estimates; reload() stores it before it rebuilds): not relearnt over minutes.
-        stored = Receiver.objects.filter(gateway_id__in=self.known_gateways).values_list(
-            "gateway_id", "detection_floor_dbm", "calibration_db"
-        )
-        learnt = [(g, floor, cal) for g, floor, cal in stored if floor is not None or cal] if self.resume_learnt else []
-        self.engine.resume_learnt(
-            floors_dbm={g: floor for g, floor, _ in learnt}, calibration_db={g: cal for g, _, cal in learnt}
-        )
+        buildings = {floor.building_id for floor in self.plan.floors}
+        self._sites = set(Building.objects.filter(pk__in=buildings).values_list("site_id", flat=True))
+        if self.resume_learnt:
+            self._resume_learnt()
         self._rows = {}
         self._held = {}
         self._load_all_tags()
         self.restore_from_db()
+
+    def _resume_learnt(self) -> None:
+        """Start the engine from what the one before it learnt, as _store_engine_estimates stored it (reload()
+        stores it before it rebuilds): the receivers' rssi filters and calibrations, on their rows, and the
+        site's radio, on its row. Not relearnt over minutes of traffic after every restart."""
+        floors, calibrations = {}, {}
+        stored = Receiver.objects.filter(gateway_id__in=self.known_gateways)
+        for gateway_id, floor, calibration in stored.values_list("gateway_id", "detection_floor_dbm", "calibration_db"):
+            floors[gateway_id], calibrations[gateway_id] = floor, calibration
+        radio = (
+            Site.objects.filter(
+                pk__in=self._sites, radio_path_loss_exponent__isnull=False, radio_wall_loss_db__isnull=False
+            )
+            .order_by("code")
+            .values_list("radio_path_loss_exponent", "radio_wall_loss_db")
+            .first()
+        )
+        self.engine.resume_learnt(floors_dbm=floors, calibration_db=calibrations, radio_fit=radio)
 
     def _load_all_tags(self) -> None:
         self._write_pending()  # a group's tag writes first: the reload reads the database
@@ -790,6 +803,9 @@ class LocationPipeline:
             self._radio_fit_logged = stats.radio_fit_updates
             exponent, wall_db = self.engine.radio_fit
             logger.info("the site's radio, learnt: path-loss exponent %.2f, %.1f dB per wall", exponent, wall_db)
+            Site.objects.filter(pk__in=self._sites).update(
+                radio_path_loss_exponent=exponent, radio_wall_loss_db=wall_db
+            )
         if stats.floor_updates != self._floors_logged:
             self._floors_logged = stats.floor_updates
             floors = Counter(c.floor_dbm for c in self.engine.gateway_clocks().values() if c.floor_dbm is not None)

@@ -779,6 +779,7 @@ class LocationEngine:
         *,
         floors_dbm: Mapping[str, float | None] | None = None,
         calibration_db: Mapping[str, float | None] | None = None,
+        radio_fit: tuple[float, float] | None = None,
     ) -> int:
         """Start from what an earlier engine learnt about the receivers (``gateway_clocks()``'s ``floor_dbm`` and
         ``calibration_db``, which the pipeline stores on the receiver rows) instead of relearning it over
@@ -789,7 +790,9 @@ class LocationEngine:
           reports of the last ``detection_floor_epochs`` are enough to judge it (``floor_min_readings``), then
           learnt as usual.
         - A calibration counts as ``RESUMED_READINGS`` readings of the receiver that said so (from
-          ``calibration_min_tags`` tags): new readings take over as they come."""
+          ``calibration_min_tags`` tags): new readings take over as they come.
+        - The site's radio (``radio_fit``: path-loss exponent and dB per wall, as ``engine.radio_fit``) is the
+          fit the steps start from, without the first wide search."""
         if self._cal_epoch is not None or self.stats.accepted:
             raise RuntimeError("resume_learnt: only before the first sighting is pushed")
         cfg, index = self.config, self.plan.gateway_index
@@ -802,6 +805,9 @@ class LocationEngine:
                     out[i], given[i] = value, True
             return out, given
 
+        if cfg.radio_fit and radio_fit is not None:
+            self._radio_fit.resume(*radio_fit)
+            self.stats.radio_fit_updates = self._radio_fit.updates
         floors, has_floor = column(floors_dbm if cfg.detection_floor else None)
         floors = np.where(has_floor, np.maximum(floors - cfg.sensitivity_dbm, 0.0), 0.0).astype(np.float32)
         if floors.any():

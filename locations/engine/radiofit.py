@@ -70,6 +70,21 @@ class RadioFit:
         # epoch -> the fit its windows are judged with (exponent change, dB per wall change, searched wide)
         self._fits: dict[int, tuple[float, float, bool]] = {}
         self._states: dict[tuple, tuple] = {}  # (fit, tables version) -> the plan's arrays under it
+        self._initial: tuple[float, float, bool] = (0.0, 0.0, False)  # the fit before any epoch's step
+
+    def resume(self, exponent: float, wall_db: float) -> None:
+        """Start from a fit learnt before (the site's path-loss exponent and loss per wall, absolute), within the
+        fit's bounds, and step from it with the 8 neighbours (no wide search: the building is known)."""
+        cfg = self.config
+        d_exponent = float(
+            np.clip(exponent - cfg.path_loss_exponent, -cfg.radio_fit_max_exponent, cfg.radio_fit_max_exponent)
+        )
+        d_wall = float(np.clip(wall_db - cfg.wall_loss_db, 1.0 - cfg.wall_loss_db, cfg.radio_fit_max_wall_db))
+        self._initial = (round(d_exponent, 6), round(d_wall, 6), True)
+        if any(self._initial[:2]):
+            refresh_radio_fit(self.plan, d_exponent, d_wall)
+            self.applied = np.array(self._initial[:2])
+            self.updates += 1
 
     @property
     def values(self) -> tuple[float, float]:
@@ -105,7 +120,7 @@ class RadioFit:
         if state is None:
             earlier = [k for k in self._fits if k < epoch]
             last = max(earlier) if earlier else None
-            state = self._fits[last] if last is not None else (0.0, 0.0, False)
+            state = self._fits[last] if last is not None else self._initial
             first = epoch if last is None else last + 1
             for e in range(first, epoch + 1):
                 state = self._next(state, e, likelihood)

@@ -1,5 +1,6 @@
 """What the engine learnt about the receivers outlives the worker (real PostgreSQL): the pipeline stores it on
 the receiver rows and the next engine starts from it (LocationPipeline._build, LocationEngine.resume_learnt).
+The site's radio (the path-loss exponent and loss per wall the engine learnt) is stored on the site's row.
 A learnt calibration is a correction of the rssi_at_1m it was learnt against, so it is dropped when that
 value changes, and never written back over the new one by an engine built before the change."""
 
@@ -8,7 +9,7 @@ from datetime import UTC, datetime
 from locations.engine.engine import GatewayClock
 from locations.ingest.queue import InMemoryQueue
 from locations.ingest.worker import EngineWorker
-from locations.models import Receiver
+from locations.models import Receiver, Site
 from locations.pipeline import LocationPipeline
 from locations.services import receivers_store_engine_estimates
 from tests.locations.sim_hospital import make_ward
@@ -85,3 +86,17 @@ def test_an_engine_worker_resumes_when_it_starts_and_relearns_when_it_rebuilds_t
     worker._rebuild_and_replay(reason="database error")
     assert worker.pipeline.engine.gateway_clocks()[hot.gateway_id].calibration_db == 0.0
     worker.stop()
+
+
+def test_the_sites_radio_is_stored_on_its_row_and_a_restarted_worker_starts_from_it(db):
+    make_ward()
+    site = Site.objects.get()
+    assert (site.radio_path_loss_exponent, site.radio_wall_loss_db) == (None, None)
+    first = LocationPipeline(notify=False)
+    assert first.engine.radio_fit == (2.2, 4.0)  # the configured model
+    first.engine.resume_learnt(radio_fit=(2.5, 7.0))  # as if it had learnt it from its traffic
+    first.process(None)
+    site.refresh_from_db()
+    assert (site.radio_path_loss_exponent, site.radio_wall_loss_db) == (2.5, 7.0)
+    assert LocationPipeline(notify=False).engine.radio_fit == (2.5, 7.0)
+    assert LocationPipeline(notify=False, resume_learnt=False).engine.radio_fit == (2.2, 4.0)

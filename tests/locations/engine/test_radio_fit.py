@@ -3,6 +3,7 @@ than the configured 4 dB is learnt from the sightings, and its rooms without a r
 then placed as well as the true model would (locations/engine/radiofit.py)."""
 
 import numpy as np
+import pytest
 
 from locations.engine import EngineConfig
 from tests.locations.engine.realnet import replay_of, run_network
@@ -49,3 +50,19 @@ def test_a_few_windows_move_nothing():
     out = run_network(receivers="every_other", tags=3, seconds=400, seed=4, radio=HEAVY_WALLS)
     assert out.engine.radio_fit == (2.2, 4.0)
     assert np.isclose(out.engine.plan.rx_exponent, 2.2).all()
+
+
+@pytest.mark.parametrize(("receivers", "seed"), [("every_other", 3), ("every_third", 1)])
+def test_a_restarted_engine_starts_from_the_fit_it_had_learnt(receivers, seed):
+    """The first four minutes after a restart, from scratch and resumed (LocationEngine.resume_learnt; the
+    pipeline stores the fit on the site's row): rooms without a receiver of their own are placed from the
+    first window instead of after the 500 windows the first fit needs."""
+    before = run_network(receivers=receivers, tags=20, seconds=600, seed=seed, radio=HEAVY_WALLS)
+    fit = before.engine.radio_fit
+    assert fit[1] >= 5.5  # it had learnt the thick walls
+    fresh = run_network(receivers=receivers, tags=20, seconds=240, seed=seed, radio=HEAVY_WALLS)
+    resumed = run_network(
+        receivers=receivers, tags=20, seconds=240, seed=seed, radio=HEAVY_WALLS, learnt={"radio_fit": fit}
+    )
+    assert resumed.settled_accuracy() >= fresh.settled_accuracy() + 0.03
+    assert abs(resumed.engine.radio_fit[1] - fit[1]) <= 1.0  # steps from it, no new wide search
