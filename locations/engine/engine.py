@@ -790,7 +790,8 @@ class LocationEngine:
           reports of the last ``detection_floor_epochs`` are enough to judge it (``floor_min_readings``), then
           learnt as usual.
         - A calibration counts as ``RESUMED_READINGS`` readings of the receiver that said so (from
-          ``calibration_min_tags`` tags): new readings take over as they come.
+          ``calibration_min_tags`` tags): new readings take over as they come. 0 is "not learnt": the receiver
+          learns from scratch.
         - The site's radio (``radio_fit``: path-loss exponent and dB per wall, as ``engine.radio_fit``) is the
           fit the steps start from, without the first wide search."""
         if self._cal_epoch is not None or self.stats.accepted:
@@ -816,6 +817,7 @@ class LocationEngine:
             self._set_waits()
             self.stats.floor_updates += 1
         cal, has_cal = column(calibration_db if cfg.calibration else None)
+        has_cal &= cal != 0.0  # 0: nothing learnt yet (gateway_clocks() says 0 for a receiver not calibrated)
         cal = np.clip(cal, -cfg.calibration_max_db, cfg.calibration_max_db)
         if has_cal.any():
             base_sum, base_n, base_upto = self._cal_base
@@ -829,7 +831,7 @@ class LocationEngine:
                 refresh_miss_tables(self.plan, cal - self._cal_applied)
                 self._cal_applied = cal
                 self.stats.calibration_updates += 1
-        return int(np.count_nonzero((floors > 0) | (has_cal & (cal != 0))))
+        return int(np.count_nonzero((floors > 0) | has_cal))
 
     def _count_reports(self, gateway: np.ndarray, rssi: np.ndarray) -> None:
         """Add the reported rssi of the current epoch's windows to its detection-floor histogram."""

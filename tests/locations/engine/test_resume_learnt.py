@@ -31,3 +31,19 @@ def test_what_is_resumed_names_only_the_receivers_of_the_plan():
     assert out.engine.resume_learnt(calibration_db={gateway: 2.5, "gw-gone": 4.0}, floors_dbm={"gw-gone": -88.0}) == 1
     clocks = out.engine.gateway_clocks()
     assert clocks[gateway].calibration_db == 2.5 and "gw-gone" not in clocks
+
+
+def test_a_calibration_of_zero_is_nothing_learnt_and_does_not_slow_the_learning():
+    """gateway_clocks() says 0 for a receiver not calibrated yet, and the pipeline stores that: resumed as a
+    hundred readings of 0, it would hold the receiver's real offset back for minutes."""
+    before = run_network(receivers="every_other", tags=30, seconds=600, seed=3, radio=OFF)
+    learnt = {g: c.calibration_db for g, c in before.engine.gateway_clocks().items()}
+    zeros = run_network(
+        receivers="every_other",
+        tags=30,
+        seconds=600,
+        seed=3,
+        radio=OFF,
+        learnt={"calibration_db": dict.fromkeys(learnt, 0.0)},
+    )
+    assert {g: c.calibration_db for g, c in zeros.engine.gateway_clocks().items()} == learnt
