@@ -825,7 +825,15 @@ class LocationPipeline:
             return
 
         built_with = {r.gateway_id: r.rssi_at_1m for r in self.plan.receivers}
-        receivers_store_engine_estimates(self.engine.gateway_clocks(), now=datetime.now(UTC), rssi_at_1m=built_with)
+        # An engine that did not resume (a worker rebuilt to replay) leaves the stored calibrations and floors
+        # alone until it has learnt its own: a restart meanwhile still finds them.
+        receivers_store_engine_estimates(
+            self.engine.gateway_clocks(),
+            now=datetime.now(UTC),
+            rssi_at_1m=built_with,
+            calibrations=self.resume_learnt or stats.calibration_updates > 0,
+            floors=self.resume_learnt or stats.floor_updates > 0,
+        )
         self._estimates_stored = (stats.clock_updates, stats.calibration_updates, stats.floor_updates, now)
 
     def _due(self, ts: float, written: float) -> bool:

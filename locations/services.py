@@ -54,12 +54,16 @@ class FloorplanImportResult:
     receivers: ImportCounts = field(default_factory=ImportCounts)
 
 
-def receivers_store_engine_estimates(clocks, *, now, rssi_at_1m: dict[str, float] | None = None) -> int:
+def receivers_store_engine_estimates(
+    clocks, *, now, rssi_at_1m: dict[str, float] | None = None, calibrations: bool = True, floors: bool = True
+) -> int:
     """Persist what the location engine learnt per gateway (``engine.gateway_clocks()``: its clock offset
     , receiver calibration and detection floor), for the admin, the API, the health detail, the
     gateway-clock alert, and the next engine (``LocationPipeline`` resumes the floors and calibrations).
     ``rssi_at_1m``: the values the engine was built with; a calibration learnt against another value than the
-    row's (changed since) is not stored (Receiver.save). Returns how many receivers were updated."""
+    row's (changed since) is not stored (Receiver.save). ``calibrations`` / ``floors`` False: those columns
+    are left as they are (an engine that started afresh and has not learnt them yet must not blank what an
+    earlier one stored). Returns how many receivers were updated."""
     rows = list(Receiver.objects.filter(gateway_id__in=list(clocks)))
     for receiver in rows:
         clock = clocks[receiver.gateway_id]
@@ -68,8 +72,10 @@ def receivers_store_engine_estimates(clocks, *, now, rssi_at_1m: dict[str, float
             receiver.clock_pairs = clock.pairs
             receiver.clock_estimated_at = now
         current = rssi_at_1m is None or rssi_at_1m.get(receiver.gateway_id) == receiver.rssi_at_1m
-        receiver.calibration_db = clock.calibration_db if current else None
-        receiver.detection_floor_dbm = clock.floor_dbm
+        if calibrations or not current:
+            receiver.calibration_db = clock.calibration_db if current else None
+        if floors:
+            receiver.detection_floor_dbm = clock.floor_dbm
     Receiver.objects.bulk_update(
         rows, ["clock_offset_s", "clock_pairs", "clock_estimated_at", "calibration_db", "detection_floor_dbm"]
     )

@@ -100,3 +100,22 @@ def test_the_sites_radio_is_stored_on_its_row_and_a_restarted_worker_starts_from
     assert (site.radio_path_loss_exponent, site.radio_wall_loss_db) == (2.5, 7.0)
     assert LocationPipeline(notify=False).engine.radio_fit == (2.5, 7.0)
     assert LocationPipeline(notify=False, resume_learnt=False).engine.radio_fit == (2.2, 4.0)
+
+
+def test_a_worker_rebuilt_afresh_does_not_blank_what_was_stored_before_it_has_learnt_its_own(db):
+    """A worker that rebuilt to replay (resume_learnt=False) relearns the receivers; until it has, a restart
+    must still find what the engine before it stored."""
+    ward = make_ward()
+    hot, filtered = ward.receivers["A"], ward.receivers["B"]
+    Receiver.objects.filter(pk=hot.pk).update(calibration_db=3.5)
+    Receiver.objects.filter(pk=filtered.pk).update(detection_floor_dbm=-88.0)
+    rebuilt = LocationPipeline(notify=False, resume_learnt=False)
+    rebuilt.engine.stats.clock_updates += 1  # it has estimated a gateway's clock, so it stores its estimates
+    rebuilt.process(None)
+    assert Receiver.objects.get(pk=hot.pk).calibration_db == 3.5
+    assert Receiver.objects.get(pk=filtered.pk).detection_floor_dbm == -88.0
+    # Once it has learnt a calibration of its own, that is what it stores.
+    rebuilt.engine.stats.calibration_updates += 1
+    rebuilt.process(None)
+    assert Receiver.objects.get(pk=hot.pk).calibration_db == 0.0
+    assert Receiver.objects.get(pk=filtered.pk).detection_floor_dbm == -88.0
