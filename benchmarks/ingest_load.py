@@ -711,10 +711,10 @@ def offline(args) -> dict:
         if math.isfinite(newest):
             for e in engine.flush(min(T0 + newest, T0 + t)):
                 k = int(e.tag_id[2:], 16)
+                own = engine.window_rooms.pop((e.tag_id, e.ts), -1) if args.diagnose else -1  # every tag's: freed
                 if k in mobile:
                     room = e.room_id - 1
                     decided.append(t - (e.ts - T0))
-                    own = engine.window_rooms.pop((e.tag_id, e.ts), -1) if args.diagnose else -1
                     windows.append((k, e.ts - T0, room, e.receivers_heard, e.confidence, t, own))
                     times, rooms = shown[k]
                     if rooms[-1] != room:
