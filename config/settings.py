@@ -312,6 +312,10 @@ TAG_LOW_BATTERY_PERCENT = env_int("TAG_LOW_BATTERY_PERCENT", 20)
 RECEIVER_SILENT_AFTER_SECONDS = env_int("RECEIVER_SILENT_AFTER_SECONDS", 15 * 60)
 # A gateway whose clock the engine finds off the site's consensus by more than this raises an alert.
 GATEWAY_CLOCK_ALERT_SECONDS = env_int("GATEWAY_CLOCK_ALERT_MS", 1000) / 1000
+# A restarted engine corrects each gateway's clock with the offset stored on its receiver row if it was
+# estimated at most this long ago (20 ppm of drift is 72 ms an hour; windows tolerate a few hundred ms),
+# instead of taking timestamps as they are for the minute its first estimate takes (docs/location-engine.md).
+GATEWAY_CLOCK_RESUME_MAX_AGE_SECONDS = env_int("GATEWAY_CLOCK_RESUME_MAX_AGE_SECONDS", 60 * 60)
 
 # --- Gateway ingest (docs/gateways.md, docs/operations.md) ---------------------------------------
 # The queue between the ingest fronts and the engine workers: "redis" (Redis Streams, production) or

@@ -49,7 +49,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 from django.conf import settings
@@ -430,11 +430,22 @@ class LocationPipeline:
     def _resume_learnt(self) -> None:
         """Start the engine from what the one before it learnt, as _store_engine_estimates stored it (reload()
         stores it before it rebuilds): the receivers' rssi filters and calibrations, on their rows, and the
-        site's radio, on its row. Not relearnt over minutes of traffic after every restart."""
-        floors, calibrations = {}, {}
-        stored = Receiver.objects.filter(gateway_id__in=self.known_gateways)
-        for gateway_id, floor, calibration in stored.values_list("gateway_id", "detection_floor_dbm", "calibration_db"):
+        site's radio, on its row. Not relearnt over minutes of traffic after every restart. The gateways' clock
+        offsets too, when estimated at most GATEWAY_CLOCK_RESUME_MAX_AGE_SECONDS ago (a clock drifts), for the
+        sightings stamped since then less that age (a replay of older sightings is not corrected with them)."""
+        floors, calibrations, offsets = {}, {}, {}
+        max_age = float(settings.GATEWAY_CLOCK_RESUME_MAX_AGE_SECONDS)
+        fresh_after = timezone.now() - timedelta(seconds=max_age)
+        oldest = None
+        stored = Receiver.objects.filter(gateway_id__in=self.known_gateways).values_list(
+            "gateway_id", "detection_floor_dbm", "calibration_db", "clock_offset_s", "clock_estimated_at"
+        )
+        for gateway_id, floor, calibration, offset, estimated_at in stored:
             floors[gateway_id], calibrations[gateway_id] = floor, calibration
+            if offset is not None and estimated_at is not None and estimated_at >= fresh_after:
+                offsets[gateway_id] = offset
+                oldest = estimated_at if oldest is None else min(oldest, estimated_at)
+        clock_since = oldest.timestamp() - max_age if oldest is not None else math.inf
         radio = (
             Site.objects.filter(
                 pk__in=self._sites, radio_path_loss_exponent__isnull=False, radio_wall_loss_db__isnull=False
@@ -443,7 +454,13 @@ class LocationPipeline:
             .values_list("radio_path_loss_exponent", "radio_wall_loss_db")
             .first()
         )
-        self.engine.resume_learnt(floors_dbm=floors, calibration_db=calibrations, radio_fit=radio)
+        self.engine.resume_learnt(
+            floors_dbm=floors,
+            calibration_db=calibrations,
+            radio_fit=radio,
+            clock_offsets_s=offsets,
+            clock_since=clock_since,
+        )
 
     def _load_all_tags(self) -> None:
         self._write_pending()  # a group's tag writes first: the reload reads the database

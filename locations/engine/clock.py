@@ -36,7 +36,8 @@ class ClockEstimator:
         self.n = n_gateways
         self.offset = np.zeros(n_gateways)  # seconds: gateway clock minus consensus
         self.evidence = np.zeros(n_gateways, dtype=np.int64)  # matched pairs behind the last estimate
-        self.locked = np.zeros(n_gateways, dtype=bool)  # estimated at least once
+        self.locked = np.zeros(n_gateways, dtype=bool)  # estimated at least once, or resumed
+        self.estimated = np.zeros(n_gateways, dtype=bool)  # estimated by this estimator
         self.updated_at: float | None = None  # event time of the last update
         self.updates = 0
         self._chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # tag, gateway, raw ts
@@ -47,12 +48,36 @@ class ClockEstimator:
         self.epochs = np.zeros(0)
         self._history = np.zeros((0, n_gateways))
         self._pruned = False
+        self._resumed_since: float | None = None  # resume(): decided at the first sightings
+
+    def resume(self, offsets: np.ndarray, given: np.ndarray, since: float) -> None:
+        """Start from offsets an earlier estimator found (``given`` per gateway), applied to the sightings stamped
+        from ``since`` on until the first estimate of this one. A resumed gateway counts as locked: its first
+        estimate (a wide search, as every first one) jumps away from the resumed offset only on clearly better
+        support, as for a gateway whose clock jumps while running."""
+        self.offset = np.where(given, offsets, 0.0)
+        self.locked = given.copy()
+        applied = np.where(np.abs(self.offset) >= self.config.clock_deadband_s, self.offset, 0.0)
+        self.epochs = np.array([float(since)])
+        self._history = applied[None, :]
+        self._resumed_since = float(since)
+
+    def _start(self, raw_ts: np.ndarray) -> None:
+        """At the first sightings: a resume estimated after them (a replay of older sightings) is forgotten, so
+        the replay is decided as by an engine that resumed nothing."""
+        since, self._resumed_since = self._resumed_since, None
+        if len(raw_ts) and float(raw_ts.min()) < since:
+            self.offset[:] = 0.0
+            self.locked[:] = False
+            self.epochs, self._history = np.zeros(0), np.zeros((0, self.n))
 
     def applied(self) -> np.ndarray:
         """The offsets applied to the newest sightings (the estimate, less the dead band)."""
         return self._history[-1].copy() if len(self.epochs) else np.zeros(self.n)
 
     def offsets_for(self, gw: np.ndarray, raw_ts: np.ndarray) -> np.ndarray:
+        if self._resumed_since is not None:
+            self._start(raw_ts)
         if len(self.epochs) == 0:
             return np.zeros(len(gw))
         idx = np.searchsorted(self.epochs, raw_ts, side="right") - 1
@@ -67,6 +92,9 @@ class ClockEstimator:
         while frontier >= self._next_update:
             epoch = self._next_update
             self.update(epoch)
+            # A resumed row stamped after this epoch (a replay of older sightings) gives way to the estimate.
+            keep = self.epochs < epoch
+            self.epochs, self._history = self.epochs[keep], self._history[keep]
             self.epochs = np.r_[self.epochs, epoch]
             # Offsets within the dead band are not applied: an NTP-synced gateway keeps its own stamps, so a
             # restarted engine (which has to learn again) places the same sightings at the same times.
@@ -233,6 +261,7 @@ class ClockEstimator:
         )
         self.evidence = np.where(touched, counts.astype(np.int64), self.evidence)
         self.locked |= touched
+        self.estimated |= touched
         self.updates += 1
         return change
 

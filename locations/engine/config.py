@@ -195,7 +195,8 @@ class EngineConfig:
     moving_window_s: float = 30.0
     moving_min_stay_s: float = 20.0
     max_step_s: float = 120.0  # a tag silent for longer is treated as silent this long
-    belief_size: int = 6  # rooms kept per tag between windows
+    belief_size: int = 6  # rooms kept per tag between windows ...
+    belief_keeps_window_best: bool = True  # ... one of them the last window's own likeliest room
     # The shown room changes only when the new one is this much likelier: 2 (was 1.5) holds the false
     # changes that the faster moves out of a passage would bring (lab B 1.62 -> 1.68 x with both, 1.86 x
     # with the moving rates alone).

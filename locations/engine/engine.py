@@ -241,7 +241,7 @@ class LocationEngine:
                 gateway_id=gateway_id,
                 offset_s=round(float(self._clock.offset[i]), 4),
                 pairs=int(self._clock.evidence[i]),
-                estimated=bool(self._clock.locked[i]),
+                estimated=bool(self._clock.estimated[i]),
                 watermark=wm if math.isfinite(wm) else None,
                 lateness_s=round(float(late[i]), 3),
                 dark=dark,
@@ -780,10 +780,12 @@ class LocationEngine:
         floors_dbm: Mapping[str, float | None] | None = None,
         calibration_db: Mapping[str, float | None] | None = None,
         radio_fit: tuple[float, float] | None = None,
+        clock_offsets_s: Mapping[str, float | None] | None = None,
+        clock_since: float = -math.inf,
     ) -> int:
-        """Start from what an earlier engine learnt about the receivers (``gateway_clocks()``'s ``floor_dbm`` and
-        ``calibration_db``, which the pipeline stores on the receiver rows) instead of relearning it over
-        minutes of traffic after a restart. Before the first push only: a replay seeded the same way decides as
+        """Start from what an earlier engine learnt about the receivers (``gateway_clocks()``'s ``floor_dbm``,
+        ``calibration_db`` and ``offset_s``, which the pipeline stores on the receiver rows) instead of relearning
+        it over minutes of traffic after a restart. Before the first push only: a replay seeded the same way decides as
         the run. Returns how many receivers start with something learnt.
 
         - A detection floor is a setting of the gateway (its rssi filter). It is kept until the receiver's
@@ -793,7 +795,11 @@ class LocationEngine:
           ``calibration_min_tags`` tags): new readings take over as they come. 0 is "not learnt": the receiver
           learns from scratch.
         - The site's radio (``radio_fit``: path-loss exponent and dB per wall, as ``engine.radio_fit``) is the
-          fit the steps start from, without the first wide search."""
+          fit the steps start from, without the first wide search.
+        - A gateway's clock offset (``clock_offsets_s``) corrects its sightings stamped from ``clock_since`` on
+          until the first estimate (``clock_first_update_s`` + ``clock_search_s`` of event time; before it,
+          timestamps would be taken as they are). The first estimate searches wide, as always, and moves a
+          resumed offset only on clearly better support (a clock that was reset while the engine was down)."""
         if self._cal_epoch is not None or self.stats.accepted:
             raise RuntimeError("resume_learnt: only before the first sighting is pushed")
         cfg, index = self.config, self.plan.gateway_index
@@ -806,6 +812,9 @@ class LocationEngine:
                     out[i], given[i] = value, True
             return out, given
 
+        offsets, has_offset = column(clock_offsets_s if cfg.clock_estimation else None)
+        if has_offset.any():
+            self._clock.resume(offsets, has_offset, clock_since)
         if cfg.radio_fit and radio_fit is not None:
             self._radio_fit.resume(*radio_fit)
             self.stats.radio_fit_updates = self._radio_fit.updates
@@ -831,7 +840,7 @@ class LocationEngine:
                 refresh_miss_tables(self.plan, cal - self._cal_applied)
                 self._cal_applied = cal
                 self.stats.calibration_updates += 1
-        return int(np.count_nonzero((floors > 0) | has_cal))
+        return int(np.count_nonzero((floors > 0) | has_cal | has_offset))
 
     def _count_reports(self, gateway: np.ndarray, rssi: np.ndarray) -> None:
         """Add the reported rssi of the current epoch's windows to its detection-floor histogram."""
@@ -1273,6 +1282,13 @@ class LocationEngine:
         # New belief: the likeliest rooms.
         b = cfg.belief_size
         top_slots = np.argsort(-post, axis=1, kind="stable")[:, :b]
+        if cfg.belief_keeps_window_best and top_slots.shape[1] == b > 1:
+            # The window's own likeliest room keeps a place (the last) even when the prior leaves it out:
+            # otherwise a belief spread evenly over rooms that every window contradicts (each loses only
+            # the evidence cap, so their shares stay as they are) never lets the true room in.
+            lead = np.where(valid, room_ll, -np.inf).argmax(axis=1)
+            missing = ~(top_slots == lead[:, None]).any(axis=1)
+            top_slots[missing, -1] = lead[missing]
         new_room = np.take_along_axis(rooms, top_slots, axis=1)
         new_p = np.take_along_axis(post, top_slots, axis=1)
         new_room = np.where(new_p > 0, new_room, -1)

@@ -4,7 +4,9 @@ The site's radio (the path-loss exponent and loss per wall the engine learnt) is
 A learnt calibration is a correction of the rssi_at_1m it was learnt against, so it is dropped when that
 value changes, and never written back over the new one by an engine built before the change."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+
+from django.utils import timezone
 
 from locations.engine.engine import GatewayClock
 from locations.ingest.queue import InMemoryQueue
@@ -119,3 +121,23 @@ def test_a_worker_rebuilt_afresh_does_not_blank_what_was_stored_before_it_has_le
     rebuilt.process(None)
     assert Receiver.objects.get(pk=hot.pk).calibration_db == 0.0
     assert Receiver.objects.get(pk=filtered.pk).detection_floor_dbm == -88.0
+
+
+def test_a_restarted_worker_corrects_the_gateway_clocks_estimated_within_the_last_hour(db, settings):
+    """The clocks drift (20 ppm is 72 ms an hour): an offset estimated longer ago than
+    GATEWAY_CLOCK_RESUME_MAX_AGE_SECONDS is not resumed, and the engine estimates it afresh within a minute."""
+    settings.GATEWAY_CLOCK_RESUME_MAX_AGE_SECONDS = 3600
+    ward = make_ward()
+    recent, old = ward.receivers["A"], ward.receivers["B"]
+    now = timezone.now()
+    Receiver.objects.filter(pk=recent.pk).update(clock_offset_s=1.25, clock_pairs=40, clock_estimated_at=now)
+    Receiver.objects.filter(pk=old.pk).update(
+        clock_offset_s=-0.8, clock_pairs=40, clock_estimated_at=now - timedelta(hours=2)
+    )
+    clocks = LocationPipeline(notify=False).engine.gateway_clocks()
+    assert clocks[recent.gateway_id].offset_s == 1.25
+    assert clocks[old.gateway_id].offset_s == 0.0
+    # Resumed, not estimated by this engine: its first store leaves the rows as they are.
+    assert not clocks[recent.gateway_id].estimated
+    rebuilt = LocationPipeline(notify=False, resume_learnt=False)
+    assert rebuilt.engine.gateway_clocks()[recent.gateway_id].offset_s == 0.0

@@ -2,9 +2,11 @@
 the pipeline reads it from the receiver rows): receivers several dB off their datasheet are not misjudged
 for the minutes it would take to relearn their calibration. The detection floors: test_detection_floor.py."""
 
+import numpy as np
 import pytest
 
-from tests.locations.engine.realnet import run_network
+from tests.locations.engine.realnet import START, run_network
+from tests.locations.engine.test_real_network import true_clock_offsets
 
 OFF = {"receiver_offset_sigma_db": 4.0, "shadowing_sigma_db": 5.0}  # receivers off their rssi_at_1m by N(0, 4 dB)
 
@@ -47,3 +49,56 @@ def test_a_calibration_of_zero_is_nothing_learnt_and_does_not_slow_the_learning(
         learnt={"calibration_db": dict.fromkeys(learnt, 0.0)},
     )
     assert {g: c.calibration_db for g, c in zeros.engine.gateway_clocks().items()} == learnt
+
+
+CLOCKS = {"gateway_clock_offset_s": 2.0, "gateway_clock_drift_ppm": 20.0}  # no NTP: clocks +-2 s, drifting
+
+
+def consensus_offsets(out) -> dict[str, float]:
+    """The simulator's true clock offsets against the median gateway: what an earlier engine had estimated
+    (test_real_network.py: to a few ms) and the pipeline stored on the receiver rows."""
+    truth = true_clock_offsets(out)
+    middle = float(np.median(list(truth.values())))
+    return {gateway: offset - middle for gateway, offset in truth.items()}
+
+
+@pytest.mark.parametrize("seed", [1, 4])
+def test_a_restarted_engine_corrects_the_gateway_clocks_from_its_first_sighting(seed):
+    """Before its first estimate (a minute of traffic) an engine takes the timestamps as they are: with clocks
+    2 s apart, copies of one ping fall into different windows and tags flicker between rooms. Resumed, the
+    clocks are corrected from the first sighting on."""
+    fresh = run_network(tags=30, seconds=150, seed=seed, radio=CLOCKS)
+    learnt = {"clock_offsets_s": consensus_offsets(fresh)}
+    resumed = run_network(tags=30, seconds=150, seed=seed, radio=CLOCKS, learnt=learnt)
+    assert fresh.shown_changes_ratio() >= 1.15  # the minute without clocks shows (the test means something)
+    assert resumed.shown_changes_ratio() <= 1.0
+    assert resumed.settled_accuracy() >= max(fresh.settled_accuracy(), 0.99)
+    # A resumed clock is not an estimate of this engine: the receiver rows keep their own until it has one.
+    at_start = run_network(tags=30, seconds=0, seed=seed, radio=CLOCKS, learnt=learnt).engine.gateway_clocks()
+    assert not any(clock.estimated for clock in at_start.values())
+
+
+def test_a_gateway_whose_clock_was_reset_while_the_engine_was_down_is_estimated_again():
+    """Resumed offsets can be wrong: a gateway rebooted and took another clock. The first estimate searches
+    wide and moves them; the tags that its wrongly corrected sightings misplaced in the first minute are not
+    held there (a belief spread over rooms that every window contradicts lets the true room in)."""
+    out = run_network(tags=30, seconds=300, seed=3, radio=CLOCKS)
+    truth = consensus_offsets(out)
+    wrong = dict(truth)
+    reset = sorted(truth)[::7]
+    for gateway in reset:
+        wrong[gateway] = truth[gateway] + (1.7 if truth[gateway] < 0 else -1.7)
+    resumed = run_network(tags=30, seconds=300, seed=3, radio=CLOCKS, learnt={"clock_offsets_s": wrong})
+    clocks = resumed.engine.gateway_clocks()
+    error = np.array([clocks[g].offset_s - truth[g] for g in truth])
+    assert np.abs(error - np.median(error)).max() < 0.02
+    assert resumed.settled_accuracy() >= 0.98
+    assert resumed.shown_changes_ratio() <= 1.5
+
+
+def test_resumed_clocks_correct_only_the_sightings_stamped_since_they_were_estimated():
+    """A replay of older sightings (a file from last month) is not corrected with today's clocks."""
+    fresh = run_network(tags=10, seconds=90, seed=2, radio=CLOCKS)
+    learnt = {"clock_offsets_s": consensus_offsets(fresh), "clock_since": START + 3600.0}
+    later = run_network(tags=10, seconds=90, seed=2, radio=CLOCKS, learnt=learnt)
+    assert sorted(later.shown.items()) == sorted(fresh.shown.items())
