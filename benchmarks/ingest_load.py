@@ -40,7 +40,8 @@ the load average.
 
 Offline (``--offline``): the same world's sightings, batched and delivered as the gateways do (delay
 ``--delivery-min``..``--delivery-max``; ``--late-gateways`` of them deliver half their batches up to
-``--late-max`` s late), go straight into ``locations.engine.LocationEngine`` in simulated time, flushed every
+``--late-max`` s late), go straight into ``locations.engine.LocationEngine`` (following each gateway's order per
+queue shard, ``--shards``, as the live workers do) in simulated time, flushed every
 ``--commit-every`` at min(newest sighting, now) as the live worker does; ``--max-wait`` caps the engine's
 wait (``allowed_lateness_s``) as ``INGEST_LIVE_MAX_WAIT_SECONDS`` does for the live workers. It reports the
 same user figures (judged at each flush, no probe period), when each window was decided after its ping, the
@@ -664,7 +665,10 @@ def offline(args) -> dict:
     started = time.time()
     world = World(args)
     plan = site_plan(world)
-    overrides = json.loads(args.engine)
+    # The live workers follow each gateway's delivery order per queue shard (INGEST_SHARDS, --shards): so does
+    # this run, unless --engine says otherwise (until 2026-12-07 it followed one stream per gateway, whose
+    # progress is --shards times denser: windows decided 0.1 s sooner).
+    overrides = {"delivery_streams": args.shards, **json.loads(args.engine)}
     if args.max_wait is not None:
         overrides["allowed_lateness_s"] = args.max_wait
     engine = (_window_room_engine() if args.diagnose else LocationEngine)(plan, EngineConfig(**overrides))
