@@ -384,7 +384,7 @@ class LocationPipeline:
         """resume_learnt: start the engine from what was learnt about the receivers and stored on their rows
         (LocationEngine.resume_learnt). An engine worker rebuilding after a failure passes False: it replays its
         unacknowledged entries, which must be decided as the uninterrupted run decided them, not with what was
-        learnt later."""
+        learnt later (the gateways' clocks are resumed either way: _resume_learnt)."""
         self.config = config
         self.notify = notify
         self.resume_learnt = resume_learnt
@@ -420,19 +420,23 @@ class LocationPipeline:
         self.engine = LocationEngine(self.plan, config)
         buildings = {floor.building_id for floor in self.plan.floors}
         self._sites = set(Building.objects.filter(pk__in=buildings).values_list("site_id", flat=True))
-        if self.resume_learnt:
-            self._resume_learnt()
+        self._resume_learnt(clocks_only=not self.resume_learnt)
         self._rows = {}
         self._held = {}
         self._load_all_tags()
         self.restore_from_db()
 
-    def _resume_learnt(self) -> None:
+    def _resume_learnt(self, *, clocks_only: bool = False) -> None:
         """Start the engine from what the one before it learnt, as _store_engine_estimates stored it (reload()
         stores it before it rebuilds): the receivers' rssi filters and calibrations, on their rows, and the
         site's radio, on its row. Not relearnt over minutes of traffic after every restart. The gateways' clock
         offsets too, when estimated at most GATEWAY_CLOCK_RESUME_MAX_AGE_SECONDS ago (a clock drifts), for the
-        sightings stamped since then less that age (a replay of older sightings is not corrected with them)."""
+        sightings stamped since then less that age (a replay of older sightings is not corrected with them).
+
+        clocks_only: a worker rebuilding to replay (resume_learnt=False) still takes the clocks. They are the
+        clocks the uninterrupted run had corrected those entries with (minutes of drift are milliseconds);
+        without them its replay would split the copies of each ping from gateways seconds apart for the
+        minute its first estimate takes, and decide those windows unlike the run it stands in for."""
         floors, calibrations, offsets = {}, {}, {}
         max_age = float(settings.GATEWAY_CLOCK_RESUME_MAX_AGE_SECONDS)
         fresh_after = timezone.now() - timedelta(seconds=max_age)
@@ -447,16 +451,20 @@ class LocationPipeline:
                 oldest = estimated_at if oldest is None else min(oldest, estimated_at)
         clock_since = oldest.timestamp() - max_age if oldest is not None else math.inf
         radio = (
-            Site.objects.filter(
-                pk__in=self._sites, radio_path_loss_exponent__isnull=False, radio_wall_loss_db__isnull=False
+            None
+            if clocks_only
+            else (
+                Site.objects.filter(
+                    pk__in=self._sites, radio_path_loss_exponent__isnull=False, radio_wall_loss_db__isnull=False
+                )
+                .order_by("code")
+                .values_list("radio_path_loss_exponent", "radio_wall_loss_db")
+                .first()
             )
-            .order_by("code")
-            .values_list("radio_path_loss_exponent", "radio_wall_loss_db")
-            .first()
         )
         self.engine.resume_learnt(
-            floors_dbm=floors,
-            calibration_db=calibrations,
+            floors_dbm=None if clocks_only else floors,
+            calibration_db=None if clocks_only else calibrations,
             radio_fit=radio,
             clock_offsets_s=offsets,
             clock_since=clock_since,

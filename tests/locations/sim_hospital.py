@@ -19,7 +19,7 @@ from django.core.management import call_command
 
 from declarations.room_types import RoomType
 from declarations.tag_ids import format_tag_id
-from locations.models import Receiver
+from locations.models import Receiver, Site
 from locations.pipeline import site_plan_from_db
 from locations.simulator import MotionModel, SimTag, Simulator, format_ts, gateway_bodies
 from tests.factories import AssetFactory, Hospital, TagFactory, build_hospital
@@ -49,7 +49,8 @@ def make_ward(*, site_code="ward-site", building_code="north", floor_code="4") -
 
 def forget_receivers() -> None:
     """The receivers as before any sighting: nothing heard, nothing learnt (a pipeline built afterwards would
-    otherwise resume the calibrations and detection floors of the run before: LocationEngine.resume_learnt)."""
+    otherwise resume the calibrations, detection floors, clocks and site radio of the run before:
+    LocationEngine.resume_learnt)."""
     Receiver.objects.update(
         last_heard=None,
         clock_offset_s=None,
@@ -58,6 +59,7 @@ def forget_receivers() -> None:
         calibration_db=None,
         detection_floor_dbm=None,
     )
+    Site.objects.update(radio_path_loss_exponent=None, radio_wall_loss_db=None)
 
 
 def tagged_asset(tag_id: str, **asset_fields):
