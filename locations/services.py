@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 from django.conf import settings
@@ -59,7 +60,8 @@ def receivers_store_engine_estimates(
 ) -> int:
     """Persist what the location engine learnt per gateway (``engine.gateway_clocks()``: its clock offset
     , receiver calibration and detection floor), for the admin, the API, the health detail, the
-    gateway-clock alert, and the next engine (``LocationPipeline`` resumes the floors and calibrations).
+    gateway-clock alert, and the next engine (``LocationPipeline`` resumes the floors, calibrations and recent
+    clock offsets).
     ``rssi_at_1m``: the values the engine was built with; a calibration learnt against another value than the
     row's (changed since) is not stored (Receiver.save). ``calibrations`` / ``floors`` False: those columns
     are left as they are (an engine that started afresh and has not learnt them yet must not blank what an
@@ -70,7 +72,10 @@ def receivers_store_engine_estimates(
         if clock.estimated:
             receiver.clock_offset_s = clock.offset_s
             receiver.clock_pairs = clock.pairs
-            receiver.clock_estimated_at = now
+            # When its estimate was made (event time), not when it was stored: a gateway not estimated for
+            # hours (dark, or sharing no tag with the others) must not look fresh to the next engine's resume.
+            at = clock.estimated_at
+            receiver.clock_estimated_at = datetime.fromtimestamp(at, tz=UTC) if at is not None else now
         current = rssi_at_1m is None or rssi_at_1m.get(receiver.gateway_id) == receiver.rssi_at_1m
         if calibrations or not current:
             receiver.calibration_db = clock.calibration_db if current else None

@@ -38,6 +38,7 @@ class ClockEstimator:
         self.evidence = np.zeros(n_gateways, dtype=np.int64)  # matched pairs behind the last estimate
         self.locked = np.zeros(n_gateways, dtype=bool)  # estimated at least once, or resumed
         self.estimated = np.zeros(n_gateways, dtype=bool)  # estimated by this estimator
+        self.estimated_at = np.full(n_gateways, -np.inf)  # event time (epoch) of each one's last estimate
         self.updated_at: float | None = None  # event time of the last update
         self.updates = 0
         self._chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # tag, gateway, raw ts
@@ -55,18 +56,22 @@ class ClockEstimator:
         from ``since`` on until the first estimate of this one. A resumed gateway counts as locked: its first
         estimate (a wide search, as every first one) jumps away from the resumed offset only on clearly better
         support, as for a gateway whose clock jumps while running."""
+        since = float(since)
+        if math.isnan(since) or since == math.inf:
+            raise ValueError("resume: since must be a finite time or -inf")
         self.offset = np.where(given, offsets, 0.0)
         self.locked = given.copy()
         applied = np.where(np.abs(self.offset) >= self.config.clock_deadband_s, self.offset, 0.0)
-        self.epochs = np.array([float(since)])
+        self.epochs = np.array([since])
         self._history = applied[None, :]
-        self._resumed_since = float(since)
+        self._resumed_since = since
 
     def _start(self, raw_ts: np.ndarray) -> None:
         """At the first sightings: a resume estimated after them (a replay of older sightings) is forgotten, so
-        the replay is decided as by an engine that resumed nothing."""
+        the replay is decided as by an engine that resumed nothing. Judged on the median of the first push, so
+        that one sighting stamped in 1970 by a gateway whose clock was reset does not undo it for everyone."""
         since, self._resumed_since = self._resumed_since, None
-        if len(raw_ts) and float(raw_ts.min()) < since:
+        if len(raw_ts) and float(np.median(raw_ts)) < since:
             self.offset[:] = 0.0
             self.locked[:] = False
             self.epochs, self._history = np.zeros(0), np.zeros((0, self.n))
@@ -91,6 +96,8 @@ class ClockEstimator:
         first = None
         while frontier >= self._next_update:
             epoch = self._next_update
+            if self._skip_empty(epoch, frontier):
+                continue
             self.update(epoch)
             # A resumed row stamped after this epoch (a replay of older sightings) gives way to the estimate.
             keep = self.epochs < epoch
@@ -102,6 +109,24 @@ class ClockEstimator:
             self._history = np.vstack([self._history, applied[None, :]])
             first = epoch if first is None else first
         return first
+
+    def _skip_empty(self, epoch: float, frontier: float) -> bool:
+        """Step over the epochs whose stretch holds no sighting, at once: each would estimate nothing and keep
+        the offsets as they are, so skipping them changes no correction (live and replay alike). Without this,
+        one sighting stamped years back (a gateway that lost its clock, stamping 1970) among the first would cost
+        an estimate per minute since then."""
+        cfg = self.config
+        lower = epoch - cfg.clock_search_s - cfg.clock_window_s
+        earliest = min(
+            (float(raw[raw >= lower].min()) for _, _, raw in self._chunks if (raw >= lower).any()), default=None
+        )
+        # The first epoch whose stretch [e - search - window, e - search] can hold `earliest`.
+        reach = frontier if earliest is None else earliest + cfg.clock_search_s
+        steps = math.floor((min(reach, frontier) - epoch) / cfg.clock_update_s)
+        if steps < 2:
+            return False
+        self._next_update = epoch + steps * cfg.clock_update_s
+        return True
 
     def prune(self, before: float) -> None:
         """Forget the offsets of epochs before `before` (a sighting older than that, if one is still
@@ -262,6 +287,7 @@ class ClockEstimator:
         self.evidence = np.where(touched, counts.astype(np.int64), self.evidence)
         self.locked |= touched
         self.estimated |= touched
+        self.estimated_at = np.where(touched, epoch, self.estimated_at)
         self.updates += 1
         return change
 

@@ -93,6 +93,7 @@ class GatewayClock:
     dark: bool  # silent for more than dark_after_s of event time (or never heard)
     calibration_db: float  # learnt correction of its rssi_at_1m
     floor_dbm: float | None  # learnt: it reports nothing quieter (a filter); None: down to its sensitivity
+    estimated_at: float | None = None  # event time of its last clock estimate (None: not estimated by this engine)
 
 
 def _member(sorted_keys: np.ndarray, keys: np.ndarray) -> np.ndarray:
@@ -247,6 +248,7 @@ class LocationEngine:
                 dark=dark,
                 calibration_db=round(float(self._cal_applied[i]), 2),
                 floor_dbm=float(self.config.sensitivity_dbm + floors[i]) if floors[i] > 0 else None,
+                estimated_at=float(self._clock.estimated_at[i]) if self._clock.estimated[i] else None,
             )
         return out
 
@@ -1285,10 +1287,14 @@ class LocationEngine:
         if cfg.belief_keeps_window_best and top_slots.shape[1] == b > 1:
             # The window's own likeliest room keeps a place (the last) even when the prior leaves it out:
             # otherwise a belief spread evenly over rooms that every window contradicts (each loses only
-            # the evidence cap, so their shares stay as they are) never lets the true room in.
+            # the evidence cap, so their shares stay as they are) never lets the true room in. Not in the
+            # place of the room shown (a freak window must not evict it), nor with a posterior of 0.
             lead = np.where(valid, room_ll, -np.inf).argmax(axis=1)
-            missing = ~(top_slots == lead[:, None]).any(axis=1)
-            top_slots[missing, -1] = lead[missing]
+            missing = ~(top_slots == lead[:, None]).any(axis=1) & (post[rows, lead] > 0)
+            if missing.any():
+                shown_last = rooms[rows, top_slots[:, -1]] == pick
+                slot = np.where(shown_last & (b > 2), b - 2, b - 1)
+                top_slots[rows[missing], slot[missing]] = lead[missing]
         new_room = np.take_along_axis(rooms, top_slots, axis=1)
         new_p = np.take_along_axis(post, top_slots, axis=1)
         new_room = np.where(new_p > 0, new_room, -1)

@@ -62,9 +62,11 @@ def run_network(
     specs=None,
     setup=None,
     learnt: dict | None = None,
+    first: list | None = None,
 ) -> Outcome:
     """drop(sighting) -> True removes a sighting before delivery (a receiver that is dark); learnt: what the
-    engine resumes (LocationEngine.resume_learnt's keywords, as after a restart)."""
+    engine resumes (LocationEngine.resume_learnt's keywords, as after a restart); first: sightings delivered
+    with the first batch."""
     plan = build_plan("double_loaded", receivers=receivers, seed=seed)
     motion_model = MotionModel(**{"rest_median_s": 120.0, "rest_bounds_s": (40.0, 600.0), **(motion or {})})
     sim = Simulator(
@@ -100,6 +102,9 @@ def run_network(
         for tx in transmissions:
             out.pings[tx.tag_id].append((tx.ts, tx.room_id))
         network.send(transmissions, now=sim.now)
+        if first:
+            engine.push(first)
+            first = None
         feed(network.due(sim.now))
         for estimate in engine.flush(sim.now):
             out.shown[estimate.tag_id].append((estimate.ts, estimate.room_id))

@@ -3,6 +3,8 @@ delivered late and out of order or twice, receivers going dark, a gateway stampi
 sites, receivers off their datasheet. Sightings reach the engine in ARRIVAL order (tests/locations/engine/
 realnet.py drives the project's simulator); each test fails on the engine before the time model."""
 
+import signal
+
 import numpy as np
 
 from benchmarks.layouts import build_plan
@@ -159,3 +161,23 @@ def test_one_receiver_per_three_rooms_with_slow_pings_and_receivers_off_their_da
         ratios.append(out.shown_changes_ratio())
     assert np.mean(settled) >= 0.85 and min(settled) >= 0.84
     assert max(ratios) <= 1.2
+
+
+def test_a_sighting_stamped_in_1970_among_the_first_does_not_stall_the_engine():
+    """The front refuses the future, not the past (old recordings replay). A gateway that lost its clock and
+    stamps 1970 in the very first batch used to make the clock estimator step through every minute since."""
+
+    def stalled(signum, frame):
+        raise TimeoutError("the engine stalled on a sighting stamped in 1970")
+
+    previous = signal.signal(signal.SIGALRM, stalled)
+    signal.alarm(60)
+    try:
+        lost = Sighting("gw-dl-n02", "c3000000ffff", -70.0, 86_400.0)
+        out = run_network(tags=20, seconds=150, seed=2, radio={"gateway_clock_offset_s": 1.5}, first=[lost])
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    assert out.engine.stats.clock_updates >= 1
+    assert sum(c.estimated for c in out.engine.gateway_clocks().values()) >= 0.8 * len(out.engine.gateway_clocks())
+    assert out.settled_accuracy() >= 0.97

@@ -5,6 +5,7 @@ for the minutes it would take to relearn their calibration. The detection floors
 import numpy as np
 import pytest
 
+from locations.engine import Sighting
 from tests.locations.engine.realnet import START, run_network
 from tests.locations.engine.test_real_network import true_clock_offsets
 
@@ -97,8 +98,28 @@ def test_a_gateway_whose_clock_was_reset_while_the_engine_was_down_is_estimated_
 
 
 def test_resumed_clocks_correct_only_the_sightings_stamped_since_they_were_estimated():
-    """A replay of older sightings (a file from last month) is not corrected with today's clocks."""
+    """A replay of older sightings (a file from last month) is not corrected with today's clocks: it is decided
+    as by an engine that resumed nothing."""
     fresh = run_network(tags=10, seconds=90, seed=2, radio=CLOCKS)
     learnt = {"clock_offsets_s": consensus_offsets(fresh), "clock_since": START + 3600.0}
     later = run_network(tags=10, seconds=90, seed=2, radio=CLOCKS, learnt=learnt)
     assert sorted(later.shown.items()) == sorted(fresh.shown.items())
+    before_estimate = run_network(tags=10, seconds=30, seed=2, radio=CLOCKS, learnt=learnt).engine.gateway_clocks()
+    assert all(clock.offset_s == 0.0 for clock in before_estimate.values())
+    # Stamped since: corrected from the first sighting.
+    learnt["clock_since"] = START - 3600.0
+    resumed = run_network(tags=10, seconds=30, seed=2, radio=CLOCKS, learnt=learnt).engine.gateway_clocks()
+    assert max(abs(clock.offset_s) for clock in resumed.values()) > 1.0
+
+
+def test_one_sighting_from_a_clock_reset_to_1970_does_not_undo_the_resume():
+    out = run_network(tags=10, seconds=0, seed=2, radio=CLOCKS)
+    offsets = consensus_offsets(out)
+    engine = out.engine.__class__(out.plan, out.engine.config)
+    engine.resume_learnt(clock_offsets_s=offsets, clock_since=START - 3600.0)
+    gateways = sorted(offsets)
+    engine.push(
+        [Sighting(gateways[0], "c30000000001", -70.0, 86_400.0)]  # a gateway that lost its clock
+        + [Sighting(g, "c30000000002", -70.0, START + 1.0) for g in gateways[1:]]
+    )
+    assert engine.gateway_clocks()[gateways[1]].offset_s == round(offsets[gateways[1]], 4)
