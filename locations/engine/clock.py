@@ -69,7 +69,7 @@ class ClockEstimator:
     def _start(self, raw_ts: np.ndarray) -> None:
         """At the first sightings: a resume estimated after them (a replay of older sightings) is forgotten, so
         the replay is decided as by an engine that resumed nothing. Judged on the median of the first push, so
-        that one sighting stamped in 1970 by a gateway whose clock was reset does not undo it for everyone."""
+        that one sighting stamped in 2000 by a gateway whose clock was reset does not undo it for everyone."""
         since, self._resumed_since = self._resumed_since, None
         if len(raw_ts) and float(np.median(raw_ts)) < since:
             self.offset[:] = 0.0
@@ -113,7 +113,7 @@ class ClockEstimator:
     def _skip_empty(self, epoch: float, frontier: float) -> bool:
         """Step over the epochs whose stretch holds no sighting, at once: each would estimate nothing and keep
         the offsets as they are, so skipping them changes no correction (live and replay alike). Without this,
-        one sighting stamped years back (a gateway that lost its clock, stamping 1970) among the first would cost
+        one sighting stamped years back (a gateway whose clock reset to 2000) among the first would cost
         an estimate per minute since then."""
         cfg = self.config
         lower = epoch - cfg.clock_search_s - cfg.clock_window_s

@@ -163,17 +163,18 @@ def test_one_receiver_per_three_rooms_with_slow_pings_and_receivers_off_their_da
     assert max(ratios) <= 1.2
 
 
-def test_a_sighting_stamped_in_1970_among_the_first_does_not_stall_the_engine():
-    """The front refuses the future, not the past (old recordings replay). A gateway that lost its clock and
-    stamps 1970 in the very first batch used to make the clock estimator step through every minute since."""
+def test_a_sighting_from_a_clock_reset_to_2000_among_the_first_does_not_stall_the_engine():
+    """The front refuses stamps in the future and before 2000 (epoch seconds for ms), not the years between (old
+    recordings replay). A gateway whose clock reset to 2000-01-01, stamping that in the very first batch, used to
+    make the clock estimator step through every minute since."""
 
     def stalled(signum, frame):
-        raise TimeoutError("the engine stalled on a sighting stamped in 1970")
+        raise TimeoutError("the engine stalled on a sighting stamped in 2000")
 
     previous = signal.signal(signal.SIGALRM, stalled)
     signal.alarm(60)
     try:
-        lost = Sighting("gw-dl-n02", "c3000000ffff", -70.0, 86_400.0)
+        lost = Sighting("gw-dl-n02", "c3000000ffff", -70.0, 946_684_800.0 + 3_600.0)
         out = run_network(tags=20, seconds=150, seed=2, radio={"gateway_clock_offset_s": 1.5}, first=[lost])
     finally:
         signal.alarm(0)

@@ -112,14 +112,14 @@ def test_resumed_clocks_correct_only_the_sightings_stamped_since_they_were_estim
     assert max(abs(clock.offset_s) for clock in resumed.values()) > 1.0
 
 
-def test_one_sighting_from_a_clock_reset_to_1970_does_not_undo_the_resume():
+def test_one_sighting_from_a_clock_reset_to_2000_does_not_undo_the_resume():
     out = run_network(tags=10, seconds=0, seed=2, radio=CLOCKS)
     offsets = consensus_offsets(out)
     engine = out.engine.__class__(out.plan, out.engine.config)
     engine.resume_learnt(clock_offsets_s=offsets, clock_since=START - 3600.0)
     gateways = sorted(offsets)
     engine.push(
-        [Sighting(gateways[0], "c30000000001", -70.0, 86_400.0)]  # a gateway that lost its clock
+        [Sighting(gateways[0], "c30000000001", -70.0, 946_684_800.0 + 3_600.0)]  # a gateway that lost its clock
         + [Sighting(g, "c30000000002", -70.0, START + 1.0) for g in gateways[1:]]
     )
     assert engine.gateway_clocks()[gateways[1]].offset_s == round(offsets[gateways[1]], 4)
