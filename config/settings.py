@@ -337,6 +337,10 @@ INGEST_MAX_BODY_BYTES = env_int("INGEST_MAX_BODY_BYTES", 1024 * 1024)
 INGEST_THROTTLE_RATE = env_str("INGEST_THROTTLE_RATE", "300/min") or None
 # Items stamped further than this ahead of the receiving clock are rejected one by one.
 INGEST_MAX_FUTURE_SECONDS = env_int("INGEST_MAX_FUTURE_SECONDS", 60)
+# ... and, at the live fronts (HTTP, MQTT), items stamped further than this behind it: a gateway whose clock
+# was reset (to 2000, or a year back) is told why at the door instead of its tags being placed years ago.
+# A day: the backlog a gateway or the MQTT broker holds through an outage is younger. Replays have no limit.
+INGEST_MAX_PAST_SECONDS = env_int("INGEST_MAX_PAST_SECONDS", 86_400)
 # How long a verified gateway token / the list of active receivers is trusted before re-reading the
 # database (a revocation in the admin of the same process applies at once).
 INGEST_TOKEN_CACHE_SECONDS = env_int("INGEST_TOKEN_CACHE_SECONDS", 30)

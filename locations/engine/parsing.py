@@ -62,11 +62,29 @@ def parse_timestamp(value: object, *, field: str = "ts") -> float:
     return round(seconds, 6)
 
 
-def parse_batch(body: object, *, known_gateways: Container[str], now: float, max_future_s: float = 60.0) -> ParsedBatch:
+def past_reason(raw_ts: object, ts: float, now: float, max_past_s: float) -> str:
+    """Why a sighting stamped too far in the past is refused (both validators say it alike)."""
+    age = now - ts
+    shown = f"{age / 86400:.0f} days" if age >= 2 * 86400 else f"{age:.0f} s"
+    return (
+        f"ts {raw_ts!r} is {shown} in the past (at most {max_past_s:g} s; a gateway clock that was reset? "
+        "replay old recordings with replay_sightings)"
+    )
+
+
+def parse_batch(
+    body: object,
+    *,
+    known_gateways: Container[str],
+    now: float,
+    max_future_s: float = 60.0,
+    max_past_s: float | None = None,
+) -> ParsedBatch:
     """Validate a decoded JSON body: {"gateway", "sent_at", "sightings": [{"tag","rssi","ts","battery"}]}.
 
     `now` is the receiving side's clock (epoch seconds); items more than `max_future_s` ahead of it
-    are rejected. Items repeated in the batch (same gateway, tag and ts) count once.
+    are rejected, and, when `max_past_s` is given (the live fronts), items more than that behind it.
+    Items repeated in the batch (same gateway, tag and ts) count once.
     """
     if not isinstance(body, dict):
         raise BatchError(f"body must be a JSON object, got {_json_type(body)}")
@@ -94,6 +112,7 @@ def parse_batch(body: object, *, known_gateways: Container[str], now: float, max
         return batch
 
     latest = now + max_future_s
+    earliest = -math.inf if max_past_s is None else now - max_past_s
     seen: set[tuple[str, float]] = set()
     accepted, rejected = batch.accepted, batch.rejected
     for index, item in enumerate(items):
@@ -127,6 +146,9 @@ def parse_batch(body: object, *, known_gateways: Container[str], now: float, max
             rejected.append(
                 Rejection(index, f"ts {item['ts']!r} is {ts - now:.0f} s in the future (at most {max_future_s:g} s)")
             )
+            continue
+        if ts < earliest:
+            rejected.append(Rejection(index, past_reason(item["ts"], ts, now, max_past_s)))
             continue
         battery = item.get("battery")
         if battery is not None:

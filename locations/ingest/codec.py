@@ -30,7 +30,7 @@ import msgspec
 from django.conf import settings
 
 from declarations.tag_ids import TagIdError, normalize_tag_id
-from locations.engine.parsing import RSSI_MAX, RSSI_MIN, parse_batch, parse_timestamp
+from locations.engine.parsing import RSSI_MAX, RSSI_MIN, parse_batch, parse_timestamp, past_reason
 from locations.engine.types import BatchError, ParsedBatch, Rejection, Sighting
 
 
@@ -113,9 +113,11 @@ def timestamp(value: str | int | float, *, field: str = "ts") -> float:
 # --------------------------------------------------------------------------- validation
 
 
-def _validate_typed(body: _Body, *, known_gateways: Container[str], now: float, max_future_s: float) -> ParsedBatch:
+def _validate_typed(
+    body: _Body, *, known_gateways: Container[str], now: float, max_future_s: float, max_past_s: float | None = None
+) -> ParsedBatch:
     batch, tags, rssis, stamps, batteries = _validate_typed_columns(
-        body, known_gateways=known_gateways, now=now, max_future_s=max_future_s
+        body, known_gateways=known_gateways, now=now, max_future_s=max_future_s, max_past_s=max_past_s
     )
     gateway = batch.gateway_id
     batch.accepted = [
@@ -126,10 +128,11 @@ def _validate_typed(body: _Body, *, known_gateways: Container[str], now: float, 
 
 
 def _validate_typed_columns(
-    body: _Body, *, known_gateways: Container[str], now: float, max_future_s: float
+    body: _Body, *, known_gateways: Container[str], now: float, max_future_s: float, max_past_s: float | None = None
 ) -> tuple[ParsedBatch, list[str], list[float], list[float], list[int | None]]:
     """The validation of a typed body (the one set of rules), its accepted sightings as columns: tag ids,
-    rssi, ts, battery. ``batch.accepted`` is left empty (``_validate_typed`` fills it)."""
+    rssi, ts, battery. ``batch.accepted`` is left empty (``_validate_typed`` fills it). ``max_past_s`` None:
+    no limit into the past (replays of old recordings); the live fronts pass INGEST_MAX_PAST_SECONDS."""
     gateway = body.gateway
     if not gateway.strip():
         raise BatchError(f"'gateway' must be a non-empty string, got {gateway!r}")
@@ -150,6 +153,7 @@ def _validate_typed_columns(
         batch.rejected = [Rejection(index, reason) for index in range(len(items))]
         return batch, tags, rssis, stamps, batteries
     latest = now + max_future_s
+    earliest = -math.inf if max_past_s is None else now - max_past_s
     seen: set[tuple[str, float]] = set()
     rejected = batch.rejected
     tag_cache = _tag_cache
@@ -205,6 +209,9 @@ def _validate_typed_columns(
                 Rejection(index, f"ts {item.ts!r} is {ts - now:.0f} s in the future (at most {max_future_s:g} s)")
             )
             continue
+        if ts < earliest:
+            rejected.append(Rejection(index, past_reason(item.ts, ts, now, max_past_s)))
+            continue
         battery = item.battery
         if battery is not None:
             if not 0 <= battery <= 100:
@@ -227,10 +234,16 @@ def _validate_typed_columns(
 
 
 def validate_body(
-    body: object, *, known_gateways: Container[str], now: float, max_future_s: float | None = None
+    body: object,
+    *,
+    known_gateways: Container[str],
+    now: float,
+    max_future_s: float | None = None,
+    max_past_s: float | None = None,
 ) -> ParsedBatch:
     """Validate one decoded gateway body (a dict from JSON). Raises BatchError when it is malformed as a
-    whole; bad items are rejected one by one with a reason. ``max_future_s`` defaults to the setting."""
+    whole; bad items are rejected one by one with a reason. ``max_future_s`` defaults to the setting;
+    ``max_past_s`` to no limit (only the live fronts, whose ``now`` is the receiving clock, set one)."""
     if max_future_s is None:
         max_future_s = settings.INGEST_MAX_FUTURE_SECONDS
     if isinstance(body, dict) and type(body.get("gateway")) is str and type(body.get("sightings")) is list:
@@ -239,8 +252,10 @@ def validate_body(
         except msgspec.ValidationError:
             typed = None
         if typed is not None:
-            return _validate_typed(typed, known_gateways=known_gateways, now=now, max_future_s=max_future_s)
-    return parse_batch(body, known_gateways=known_gateways, now=now, max_future_s=max_future_s)
+            return _validate_typed(
+                typed, known_gateways=known_gateways, now=now, max_future_s=max_future_s, max_past_s=max_past_s
+            )
+    return parse_batch(body, known_gateways=known_gateways, now=now, max_future_s=max_future_s, max_past_s=max_past_s)
 
 
 def decode_body(raw: bytes | str) -> object:
@@ -253,14 +268,21 @@ def decode_body(raw: bytes | str) -> object:
 
 
 def validate_decoded(
-    body: object, *, known_gateways: Container[str], now: float, max_future_s: float | None = None
+    body: object,
+    *,
+    known_gateways: Container[str],
+    now: float,
+    max_future_s: float | None = None,
+    max_past_s: float | None = None,
 ) -> ParsedBatch:
     """``validate_body`` for what ``decode_body`` returned (a typed body or plain objects)."""
     if max_future_s is None:
         max_future_s = settings.INGEST_MAX_FUTURE_SECONDS
     if isinstance(body, _Body):
-        return _validate_typed(body, known_gateways=known_gateways, now=now, max_future_s=max_future_s)
-    return validate_body(body, known_gateways=known_gateways, now=now, max_future_s=max_future_s)
+        return _validate_typed(
+            body, known_gateways=known_gateways, now=now, max_future_s=max_future_s, max_past_s=max_past_s
+        )
+    return validate_body(body, known_gateways=known_gateways, now=now, max_future_s=max_future_s, max_past_s=max_past_s)
 
 
 def body_gateway(body: object) -> object:

@@ -2,9 +2,9 @@
 
 The HTTP view and the MQTT worker both call ``accept_body``. Validation happens here and only here
 (``codec.validate_body``, the rules of docs/design.md §5, with the settings' limits such as
-``INGEST_MAX_FUTURE_SECONDS``): a malformed body raises ``BatchError`` (HTTP 400), bad items are rejected
-one by one with a reason, repeats within the batch count once. The accepted sightings go on the queue as
-typed values, split by tag shard; the engine worker does not validate them again.
+``INGEST_MAX_FUTURE_SECONDS`` and ``INGEST_MAX_PAST_SECONDS``): a malformed body raises ``BatchError`` (HTTP
+400), bad items are rejected one by one with a reason, repeats within the batch count once. The accepted
+sightings go on the queue as typed values, split by tag shard; the engine worker does not validate them again.
 """
 
 from __future__ import annotations
@@ -83,6 +83,8 @@ def accept_body(body: object, *, received_at: float | None = None, queue=None) -
         known_gateways=gateway_directory.sites(),
         now=received_at,
         max_future_s=settings.INGEST_MAX_FUTURE_SECONDS,
+        # Only here, where `now` is the receiving clock: a replay of old recordings has no past limit.
+        max_past_s=settings.INGEST_MAX_PAST_SECONDS,
     )
     entries = 0
     if batch.accepted:

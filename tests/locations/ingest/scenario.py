@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 
+from locations.ingest.codec import body_time
 from locations.ingest.front import accept_body
 from locations.models import LocationOutbox, RoomInterval
 from locations.simulator import format_ts
@@ -60,10 +61,12 @@ def bodies(tag_count: int, *, seconds: int, start: float = T0, every: int = 2, d
 
 
 def enqueue(queue, batch_bodies) -> int:
-    """Through the real front (validation, sharding). Returns the number of sightings accepted."""
+    """Through the real front (validation, sharding), each body received when its gateway sent it (the story
+    is stamped in November: the front refuses stamps a day older than its clock). Returns the number of
+    sightings accepted."""
     accepted = 0
     for body in batch_bodies:
-        result = accept_body(body, queue=queue)
+        result = accept_body(body, queue=queue, received_at=body_time(body))
         assert not result.rejected, result.rejected[:3]
         accepted += result.accepted
     return accepted

@@ -30,6 +30,9 @@ def random_item(rng: random.Random) -> object:
             codec_iso(base)[:19],
             codec_iso(NOW + 600),
             (NOW + 600) * 1000,
+            codec_iso(NOW - 3 * 86400),  # a gateway clock three days back
+            (NOW - 5000) * 1000,
+            "2000-01-01T00:00:05Z",  # ... reset to 2000
             "2026-13-01T00:00:00Z",
             "2026-11-22T08:00:60Z",
             "2026-11-22T08:00:5.1Z",
@@ -86,8 +89,9 @@ def test_the_fast_path_matches_parse_batch_item_for_item(seed):
     items = [pick(rng) for _ in range(rng.randint(0, 30))]
     items += items[:3]  # repeats within the batch count once
     body = {"gateway": rng.choice(["gw-a", "gw-b", "gw-x"]), "sent_at": codec_iso(NOW), "sightings": items}
-    expected = parse_batch(body, known_gateways=GATEWAYS, now=NOW, max_future_s=60)
-    got = codec.validate_body(body, known_gateways=GATEWAYS, now=NOW, max_future_s=60)
+    limits = {"max_future_s": 60, "max_past_s": 3600 if seed % 2 else None}  # a live front, or a replay
+    expected = parse_batch(body, known_gateways=GATEWAYS, now=NOW, **limits)
+    got = codec.validate_body(body, known_gateways=GATEWAYS, now=NOW, **limits)
     assert outcome(got) == outcome(expected)
     if seed % 3:
         assert expected.accepted or not items or body["gateway"] == "gw-x" or expected.rejected
@@ -97,9 +101,7 @@ def test_the_fast_path_matches_parse_batch_item_for_item(seed):
     except ValueError:
         return
     decoded = codec.decode_body(raw)
-    assert outcome(codec.validate_decoded(decoded, known_gateways=GATEWAYS, now=NOW, max_future_s=60)) == outcome(
-        expected
-    )
+    assert outcome(codec.validate_decoded(decoded, known_gateways=GATEWAYS, now=NOW, **limits)) == outcome(expected)
 
 
 def test_a_clean_body_takes_the_typed_path():
@@ -131,6 +133,31 @@ def test_the_future_limit_is_the_setting(settings):
     )
     settings.INGEST_MAX_FUTURE_SECONDS = 300
     assert len(codec.validate_body(body, known_gateways=GATEWAYS, now=NOW).accepted) == 1
+
+
+def test_the_past_limit_is_the_live_fronts_and_says_why():
+    item = {"tag": "c3000000010a", "rssi": -60, "ts": "2000-01-01T00:00:05Z"}
+    body = {
+        "gateway": "gw-a",
+        "sightings": [item, {**item, "ts": codec_iso(NOW - 7200)}, {**item, "ts": codec_iso(NOW)}],
+    }
+    for validate in (parse_batch, codec.validate_body):
+        batch = validate(body, known_gateways=GATEWAYS, now=NOW, max_future_s=60, max_past_s=3600)
+        assert [s.ts for s in batch.accepted] == [NOW]
+        assert [(r.index, r.reason) for r in batch.rejected] == [
+            (
+                0,
+                "ts '2000-01-01T00:00:05Z' is 9818 days in the past (at most 3600 s; a gateway clock that was "
+                "reset? replay old recordings with replay_sightings)",
+            ),
+            (
+                1,
+                f"ts {codec_iso(NOW - 7200)!r} is 7200 s in the past (at most 3600 s; a gateway clock that was "
+                "reset? replay old recordings with replay_sightings)",
+            ),
+        ]
+        # A replay (no past limit) takes old recordings.
+        assert len(validate(body, known_gateways=GATEWAYS, now=NOW, max_future_s=60).accepted) == 3
 
 
 def test_the_cached_timestamp_is_the_same_instant_as_parse_timestamp():

@@ -80,6 +80,13 @@ def stream():
 
 
 @pytest.fixture
+def recent_stream():
+    """The story stamped in the last minutes: a real ingest_mqtt receives with its own clock, and refuses
+    stamps older than INGEST_MAX_PAST_SECONDS (a broker's backlog through an outage is younger)."""
+    return scenario.bodies(TAGS, seconds=SECONDS, start=float(int(time.time())) - SECONDS - 5)
+
+
+@pytest.fixture
 def processes():
     started: list[subprocess.Popen] = []
     yield started
@@ -266,8 +273,9 @@ def _publisher(port: int):
 
 
 def test_messages_published_while_ingest_mqtt_is_down_are_processed_after_it_restarts(
-    assets, stream, queue, prefix, processes, tmp_path
+    assets, recent_stream, queue, prefix, processes, tmp_path
 ):
+    stream = recent_stream
     options = client_options(os.environ.get("MQTT_URL") or settings.MQTT_URL)
     try:
         publisher = _publisher(options["port"])

@@ -105,6 +105,36 @@ def test_the_future_limit_is_checked_once_with_the_setting(ward, pump, memory_qu
     assert pump.current_room == ward.rooms["B"]
 
 
+def test_a_gateway_clock_reset_years_back_is_refused_at_the_door_with_the_reason(ward, pump, memory_queue, settings):
+    """Stamps older than INGEST_MAX_PAST_SECONDS get the reason in the 202's body; the rest of the batch lands,
+    and no stay is ever recorded in 2000."""
+    settings.INGEST_MAX_PAST_SECONDS = 3600
+    token = gateway_token_issue(gateway_id="gw-b").raw
+    now = time.time()
+    stamps = ["2000-01-01T00:00:05.000Z", format_ts(now - 7200), format_ts(now - 1800), format_ts(now - 1)]
+    body = {"gateway": "gw-b", "sightings": [{"tag": TAG_ID, "rssi": -50, "ts": ts} for ts in stamps]}
+    response = Client().post(
+        "/api/v1/rtls/sightings",
+        data=body,
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert response.status_code == 202, response.content
+    answer = response.json()
+    assert answer["accepted"] == 2  # half an hour back is within the setting
+    assert [r["index"] for r in answer["rejected"]] == [0, 1]
+    assert "days in the past (at most 3600 s; a gateway clock that was reset?" in answer["rejected"][0]["reason"]
+    assert "is 7200 s in the past (at most 3600 s" in answer["rejected"][1]["reason"]
+    for body in live_pings("B", now - 20, 5):
+        accept_body(body, received_at=now, queue=memory_queue)
+    stats = EngineWorker(memory_queue, pipeline_factory=LocationPipeline).run_until_idle()
+    assert stats.accepted == 2 + 5 * len(HEARD_IN["B"])
+    pump.refresh_from_db()
+    assert pump.current_room == ward.rooms["B"]
+    first = RoomInterval.objects.filter(asset=pump).order_by("entered_at").first()
+    assert first.entered_at.timestamp() >= now - 1800 - 5
+
+
 def test_a_tag_heard_continuously_never_turns_stale_while_writes_are_coalesced(ward, pump, settings):
     settings.LOCATION_STALE_AFTER_SECONDS = 60
     settings.LOCATION_SEEN_WRITE_SECONDS = 30
