@@ -127,6 +127,9 @@ class LocationEngine:
         self._gw_wm = np.full(n_gw, -np.inf)  # corrected event time of each gateway's newest sighting
         self._gw_first = np.full(n_gw, np.inf)  # ... and of its first
         self._gw_count = np.zeros(n_gw, dtype=np.int64)
+        # Silences of a gateway that ended (a sighting came after dark_after_s or more of none): gateway ->
+        # [[start, end, threshold]], corrected event time; the one under way is (its watermark, +inf).
+        self._silences: dict[int, list[list[float]]] = {}
         self._gw_late = np.full(n_gw, self.config.initial_lateness_s)  # learnt lateness (s behind the frontier)
         # how far behind the frontier each of its last lateness_history batches arrived (a ring)
         # (initial_lateness_s until as many batches have been learnt from)
@@ -355,6 +358,7 @@ class LocationEngine:
         # gateway, so one gateway stamping the future (a wrong clock, a hostile one) cannot move it.
         if ref is not None:
             stats.future += int((ts > ref + cfg.max_ahead_s).sum())
+        self._note_silences(gw, ts)
         newest = np.full(len(self._gw_wm), -np.inf)
         np.maximum.at(newest, gw, ts)
         first_time = ~np.isfinite(self._gw_wm) & np.isfinite(newest)
@@ -450,6 +454,10 @@ class LocationEngine:
         self._pending = pending
         clock.prune(frontier - 600.0)
         self._gw_wm -= change
+        for g, spans in self._silences.items():
+            for span in spans:
+                span[0] -= change[g]
+                span[1] -= change[g]
         self._update_frontier()
         if self._pending:
             self._next_due = min(self._next_due, min(float(c[3].min()) for c in self._pending))
@@ -586,7 +594,7 @@ class LocationEngine:
         sighting_order = np.argsort(s_win, kind="stable")
         s_win, s_gw, s_rssi = s_win[sighting_order], s_gw[sighting_order], s_rssi[sighting_order]
         s_start = np.searchsorted(s_win, np.arange(len(w_ids) + 1))
-        dark = self._dark_gateways()
+        dark = self._dark_candidates(w_end)
         # Blocks never straddle a calibration epoch: every window is judged with the calibration of its
         # own epoch, however the windows were batched into flushes (a replay equals the live run).
         epoch = np.floor(w_ts[w_order] / cfg.calibration_every_s).astype(np.int64)
@@ -716,18 +724,85 @@ class LocationEngine:
             return late
         return np.maximum.reduceat(late[..., self._co_indices], self._co_starts, axis=-1)
 
+    def _silence_threshold(self, gateways: np.ndarray) -> np.ndarray:
+        """How long each gateway must be silent to count as dark: dark_after_s, and ten times its usual gap
+        between sightings while it was heard (a receiver that hears a tag now and then is quiet, not dark);
+        never for one heard fewer than ten times (nothing near it, or too little known)."""
+        count = self._gw_count[gateways]
+        usual_gap = (self._gw_wm[gateways] - self._gw_first[gateways]) / np.maximum(count, 1)
+        threshold = np.maximum(self.config.dark_after_s, 10.0 * usual_gap)
+        return np.where(count >= 10, threshold, np.inf)
+
+    def _note_silences(self, gw: np.ndarray, ts: np.ndarray) -> None:
+        """Record the silences these sightings end (before the watermarks move), and split the recorded ones
+        that a late sighting falls into. Judged on the gateways' own sightings in push order, so whether a
+        receiver was dark at a window's end does not depend on when the window was closed (a replay flushing
+        every 5 s decides as the live run flushing every 0.5 s)."""
+        cfg = self.config
+        order = np.lexsort((ts, gw))
+        g, t = gw[order], ts[order]
+        wm = self._gw_wm[g]  # each gateway's newest sighting before this push
+        prev = np.empty_like(t)
+        prev[1:] = t[:-1]
+        prev[np.r_[True, g[1:] != g[:-1]]] = -np.inf
+        prev = np.maximum(prev, wm)  # the newest sighting of the gateway before this one
+        ended = np.isfinite(prev) & (t - prev > cfg.dark_after_s)
+        if ended.any():
+            hit = np.flatnonzero(ended)
+            # Its threshold as it stood when the silence began (as for a silence still under way).
+            threshold = self._silence_threshold(g[hit])
+            for gate, begin, end, limit in zip(
+                g[hit].tolist(), prev[hit].tolist(), t[hit].tolist(), threshold.tolist(), strict=True
+            ):
+                if end - begin > limit:  # long enough to have made it dark: an outage, not a lull
+                    spans = self._silences.setdefault(gate, [])
+                    spans[:] = [span for span in spans if span[1] > self._kth - 600.0]  # no window is that old
+                    spans.append([begin, end, limit])
+        if self._silences:
+            # A late sighting (older than its gateway's newest) may fall into a silence recorded before.
+            late = (t < wm) & np.isin(g, np.fromiter(self._silences, dtype=np.int64))
+            for gate, when in zip(g[late].tolist(), t[late].tolist(), strict=True):
+                spans = self._silences.get(gate, [])
+                for i, (begin, end, limit) in enumerate(spans):
+                    if begin < when < end:
+                        parts = [[begin, when, limit], [when, end, limit]]
+                        spans[i : i + 1] = [p for p in parts if p[1] - p[0] > limit]
+                        break
+
     def _dark_gateways(self) -> np.ndarray:
-        """Gateways that went silent: nothing for dark_after_s of event time, and for ten times their
-        usual gap between sightings (a receiver that hears a tag now and then is quiet, not dark).
+        """Gateways silent now (at the frontier) for longer than their threshold (gateway_clocks, health).
         A gateway never heard at all is assumed to be working (nothing near it)."""
         f = self._kth  # silence is judged on the data, not on a frontier carried over a quiet spell
         if f == -math.inf:
             return np.zeros(0, dtype=np.int64)
-        wm = self._gw_wm
-        heard = np.isfinite(wm)
-        usual_gap = np.where(heard, (f - self._gw_first) / np.maximum(self._gw_count, 1), np.inf)
-        silent_for = np.where(heard, f - wm, 0.0)
-        return np.flatnonzero(heard & (silent_for > np.maximum(self.config.dark_after_s, 10.0 * usual_gap)))
+        heard = np.flatnonzero(np.isfinite(self._gw_wm))
+        return heard[f - self._gw_wm[heard] > self._silence_threshold(heard)]
+
+    def _dark_candidates(self, w_end: np.ndarray) -> np.ndarray:
+        """Gateways that may have been dark at the end of one of these windows: silent now since before it
+        by more than their threshold, or with a recorded silence reaching into the windows' span."""
+        if len(w_end) == 0:
+            return np.zeros(0, dtype=np.int64)
+        lo, hi = float(w_end.min()), float(w_end.max())
+        heard = np.flatnonzero(np.isfinite(self._gw_wm))
+        now = heard[hi - self._gw_wm[heard] > self._silence_threshold(heard)]
+        past = []
+        for g, spans in list(self._silences.items()):
+            if all(e < lo - 600.0 for _, e, _ in spans):  # no window that old is still to close
+                del self._silences[g]
+            elif any(b < hi and e > lo for b, e, _ in spans):
+                past.append(g)
+        return np.union1d(now, np.array(past, dtype=np.int64))
+
+    def _dark_at(self, dark: np.ndarray, w_end: np.ndarray) -> np.ndarray:
+        """(n x D) whether each candidate gateway was dark at each window's end: silent since more than its
+        threshold before it, by a silence still under way or by one that ended after it."""
+        wm = self._gw_wm[dark]
+        out = (w_end[:, None] > wm[None, :]) & (w_end[:, None] - wm[None, :] > self._silence_threshold(dark)[None, :])
+        for j, gate in enumerate(dark.tolist()):
+            for begin, end, threshold in self._silences.get(gate, ()):
+                out[:, j] |= (w_end > begin) & (w_end < end) & (w_end - begin > threshold)
+        return out
 
     def _prune_duplicates(self, cut: float) -> None:
         horizon = cut - self.config.duplicate_memory_s
@@ -1066,7 +1141,7 @@ class LocationEngine:
         dark_after_s, or never heard), not heard in it, and could have heard its tag; None if none."""
         if len(dark) == 0:
             return None
-        mask = self._co[anchor][:, dark] & (self._gw_wm[dark][None, :] < w_end[:, None])
+        mask = self._co[anchor][:, dark] & self._dark_at(dark, w_end)
         if not mask.any():
             return None
         mask &= ~(heard_rx[:, :, None] == dark[None, None, :]).any(axis=1)
