@@ -175,9 +175,13 @@ class ClockEstimator:
             # A wide search pairs each sighting with seconds of others: on a big site, a rotating
             # subset of about clock_wide_tags tags is plenty.
             stride = max(1, math.ceil(len(np.unique(tag)) / cfg.clock_wide_tags))
-            if stride > 1:
-                keep = tag % stride == self.updates % stride
-                tag, gw, raw = tag[keep], gw[keep], raw[keep]
+        else:
+            # Tracking drift needs far fewer copies than a dense site delivers (the pairs grow with the square
+            # of the receivers hearing each ping): a rotating subset of tags, about clock_track_sightings.
+            stride = max(1, math.ceil(len(tag) / cfg.clock_track_sightings)) if cfg.clock_track_sightings else 1
+        if stride > 1:
+            keep = tag % stride == self.updates % stride
+            tag, gw, raw = tag[keep], gw[keep], raw[keep]
         ts = raw - self.offset[gw]
         order = np.lexsort((gw, ts, tag))
         tag, gw, ts = tag[order], gw[order], ts[order]

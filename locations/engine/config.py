@@ -78,6 +78,7 @@ class EngineConfig:
     clock_deadband_s: float = 0.05  # smaller offsets are reported but not applied (a window gap is 0.5 s)
     clock_max_tags: int = 150  # the estimator follows at most about this many tags (a stable sample)
     clock_wide_tags: int = 50  # a wide search uses a rotating subset of about this many tags
+    clock_track_sightings: int = 20_000  # tracking uses a rotating subset of tags of about this many sightings (0: all)
     clock_research_every: int = 15  # every N-th update searches wide again (catches a jump)
 
     # --- Receiver calibration, learnt online ---------------------------------------------------
@@ -224,6 +225,7 @@ class EngineConfig:
             "idle_after_s": self.idle_after_s > 0,
             "clock_search_s": self.clock_search_s > self.clock_track_s > 0,
             "clock_min_pairs": self.clock_min_pairs >= 1,
+            "clock_track_sightings": self.clock_track_sightings >= 0,
             "duplicate_memory_s": self.duplicate_memory_s >= 0,
             "path_loss_exponent": self.path_loss_exponent > 0,
             "sigma_db": self.sigma_db > 0,

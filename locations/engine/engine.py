@@ -739,13 +739,44 @@ class LocationEngine:
         receiver was dark at a window's end does not depend on when the window was closed (a replay flushing
         every 5 s decides as the live run flushing every 0.5 s)."""
         cfg = self.config
-        order = np.lexsort((ts, gw))
-        g, t = gw[order], ts[order]
-        wm = self._gw_wm[g]  # each gateway's newest sighting before this push
-        prev = np.empty_like(t)
-        prev[1:] = t[:-1]
-        prev[np.r_[True, g[1:] != g[:-1]]] = -np.inf
-        prev = np.maximum(prev, wm)  # the newest sighting of the gateway before this one
+        if float(ts.max()) - float(ts.min()) <= cfg.dark_after_s:
+            # The usual push (seconds of sightings): a silence can only end at a gateway's first sighting after
+            # its newest one before, and only where a sighting is that far past it; no sort.
+            wm = self._gw_wm[gw]
+            ended = (ts - wm > cfg.dark_after_s) & np.isfinite(wm)
+            if ended.any():
+                gates = np.unique(gw[ended])
+                mine = np.isin(gw, gates) & (ts >= wm)
+                first = np.full(len(self._gw_wm), np.inf)
+                np.minimum.at(first, gw[mine], ts[mine])
+                self._record_silences(gates, self._gw_wm[gates], first[gates])
+            behind = ts < wm
+            late_g, late_t = gw[behind], ts[behind]
+        else:
+            order = np.lexsort((ts, gw))
+            g, t = gw[order], ts[order]
+            wm = self._gw_wm[g]  # each gateway's newest sighting before this push
+            prev = np.empty_like(t)
+            prev[1:] = t[:-1]
+            prev[np.r_[True, g[1:] != g[:-1]]] = -np.inf
+            prev = np.maximum(prev, wm)  # the newest sighting of the gateway before this one
+            self._record_silences(g, prev, t)
+            late_g, late_t = g[t < wm], t[t < wm]
+        if self._silences and len(late_g):
+            # A late sighting (older than its gateway's newest) may fall into a silence recorded before.
+            late = np.isin(late_g, np.fromiter(self._silences, dtype=np.int64))
+            for gate, when in zip(late_g[late].tolist(), late_t[late].tolist(), strict=True):
+                spans = self._silences.get(gate, [])
+                for i, (begin, end, limit) in enumerate(spans):
+                    if begin < when < end:
+                        parts = [[begin, when, limit], [when, end, limit]]
+                        spans[i : i + 1] = [p for p in parts if p[1] - p[0] > limit]
+                        break
+
+    def _record_silences(self, g: np.ndarray, prev: np.ndarray, t: np.ndarray) -> None:
+        """Each t ends a silence of its gateway g since prev (its newest sighting before): recorded when it was
+        long enough to have made the gateway dark."""
+        cfg = self.config
         ended = np.isfinite(prev) & (t - prev > cfg.dark_after_s)
         if ended.any():
             hit = np.flatnonzero(ended)
@@ -758,16 +789,6 @@ class LocationEngine:
                     spans = self._silences.setdefault(gate, [])
                     spans[:] = [span for span in spans if span[1] > self._kth - 600.0]  # no window is that old
                     spans.append([begin, end, limit])
-        if self._silences:
-            # A late sighting (older than its gateway's newest) may fall into a silence recorded before.
-            late = (t < wm) & np.isin(g, np.fromiter(self._silences, dtype=np.int64))
-            for gate, when in zip(g[late].tolist(), t[late].tolist(), strict=True):
-                spans = self._silences.get(gate, [])
-                for i, (begin, end, limit) in enumerate(spans):
-                    if begin < when < end:
-                        parts = [[begin, when, limit], [when, end, limit]]
-                        spans[i : i + 1] = [p for p in parts if p[1] - p[0] > limit]
-                        break
 
     def _dark_gateways(self) -> np.ndarray:
         """Gateways silent now (at the frontier) for longer than their threshold (gateway_clocks, health).
