@@ -41,6 +41,7 @@ class ClockEstimator:
         self.estimated_at = np.full(n_gateways, -np.inf)  # event time (epoch) of each one's last estimate
         self.updated_at: float | None = None  # event time of the last update
         self.updates = 0
+        self.attempts = 0  # updates tried, estimated or not (the rotating subsets of tags follow it)
         self._chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # tag, gateway, raw ts
         self._first_ts = math.inf
         self._next_update = math.inf
@@ -153,6 +154,7 @@ class ClockEstimator:
         cfg = self.config
         self._next_update = epoch + cfg.clock_update_s
         self.updated_at = epoch
+        self.attempts += 1
         if not self._chunks:
             return None
         tag, gw, raw = (np.concatenate(c) for c in zip(*self._chunks, strict=True))
@@ -180,7 +182,7 @@ class ClockEstimator:
             # of the receivers hearing each ping): a rotating subset of tags, about clock_track_sightings.
             stride = max(1, math.ceil(len(tag) / cfg.clock_track_sightings)) if cfg.clock_track_sightings else 1
         if stride > 1:
-            keep = tag % stride == self.updates % stride
+            keep = tag % stride == self.attempts % stride
             tag, gw, raw = tag[keep], gw[keep], raw[keep]
         ts = raw - self.offset[gw]
         order = np.lexsort((gw, ts, tag))
@@ -280,7 +282,15 @@ class ClockEstimator:
         touched[eb[used]] = True
         for members in _components(self.n, ea[used], eb[used]):
             members = members[touched[members]]
-            if len(members):
+            if not len(members):
+                continue
+            known = members[self.locked[members]]
+            if len(known) and (self.locked & ~touched).any():
+                # Some estimated (or resumed) gateways were not reached (a subset of the tags, or quiet ones): they
+                # keep their offsets, so the reached ones must not move as a whole against them. The solve fixes
+                # only their differences; the gauge keeps the median change of those known before at 0.
+                new[members] -= float(np.median(new[known] - self.offset[known]))
+            else:
                 new[members] -= float(np.median(new[members]))
         change = new - self.offset
         change[~touched] = 0.0

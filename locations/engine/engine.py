@@ -127,6 +127,9 @@ class LocationEngine:
         self._gw_wm = np.full(n_gw, -np.inf)  # corrected event time of each gateway's newest sighting
         self._gw_first = np.full(n_gw, np.inf)  # ... and of its first
         self._gw_count = np.zeros(n_gw, dtype=np.int64)
+        # Corrected time of each gateway's newest sighting as pushed (never moved by a later clock update, unlike
+        # _gw_wm): what its silences are measured from, the same whenever the windows are closed.
+        self._gw_last = np.full(n_gw, -np.inf)
         # Silences of a gateway that ended (a sighting came after dark_after_s or more of none): gateway ->
         # [[start, end, threshold]], corrected event time; the one under way is (its watermark, +inf).
         self._silences: dict[int, list[list[float]]] = {}
@@ -367,6 +370,7 @@ class LocationEngine:
             np.minimum.at(oldest, gw, ts)
             self._gw_first[first_time] = oldest[first_time]
         np.maximum(self._gw_wm, newest, out=self._gw_wm)
+        np.maximum(self._gw_last, newest, out=self._gw_last)
         self._gw_count += np.bincount(gw, minlength=len(self._gw_count))
         if float(ts.max()) > self._kth:  # only then can the 3rd most advanced gateway change
             self._update_frontier()
@@ -454,10 +458,6 @@ class LocationEngine:
         self._pending = pending
         clock.prune(frontier - 600.0)
         self._gw_wm -= change
-        for g, spans in self._silences.items():
-            for span in spans:
-                span[0] -= change[g]
-                span[1] -= change[g]
         self._update_frontier()
         if self._pending:
             self._next_due = min(self._next_due, min(float(c[3].min()) for c in self._pending))
@@ -729,7 +729,7 @@ class LocationEngine:
         between sightings while it was heard (a receiver that hears a tag now and then is quiet, not dark);
         never for one heard fewer than ten times (nothing near it, or too little known)."""
         count = self._gw_count[gateways]
-        usual_gap = (self._gw_wm[gateways] - self._gw_first[gateways]) / np.maximum(count, 1)
+        usual_gap = (self._gw_last[gateways] - self._gw_first[gateways]) / np.maximum(count, 1)
         threshold = np.maximum(self.config.dark_after_s, 10.0 * usual_gap)
         return np.where(count >= 10, threshold, np.inf)
 
@@ -742,20 +742,20 @@ class LocationEngine:
         if float(ts.max()) - float(ts.min()) <= cfg.dark_after_s:
             # The usual push (seconds of sightings): a silence can only end at a gateway's first sighting after
             # its newest one before, and only where a sighting is that far past it; no sort.
-            wm = self._gw_wm[gw]
+            wm = self._gw_last[gw]
             ended = (ts - wm > cfg.dark_after_s) & np.isfinite(wm)
             if ended.any():
                 gates = np.unique(gw[ended])
                 mine = np.isin(gw, gates) & (ts >= wm)
-                first = np.full(len(self._gw_wm), np.inf)
+                first = np.full(len(self._gw_last), np.inf)
                 np.minimum.at(first, gw[mine], ts[mine])
-                self._record_silences(gates, self._gw_wm[gates], first[gates])
+                self._record_silences(gates, self._gw_last[gates], first[gates])
             behind = ts < wm
             late_g, late_t = gw[behind], ts[behind]
         else:
             order = np.lexsort((ts, gw))
             g, t = gw[order], ts[order]
-            wm = self._gw_wm[g]  # each gateway's newest sighting before this push
+            wm = self._gw_last[g]  # each gateway's newest sighting before this push
             prev = np.empty_like(t)
             prev[1:] = t[:-1]
             prev[np.r_[True, g[1:] != g[:-1]]] = -np.inf
@@ -786,9 +786,7 @@ class LocationEngine:
                 g[hit].tolist(), prev[hit].tolist(), t[hit].tolist(), threshold.tolist(), strict=True
             ):
                 if end - begin > limit:  # long enough to have made it dark: an outage, not a lull
-                    spans = self._silences.setdefault(gate, [])
-                    spans[:] = [span for span in spans if span[1] > self._kth - 600.0]  # no window is that old
-                    spans.append([begin, end, limit])
+                    self._silences.setdefault(gate, []).append([begin, end, limit])
 
     def _dark_gateways(self) -> np.ndarray:
         """Gateways silent now (at the frontier) for longer than their threshold (gateway_clocks, health).
@@ -796,8 +794,8 @@ class LocationEngine:
         f = self._kth  # silence is judged on the data, not on a frontier carried over a quiet spell
         if f == -math.inf:
             return np.zeros(0, dtype=np.int64)
-        heard = np.flatnonzero(np.isfinite(self._gw_wm))
-        return heard[f - self._gw_wm[heard] > self._silence_threshold(heard)]
+        heard = np.flatnonzero(np.isfinite(self._gw_last))
+        return heard[f - self._gw_last[heard] > self._silence_threshold(heard)]
 
     def _dark_candidates(self, w_end: np.ndarray) -> np.ndarray:
         """Gateways that may have been dark at the end of one of these windows: silent now since before it
@@ -805,11 +803,13 @@ class LocationEngine:
         if len(w_end) == 0:
             return np.zeros(0, dtype=np.int64)
         lo, hi = float(w_end.min()), float(w_end.max())
-        heard = np.flatnonzero(np.isfinite(self._gw_wm))
-        now = heard[hi - self._gw_wm[heard] > self._silence_threshold(heard)]
+        heard = np.flatnonzero(np.isfinite(self._gw_last))
+        now = heard[hi - self._gw_last[heard] > self._silence_threshold(heard)]
         past = []
         for g, spans in list(self._silences.items()):
-            if all(e < lo - 600.0 for _, e, _ in spans):  # no window that old is still to close
+            # Windows close within allowed_lateness_s of each other: none this old is still to close.
+            spans[:] = [span for span in spans if span[1] >= lo - 600.0]
+            if not spans:
                 del self._silences[g]
             elif any(b < hi and e > lo for b, e, _ in spans):
                 past.append(g)
@@ -818,7 +818,7 @@ class LocationEngine:
     def _dark_at(self, dark: np.ndarray, w_end: np.ndarray) -> np.ndarray:
         """(n x D) whether each candidate gateway was dark at each window's end: silent since more than its
         threshold before it, by a silence still under way or by one that ended after it."""
-        wm = self._gw_wm[dark]
+        wm = self._gw_last[dark]
         out = (w_end[:, None] > wm[None, :]) & (w_end[:, None] - wm[None, :] > self._silence_threshold(dark)[None, :])
         for j, gate in enumerate(dark.tolist()):
             for begin, end, threshold in self._silences.get(gate, ()):

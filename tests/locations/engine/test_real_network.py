@@ -47,13 +47,16 @@ def test_a_dense_site_tracks_its_gateway_clocks_from_a_rotating_subset_of_tags()
     radio = {"gateway_clock_offset_s": 2.0, "gateway_clock_drift_ppm": 20.0}
     subset = run_network(tags=60, seconds=300, seed=4, radio=radio, config=EngineConfig(clock_track_sightings=2000))
     every = run_network(tags=60, seconds=300, seed=4, radio=radio, config=EngineConfig(clock_track_sightings=0))
-    truth = true_clock_offsets(subset)
-    for out in (subset, every):
+    # So few that an epoch's subset misses some gateways: those keep their offsets, and the ones it reaches
+    # must not move as a whole against them (a second before the gauge kept the median change at 0).
+    sliver = run_network(tags=60, seconds=600, seed=4, radio=radio, config=EngineConfig(clock_track_sightings=200))
+    for out, within_s in ((subset, 0.005), (every, 0.005), (sliver, 0.02)):  # the sliver: 1.7 s before
+        truth = true_clock_offsets(out)
         clocks = out.engine.gateway_clocks()
         estimated = [g for g, c in clocks.items() if c.estimated]
         assert len(estimated) >= 0.9 * len(clocks)
         error = np.array([clocks[g].offset_s - truth[g] for g in estimated])
-        assert np.abs(error - np.median(error)).max() < 0.005
+        assert np.abs(error - np.median(error)).max() < within_s
     pairs = lambda out: np.median([c.pairs for c in out.engine.gateway_clocks().values()])  # noqa: E731
     assert pairs(subset) < 0.5 * pairs(every)  # it did use fewer (the test means something)
     assert subset.settled_accuracy() == every.settled_accuracy()
@@ -107,14 +110,22 @@ def test_replaying_the_sightings_in_arrival_order_reproduces_the_live_run_clock_
 
 
 def test_whether_a_receiver_was_dark_does_not_depend_on_when_the_windows_were_closed():
-    """Receivers going dark for minutes (6 outages per receiver-hour, 1-3 min each): a replay flushed every 5
-    batches, or once at the end, decides every window as the live run flushed each second. Until 2026-12-07
-    darkness was judged at the frontier when a window closed, and 0.4-1.2 % of the windows differed."""
-    radio = {"outages_per_hour": 6.0, "outage_s": (60.0, 200.0), "shadowing_sigma_db": 5.0}
-    live = run_network(receivers="every_other", tags=20, seconds=900, seed=3, radio=radio)
+    """Receivers going dark for a minute or two, 20 times an hour each, on gateways whose clocks are off by up
+    to 1.5 s and drift: a replay flushed every 5 batches, every 1,000 (past a receiver's earlier outage), or
+    once at the end, decides every window as the live run flushed each second. Until 2026-12-07 darkness was
+    judged at the frontier when a window closed (0.4-1.2 % of the windows differed at 5 batches); then, for a
+    day, a clock update moved the recorded silences and an outage 600 s back was forgotten."""
+    radio = {
+        "outages_per_hour": 20.0,
+        "outage_s": (40.0, 120.0),
+        "shadowing_sigma_db": 5.0,
+        "gateway_clock_offset_s": 1.5,
+        "gateway_clock_drift_ppm": 20.0,
+    }
+    live = run_network(receivers="every_other", tags=10, seconds=1500, seed=3, radio=radio)
     shown = {(tag, ts, room) for tag, rows in live.shown.items() for ts, room in rows}
-    assert len(shown) > 8000
-    for every in (5, None):
+    assert len(shown) > 7000
+    for every in (5, 1000, None):
         replay = LocationEngine(live.plan)
         estimates = []
         for n, items in enumerate(live.delivered, start=1):
