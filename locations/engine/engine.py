@@ -733,6 +733,11 @@ class LocationEngine:
         threshold = np.maximum(self.config.dark_after_s, 10.0 * usual_gap)
         return np.where(count >= 10, threshold, np.inf)
 
+    def _silent_at(self, gateways: np.ndarray, at) -> np.ndarray:
+        """Whether each gateway's silence since its newest sighting is past its threshold at `at` (a time, or
+        a column of window ends: an n x len(gateways) answer). Never for a gateway not heard enough."""
+        return at - self._gw_last[gateways] > self._silence_threshold(gateways)
+
     def _note_silences(self, gw: np.ndarray, ts: np.ndarray) -> None:
         """Record the silences these sightings end (before the watermarks move), and split the recorded ones
         that a late sighting falls into. Judged on the gateways' own sightings in push order, so whether a
@@ -794,8 +799,7 @@ class LocationEngine:
         f = self._kth  # silence is judged on the data, not on a frontier carried over a quiet spell
         if f == -math.inf:
             return np.zeros(0, dtype=np.int64)
-        heard = np.flatnonzero(np.isfinite(self._gw_last))
-        return heard[f - self._gw_last[heard] > self._silence_threshold(heard)]
+        return np.flatnonzero(self._silent_at(np.arange(len(self._gw_last)), f))
 
     def _dark_candidates(self, w_end: np.ndarray) -> np.ndarray:
         """Gateways that may have been dark at the end of one of these windows: silent now since before it
@@ -803,8 +807,7 @@ class LocationEngine:
         if len(w_end) == 0:
             return np.zeros(0, dtype=np.int64)
         lo, hi = float(w_end.min()), float(w_end.max())
-        heard = np.flatnonzero(np.isfinite(self._gw_last))
-        now = heard[hi - self._gw_last[heard] > self._silence_threshold(heard)]
+        now = np.flatnonzero(self._silent_at(np.arange(len(self._gw_last)), hi))
         past = []
         for g, spans in list(self._silences.items()):
             # Windows close within allowed_lateness_s of each other: none this old is still to close.
@@ -818,8 +821,7 @@ class LocationEngine:
     def _dark_at(self, dark: np.ndarray, w_end: np.ndarray) -> np.ndarray:
         """(n x D) whether each candidate gateway was dark at each window's end: silent since more than its
         threshold before it, by a silence still under way or by one that ended after it."""
-        wm = self._gw_last[dark]
-        out = (w_end[:, None] > wm[None, :]) & (w_end[:, None] - wm[None, :] > self._silence_threshold(dark)[None, :])
+        out = self._silent_at(dark, w_end[:, None])
         for j, gate in enumerate(dark.tolist()):
             for begin, end, threshold in self._silences.get(gate, ()):
                 out[:, j] |= (w_end > begin) & (w_end < end) & (w_end - begin > threshold)
