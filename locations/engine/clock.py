@@ -50,6 +50,10 @@ class ClockEstimator:
         self.epochs = np.zeros(0)
         self._history = np.zeros((0, n_gateways))
         self._pruned = False
+        # An estimator that resumed nothing is "held" until its first estimate (EngineConfig.clock_hold_first: the
+        # engine closes no window before it), whose offsets then correct every sighting stamped before it too.
+        self.released = False
+        self._backward = False
         self._resumed_since: float | None = None  # resume(): decided at the first sightings
 
     def resume(self, offsets: np.ndarray, given: np.ndarray, since: float) -> None:
@@ -66,6 +70,7 @@ class ClockEstimator:
         self.epochs = np.array([since])
         self._history = applied[None, :]
         self._resumed_since = since
+        self.released = bool(given.any())
 
     def _start(self, raw_ts: np.ndarray) -> None:
         """At the first sightings: a resume estimated after them (a replay of older sightings) is forgotten, so
@@ -76,6 +81,7 @@ class ClockEstimator:
             self.offset[:] = 0.0
             self.locked[:] = False
             self.epochs, self._history = np.zeros(0), np.zeros((0, self.n))
+            self.released = False
 
     def applied(self) -> np.ndarray:
         """The offsets applied to the newest sightings (the estimate, less the dead band)."""
@@ -87,13 +93,14 @@ class ClockEstimator:
         if len(self.epochs) == 0:
             return np.zeros(len(gw))
         idx = np.searchsorted(self.epochs, raw_ts, side="right") - 1
-        if self._pruned:
+        if self._pruned or self._backward:
             idx = np.maximum(idx, 0)
         out = self._history[np.maximum(idx, 0), gw]
         return np.where(idx >= 0, out, 0.0)
 
     def catch_up(self, frontier: float) -> float | None:
-        """Estimate at every epoch the frontier has passed; returns the first new epoch (or None)."""
+        """Estimate at every epoch the frontier has passed; returns the first new epoch (or None; -inf when it
+        was the first estimate of a held estimator, which corrects every sighting before it too)."""
         first = None
         while frontier >= self._next_update:
             epoch = self._next_update
@@ -109,6 +116,10 @@ class ClockEstimator:
             applied = np.where(np.abs(self.offset) >= self.config.clock_deadband_s, self.offset, 0.0)
             self._history = np.vstack([self._history, applied[None, :]])
             first = epoch if first is None else first
+            if not self.released:
+                self.released = True
+                if self.config.clock_hold_first and len(self.epochs) == 1:
+                    self._backward, first = True, -math.inf
         return first
 
     def _skip_empty(self, epoch: float, frontier: float) -> bool:

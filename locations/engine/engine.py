@@ -488,6 +488,9 @@ class LocationEngine:
             if f is None:
                 return []
             cut = min(w, f)
+        if self._clock_holding() and not self._release_clocks(cut):
+            return []
+        if watermark is not None:
             if cut < self._next_due:
                 return []
         if not self._pending:
@@ -611,6 +614,26 @@ class LocationEngine:
                     self._estimate(w_tag[block], w_ts[block], local, s_gw[idx], s_rssi[idx], w_end[block], dark)
                 )
         return estimates
+
+    def _clock_holding(self) -> bool:
+        """No window closes before the first clock estimate of an engine that resumed no offsets
+        (EngineConfig.clock_hold_first)."""
+        cfg = self.config
+        return cfg.clock_estimation and cfg.clock_hold_first and not self._clock.released and bool(self._pending)
+
+    def _release_clocks(self, cut: float) -> bool:
+        """While held: run the first estimate once the frontier has reached its epoch, or at once at the end of a
+        replay or when the site goes quiet (idle_after_s): its sightings are in, so it is the estimate the epoch would
+        give, unless the site speaks again within the stretch (the one way a live run's first minute can differ from
+        a replay's). True once released."""
+        clock = self._clock
+        if math.isinf(cut) or self._carried > self._kth:
+            # The end of a replay, or a quiet site (no more sightings to wait for): estimate now from what there is.
+            while not clock.released and math.isfinite(clock._next_update):
+                self._update_clocks(clock._next_update)
+        elif cut >= clock._next_update:
+            self._update_clocks(cut)
+        return clock.released or not math.isfinite(clock._next_update)
 
     def flush_idle(self, now: float) -> list[LocationEstimate]:
         """flush(now) with the wall clock: what a live pipeline calls about once a second, also when

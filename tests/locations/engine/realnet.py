@@ -23,6 +23,7 @@ class Outcome:
     shown: dict[str, list[tuple[float, int]]] = field(default_factory=lambda: defaultdict(list))
     pings: dict[str, list[tuple[float, int]]] = field(default_factory=lambda: defaultdict(list))
     truth: dict[str, list[tuple[float, int | None]]] = field(default_factory=lambda: defaultdict(list))
+    delays: list[float] = field(default_factory=list)  # wall clock minus event time, per window decided live
 
     def settled_accuracy(self, after_s: float = 16.0) -> float:
         ok = n = 0
@@ -108,6 +109,7 @@ def run_network(
         feed(network.due(sim.now))
         for estimate in engine.flush(sim.now):
             out.shown[estimate.tag_id].append((estimate.ts, estimate.room_id))
+            out.delays.append(sim.now - estimate.ts)
     feed(network.drain())
     for estimate in engine.flush(None):
         out.shown[estimate.tag_id].append((estimate.ts, estimate.room_id))

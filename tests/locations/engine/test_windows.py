@@ -17,7 +17,9 @@ def test_the_copies_of_one_ping_from_several_receivers_make_one_window(grid):
 
 
 def test_a_window_closes_once_the_frontier_passes_its_end_plus_the_wait_not_on_the_callers_clock_alone(grid):
-    config = EngineConfig(window_gap_s=0.5, initial_lateness_s=2.0)
+    # The gateways' clocks taken as known (a fresh engine holds every window until its first clock estimate,
+    # test_real_network.py): this is about when a window closes.
+    config = EngineConfig(window_gap_s=0.5, initial_lateness_s=2.0, clock_hold_first=False)
     engine = LocationEngine(grid, config)
     engine.push([Sighting("gw-011", TAG, -60.0, T0), Sighting("gw-012", TAG, -70.0, T0 + 0.02)])
     assert engine.watermark == T0  # the frontier: with two gateways, the less advanced one
@@ -37,7 +39,7 @@ def test_a_window_closes_once_the_frontier_passes_its_end_plus_the_wait_not_on_t
 
 
 def test_flush_with_no_watermark_closes_everything(grid):
-    engine = LocationEngine(grid)
+    engine = LocationEngine(grid, EngineConfig(clock_hold_first=False))
     engine.push([Sighting("gw-011", TAG, -60.0, T0 + i * 2) for i in range(5)])
     assert engine.flush(engine.watermark) != []  # the early ones are due
     rest = engine.flush()
