@@ -812,6 +812,8 @@ class LocationPipeline:
         self, watermark: float | None, *, write_all: bool = False, estimates: list | None = None
     ) -> ProcessResult:
         if estimates is None:
+            if write_all and watermark is not None:
+                self.engine.release()  # all its input is in: the first minute need not wait for its clock estimate
             estimates = self.engine.flush(watermark)
         self._store_engine_estimates(final=watermark is None or write_all)
         if watermark is not None:

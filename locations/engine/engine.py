@@ -208,6 +208,18 @@ class LocationEngine:
         return self.frontier
 
     @property
+    def holding(self) -> bool:
+        """True while every window waits for the first clock estimate (EngineConfig.clock_hold_first): a caller that
+        acknowledges its input once the windows covering it are closed must acknowledge nothing meanwhile."""
+        return self._clock_holding()
+
+    def release(self) -> None:
+        """End the hold for the first clock estimate now, estimating from what was heard: for a caller whose input
+        is all in (the end of a backlog) that closes with a finite watermark rather than flush()."""
+        if self._clock_holding():
+            self._release_clocks(math.inf)
+
+    @property
     def pending(self) -> int:
         """Sightings waiting in open windows."""
         return sum(len(chunk[0]) for chunk in self._pending)

@@ -567,6 +567,8 @@ class EngineWorker:
         self.stats.room_changes += len(result.room_changes)
         if final:
             self._unflushed = False
+        if not final and getattr(self.pipeline.engine, "holding", False):
+            return  # the first minute's windows wait for the first clock estimate: they are not committed yet
         self._ack_covered(None if final else watermark - self._margin(), committed_at)
 
     def _process_idle(self) -> None:
@@ -582,6 +584,8 @@ class EngineWorker:
         self.stats.room_changes += len(result.room_changes)
         engine = self.pipeline.engine
         self._unflushed = engine.pending > 0
+        if getattr(engine, "holding", False):
+            return  # the first minute's windows wait for the first clock estimate: nothing is committed yet
         if not self._unflushed:
             self._ack_covered(None, committed_at)  # every window fed so far is closed and committed
         elif result.closed_up_to is not None:
