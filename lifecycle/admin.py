@@ -1,7 +1,7 @@
 """Admin for the lifecycle records: read-only audit, editable room-type rules, work orders and recalls."""
 
 from django import forms
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db.models import Count, Q
@@ -14,6 +14,7 @@ from assets.admin import admin_link, location_badge, where_label
 from assets.filters import first_of_next_month
 from declarations.roles import Role
 from declarations.states import AssetState
+from lifecycle.admin_mixins import ServiceSaveAdmin
 from lifecycle.biomed.selectors import asset_next_due
 from lifecycle.display import state_badge
 from lifecycle.exceptions import LifecycleError
@@ -181,7 +182,7 @@ class AssetPmDueFilter(admin.SimpleListFilter):
 
 
 @admin.register(WorkOrder)
-class WorkOrderAdmin(admin.ModelAdmin):
+class WorkOrderAdmin(ServiceSaveAdmin, admin.ModelAdmin):
     form = WorkOrderForm
 
     def has_delete_permission(self, request, obj=None):
@@ -238,27 +239,24 @@ class WorkOrderAdmin(admin.ModelAdmin):
             return format_html('<strong style="color:#b91c1c">{} (overdue)</strong>', due.isoformat())
         return due.isoformat()
 
-    def save_model(self, request, obj, form, change):
-        # The services keep the rules (status order, closed_at, last PM date) and the change history.
+    def save_through_service(self, request, obj, form, change):
+        # The services keep the rules (status order, closed_at, last PM date, scheduled work closed only with its
+        # result) and the change history. A refusal comes back as the form's error (lifecycle.admin_mixins).
         data = form.cleaned_data
-        try:
-            if not change:
-                created = work_order_open(
-                    asset=data["asset"],
-                    kind=data["kind"],
-                    user=request.user,
-                    notes=data.get("notes", ""),
-                    technician=data.get("technician"),
-                    recall=data.get("recall"),
-                )
-                obj.pk, obj._state.adding = created.pk, False
-                return
-            changes = {name: data[name] for name in form.changed_data if name in WORK_ORDER_EDITABLE_FIELDS}
-            if changes:
-                work_order_update(work_order=obj, user=request.user, **changes)
-        except LifecycleError as exc:
-            # The form checked first; this only happens when someone else changed it meanwhile.
-            self.message_user(request, str(exc), level=messages.ERROR)
+        if not change:
+            created = work_order_open(
+                asset=data["asset"],
+                kind=data["kind"],
+                user=request.user,
+                notes=data.get("notes", ""),
+                technician=data.get("technician"),
+                recall=data.get("recall"),
+            )
+            obj.pk, obj._state.adding = created.pk, False
+            return
+        changes = {name: data[name] for name in form.changed_data if name in WORK_ORDER_EDITABLE_FIELDS}
+        if changes:
+            work_order_update(work_order=obj, user=request.user, **changes)
 
 
 class RecallForm(forms.ModelForm):

@@ -6,6 +6,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
+from lifecycle.admin_mixins import NulSafeChangelist
 from lifecycle.alerts.models import Alert, ParLevel
 from lifecycle.alerts.selectors import par_levels_with_counts
 from lifecycle.alerts.services import AlertError, alert_acknowledge, alert_resolve
@@ -44,7 +45,7 @@ class OpenAlertFilter(admin.SimpleListFilter):
 
 
 @admin.register(ParLevel)
-class ParLevelAdmin(admin.ModelAdmin):
+class ParLevelAdmin(NulSafeChangelist, admin.ModelAdmin):
     list_display = ["unit", "asset_type", "available_now", "critical", "target", "stock", "on_hand_link"]
     list_filter = [ParStatusFilter, "unit", "asset_type"]
     search_fields = ["unit", "asset_type__name"]
@@ -85,7 +86,7 @@ class ParLevelAdmin(admin.ModelAdmin):
 
 
 @admin.register(Alert)
-class AlertAdmin(admin.ModelAdmin):
+class AlertAdmin(NulSafeChangelist, admin.ModelAdmin):
     list_display = ["id", "kind", "status", "subject_label", "message", "created_at", "acknowledged_by", "resolved"]
     list_filter = [OpenAlertFilter, "status", "kind"]
     list_select_related = [

@@ -1,6 +1,7 @@
 """Admin of the biomed programme: plans, each asset's schedules, scheduled work with its result, and loans.
 
-Thin: every change goes through lifecycle.biomed.services (locks, rules, change history).
+Thin: every change goes through lifecycle.biomed.services (locks, rules, change history). A change the service
+refuses comes back as the form's error, with nothing saved, announced or logged (lifecycle.admin_mixins).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from assets.models import Asset
+from lifecycle.admin_mixins import NulSafeChangelist, ServiceSaveAdmin
 from lifecycle.biomed import services
 from lifecycle.biomed.models import (
     Loan,
@@ -24,7 +26,6 @@ from lifecycle.biomed.models import (
     SchedulePlan,
     WorkResult,
 )
-from lifecycle.exceptions import LifecycleError
 
 
 def _overdue_badge(schedule: MaintenanceSchedule) -> str:
@@ -39,7 +40,7 @@ def _overdue_badge(schedule: MaintenanceSchedule) -> str:
 
 
 @admin.register(SchedulePlan)
-class SchedulePlanAdmin(admin.ModelAdmin):
+class SchedulePlanAdmin(NulSafeChangelist, admin.ModelAdmin):
     list_display = [
         "__str__",
         "asset_type",
@@ -95,7 +96,7 @@ class ScheduleForm(forms.ModelForm):
 
 
 @admin.register(MaintenanceSchedule)
-class MaintenanceScheduleAdmin(admin.ModelAdmin):
+class MaintenanceScheduleAdmin(ServiceSaveAdmin, NulSafeChangelist, admin.ModelAdmin):
     form = ScheduleForm
     list_display = ["asset", "label", "interval_label", "due", "last_done", "last_result", "overrides_plan", "active"]
     list_filter = [OverdueFilter, "kind", "last_result", "overrides_plan", "active"]
@@ -115,23 +116,20 @@ class MaintenanceScheduleAdmin(admin.ModelAdmin):
     def due(self, obj):
         return _overdue_badge(obj)
 
-    def save_model(self, request, obj, form, change):
+    def save_through_service(self, request, obj, form, change):
         data = form.cleaned_data
         asset = data.get("asset") or obj.asset
-        try:
-            saved = services.schedule_set(
-                asset=asset,
-                kind=obj.kind,
-                name=obj.name,
-                interval_value=data.get("interval_value"),
-                interval_unit=data.get("interval_unit"),
-                checklist=data.get("checklist"),
-                lead_days=data.get("lead_days"),
-                user=request.user,
-            )
-            obj.pk, obj._state.adding = saved.pk, False
-        except LifecycleError as exc:
-            self.message_user(request, str(exc), level=messages.ERROR)
+        saved = services.schedule_set(
+            asset=asset,
+            kind=obj.kind,
+            name=obj.name,
+            interval_value=data.get("interval_value"),
+            interval_unit=data.get("interval_unit"),
+            checklist=data.get("checklist"),
+            lead_days=data.get("lead_days"),
+            user=request.user,
+        )
+        obj.pk, obj._state.adding = saved.pk, False
 
     @admin.action(description=_("Use the plan's interval and checklist again"))
     def revert_to_plan(self, request, queryset):
@@ -158,7 +156,8 @@ class ScheduleInline(admin.TabularInline):
 
 
 class ResultForm(forms.ModelForm):
-    """Record the outcome of scheduled work: pass, fail, or cancel (a miss), with the miss reason when late."""
+    """Record the outcome of scheduled work: pass, fail, or cancel (a miss), with the miss reason when late, and
+    for pass or fail one answer per checklist step (a box per step: ticked or not; a pass needs every one)."""
 
     outcome = forms.ChoiceField(
         choices=[
@@ -169,6 +168,13 @@ class ResultForm(forms.ModelForm):
         ],
         required=False,
     )
+    steps = forms.MultipleChoiceField(
+        label=_("checklist"),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_("Tick each step done and found right. A pass needs every step ticked."),
+        error_messages={"invalid_choice": _("the checklist changed since this page was opened: tick its steps again")},
+    )
     performed_on = forms.DateField(required=False, help_text="Default today.")
     notes = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
 
@@ -176,10 +182,30 @@ class ResultForm(forms.ModelForm):
         model = ScheduledWork
         fields = ["miss_reason"]
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # A step's value carries its text, so a tick never lands on another step if the checklist changes.
+        self.fields["steps"].choices = [(self.step_value(i, step), step) for i, step in enumerate(self.checklist)]
+
+    @property
+    def checklist(self) -> list[str]:
+        return list(self.instance.schedule.checklist) if self.instance.pk else []
+
+    @staticmethod
+    def step_value(index: int, step: str) -> str:
+        return f"{index}:{step}"
+
     def clean(self):
         data = super().clean()
-        if not self.instance.work_order.is_open and data.get("outcome"):
-            raise ValidationError(f"{self.instance.work_order.reference} is already closed")
+        if not self.instance.work_order.is_open:
+            if data.get("outcome") or self.changed_data:
+                reference = self.instance.work_order.reference
+                raise ValidationError(f"{reference} is already closed; nothing can be recorded")
+            return data
+        if not data.get("outcome") and self.changed_data:
+            raise ValidationError({"outcome": "choose the outcome (pass, fail or cancel) to record this"})
+        ticked = set(data.get("steps") or [])
+        data["checklist_results"] = [self.step_value(i, step) in ticked for i, step in enumerate(self.checklist)]
         if data.get("outcome") == "cancel" and not (data.get("miss_reason") or "").strip():
             raise ValidationError({"miss_reason": "a cancelled scheduled work order is a miss: give the reason"})
         performed = data.get("performed_on") or timezone.localdate()
@@ -192,7 +218,7 @@ class ResultForm(forms.ModelForm):
 
 
 @admin.register(ScheduledWork)
-class ScheduledWorkAdmin(admin.ModelAdmin):
+class ScheduledWorkAdmin(ServiceSaveAdmin, NulSafeChangelist, admin.ModelAdmin):
     form = ResultForm
     list_display = [
         "work_order",
@@ -209,8 +235,15 @@ class ScheduledWorkAdmin(admin.ModelAdmin):
     list_select_related = ["work_order__asset", "schedule"]
     search_fields = ["work_order__asset__asset_tag", "miss_reason"]
     readonly_fields = ["work_order", "schedule", "due_date", "result", "done_on", "checklist_results"]
-    fields = [*readonly_fields, "outcome", "performed_on", "miss_reason", "notes"]
+    fields = [*readonly_fields, "outcome", "steps", "performed_on", "miss_reason", "notes"]
     show_full_result_count = False
+
+    def get_fields(self, request, obj=None):
+        # The checklist's boxes only while there is something to tick.
+        fields = super().get_fields(request, obj)
+        if obj is None or not obj.schedule.checklist or not obj.work_order.is_open:
+            fields = [name for name in fields if name != "steps"]
+        return fields
 
     @admin.display(description=_("performed on"))
     def done_on(self, obj):
@@ -238,23 +271,21 @@ class ScheduledWorkAdmin(admin.ModelAdmin):
     def on_time(self, obj):
         return obj.on_time
 
-    def save_model(self, request, obj, form, change):
+    def save_through_service(self, request, obj, form, change):
         data = form.cleaned_data
         outcome = data.get("outcome")
-        try:
-            if outcome in (WorkResult.PASS, WorkResult.FAIL):
-                services.scheduled_work_complete(
-                    work_order=obj.work_order,
-                    user=request.user,
-                    result=outcome,
-                    performed_on=data.get("performed_on"),
-                    notes=data.get("notes", ""),
-                    miss_reason=data.get("miss_reason", ""),
-                )
-            elif outcome == "cancel":
-                services.scheduled_work_cancel(work_order=obj.work_order, user=request.user, reason=data["miss_reason"])
-        except LifecycleError as exc:
-            self.message_user(request, str(exc), level=messages.ERROR)
+        if outcome in (WorkResult.PASS, WorkResult.FAIL):
+            services.scheduled_work_complete(
+                work_order=obj.work_order,
+                user=request.user,
+                result=outcome,
+                performed_on=data.get("performed_on"),
+                checklist_results=data["checklist_results"],
+                notes=data.get("notes", ""),
+                miss_reason=data.get("miss_reason", ""),
+            )
+        elif outcome == "cancel":
+            services.scheduled_work_cancel(work_order=obj.work_order, user=request.user, reason=data["miss_reason"])
 
 
 class LoanForm(forms.ModelForm):
@@ -264,7 +295,7 @@ class LoanForm(forms.ModelForm):
 
 
 @admin.register(Loan)
-class LoanAdmin(admin.ModelAdmin):
+class LoanAdmin(ServiceSaveAdmin, NulSafeChangelist, admin.ModelAdmin):
     form = LoanForm
     list_display = [
         "asset",
@@ -295,30 +326,31 @@ class LoanAdmin(admin.ModelAdmin):
             return format_html('<strong style="color:#b91c1c">{}</strong>', "return overdue")
         return "on loan"
 
-    def save_model(self, request, obj, form, change):
+    def save_through_service(self, request, obj, form, change):
         data = form.cleaned_data
-        try:
-            if not change:
-                loan = services.loan_start(
-                    asset=data["asset"],
-                    kind=data["kind"],
-                    borrower=data["borrower"],
-                    expected_return=data["expected_return"],
-                    rental_cost_per_day=data.get("rental_cost_per_day"),
-                    note=data.get("note", ""),
-                    user=request.user,
-                )
-                obj.pk, obj._state.adding = loan.pk, False
-            elif "expected_return" in form.changed_data:
-                services.loan_extend(loan=obj, user=request.user, expected_return=data["expected_return"])
-        except LifecycleError as exc:
-            self.message_user(request, str(exc), level=messages.ERROR)
+        if not change:
+            loan = services.loan_start(
+                asset=data["asset"],
+                kind=data["kind"],
+                borrower=data["borrower"],
+                expected_return=data["expected_return"],
+                rental_cost_per_day=data.get("rental_cost_per_day"),
+                note=data.get("note", ""),
+                user=request.user,
+            )
+            obj.pk, obj._state.adding = loan.pk, False
+        elif "expected_return" in form.changed_data:
+            services.loan_extend(loan=obj, user=request.user, expected_return=data["expected_return"])
 
     @admin.action(description=_("Mark the selected loans returned now"))
     def mark_returned(self, request, queryset):
         done = 0
         for loan in queryset.filter(returned_at__isnull=True):
-            services.loan_return(loan=loan, user=request.user)
+            try:
+                services.loan_return(loan=loan, user=request.user)
+            except services.LoanError as exc:  # returned by someone else meanwhile
+                self.message_user(request, str(exc), level=messages.WARNING)
+                continue
             done += 1
         self.message_user(request, _("%(count)s loan(s) marked returned.") % {"count": done})
 

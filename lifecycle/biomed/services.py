@@ -394,9 +394,17 @@ def scheduled_work_complete(
 ) -> ScheduledWork:
     """Close scheduled work with its result. Pass: the schedule's next due date follows from ``performed_on``.
     Fail: the asset goes to biomed (send_to_biomed, logged) and the schedule stays overdue until a pass.
-    Done after the due date: ``miss_reason`` is required (the accreditation report lists it)."""
+    Done after the due date: ``miss_reason`` is required (the accreditation report lists it).
+
+    ``checklist_results``: one answer (ticked or not) per step of the schedule's checklist, required when it
+    has steps; a pass needs every step ticked.
+
+    A result dated before the schedule's last result does not replace it (the later result stands): it is
+    recorded on its work order, and a fail dated before a later pass does not send the asset to biomed. A pass
+    dated before a recorded fail is refused: it cannot clear that fail (the retest is done after it)."""
     asset = Asset.objects.select_for_update().get(pk=work_order.asset_id)
     locked, work = _locked_scheduled_work(work_order)
+    schedule = MaintenanceSchedule.objects.select_for_update().get(pk=work.schedule_id)
     if result not in WorkResult.values:
         raise WorkOrderError(f"result must be {' or '.join(WorkResult.values)}, not {result!r}")
     today = timezone.localdate()
@@ -408,7 +416,18 @@ def scheduled_work_complete(
         raise WorkOrderError(
             f"{locked.reference} was due on {work.due_date} and done on {performed_on}: give the reason it was late"
         )
-    steps = work.schedule.checklist
+    latest = schedule.last_result_on is None or performed_on >= schedule.last_result_on
+    if result == WorkResult.PASS and schedule.last_result == WorkResult.FAIL and not latest:
+        raise WorkOrderError(
+            f"{locked.reference}: performed on {performed_on} is before the {schedule.label} that failed on "
+            f"{schedule.last_result_on}; a pass cannot clear a later fail: give the day the work was really done"
+        )
+    steps = schedule.checklist
+    if steps and checklist_results is None:
+        raise WorkOrderError(
+            f"{locked.reference}: the {schedule.label} checklist has {len(steps)} step(s); "
+            "record one answer per step (checklist_results)"
+        )
     if checklist_results is not None:
         if not isinstance(checklist_results, list) or len(checklist_results) != len(steps):
             raise WorkOrderError(f"checklist_results needs one answer per step ({len(steps)} steps)")
@@ -421,19 +440,20 @@ def scheduled_work_complete(
     work.result, work.performed_on, work.miss_reason = result, performed_on, miss_reason
     work.checklist_results = checklist_results or []
     work.save()
-    schedule = MaintenanceSchedule.objects.select_for_update().get(pk=work.schedule_id)
     before = snapshot(schedule)
-    if result == WorkResult.PASS:
-        if schedule.last_done is None or performed_on >= schedule.last_done:
-            schedule.last_done = performed_on
-        schedule.last_result, schedule.last_result_on = WorkResult.PASS, performed_on
-    else:
-        schedule.last_result, schedule.last_result_on = WorkResult.FAIL, performed_on
+    if result == WorkResult.PASS and (schedule.last_done is None or performed_on >= schedule.last_done):
+        schedule.last_done = performed_on
+    if latest:
+        schedule.last_result, schedule.last_result_on = result, performed_on
     schedule.next_due = schedule.compute_next_due(asset.in_service_date)
     schedule.save()
     record_changes(instance=schedule, user=user, before=before, after=snapshot(schedule))
 
-    if result == WorkResult.FAIL and asset.state not in (AssetState.BIOMED, AssetState.DECOMMISSIONED):
+    if (
+        result == WorkResult.FAIL
+        and schedule.last_result == WorkResult.FAIL
+        and asset.state not in (AssetState.BIOMED, AssetState.DECOMMISSIONED)
+    ):
         asset_send_to_biomed(
             asset=asset,
             user=user,

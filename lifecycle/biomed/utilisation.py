@@ -321,52 +321,102 @@ def _midnight(day: date) -> datetime:
     return timezone.make_aware(datetime.combine(day, time.min))
 
 
-def utilisation_rollup(*, until: date | None = None, rebuild_from: date | None = None) -> list[date]:
+class RollupError(ValueError):
+    """A rollup request refused before anything is written; ``option`` names the argument at fault."""
+
+    def __init__(self, option: str, detail: str):
+        self.option, self.detail = option, detail
+        super().__init__(f"{option} {detail}")
+
+
+def utilisation_rollup(
+    *, until: date | None = None, rebuild_from: date | None = None, today: date | None = None
+) -> list[date]:
     """Roll up every closed day not rolled up yet, up to ``until`` (default yesterday): state seconds per day,
     type, unit and state, and the turnaround cycles arriving that day. One transaction per day. A transition
-    written later for a day already rolled up is not seen: ``rebuild_from`` recomputes from that day on."""
+    written later for a day already rolled up is not seen: ``rebuild_from`` recomputes from that day on.
 
-    until = until or timezone.localdate() - timedelta(days=1)
-    through = _rolled_through()
+    A day is rolled up once it is over: ``until`` must be before today (a later transition for today would
+    never be counted). ``rebuild_from`` must not be after ``until``. Both are checked before anything is
+    written. A rebuild deletes the rollups from ``rebuild_from`` on, recomputes them up to ``until`` and moves
+    the pointer to ``until``, all in one transaction: if it fails, the rollups are as they were; days not rolled
+    up yet before ``rebuild_from`` are rolled up too, so the pointer never claims a day without its rows. The
+    rollups start on the first day with data (the first asset's creation or the first transition), whatever
+    ``rebuild_from`` says. The pointer row is locked while a day is written: two runs never write the same day."""
+
+    today = today or timezone.localdate()
+    yesterday = today - timedelta(days=1)
+    until = until if until is not None else yesterday
+    if until >= today:
+        raise RollupError("until", f"{until} is not over yet: a day is rolled up once it is over (at most {yesterday})")
+    if rebuild_from is not None and rebuild_from > until:
+        raise RollupError("rebuild_from", f"{rebuild_from} is after the last day to roll up ({until})")
+    firsts = [
+        TransitionLog.objects.order_by("at").values_list("at", flat=True).first(),
+        Asset.objects.order_by("created_at").values_list("created_at", flat=True).first(),
+    ]
+    firsts = [timezone.localdate(at) for at in firsts if at is not None]
+    if not firsts:
+        return []
+    first_day = min(firsts)
+    # The pointer row exists from the first run on (nothing before the first day has data), so every run can
+    # lock it.
+    UtilisationRollup.objects.get_or_create(pk=1, defaults={"through_day": first_day - timedelta(days=1)})
+
     if rebuild_from is not None:
-        UtilisationDay.objects.filter(day__gte=rebuild_from).delete()
-        TurnaroundCycle.objects.filter(available_at__gte=_midnight(rebuild_from)).delete()
-        through = rebuild_from - timedelta(days=1)
-    if through is None:
-        first = TransitionLog.objects.order_by("at").values_list("at", flat=True).first()
-        if first is None:
-            return []
-        through = timezone.localdate(first) - timedelta(days=1)
-    done = []
-    day = through + timedelta(days=1)
-    while day <= until:
-        params = {"ps": _midnight(day), "pe": _midnight(day + timedelta(days=1))}
         with transaction.atomic():
-            if _postgres():
-                with connection.cursor() as cursor:
-                    cursor.execute(
-                        f"INSERT INTO biomed_utilisationday (day, asset_type_id, unit, state, seconds) "  # noqa: S608
-                        f"SELECT %(day)s, s.* FROM ({_STATE_SQL}) s",
-                        {**params, "day": day},
-                    )
-                    cursor.execute(
-                        "INSERT INTO biomed_turnaroundcycle "
-                        f"(asset_id, asset_type_id, unit, soiled_at, available_at, seconds) {_CYCLES_SQL}",
-                        params,
-                    )
-            else:
-                UtilisationDay.objects.bulk_create(
-                    UtilisationDay(day=day, asset_type_id=t, unit=u, state=st, seconds=sec)
-                    for t, u, st, sec in _state_rows(params["ps"], params["pe"])
-                )
-                TurnaroundCycle.objects.bulk_create(
-                    TurnaroundCycle(asset_id=a, asset_type_id=t, unit=u, soiled_at=s_at, available_at=a_at, seconds=sec)
-                    for a, t, u, s_at, a_at, sec in _cycle_rows(params["ps"], params["pe"])
-                )
-            UtilisationRollup.objects.update_or_create(pk=1, defaults={"through_day": day})
+            pointer = UtilisationRollup.objects.select_for_update().get(pk=1)
+            start = max(min(rebuild_from, pointer.through_day + timedelta(days=1)), first_day)
+            UtilisationDay.objects.filter(day__gte=start).delete()
+            TurnaroundCycle.objects.filter(available_at__gte=_midnight(start)).delete()
+            done = []
+            day = start
+            while day <= until:
+                _rollup_day(day)
+                done.append(day)
+                day += timedelta(days=1)
+            pointer.through_day = until
+            pointer.save(update_fields=["through_day", "updated_at"])
+        return done
+
+    done = []
+    while True:
+        with transaction.atomic():
+            pointer = UtilisationRollup.objects.select_for_update().get(pk=1)
+            day = max(pointer.through_day + timedelta(days=1), first_day)
+            if day > until:
+                break
+            _rollup_day(day)
+            pointer.through_day = day
+            pointer.save(update_fields=["through_day", "updated_at"])
         done.append(day)
-        day += timedelta(days=1)
     return done
+
+
+def _rollup_day(day: date) -> None:
+    """Write one day's rollup rows (inside the caller's transaction)."""
+    params = {"ps": _midnight(day), "pe": _midnight(day + timedelta(days=1))}
+    if _postgres():
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO biomed_utilisationday (day, asset_type_id, unit, state, seconds) "  # noqa: S608
+                f"SELECT %(day)s, s.* FROM ({_STATE_SQL}) s",
+                {**params, "day": day},
+            )
+            cursor.execute(
+                "INSERT INTO biomed_turnaroundcycle "
+                f"(asset_id, asset_type_id, unit, soiled_at, available_at, seconds) {_CYCLES_SQL}",
+                params,
+            )
+        return
+    UtilisationDay.objects.bulk_create(
+        UtilisationDay(day=day, asset_type_id=t, unit=u, state=st, seconds=sec)
+        for t, u, st, sec in _state_rows(params["ps"], params["pe"])
+    )
+    TurnaroundCycle.objects.bulk_create(
+        TurnaroundCycle(asset_id=a, asset_type_id=t, unit=u, soiled_at=s_at, available_at=a_at, seconds=sec)
+        for a, t, u, s_at, a_at, sec in _cycle_rows(params["ps"], params["pe"])
+    )
 
 
 def idle_fleet(*, days: int, now: datetime | None = None):

@@ -15,8 +15,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from declarations.states import STATE_DEFINITIONS
+from lifecycle.admin_mixins import nul_parameter
 from lifecycle.biomed import charts, reports, utilisation
-from lifecycle.biomed.reports import HIGH, MISSES, OUTCOMES, Period, ReportError
+from lifecycle.biomed.reports import HIGH, MISSES, OTHER, OUTCOMES, Period, ReportError
 
 PERMISSION = "biomed.view_scheduledwork"
 
@@ -158,9 +159,15 @@ def report_rows(request):
     """The activities behind one figure: ?start&end&type&unit&risk&outcome (comma-separated outcomes)."""
     _require(request)
     try:
+        nul = nul_parameter(request.GET)
+        if nul is not None:  # PostgreSQL text cannot hold one: no unit or risk group has it
+            raise ReportError(f"{nul} contains a NUL character")
         period = _period(request)
         type_id = request.GET.get("type")
         type_id = int(type_id) if type_id not in (None, "") else None
+        risk = request.GET.get("risk") or None
+        if risk not in (None, HIGH, OTHER):
+            raise ReportError(f"unknown risk group {risk!r}; valid: {HIGH}, {OTHER}")
         outcomes = tuple(o for o in (request.GET.get("outcome") or "").split(",") if o)
         unknown = [o for o in outcomes if o not in OUTCOMES]
         if unknown:
@@ -172,7 +179,7 @@ def report_rows(request):
             period=period,
             asset_type_id=type_id,
             unit=request.GET.get("unit"),
-            risk=request.GET.get("risk") or None,
+            risk=risk,
             outcomes=outcomes or None,
         )[:5000]
     )

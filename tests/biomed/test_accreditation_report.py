@@ -172,3 +172,19 @@ def test_screen_csv_print_and_row_links(history, admin_client, client):
     nurse = UserFactory(username="nurse-staff", is_staff=True)
     client.force_login(nurse)
     assert client.get(url).status_code == 403
+
+
+@freeze_time(NOW)
+def test_a_row_filter_with_a_nul_or_an_unknown_risk_group_is_a_400(history, admin_client):
+    url = f"/admin/biomed/reports/accreditation/rows/?{PERIOD.query}"
+    for params, message in [
+        ("&unit=%00", "unit contains a NUL character"),
+        ("&unit=ICU%00", "unit contains a NUL character"),
+        ("&risk=%00", "risk contains a NUL character"),
+        ("&risk=medium", "unknown risk group 'medium'; valid: high, other"),
+    ]:
+        response = admin_client.get(url + params)
+        assert response.status_code == 400, params
+        assert message in response.content.decode()
+    body = admin_client.get(url + "&unit=ICU&risk=high").content.decode()
+    assert "V-2" in body and "P-1" not in body

@@ -245,3 +245,56 @@ def test_a_scheduled_work_order_cannot_be_closed_without_its_result(biomed):
     work_order_update(work_order=work_order, user=biomed, status=WorkOrderStatus.IN_PROGRESS)  # allowed
     assert ScheduledWork.objects.get(work_order=work_order).result == ""
     assert asset.pk == work_order.asset_id
+
+
+def test_a_pass_dated_before_a_recorded_fail_cannot_clear_it(biomed):
+    """The retest of a fail recorded today, entered as a pass done three weeks ago: refused, still overdue."""
+    today = timezone.localdate()
+    asset = located_asset(in_service_date=today - timedelta(days=360))  # PM due in 5 days
+    [work_order] = work_orders_generate().opened
+    scheduled_work_complete(work_order=work_order, user=biomed, result="fail")
+    [retest] = work_orders_generate().opened
+    earlier = today - timedelta(days=20)
+    with pytest.raises(WorkOrderError, match=f"performed on {earlier} is before the Preventive maintenance that fail"):
+        scheduled_work_complete(work_order=retest, user=biomed, result="pass", performed_on=earlier)
+    pm = schedule(asset, kind="pm")
+    assert (pm.last_result, pm.last_result_on, pm.last_done) == ("fail", today, None)
+    assert asset_availability_blockers(asset=asset) == [f"PM failed on {today:%Y-%m-%d}"]
+    assert WorkOrder.objects.get(pk=retest.pk).status == WorkOrderStatus.OPEN
+    assert ScheduledWork.objects.get(work_order=retest).result == ""
+    # The retest done today clears it.
+    scheduled_work_complete(work_order=retest, user=biomed, result="pass")
+    assert asset_availability_blockers(asset=asset) == []
+
+
+def test_an_older_result_is_recorded_but_the_later_one_stands(biomed):
+    """Scheduled work closed late with its real (earlier) date, after a later pass was recorded: the work
+    order keeps its result, the schedule keeps the later pass, and an older fail sends nothing to biomed."""
+    today = timezone.localdate()
+    asset = located_asset(in_service_date=today - timedelta(days=360))
+    [work_order] = work_orders_generate().opened
+    schedule_set(asset=asset, kind="pm", last_done=today - timedelta(days=2))  # a pass two days ago
+    work = scheduled_work_complete(work_order=work_order, user=biomed, result="fail", performed_on=today - timedelta(5))
+    assert (work.result, work.performed_on) == ("fail", today - timedelta(days=5))
+    pm = schedule(asset, kind="pm")
+    assert (pm.last_result, pm.last_result_on, pm.last_done) == ("pass", today - timedelta(2), today - timedelta(2))
+    assert Asset.objects.get(pk=asset.pk).state == AssetState.AVAILABLE
+    assert asset_availability_blockers(asset=asset) == []
+
+
+def test_closing_scheduled_work_needs_one_answer_per_checklist_step(biomed):
+    asset = located_asset(in_service_date=date(2025, 12, 1))
+    calibration_plan(asset.asset_type, months=12, checklist=["zero the scale", "test 1 kg", "test 5 kg"])
+    [work_order] = [wo for wo in work_orders_generate(today=date(2026, 11, 20)).opened if wo.kind == "calibration"]
+    with freeze_time("2026-11-25 10:00"):
+        for result in ("pass", "fail"):
+            with pytest.raises(WorkOrderError, match="checklist has 3 step"):
+                scheduled_work_complete(work_order=work_order, user=biomed, result=result)
+        with pytest.raises(WorkOrderError, match=r"one answer per step \(3 steps\)"):
+            scheduled_work_complete(work_order=work_order, user=biomed, result="pass", checklist_results=[True])
+        assert WorkOrder.objects.get(pk=work_order.pk).status == WorkOrderStatus.OPEN
+        work = scheduled_work_complete(
+            work_order=work_order, user=biomed, result="fail", checklist_results=[True, False, True]
+        )
+    assert [item["ok"] for item in work.checklist_results] == [True, False, True]
+    assert schedule(asset).last_result == "fail"

@@ -4,17 +4,19 @@ second with a plain-Python recomputation from the exported transition log and ro
 import csv
 import io
 import random
+import re
 from collections import defaultdict
 from datetime import UTC, date, datetime, timedelta
 
 import numpy
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from freezegun import freeze_time
 
 from assets.models import Asset
 from lifecycle.alerts.models import Alert, ParLevel
 from lifecycle.biomed import utilisation
+from lifecycle.biomed.models import TurnaroundCycle, UtilisationDay, UtilisationRollup
 from lifecycle.biomed.reports import Period
 from lifecycle.models import TransitionLog
 from locations.models import RoomInterval
@@ -210,3 +212,92 @@ def test_the_page_draws_svg_charts_and_exports_csv(history, admin_client, client
     assert admin_client.get(url.replace("idle_days=7", "idle_days=0")).status_code == 400
     client.force_login(UserFactory(username="plain-staff", is_staff=True))
     assert client.get(url).status_code == 403
+
+
+def _rollups() -> tuple[list, list, date | None]:
+    days = list(UtilisationDay.objects.order_by("day", "asset_type_id", "unit", "state").values_list())
+    cycles = list(TurnaroundCycle.objects.order_by("available_at", "asset_id").values_list(*CYCLE_FIELDS))
+    return [row[1:] for row in days], cycles, UtilisationRollup.objects.values_list("through_day", flat=True).first()
+
+
+CYCLE_FIELDS = ("asset_id", "asset_type_id", "unit", "soiled_at", "available_at", "seconds")
+
+
+@freeze_time(NOW)
+def test_a_rollup_request_that_cannot_be_right_is_refused_before_anything_is_written(history):
+    call_command("rollup_utilisation", stdout=io.StringIO())
+    before = _rollups()
+    assert before[2] == date(2026, 11, 19) and before[0]
+    for options, message in [
+        (
+            {"rebuild_from": "2026-11-12", "until": "2026-11-11"},
+            "--rebuild-from 2026-11-12 is after the last day to roll up (2026-11-11)",
+        ),
+        ({"until": "2026-11-20"}, "--until 2026-11-20 is not over yet: a day is rolled up once it is over"),
+        ({"until": "2026-11-22"}, "--until 2026-11-22 is not over yet"),
+        ({"until": "9999-12-31"}, "--until 9999-12-31 is not over yet"),
+        ({"rebuild_from": "2026-11-12", "until": "2026-11-20"}, "--until 2026-11-20 is not over yet"),
+        ({"rebuild_from": "2026-11-31"}, "--rebuild-from '2026-11-31' is not a date"),
+    ]:
+        with pytest.raises(CommandError, match=re.escape(message)):
+            call_command("rollup_utilisation", stdout=io.StringIO(), **options)
+        assert _rollups() == before, options
+    rows = {(r.asset_type, r.unit): r.seconds for r in utilisation.utilisation(period=PERIOD)}
+    assert sum(sum(s.values()) for s in rows.values()) > 0
+
+
+@freeze_time(NOW)
+def test_rebuilding_from_any_day_gives_the_same_rollups_and_a_failure_leaves_them_as_they_were(history, monkeypatch):
+    call_command("rollup_utilisation", stdout=io.StringIO())
+    before = _rollups()
+    expected = {(r.asset_type, r.unit): r.seconds for r in utilisation.utilisation(period=PERIOD)}
+
+    first = date(2026, 11, 1)  # the assets' creation, before their first transition
+    out = io.StringIO()
+    call_command("rollup_utilisation", rebuild_from="0001-01-01", stdout=out)  # before any transition: all of it
+    assert f"day(s) rolled up ({first} to 2026-11-19)" in out.getvalue()
+    assert _rollups() == before
+
+    call_command("rollup_utilisation", rebuild_from="2026-11-12", until="2026-11-14", stdout=io.StringIO())
+    assert _rollups()[2] == date(2026, 11, 14)  # the days after are computed live until the next run
+    assert {(r.asset_type, r.unit): r.seconds for r in utilisation.utilisation(period=PERIOD)} == expected
+    call_command("rollup_utilisation", stdout=io.StringIO())
+    assert _rollups() == before
+
+    real_day = utilisation._rollup_day
+
+    def fails_on_the_third_day(day):
+        if day == date(2026, 11, 12):
+            raise RuntimeError("the database went away")
+        real_day(day)
+
+    monkeypatch.setattr(utilisation, "_rollup_day", fails_on_the_third_day)
+    with pytest.raises(RuntimeError):
+        call_command("rollup_utilisation", rebuild_from="2026-11-10", stdout=io.StringIO())
+    assert _rollups() == before
+    assert {(r.asset_type, r.unit): r.seconds for r in utilisation.utilisation(period=PERIOD)} == expected
+
+
+@freeze_time(NOW)
+def test_the_pointer_never_claims_a_day_that_was_not_rolled_up(history):
+    """Rolled up to 11-09; then a rebuild from 11-15: the days in between are rolled up too."""
+    call_command("rollup_utilisation", until="2026-11-09", stdout=io.StringIO())
+    call_command("rollup_utilisation", rebuild_from="2026-11-15", stdout=io.StringIO())
+    days = set(UtilisationDay.objects.values_list("day", flat=True))
+    first = date(2026, 11, 1)
+    assert days == {first + timedelta(days=n) for n in range((date(2026, 11, 19) - first).days + 1)}
+    seconds, _, _ = recompute(history)
+    rows = {(r.asset_type, r.unit): r for r in utilisation.utilisation(period=PERIOD)}
+    assert {k: r.seconds for k, r in rows.items()} == {k: {s: v for s, v in d.items() if v} for k, d in seconds.items()}
+
+
+@freeze_time(NOW)
+def test_days_before_the_first_transition_read_the_same_rolled_up_as_live(history):
+    """The assets exist from 11-01, their first transition is days later: those days are rolled up too."""
+    early = Period(date(2026, 11, 1), date(2026, 11, 4))
+    live = {(r.asset_type, r.unit): r.seconds for r in utilisation.utilisation(period=early)}
+    assert sum(sum(s.values()) for s in live.values()) == 8 * 4 * 86_400  # eight assets, four days
+    out = io.StringIO()
+    call_command("rollup_utilisation", stdout=out)
+    assert "(2026-11-01 to 2026-11-19)" in out.getvalue()
+    assert {(r.asset_type, r.unit): r.seconds for r in utilisation.utilisation(period=early)} == live
