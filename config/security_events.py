@@ -120,6 +120,13 @@ class _RequestUser:
         return getattr(self.request, "user", None)
 
 
+def current_request():
+    """The Django request being served (SecurityEventMiddleware), else None: a management command, the shell,
+    a worker. Under DRF its ``auth`` is the request's token (DRF sets it on the Django request too)."""
+    holder = _actor.get()
+    return holder.request if isinstance(holder, _RequestUser) else None
+
+
 def current_actor():
     """The signed-in user of the request being served (or the one set by ``acting_as``), else None."""
     user = _actor.get()

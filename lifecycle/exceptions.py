@@ -72,6 +72,13 @@ class TransitionPermissionDenied(LifecycleError, PermissionDenied):
     code = "permission_denied"
 
 
+class StepUpRequired(TransitionPermissionDenied):
+    """The role allows it, but the credential is not fresh enough: sign-offs and decommissioning need a sign-in
+    at most FRESH_SIGNIN_MINUTES old or a step-up token (declarations.policy.FRESH_SIGNIN_ACTIONS)."""
+
+    code = "step_up_required"
+
+
 class WorkOrderError(LifecycleError):
     """A work order change that its status does not allow, or bad work order input."""
 

@@ -16,7 +16,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from assets.models import Asset
-from config.access import refuse
+from config.access import fresh_signin_check, refuse
 from config.i18n import source_language, source_state
 from declarations.guards import IS_SERVICEABLE
 from declarations.policy import TRANSITION_ACTIONS
@@ -28,6 +28,7 @@ from lifecycle.exceptions import (
     LifecycleError,
     ReasonRequired,
     RecallError,
+    StepUpRequired,
     TransitionNotAllowed,
     TransitionPermissionDenied,
     UnknownTransition,
@@ -65,6 +66,15 @@ def _label(state: str) -> str:
     return state_definition(state).label.lower()
 
 
+def fresh_signin_message(what: str) -> str:
+    """Why a sign-off or a decommission was refused to a credential that is not fresh (StepUpRequired)."""
+    return _(
+        "%(what)s needs a fresh sign-in: through the API, get a step-up token with POST /api/v1/auth/step-up/ "
+        "(username, password, otp_code) and send it as Authorization: Token <key>; in the admin, enter your "
+        "password again"
+    ) % {"what": what}
+
+
 def _last_change_by(asset: Asset) -> str:
     last = TransitionLog.objects.filter(asset=asset).select_related("user").order_by("-at", "-id").first()
     if last is None:
@@ -91,7 +101,8 @@ def asset_transition(
     copy carries the new state. ``to_state`` picks the target of return_to_service (available or
     soiled) and apply_room_rule. ``user=None`` is the system (room-type rules).
 
-    Raises UnknownTransition / ReasonRequired (400), TransitionPermissionDenied (403),
+    Raises UnknownTransition / ReasonRequired (400), TransitionPermissionDenied (403; StepUpRequired when the
+    role may but the request's credential is not fresh enough: decommission, config.access.fresh_signin_check),
     TransitionNotAllowed, GuardFailed and ConcurrentTransition (409).
     """
     if transition not in TransitionName.values:
@@ -137,6 +148,8 @@ def asset_transition(
             _("%(actor)s may not %(transition)s: allowed for %(who)s")
             % {"actor": actor, "transition": name.label.lower(), "who": option.who}
         )
+    if not fresh_signin_check(user, TRANSITION_ACTIONS[name.value], door=str(source), asset_id=locked.pk):
+        raise StepUpRequired(fresh_signin_message(name.label.lower()))
     if name in REASON_REQUIRED and not note:
         raise ReasonRequired(
             _("%(transition)s needs a reason: say what is wrong with %(asset)s")
