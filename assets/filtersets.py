@@ -3,6 +3,11 @@
 Each filter that encodes a rule calls that rule's selector (location status: locations.freshness; PM and
 recalls: lifecycle.selectors; tracked: lifecycle.alerts.selectors), so "overdue" or "missing" means the same
 here as everywhere else. The admin's asset list filters (assets/filters.py) run this FilterSet too.
+
+A filter on a security field is a way to read it (``networked=true&encryption_status=unknown`` lists the
+networked devices with unknown encryption), so the filters on those fields (SECURITY_FILTERS) are refused,
+naming each, to callers the policy table does not give ``assets.read_security_fields`` (docs/security.md,
+"Least privilege when reading"): the same callers the asset serializer hides those fields from.
 """
 
 from __future__ import annotations
@@ -12,9 +17,12 @@ from datetime import timedelta
 import django_filters
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from assets.models import Asset, AssetType
+from config.access import describe, may, refuse
 from declarations.location_status import LocationStatus
+from declarations.policy import Action
 from declarations.states import AssetState
 from declarations.tag_ids import TagIdError, normalize_tag_id
 from lifecycle.alerts.selectors import tracked_q
@@ -24,6 +32,8 @@ from lifecycle.selectors import assets_pm_due_by, assets_pm_overdue, assets_with
 from locations.freshness import status_q
 
 MAX_PM_HORIZON_DAYS = 3650
+# Filters that read a security field (config.api_permissions.SecurityFieldsMixin hides the fields themselves).
+SECURITY_FILTERS = ("networked", "risk_class", "encryption_status", "security_inventory")
 
 
 class AssetFilterSet(django_filters.FilterSet):
@@ -77,6 +87,30 @@ class AssetFilterSet(django_filters.FilterSet):
     class Meta:
         model = Asset
         fields = ["manufacturer", "model", "data_bearing", "networked", "risk_class", "encryption_status", "aem"]
+
+    def security_filters_refused(self) -> list[str]:
+        """The security filters this request uses although its caller may not read security fields."""
+        used = [name for name in SECURITY_FILTERS if self.data.get(name) not in (None, "")]
+        if not used:
+            return []
+        user = getattr(self.request, "user", None)
+        if user is not None and may(user, Action.READ_SECURITY_FIELDS):
+            return []
+        refuse(user, Action.READ_SECURITY_FIELDS, door="asset_filters", filters=used)
+        return used
+
+    def is_valid(self):
+        valid = super().is_valid()
+        if hasattr(self, "_security_refused"):  # asked before: the errors are on the form already
+            return valid and not self._security_refused
+        refused = self._security_refused = self.security_filters_refused()
+        for name in refused:
+            self.form.add_error(
+                name,
+                _("%(filter)s filters on a security field, which only %(who)s may read")
+                % {"filter": name, "who": describe(Action.READ_SECURITY_FIELDS)},
+            )
+        return valid and not refused
 
     def filter_high_risk(self, queryset, name, value):
         return queryset.filter(high_risk_q()) if value else queryset.exclude(high_risk_q())

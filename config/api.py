@@ -25,7 +25,7 @@ from django.http import Http404, JsonResponse
 from django.urls import Resolver404, resolve
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
-from rest_framework import exceptions, pagination, throttling
+from rest_framework import exceptions, filters, pagination, throttling
 from rest_framework.response import Response
 from rest_framework.serializers import as_serializer_error
 
@@ -104,6 +104,26 @@ def exception_handler(exc, context):
         code = "throttled"
     response.data = error_body(code=str(code), message=message)
     return response
+
+
+class StrictOrderingFilter(filters.OrderingFilter):
+    """``?ordering=``: a field the view does not offer is refused with 400 naming it and the fields offered,
+    never silently ignored (DRF's OrderingFilter drops it). The views offer no security field (firmware,
+    networked, encryption, risk class): ordering by one would read it (docs/security.md)."""
+
+    def remove_invalid_fields(self, queryset, fields, view, request):
+        offered = [item[0] for item in self.get_valid_fields(queryset, view, {"request": request})]
+        unknown = [term for term in fields if term and term.removeprefix("-") not in offered]
+        if unknown:
+            raise exceptions.ValidationError(
+                {
+                    self.ordering_param: [
+                        _("cannot order by %(fields)s; order by %(offered)s (a leading - for descending)")
+                        % {"fields": ", ".join(repr(t) for t in unknown), "offered": ", ".join(offered)}
+                    ]
+                }
+            )
+        return super().remove_invalid_fields(queryset, fields, view, request)
 
 
 class PageNumberPagination(pagination.PageNumberPagination):
