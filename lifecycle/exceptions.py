@@ -65,6 +65,13 @@ class ConcurrentTransition(LifecycleError):
     code = "conflict"
 
 
+class AssetHeldByRequest(LifecycleError):
+    """The asset is reserved for an open equipment request: releasing or delivering it goes through that
+    request (deliver or cancel it), and no other request may take it."""
+
+    code = "held_by_request"
+
+
 class TransitionPermissionDenied(LifecycleError, PermissionDenied):
     """The user's roles do not allow this transition."""
 

@@ -23,6 +23,7 @@ from declarations.policy import TRANSITION_ACTIONS
 from declarations.states import AssetState, state_definition
 from declarations.transitions import REASON_REQUIRED, TransitionName, method_name
 from lifecycle.exceptions import (
+    AssetHeldByRequest,
     ConcurrentTransition,
     GuardFailed,
     LifecycleError,
@@ -53,6 +54,7 @@ from lifecycle.models import (
     WorkOrderStatus,
     room_rule_problems,
 )
+from lifecycle.requests.selectors import holder_description, open_request_holding
 from lifecycle.selectors import asset_availability_blockers, recall_matching_assets, room_type_rule_for
 from lifecycle.signals import transition_applied, work_order_done
 from lifecycle.work_orders import work_order_run_transition, work_order_transition_name
@@ -83,6 +85,11 @@ def _last_change_by(asset: Asset) -> str:
     return f" ({last.transition} by {who} at {last.at:%H:%M:%S})"
 
 
+# An assigned equipment request holds its reserved asset: these end the reservation, so they go through the
+# request (its deliver and cancel), which keeps the request and the asset in step.
+REQUEST_WORKFLOW_TRANSITIONS = frozenset({TransitionName.RELEASE, TransitionName.DELIVER})
+
+
 @transaction.atomic
 def asset_transition(
     *,
@@ -93,13 +100,16 @@ def asset_transition(
     source: str = Source.USER,
     to_state: str | None = None,
     at: datetime | None = None,
+    equipment_request_id: int | None = None,
 ) -> TransitionLog:
     """Run one lifecycle transition on ``asset`` and log it; returns the log row.
 
     ``asset`` is the copy the caller looked at: if its state is no longer the one in the database,
     someone else changed it meanwhile and this raises ConcurrentTransition. On success the caller's
     copy carries the new state. ``to_state`` picks the target of return_to_service (available or
-    soiled) and apply_room_rule. ``user=None`` is the system (room-type rules).
+    soiled) and apply_room_rule. ``user=None`` is the system (room-type rules). ``equipment_request_id``: the
+    equipment request this transition is part of (lifecycle.requests.services); release and deliver of an
+    asset an open request holds are refused otherwise (AssetHeldByRequest, 409 naming the request).
 
     Raises UnknownTransition / ReasonRequired (400), TransitionPermissionDenied (403; StepUpRequired when the
     role may but the request's credential is not fresh enough: decommission, config.access.fresh_signin_check),
@@ -150,6 +160,21 @@ def asset_transition(
         )
     if not fresh_signin_check(user, TRANSITION_ACTIONS[name.value], door=str(source), asset_id=locked.pk):
         raise StepUpRequired(fresh_signin_message(name.label.lower()))
+    if name in REQUEST_WORKFLOW_TRANSITIONS:
+        holder = open_request_holding(asset_id=locked.pk)
+        if holder is not None and holder.pk != equipment_request_id:
+            raise AssetHeldByRequest(
+                _(
+                    "cannot %(transition)s %(asset)s: it is reserved for %(holder)s; deliver or cancel that request "
+                    "instead (POST /api/v1/equipment-requests/%(id)s/deliver/ or cancel/)"
+                )
+                % {
+                    "transition": name.label.lower(),
+                    "asset": locked,
+                    "holder": holder_description(holder),
+                    "id": holder.pk,
+                }
+            )
     if name in REASON_REQUIRED and not note:
         raise ReasonRequired(
             _("%(transition)s needs a reason: say what is wrong with %(asset)s")
@@ -239,12 +264,30 @@ def asset_reserve(*, asset: Asset, user, note: str = "", source: str = Source.US
     return asset_transition(asset=asset, transition=TransitionName.RESERVE, user=user, note=note, source=source)
 
 
-def asset_release(*, asset: Asset, user, note: str = "", source: str = Source.USER) -> TransitionLog:
-    return asset_transition(asset=asset, transition=TransitionName.RELEASE, user=user, note=note, source=source)
+def asset_release(
+    *, asset: Asset, user, note: str = "", source: str = Source.USER, equipment_request_id: int | None = None
+) -> TransitionLog:
+    return asset_transition(
+        asset=asset,
+        transition=TransitionName.RELEASE,
+        user=user,
+        note=note,
+        source=source,
+        equipment_request_id=equipment_request_id,
+    )
 
 
-def asset_deliver(*, asset: Asset, user, note: str = "", source: str = Source.USER) -> TransitionLog:
-    return asset_transition(asset=asset, transition=TransitionName.DELIVER, user=user, note=note, source=source)
+def asset_deliver(
+    *, asset: Asset, user, note: str = "", source: str = Source.USER, equipment_request_id: int | None = None
+) -> TransitionLog:
+    return asset_transition(
+        asset=asset,
+        transition=TransitionName.DELIVER,
+        user=user,
+        note=note,
+        source=source,
+        equipment_request_id=equipment_request_id,
+    )
 
 
 def asset_start_use(*, asset: Asset, user, note: str = "", source: str = Source.USER) -> TransitionLog:
