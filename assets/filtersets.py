@@ -21,6 +21,7 @@ from django.utils.translation import gettext as _
 
 from assets.models import Asset, AssetType
 from config.access import describe, may, refuse
+from config.api_filters import StrictBooleanFilter, StrictFilterSet
 from declarations.location_status import LocationStatus
 from declarations.policy import Action
 from declarations.states import AssetState
@@ -36,7 +37,7 @@ MAX_PM_HORIZON_DAYS = 3650
 SECURITY_FILTERS = ("networked", "risk_class", "encryption_status", "security_inventory")
 
 
-class AssetFilterSet(django_filters.FilterSet):
+class AssetFilterSet(StrictFilterSet):
     type = django_filters.CharFilter(field_name="asset_type__slug", help_text="Asset type slug, e.g. infusion-pump.")
     asset_type = django_filters.ModelChoiceFilter(queryset=AssetType.objects.all(), help_text="Asset type id.")
     state = django_filters.MultipleChoiceFilter(
@@ -55,19 +56,19 @@ class AssetFilterSet(django_filters.FilterSet):
     location_status = django_filters.ChoiceFilter(
         choices=LocationStatus.choices, method="filter_location_status", help_text="located, stale or missing."
     )
-    pm_overdue = django_filters.BooleanFilter(method="filter_pm_overdue", help_text="PM due date has passed.")
+    pm_overdue = StrictBooleanFilter(method="filter_pm_overdue", help_text="PM due date has passed.")
     pm_due_within_days = django_filters.NumberFilter(
         method="filter_pm_due_within",
         min_value=0,
         max_value=MAX_PM_HORIZON_DAYS,
         help_text="PM due within this many days from today (overdue included).",
     )
-    tracked = django_filters.BooleanFilter(
+    tracked = StrictBooleanFilter(
         method="filter_tracked",
         help_text="Tagged, in service, heard at least once and not on loan: the assets the missing and left-site "
         "alerts watch. With location_status=missing: the missing assets worth looking for.",
     )
-    open_recall = django_filters.BooleanFilter(method="filter_open_recall", help_text="Has an open recall work order.")
+    open_recall = StrictBooleanFilter(method="filter_open_recall", help_text="Has an open recall work order.")
     recall = django_filters.ModelChoiceFilter(
         queryset=Recall.objects.all(),
         method="filter_recall",
@@ -75,12 +76,12 @@ class AssetFilterSet(django_filters.FilterSet):
         help_text="Recall id: the assets it names.",
     )
     tag = django_filters.CharFilter(method="filter_tag", help_text="RTLS tag id, any case, with or without ':'.")
-    high_risk = django_filters.BooleanFilter(
+    high_risk = StrictBooleanFilter(
         method="filter_high_risk",
         help_text="High-risk: its own flag, else its type's, life-support or risk class high.",
     )
-    life_support = django_filters.BooleanFilter(method="filter_life_support", help_text="Life-support (or its type).")
-    security_inventory = django_filters.BooleanFilter(
+    life_support = StrictBooleanFilter(method="filter_life_support", help_text="Life-support (or its type).")
+    security_inventory = StrictBooleanFilter(
         method="filter_security_inventory", help_text="Data-bearing or networked (the security inventory)."
     )
 

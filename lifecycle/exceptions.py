@@ -29,6 +29,13 @@ class UnknownTransition(LifecycleError):
     code = "unknown_transition"
 
 
+class TransitionInputInvalid(LifecycleError):
+    """Input the transition does not take (a target state for a transition that has only one)."""
+
+    status_code = 400
+    code = "invalid"
+
+
 class ReasonRequired(LifecycleError):
     """The transition needs a note saying why (send_to_biomed)."""
 

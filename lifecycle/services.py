@@ -30,6 +30,7 @@ from lifecycle.exceptions import (
     ReasonRequired,
     RecallError,
     StepUpRequired,
+    TransitionInputInvalid,
     TransitionNotAllowed,
     TransitionPermissionDenied,
     UnknownTransition,
@@ -111,8 +112,9 @@ def asset_transition(
     equipment request this transition is part of (lifecycle.requests.services); release and deliver of an
     asset an open request holds are refused otherwise (AssetHeldByRequest, 409 naming the request).
 
-    Raises UnknownTransition / ReasonRequired (400), TransitionPermissionDenied (403; StepUpRequired when the
-    role may but the request's credential is not fresh enough: decommission, config.access.fresh_signin_check),
+    Raises UnknownTransition / ReasonRequired / TransitionInputInvalid (400), TransitionPermissionDenied (403;
+    StepUpRequired when the role may but the request's credential is not fresh enough: decommission,
+    config.access.fresh_signin_check),
     TransitionNotAllowed, GuardFailed and ConcurrentTransition (409).
     """
     if transition not in TransitionName.values:
@@ -185,12 +187,18 @@ def asset_transition(
     targets = option.targets
     if to_state is not None:
         if len(targets) == 1 or name == TransitionName.FINISH_CLEANING:
-            raise LifecycleError(f"{name.value} does not take a target state")
+            raise TransitionInputInvalid(
+                _("%(name)s does not take a target state (to_state): only return_to_service does")
+                % {"name": name.value}
+            )
         if str(to_state) not in targets:
-            raise TransitionNotAllowed(f"{name.value} can move {locked} to {' or '.join(targets)}, not {to_state!r}")
+            raise TransitionInputInvalid(
+                _("%(name)s can move %(asset)s to %(targets)s, not %(to_state)s")
+                % {"name": name.value, "asset": locked, "targets": " or ".join(targets), "to_state": repr(to_state)}
+            )
         kwargs["to_state"] = AssetState(str(to_state))
     elif name == TransitionName.APPLY_ROOM_RULE:
-        raise LifecycleError("apply_room_rule needs the rule's to_state")
+        raise TransitionInputInvalid("apply_room_rule needs the rule's to_state")
 
     failures = transition_guard_failures(asset=locked, name=name)
     if failures:
