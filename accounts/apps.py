@@ -11,3 +11,8 @@ class AccountsConfig(AppConfig):
         # The imports below sit in ready() on purpose: it runs once every app's models are loaded (PLC0415 is
         # ignored for apps.py in pyproject.toml).
         from accounts import signals  # noqa: F401  (sign-in events, WebSocket closing)
+        from accounts.services import request_signin_is_fresh
+        from config.access import bind_fresh_signin_check
+
+        # Sign-offs and decommissioning need a fresh sign-in at every door (config.access.fresh_signin_check).
+        bind_fresh_signin_check(request_signin_is_fresh)

@@ -6,7 +6,6 @@ from rest_framework import exceptions, permissions
 from rest_framework.authentication import TokenAuthentication
 
 from accounts import services
-from accounts.models import ApiToken
 from config.security_events import security_event
 
 
@@ -34,10 +33,7 @@ class FreshSignInRequired(permissions.BasePermission):
     def has_permission(self, request, view):
         if request.method in permissions.SAFE_METHODS:
             return True
-        if isinstance(request.auth, ApiToken):
-            if request.auth.is_step_up:
-                return True
-        elif services.session_signin_is_fresh(request._request):
+        if services.request_signin_is_fresh(request._request):
             return True
         security_event(
             "api.step_up_refused",

@@ -134,6 +134,17 @@ def session_signin_is_fresh(request) -> bool:
     return timezone.now().timestamp() - float(at) <= settings.FRESH_SIGNIN_MINUTES * 60
 
 
+def request_signin_is_fresh(request) -> bool:
+    """Whether the credential ``request`` came with proves a fresh sign-in: a step-up token, or (no token) a
+    session signed in within FRESH_SIGNIN_MINUTES. A long-lived API token never does. DRF sets ``auth`` on
+    the Django request; the admin and the map have none (their session is the credential).
+    config.access.fresh_signin_check asks this (bound in AccountsConfig.ready())."""
+    token = getattr(request, "auth", None)
+    if isinstance(token, ApiToken):
+        return token.is_step_up
+    return session_signin_is_fresh(request)
+
+
 def reauthenticate(request, *, password: str, code: str) -> None:
     """Prove again, in a signed-in session, that it is still this user: password and TOTP (where required)."""
     user = request.user

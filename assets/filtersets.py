@@ -3,6 +3,11 @@
 Each filter that encodes a rule calls that rule's selector (location status: locations.freshness; PM and
 recalls: lifecycle.selectors; tracked: lifecycle.alerts.selectors), so "overdue" or "missing" means the same
 here as everywhere else. The admin's asset list filters (assets/filters.py) run this FilterSet too.
+
+A filter on a security field is a way to read it (``networked=true&encryption_status=unknown`` lists the
+networked devices with unknown encryption), so the filters on those fields (SECURITY_FILTERS) are refused,
+naming each, to callers the policy table does not give ``assets.read_security_fields`` (docs/security.md,
+"Least privilege when reading"): the same callers the asset serializer hides those fields from.
 """
 
 from __future__ import annotations
@@ -12,9 +17,13 @@ from datetime import timedelta
 import django_filters
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from assets.models import Asset, AssetType
+from config.access import describe, may, refuse
+from config.api_filters import StrictBooleanFilter, StrictFilterSet
 from declarations.location_status import LocationStatus
+from declarations.policy import Action
 from declarations.states import AssetState
 from declarations.tag_ids import TagIdError, normalize_tag_id
 from lifecycle.alerts.selectors import tracked_q
@@ -24,9 +33,11 @@ from lifecycle.selectors import assets_pm_due_by, assets_pm_overdue, assets_with
 from locations.freshness import status_q
 
 MAX_PM_HORIZON_DAYS = 3650
+# Filters that read a security field (config.api_permissions.SecurityFieldsMixin hides the fields themselves).
+SECURITY_FILTERS = ("networked", "risk_class", "encryption_status", "security_inventory")
 
 
-class AssetFilterSet(django_filters.FilterSet):
+class AssetFilterSet(StrictFilterSet):
     type = django_filters.CharFilter(field_name="asset_type__slug", help_text="Asset type slug, e.g. infusion-pump.")
     asset_type = django_filters.ModelChoiceFilter(queryset=AssetType.objects.all(), help_text="Asset type id.")
     state = django_filters.MultipleChoiceFilter(
@@ -45,19 +56,19 @@ class AssetFilterSet(django_filters.FilterSet):
     location_status = django_filters.ChoiceFilter(
         choices=LocationStatus.choices, method="filter_location_status", help_text="located, stale or missing."
     )
-    pm_overdue = django_filters.BooleanFilter(method="filter_pm_overdue", help_text="PM due date has passed.")
+    pm_overdue = StrictBooleanFilter(method="filter_pm_overdue", help_text="PM due date has passed.")
     pm_due_within_days = django_filters.NumberFilter(
         method="filter_pm_due_within",
         min_value=0,
         max_value=MAX_PM_HORIZON_DAYS,
         help_text="PM due within this many days from today (overdue included).",
     )
-    tracked = django_filters.BooleanFilter(
+    tracked = StrictBooleanFilter(
         method="filter_tracked",
         help_text="Tagged, in service, heard at least once and not on loan: the assets the missing and left-site "
         "alerts watch. With location_status=missing: the missing assets worth looking for.",
     )
-    open_recall = django_filters.BooleanFilter(method="filter_open_recall", help_text="Has an open recall work order.")
+    open_recall = StrictBooleanFilter(method="filter_open_recall", help_text="Has an open recall work order.")
     recall = django_filters.ModelChoiceFilter(
         queryset=Recall.objects.all(),
         method="filter_recall",
@@ -65,18 +76,42 @@ class AssetFilterSet(django_filters.FilterSet):
         help_text="Recall id: the assets it names.",
     )
     tag = django_filters.CharFilter(method="filter_tag", help_text="RTLS tag id, any case, with or without ':'.")
-    high_risk = django_filters.BooleanFilter(
+    high_risk = StrictBooleanFilter(
         method="filter_high_risk",
         help_text="High-risk: its own flag, else its type's, life-support or risk class high.",
     )
-    life_support = django_filters.BooleanFilter(method="filter_life_support", help_text="Life-support (or its type).")
-    security_inventory = django_filters.BooleanFilter(
+    life_support = StrictBooleanFilter(method="filter_life_support", help_text="Life-support (or its type).")
+    security_inventory = StrictBooleanFilter(
         method="filter_security_inventory", help_text="Data-bearing or networked (the security inventory)."
     )
 
     class Meta:
         model = Asset
         fields = ["manufacturer", "model", "data_bearing", "networked", "risk_class", "encryption_status", "aem"]
+
+    def security_filters_refused(self) -> list[str]:
+        """The security filters this request uses although its caller may not read security fields."""
+        used = [name for name in SECURITY_FILTERS if self.data.get(name) not in (None, "")]
+        if not used:
+            return []
+        user = getattr(self.request, "user", None)
+        if user is not None and may(user, Action.READ_SECURITY_FIELDS):
+            return []
+        refuse(user, Action.READ_SECURITY_FIELDS, door="asset_filters", filters=used)
+        return used
+
+    def is_valid(self):
+        valid = super().is_valid()
+        if hasattr(self, "_security_refused"):  # asked before: the errors are on the form already
+            return valid and not self._security_refused
+        refused = self._security_refused = self.security_filters_refused()
+        for name in refused:
+            self.form.add_error(
+                name,
+                _("%(filter)s filters on a security field, which only %(who)s may read")
+                % {"filter": name, "who": describe(Action.READ_SECURITY_FIELDS)},
+            )
+        return valid and not refused
 
     def filter_high_risk(self, queryset, name, value):
         return queryset.filter(high_risk_q()) if value else queryset.exclude(high_risk_q())

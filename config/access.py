@@ -3,7 +3,9 @@
 Imports no models (users and gateway principals are duck-typed), so every app and interface may use it.
 
 ``principal_roles`` turns whoever is asking into the table's principals; ``may`` asks the table;
-``refuse`` records a refusal on the security event stream (config/security_events.py). ``PolicyPermission``
+``refuse`` records a refusal on the security event stream (config/security_events.py). ``fresh_signin_check``
+adds the table's second rule for sign-offs and decommissioning (``FRESH_SIGNIN_ACTIONS``): the request being
+served must prove a fresh sign-in or carry a step-up token. ``PolicyPermission``
 is the django-fsm ``permission=`` callable of each transition on ``Asset``; ``StatusTransitionPermission``
 that of the equipment requests' and work orders' transitions. ``user=None`` is the system
 itself (room-type rules).
@@ -11,7 +13,7 @@ itself (room-type rules).
 
 from __future__ import annotations
 
-from config.security_events import security_event
+from config.security_events import current_request, security_event
 from declarations.policy import (
     ROLE_GROUP_NAMES,
     SUPERUSER,
@@ -21,6 +23,7 @@ from declarations.policy import (
     StatusTransition,
     allowed,
     gateway_principal,
+    needs_fresh_signin,
     who,
 )
 
@@ -90,6 +93,46 @@ def check(user, action: Action | str, *, door: str, **fields) -> bool:
     if may(user, action):
         return True
     refuse(user, action, door=door, **fields)
+    return False
+
+
+# --------------------------------------------------------------------------- fresh sign-in (step-up)
+
+# How a request proves a fresh sign-in: bound late by AccountsConfig.ready() to
+# accounts.services.request_signin_is_fresh (the sign-in rules live in accounts, above this layer).
+_request_signin_is_fresh = None
+
+
+def bind_fresh_signin_check(check) -> None:
+    """``check(request) -> bool``: a step-up token, or a session signed in within FRESH_SIGNIN_MINUTES."""
+    global _request_signin_is_fresh
+    _request_signin_is_fresh = check
+
+
+def fresh_signin_check(user, action: Action | str, *, door: str, **fields) -> bool:
+    """Whether ``action`` may go ahead as far as the credential goes; a security event when not.
+
+    True when the action needs no fresh sign-in (declarations.policy.FRESH_SIGNIN_ACTIONS) or the request
+    being served proves one. Every HTTP request goes through SecurityEventMiddleware, so every door (API,
+    admin, map, any future route) is judged by the credential it came with: a long-lived API token is never
+    enough. Outside a request (a management command, the shell) nobody signed in with a credential that
+    could be stale: the table alone decides. Unbound (accounts not installed), a request is refused."""
+    if not needs_fresh_signin(action):
+        return True
+    request = current_request()
+    if request is None:
+        return True
+    if _request_signin_is_fresh is not None and _request_signin_is_fresh(request):
+        return True
+    security_event(
+        "policy.step_up_required",
+        action=str(Action(action)),
+        door=door,
+        principal=who_is(user),
+        user_id=getattr(user, "pk", None),
+        path=getattr(request, "path", ""),
+        **fields,
+    )
     return False
 
 

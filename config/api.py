@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
+from datetime import datetime
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
@@ -23,9 +24,11 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError
 from django.http import Http404, JsonResponse
 from django.urls import Resolver404, resolve
+from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.csrf import csrf_exempt
-from rest_framework import exceptions, pagination, throttling
+from rest_framework import exceptions, filters, pagination, serializers, throttling
 from rest_framework.response import Response
 from rest_framework.serializers import as_serializer_error
 
@@ -104,6 +107,40 @@ def exception_handler(exc, context):
         code = "throttled"
     response.data = error_body(code=str(code), message=message)
     return response
+
+
+class AwareDateTimeField(serializers.DateTimeField):
+    """A date and time that must carry its time zone (``Z`` or ``+01:00``). DRF reads one without as the
+    server's time zone; a time a person typed in another zone would then be off by hours, silently."""
+
+    default_error_messages = {
+        "naive": gettext_lazy("give the time zone too, e.g. 2026-11-22T09:30:00Z or 2026-11-22T10:30:00+01:00"),
+    }
+
+    def enforce_timezone(self, value):
+        if isinstance(value, datetime) and timezone.is_naive(value):
+            self.fail("naive")
+        return super().enforce_timezone(value)
+
+
+class StrictOrderingFilter(filters.OrderingFilter):
+    """``?ordering=``: a field the view does not offer is refused with 400 naming it and the fields offered,
+    never silently ignored (DRF's OrderingFilter drops it). The views offer no security field (firmware,
+    networked, encryption, risk class): ordering by one would read it (docs/security.md)."""
+
+    def remove_invalid_fields(self, queryset, fields, view, request):
+        offered = [item[0] for item in self.get_valid_fields(queryset, view, {"request": request})]
+        unknown = [term for term in fields if term and term.removeprefix("-") not in offered]
+        if unknown:
+            raise exceptions.ValidationError(
+                {
+                    self.ordering_param: [
+                        _("cannot order by %(fields)s; order by %(offered)s (a leading - for descending)")
+                        % {"fields": ", ".join(repr(t) for t in unknown), "offered": ", ".join(offered)}
+                    ]
+                }
+            )
+        return super().remove_invalid_fields(queryset, fields, view, request)
 
 
 class PageNumberPagination(pagination.PageNumberPagination):

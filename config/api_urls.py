@@ -17,5 +17,7 @@ urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # The split view serves Swagger UI's start-up script as a file: the Content-Security-Policy forbids inline scripts.
     path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
-    re_path(r"^.*$", api_not_found),  # last: unknown API URLs get a JSON 404 too
+    # Last: unknown API URLs get a JSON 404 too, a newline in them included (/api/v1/assets/1%0a/: "." would not
+    # match it). Not the (?s) flag: Django cannot reverse a pattern with an inline flag.
+    re_path(r"^[\s\S]*$", api_not_found),
 ]

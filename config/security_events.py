@@ -99,9 +99,39 @@ class JsonLinesFormatter(logging.Formatter):
 # --------------------------------------------------------------------------- who is acting
 
 
+class _RequestUser:
+    """What the context variable holds while a request is served: the request itself, read when an audit
+    asks (so it is the user the view saw, a token's user included), never a lazy object.
+
+    The context variable must hold plain values. asgiref (3.13) walks every context variable whenever work
+    moves between the event loop and a worker thread (``isinstance(value, _Storage)`` in
+    ``_restore_context``), on the event loop. Storing ``request.user`` itself, a ``SimpleLazyObject`` not yet
+    looked up, made that check look the user up there: a database query in the event loop, a
+    SynchronousOnlyOperation inside asgiref, and every request with a session cookie hung forever on
+    daphne (tests/config/test_asgi_sessions.py)."""
+
+    __slots__ = ("request",)
+
+    def __init__(self, request):
+        self.request = request
+
+    @property
+    def user(self):
+        return getattr(self.request, "user", None)
+
+
+def current_request():
+    """The Django request being served (SecurityEventMiddleware), else None: a management command, the shell,
+    a worker. Under DRF its ``auth`` is the request's token (DRF sets it on the Django request too)."""
+    holder = _actor.get()
+    return holder.request if isinstance(holder, _RequestUser) else None
+
+
 def current_actor():
     """The signed-in user of the request being served (or the one set by ``acting_as``), else None."""
     user = _actor.get()
+    if isinstance(user, _RequestUser):
+        user = user.user
     if user is not None and getattr(user, "is_authenticated", False) and getattr(user, "pk", None) is not None:
         return user
     return None
@@ -146,7 +176,7 @@ class SecurityEventMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        token = _actor.set(getattr(request, "user", None))
+        token = _actor.set(_RequestUser(request))  # never request.user itself: see _RequestUser
         try:
             response = self.get_response(request)
         finally:

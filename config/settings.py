@@ -197,7 +197,8 @@ REST_FRAMEWORK = {
     ],
     # Least privilege: signed in AND a role that may read the inventory (declarations/policy.py).
     "DEFAULT_PERMISSION_CLASSES": ["config.api_permissions.MayReadAssets"],
-    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    # django-filter's, with yes/no filters that refuse what is not yes or no (config/api_filters.py).
+    "DEFAULT_FILTER_BACKENDS": ["config.api_filters.StrictFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

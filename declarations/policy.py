@@ -288,6 +288,12 @@ WORK_ORDER_TRANSITIONS: dict[str, StatusTransition] = {
     "cancel": StatusTransition(("open", "in_progress"), "cancelled", A.WORK_ORDER_CANCEL),
 }
 
+# Actions that need the person at the keyboard now, whoever the table allows: a sign-in at most
+# FRESH_SIGNIN_MINUTES old (a session), or a step-up token (password + second factor); a long-lived API token
+# is refused (403 step_up_required). config.access.fresh_signin_check enforces it at the services every door
+# calls (lifecycle.services.asset_transition, the decommissioning services), so no route can skip it.
+FRESH_SIGNIN_ACTIONS: frozenset[Action] = frozenset({A.SIGN_OFF_CLINICAL, A.SIGN_OFF_SECURITY, A.DECOMMISSION})
+
 # The two sign-offs (lifecycle.decommissioning.choices.SignOffRole values) and their actions.
 SIGN_OFF_ACTIONS: dict[str, Action] = {CE: A.SIGN_OFF_CLINICAL, SEC: A.SIGN_OFF_SECURITY}
 
@@ -298,6 +304,11 @@ def allowed(roles: Iterable[str], action: Action | str) -> bool:
     An unknown action raises KeyError: a door asking about something the table does not declare is a bug.
     """
     return not TABLE[Action(action)].isdisjoint(str(r) for r in roles)
+
+
+def needs_fresh_signin(action: Action | str) -> bool:
+    """Whether ``action`` also needs a fresh sign-in or a step-up token (FRESH_SIGNIN_ACTIONS)."""
+    return Action(action) in FRESH_SIGNIN_ACTIONS
 
 
 def who(action: Action | str) -> str:

@@ -14,5 +14,6 @@ urlpatterns = [
     path("Device", views.DeviceSearchView.as_view(), name="device-search"),
     re_path(rf"^Device/{ID}$", views.DeviceReadView.as_view(), name="device-read"),
     re_path(rf"^SearchParameter/{ID}$", views.SearchParameterReadView.as_view(), name="searchparameter-read"),
-    re_path(r"^.*$", views.NotFoundView.as_view()),  # last: anything else is a 404 OperationOutcome
+    # Last: anything else is a 404 OperationOutcome, a newline included (Device/1%0a; see config/api_urls.py).
+    re_path(r"^[\s\S]*$", views.NotFoundView.as_view()),
 ]

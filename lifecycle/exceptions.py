@@ -29,6 +29,13 @@ class UnknownTransition(LifecycleError):
     code = "unknown_transition"
 
 
+class TransitionInputInvalid(LifecycleError):
+    """Input the transition does not take (a target state for a transition that has only one)."""
+
+    status_code = 400
+    code = "invalid"
+
+
 class ReasonRequired(LifecycleError):
     """The transition needs a note saying why (send_to_biomed)."""
 
@@ -65,11 +72,25 @@ class ConcurrentTransition(LifecycleError):
     code = "conflict"
 
 
+class AssetHeldByRequest(LifecycleError):
+    """The asset is reserved for an open equipment request: releasing or delivering it goes through that
+    request (deliver or cancel it), and no other request may take it."""
+
+    code = "held_by_request"
+
+
 class TransitionPermissionDenied(LifecycleError, PermissionDenied):
     """The user's roles do not allow this transition."""
 
     status_code = 403
     code = "permission_denied"
+
+
+class StepUpRequired(TransitionPermissionDenied):
+    """The role allows it, but the credential is not fresh enough: sign-offs and decommissioning need a sign-in
+    at most FRESH_SIGNIN_MINUTES old or a step-up token (declarations.policy.FRESH_SIGNIN_ACTIONS)."""
+
+    code = "step_up_required"
 
 
 class WorkOrderError(LifecycleError):

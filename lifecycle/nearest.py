@@ -16,6 +16,7 @@ from django.utils import timezone
 from assets.models import Asset
 from declarations.location_status import LocationStatus
 from declarations.states import AssetState
+from lifecycle.requests.selectors import assets_held_by_open_requests
 from lifecycle.selectors import assets_pm_overdue, assets_with_open_recall
 from locations.freshness import status_q
 from locations.models import Building, Floor, Room
@@ -95,7 +96,8 @@ def assets_nearest_available(*, asset_type, room, limit: int, now: datetime | No
     """Available equipment of ``asset_type`` nearest to ``room``, best first.
 
     - "Available" is the shared definition (lifecycle.selectors): state available, PM not overdue, no
-      open recall. Reserved, in use, decommissioned... are never listed.
+      open recall. Reserved, in use, decommissioned... are never listed, nor an asset an open equipment
+      request still holds (say it came back from biomed while its request stayed assigned).
     - Located assets come first, by distance; then stale ones, by distance, marked ``stale``. Missing
       ones (not heard for LOCATION_MISSING_AFTER_SECONDS, or gone through an exit) are left out.
     - Distance, in metres: on the same floor, between the room centroids; on another floor of the same
@@ -125,7 +127,8 @@ def assets_nearest_available(*, asset_type, room, limit: int, now: datetime | No
         ids = [a.pk for a in page]
         recalled = set(assets_with_open_recall().filter(pk__in=ids).values_list("pk", flat=True))
         overdue = set(assets_pm_overdue(today=today).filter(pk__in=ids).values_list("pk", flat=True))  # any schedule
-        chosen += [a for a in page if a.pk not in recalled and a.pk not in overdue]
+        held = assets_held_by_open_requests(asset_ids=ids)  # promised to a request: not anyone's to take
+        chosen += [a for a in page if a.pk not in recalled and a.pk not in overdue and a.pk not in held]
         offset += page_size
         page_size *= 2
 

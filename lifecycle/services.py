@@ -16,18 +16,21 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from assets.models import Asset
-from config.access import refuse
+from config.access import fresh_signin_check, refuse
 from config.i18n import source_language, source_state
 from declarations.guards import IS_SERVICEABLE
 from declarations.policy import TRANSITION_ACTIONS
 from declarations.states import AssetState, state_definition
 from declarations.transitions import REASON_REQUIRED, TransitionName, method_name
 from lifecycle.exceptions import (
+    AssetHeldByRequest,
     ConcurrentTransition,
     GuardFailed,
     LifecycleError,
     ReasonRequired,
     RecallError,
+    StepUpRequired,
+    TransitionInputInvalid,
     TransitionNotAllowed,
     TransitionPermissionDenied,
     UnknownTransition,
@@ -52,6 +55,7 @@ from lifecycle.models import (
     WorkOrderStatus,
     room_rule_problems,
 )
+from lifecycle.requests.selectors import holder_description, open_request_holding
 from lifecycle.selectors import asset_availability_blockers, recall_matching_assets, room_type_rule_for
 from lifecycle.signals import transition_applied, work_order_done
 from lifecycle.work_orders import work_order_run_transition, work_order_transition_name
@@ -65,12 +69,26 @@ def _label(state: str) -> str:
     return state_definition(state).label.lower()
 
 
+def fresh_signin_message(what: str) -> str:
+    """Why a sign-off or a decommission was refused to a credential that is not fresh (StepUpRequired)."""
+    return _(
+        "%(what)s needs a fresh sign-in: through the API, get a step-up token with POST /api/v1/auth/step-up/ "
+        "(username, password, otp_code) and send it as Authorization: Token <key>; in the admin, enter your "
+        "password again"
+    ) % {"what": what}
+
+
 def _last_change_by(asset: Asset) -> str:
     last = TransitionLog.objects.filter(asset=asset).select_related("user").order_by("-at", "-id").first()
     if last is None:
         return ""
     who = last.user.get_username() if last.user else "the system"
     return f" ({last.transition} by {who} at {last.at:%H:%M:%S})"
+
+
+# An assigned equipment request holds its reserved asset: these end the reservation, so they go through the
+# request (its deliver and cancel), which keeps the request and the asset in step.
+REQUEST_WORKFLOW_TRANSITIONS = frozenset({TransitionName.RELEASE, TransitionName.DELIVER})
 
 
 @transaction.atomic
@@ -83,15 +101,20 @@ def asset_transition(
     source: str = Source.USER,
     to_state: str | None = None,
     at: datetime | None = None,
+    equipment_request_id: int | None = None,
 ) -> TransitionLog:
     """Run one lifecycle transition on ``asset`` and log it; returns the log row.
 
     ``asset`` is the copy the caller looked at: if its state is no longer the one in the database,
     someone else changed it meanwhile and this raises ConcurrentTransition. On success the caller's
     copy carries the new state. ``to_state`` picks the target of return_to_service (available or
-    soiled) and apply_room_rule. ``user=None`` is the system (room-type rules).
+    soiled) and apply_room_rule. ``user=None`` is the system (room-type rules). ``equipment_request_id``: the
+    equipment request this transition is part of (lifecycle.requests.services); release and deliver of an
+    asset an open request holds are refused otherwise (AssetHeldByRequest, 409 naming the request).
 
-    Raises UnknownTransition / ReasonRequired (400), TransitionPermissionDenied (403),
+    Raises UnknownTransition / ReasonRequired / TransitionInputInvalid (400), TransitionPermissionDenied (403;
+    StepUpRequired when the role may but the request's credential is not fresh enough: decommission,
+    config.access.fresh_signin_check),
     TransitionNotAllowed, GuardFailed and ConcurrentTransition (409).
     """
     if transition not in TransitionName.values:
@@ -137,6 +160,23 @@ def asset_transition(
             _("%(actor)s may not %(transition)s: allowed for %(who)s")
             % {"actor": actor, "transition": name.label.lower(), "who": option.who}
         )
+    if not fresh_signin_check(user, TRANSITION_ACTIONS[name.value], door=str(source), asset_id=locked.pk):
+        raise StepUpRequired(fresh_signin_message(name.label.lower()))
+    if name in REQUEST_WORKFLOW_TRANSITIONS:
+        holder = open_request_holding(asset_id=locked.pk)
+        if holder is not None and holder.pk != equipment_request_id:
+            raise AssetHeldByRequest(
+                _(
+                    "cannot %(transition)s %(asset)s: it is reserved for %(holder)s; deliver or cancel that request "
+                    "instead (POST /api/v1/equipment-requests/%(id)s/deliver/ or cancel/)"
+                )
+                % {
+                    "transition": name.label.lower(),
+                    "asset": locked,
+                    "holder": holder_description(holder),
+                    "id": holder.pk,
+                }
+            )
     if name in REASON_REQUIRED and not note:
         raise ReasonRequired(
             _("%(transition)s needs a reason: say what is wrong with %(asset)s")
@@ -147,12 +187,18 @@ def asset_transition(
     targets = option.targets
     if to_state is not None:
         if len(targets) == 1 or name == TransitionName.FINISH_CLEANING:
-            raise LifecycleError(f"{name.value} does not take a target state")
+            raise TransitionInputInvalid(
+                _("%(name)s does not take a target state (to_state): only return_to_service does")
+                % {"name": name.value}
+            )
         if str(to_state) not in targets:
-            raise TransitionNotAllowed(f"{name.value} can move {locked} to {' or '.join(targets)}, not {to_state!r}")
+            raise TransitionInputInvalid(
+                _("%(name)s can move %(asset)s to %(targets)s, not %(to_state)s")
+                % {"name": name.value, "asset": locked, "targets": " or ".join(targets), "to_state": repr(to_state)}
+            )
         kwargs["to_state"] = AssetState(str(to_state))
     elif name == TransitionName.APPLY_ROOM_RULE:
-        raise LifecycleError("apply_room_rule needs the rule's to_state")
+        raise TransitionInputInvalid("apply_room_rule needs the rule's to_state")
 
     failures = transition_guard_failures(asset=locked, name=name)
     if failures:
@@ -226,12 +272,30 @@ def asset_reserve(*, asset: Asset, user, note: str = "", source: str = Source.US
     return asset_transition(asset=asset, transition=TransitionName.RESERVE, user=user, note=note, source=source)
 
 
-def asset_release(*, asset: Asset, user, note: str = "", source: str = Source.USER) -> TransitionLog:
-    return asset_transition(asset=asset, transition=TransitionName.RELEASE, user=user, note=note, source=source)
+def asset_release(
+    *, asset: Asset, user, note: str = "", source: str = Source.USER, equipment_request_id: int | None = None
+) -> TransitionLog:
+    return asset_transition(
+        asset=asset,
+        transition=TransitionName.RELEASE,
+        user=user,
+        note=note,
+        source=source,
+        equipment_request_id=equipment_request_id,
+    )
 
 
-def asset_deliver(*, asset: Asset, user, note: str = "", source: str = Source.USER) -> TransitionLog:
-    return asset_transition(asset=asset, transition=TransitionName.DELIVER, user=user, note=note, source=source)
+def asset_deliver(
+    *, asset: Asset, user, note: str = "", source: str = Source.USER, equipment_request_id: int | None = None
+) -> TransitionLog:
+    return asset_transition(
+        asset=asset,
+        transition=TransitionName.DELIVER,
+        user=user,
+        note=note,
+        source=source,
+        equipment_request_id=equipment_request_id,
+    )
 
 
 def asset_start_use(*, asset: Asset, user, note: str = "", source: str = Source.USER) -> TransitionLog:

@@ -4,7 +4,6 @@ go through POST /api/v1/assets/{id}/transitions/ (lifecycle.api)."""
 from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
-from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, filters, viewsets
@@ -22,6 +21,8 @@ from assets.api.serializers import (
 )
 from assets.filtersets import AssetFilterSet
 from assets.models import Asset, AssetType
+from config.api import StrictOrderingFilter
+from config.api_filters import StrictFilterBackend
 from declarations.tag_ids import TagIdError, normalize_tag_id
 from lifecycle.nearest import assets_nearest_available, nearest_penalties
 from locations.freshness import assets_with_location_status
@@ -81,7 +82,7 @@ class AssetViewSet(viewsets.ReadOnlyModelViewSet):
     """Equipment: where it is (with freshness), its state (with the shared definition), what you may do."""
 
     filterset_class = AssetFilterSet
-    filter_backends = [DjangoFilterBackend, AssetSearchFilter, filters.OrderingFilter]
+    filter_backends = [StrictFilterBackend, AssetSearchFilter, StrictOrderingFilter]
     search_fields = ["asset_tag", "serial_number", "model", "tag__tag_id"]
     ordering_fields = ["asset_tag", "last_seen", "state", "asset_type__name", "unit", "updated_at"]
     ordering = ["asset_tag"]

@@ -12,6 +12,7 @@ from rest_framework.views import APIView
 
 from accounts.authentication import FreshSignInRequired
 from assets.models import Asset
+from config.api import AwareDateTimeField
 from declarations.choices import EncryptionStatus
 from lifecycle.api.permissions import MayWorkOnDecommissioning
 from lifecycle.decommissioning import selectors, services
@@ -161,7 +162,7 @@ class ChecklistUpdateSerializer(serializers.Serializer):
 class CustodyEntryInputSerializer(serializers.Serializer):
     from_party = serializers.CharField(max_length=200)
     to_party = serializers.CharField(max_length=200)
-    transferred_at = serializers.DateTimeField(help_text="With a time zone; not before the previous hand-over.")
+    transferred_at = AwareDateTimeField(help_text="With a time zone; not before the previous hand-over.")
     place = serializers.CharField(max_length=200)
     container_or_seal_id = serializers.CharField(required=False, allow_blank=True, max_length=100, default="")
     note = serializers.CharField(required=False, allow_blank=True, max_length=5000, default="")

@@ -1,3 +1,4 @@
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -42,6 +43,18 @@ class TransitionRequestSerializer(serializers.Serializer):
         required=False,
         help_text="return_to_service only: available (default) or soiled (needs reprocessing first).",
     )
+
+    def validate(self, attrs):
+        if "to_state" in attrs and attrs["transition"] != TransitionName.RETURN_TO_SERVICE:
+            raise serializers.ValidationError(
+                {
+                    "to_state": [
+                        _("%(name)s does not take a target state: only return_to_service does")
+                        % {"name": attrs["transition"]}
+                    ]
+                }
+            )
+        return attrs
 
 
 class TransitionLogSerializer(serializers.ModelSerializer):

@@ -8,6 +8,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from assets.models import Asset
+from config.api_filters import StrictBooleanFilter, StrictFilterSet
 from declarations.states import all_state_definitions
 from lifecycle.alerts.choices import OPEN_STATUSES, AlertKind, AlertStatus
 from lifecycle.alerts.models import Alert
@@ -120,8 +121,8 @@ class ParLevelViewSet(viewsets.ReadOnlyModelViewSet):
         return par_levels_with_counts().order_by("unit", "asset_type__name")
 
 
-class AlertFilterSet(django_filters.FilterSet):
-    open = django_filters.BooleanFilter(method="filter_open", help_text="Only new and acknowledged alerts.")
+class AlertFilterSet(StrictFilterSet):
+    open = StrictBooleanFilter(method="filter_open", help_text="Only new and acknowledged alerts.")
     kind = django_filters.MultipleChoiceFilter(choices=AlertKind.choices)
     status = django_filters.MultipleChoiceFilter(choices=AlertStatus.choices)
 

@@ -21,7 +21,7 @@ from django.utils.translation import gettext as _
 
 from assets.models import Asset, Tag
 from assets.services import tag_unbind
-from config.access import check, describe
+from config.access import check, describe, fresh_signin_check
 from config.security_events import security_event
 from declarations.policy import SIGN_OFF_ACTIONS, Action
 from declarations.states import AssetState, state_definition
@@ -44,8 +44,8 @@ from lifecycle.decommissioning.models import (
     DecommissioningChecklist,
     SignOff,
 )
-from lifecycle.exceptions import LifecycleError, TransitionPermissionDenied
-from lifecycle.services import asset_transition
+from lifecycle.exceptions import LifecycleError, StepUpRequired, TransitionPermissionDenied
+from lifecycle.services import asset_transition, fresh_signin_message
 
 # A custody entry may be timed slightly ahead of the server clock (a phone's clock), not more.
 CLOCK_SKEW = dt.timedelta(minutes=5)
@@ -332,6 +332,8 @@ def _checklist_sign_off(*, checklist: DecommissioningChecklist, user, role: str,
             _("%(who)s is not in the '%(role)s' group, so cannot give the %(role)s sign-off")
             % {"who": selectors.person_label(user) or _("this user"), "role": role.label}
         )
+    if not fresh_signin_check(user, SIGN_OFF_ACTIONS[role.value], door="decommissioning", checklist_id=checklist.pk):
+        raise StepUpRequired(fresh_signin_message(_("the %(role)s sign-off") % {"role": role.label}))
     checklist, asset = _lock(checklist)
     _require_biomed(asset)
     if version != checklist.version:
@@ -450,6 +452,8 @@ def _asset_decommission(*, asset: Asset, user, note: str = "") -> Decommissionin
         raise TransitionPermissionDenied(
             _("only %(who)s may decommission an asset") % {"who": describe(Action.DECOMMISSION)}
         )
+    if not fresh_signin_check(user, Action.DECOMMISSION, door="decommissioning", asset_id=asset.pk):
+        raise StepUpRequired(fresh_signin_message(TransitionName.DECOMMISSION.label.lower()))
     checklist = DecommissioningChecklist.objects.select_for_update().filter(asset=asset).first()
     if checklist is None:
         raise DecommissionRefused(

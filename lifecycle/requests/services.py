@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import pgettext_lazy
@@ -36,6 +36,7 @@ from lifecycle.requests.exceptions import (
     NoAssetAvailable,
 )
 from lifecycle.requests.models import EquipmentRequest
+from lifecycle.requests.selectors import holder_description, open_request_holding
 from lifecycle.selectors import asset_availability_blockers
 from lifecycle.services import asset_deliver, asset_release, asset_reserve
 from lifecycle.webhooks.payloads import equipment_request_payload
@@ -145,8 +146,23 @@ def _reserve_note(locked: EquipmentRequest) -> str:
     return f"equipment request #{locked.pk} ({locked.priority}) for {room.code} {room.name}"
 
 
+def _held_conflict(locked: EquipmentRequest, asset: Asset, holder: EquipmentRequest) -> EquipmentRequestConflict:
+    return EquipmentRequestConflict(
+        _(
+            "cannot assign %(asset)s to request #%(id)s: it is already reserved for %(holder)s; pick another "
+            "asset or assign without one"
+        )
+        % {"asset": asset, "id": locked.pk, "holder": holder_description(holder)}
+    )
+
+
 def _reserve_given(*, locked: EquipmentRequest, asset: Asset, user, source: str) -> Asset:
-    asset = Asset.objects.select_related("asset_type", "current_room").get(pk=asset.pk)
+    # The asset row is locked before it is read: a dispatcher who lost the race for it waits here, then reads
+    # who took it (the winner's request, committed), and is told that rather than only "it is reserved".
+    asset = Asset.objects.select_for_update(of=("self",)).select_related("asset_type", "current_room").get(pk=asset.pk)
+    holder = open_request_holding(asset_id=asset.pk)
+    if holder is not None and holder.pk != locked.pk:
+        raise _held_conflict(locked, asset, holder)
     if asset.asset_type_id != locked.asset_type_id:
         raise EquipmentRequestInvalid(
             _("asset %(asset)s is a %(type)s; request #%(id)s is for a %(wanted)s")
@@ -219,7 +235,14 @@ def equipment_request_assign(
     else:
         chosen = _reserve_nearest(locked=locked, user=user, source=source, now=now)
     locked.assign(asset=chosen, user=user, at=timezone.now())
-    locked.save()
+    try:
+        with transaction.atomic():
+            locked.save()
+    except IntegrityError:  # one_open_request_per_asset: the checks above and the row locks should prevent it
+        holder = open_request_holding(asset_id=chosen.pk)
+        if holder is None:
+            raise
+        raise _held_conflict(locked, chosen, holder) from None
     _emit("equipment_request.assigned", locked)
     return locked
 
@@ -243,7 +266,13 @@ def equipment_request_deliver(
     room = locked.destination_room
     asset = Asset.objects.get(pk=locked.asset_id)
     text = f"delivered to {room.code} {room.name} for equipment request #{locked.pk}"
-    asset_deliver(asset=asset, user=user, note=f"{text}. {note.strip()}" if note.strip() else text, source=source)
+    asset_deliver(
+        asset=asset,
+        user=user,
+        note=f"{text}. {note.strip()}" if note.strip() else text,
+        source=source,
+        equipment_request_id=locked.pk,
+    )
     locked.deliver(user=user, at=timezone.now())
     locked.save()
     _emit("equipment_request.delivered", locked)
@@ -280,7 +309,7 @@ def equipment_request_cancel(
         asset = Asset.objects.get(pk=locked.asset_id)
         if asset.state == AssetState.RESERVED:
             note = f"equipment request #{locked.pk} cancelled" + (f": {reason}" if reason else "")
-            asset_release(asset=asset, user=user, note=note, source=source)
+            asset_release(asset=asset, user=user, note=note, source=source, equipment_request_id=locked.pk)
         elif not reason:
             reason = f"asset {asset} was already {state_definition(asset.state).label.lower()}"
     locked.cancel(user=user, at=timezone.now(), reason=reason)

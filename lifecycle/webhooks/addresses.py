@@ -5,7 +5,8 @@ A subscriber's URL is checked when it is saved (API and admin) and again right b
 - ``https`` only, unless ``WEBHOOK_REQUIRE_HTTPS`` is off (the default follows DEBUG: off on a laptop,
   on in production);
 - the host is resolved, and EVERY address it resolves to must be public: loopback, private (RFC 1918,
-  unique local), link-local (169.254.0.0/16, the cloud metadata service), shared (100.64.0.0/10),
+  unique local, IPv6 site-local fec0::/10), link-local (169.254.0.0/16, the cloud metadata service), shared
+  (100.64.0.0/10),
   reserved, multicast, unspecified addresses, and IPv6 forms that embed such an IPv4 address
   (IPv4-mapped ``::ffff:a.b.c.d``, 6to4 ``2002::/16``, Teredo, NAT64 ``64:ff9b::/96``) are refused;
 - ``WEBHOOK_ALLOWED_HOSTS`` lists host names, IP addresses or networks (CIDR) that may be reached even
@@ -84,9 +85,11 @@ def address_problem(address: str) -> str | None:
         ("is_link_local", gettext_lazy("is a link-local address (e.g. the cloud metadata service)")),
         ("is_multicast", gettext_lazy("is a multicast address")),
         ("is_private", gettext_lazy("is a private (internal network) address")),
+        # fec0::/10, deprecated (RFC 3879) but still routed inside some networks; Python counts it as global.
+        ("is_site_local", gettext_lazy("is a site-local (internal network) IPv6 address")),
         ("is_reserved", gettext_lazy("is a reserved address")),
     ):
-        if getattr(ip, test):
+        if getattr(ip, test, False):  # is_site_local exists on IPv6 addresses only
             return str(words)
     if not ip.is_global:
         return _("is not a public internet address")

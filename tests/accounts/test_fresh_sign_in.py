@@ -5,16 +5,32 @@ for API clients, a short-lived step-up token (a long-lived token is refused with
 from datetime import timedelta
 
 import pytest
+from django.http import HttpResponse
+from django.test import RequestFactory
 from django.urls import reverse
 from django.utils import timezone
 from freezegun import freeze_time
 from rest_framework.test import APIClient
 
 from accounts.models import ApiToken, ApiTokenKind
-from lifecycle.decommissioning.models import DecommissioningChecklist, SignOff
+from accounts.services import api_token_issue
+from config.security_events import SecurityEventMiddleware
+from lifecycle.decommissioning import services
+from lifecycle.decommissioning.models import DecommissioningCertificate, DecommissioningChecklist, SignOff
+from lifecycle.exceptions import StepUpRequired
+from lifecycle.models import TransitionLog
+from lifecycle.services import asset_transition
 from tests.accounts.helpers import PASSWORD, code_for, enrolled
 from tests.api.conftest import client_for
-from tests.lifecycle.decommissioning.conftest import asset, checklist, complete, tag  # noqa: F401  (fixtures)
+from tests.factories import AssetFactory
+from tests.lifecycle.decommissioning.conftest import (  # noqa: F401  (fixtures)
+    asset,
+    checklist,
+    complete,
+    complete_checklist,
+    signed_checklist,
+    tag,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -93,3 +109,79 @@ def test_the_step_up_exchange_gives_a_short_lived_token_that_may_sign_off(biomed
     with freeze_time(timezone.now() + timedelta(minutes=11)):
         late = step_up.get(_api(asset, ""))
         assert late.status_code == 401  # expired: the short-lived token is no longer accepted at all
+
+
+def _transition(client, asset, name="decommission"):
+    return client.post(f"/api/v1/assets/{asset.pk}/transitions/", {"transition": name}, format="json")
+
+
+def test_every_route_to_decommission_refuses_a_long_lived_token(biomed, signed_checklist, asset, security_log):
+    """The checklist's own endpoint and the generic transitions endpoint alike: 403 step_up_required, the asset
+    stays in biomed and no certificate is issued (docs/security.md, "Stolen token")."""
+    client = client_for(biomed)
+    for answer in (client.post(_api(asset, "decommission/"), {}, format="json"), _transition(client, asset)):
+        assert answer.status_code == 403, answer.json()
+        assert answer.json()["code"] == "step_up_required" and "step-up" in answer.json()["message"]
+    asset.refresh_from_db()
+    assert asset.state == "biomed"
+    assert not DecommissioningCertificate.objects.exists()
+    assert not TransitionLog.objects.filter(asset=asset, transition="decommission").exists()
+    assert security_log("policy.step_up_required")
+    # Other transitions need no step-up: the same token sends a pump (available) to biomed.
+    other = AssetFactory(state="available")
+    sent = client.post(
+        f"/api/v1/assets/{other.pk}/transitions/", {"transition": "send_to_biomed", "note": "alarm fails"}
+    )
+    assert sent.status_code == 201, sent.json()
+
+
+def test_a_step_up_token_decommissions_through_the_transitions_endpoint(biomed, signed_checklist, asset):
+    answer = _transition(client_for(biomed, step_up=True), asset)
+    assert answer.status_code == 201, answer.json()
+    asset.refresh_from_db()
+    assert asset.state == "decommissioned"
+    assert DecommissioningCertificate.objects.filter(asset=asset).exists()
+
+
+def test_a_session_signed_in_too_long_ago_cannot_decommission_through_the_api(client, biomed, signed_checklist, asset):
+    """A session (the map's, or a browser on the API) is fresh for FRESH_SIGNIN_MINUTES after its sign-in."""
+    client.force_login(biomed)
+    with freeze_time(timezone.now() + timedelta(minutes=11)):
+        client.post(reverse("map-session"))  # active, so not idle: only the sign-in is old
+        old = client.post(
+            f"/api/v1/assets/{asset.pk}/transitions/", {"transition": "decommission"}, content_type="application/json"
+        )
+        assert old.status_code == 403 and old.json()["code"] == "step_up_required"
+        asset.refresh_from_db()
+        assert asset.state == "biomed"
+    fresh = client.post(
+        f"/api/v1/assets/{asset.pk}/transitions/", {"transition": "decommission"}, content_type="application/json"
+    )
+    assert fresh.status_code == 201, fresh.json()
+
+
+def test_a_new_view_that_forgets_the_step_up_still_cannot_sign_off_or_decommission(biomed, ready, asset):
+    """The services ask for the fresh sign-in themselves, from the request being served (every request passes
+    SecurityEventMiddleware): a route added tomorrow without FreshSignInRequired is refused all the same."""
+
+    def careless_view(request):
+        for attempt in (
+            lambda: services.checklist_sign_off(
+                checklist=ready, user=request.user, role="clinical_engineering", version=ready.version
+            ),
+            lambda: services.asset_decommission(asset=asset, user=request.user),
+            lambda: asset_transition(asset=asset, transition="decommission", user=request.user),
+        ):
+            with pytest.raises(StepUpRequired):
+                attempt()
+        return HttpResponse("done")
+
+    request = RequestFactory().post("/some/new/route/")
+    request.user, request.auth = biomed, api_token_issue(user=biomed).token  # as DRF leaves a token request
+    assert SecurityEventMiddleware(careless_view)(request).status_code == 200
+    assert not SignOff.objects.exists()
+    asset.refresh_from_db()
+    assert asset.state == "biomed"
+    # Outside a request (a management command, the shell) there is no credential to be stale.
+    services.checklist_sign_off(checklist=ready, user=biomed, role="clinical_engineering", version=ready.version)
+    assert SignOff.objects.count() == 1

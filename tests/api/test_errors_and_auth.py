@@ -83,3 +83,60 @@ def test_schema_and_swagger_ui_are_served_offline(db):
 @pytest.mark.parametrize("path", ["/api/v1/assets/12345678901234567890123/", "/api/v1/rooms/99999999999999999999/"])
 def test_huge_ids_are_404_not_database_errors(db, clients, path):
     assert clients["nurse"].get(path).status_code == 404
+
+
+@pytest.mark.parametrize("path", ["/api/v1/assets/1%0a/", "/api/v1/nope%0a/", "/api/v1/assets/%0a"])
+def test_a_url_with_a_newline_gets_the_json_404_too(db, clients, path):
+    body = assert_error(clients["nurse"].get(path), 404, "not_found")
+    assert "no API endpoint" in body["message"]
+
+
+def test_a_fhir_url_with_a_newline_gets_an_operation_outcome(db, clients):
+    answer = clients["nurse"].get("/fhir/r4/Device/1%0a")
+    assert answer.status_code == 404 and answer.json()["resourceType"] == "OperationOutcome"
+
+
+def test_a_target_state_on_a_transition_that_takes_none_is_400_naming_to_state(hospital, clients):
+    asset = hospital.place("W402")
+    url = f"/api/v1/assets/{asset.pk}/transitions/"
+    body = assert_error(
+        clients["nurse"].post(url, {"transition": "start_use", "to_state": "soiled"}, format="json"), 400, "invalid"
+    )
+    assert list(body["field_errors"]) == ["to_state"] and "only return_to_service" in body["message"]
+    assert clients["nurse"].get(f"/api/v1/assets/{asset.pk}/").json()["state"]["value"] == "available"
+
+
+def test_the_service_itself_refuses_a_target_state_with_a_400(hospital, users):
+    from lifecycle.exceptions import TransitionInputInvalid  # noqa: PLC0415
+    from lifecycle.services import asset_transition  # noqa: PLC0415
+
+    asset = hospital.place("W402")
+    with pytest.raises(TransitionInputInvalid) as refused:
+        asset_transition(asset=asset, transition="start_use", user=users["nurse"], to_state="soiled")
+    assert refused.value.status_code == 400 and refused.value.code == "invalid"
+
+
+def test_needed_by_without_a_time_zone_is_400(hospital, clients):
+    body = {"asset_type": "infusion-pump", "destination_room": hospital.ward.pk, "needed_by": "2030-11-22T09:30:00"}
+    refused = assert_error(clients["nurse"].post("/api/v1/equipment-requests/", body, format="json"), 400, "invalid")
+    assert list(refused["field_errors"]) == ["needed_by"] and "time zone" in refused["message"]
+    body["needed_by"] = "2030-11-22T09:30:00+01:00"
+    created = clients["nurse"].post("/api/v1/equipment-requests/", body, format="json")
+    assert created.status_code == 201 and created.json()["needed_by"] == "2030-11-22T08:30:00Z"
+
+
+@pytest.mark.parametrize(
+    ("path", "params"),
+    [
+        ("/api/v1/equipment-requests/", {"open": "maybe"}),
+        ("/api/v1/alerts/", {"open": "yes please"}),
+        ("/api/v1/assets/", {"pm_overdue": "sometimes"}),
+        ("/api/v1/assets/", {"data_bearing": "perhaps"}),
+        ("/api/v1/receivers/", {"active": "maybe"}),
+    ],
+)
+def test_a_yes_no_filter_that_is_neither_is_400_naming_it(hospital, clients, path, params):
+    body = assert_error(clients["dispatch"].get(path, params), 400, "invalid")
+    assert list(body["field_errors"]) == list(params) and "use true or false" in body["message"]
+    for word in ("true", "False", "1", "0"):
+        assert clients["dispatch"].get(path, {next(iter(params)): word}).status_code == 200

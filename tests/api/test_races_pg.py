@@ -122,9 +122,9 @@ def test_two_dispatchers_assign_the_same_asset_to_two_requests(setting):
 
     assert first.status_code == 200, first.json()
     assert second.status_code == 409, second.json()
-    # Whether the loser read the asset before or after the winner committed, it is told who has it.
-    assert second.json()["code"] in {"conflict", "transition_not_allowed"}
-    assert "reserved" in second.json()["message"]
+    # The loser waits for the asset's row lock, then reads who took it: the request and the dispatcher.
+    assert second.json()["code"] == "conflict"
+    assert f"already reserved for equipment request #{r1} for W401, assigned by d1" in second.json()["message"]
     assert reload(asset).state == AssetState.RESERVED
     assert list(EquipmentRequest.objects.order_by("pk").values_list("status", flat=True)) == ["assigned", "open"]
     assert TransitionLog.objects.filter(asset=asset, transition="reserve").count() == 1

@@ -146,3 +146,61 @@ def test_bad_request_input_is_400_naming_the_field(hospital, clients, body, fiel
 def test_needed_by_in_the_past_is_refused(hospital, clients):
     response = create(clients["nurse"], hospital, needed_by=(timezone.now() - timedelta(hours=2)).isoformat())
     assert response.status_code == 400 and "in the past" in response.json()["message"]
+
+
+def _transition(client, asset, name, **extra):
+    return client.post(f"/api/v1/assets/{asset.pk}/transitions/", {"transition": name, **extra}, format="json")
+
+
+def test_an_asset_held_by_a_request_is_released_or_delivered_only_through_the_request(hospital, clients):
+    """Releasing a reserved asset directly left its request "assigned" to an available asset, and every later
+    request for it failed with an anonymous 409. The request holds the asset: 409 naming it, nothing changes."""
+    held = hospital.place("W402", asset_tag="HELD")
+    spare = hospital.place("W409", asset_tag="SPARE")
+    request_id = create(clients["nurse"], hospital).json()["id"]
+    assigned = clients["dispatch"].post(f"{REQUESTS}{request_id}/assign/", {}, format="json")
+    assert assigned.json()["asset"]["id"] == held.pk
+
+    for name in ("release", "deliver"):
+        refused = _transition(clients["dispatch"], held, name)
+        assert refused.status_code == 409, refused.json()
+        body = refused.json()
+        assert body["code"] == "held_by_request"
+        assert f"equipment request #{request_id} for W401, assigned by api-dispatch" in body["message"]
+        assert f"/api/v1/equipment-requests/{request_id}/" in body["message"]
+    assert reload(held).state == AssetState.RESERVED
+    assert clients["dispatch"].get(f"{REQUESTS}{request_id}/").json()["status"] == "assigned"
+    assert not TransitionLog.objects.filter(asset=held, transition__in=["release", "deliver"]).exists()
+    # Unheld reserved assets are released as before.
+    assert _transition(clients["dispatch"], spare, "reserve").status_code == 201
+    assert _transition(clients["dispatch"], spare, "release").status_code == 201
+    # Through the request, both work.
+    assert clients["dispatch"].post(f"{REQUESTS}{request_id}/deliver/", {}, format="json").status_code == 200
+    assert reload(held).state == AssetState.IN_USE
+
+
+def test_an_asset_a_request_still_holds_is_never_offered_or_given_to_another(hospital, clients, users):
+    """A held asset back to available by another path (sent to biomed, returned to service) while its request
+    stayed assigned: the nearest search and auto-assign skip it; a request naming it gets 409 naming the holder."""
+    held = hospital.place("W402", asset_tag="HELD")
+    hospital.place("W409", asset_tag="FREE")
+    first = create(clients["nurse"], hospital).json()["id"]
+    assert clients["dispatch"].post(f"{REQUESTS}{first}/assign/", {"asset": held.pk}, format="json").status_code == 200
+    assert _transition(clients["nurse"], held, "send_to_biomed", note="alarm fails").status_code == 201
+    back = _transition(clients["clinical_engineering"], held, "return_to_service", to_state="available")
+    assert back.status_code == 201, back.json()
+    assert clients["dispatch"].get(f"{REQUESTS}{first}/").json()["status"] == "assigned"
+
+    nearest = clients["nurse"].get("/api/v1/assets/nearest/", {"type": "infusion-pump", "room": "W401"}).json()
+    assert [r["asset"]["asset_tag"] for r in nearest["results"]] == ["FREE"]
+
+    second = create(clients["nurse"], hospital).json()["id"]
+    named = clients["dispatch"].post(f"{REQUESTS}{second}/assign/", {"asset": held.pk}, format="json")
+    assert named.status_code == 409, named.json()
+    assert named.json()["code"] == "conflict"
+    holder = f"already reserved for equipment request #{first} for W401, assigned by api-dispatch"
+    assert holder in named.json()["message"]
+    assert reload(held).state == AssetState.AVAILABLE  # nothing reserved by the refused attempt
+    auto = clients["dispatch"].post(f"{REQUESTS}{second}/assign/", {}, format="json")
+    assert auto.status_code == 200, auto.json()
+    assert auto.json()["asset"]["asset_tag"] == "FREE"

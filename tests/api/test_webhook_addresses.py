@@ -62,6 +62,8 @@ def resolver(monkeypatch):
         ("https://[2002:7f00:1::]/h", "embeds 127.0.0.1, which is a loopback address"),  # 6to4
         ("https://[::1]/h", "is a loopback address"),
         ("https://[fd00::1]/h", "is a private"),
+        ("https://[fec0::1]/h", "fec0::1 is a site-local (internal network) IPv6 address"),  # deprecated, internal
+        ("https://[::ffff:0:0]/h", "embeds 0.0.0.0"),
         ("https://0.0.0.0/h", "is the unspecified address"),
         ("https://224.0.0.1/h", "is a multicast address"),
         ("https://100.64.0.1/h", "is not a public internet address"),  # carrier-grade NAT
@@ -159,6 +161,30 @@ def test_address_is_checked_again_at_send_time(hospital, users, receiver, settin
     assert report.retrying and not receiver.received
     delivery = WebhookDelivery.objects.get()
     assert "127.0.0.1 is a loopback address" in delivery.last_error
+    assert delivery.attempt_log.get().status_code is None
+
+
+def test_a_site_local_ipv6_address_is_refused_on_change_and_at_send_time(
+    hospital, users, clients, receiver, settings, resolver
+):
+    """http://[fec0::1]/ passed every check (Python counts fec0::/10 as global): refused when a subscription
+    is changed to it, and a name that resolves there is not sent to."""
+    settings.WEBHOOK_DELIVERY = "worker"
+    answers, _ = resolver
+    answers["hooks.partner.example"] = [["93.184.216.34"]]
+    created = clients["dispatch"].post(
+        URL, {"name": "x", "url": "http://hooks.partner.example/h", "events": ["asset.state_changed"]}, format="json"
+    )
+    assert created.status_code == 201, created.content
+    changed = clients["dispatch"].patch(f"{URL}{created.json()['id']}/", {"url": "http://[fec0::1]/h"}, format="json")
+    assert changed.status_code == 400
+    assert "is a site-local" in " ".join(changed.json()["field_errors"]["url"])
+    assert WebhookSubscription.objects.get().url == "http://hooks.partner.example/h"
+    answers["hooks.partner.example"] = [["fec0::1"]]  # the name moved inside
+    asset_reserve(asset=hospital.place("W402"), user=users["dispatch"])
+    webhook_deliver_due()
+    delivery = WebhookDelivery.objects.get()
+    assert "resolves to fec0::1, which is a site-local" in delivery.last_error
     assert delivery.attempt_log.get().status_code is None
 
 

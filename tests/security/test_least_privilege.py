@@ -145,3 +145,42 @@ async def test_with_debug_on_a_websocket_from_elsewhere_is_closed(settings, addr
     if not connected:
         assert code == 4403
     await communicator.disconnect()
+
+
+@pytest.mark.django_db
+def test_filters_and_ordering_on_security_fields_are_refused_to_roles_that_may_not_read_them(security_log):
+    """A filter is a way to read a field: networked=true&encryption_status=unknown would list the networked
+    devices with unknown encryption to a nurse. Refused (400 naming each filter), and logged."""
+    users = _users()
+    h = build_api_hospital()
+    h.place("W402", asset_tag="EXPOSED", networked=True, encryption_status="unknown", risk_class="high")
+    h.place("W402", asset_tag="QUIET", networked=False, encryption_status="encrypted", risk_class="low")
+    probes = [
+        {"networked": "true"},
+        {"risk_class": "high"},
+        {"encryption_status": "unknown"},
+        {"security_inventory": "true"},
+        {"networked": "true", "encryption_status": "unknown"},
+    ]
+    for who in ("nurse", "dispatch"):
+        client = client_for(users[who])
+        for probe in probes:
+            answer = client.get("/api/v1/assets/", probe)
+            assert answer.status_code == 400, (who, probe, answer.status_code)
+            body = answer.json()
+            assert body["code"] == "invalid" and set(body["field_errors"]) == set(probe), body
+            assert "security field" in body["message"] and "EXPOSED" not in str(body)
+        assert client.get("/api/v1/assets/", {"data_bearing": "false", "high_risk": "false"}).status_code == 200
+    assert security_log("policy.refused")
+    for who in ("clinical_engineering", "security"):
+        listed = client_for(users[who]).get("/api/v1/assets/", {"networked": "true", "encryption_status": "unknown"})
+        assert listed.status_code == 200
+        assert [a["asset_tag"] for a in listed.json()["results"]] == ["EXPOSED"]
+
+    # Ordering by a field the view does not offer (every security field among them) is an error, for everyone.
+    for who in ("nurse", "clinical_engineering"):
+        for field in ("firmware_version", "-risk_class", "networked", "encryption_status"):
+            answer = client_for(users[who]).get("/api/v1/assets/", {"ordering": field})
+            assert answer.status_code == 400, (who, field)
+            assert "ordering" in answer.json()["field_errors"] and field in answer.json()["message"]
+    assert client_for(users["nurse"]).get("/api/v1/assets/", {"ordering": "-last_seen,asset_tag"}).status_code == 200

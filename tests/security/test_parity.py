@@ -623,11 +623,21 @@ def other_cases() -> list[Case]:
     ]
 
 
-CASES = {
-    **{f"transition.{name}": transition_case(name) for name in TRANSITION_FROM},
-    **{case.action.value: case for case in checklist_cases()},
-    **{case.action.value: case for case in other_cases()},
-}
+def _named_cases() -> dict[str, Case]:
+    """Every case under its own name. Two routes to one action (decommission: the transitions endpoint and the
+    checklist's own) are two cases: keyed by action alone, the second hid the first, and a long-lived token
+    decommissioned through /transitions/ unseen."""
+    named = [(f"transition.{name}", transition_case(name)) for name in TRANSITION_FROM]
+    named += [(f"checklist:{case.action.value}", case) for case in checklist_cases()]
+    named += [(case.action.value, case) for case in other_cases()]
+    cases = {}
+    for name, case in named:
+        assert name not in cases, f"two parity cases named {name}: one would hide the other"
+        cases[name] = case
+    return cases
+
+
+CASES = _named_cases()
 USER_DOORS = ("api", "admin", "map")
 
 

@@ -124,3 +124,10 @@ def test_no_role_manages_api_tokens_in_the_admin(client):
         assert client.get("/admin/accounts/apitoken/").status_code == 403, roles
     client.force_login(UserFactory(username="root", is_staff=True, is_superuser=True))
     assert client.get("/admin/accounts/apitoken/").status_code == 200
+
+
+def test_sign_offs_and_decommissioning_need_a_fresh_sign_in_and_nothing_else_does():
+    """The personal attestations need the person at the keyboard now (a step-up token or a fresh session);
+    tests/security/test_parity.py runs every route to them with a long-lived token."""
+    assert policy.FRESH_SIGNIN_ACTIONS == {Action.SIGN_OFF_CLINICAL, Action.SIGN_OFF_SECURITY, Action.DECOMMISSION}
+    assert {a for a in Action if policy.needs_fresh_signin(a)} == policy.FRESH_SIGNIN_ACTIONS

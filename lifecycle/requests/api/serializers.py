@@ -4,6 +4,7 @@ from rest_framework import serializers
 
 from assets.api.serializers import AssetTypeRefSerializer
 from assets.models import Asset, AssetType
+from config.api import AwareDateTimeField
 from lifecycle.requests.choices import RequestPriority
 from lifecycle.requests.models import EquipmentRequest
 from locations.api.resource_serializers import RoomRefSerializer
@@ -72,7 +73,7 @@ class EquipmentRequestCreateSerializer(serializers.Serializer):
     )
     destination_room = serializers.PrimaryKeyRelatedField(queryset=Room.objects.all(), help_text="Room id.")
     priority = serializers.ChoiceField(choices=RequestPriority.choices, default=RequestPriority.ROUTINE)
-    needed_by = serializers.DateTimeField(required=False, allow_null=True)
+    needed_by = AwareDateTimeField(required=False, allow_null=True, help_text="With a time zone.")
     note = serializers.CharField(required=False, allow_blank=True, max_length=2000, default="")
 
 

@@ -8,6 +8,7 @@ from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from config.api_filters import StrictBooleanFilter, StrictFilterSet
 from lifecycle.api.permissions import MayAssignRequests, MayDeliverRequests, MayRequestEquipment
 from lifecycle.models import Source
 from lifecycle.requests import services
@@ -23,8 +24,10 @@ from lifecycle.requests.models import EquipmentRequest
 from lifecycle.requests.selectors import equipment_requests
 
 
-class EquipmentRequestFilterSet(django_filters.FilterSet):
-    open = django_filters.BooleanFilter(method="filter_open", help_text="Only open and assigned requests.")
+class EquipmentRequestFilterSet(StrictFilterSet):
+    open = StrictBooleanFilter(
+        method="filter_open", help_text="Only open and assigned requests (true); or only closed ones (false)."
+    )
     status = django_filters.MultipleChoiceFilter(choices=RequestStatus.choices)
     priority = django_filters.MultipleChoiceFilter(choices=RequestPriority.choices)
     asset_type = django_filters.CharFilter(field_name="asset_type__slug", help_text="Asset type slug.")
