@@ -100,6 +100,22 @@ def test_a_file_that_is_not_utf8_is_named(as_biomed):
     assert response.status_code == 400 and "latin1.csv: the file is not UTF-8 text" in response.content.decode()
 
 
+@pytest.mark.parametrize(
+    ("row", "expected"),
+    [
+        ("X-1," + "T" * 101 + ",,A,M,S,", "row 2 (asset_tag X-1): asset_type is longer than 100 characters"),
+        ("X-1,Pump,,A\x00B,M,S,", "row 2 (asset_tag X-1): manufacturer contains a NUL character"),
+        ("X-1,Pump,,A,M,S", "row 2 (asset_tag X-1): has fewer fields than the header (6 of 7)"),
+    ],
+)
+def test_values_the_database_would_refuse_are_row_errors_not_a_500(as_biomed, row, expected):
+    text = "asset_tag,asset_type,tag_id,manufacturer,model,serial_number,unit\n" + row + "\n"
+    response = as_biomed.post(reverse("admin:assets_asset_import"), {"files": upload("bad.csv", text)})
+    assert response.status_code == 400
+    assert expected in response.content.decode()
+    assert not Asset.objects.exists() and not AssetType.objects.exists()
+
+
 def test_a_token_from_another_session_imports_nothing(client, as_biomed, biomed_staff):
     preview = as_biomed.post(reverse("admin:assets_asset_import"), {"files": upload("inventory.csv", CSV)})
     client.logout()

@@ -238,8 +238,8 @@ REQUIRED = "asset_tag,asset_type,tag_id,manufacturer,model,serial_number"
         ),
         (
             REQUIRED + ",type_code_system,type_code,type_code_display",
-            "X-1,Pump,,A,M,S,http://snomed.info/sct,100²00,Pump",
-            "type_code: SNOMED CT code '100²00' is not a concept id",
+            "X-1,Pump,,A,M,S,http://snomed.info/sct,1²3100,Pump",
+            "type_code: SNOMED CT code '1²3100' is not a concept id",
         ),
     ],
 )
