@@ -284,9 +284,7 @@ def _asset_type_for(name: str, cache: dict[str, AssetType], result: AssetImportR
     empty (names without ASCII letters or digits: "輸液ポンプ", "人工呼吸器")."""
     key = name.casefold()
     if key not in cache:
-        asset_type = (
-            AssetType.objects.filter(name=name).first() or AssetType.objects.filter(name__iexact=name).first()
-        )
+        asset_type = AssetType.objects.filter(name=name).first() or AssetType.objects.filter(name__iexact=name).first()
         if asset_type is None:
             asset_type = AssetType.objects.create(name=name, slug=_new_type_slug(name))
             result.asset_types_created.append(name)
@@ -312,6 +310,70 @@ def _asset_type_coding_set(asset_type: AssetType, coding: dict) -> None:
         for name in changed:
             setattr(asset_type, name, coding[name])
         asset_type.save(update_fields=changed)
+
+
+@dataclass
+class _RowWriter:
+    """Writes the checked rows one by one: the asset, its type, the audit trail entry, schedules and tag."""
+
+    result: AssetImportResult
+    existing: dict[str, Asset]
+    tags: dict[str, Tag]
+    with_checklist: set[int]
+    user: object = None
+    types: dict[str, AssetType] = field(default_factory=dict)
+    trail: list[ChangeRecord] = field(default_factory=list)  # who created or rewrote which asset, field by field
+
+    def write(self, row: _Row) -> str:
+        """Returns "created", "updated" or "unchanged"."""
+        user = self.user
+        values = {**row.values, "asset_type": _asset_type_for(row.asset_type, self.types, self.result)}
+        if row.type_coding:
+            _asset_type_coding_set(values["asset_type"], row.type_coding)
+        asset = self.existing.get(row.asset_tag)
+        if asset is None:
+            asset = Asset.objects.create(asset_tag=row.asset_tag, **values)
+            outcome = "created"
+            changes = {name: {"from": None, "to": _trail_value(value)} for name, value in values.items()}
+        else:
+            changed = [name for name, value in values.items() if getattr(asset, name) != value]
+            changes = {
+                name: {"from": _trail_value(getattr(asset, name)), "to": _trail_value(values[name])} for name in changed
+            }
+            for name in changed:
+                setattr(asset, name, values[name])
+            # Checked for the whole file (with_checklist): spares Asset.save() a query per row.
+            asset._identity_checked_without_checklist = asset.pk not in self.with_checklist
+            if changed:
+                asset.save(update_fields=[*changed, "updated_at"])
+            outcome = "updated" if changed else "unchanged"
+        if changes:
+            self.trail.append(
+                ChangeRecord(
+                    content_type=ContentType.objects.get_for_model(Asset),
+                    object_id=str(asset.pk),
+                    object_repr=str(asset)[:200],
+                    action=ChangeRecord.Action.CREATED if outcome == "created" else ChangeRecord.Action.CHANGED,
+                    user=user if user is not None and user.is_authenticated else None,
+                    changes={**changes, "source": {"from": None, "to": "asset import"}},
+                )
+            )
+        if row.schedules:
+            try:
+                if schedules_import(asset=asset, columns=row.schedules, user=user) and outcome == "unchanged":
+                    outcome = "updated"
+            except LifecycleError as exc:
+                raise AssetImportError([f"{_row_label(row.line, row.asset_tag)}: {exc}"]) from None
+        if row.tag_id:
+            tag = self.tags.get(row.tag_id)
+            if tag is None:
+                tag = self.tags[row.tag_id] = Tag.objects.create(tag_id=row.tag_id)
+                self.result.tags_registered += 1
+            if tag.asset_id != asset.pk:
+                tag_bind(tag=tag, asset=asset, user=user)
+                self.result.tags_bound += 1
+                outcome = "created" if outcome == "created" else "updated"
+        return outcome
 
 
 @transaction.atomic
@@ -375,65 +437,18 @@ def assets_import(
         raise AssetImportError(errors)
 
     result = AssetImportResult()
-    types: dict[str, AssetType] = {}
-    trail: list[ChangeRecord] = []  # the audit trail: who created or rewrote which asset, field by field
-    asset_type_ct = ContentType.objects.get_for_model(Asset)
+    writer = _RowWriter(result=result, existing=existing, tags=tags, with_checklist=with_checklist, user=user)
     for done, row in enumerate(rows, start=1):
         try:
-            values = {**row.values, "asset_type": _asset_type_for(row.asset_type, types, result)}
-            if row.type_coding:
-                _asset_type_coding_set(values["asset_type"], row.type_coding)
-            asset = existing.get(row.asset_tag)
-            if asset is None:
-                asset = Asset.objects.create(asset_tag=row.asset_tag, **values)
-                outcome = "created"
-                changes = {name: {"from": None, "to": _trail_value(value)} for name, value in values.items()}
-            else:
-                changed = [name for name, value in values.items() if getattr(asset, name) != value]
-                changes = {
-                    name: {"from": _trail_value(getattr(asset, name)), "to": _trail_value(values[name])} for name in changed
-                }
-                for name in changed:
-                    setattr(asset, name, values[name])
-                # Checked above for the whole file (with_checklist): spares Asset.save() a query per row.
-                asset._identity_checked_without_checklist = asset.pk not in with_checklist
-                if changed:
-                    asset.save(update_fields=[*changed, "updated_at"])
-                outcome = "updated" if changed else "unchanged"
-            if changes:
-                trail.append(
-                    ChangeRecord(
-                        content_type=asset_type_ct,
-                        object_id=str(asset.pk),
-                        object_repr=str(asset)[:200],
-                        action=ChangeRecord.Action.CREATED if outcome == "created" else ChangeRecord.Action.CHANGED,
-                        user=user if user is not None and user.is_authenticated else None,
-                        changes={**changes, "source": {"from": None, "to": "asset import"}},
-                    )
-                )
-            if row.schedules:
-                try:
-                    if schedules_import(asset=asset, columns=row.schedules, user=user) and outcome == "unchanged":
-                        outcome = "updated"
-                except LifecycleError as exc:
-                    raise AssetImportError([f"{_row_label(row.line, row.asset_tag)}: {exc}"]) from None
-            if row.tag_id:
-                tag = tags.get(row.tag_id)
-                if tag is None:
-                    tag = tags[row.tag_id] = Tag.objects.create(tag_id=row.tag_id)
-                    result.tags_registered += 1
-                if tag.asset_id != asset.pk:
-                    tag_bind(tag=tag, asset=asset, user=user)
-                    result.tags_bound += 1
-                    outcome = "created" if outcome == "created" else "updated"
-            setattr(result, outcome, getattr(result, outcome) + 1)
+            outcome = writer.write(row)
         except (DatabaseError, OverflowError) as exc:
             # The checks above should leave nothing for the database to refuse; if it does (a concurrent
             # change, say), the row is named and the transaction rolls back.
             raise AssetImportError([f"{_row_label(row.line, row.asset_tag)}: {_write_problem(exc)}"]) from None
+        setattr(result, outcome, getattr(result, outcome) + 1)
         if progress and (done % 500 == 0 or done == len(rows)):
             progress(done, len(rows))
-    ChangeRecord.objects.bulk_create(trail, batch_size=2000)
+    ChangeRecord.objects.bulk_create(writer.trail, batch_size=2000)
     if dry_run:
         transaction.set_rollback(True)
     return result
@@ -455,13 +470,10 @@ def _write_problem(exc: Exception) -> str:
     if isinstance(exc, OverflowError):
         return _("a date is out of range (%(error)s)") % {"error": exc}
     detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return (
-        _(
-            "the database refused the row (%(error)s): another import or edit may have changed the same assets, "
-            "tags or asset types meanwhile; run the import again"
-        )
-        % {"error": detail}
-    )
+    return _(
+        "the database refused the row (%(error)s): another import or edit may have changed the same assets, "
+        "tags or asset types meanwhile; run the import again"
+    ) % {"error": detail}
 
 
 def _trail_value(value):
