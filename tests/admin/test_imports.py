@@ -156,6 +156,35 @@ def test_floorplan_errors_name_the_file_and_feature(as_biomed):
     assert not Room.objects.exists()
 
 
+def test_floorplan_values_the_database_would_refuse_are_named_not_a_500(as_biomed):
+    long_code = floor_plan([room("R" * 65, 0, 0)], floor="F" * 33, level=10**12)
+    deep = SimpleUploadedFile("deep.geojson", b"[" * 100_000 + b"]" * 100_000)
+    bom = SimpleUploadedFile("bom.geojson", b"\xef\xbb\xbf" + json.dumps(floor_plan(GOOD_FEATURES)).encode())
+    url = reverse("admin:locations_floor_import")
+    response = as_biomed.post(url, {"files": [geojson("n4.geojson", long_code), bom]})
+    assert response.status_code == 400
+    errors = response.context["errors"]
+    assert 'n4.geojson: collection properties: "floor" is longer than 32 characters' in errors
+    assert 'n4.geojson: collection properties: "level" must be from -20 to 200, got 1000000000000' in errors
+    assert not any(error.startswith("bom.geojson") for error in errors), errors
+    response = as_biomed.post(url, {"files": [deep]})
+    assert response.status_code == 400
+    assert response.context["errors"] == ["deep.geojson: not valid GeoJSON: arrays or objects nested too deeply"]
+    assert not Room.objects.exists()
+
+
+def test_a_nul_in_a_list_filter_is_a_400_not_a_500(as_biomed):
+    for url in (
+        "/admin/locations/room/?unit=%00",
+        "/admin/locations/room/?room_type=%00",
+        "/admin/assets/asset/?q=%00",
+    ):
+        response = as_biomed.get(url)
+        assert response.status_code == 400, url
+        assert "NUL character" in response.content.decode()
+    assert as_biomed.get("/admin/locations/room/?unit=4+North").status_code == 200
+
+
 def test_only_those_allowed_may_import(client, security_staff, nurse_staff):
     for user in (security_staff, nurse_staff):
         client.force_login(user)
