@@ -361,7 +361,7 @@ class AssetAdmin(admin.ModelAdmin):
                     "not signed"
                     if s is None
                     else f"{decommissioning.person_label(s.signed_by)}, version {s.checklist_version} — "
-                    + ("valid" if s.checklist_version == checklist.version else f"void (now {checklist.version})"),
+                    + _sign_off_state(checklist, s),
                 )
                 for role, s in signed.items()
             ),
@@ -831,6 +831,11 @@ def _drain(buffer: io.StringIO) -> str:
     buffer.seek(0)
     buffer.truncate()
     return value
+
+
+def _sign_off_state(checklist, sign_off) -> str:
+    reason = decommissioning.sign_off_void_reason(checklist, sign_off)
+    return "valid" if reason is None else f"void: {reason}"
 
 
 def _safe_cell(value):

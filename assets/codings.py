@@ -46,7 +46,7 @@ def verhoeff_valid(digits: str) -> bool:
 
 def snomed_concept_id_problem(code: str) -> str | None:
     """Why ``code`` is not a well-formed SNOMED CT concept id, or None when it is."""
-    if not code.isdigit() or not 6 <= len(code) <= 18 or code.startswith("0"):
+    if not (code.isdecimal() and code.isascii()) or not 6 <= len(code) <= 18 or code.startswith("0"):
         return _("SNOMED CT code %(code)s is not a concept id (6 to 18 digits, no leading zero)") % {"code": repr(code)}
     if code[-3:-1] not in ("00", "10"):
         return _(

@@ -1,10 +1,12 @@
 """What is tracked: asset types, assets, BLE tags and which tag is on which asset."""
 
+from datetime import date
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext, gettext_lazy
 from django.utils.translation import gettext_lazy as _
 from django_fsm import RETURN_VALUE, FSMField, FSMModelMixin, transition
 
@@ -39,6 +41,23 @@ IDENTITY_FIELDS = (
     "data_bearing",
     "networked",
 )
+
+
+# An asset's in-service and purchase dates: anything outside is a typo (9999-12-01), and a schedule's next due
+# date counted from it would not be a date at all (lifecycle.biomed.models.add_interval).
+ASSET_DATE_RANGE = (date(1900, 1, 1), date(2100, 12, 31))
+
+
+def asset_date_problem(value: date | None) -> str | None:
+    """Why ``value`` cannot be an asset's date (ASSET_DATE_RANGE), or None. The admin form and the import use it."""
+    low, high = ASSET_DATE_RANGE
+    if value is None or low <= value <= high:
+        return None
+    return gettext("%(date)s is not between %(low)s and %(high)s") % {
+        "date": value.isoformat(),
+        "low": low.isoformat(),
+        "high": high.isoformat(),
+    }
 
 
 class AssetIdentityFrozen(ValidationError):
@@ -229,6 +248,9 @@ class Asset(FSMModelMixin, models.Model):
         frozen = self.frozen_identity_changes()
         if frozen:
             raise ValidationError({name: AssetIdentityFrozen.reason for name in frozen})
+        dates = {name: asset_date_problem(getattr(self, name)) for name in ("in_service_date", "purchase_date")}
+        if any(dates.values()):
+            raise ValidationError({name: problem for name, problem in dates.items() if problem})
         # Classification (docs/biomed.md): AEM needs its rationale, and never for life-support equipment.
         if self.aem and not (self.aem_rationale or "").strip():
             raise ValidationError({"aem_rationale": "alternative equipment maintenance needs its rationale"})

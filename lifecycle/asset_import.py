@@ -5,19 +5,20 @@ one transaction. It writes lifecycle data, so it lives in the lifecycle app, abo
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
 
 from django.contrib.contenttypes.models import ContentType
-from django.db import transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from assets.codings import type_coding_problems
-from assets.models import IDENTITY_FIELDS, Asset, AssetType, Tag
+from assets.models import IDENTITY_FIELDS, Asset, AssetType, Tag, asset_date_problem
 from assets.services import tag_bind
 from declarations.choices import EncryptionStatus, RiskClass
 from declarations.states import AssetState
@@ -47,8 +48,10 @@ OPTIONAL_COLUMNS = (
     *TYPE_CODING_COLUMNS,
 )
 TRUE_WORDS, FALSE_WORDS = {"true", "yes", "y", "1"}, {"false", "no", "n", "0"}
+# The model fields' lengths: a longer value is a row error here, not a database error at the write.
 MAX_LENGTHS = {
     "asset_tag": 64,
+    "asset_type": 100,
     "manufacturer": 100,
     "model": 100,
     "serial_number": 100,
@@ -101,6 +104,9 @@ def _parse_row(raw: dict, line: int, present: set[str], problems: list[str]) -> 
     def text(column):
         return (raw.get(column) or "").strip()
 
+    for column, value in raw.items():
+        if value and "\x00" in value:  # PostgreSQL stores no NUL character in text
+            problems.append(_("%(column)s contains a NUL character") % {"column": column})
     for column in ("asset_tag", "asset_type", "manufacturer", "model"):
         if not text(column):
             problems.append(_("%(column)s is empty") % {"column": column})
@@ -153,13 +159,17 @@ def _parse_row(raw: dict, line: int, present: set[str], problems: list[str]) -> 
             problems.append(
                 _("%(column)s %(value)s is not a date (YYYY-MM-DD)") % {"column": column, "value": repr(text(column))}
             )
+            continue
+        problem = asset_date_problem(values[column])
+        if problem:
+            problems.append(f"{column}: {problem}")
     for column in DAY_COUNT_COLUMNS:
         if column not in present:
             continue
         raw_days = text(column)
         if not raw_days:
             values[column] = None
-        elif raw_days.isdigit() and 1 <= int(raw_days) <= 3650:
+        elif raw_days.isdecimal() and raw_days.isascii() and len(raw_days) <= 6 and 1 <= int(raw_days) <= 3650:
             values[column] = int(raw_days)
         else:
             problems.append(
@@ -195,11 +205,15 @@ def parse_asset_csv(stream: Iterable[str]) -> tuple[list[_Row], list[str]]:
     reader.fieldnames = header
     missing = [c for c in REQUIRED_COLUMNS if c not in header]
     unknown = [c for c in header if c not in REQUIRED_COLUMNS and c not in OPTIONAL_COLUMNS]
+    repeated = sorted({c for c in header if header.count(c) > 1})
     errors = []
     if not header:
         return [], [_("the file is empty: expected the header %(header)s") % {"header": ",".join(REQUIRED_COLUMNS)}]
     if missing:
         errors.append(_("header: missing column(s) %(columns)s") % {"columns": ", ".join(missing)})
+    if repeated:
+        # csv.DictReader would keep the last of them and drop the others silently.
+        errors.append(_("header: column(s) %(columns)s appear more than once") % {"columns": ", ".join(repeated)})
     if unknown:
         errors.append(
             _("header: unknown column(s) %(columns)s; optional columns are %(optional)s")
@@ -217,6 +231,20 @@ def parse_asset_csv(stream: Iterable[str]) -> tuple[list[_Row], list[str]]:
                 continue
             if not any((value or "").strip() for value in raw.values()):
                 continue  # blank line
+            if None in raw.values():
+                # csv.DictReader fills the missing cells with None: importing them would blank those columns.
+                errors.append(
+                    _(
+                        "%(row)s: has fewer fields than the header (%(count)s of %(columns)s): give every column, "
+                        "empty where there is nothing"
+                    )
+                    % {
+                        "row": _row_label(line, (raw.get("asset_tag") or "").strip() or "?"),
+                        "count": sum(value is not None for value in raw.values()),
+                        "columns": len(header),
+                    }
+                )
+                continue
             problems: list[str] = []
             row = _parse_row(raw, line, present, problems)
             label = _row_label(line, (raw.get("asset_tag") or "").strip() or "?")
@@ -231,7 +259,7 @@ def parse_asset_csv(stream: Iterable[str]) -> tuple[list[_Row], list[str]]:
                         % {"tag": format_tag_id(row.tag_id), "line": seen_tag_ids[row.tag_id]}
                     )
                 if row.type_coding:
-                    first = type_codings.setdefault(slugify(row.asset_type), (row.type_coding, line))
+                    first = type_codings.setdefault(row.asset_type.casefold(), (row.type_coding, line))
                     if first[0] != row.type_coding:
                         problems.append(
                             _("the coding of asset type %(type)s differs from the one on row %(line)s")
@@ -251,14 +279,29 @@ def parse_asset_csv(stream: Iterable[str]) -> tuple[list[_Row], list[str]]:
 
 
 def _asset_type_for(name: str, cache: dict[str, AssetType], result: AssetImportResult) -> AssetType:
-    key = slugify(name)
+    """The type named ``name`` (any case), created when there is none. Types are matched by name only:
+    two different names are two types, even when their slugs would be alike ("C-arm" and "C arm") or
+    empty (names without ASCII letters or digits: "輸液ポンプ", "人工呼吸器")."""
+    key = name.casefold()
     if key not in cache:
-        asset_type = AssetType.objects.filter(name__iexact=name).first() or AssetType.objects.filter(slug=key).first()
+        asset_type = AssetType.objects.filter(name=name).first() or AssetType.objects.filter(name__iexact=name).first()
         if asset_type is None:
-            asset_type = AssetType.objects.create(name=name, slug=key)
+            asset_type = AssetType.objects.create(name=name, slug=_new_type_slug(name))
             result.asset_types_created.append(name)
         cache[key] = asset_type
     return cache[key]
+
+
+def _new_type_slug(name: str) -> str:
+    """A slug no other type has: slugify(name), or "type-<8 hex digits of the name's hash>" when the name has
+    no ASCII letters or digits to make one from; "-2", "-3"... when it is taken."""
+    limit = AssetType._meta.get_field("slug").max_length - 6  # room for the suffix
+    base = slugify(name)[:limit].strip("-") or f"type-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
+    slug, n = base, 1
+    while AssetType.objects.filter(slug=slug).exists():
+        n += 1
+        slug = f"{base}-{n}"
+    return slug
 
 
 def _asset_type_coding_set(asset_type: AssetType, coding: dict) -> None:
@@ -267,6 +310,70 @@ def _asset_type_coding_set(asset_type: AssetType, coding: dict) -> None:
         for name in changed:
             setattr(asset_type, name, coding[name])
         asset_type.save(update_fields=changed)
+
+
+@dataclass
+class _RowWriter:
+    """Writes the checked rows one by one: the asset, its type, the audit trail entry, schedules and tag."""
+
+    result: AssetImportResult
+    existing: dict[str, Asset]
+    tags: dict[str, Tag]
+    with_checklist: set[int]
+    user: object = None
+    types: dict[str, AssetType] = field(default_factory=dict)
+    trail: list[ChangeRecord] = field(default_factory=list)  # who created or rewrote which asset, field by field
+
+    def write(self, row: _Row) -> str:
+        """Returns "created", "updated" or "unchanged"."""
+        user = self.user
+        values = {**row.values, "asset_type": _asset_type_for(row.asset_type, self.types, self.result)}
+        if row.type_coding:
+            _asset_type_coding_set(values["asset_type"], row.type_coding)
+        asset = self.existing.get(row.asset_tag)
+        if asset is None:
+            asset = Asset.objects.create(asset_tag=row.asset_tag, **values)
+            outcome = "created"
+            changes = {name: {"from": None, "to": _trail_value(value)} for name, value in values.items()}
+        else:
+            changed = [name for name, value in values.items() if getattr(asset, name) != value]
+            changes = {
+                name: {"from": _trail_value(getattr(asset, name)), "to": _trail_value(values[name])} for name in changed
+            }
+            for name in changed:
+                setattr(asset, name, values[name])
+            # Checked for the whole file (with_checklist): spares Asset.save() a query per row.
+            asset._identity_checked_without_checklist = asset.pk not in self.with_checklist
+            if changed:
+                asset.save(update_fields=[*changed, "updated_at"])
+            outcome = "updated" if changed else "unchanged"
+        if changes:
+            self.trail.append(
+                ChangeRecord(
+                    content_type=ContentType.objects.get_for_model(Asset),
+                    object_id=str(asset.pk),
+                    object_repr=str(asset)[:200],
+                    action=ChangeRecord.Action.CREATED if outcome == "created" else ChangeRecord.Action.CHANGED,
+                    user=user if user is not None and user.is_authenticated else None,
+                    changes={**changes, "source": {"from": None, "to": "asset import"}},
+                )
+            )
+        if row.schedules:
+            try:
+                if schedules_import(asset=asset, columns=row.schedules, user=user) and outcome == "unchanged":
+                    outcome = "updated"
+            except LifecycleError as exc:
+                raise AssetImportError([f"{_row_label(row.line, row.asset_tag)}: {exc}"]) from None
+        if row.tag_id:
+            tag = self.tags.get(row.tag_id)
+            if tag is None:
+                tag = self.tags[row.tag_id] = Tag.objects.create(tag_id=row.tag_id)
+                self.result.tags_registered += 1
+            if tag.asset_id != asset.pk:
+                tag_bind(tag=tag, asset=asset, user=user)
+                self.result.tags_bound += 1
+                outcome = "created" if outcome == "created" else "updated"
+        return outcome
 
 
 @transaction.atomic
@@ -286,6 +393,7 @@ def assets_import(
     rows, errors = parse_asset_csv(stream)
     if errors:
         raise AssetImportError(errors)
+    _one_import_at_a_time()
     existing = Asset.objects.select_related("asset_type").in_bulk(
         [row.asset_tag for row in rows], field_name="asset_tag"
     )
@@ -315,10 +423,7 @@ def assets_import(
                 for name in IDENTITY_FIELDS
                 if name in row.values and name != "asset_type" and getattr(asset, name) != row.values[name]
             ]
-            if (
-                asset.asset_type.name.casefold() != row.asset_type.casefold()
-                and slugify(row.asset_type) != asset.asset_type.slug
-            ):
+            if asset.asset_type.name.casefold() != row.asset_type.casefold():
                 frozen.append("asset_type")
             if frozen:
                 errors.append(
@@ -332,63 +437,43 @@ def assets_import(
         raise AssetImportError(errors)
 
     result = AssetImportResult()
-    types: dict[str, AssetType] = {}
-    trail: list[ChangeRecord] = []  # the audit trail: who created or rewrote which asset, field by field
-    asset_type_ct = ContentType.objects.get_for_model(Asset)
+    writer = _RowWriter(result=result, existing=existing, tags=tags, with_checklist=with_checklist, user=user)
     for done, row in enumerate(rows, start=1):
-        values = {**row.values, "asset_type": _asset_type_for(row.asset_type, types, result)}
-        if row.type_coding:
-            _asset_type_coding_set(values["asset_type"], row.type_coding)
-        asset = existing.get(row.asset_tag)
-        if asset is None:
-            asset = Asset.objects.create(asset_tag=row.asset_tag, **values)
-            outcome = "created"
-            changes = {name: {"from": None, "to": _trail_value(value)} for name, value in values.items()}
-        else:
-            changed = [name for name, value in values.items() if getattr(asset, name) != value]
-            changes = {
-                name: {"from": _trail_value(getattr(asset, name)), "to": _trail_value(values[name])} for name in changed
-            }
-            for name in changed:
-                setattr(asset, name, values[name])
-            # Checked above for the whole file (with_checklist): spares Asset.save() a query per row.
-            asset._identity_checked_without_checklist = asset.pk not in with_checklist
-            if changed:
-                asset.save(update_fields=[*changed, "updated_at"])
-            outcome = "updated" if changed else "unchanged"
-        if changes:
-            trail.append(
-                ChangeRecord(
-                    content_type=asset_type_ct,
-                    object_id=str(asset.pk),
-                    object_repr=str(asset)[:200],
-                    action=ChangeRecord.Action.CREATED if outcome == "created" else ChangeRecord.Action.CHANGED,
-                    user=user if user is not None and user.is_authenticated else None,
-                    changes={**changes, "source": {"from": None, "to": "asset import"}},
-                )
-            )
-        if row.schedules:
-            try:
-                if schedules_import(asset=asset, columns=row.schedules, user=user) and outcome == "unchanged":
-                    outcome = "updated"
-            except LifecycleError as exc:
-                raise AssetImportError([f"{_row_label(row.line, row.asset_tag)}: {exc}"]) from None
-        if row.tag_id:
-            tag = tags.get(row.tag_id)
-            if tag is None:
-                tag = tags[row.tag_id] = Tag.objects.create(tag_id=row.tag_id)
-                result.tags_registered += 1
-            if tag.asset_id != asset.pk:
-                tag_bind(tag=tag, asset=asset, user=user)
-                result.tags_bound += 1
-                outcome = "created" if outcome == "created" else "updated"
+        try:
+            outcome = writer.write(row)
+        except (DatabaseError, OverflowError) as exc:
+            # The checks above should leave nothing for the database to refuse; if it does (a concurrent
+            # change, say), the row is named and the transaction rolls back.
+            raise AssetImportError([f"{_row_label(row.line, row.asset_tag)}: {_write_problem(exc)}"]) from None
         setattr(result, outcome, getattr(result, outcome) + 1)
         if progress and (done % 500 == 0 or done == len(rows)):
             progress(done, len(rows))
-    ChangeRecord.objects.bulk_create(trail, batch_size=2000)
+    ChangeRecord.objects.bulk_create(writer.trail, batch_size=2000)
     if dry_run:
         transaction.set_rollback(True)
     return result
+
+
+# Two imports of the same new file at once: the second waits for the first, then finds its assets (unchanged)
+# instead of failing on the unique asset tag. PostgreSQL: a lock held until the transaction ends; SQLite
+# (development) lets one writer at a time anyway.
+_IMPORT_LOCK_KEY = int.from_bytes(hashlib.sha256(b"lifecycle.asset_import").digest()[:8], "big", signed=True)
+
+
+def _one_import_at_a_time() -> None:
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_IMPORT_LOCK_KEY])
+
+
+def _write_problem(exc: Exception) -> str:
+    if isinstance(exc, OverflowError):
+        return _("a date is out of range (%(error)s)") % {"error": exc}
+    detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return _(
+        "the database refused the row (%(error)s): another import or edit may have changed the same assets, "
+        "tags or asset types meanwhile; run the import again"
+    ) % {"error": detail}
 
 
 def _trail_value(value):

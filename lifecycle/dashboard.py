@@ -63,18 +63,25 @@ def checklists_awaiting_sign_off(*, user) -> list[DecommissioningChecklist]:
     user holds has no valid sign-off yet, and the user has not signed this version in the other role.
 
     The SQL narrows it to checklists lacking one of the user's sign-offs; completeness is the
-    decommissioning selectors' own check, run on those few.
+    decommissioning selectors' own check, run on those few. A sign-off of the current version is void when
+    what it signed changed since (an asset type renamed): checklists whose sign-offs would otherwise rule
+    them out are checked one by one (decommissioning.sign_off_roles_open), and they are few (signed, still
+    in biomed).
     """
     roles = [role.value for role in decommissioning.user_sign_off_roles(user)]
     if not roles:
         return []
     candidates = DecommissioningChecklist.objects.filter(asset__state=AssetState.BIOMED).select_related("asset")
     signed_now = SignOff.objects.filter(checklist_version=F("checklist__version"))
-    candidates = candidates.exclude(pk__in=signed_now.filter(signed_by=user).values("checklist_id"))
+    open_to_user = candidates.exclude(pk__in=signed_now.filter(signed_by=user).values("checklist_id"))
     unsigned_role = Q()
     for role in roles:
         unsigned_role |= ~Q(pk__in=signed_now.filter(role=role).values("checklist_id"))
-    return [c for c in candidates.filter(unsigned_role) if not decommissioning.checklist_missing_items(c)]
+    open_to_user = list(open_to_user.filter(unsigned_role))
+    signed = candidates.filter(pk__in=signed_now.values("checklist_id")).exclude(pk__in=[c.pk for c in open_to_user])
+    resign = [c for c in signed if decommissioning.sign_off_roles_open(user, c)]
+    ready = [c for c in open_to_user + resign if not decommissioning.checklist_missing_items(c)]
+    return sorted(ready, key=lambda c: c.opened_at, reverse=True)  # the checklists' own order
 
 
 # The dashboard -----------------------------------------------------------------------------------------

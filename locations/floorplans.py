@@ -20,10 +20,33 @@ from shapely.geometry import Polygon
 
 from declarations.room_types import RoomType
 from locations.geometry import GeometryError, find_overlaps, polygon_from_geojson
+from locations.models import Building, Floor, Receiver, Room, Site
 
 RSSI_AT_1M_RANGE = (-100.0, -20.0)
 PATH_LOSS_EXPONENT_RANGE = (1.0, 6.0)
 HEIGHT_RANGE_M = (0.0, 30.0)
+# Below ground to the top of the tallest building; Floor.level itself would take any 32-bit integer.
+LEVEL_RANGE = (-20, 200)
+# Floor metres: a campus is a few kilometres across. Beyond this a coordinate is a unit or typing mistake
+# (degrees, millimetres), and areas and centroids of such polygons are not finite numbers any more.
+COORDINATE_LIMIT_M = 100_000.0
+
+
+def _limit(model, name: str) -> int:
+    return model._meta.get_field(name).max_length
+
+
+# Text a file gives, and the longest each may be (the model fields: longer is a DataError at the write).
+TEXT_LIMITS = {
+    "site": _limit(Site, "code"),  # the site's code is made from it (slugify)
+    "site_name": _limit(Site, "name"),
+    "building": _limit(Building, "code"),
+    "building_name": _limit(Building, "name"),
+    "floor": _limit(Floor, "code"),
+    "floor_name": _limit(Floor, "name"),
+}
+ROOM_TEXT_LIMITS = {"code": _limit(Room, "code"), "name": _limit(Room, "name"), "unit": _limit(Room, "unit")}
+RECEIVER_ID_LIMIT = _limit(Receiver, "gateway_id")
 
 
 @dataclass
@@ -66,6 +89,17 @@ def _text(value) -> str:
     return value.strip() if isinstance(value, str) else ""
 
 
+def _text_problems(values: dict[str, str], limits: dict[str, int]) -> list[str]:
+    """Text the database would refuse: longer than its column, or with a NUL character (PostgreSQL)."""
+    problems = []
+    for name, value in values.items():
+        if "\x00" in value:
+            problems.append(_('"%(name)s" contains a NUL character') % {"name": name})
+        if len(value) > limits[name]:
+            problems.append(_('"%(name)s" is longer than %(limit)s characters') % {"name": name, "limit": limits[name]})
+    return problems
+
+
 def _number(value) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         return None
@@ -91,6 +125,11 @@ def _parse_header(document, source: str, errors: list[str]) -> FloorPlanSpec | N
     level = props.get("level")
     if isinstance(level, bool) or not isinstance(level, int):
         problems.append(_('"level" must be a whole number, got %(value)s') % {"value": repr(level)})
+    elif not LEVEL_RANGE[0] <= level <= LEVEL_RANGE[1]:
+        problems.append(
+            _('"level" must be from %(low)s to %(high)s, got %(value)s')
+            % {"low": LEVEL_RANGE[0], "high": LEVEL_RANGE[1], "value": level}
+        )
     if props.get("units") != "m":
         problems.append(_('"units" must be "m" (planar metres), got %(value)s') % {"value": repr(props.get("units"))})
     if site and not slugify(site):
@@ -103,6 +142,19 @@ def _parse_header(document, source: str, errors: list[str]) -> FloorPlanSpec | N
             _('"%(name)s" %(value)s has no letters or digits to make a code from')
             % {"name": "building", "value": repr(building)}
         )
+    names = {
+        "site_name": _text(props.get("site_name")) or site,
+        "building_name": _text(props.get("building_name")) or building,
+        "floor_name": _text(props.get("floor_name")) or f"Floor {floor}",
+    }
+    # The site's and building's codes are made from their names (slugify): it is the code that must fit.
+    problems += _text_problems({"site": slugify(site), "building": slugify(building), "floor": floor}, TEXT_LIMITS)
+    for name, value in (("site", site), ("building", building)):  # slugify drops a NUL; the name keeps it
+        if "\x00" in value and not props.get(f"{name}_name"):
+            problems.append(_('"%(name)s" contains a NUL character') % {"name": name})
+    problems += _text_problems(
+        {name: value for name, value in names.items() if props.get(name) or "\x00" not in value}, TEXT_LIMITS
+    )
     if problems:
         errors.extend(
             _("%(file)s: collection properties: %(problem)s") % {"file": source, "problem": p} for p in problems
@@ -114,11 +166,11 @@ def _parse_header(document, source: str, errors: list[str]) -> FloorPlanSpec | N
     return FloorPlanSpec(
         source=source,
         site_code=slugify(site),
-        site_name=_text(props.get("site_name")) or site,
+        site_name=names["site_name"],
         building_code=slugify(building),
-        building_name=_text(props.get("building_name")) or building,
+        building_name=names["building_name"],
         floor_code=floor,
-        floor_name=_text(props.get("floor_name")) or f"Floor {floor}",
+        floor_name=names["floor_name"],
         level=level,
     )
 
@@ -133,28 +185,39 @@ def _parse_room(props: dict, geometry, label: str, problems: list[str]) -> RoomS
             _('"room_type" %(value)s is not one of %(choices)s')
             % {"value": repr(room_type), "choices": ", ".join(RoomType.values)}
         )
+    texts = {"code": code, "name": _text(props.get("name")) or code, "unit": _text(props.get("unit"))}
+    problems += _text_problems(texts, ROOM_TEXT_LIMITS)
     try:
         shape = polygon_from_geojson(geometry)
     except GeometryError as exc:
         problems.append(str(exc))
         shape = None
+    if shape is not None and not all(abs(bound) <= COORDINATE_LIMIT_M for bound in shape.bounds):
+        problems.append(_coordinates_problem())
     if problems:
         return None
     return RoomSpec(
         code=code,
-        name=_text(props.get("name")) or code,
+        name=texts["name"],
         room_type=room_type,
-        unit=_text(props.get("unit")),
+        unit=texts["unit"],
         geometry={"type": "Polygon", "coordinates": geometry["coordinates"]},
         shape=shape,
         label=label,
     )
 
 
+def _coordinates_problem() -> str:
+    return _("coordinates must be floor metres within %(limit)s m of the origin") % {
+        "limit": f"{COORDINATE_LIMIT_M:,.0f}"
+    }
+
+
 def _parse_receiver(props: dict, geometry, label: str, problems: list[str]) -> ReceiverSpec | None:
     gateway_id = _text(props.get("id"))
     if not gateway_id:
         problems.append(_('"%(name)s" is missing') % {"name": "id"})
+    problems += _text_problems({"id": gateway_id}, {"id": RECEIVER_ID_LIMIT})
     rssi = _number(props.get("rssi_at_1m"))
     if rssi is None or not RSSI_AT_1M_RANGE[0] <= rssi <= RSSI_AT_1M_RANGE[1]:
         problems.append(
@@ -178,6 +241,8 @@ def _parse_receiver(props: dict, geometry, label: str, problems: list[str]) -> R
         isinstance(coordinates, list) and len(coordinates) >= 2 and all(_number(c) is not None for c in coordinates[:2])
     ):
         problems.append(_("point coordinates must be two numbers [x, y]"))
+    elif not all(abs(c) <= COORDINATE_LIMIT_M for c in coordinates[:2]):
+        problems.append(_coordinates_problem())
     if problems:
         return None
     return ReceiverSpec(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -9,7 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from shapely import STRtree
@@ -102,21 +103,26 @@ def _upsert(model, lookup: dict, values: dict):
 
 
 def load_floorplan_files(paths: Iterable[str | Path]) -> tuple[list[tuple[str, object]], list[str]]:
-    """Read GeoJSON files; a file that is not JSON is an error naming the file and the position."""
+    """Read GeoJSON files; a file that is not JSON is an error naming the file and the position.
+
+    A UTF-8 byte order mark is skipped (editors on Windows write one; the asset CSV import skips it too)."""
     documents, errors = [], []
     for path in paths:
         path = Path(path)
         try:
-            documents.append((path.name, json.loads(path.read_text(encoding="utf-8"))))
+            documents.append((path.name, json.loads(path.read_text(encoding="utf-8-sig"))))
         except FileNotFoundError:
             errors.append(_("%(file)s: file not found") % {"file": path})
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        except RecursionError:
+            errors.append(_("%(file)s: not valid GeoJSON: arrays or objects nested too deeply") % {"file": path.name})
+        except (UnicodeDecodeError, ValueError) as exc:  # json.JSONDecodeError; a number of thousands of digits
             errors.append(_("%(file)s: not valid JSON: %(error)s") % {"file": path.name, "error": exc})
     return documents, errors
 
 
 def _check_against_database(plans: list[FloorPlanSpec], floors: dict[str, Floor]) -> list[str]:
-    """Problems only visible with the database: codes used on another floor, overlaps with rooms kept there."""
+    """Problems only visible with the database: codes used on another floor, receiver ids of a gateway on a floor
+    this import does not touch, overlaps with rooms kept there."""
     errors = []
     tolerance = settings.ROOM_OVERLAP_TOLERANCE_M2
     for plan in plans:
@@ -131,6 +137,25 @@ def _check_against_database(plans: list[FloorPlanSpec], floors: dict[str, Floor]
                     "per site"
                 )
                 % {"file": plan.source, "feature": by_code[room.code].label, "code": room.code, "floor": room.floor}
+            )
+        # A gateway is moved to another floor only when its current floor is imported too (its plan no
+        # longer lists it): a plan of one floor naming a live gateway of another is a mistake, not a move.
+        imported = [f.pk for f in floors.values()]
+        gateways = {receiver.gateway_id: receiver for receiver in plan.receivers}
+        moved = Receiver.objects.filter(gateway_id__in=list(gateways)).exclude(floor_id__in=imported)
+        for receiver in moved.select_related("floor__building__site").order_by("gateway_id"):
+            errors.append(
+                _(
+                    "%(file)s: %(feature)s: receiver id %(id)s is already on %(floor)s (site %(site)s); import that "
+                    "floor's plan without it in the same run to move it, or use another id"
+                )
+                % {
+                    "file": plan.source,
+                    "feature": gateways[receiver.gateway_id].label,
+                    "id": receiver.gateway_id,
+                    "floor": receiver.floor,
+                    "site": receiver.floor.building.site.code,
+                }
             )
         kept = [(r.code, r.shape()) for r in Room.objects.filter(floor=floor).exclude(code__in=codes)]
         if kept:
@@ -193,6 +218,18 @@ def _seen_twice_across_files(plans: list[FloorPlanSpec]) -> list[str]:
     return errors
 
 
+# Two imports at once (two administrators, or the command and the admin): the second waits for the first, then
+# upserts over what it wrote, instead of failing on a unique code. PostgreSQL: a lock held until the
+# transaction ends; SQLite (development) lets one writer at a time anyway.
+_IMPORT_LOCK_KEY = int.from_bytes(hashlib.sha256(b"locations.floorplan_import").digest()[:8], "big", signed=True)
+
+
+def _one_import_at_a_time() -> None:
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_IMPORT_LOCK_KEY])
+
+
 def _room_containing(point: Point, tree: STRtree, rooms: list[Room]) -> Room | None:
     for index in tree.query(point, predicate="intersects").tolist():
         return rooms[index]
@@ -223,14 +260,37 @@ def floorplan_import(
     if errors:
         raise FloorplanImportError(errors)
 
+    _one_import_at_a_time()
+    try:
+        result = _floorplans_write(plans, progress)
+    except (DatabaseError, OverflowError) as exc:
+        # The checks above should leave nothing for the database to refuse; if it does (a concurrent change,
+        # say), the files are named and the transaction rolls back.
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise FloorplanImportError(
+            [
+                _(
+                    "%(files)s: the database refused the import (%(error)s): another import or edit may have "
+                    "changed the same sites, floors, rooms or receivers meanwhile; run the import again"
+                )
+                % {"files": ", ".join(plan.source for plan in plans), "error": detail}
+            ]
+        ) from None
+    if dry_run:
+        transaction.set_rollback(True)
+    return result
+
+
+def _floorplans_write(plans: list[FloorPlanSpec], progress: Callable[[str], None] | None) -> FloorplanImportResult:
+    """Upsert the checked plans (inside floorplan_import's transaction); refuses what only the database shows."""
     result = FloorplanImportResult()
     floors: dict[str, Floor] = {}
     for plan in plans:
-        site, _ = Site.objects.get_or_create(code=plan.site_code, defaults={"name": plan.site_name})
-        building, _ = Building.objects.get_or_create(
+        site, _created = Site.objects.get_or_create(code=plan.site_code, defaults={"name": plan.site_name})
+        building, _created = Building.objects.get_or_create(
             site=site, code=plan.building_code, defaults={"name": plan.building_name}
         )
-        floor, _ = _upsert(
+        floor, _outcome = _upsert(
             Floor, {"building": building, "code": plan.floor_code}, {"level": plan.level, "name": plan.floor_name}
         )
         floors[plan.source] = floor
@@ -241,7 +301,7 @@ def floorplan_import(
     for plan in plans:
         floor = floors[plan.source]
         for spec in plan.rooms:
-            _, outcome = _upsert(
+            _room, outcome = _upsert(
                 Room,
                 {"site_id": floor.building.site_id, "code": spec.code},
                 {
@@ -255,9 +315,23 @@ def floorplan_import(
             result.rooms.add(outcome)
         floor_rooms = list(Room.objects.filter(floor=floor))
         tree = STRtree([room.shape() for room in floor_rooms])
+        rooms = {spec.gateway_id: _room_containing(Point(spec.x, spec.y), tree, floor_rooms) for spec in plan.receivers}
+        # A receiver is mounted in a room (a corridor is a room too): outside every room of its floor, its
+        # coordinates are wrong (swapped, another floor's, another unit), and the engine would place tags by it.
+        outside = [spec for spec in plan.receivers if rooms[spec.gateway_id] is None]
+        errors.extend(
+            _(
+                "%(file)s: %(feature)s: the point (%(x)s, %(y)s) is outside every room of %(floor)s: check its "
+                "coordinates (a receiver in a corridor needs the corridor drawn as a room)"
+            )
+            % {"file": plan.source, "feature": spec.label, "x": f"{spec.x:g}", "y": f"{spec.y:g}", "floor": floor}
+            for spec in outside
+        )
+        if outside:
+            continue
         for spec in plan.receivers:
-            room = _room_containing(Point(spec.x, spec.y), tree, floor_rooms)
-            _, outcome = _upsert(
+            room = rooms[spec.gateway_id]
+            _receiver, outcome = _upsert(
                 Receiver,
                 {"gateway_id": spec.gateway_id},
                 {
@@ -274,6 +348,6 @@ def floorplan_import(
         result.floors.append(f"{floor}")
         if progress:
             progress(f"{plan.source}: {floor}: {len(plan.rooms)} rooms, {len(plan.receivers)} receivers")
-    if dry_run:
-        transaction.set_rollback(True)
+    if errors:
+        raise FloorplanImportError(errors)
     return result

@@ -22,7 +22,8 @@ SCHEDULE_COLUMNS = (
     *LEGACY,
     *(column for kind in KINDS for column in (f"{kind.value}_interval", f"{kind.value}_last_done")),
 )
-_INTERVAL = re.compile(r"^\s*(\d+)\s*([dm]?)\s*$", re.IGNORECASE)
+# At most 6 digits: int() of thousands of digits is refused (and no interval is that long anyway).
+_INTERVAL = re.compile(r"^\s*(\d{1,6})\s*([dm]?)\s*$", re.IGNORECASE | re.ASCII)
 
 
 def _column_meaning(column: str) -> tuple[str, str]:
@@ -47,7 +48,8 @@ def parse_schedule_columns(raw: dict, present: set[str], problems: list[str]) ->
         if what == "interval":
             match = _INTERVAL.match(text)
             if column == "pm_interval_days":
-                if not (text.isdigit() and 1 <= int(text) <= 3650):
+                # isdecimal and isascii: "²".isdigit() is True, but int("²") fails.
+                if not (text.isdecimal() and text.isascii() and len(text) <= 6 and 1 <= int(text) <= 3650):
                     problems.append(
                         _("%(column)s %(value)s is not a number of days from 1 to 3650")
                         % {"column": column, "value": repr(text)}

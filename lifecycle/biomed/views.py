@@ -14,6 +14,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 
+from config.spreadsheet import safe_cell
 from declarations.states import STATE_DEFINITIONS
 from lifecycle.admin_mixins import nul_parameter
 from lifecycle.biomed import charts, reports, utilisation
@@ -32,10 +33,9 @@ def _period(request):
 
 
 def _safe(value):
-    """Spreadsheets run a cell starting with = + - @ as a formula; a leading ' keeps it text."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
+    """Spreadsheets run a cell starting with = + - @ as a formula; a leading ' keeps it text. The one rule of every
+    CSV export (config/spreadsheet.py): also after spaces, and the full-width ＝ ＋ － ＠."""
+    return safe_cell(value)
 
 
 def _rows_url(period: Period, **params) -> str:

@@ -100,9 +100,10 @@ class SignOffInline(ReadOnlyMixin, admin.TabularInline):
 
     @admin.display(description=_("valid?"))
     def validity(self, obj):
-        if obj.is_valid:
+        reason = selectors.sign_off_void_reason(obj.checklist, obj)
+        if reason is None:
             return pgettext_lazy("sign-off", "valid")
-        return _("void (checklist now version %(version)s)") % {"version": obj.checklist.version}
+        return _("void: %(reason)s") % {"reason": reason}
 
 
 def _html(template, **values) -> str:
@@ -189,13 +190,10 @@ class AwaitingSignOffFilter(admin.SimpleListFilter):
 
 
 def sign_off_roles_open_to(user, checklist: DecommissioningChecklist) -> list:
-    """The sign-off roles this user could give on this version: held, not yet validly given, and the user
-    has not already signed this version in the other role. The service decides; this picks the buttons."""
-    valid = selectors.valid_sign_offs(checklist)
-    if any(s.signed_by_id == user.pk for s in valid):
-        return []
-    given = {s.role for s in valid}
-    return [role for role in selectors.user_sign_off_roles(user) if role.value not in given]
+    """The sign-off roles this user could give now: held, without a valid sign-off, and the user has no valid
+    sign-off in the other role. A void one (a newer version, or what it signed changed since) leaves its
+    role open (selectors.sign_off_roles_open). The service decides; this picks the buttons."""
+    return selectors.sign_off_roles_open(user, checklist)
 
 
 @admin.register(DecommissioningChecklist)
@@ -318,7 +316,7 @@ class DecommissioningChecklistAdmin(RoleAccessMixin, admin.ModelAdmin):
                         '<li class="sign-off missing">{}: <strong>{}</strong></li>', role.label, _("not signed")
                     )
                 )
-            elif sign_off.checklist_version == obj.version:
+            elif (reason := selectors.sign_off_void_reason(obj, sign_off)) is None:
                 rows.append(
                     format_html(
                         '<li class="sign-off valid">{} — <strong style="color:#1a7f37">✓ {}</strong></li>',
@@ -343,8 +341,7 @@ class DecommissioningChecklistAdmin(RoleAccessMixin, admin.ModelAdmin):
                             "version": sign_off.checklist_version,
                         },
                         pgettext_lazy("sign-off", "void"),
-                        _("the checklist changed since (now version %(version)s); it must be signed again")
-                        % {"version": obj.version},
+                        reason,
                     )
                 )
         return format_html('<ul class="sign-offs">{}</ul>', format_html_join("", "{}", ((row,) for row in rows)))
@@ -463,6 +460,7 @@ class DecommissioningChecklistAdmin(RoleAccessMixin, admin.ModelAdmin):
             "title": _("Sign off the decommissioning of %(asset)s") % {"asset": checklist.asset},
             "checklist": checklist,
             "snapshot": selectors.checklist_snapshot(checklist),
+            "identity": selectors.asset_identity(checklist.asset),
             "missing": selectors.checklist_missing_items(checklist),
             # Only the signer's own, still-open roles: a sign-off button for somebody else's role is never shown.
             "roles": sign_off_roles_open_to(request.user, checklist),
@@ -512,9 +510,9 @@ class SignOffAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_select_related = ["checklist__asset", "signed_by"]
     search_fields = ["checklist__asset__asset_tag", "signed_by__username"]
 
-    @admin.display(boolean=True)
+    @admin.display(description=_("valid?"), boolean=True)
     def valid(self, obj):
-        return obj.is_valid
+        return selectors.sign_off_void_reason(obj.checklist, obj) is None
 
 
 @admin.register(DecommissioningCertificate)

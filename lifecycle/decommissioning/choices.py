@@ -38,3 +38,5 @@ class RevisionAction(models.TextChoices):
     EDITED = "edited", _("Checklist edited")
     CUSTODY_ADDED = "custody_added", _("Custody entry added")
     TAG_DETACHED = "tag_detached", _("RTLS tag detached")
+    # A new version because what the sign-offs signed changed under them (the asset type renamed, say).
+    SIGNED_CONTENT_CHANGED = "content_changed", _("Signed content changed")

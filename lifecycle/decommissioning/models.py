@@ -228,7 +228,8 @@ class CustodyEntry(AppendOnlyModel):
 
 
 class SignOff(AppendOnlyModel):
-    """A person's approval of one checklist version in one role. Valid while the checklist is still at that version."""
+    """A person's approval of one checklist version in one role. Valid while the checklist is still at that version
+    and what it signed still matches (lifecycle.decommissioning.selectors.sign_off_void_reason)."""
 
     checklist = models.ForeignKey(
         DecommissioningChecklist, on_delete=models.PROTECT, related_name="sign_offs", verbose_name=_("checklist")
@@ -264,10 +265,6 @@ class SignOff(AppendOnlyModel):
 
     def __str__(self):
         return f"{self.get_role_display()} sign-off by {self.signed_by} (version {self.checklist_version})"
-
-    @property
-    def is_valid(self) -> bool:
-        return self.checklist_version == self.checklist.version
 
 
 class DecommissioningCertificate(AppendOnlyModel):

@@ -275,23 +275,57 @@ def _differences(signed: dict, current: dict) -> list[str]:
     return changed
 
 
-def sign_off_mismatches(checklist: DecommissioningChecklist, sign_offs: list[SignOff] | None = None) -> list[str]:
-    """Valid sign-offs whose signed content no longer matches the checklist and asset as they are now."""
-    sign_offs = valid_sign_offs(checklist) if sign_offs is None else sign_offs
+def current_version_sign_offs(checklist: DecommissioningChecklist) -> list[SignOff]:
+    """The sign-offs given for the checklist's current version, valid or not (see valid_sign_offs)."""
+    return list(
+        checklist.sign_offs.filter(checklist_version=checklist.version).select_related("signed_by").order_by("role")
+    )
+
+
+def _content_changes(checklist: DecommissioningChecklist, sign_offs: list[SignOff]) -> dict[int, list[str] | None]:
+    """Per sign-off (by pk) whose signed content no longer matches the checklist and the asset as they are now:
+    what changed (["asset asset_type"]), or None when it recorded no content (given before sign-offs were
+    hashed). Sign-offs that still match are left out."""
     if not sign_offs:
-        return []
+        return {}
     current_json = signed_content_json(checklist)
     current_hash = sha256_hex(current_json)
+    changes = {}
+    for sign_off in sign_offs:
+        if not sign_off.content_sha256:
+            changes[sign_off.pk] = None
+        elif sign_off.content_sha256 != current_hash or sha256_hex(sign_off.signed_content) != sign_off.content_sha256:
+            changes[sign_off.pk] = _differences(json.loads(sign_off.signed_content), json.loads(current_json))
+    return changes
+
+
+def signed_content_changes(checklist: DecommissioningChecklist, sign_offs: list[SignOff] | None = None) -> list[str]:
+    """What changed since the given sign-offs (default: the current version's) were signed: the union, for the
+    new version a re-signing starts (services._checklist_sign_off). Empty when they all still match."""
+    sign_offs = current_version_sign_offs(checklist) if sign_offs is None else sign_offs
+    changed: set[str] = set()
+    for what in _content_changes(checklist, sign_offs).values():
+        changed.update(what if what is not None else ["signed content not recorded"])
+    return sorted(changed)
+
+
+def sign_off_mismatches(checklist: DecommissioningChecklist, sign_offs: list[SignOff] | None = None) -> list[str]:
+    """Sign-offs of the current version whose signed content no longer matches the checklist and asset as they
+    are now: each is void, and its role must sign again (a new version, services._checklist_sign_off)."""
+    sign_offs = current_version_sign_offs(checklist) if sign_offs is None else sign_offs
+    changes = _content_changes(checklist, sign_offs)
     problems = []
     for sign_off in sign_offs:
+        if sign_off.pk not in changes:
+            continue
         name = SIGN_OFF_NAMES[SignOffRole(sign_off.role)]
-        if not sign_off.content_sha256:
+        what = changes[sign_off.pk]
+        if what is None:
             problems.append(
                 _("%(role)s sign-off does not record what was signed (given before sign-offs were hashed): sign again")
                 % {"role": name}
             )
-        elif sign_off.content_sha256 != current_hash or sha256_hex(sign_off.signed_content) != sign_off.content_sha256:
-            what = _differences(json.loads(sign_off.signed_content), json.loads(current_json))
+        else:
             problems.append(
                 _(
                     "%(role)s sign-off does not match what is there now (%(what)s changed after it was signed): "
@@ -300,6 +334,24 @@ def sign_off_mismatches(checklist: DecommissioningChecklist, sign_offs: list[Sig
                 % {"role": name, "what": ", ".join(what) or _("content")}
             )
     return problems
+
+
+def sign_off_void_reason(checklist: DecommissioningChecklist, sign_off: SignOff) -> str | None:
+    """Why ``sign_off`` no longer holds, in a sentence for the admin's panels; None while it is valid. A
+    sign-off is void once the checklist has a newer version, or once what it signed (the checklist and the
+    asset's identity) changed under it: an asset type renamed since, say."""
+    if sign_off.checklist_version != checklist.version:
+        return _("the checklist changed since (now version %(version)s); it must be signed again") % {
+            "version": checklist.version
+        }
+    what = _content_changes(checklist, [sign_off])
+    if sign_off.pk not in what:
+        return None
+    if what[sign_off.pk] is None:
+        return _("it does not record what was signed (given before sign-offs were hashed); it must be signed again")
+    return _("%(what)s changed after it was signed; it must be signed again") % {
+        "what": ", ".join(what[sign_off.pk]) or _("content")
+    }
 
 
 def latest_sign_offs(checklist: DecommissioningChecklist) -> dict[SignOffRole, SignOff | None]:
@@ -311,9 +363,21 @@ def latest_sign_offs(checklist: DecommissioningChecklist) -> dict[SignOffRole, S
 
 
 def valid_sign_offs(checklist: DecommissioningChecklist) -> list[SignOff]:
-    return list(
-        checklist.sign_offs.filter(checklist_version=checklist.version).select_related("signed_by").order_by("role")
-    )
+    """The sign-offs that hold: given for the current version, and still matching what they signed."""
+    current = current_version_sign_offs(checklist)
+    void = _content_changes(checklist, current)
+    return [sign_off for sign_off in current if sign_off.pk not in void]
+
+
+def sign_off_roles_open(user, checklist: DecommissioningChecklist) -> list[SignOffRole]:
+    """The sign-off roles this user could give now: held, without a valid sign-off, and the user has no valid
+    sign-off in the other role. A void sign-off (a newer version, or its content changed) leaves its role open,
+    to the same people: the service decides, this picks the buttons."""
+    valid = valid_sign_offs(checklist)
+    if any(s.signed_by_id == user.pk for s in valid):
+        return []
+    given = {s.role for s in valid}
+    return [role for role in user_sign_off_roles(user) if role.value not in given]
 
 
 def sign_off_blockers(checklist: DecommissioningChecklist) -> list[str]:
@@ -327,10 +391,10 @@ def sign_off_blockers(checklist: DecommissioningChecklist) -> list[str]:
                 _("%(role)s sign-off void: the checklist changed after it (version %(signed)s signed, now %(now)s)")
                 % {"role": name, "signed": sign_off.checklist_version, "now": checklist.version}
             )
-    valid = valid_sign_offs(checklist)
-    if len({s.signed_by_id for s in valid}) < len(valid):
+    current = current_version_sign_offs(checklist)
+    if len({s.signed_by_id for s in current}) < len(current):
         blockers.append(_("both sign-offs are by the same person: they must come from two different people"))
-    blockers.extend(sign_off_mismatches(checklist, valid))
+    blockers.extend(sign_off_mismatches(checklist, current))
     return blockers
 
 

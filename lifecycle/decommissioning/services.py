@@ -319,6 +319,11 @@ def _checklist_sign_off(*, checklist: DecommissioningChecklist, user, role: str,
     Refused when: the user lacks the role; the checklist changed since they reviewed it; it is
     incomplete (the refusal lists what is missing); the role already has a valid sign-off; or this
     user already signed this version in the other role (two different people must sign).
+
+    When the sign-offs of this version no longer match what they signed (an identity change the freeze does not
+    cover: the asset type renamed in the admin; or a change around the application), they are void: the
+    checklist gets a new version (revision "signed content changed", naming what changed) and this sign-off
+    is for it; the other role signs it too.
     """
     try:
         role = SignOffRole(role)
@@ -349,6 +354,18 @@ def _checklist_sign_off(*, checklist: DecommissioningChecklist, user, role: str,
     missing = selectors.checklist_missing_items(checklist)
     if missing:
         raise SignOffRefused(_("the checklist is incomplete: %(missing)s") % {"missing": "; ".join(missing)}, missing)
+    # What this version's sign-offs signed no longer matches (the asset's type renamed since, say): they are void,
+    # and the version is spent. The signer reviewed what is there now: a new version, which every role signs.
+    with translation.override(settings.LANGUAGE_CODE):  # stored: in the source language
+        changed = selectors.signed_content_changes(checklist)
+    if changed:
+        _new_version(
+            checklist,
+            user=user,
+            action=RevisionAction.SIGNED_CONTENT_CHANGED,
+            changed_fields=changed,
+            now=timezone.now(),
+        )
     for existing in selectors.valid_sign_offs(checklist):
         if existing.signed_by_id == user.pk:
             raise SignOffRefused(
@@ -373,7 +390,7 @@ def _checklist_sign_off(*, checklist: DecommissioningChecklist, user, role: str,
                 role=role,
                 signed_by=user,
                 signed_at=timezone.now(),
-                checklist_version=version,
+                checklist_version=checklist.version,
                 signed_content=content,
                 content_sha256=sha256_hex(content),
             )

@@ -231,3 +231,26 @@ def test_editing_the_asset_still_works_and_never_touches_the_state(client, hospi
     assert saved.status_code == 302, saved.context["adminform"].form.errors if saved.context else saved
     asset.refresh_from_db()
     assert asset.firmware_version == "9.9" and asset.state == AssetState.IN_USE
+
+
+def test_adding_an_asset_with_a_date_out_of_range_is_a_form_error(client, hospital, biomed_staff):
+    """9999-12-01 is no in-service date; a schedule counted from it would not be a date (OverflowError, a 500)."""
+    client.force_login(biomed_staff)
+    url = reverse("admin:assets_asset_add")
+    form = client.get(url).context["adminform"].form
+    data = {name: form[name].value() for name in form.fields if form[name].value() not in (None, False, "")}
+    data.update({"tag_bindings-TOTAL_FORMS": "0", "tag_bindings-INITIAL_FORMS": "0"})
+    data.update({"schedules-TOTAL_FORMS": "0", "schedules-INITIAL_FORMS": "0"})
+    pump = hospital["assets"]["IP-003"]
+    data.update(asset_tag="NEW-1", asset_type=pump.asset_type_id, manufacturer="BD", model="Alaris")
+    data.update(in_service_date="9999-12-01", purchase_date="1066-10-14")
+    response = client.post(url, data)
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.errors
+    assert errors["in_service_date"] == ["9999-12-01 is not between 1900-01-01 and 2100-12-31"]
+    assert errors["purchase_date"] == ["1066-10-14 is not between 1900-01-01 and 2100-12-31"]
+    assert not pump.__class__.objects.filter(asset_tag="NEW-1").exists()
+
+    data.update(in_service_date="2026-01-05", purchase_date="2025-12-01")
+    assert client.post(url, data).status_code == 302
+    assert pump.__class__.objects.get(asset_tag="NEW-1").in_service_date.isoformat() == "2026-01-05"

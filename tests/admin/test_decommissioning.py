@@ -4,6 +4,7 @@ sign-off still holds, and the certificate link."""
 import pytest
 from django.urls import reverse
 
+from lifecycle.dashboard import checklists_awaiting_sign_off
 from lifecycle.decommissioning import services
 from lifecycle.decommissioning.models import SignOff
 from tests.admin.conftest import make_staff
@@ -99,3 +100,56 @@ def test_the_decommission_confirmation_is_translated_and_runs_from_a_script_the_
     assert f'data-confirm="Decommission {asset} for good and issue its certificate?"' in english
     for html in (spanish, english):
         assert "onsubmit" not in html and "admin_confirm/confirm.js" in html
+
+
+def test_a_type_renamed_after_both_sign_offs_voids_them_and_both_sign_again(
+    client, checklist, biomed_staff, security_staff, superuser
+):
+    """The freeze keeps the asset's own identity fields, not its type's name: renaming the type in the admin
+    changes what was signed. Both sign-offs are void (the panel says why), both signers get their button back,
+    sign a new version, and the asset can be decommissioned."""
+    for user, role in ((biomed_staff, "clinical_engineering"), (security_staff, "security")):
+        services.checklist_sign_off(checklist=checklist, user=user, role=role, version=checklist.version)
+    signed_version = checklist.version
+    asset_type = checklist.asset.asset_type
+
+    client.force_login(superuser)
+    url = reverse("admin:assets_assettype_change", args=[asset_type.pk])
+    form = client.get(url).context["adminform"].form
+    data = {name: form[name].value() for name in form.fields if form[name].value() not in (None, False)}
+    data["name"] = "Volumetric infusion pump"
+    assert client.post(url, data).status_code == 302
+
+    client.force_login(biomed_staff)
+    html = change_page(client, checklist)
+    assert html.count("✗ void") == 2, html
+    assert "asset asset_type changed after it was signed; it must be signed again" in html
+    assert 'id="decommission-button"' not in html
+    assert "Sign off as Clinical engineering…" in html
+    assert [c.pk for c in checklists_awaiting_sign_off(user=biomed_staff)] == [checklist.pk]  # the dashboard
+    refused = client.post(reverse("admin:decommissioning_decommission", args=[checklist.pk]), follow=True)
+    assert "asset asset_type changed after it was signed" in refused.content.decode()
+
+    page = client.get(sign_off_url(checklist)).content.decode()
+    assert "Volumetric infusion pump" in page  # the signer sees the identity they sign
+    response = client.post(sign_off_url(checklist), {"role": "clinical_engineering", "version": signed_version})
+    assert response.status_code == 302
+    checklist.refresh_from_db()
+    assert checklist.version == signed_version + 1
+    revision = checklist.revisions.get(version=checklist.version)
+    assert (revision.action, revision.changed_fields) == ("content_changed", ["asset asset_type"])
+
+    client.force_login(security_staff)
+    html = change_page(client, checklist)
+    assert "Sign off as Security…" in html and "the checklist changed since (now version" in html
+    response = client.post(sign_off_url(checklist), {"role": "security", "version": checklist.version})
+    assert response.status_code == 302
+
+    client.force_login(biomed_staff)
+    html = change_page(client, checklist)
+    assert html.count("✓ valid") == 2 and 'id="decommission-button"' in html
+    response = client.post(reverse("admin:decommissioning_decommission", args=[checklist.pk]))
+    assert response.status_code == 302
+    certificate = checklist.asset.decommissioning_certificate
+    assert certificate.content["asset"]["asset_type"] == "Volumetric infusion pump"
+    assert SignOff.objects.filter(checklist=checklist).count() == 4  # the void ones stay in the record

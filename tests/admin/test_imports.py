@@ -100,6 +100,22 @@ def test_a_file_that_is_not_utf8_is_named(as_biomed):
     assert response.status_code == 400 and "latin1.csv: the file is not UTF-8 text" in response.content.decode()
 
 
+@pytest.mark.parametrize(
+    ("row", "expected"),
+    [
+        ("X-1," + "T" * 101 + ",,A,M,S,", "row 2 (asset_tag X-1): asset_type is longer than 100 characters"),
+        ("X-1,Pump,,A\x00B,M,S,", "row 2 (asset_tag X-1): manufacturer contains a NUL character"),
+        ("X-1,Pump,,A,M,S", "row 2 (asset_tag X-1): has fewer fields than the header (6 of 7)"),
+    ],
+)
+def test_values_the_database_would_refuse_are_row_errors_not_a_500(as_biomed, row, expected):
+    text = "asset_tag,asset_type,tag_id,manufacturer,model,serial_number,unit\n" + row + "\n"
+    response = as_biomed.post(reverse("admin:assets_asset_import"), {"files": upload("bad.csv", text)})
+    assert response.status_code == 400
+    assert expected in response.content.decode()
+    assert not Asset.objects.exists() and not AssetType.objects.exists()
+
+
 def test_a_token_from_another_session_imports_nothing(client, as_biomed, biomed_staff):
     preview = as_biomed.post(reverse("admin:assets_asset_import"), {"files": upload("inventory.csv", CSV)})
     client.logout()
@@ -138,6 +154,35 @@ def test_floorplan_errors_name_the_file_and_feature(as_biomed):
     html = response.content.decode()
     assert "broken.geojson: not valid JSON" in html
     assert not Room.objects.exists()
+
+
+def test_floorplan_values_the_database_would_refuse_are_named_not_a_500(as_biomed):
+    long_code = floor_plan([room("R" * 65, 0, 0)], floor="F" * 33, level=10**12)
+    deep = SimpleUploadedFile("deep.geojson", b"[" * 100_000 + b"]" * 100_000)
+    bom = SimpleUploadedFile("bom.geojson", b"\xef\xbb\xbf" + json.dumps(floor_plan(GOOD_FEATURES)).encode())
+    url = reverse("admin:locations_floor_import")
+    response = as_biomed.post(url, {"files": [geojson("n4.geojson", long_code), bom]})
+    assert response.status_code == 400
+    errors = response.context["errors"]
+    assert 'n4.geojson: collection properties: "floor" is longer than 32 characters' in errors
+    assert 'n4.geojson: collection properties: "level" must be from -20 to 200, got 1000000000000' in errors
+    assert not any(error.startswith("bom.geojson") for error in errors), errors
+    response = as_biomed.post(url, {"files": [deep]})
+    assert response.status_code == 400
+    assert response.context["errors"] == ["deep.geojson: not valid GeoJSON: arrays or objects nested too deeply"]
+    assert not Room.objects.exists()
+
+
+def test_a_nul_in_a_list_filter_is_a_400_not_a_500(as_biomed):
+    for url in (
+        "/admin/locations/room/?unit=%00",
+        "/admin/locations/room/?room_type=%00",
+        "/admin/assets/asset/?q=%00",
+    ):
+        response = as_biomed.get(url)
+        assert response.status_code == 400, url
+        assert "NUL character" in response.content.decode()
+    assert as_biomed.get("/admin/locations/room/?unit=4+North").status_code == 200
 
 
 def test_only_those_allowed_may_import(client, security_staff, nurse_staff):

@@ -114,10 +114,10 @@ def test_reimport_updates_changed_fields_and_rebinds_a_new_tag(tmp_path):
 @pytest.mark.django_db
 def test_errors_are_reported_row_by_row_and_nothing_is_written(tmp_path):
     bad = f"""{HEADER}
-IP-0001,Infusion pump,C3:00:00:00:01:0A,BD,Alaris 8015,SN-1001,4 North,true,encrypted,2023-04-01
-IP-0002,Infusion pump,not-a-tag,BD,Alaris 8015,SN-1002,4 North,maybe,scrambled,2023-13-01
-,Wheelchair,c30000000201,Invacare,Tracer SX5,WC-77,,,,
-IP-0001,Infusion pump,c3000000010a,BD,Alaris 8015,SN-1003,,,,
+IP-0001,Infusion pump,C3:00:00:00:01:0A,BD,Alaris 8015,SN-1001,4 North,true,encrypted,2023-04-01,,
+IP-0002,Infusion pump,not-a-tag,BD,Alaris 8015,SN-1002,4 North,maybe,scrambled,2023-13-01,,
+,Wheelchair,c30000000201,Invacare,Tracer SX5,WC-77,,,,,,
+IP-0001,Infusion pump,c3000000010a,BD,Alaris 8015,SN-1003,,,,,,
 IP-0009,Infusion pump,,BD,Alaris 8015,SN-1009,,,,,0,yesterday
 """
     message = refused(write(tmp_path, bad.replace(HEADER, HEADER + ",pm_interval_days,last_pm_date")))
@@ -178,3 +178,88 @@ def test_an_unseen_asset_file_with_bom_crlf_and_only_required_columns_imports(tm
     call_command("import_assets", str(path), stdout=io.StringIO(), stderr=err)
     assert Asset.objects.count() == 1200 and Tag.objects.filter(asset__isnull=False).count() == 1200
     assert "500/1200 rows" in err.getvalue() and "1200/1200 rows" in err.getvalue(), "long imports show progress"
+
+
+# Asset types are matched by name (issue: types with empty slugs merged) --------------------------------
+
+
+@pytest.mark.django_db
+def test_types_whose_names_make_no_ascii_slug_stay_different_types(tmp_path):
+    text = "asset_tag,asset_type,tag_id,manufacturer,model,serial_number\n"
+    text += "JP-1,輸液ポンプ,,Terumo,TE-171,S1\nJP-2,人工呼吸器,,Nihon Kohden,NKV-330,S2\n"
+    text += "X-1,!!!,,A,M,S3\nX-2,???,,A,M,S4\nJP-3,輸液ポンプ,,Terumo,TE-171,S5\n"
+    path = write(tmp_path, text)
+    assert "new asset types: 輸液ポンプ, 人工呼吸器, !!!, ???" in run(path)
+    types = {tag: Asset.objects.get(asset_tag=tag).asset_type for tag in ("JP-1", "JP-2", "JP-3", "X-1", "X-2")}
+    assert [types[tag].name for tag in ("JP-1", "JP-2", "X-1", "X-2")] == ["輸液ポンプ", "人工呼吸器", "!!!", "???"]
+    assert types["JP-3"] == types["JP-1"]
+    slugs = list(AssetType.objects.values_list("slug", flat=True))
+    assert len(set(slugs)) == 4 and all(slugs), slugs
+    before = snapshot()
+    assert "0 created, 0 updated, 5 unchanged" in run(path), "the same names find the same types again"
+    assert snapshot() == before
+
+
+@pytest.mark.django_db
+def test_a_new_type_whose_slug_is_taken_gets_its_own_slug(tmp_path):
+    existing = AssetTypeFactory(name="Infusion pump", slug="infusion-pump")
+    run(write(tmp_path, "asset_tag,asset_type,tag_id,manufacturer,model,serial_number\nX-1,Infusion-pump,,A,M,S\n"))
+    new = Asset.objects.get(asset_tag="X-1").asset_type
+    assert new != existing and (new.name, new.slug) == ("Infusion-pump", "infusion-pump-2")
+
+
+# Bad input is a row error, never a traceback ----------------------------------------------------------
+
+REQUIRED = "asset_tag,asset_type,tag_id,manufacturer,model,serial_number"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("header", "row", "expected"),
+    [
+        (REQUIRED, "X-1," + "T" * 101 + ",,A,M,S", "row 2 (asset_tag X-1): asset_type is longer than 100 characters"),
+        (
+            REQUIRED + ",pm_interval_days",
+            "X-1,Pump,,A,M,S,²",
+            "row 2 (asset_tag X-1): pm_interval_days '²' is not a number of days from 1 to 3650",
+        ),
+        (REQUIRED + ",pm_interval_days", "X-1,Pump,,A,M,S," + "9" * 5000, "pm_interval_days '9999"),
+        (REQUIRED + ",pm_interval", "X-1,Pump,,A,M,S,٣٦٥", "pm_interval '٣٦٥' is not an interval"),
+        (REQUIRED, "X-1,Pump,,A\x00B,M,S", "row 2 (asset_tag X-1): manufacturer contains a NUL character"),
+        (
+            REQUIRED + ",in_service_date",
+            "X-1,Pump,,A,M,S,9999-12-01",
+            "row 2 (asset_tag X-1): in_service_date: 9999-12-01 is not between 1900-01-01 and 2100-12-31",
+        ),
+        (
+            REQUIRED + ",purchase_date",
+            "X-1,Pump,,A,M,S,0001-01-01",
+            "row 2 (asset_tag X-1): purchase_date: 0001-01-01 is not between 1900-01-01 and 2100-12-31",
+        ),
+        (
+            REQUIRED + ",type_code_system,type_code,type_code_display",
+            "X-1,Pump,,A,M,S,http://snomed.info/sct,1²3100,Pump",
+            "type_code: SNOMED CT code '1²3100' is not a concept id",
+        ),
+    ],
+)
+def test_values_the_database_would_refuse_are_row_errors(tmp_path, header, row, expected):
+    message = refused(write(tmp_path, f"{header}\n{row}\n"))
+    assert expected in message and "nothing was imported" in message
+    assert not Asset.objects.exists() and not AssetType.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_short_row_is_refused_instead_of_blanking_the_columns_it_lacks(tmp_path):
+    header = REQUIRED + ",unit,firmware_version"
+    run(write(tmp_path, f"{header}\nX-1,Pump,,A,M,S,ICU,2.1\n"))
+    message = refused(write(tmp_path, f"{header}\nX-1,Pump,,A,M,S\n"))
+    assert "row 2 (asset_tag X-1): has fewer fields than the header (6 of 8)" in message
+    assert Asset.objects.values_list("unit", "firmware_version").get() == ("ICU", "2.1")
+
+
+@pytest.mark.django_db
+def test_a_column_named_twice_in_the_header_is_refused(tmp_path):
+    message = refused(write(tmp_path, f"{REQUIRED},unit,unit\nX-1,Pump,,A,M,S,ICU,\n"))
+    assert "header: column(s) unit appear more than once" in message
+    assert not Asset.objects.exists()

@@ -214,3 +214,107 @@ def test_an_unseen_floorplan_with_several_floors_imports(tmp_path):
     assert Floor.objects.filter(building__code="south").count() == 2
     assert Room.objects.count() == 24
     assert Receiver.objects.get(gateway_id="gw-s1").room.code == "S1-1"
+
+
+# Values the database would refuse are named, never a traceback ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("mutate", "expected"),
+    [
+        (
+            lambda d: d["features"][0]["properties"].update(code="R" * 65),
+            "(room " + "R" * 65 + '): "code" is longer than 64 characters',
+        ),
+        (lambda d: d["features"][0]["properties"].update(unit="U" * 65), '"unit" is longer than 64 characters'),
+        (lambda d: d["features"][0]["properties"].update(name="N" * 201), '"name" is longer than 200 characters'),
+        (lambda d: d["features"][4]["properties"].update(id="g" * 65), '"id" is longer than 64 characters'),
+        (lambda d: d["features"][0]["properties"].update(code="4N\x00401"), '"code" contains a NUL character'),
+        (lambda d: d["features"][4]["properties"].update(id="gw\x00"), '"id" contains a NUL character'),
+        (
+            lambda d: d["properties"].update(floor="F" * 33),
+            'n4.geojson: collection properties: "floor" is longer than 32 characters',
+        ),
+        (
+            lambda d: d["properties"].update(site="S" * 65),
+            'n4.geojson: collection properties: "site" is longer than 64 characters',
+        ),
+        (
+            lambda d: d["properties"].update(building_name="B" * 201),
+            'collection properties: "building_name" is longer than 200 characters',
+        ),
+        (lambda d: d["properties"].update(site="St\x00Olaf"), 'collection properties: "site" contains a NUL character'),
+        (
+            lambda d: d["properties"].update(level=10**12),
+            'collection properties: "level" must be from -20 to 200, got 1000000000000',
+        ),
+        (
+            lambda d: d["features"][0]["geometry"].update(coordinates=[[[0, 0], [1e308, 0], [1e308, 1e308], [0, 0]]]),
+            "feature 1 (room 4N-401): coordinates must be floor metres within 100,000 m of the origin",
+        ),
+        (
+            lambda d: d["features"][4]["geometry"].update(coordinates=[2, 1e200]),
+            "feature 5 (receiver gw-n4-401): coordinates must be floor metres within 100,000 m of the origin",
+        ),
+    ],
+)
+@pytest.mark.django_db
+def test_values_the_database_would_refuse_are_named(tmp_path, mutate, expected):
+    document = floor_plan(copy.deepcopy(GOOD_FEATURES))
+    mutate(document)
+    message = refused(write(tmp_path, "n4.geojson", document))
+    assert expected in message and "nothing was imported" in message
+    assert counts() == (0, 0, 0, 0, 0)
+
+
+@pytest.mark.django_db
+def test_json_nested_too_deeply_or_with_an_endless_number_is_named(tmp_path):
+    deep = tmp_path / "deep.geojson"
+    deep.write_text("[" * 100_000 + "]" * 100_000)
+    assert "deep.geojson: not valid GeoJSON: arrays or objects nested too deeply" in refused(str(deep))
+    endless = tmp_path / "endless.geojson"
+    endless.write_text(json.dumps(floor_plan(GOOD_FEATURES)).replace('"level": 4', '"level": ' + "9" * 5000))
+    assert "endless.geojson: not valid JSON" in refused(str(endless))
+    assert counts() == (0, 0, 0, 0, 0)
+
+
+@pytest.mark.django_db
+def test_a_file_with_a_byte_order_mark_imports(tmp_path):
+    path = tmp_path / "n4.geojson"
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps(floor_plan(GOOD_FEATURES)).encode())
+    run_import(str(path))
+    assert (Room.objects.count(), Receiver.objects.count()) == (4, 2)
+
+
+# Receivers: never moved off a floor the import does not touch, never outside every room ---------------
+
+
+@pytest.mark.django_db
+def test_a_plan_of_another_floor_does_not_move_a_live_gateway(tmp_path):
+    run_import(write(tmp_path, "n4.geojson", floor_plan(GOOD_FEATURES)))
+    before = list(Receiver.objects.order_by("gateway_id").values("gateway_id", "floor_id", "x", "y", "room_id"))
+    probe = floor_plan([room("P-1", 0, 0), receiver("gw-n4-401", 2, 2)], site="Probe Site", floor="2", level=2)
+    message = refused(write(tmp_path, "probe.geojson", probe))
+    assert (
+        "probe.geojson: feature 2 (receiver gw-n4-401): receiver id gw-n4-401 is already on North Tower · Floor 4 "
+        "(site st-olaf-hospital)"
+    ) in message
+    assert list(Receiver.objects.order_by("gateway_id").values("gateway_id", "floor_id", "x", "y", "room_id")) == before
+    assert not Site.objects.filter(code="probe-site").exists()
+
+    # Moving it on purpose: both floors in one run, the old floor's plan without it.
+    old = floor_plan([f for f in copy.deepcopy(GOOD_FEATURES) if f["properties"].get("id") != "gw-n4-401"])
+    new = floor_plan([room("5N-501", 0, 0), receiver("gw-n4-401", 2, 2)], floor="5", level=5)
+    run_import(write(tmp_path, "n4.geojson", old), write(tmp_path, "n5.geojson", new))
+    moved = Receiver.objects.get(gateway_id="gw-n4-401")
+    assert (moved.floor.code, moved.room.code) == ("5", "5N-501")
+
+
+@pytest.mark.django_db
+def test_a_receiver_outside_every_room_is_refused(tmp_path):
+    features = [*copy.deepcopy(GOOD_FEATURES), receiver("gw-lost", 40, 2.5)]
+    message = refused(write(tmp_path, "n4.geojson", floor_plan(features)))
+    assert (
+        "n4.geojson: feature 7 (receiver gw-lost): the point (40, 2.5) is outside every room of North Tower · Floor 4"
+    ) in message
+    assert counts() == (0, 0, 0, 0, 0)

@@ -113,3 +113,53 @@ def test_the_api_requires_the_version_being_signed(complete_checklist, asset, bi
     body = response.json()
     assert "version" in body["field_errors"] and "version is required" in body["message"]
     assert not complete_checklist.sign_offs.exists()
+
+
+def test_through_the_api_a_sign_off_voided_by_a_renamed_type_is_given_again(signed_checklist, asset, biomed):
+    security = signed_checklist.sign_offs.get(role="security").signed_by
+    asset.asset_type.name = "Renamed pump"
+    asset.asset_type.save()
+    url = f"/api/v1/assets/{asset.pk}/decommissioning/"
+    body = client_for(biomed).get(url).json()
+    assert not body["ready_to_decommission"]
+    assert any("asset asset_type changed after it was signed" in b for b in body["sign_off_blockers"])
+
+    version = signed_checklist.version
+    for user, role in ((biomed, "clinical_engineering"), (security, "security")):
+        response = client_for(user, step_up=True).post(
+            url + "sign-offs/", {"role": role, "version": version}, format="json"
+        )
+        assert response.status_code == 201, response.json()
+        version = response.json()["checklist_version"]
+    assert version == signed_checklist.version + 1
+    assert client_for(biomed).get(url).json()["ready_to_decommission"] is True
+    certificate = services.asset_decommission(asset=asset, user=biomed)
+    assert certificate.content["asset"]["asset_type"] == "Renamed pump"
+
+
+def test_a_sign_off_after_a_rename_starts_a_new_version_for_both_roles(
+    complete_checklist, asset, biomed, security_officer
+):
+    """Clinical engineering signs, the type is renamed, then Security signs the version it reviewed: a new
+    version is started for Security's sign-off, so the sign-offs that count always cover the same content."""
+    version = complete_checklist.version
+    services.checklist_sign_off(checklist=complete_checklist, user=biomed, role="clinical_engineering", version=version)
+    asset.asset_type.name = "Renamed pump"
+    asset.asset_type.save()
+    sign_off = services.checklist_sign_off(
+        checklist=complete_checklist, user=security_officer, role="security", version=version
+    )
+    complete_checklist.refresh_from_db()
+    assert sign_off.checklist_version == complete_checklist.version == version + 1
+    assert [s.role for s in selectors.valid_sign_offs(complete_checklist)] == ["security"]
+    assert "clinical engineering sign-off void: the checklist changed after it" in " ".join(
+        selectors.decommission_blockers(asset)
+    )
+    with pytest.raises(SignOffRefused, match="you reviewed version"):
+        services.checklist_sign_off(
+            checklist=complete_checklist, user=biomed, role="clinical_engineering", version=version
+        )
+    services.checklist_sign_off(
+        checklist=complete_checklist, user=biomed, role="clinical_engineering", version=version + 1
+    )
+    assert selectors.decommission_blockers(asset) == []

@@ -5,6 +5,7 @@ from datetime import UTC
 
 from django.core.management.base import BaseCommand
 
+from config.spreadsheet import safe_cell
 from lifecycle.models import TransitionLog
 from locations.management.commands.export_location_history import parse_since
 
@@ -33,4 +34,15 @@ class Command(BaseCommand):
         writer = csv.writer(self.stdout)
         writer.writerow(FIELDS)
         for tag, type_name, unit, at, transition, from_state, to_state in values.iterator(chunk_size=5000):
-            writer.writerow([tag, type_name, unit, at.astimezone(UTC).isoformat(), transition, from_state, to_state])
+            # Tags, type names and units come from imported files: a spreadsheet must not run one as a formula.
+            writer.writerow(
+                [
+                    safe_cell(tag),
+                    safe_cell(type_name),
+                    safe_cell(unit),
+                    at.astimezone(UTC).isoformat(),
+                    transition,
+                    from_state,
+                    to_state,
+                ]
+            )
