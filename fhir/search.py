@@ -289,16 +289,29 @@ def parse_date(name: str, value: str) -> tuple[str, datetime, datetime]:
         start = start.replace(tzinfo=dt_timezone(sign * timedelta(hours=hours, minutes=minutes)))
     else:
         start = timezone.make_aware(start)
-    if second is not None:
-        end = start + timedelta(seconds=1)
-    elif minute is not None:
-        end = start + timedelta(minutes=1)
-    elif day is not None:
-        end = start + timedelta(days=1)
-    elif month is not None:
-        end = (start.replace(day=28) + timedelta(days=4)).replace(day=1)
-    else:
-        end = start.replace(year=start.year + 1) if start.year < 9999 else start + timedelta(days=365)
+    try:
+        if second is not None:
+            end = start + timedelta(seconds=1)
+        elif minute is not None:
+            end = start + timedelta(minutes=1)
+        elif day is not None:
+            end = start + timedelta(days=1)
+        elif month is not None:
+            end = (start.replace(day=28) + timedelta(days=4)).replace(day=1)
+        else:
+            end = start.replace(year=start.year + 1)
+        end = end.astimezone(UTC)
+    except (OverflowError, ValueError):
+        # The range ends after the last moment Python holds (end of year 9999): it runs to the end of time,
+        # so ge9999-12 or gt9999-12-31 are valid searches that simply find nothing.
+        end = datetime.max.replace(tzinfo=UTC)
+    try:
+        start = start.astimezone(UTC)
+    except OverflowError:
+        # 0001-01-01T00:00:00+14:00 or 9999-12-31T23:59:59-12:00: before year 1 or after 9999 in UTC.
+        raise SearchError(
+            f"{name}: {value[:60]!r} is outside the dates this server can search (years 1 to 9999, UTC)"
+        ) from None
     return prefix, start, end
 
 

@@ -310,3 +310,19 @@ def test_a_device_page_is_freed_by_reference_counting_not_left_to_the_garbage_co
         gc.garbage.clear()
         gc.enable()
     assert left == []
+
+
+@pytest.mark.parametrize("path", ["Device", "Location"])
+@pytest.mark.parametrize("value", ["9999", "ge9999-12", "gt9999-12-31", "9999-12-31T23:59:59Z", "9999-12-31T23:59Z"])
+def test_last_updated_at_the_end_of_year_9999_finds_nothing(hospital, clients, path, value):
+    body = ok(clients["nurse"].get(f"/fhir/r4/{path}", {"_lastUpdated": value}), 200)
+    assert body["resourceType"] == "Bundle"
+    assert not body.get("entry")
+
+
+@pytest.mark.parametrize("path", ["Device", "Location"])
+@pytest.mark.parametrize("value", ["9999-12-31T23:59:59-12:00", "lt0001-01-01T00:00:00+14:00"])
+def test_last_updated_outside_utc_years_1_to_9999_is_a_400_naming_the_parameter(hospital, clients, path, value):
+    body = ok(clients["nurse"].get(f"/fhir/r4/{path}", {"_lastUpdated": value}), 400)
+    assert body["issue"][0]["code"] == "invalid"
+    assert "_lastUpdated" in body["issue"][0]["diagnostics"] and "outside the dates" in body["issue"][0]["diagnostics"]
