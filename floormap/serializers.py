@@ -9,6 +9,8 @@ not rendered field by field through a serializer.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from django.utils.dateparse import parse_datetime
 from rest_framework import serializers
 
@@ -68,7 +70,15 @@ class FloorChangesQuery(serializers.Serializer):
             raise serializers.ValidationError(
                 f"since must be an ISO 8601 time with a time zone, e.g. 2026-11-22T08:00:00Z; got {raw!r}"
             )
-        return since
+        # A since at the edge of what Python holds (0001-01-01T00:00:00+14:00, 9999-12-31T23:59:59-12:00)
+        # is clamped, not refused: "since the beginning of time" asks for everything, "since the end of time"
+        # for nothing, which is what the client meant. Earliest leaves room for the poll's overlap.
+        earliest = datetime.min.replace(tzinfo=UTC) + timedelta(seconds=selectors.MAP_POLL_OVERLAP_SECONDS)
+        try:
+            since = since.astimezone(UTC)
+        except OverflowError:
+            return earliest if since.year == 1 else datetime.max.replace(tzinfo=UTC)
+        return max(since, earliest)
 
 
 class _Origin(serializers.Serializer):

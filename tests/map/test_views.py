@@ -393,3 +393,16 @@ def test_impossible_dates_and_ids_beyond_any_database_key_are_4xx_not_500(nurse,
     assert client.get("/api/v1/map/search/", {"q": "pump", "room": huge}).status_code == 400
     assert post_json(client, f"/api/v1/map/assets/{huge}/action/", {"action": "start_use"}).status_code == 404
     assert post_json(client, "/api/v1/map/requests/", {"asset_type": huge, "room": 1}).status_code == 400
+
+
+def test_polling_since_the_edges_of_time_is_clamped_not_a_500(nurse, map_client, hospital):
+    url = f"{floor_url(hospital.floors['floor4'])}assets/"
+    everything = map_client(nurse).get(url).json()
+    for since in ("0001-01-01T00:00:00Z", "0001-01-01T00:00:00+14:00", "0001-01-01T00:00:59Z"):
+        response = map_client(nurse).get(url, {"since": since})
+        assert response.status_code == 200, since
+        assert {a["tag"] for a in response.json()["assets"]} == {a["tag"] for a in everything["assets"]}
+    for since in ("9999-12-31T23:59:59Z", "9999-12-31T23:59:59-12:00"):
+        response = map_client(nurse).get(url, {"since": since})
+        assert response.status_code == 200, since
+        assert response.json()["assets"] == []
