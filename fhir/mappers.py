@@ -203,7 +203,7 @@ def safety_codes(asset) -> list[dict]:
             "Stores data" if asset.data_bearing else "Stores no data",
         ),
         ("networked" if asset.networked else "not-networked", "Networked" if asset.networked else "Not networked"),
-        (f"encryption-{asset.encryption_status}", f"Encryption: {asset.get_encryption_status_display()}"),
+        (f"encryption-{asset.encryption_status}", f"Encryption: {source_text(asset.get_encryption_status_display())}"),
     ]
     return [
         {"coding": [{"system": d.SECURITY_CODESYSTEM, "code": code, "display": display}], "text": display}

@@ -11,11 +11,12 @@ import json
 import logging
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import F
 from django.http import Http404
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from rest_framework import exceptions
 from rest_framework.permissions import AllowAny
 from rest_framework.renderers import BaseRenderer
@@ -117,6 +118,16 @@ class FhirView(APIView):
 
     def get_exception_handler(self):
         return fhir_exception_handler
+
+    def dispatch(self, request, *args, **kwargs):
+        """FHIR speaks the source language whatever Accept-Language says (docs/translating.md): its readers
+        are other systems, and OperationOutcome texts and codings' displays are matched and logged by them.
+        Authentication (401), throttling (429), negotiation (406) and 405 happen inside dispatch, so their
+        texts come out in English too; Content-Language says so (LocaleMiddleware only sets it if absent)."""
+        with translation.override(settings.LANGUAGE_CODE):
+            response = super().dispatch(request, *args, **kwargs)
+        response.headers["Content-Language"] = settings.LANGUAGE_CODE
+        return response
 
     def finalize_response(self, request, response, *args, **kwargs):
         response = super().finalize_response(request, response, *args, **kwargs)

@@ -14,7 +14,7 @@ from fhir import access
 from locations.api.resources import RoomViewSet
 from tests.api.conftest import client_for
 from tests.factories import TagFactory
-from tests.fhir.conftest import fhir_get, validate
+from tests.fhir.conftest import FHIR, fhir_get, validate
 
 
 @pytest.mark.parametrize("role", ["nurse", "dispatch", "clinical_engineering", "security"])
@@ -100,3 +100,29 @@ def test_a_device_read_costs_a_constant_number_of_queries(hospital, clients, dja
 def test_a_superuser_without_a_role_reads(hospital):
     root = get_user_model().objects.create_superuser("fhir-root", "root@example.org", None)
     assert fhir_get(client_for(root), "Device").status_code == 200
+
+
+SPANISH = {"HTTP_ACCEPT_LANGUAGE": "es-ES,es;q=0.9"}
+
+
+def test_fhir_answers_in_english_whatever_accept_language_says(hospital, clients):
+    """docs/translating.md: OperationOutcome texts and codings stay in English for the systems that read them."""
+    refusals = [
+        (clients["anonymous"].get(f"{FHIR}/Device", **SPANISH), 401, "credentials"),
+        (clients["nurse"].post(f"{FHIR}/Device", {}, **SPANISH), 405, "not allowed"),
+        (clients["nurse"].get(f"{FHIR}/Device", HTTP_ACCEPT="application/fhir+xml", **SPANISH), 406, "Accept header"),
+        (clients["nurse"].get(f"{FHIR}/Device", {"_lastUpdated": "yesterday"}, **SPANISH), 400, "is not a date"),
+    ]
+    for response, status, words in refusals:
+        assert response.status_code == status
+        assert words in response.json()["issue"][0]["diagnostics"], response.json()
+        assert response["Content-Language"] == "en"
+    ok = clients["nurse"].get(f"{FHIR}/Device", **SPANISH)
+    assert ok.status_code == 200 and ok["Content-Language"] == "en"
+
+
+def test_device_safety_is_english_for_a_spanish_biomed_reader(hospital, clients):
+    asset = hospital.place("W401", data_bearing=True, networked=True, encryption_status="encrypted")
+    device = clients["clinical_engineering"].get(f"{FHIR}/Device/{asset.pk}", **SPANISH).json()
+    texts = [c["text"] for c in device["safety"]]
+    assert texts == ["Stores data", "Networked", "Encryption: Encrypted at rest"]
