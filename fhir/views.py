@@ -147,7 +147,15 @@ class FhirView(APIView):
                     "(_format=json, application/fhir+json or application/json)"
                 )
             return FhirJsonRenderer(), FHIR_JSON
-        return super().perform_content_negotiation(request, force)
+        try:
+            return super().perform_content_negotiation(request, force)
+        except exceptions.NotAcceptable:
+            # application/json+fhir is the DSTU2-era name of FHIR JSON, still sent by many clients: accepted
+            # in Accept as in _format, answered application/fhir+json (the R4 name).
+            accepted = {part.split(";")[0].strip().lower() for part in request.headers.get("Accept", "").split(",")}
+            if "application/json+fhir" in accepted:
+                return FhirJsonRenderer(), FHIR_JSON
+            raise
 
 
 def fhir_base(request) -> str:

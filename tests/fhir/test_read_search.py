@@ -326,3 +326,11 @@ def test_last_updated_outside_utc_years_1_to_9999_is_a_400_naming_the_parameter(
     body = ok(clients["nurse"].get(f"/fhir/r4/{path}", {"_lastUpdated": value}), 400)
     assert body["issue"][0]["code"] == "invalid"
     assert "_lastUpdated" in body["issue"][0]["diagnostics"] and "outside the dates" in body["issue"][0]["diagnostics"]
+
+
+def test_the_dstu2_json_type_in_accept_is_answered_fhir_json(hospital, clients):
+    for accept in ("application/json+fhir", "application/json+fhir; charset=utf-8", "text/html, application/json+fhir"):
+        response = clients["nurse"].get("/fhir/r4/Device", HTTP_ACCEPT=accept)
+        assert response.status_code == 200, accept
+        assert response["Content-Type"].startswith("application/fhir+json")
+        assert response.json()["resourceType"] == "Bundle"
