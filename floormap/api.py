@@ -78,7 +78,7 @@ def _floor_or_404(floor_id: int) -> Floor:
     if floor_id <= s.MAX_ID:
         floor = Floor.objects.select_related("building__site").filter(pk=floor_id).first()
     if floor is None:
-        raise exceptions.NotFound(f"there is no floor {floor_id}")
+        raise exceptions.NotFound(_("there is no floor %(id)s") % {"id": floor_id})
     return floor
 
 
@@ -225,7 +225,7 @@ class AssetActionView(MapAPIView):
         if asset_id <= s.MAX_ID:
             asset = Asset.objects.select_related("asset_type", "current_room").filter(pk=asset_id).first()
         if asset is None:
-            raise exceptions.NotFound(f"there is no asset {asset_id}")
+            raise exceptions.NotFound(_("there is no asset %(id)s") % {"id": asset_id})
         expected = body.get("expected_state")
         if expected not in (None, "") and str(expected) != str(asset.state):
             raise Conflict(

@@ -12,6 +12,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 from rest_framework import serializers
 
 from assets.models import Asset, AssetType
@@ -37,11 +39,36 @@ class WholeNumber(serializers.IntegerField):
         try:
             number = int(str(data).strip())
         except (TypeError, ValueError):
-            raise serializers.ValidationError(f"{self.field_name} must be a whole number, got {data!r}") from None
+            raise serializers.ValidationError(
+                _("%(field)s must be a whole number, got %(input)s") % {"field": self.field_name, "input": repr(data)}
+            ) from None
         low, high = self.min_value, self.max_value
         if (low is not None and number < low) or (high is not None and number > high):
-            raise serializers.ValidationError(f"{self.field_name} must be between {low} and {high}, got {number}")
+            raise serializers.ValidationError(
+                _("%(field)s must be between %(low)s and %(high)s, got %(number)s")
+                % {"field": self.field_name, "low": low, "high": high, "number": number}
+            )
         return number
+
+
+class NamedChoice(serializers.ChoiceField):
+    """A choice whose refusals list the choices, in the reader's language (``invalid``, ``missing``: messages
+    marked with gettext_noop, with %(choices)s and %(input)s, translated when they are raised)."""
+
+    def __init__(self, *, invalid: str, missing: str | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.invalid_message, self.missing_message = invalid, missing
+
+    def fail(self, key, **kwargs):
+        message = {"invalid_choice": self.invalid_message}.get(key)
+        if key in ("required", "null") and self.missing_message:
+            message = self.missing_message
+        if message is None:
+            return super().fail(key, **kwargs)
+        choices = ", ".join(str(choice) for choice in self.choices)
+        raise serializers.ValidationError(
+            _(message) % {"choices": choices, "input": repr(kwargs.get("input"))}, code=key
+        )
 
 
 def _id(**kwargs) -> serializers.IntegerField:
@@ -68,7 +95,8 @@ class FloorChangesQuery(serializers.Serializer):
             since = None
         if since is None or since.tzinfo is None:
             raise serializers.ValidationError(
-                f"since must be an ISO 8601 time with a time zone, e.g. 2026-11-22T08:00:00Z; got {raw!r}"
+                _("since must be an ISO 8601 time with a time zone, e.g. 2026-11-22T08:00:00Z; got %(input)s")
+                % {"input": repr(raw)}
             )
         # A since at the edge of what Python holds (0001-01-01T00:00:00+14:00, 9999-12-31T23:59:59-12:00)
         # is clamped, not refused: "since the beginning of time" asks for everything, "since the end of time"
@@ -91,13 +119,15 @@ class _Origin(serializers.Serializer):
         if attrs.get("room") is not None:
             room = Room.objects.select_related("floor__building").filter(pk=attrs["room"]).first()
             if room is None:
-                raise serializers.ValidationError({"room": [f"there is no room {attrs['room']}"]})
+                raise serializers.ValidationError({"room": [_("there is no room %(id)s") % {"id": attrs["room"]}]})
             return room, None
         unit = (attrs.get("unit") or "").strip()
         if unit:
             room = selectors.unit_reference_room(unit=unit)
             if room is None:
-                raise serializers.ValidationError({"unit": [f"no room belongs to the unit {unit!r}"]})
+                raise serializers.ValidationError(
+                    {"unit": [_("no room belongs to the unit %(unit)s") % {"unit": repr(unit)}]}
+                )
             return room, unit
         return None, None
 
@@ -110,16 +140,18 @@ class SearchQuery(_Origin):
     def validate(self, attrs):
         room, unit = self.origin(attrs)
         if room is None:
-            raise serializers.ValidationError("say where you are: a room (room=ID) or a unit (unit=NAME)")
+            raise serializers.ValidationError(_("say where you are: a room (room=ID) or a unit (unit=NAME)"))
         attrs["origin_room"], attrs["origin_unit"] = room, unit
         attrs["q"] = (attrs.get("q") or "").strip()
         if attrs.get("type") is not None:
             asset_type = AssetType.objects.filter(pk=attrs["type"]).first()
             if asset_type is None:
-                raise serializers.ValidationError({"type": [f"there is no asset type {attrs['type']}"]})
+                raise serializers.ValidationError(
+                    {"type": [_("there is no asset type %(id)s") % {"id": attrs["type"]}]}
+                )
             attrs["asset_type"] = asset_type
         elif not attrs["q"]:
-            raise serializers.ValidationError("say what you need: q=TEXT (e.g. infusion pump) or type=ID")
+            raise serializers.ValidationError(_("say what you need: q=TEXT (e.g. infusion pump) or type=ID"))
         return attrs
 
 
@@ -129,10 +161,10 @@ class PlacesQuery(serializers.Serializer):
 
 
 class AssetActionInput(serializers.Serializer):
-    _must = f"action must be one of {', '.join(MAP_ACTIONS)}"
-    action = serializers.ChoiceField(
+    action = NamedChoice(
         choices=MAP_ACTIONS,
-        error_messages={"invalid_choice": _must + "; got {input!r}", "required": _must, "null": _must},
+        invalid=gettext_noop("action must be one of %(choices)s; got %(input)s"),
+        missing=gettext_noop("action must be one of %(choices)s"),
     )
     expected_state = serializers.CharField(
         required=False,
@@ -146,26 +178,24 @@ class RequestDeliveryInput(_Origin):
     asset_type = _id(help_text="The asset type id.")
     room = _id(required=False, allow_null=True, help_text="Where it should go: a room id.")
     asset = _id(required=False, allow_null=True, help_text="The asset seen on the map (named in the note).")
-    priority = serializers.ChoiceField(
+    priority = NamedChoice(
         choices=RequestPriority.choices,
         required=False,
         allow_blank=True,
-        error_messages={
-            "invalid_choice": "unknown priority {input!r}; one of " + ", ".join(RequestPriority.values),
-        },
+        invalid=gettext_noop("unknown priority %(input)s; one of %(choices)s"),
     )
     note = serializers.CharField(required=False, allow_blank=True, allow_null=True, max_length=2000)
 
     def validate_asset_type(self, value: int) -> AssetType:
         asset_type = AssetType.objects.filter(pk=value).first()
         if asset_type is None:
-            raise serializers.ValidationError(f"there is no asset type {value}")
+            raise serializers.ValidationError(_("there is no asset type %(id)s") % {"id": value})
         return asset_type
 
     def validate(self, attrs):
-        room, _ = self.origin(attrs)
+        room, _unit = self.origin(attrs)
         if room is None:
-            raise serializers.ValidationError({"room": ["say where it should go: room (id) or unit (name)"]})
+            raise serializers.ValidationError({"room": [_("say where it should go: room (id) or unit (name)")]})
         attrs["destination"] = room
         attrs["preferred"] = Asset.objects.select_related("current_room").filter(pk=attrs.get("asset") or 0).first()
         return attrs

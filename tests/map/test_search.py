@@ -139,3 +139,14 @@ def test_places_offer_units_and_rooms_for_where_i_am(nurse, map_client, hospital
     assert {p["label"].split(" · ")[0] for p in places[1:]} == {"4N-401", "4N-402", "4N-NS", "4N-STORE", "4N-SOIL"}
     rooms = map_client(nurse).get("/api/v1/map/places/", {"q": "4N-40"}).json()["places"]
     assert [p["label"].split(" · ")[0] for p in rooms] == ["4N-401", "4N-402"]
+
+
+def test_search_refusals_are_in_spanish_for_a_spanish_reader(nurse, map_client, hospital):
+    spanish = {"HTTP_ACCEPT_LANGUAGE": "es-ES,es;q=0.9"}
+    response = map_client(nurse).get(SEARCH, {"q": "pump", "room": "abc"}, **spanish)
+    assert response.status_code == 400
+    assert response.json()["field_errors"] == {"room": ["room debe ser un número entero; se recibió 'abc'"]}
+    response = map_client(nurse).get(SEARCH, {"q": "pump"}, **spanish)
+    assert "indique dónde está" in response.json()["message"]
+    missing = map_client(nurse).get("/api/v1/map/floors/99999/assets/", **spanish)
+    assert missing.status_code == 404 and "no existe la planta 99999" in missing.json()["message"]
