@@ -108,10 +108,25 @@ def asset_type_payload(asset_type: AssetType) -> dict:
     return {"id": asset_type.pk, "name": asset_type.name, "slug": asset_type.slug}
 
 
+# The legend names each state's shape in words ("circle, ✓"), in the reader's language; ``shape`` stays the
+# machine value the markers are drawn from (static/map/map.js).
+SHAPE_LABELS = {
+    "circle": _("circle"),
+    "diamond": _("diamond"),
+    "square": _("square"),
+    "triangle": _("triangle"),
+    "hexagon": _("hexagon"),
+    "cross": _("cross"),
+    "ring": _("ring"),
+}
+
+
 def legend_payload() -> dict:
     """Everything the legend shows, from the shared declarations."""
     return {
-        "states": [d.as_dict() for d in all_state_definitions()],
+        "states": [
+            {**d.as_dict(), "shape_label": str(SHAPE_LABELS.get(d.shape, d.shape))} for d in all_state_definitions()
+        ],
         "room_types": [{"value": value, "label": label} for value, label in RoomType.choices],
         "location_statuses": [
             {**status, "text": f"{status['text']} {LOCATION_STATUS_STYLE[status['value']]}".rstrip()}

@@ -62,6 +62,9 @@ def test_the_map_and_its_legend_are_in_spanish_with_the_same_state_keys(nurse):
     assert list(states) == list(STATE_DEFINITIONS)
     assert states["available"][0] == "Disponible" and states["soiled"][0] == "Sucio"
     assert states["cleaning"][0] == "En limpieza" and states["decommissioned"][0] == "Dado de baja"
+    # Shapes in words, and a search example that finds something (type names are the hospital's data).
+    assert "(círculo, ✓)" in html and "(rombo, ⚑)" in html and "(circle," not in html
+    assert 'placeholder="p. ej. infusion pump"' in html and "bomba de infusión" not in html
     # The page loads the JavaScript catalogue before map.js, which draws the rest.
     assert html.index(reverse("javascript-catalog")) < html.index("map/map.js")
 

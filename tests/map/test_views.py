@@ -111,7 +111,7 @@ def test_the_page_carries_the_shared_state_definitions_and_shows_them_in_the_leg
     config = page_config(response)
     assert [s["value"] for s in config["legend"]["states"]] == list(STATE_DEFINITIONS)
     available = STATE_DEFINITIONS["available"]
-    assert config["legend"]["states"][0] == available.as_dict()
+    assert config["legend"]["states"][0] == {**available.as_dict(), "shape_label": "circle"}
     html = response.content.decode()
     for state in ("available", "in_use", "soiled", "biomed"):
         definition = STATE_DEFINITIONS[state]
