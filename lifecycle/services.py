@@ -191,8 +191,8 @@ def asset_transition(
                 _("%(name)s does not take a target state (to_state): only return_to_service does")
                 % {"name": name.value}
             )
-        if str(to_state) not in targets:
-            raise TransitionInputInvalid(
+        if str(to_state) not in targets:  # the state machine does not go there: refused like any such move (409)
+            raise TransitionNotAllowed(
                 _("%(name)s can move %(asset)s to %(targets)s, not %(to_state)s")
                 % {"name": name.value, "asset": locked, "targets": " or ".join(targets), "to_state": repr(to_state)}
             )
