@@ -178,9 +178,9 @@ def test_screen_csv_print_and_row_links(history, admin_client, client):
 def test_a_row_filter_with_a_nul_or_an_unknown_risk_group_is_a_400(history, admin_client):
     url = f"/admin/biomed/reports/accreditation/rows/?{PERIOD.query}"
     for params, message in [
-        ("&unit=%00", "unit contains a NUL character"),
-        ("&unit=ICU%00", "unit contains a NUL character"),
-        ("&risk=%00", "risk contains a NUL character"),
+        ("&unit=%00", "NUL character"),  # refused by the admin site for every page (accounts/admin_site.py)
+        ("&unit=ICU%00", "NUL character"),
+        ("&risk=%00", "NUL character"),
         ("&risk=medium", "unknown risk group 'medium'; valid: high, other"),
     ]:
         response = admin_client.get(url + params)
