@@ -75,7 +75,10 @@ def normalized_tag(raw: str) -> str:
 def timestamp(value: str | int | float, *, field: str = "ts") -> float:
     """``parse_timestamp`` with a cache for the usual ISO form ``YYYY-MM-DDTHH:MM:SS[.ffffff](Z|+00:00)``:
     the minute is parsed once and cached, the seconds are read as a number. Anything else (another zone,
-    another shape) goes through ``parse_timestamp``, which also words the errors."""
+    another shape) goes through ``parse_timestamp``, which also words the errors.
+
+    Only minutes from 2000-01-01 on are cached: the fast paths (here and in ``_validate_typed_columns``) take
+    a cached minute as checked, so a minute before the year 2000 must always go through ``parse_timestamp``."""
     if type(value) is str and len(value) == 24 and value[23] == "Z" and value[19] == "." and value[16] == ":":
         # The commonest shape by far: 2026-11-22T08:00:00.512Z (milliseconds, UTC).
         minute = _minute_cache.get(value[:16])
@@ -102,10 +105,13 @@ def timestamp(value: str | int | float, *, field: str = "ts") -> float:
                 except ValueError:
                     minute = None
                 else:
-                    if len(_minute_cache) >= _CACHE_MAX:
-                        _minute_cache.clear()
-                    _minute_cache[value[:16]] = minute
-            if minute is not None and second < 60 and minute >= _EARLIEST_TS:
+                    if minute < _EARLIEST_TS:
+                        minute = None  # never cached: parse_timestamp refuses it, every time
+                    else:
+                        if len(_minute_cache) >= _CACHE_MAX:
+                            _minute_cache.clear()
+                        _minute_cache[value[:16]] = minute
+            if minute is not None and second < 60:
                 return round(minute + second, 6)
     return parse_timestamp(value, field=field)
 

@@ -187,6 +187,22 @@ def test_malformed_lines_are_reported_with_their_number_and_skipped(tmp_path, wa
     assert Tag.objects.get(tag_id=TAG_ID).last_seen == datetime.fromtimestamp(T0 + 2, tz=UTC)
 
 
+def test_times_before_2000_are_all_refused_in_any_shape(tmp_path, ward, pump):
+    stamps = ["1999-12-31T23:59:30Z", "1999-12-31T23:59:31.000Z", "1999-12-31T23:59:32.000+00:00"]
+    path = tmp_path / "y2k.jsonl"
+    path.write_text(
+        "".join(
+            json.dumps({"gateway": "gw-a", "sightings": [{"tag": TAG_ID, "rssi": -60, "ts": ts}]}) + "\n"
+            for ts in stamps
+        )
+    )
+    out, _ = replay(path)
+    assert re.search(r"accepted 0, rejected 3, duplicates 0", out)
+    assert "rejected 3: ts … is before the year … (epoch seconds instead of milliseconds?)" in out
+    assert Tag.objects.get(tag_id=TAG_ID).last_seen is None
+    assert not RoomInterval.objects.exists()
+
+
 def test_progress_goes_to_stderr_every_n_lines(tmp_path, ward, pump):
     path = tmp_path / "p.jsonl"
     path.write_text("".join(json.dumps(body("gw-a", [(TAG_ID, -60, T0 + n)])) + "\n" for n in range(5)))
