@@ -1290,31 +1290,40 @@ def replay_steps(
     last_flush = -math.inf
     group = _Group()
     reasons = counts.rejection_reasons
+    failures = 0
     for number, raw in enumerate(lines, start=1):
         counts.lines = number
         problem = None
+        batch = None
         try:
             body = decode_body(raw)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             if not raw.strip():
                 body = None
             else:
                 problem = f"not valid JSON ({exc})"
                 body = None
+        except Exception as exc:
+            problem, body = _unexpected(number, exc, failures), None
+            failures += 1
         if body is not None:
-            now = body_time(body)
             try:
+                now = body_time(body)
                 batch, tags, rssi, stamps, battery = validate_columns(
                     body,
                     known_gateways=known_gateways,
                     now=now if now is not None else time.time(),
                     max_future_s=max_future_s,
                 )
+                size = body_size(body)
             except BatchError as exc:
                 problem = str(exc)
-            else:
+            except Exception as exc:  # a bug on one line: that line is bad, the rest of the file goes on
+                problem = _unexpected(number, exc, failures)
+                failures += 1
+            if batch is not None and problem is None:
                 counts.batches += 1
-                counts.sightings += body_size(body)
+                counts.sightings += size
                 counts.duplicates += batch.duplicates
                 if batch.rejected:
                     counts.rejected += len(batch.rejected)
@@ -1346,6 +1355,17 @@ def replay_steps(
             yield ("progress", counts.snapshot())
     if group.ts:
         yield ("ingest", group.columns())
+
+
+# Tracebacks of unexpected errors logged per replay (the lines themselves are all reported as bad).
+_UNEXPECTED_LOGGED = 5
+
+
+def _unexpected(number: int, exc: Exception, failures: int) -> str:
+    """An error no rule words (a bug): the line is reported as bad with it, and the first few are logged in full."""
+    if failures < _UNEXPECTED_LOGGED:
+        logger.error("replay: line %d could not be read", number, exc_info=exc)
+    return f"could not be read ({type(exc).__name__}: {str(exc)[:200]})"
 
 
 def validate_columns(body, *, known_gateways, now: float, max_future_s: float):

@@ -30,7 +30,16 @@ import msgspec
 from django.conf import settings
 
 from declarations.tag_ids import TagIdError, normalize_tag_id
-from locations.engine.parsing import RSSI_MAX, RSSI_MIN, parse_batch, parse_timestamp, past_reason
+from locations.engine.parsing import (
+    RSSI_MAX,
+    RSSI_MIN,
+    is_finite,
+    not_finite_reason,
+    parse_batch,
+    parse_timestamp,
+    past_reason,
+    shown,
+)
 from locations.engine.types import BatchError, ParsedBatch, Rejection, Sighting
 
 
@@ -178,10 +187,10 @@ def _validate_typed_columns(
                 continue
         rssi = item.rssi
         if not RSSI_MIN <= rssi <= RSSI_MAX:  # also false for nan
-            if not math.isfinite(rssi):
-                rejected.append(Rejection(index, f"rssi must be a number of dBm, got {rssi!r}"))
+            if not is_finite(rssi):
+                rejected.append(Rejection(index, not_finite_reason("rssi", rssi)))
             else:
-                rejected.append(Rejection(index, f"rssi {rssi} is outside -120..0"))
+                rejected.append(Rejection(index, f"rssi {shown(rssi)} is outside -120..0"))
             continue
         raw_ts = item.ts
         ts = ts_cache.get(raw_ts)
@@ -212,7 +221,7 @@ def _validate_typed_columns(
                     ts_cache[raw_ts] = ts
         if ts > latest:
             rejected.append(
-                Rejection(index, f"ts {item.ts!r} is {ts - now:.0f} s in the future (at most {max_future_s:g} s)")
+                Rejection(index, f"ts {shown(item.ts)} is {ts - now:.0f} s in the future (at most {max_future_s:g} s)")
             )
             continue
         if ts < earliest:
@@ -221,10 +230,10 @@ def _validate_typed_columns(
         battery = item.battery
         if battery is not None:
             if not 0 <= battery <= 100:
-                if not math.isfinite(battery):
-                    rejected.append(Rejection(index, f"battery must be a percentage number, got {battery!r}"))
+                if not is_finite(battery):
+                    rejected.append(Rejection(index, not_finite_reason("battery", battery)))
                 else:
-                    rejected.append(Rejection(index, f"battery {battery} is outside 0..100"))
+                    rejected.append(Rejection(index, f"battery {shown(battery)} is outside 0..100"))
                 continue
             battery = int(round(battery))
         key = (tag_id, ts)

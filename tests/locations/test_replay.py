@@ -11,10 +11,11 @@ from django.core.management.base import CommandError
 
 from assets.models import Asset, Tag
 from declarations.tag_ids import format_tag_id
+from locations import pipeline as pipeline_module
 from locations.models import RoomInterval
 from locations.pipeline import site_plan_from_db
 from locations.simulator import MotionModel, SimTag, Simulator, gateway_bodies
-from tests.locations.sim_hospital import T0, body, forget_receivers, make_ward, tagged_asset
+from tests.locations.sim_hospital import T0, body, forget_receivers, format_ts, make_ward, tagged_asset
 
 TAG_ID = "c3000000010a"
 MOVE_AT = 120.0
@@ -201,6 +202,54 @@ def test_times_before_2000_are_all_refused_in_any_shape(tmp_path, ward, pump):
     assert "rejected 3: ts … is before the year … (epoch seconds instead of milliseconds?)" in out
     assert Tag.objects.get(tag_id=TAG_ID).last_seen is None
     assert not RoomInterval.objects.exists()
+
+
+@pytest.mark.parametrize("reader", ["process", "inline"])
+def test_a_number_beyond_the_float_range_is_one_bad_item_or_line_not_the_end_of_the_file(tmp_path, ward, pump, reader):
+    huge = "9" * 400  # a valid JSON number, beyond any float
+
+    def line(item: str, sent_at: str = f'"{format_ts(T0 + 5)}"') -> str:
+        return f'{{"gateway": "gw-a", "sent_at": {sent_at}, "sightings": [{item}]}}'
+
+    lines = [
+        json.dumps(body("gw-a", [(TAG_ID, -60, T0)])),
+        line(f'{{"tag": "{TAG_ID}", "rssi": {huge}, "ts": "{format_ts(T0 + 1)}"}}'),
+        line(f'{{"tag": "{TAG_ID}", "rssi": -60, "ts": "{format_ts(T0 + 2)}", "battery": {huge}}}'),
+        line(f'{{"tag": "{TAG_ID}", "rssi": -60, "ts": {huge}}}'),
+        line(f'{{"tag": "{TAG_ID}", "rssi": -60, "ts": "{format_ts(T0 + 3)}"}}', sent_at=huge),
+        json.dumps(body("gw-a", [(TAG_ID, -61, T0 + 4)])),
+    ]
+    path = tmp_path / "huge.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    out, err = replay(path, "--reader", reader)
+    assert re.search(r"accepted 2, rejected 3, duplicates 0", out)
+    for field in ("rssi", "battery", "ts"):
+        assert f"rejected 1: {field} … is not a finite number" in out
+    assert "line 5: sent_at 99999999999999999999... is not a finite number (skipped)" in err
+    assert "malformed lines skipped: 1" in out
+    assert Tag.objects.get(tag_id=TAG_ID).last_seen == datetime.fromtimestamp(T0 + 4, tz=UTC)
+
+
+@pytest.mark.parametrize("reader", ["process", "inline"])
+def test_an_unexpected_error_on_one_line_is_that_line_reported_not_the_end_of_the_file(
+    tmp_path, ward, pump, reader, monkeypatch
+):
+    validate = pipeline_module.validate_columns
+
+    def breaks_on_rssi_minus_61(body, **kwargs):
+        if body.sightings[0].rssi == -61:
+            raise RuntimeError("a bug")
+        return validate(body, **kwargs)
+
+    monkeypatch.setattr(pipeline_module, "validate_columns", breaks_on_rssi_minus_61)
+    path = tmp_path / "bug.jsonl"
+    path.write_text(
+        "".join(json.dumps(body("gw-a", [(TAG_ID, rssi, T0 + n)])) + "\n" for n, rssi in enumerate([-60, -61, -62]))
+    )
+    out, err = replay(path, "--reader", reader)
+    assert "line 2: could not be read (RuntimeError: a bug) (skipped)" in err
+    assert re.search(r"accepted 2, rejected 0", out)
+    assert Tag.objects.get(tag_id=TAG_ID).last_seen == datetime.fromtimestamp(T0 + 2, tz=UTC)
 
 
 def test_progress_goes_to_stderr_every_n_lines(tmp_path, ward, pump):

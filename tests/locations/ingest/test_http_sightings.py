@@ -352,3 +352,28 @@ def test_a_token_records_when_it_was_last_used(ward, memory_queue):
     assert post(Client(), good_body(), issued.raw).status_code == 202
     issued.token.refresh_from_db()
     assert issued.token.last_used_at is not None
+
+
+HUGE = int("9" * 400)  # a valid JSON number, beyond any float
+
+
+def test_a_number_beyond_the_float_range_rejects_its_item_and_the_rest_lands(ward, memory_queue):
+    now = time.time()
+    good = {"tag": TAG, "rssi": -62, "ts": format_ts(now - 1)}
+    items = [good, {**good, "rssi": HUGE}, {**good, "ts": HUGE}, {**good, "battery": HUGE}, {**good, "rssi": -HUGE}]
+    response = post(Client(), None, token_for("gw-b"), raw=json.dumps(good_body(now=now, items=items)))
+    assert response.status_code == 202, response.content
+    answer = response.json()
+    assert answer["accepted"] == 1
+    reasons = {r["index"]: r["reason"] for r in answer["rejected"]}
+    assert set(reasons) == {1, 2, 3, 4}
+    assert reasons[1] == "rssi 99999999999999999999... is not a finite number"
+    assert reasons[2] == "ts 99999999999999999999... is not a finite number"
+    assert reasons[3] == "battery 99999999999999999999... is not a finite number"
+    assert reasons[4].startswith("rssi -9999") and reasons[4].endswith("is not a finite number")
+    assert sum(len(e.batch.sightings) for e in memory_queue.read("test", range(4), count=10, block_ms=0)) == 1
+    # In the batch's own send time it makes the body malformed (400), saying why.
+    body = {**good_body(now=now), "sent_at": HUGE}
+    response = post(Client(), None, token_for("gw-b"), raw=json.dumps(body))
+    assert response.status_code == 400
+    assert response.json()["detail"] == "sent_at 99999999999999999999... is not a finite number"

@@ -137,3 +137,19 @@ def test_the_client_uses_a_persistent_session_and_manual_acknowledgement(memory_
     assert ingest.client._clean_session is False
     assert ingest.client._manual_ack is True
     assert ingest.topics == [("rtls/+/sightings", 1), ("rtls/+/cassia", 1)]
+
+
+def test_a_number_beyond_the_float_range_rejects_its_item_and_the_rest_is_queued(ward, memory_queue, caplog):
+    huge = int("9" * 400)
+    good = body()["sightings"][0]
+    items = [good, {**good, "rssi": huge}, {**good, "ts": huge}, {**good, "battery": huge}]
+    payload = json.dumps({"gateway": "gw-b", "sightings": items}).encode()
+    ingest = MqttIngest(url="mqtt://127.0.0.1:1883", client_id="test", prefix="rtls", queue=memory_queue)
+    client = FakeClient()
+    ingest._on_message(client, None, message("rtls/gw-b/sightings", payload, mid=5))
+    assert client.acked == [5]
+    stats = ingest.stats
+    assert (stats.malformed, stats.accepted_sightings, stats.rejected_items) == (0, 1, 3)
+    assert "internal error" not in stats.reasons
+    assert "Traceback" not in caplog.text
+    assert memory_queue.lag().entries == 1
