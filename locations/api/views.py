@@ -35,6 +35,7 @@ from config.access import refuse
 from config.security_events import security_event
 from declarations.policy import Action, allowed, gateway_principal
 from locations.api.throttles import GatewayRateThrottle
+from locations.engine.parsing import gateway_problem
 from locations.engine.types import BatchError, Rejection
 from locations.ingest.adapters import VENDORS, adapt
 from locations.ingest.auth import GatewayCredential, GatewayTokenAuthentication
@@ -188,6 +189,9 @@ class SightingsView(APIView):
 
         gateway = body.get("gateway") if isinstance(body, dict) else None
         if isinstance(gateway, str) and gateway.strip():
+            problem = gateway_problem(gateway)
+            if problem is not None:  # before any message names it: a lone surrogate cannot be rendered
+                raise exceptions.ParseError(problem)
             site_id = gateway_directory.sites().get(gateway)
             if not credential.may_post_for(gateway, gateway_site_id=site_id):
                 if credential.gateway_id is not None:

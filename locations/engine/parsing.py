@@ -57,6 +57,19 @@ def not_finite_reason(field: str, value: object) -> str:
     return f"{field} {shown(value)} is not a finite number"
 
 
+def gateway_problem(gateway: object) -> str | None:
+    """Why a body's 'gateway' cannot name a receiver, or None. A lone surrogate (JSON "\\ud800") is not text:
+    it could not be written to a log, a response or the database."""
+    if not isinstance(gateway, str) or not gateway.strip():
+        return f"'gateway' must be a non-empty string, got {shown(gateway)}"
+    if not gateway.isascii():
+        try:
+            gateway.encode("utf-8")
+        except UnicodeEncodeError:
+            return "'gateway' is not valid Unicode text (it holds a lone UTF-16 surrogate)"
+    return None
+
+
 def parse_timestamp(value: object, *, field: str = "ts") -> float:
     """ISO 8601 with a zone, or epoch milliseconds, to epoch seconds. ValueError says what is wrong."""
     if isinstance(value, str):
@@ -110,8 +123,9 @@ def parse_batch(
     gateway = body.get("gateway")
     if gateway is None:
         raise BatchError("'gateway' is missing")
-    if not isinstance(gateway, str) or not gateway.strip():
-        raise BatchError(f"'gateway' must be a non-empty string, got {gateway!r}")
+    problem = gateway_problem(gateway)
+    if problem is not None:
+        raise BatchError(problem)
     if "sightings" not in body:
         raise BatchError("'sightings' is missing")
     items = body["sightings"]

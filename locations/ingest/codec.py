@@ -33,6 +33,7 @@ from declarations.tag_ids import TagIdError, normalize_tag_id
 from locations.engine.parsing import (
     RSSI_MAX,
     RSSI_MIN,
+    gateway_problem,
     is_finite,
     not_finite_reason,
     parse_batch,
@@ -149,8 +150,9 @@ def _validate_typed_columns(
     rssi, ts, battery. ``batch.accepted`` is left empty (``_validate_typed`` fills it). ``max_past_s`` None:
     no limit into the past (replays of old recordings); the live fronts pass INGEST_MAX_PAST_SECONDS."""
     gateway = body.gateway
-    if not gateway.strip():
-        raise BatchError(f"'gateway' must be a non-empty string, got {gateway!r}")
+    problem = gateway_problem(gateway)
+    if problem is not None:
+        raise BatchError(problem)
     sent_at = None
     if body.sent_at is not None:
         try:

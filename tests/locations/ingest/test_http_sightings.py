@@ -377,3 +377,24 @@ def test_a_number_beyond_the_float_range_rejects_its_item_and_the_rest_lands(war
     response = post(Client(), None, token_for("gw-b"), raw=json.dumps(body))
     assert response.status_code == 400
     assert response.json()["detail"] == "sent_at 99999999999999999999... is not a finite number"
+
+
+def test_a_gateway_that_is_not_unicode_text_gets_400_whatever_the_token(ward, memory_queue):
+    """A lone surrogate ("\\ud800") in the gateway: the body is refused as malformed, never a 500."""
+    raw = json.dumps({"gateway": "\ud800", "sightings": []})
+    assert raw == '{"gateway": "\\ud800", "sightings": []}'
+    client = Client()
+    for token in (token_for("gw-b"), token_for(site="ward-site")):
+        response = post(client, None, token, raw=raw)
+        assert response.status_code == 400, response.content
+        assert "surrogate" in response.json()["detail"]
+    upload = json.dumps(
+        [
+            {"type": "Gateway", "mac": "\ud800"},
+            {"timestamp": format_ts(time.time()), "type": "iBeacon", "mac": "C3000000010A", "rssi": -61},
+        ]
+    )
+    response = post(client, None, token_for(site="ward-site"), raw=upload, query="?vendor=minew")
+    assert response.status_code == 400, response.content
+    assert "surrogate" in response.json()["detail"]
+    assert memory_queue.lag().entries == 0
