@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 import zlib
@@ -39,6 +38,7 @@ from locations.engine.parsing import gateway_problem
 from locations.engine.types import BatchError, Rejection
 from locations.ingest.adapters import VENDORS, adapt
 from locations.ingest.auth import GatewayCredential, GatewayTokenAuthentication
+from locations.ingest.codec import body_gateway, decode_any, decode_body
 from locations.ingest.front import accept_body, gateway_directory
 from locations.ingest.queue import QueueUnavailable
 
@@ -104,14 +104,16 @@ def _read_body(request) -> bytes:
     return data
 
 
-def _decode_json(data: bytes):
+def _decode_json(data: bytes, *, vendor: bool = False):
+    """The body with the decoder of every front (codec.decode_body: MQTT and replay_sightings read a body the
+    same way); a vendor payload into plain objects, for its adapter."""
     if not data.strip():
         raise exceptions.ParseError("the body is empty; send a JSON object (docs/design.md §5)")
     try:
-        return json.loads(data)
+        return decode_any(data) if vendor else decode_body(data)
     except RecursionError:
         raise exceptions.ParseError("the body is nested too deeply") from None
-    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, too many digits
+    except ValueError as exc:  # not JSON, not UTF-8, a lone surrogate, an integer of more than 4300 digits
         raise exceptions.ParseError(f"the body is not valid JSON: {exc}") from None
 
 
@@ -176,9 +178,9 @@ class SightingsView(APIView):
     def post(self, request):
         received_at = time.time()
         credential: GatewayCredential = request.auth
-        body = _decode_json(_read_body(request))
-        source_index = None
         vendor = request.query_params.get("vendor")
+        body = _decode_json(_read_body(request), vendor=bool(vendor))
+        source_index = None
         if vendor:
             try:
                 gateway_id = request.query_params.get("gateway") or credential.gateway_id
@@ -187,7 +189,7 @@ class SightingsView(APIView):
                 raise exceptions.ParseError(str(exc)) from None
             body, source_index = adapted.body, adapted.source_index
 
-        gateway = body.get("gateway") if isinstance(body, dict) else None
+        gateway = body_gateway(body)
         if isinstance(gateway, str) and gateway.strip():
             problem = gateway_problem(gateway)
             if problem is not None:  # before any message names it: a lone surrogate cannot be rendered

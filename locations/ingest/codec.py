@@ -22,7 +22,9 @@ the same items (tests/locations/ingest/test_codec.py checks that on random bodie
 
 from __future__ import annotations
 
+import json
 import math
+import re
 from collections.abc import Container
 from datetime import datetime
 
@@ -58,7 +60,11 @@ class _Body(msgspec.Struct):
 
 
 _typed_json = msgspec.json.Decoder(_Body)
-_any_json = msgspec.json.Decoder()
+# float_hook: a float literal beyond the float range (1e400) becomes ±inf, so its item is rejected as not a
+# finite number (the typed decoder refuses the whole body for it, and this one is its fallback).
+_any_json = msgspec.json.Decoder(float_hook=float)
+# NaN, Infinity and -Infinity are not JSON, but some gateway firmware writes them (as Python's json does).
+_NON_FINITE = re.compile(r"(?<![\w.\"])-?(?:NaN|Infinity)(?![\w\"])")
 
 # --------------------------------------------------------------------------- cached parsing
 
@@ -276,12 +282,50 @@ def validate_body(
 
 
 def decode_body(raw: bytes | str) -> object:
-    """JSON bytes -> a typed body when it has the canonical shape, else plain Python objects.
-    Raises ValueError (msgspec.DecodeError) for text that is not JSON."""
+    """JSON bytes -> a typed body when it has the canonical shape, else plain Python objects. THE decoder of
+    every front (HTTP, MQTT, replay_sightings), so a body gets the same outcome, item for item, whichever
+    way it came in.
+
+    Raises ValueError (msgspec.DecodeError) for text that is not JSON, or not UTF-8, or holds a lone
+    surrogate (RecursionError when nested too deeply). A number out of the float range (1e400, or an integer
+    of 400 digits) and the non-JSON literals NaN, Infinity and -Infinity are decoded, so that the validators
+    reject their item alone ("... is not a finite number"), not the whole batch."""
     try:
         return _typed_json.decode(raw)
     except msgspec.ValidationError:
+        return decode_any(raw)
+    except msgspec.DecodeError as exc:
+        return _decode_non_finite(raw, exc)
+
+
+def decode_any(raw: bytes | str) -> object:
+    """``decode_body`` into plain Python objects only (vendor payloads, which adapters reshape)."""
+    try:
         return _any_json.decode(raw)
+    except msgspec.ValidationError:
+        raise
+    except msgspec.DecodeError as exc:
+        return _decode_non_finite(raw, exc)
+
+
+def _decode_non_finite(raw: bytes | str, error: msgspec.DecodeError) -> object:
+    """The slow path for text msgspec refused: if it holds NaN or ±Infinity, json.loads reads it (nothing else
+    it accepts and msgspec does not may pass: a lone surrogate is refused); otherwise msgspec's error."""
+    try:
+        text = raw.decode("utf-8") if isinstance(raw, bytes | bytearray) else raw
+    except UnicodeDecodeError:
+        raise error from None
+    if not _NON_FINITE.search(text):
+        raise error
+    try:
+        value = json.loads(text)
+    except ValueError:
+        raise error from None
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise msgspec.DecodeError("JSON is malformed: a string holds a lone UTF-16 surrogate") from None
+    return value
 
 
 def validate_decoded(
