@@ -2,11 +2,11 @@
 
 | answer | when |
 | --- | --- |
-| 202 | the batch was queued: accepted and rejected counts, the reason for each rejected item |
+| 202 | the batch was queued: accepted and rejected counts, the reasons of the first 100 rejected items |
 | 400 | the body is malformed (not JSON, no gateway, sightings not a list...): the message says what |
 | 401 | no gateway token, or a bad or revoked one |
 | 403 | the token may not post for the body's gateway (another gateway's token, or another site's) |
-| 413 | the body is over INGEST_MAX_BODY_BYTES |
+| 413 | the body is over INGEST_MAX_BODY_BYTES, or the batch has more items than INGEST_MAX_BATCH_ITEMS |
 | 429 | the gateway posts faster than INGEST_THROTTLE_RATE (Retry-After says when to retry) |
 | 503 | the queue is unavailable: nothing was taken, the gateway retries |
 """
@@ -35,7 +35,7 @@ from config.security_events import security_event
 from declarations.policy import Action, allowed, gateway_principal
 from locations.api.throttles import GatewayRateThrottle
 from locations.engine.parsing import gateway_problem
-from locations.engine.types import BatchError, Rejection
+from locations.engine.types import BatchError, BatchTooLarge, Rejection
 from locations.ingest.adapters import VENDORS, adapt
 from locations.ingest.auth import GatewayCredential, GatewayTokenAuthentication
 from locations.ingest.codec import body_gateway, decode_any, decode_body
@@ -209,6 +209,8 @@ class SightingsView(APIView):
 
         try:
             result = accept_body(body, received_at=received_at)
+        except BatchTooLarge as exc:
+            raise PayloadTooLarge(str(exc)) from None
         except BatchError as exc:
             raise exceptions.ParseError(str(exc)) from None
         if source_index is not None:

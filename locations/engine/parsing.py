@@ -12,7 +12,7 @@ from collections.abc import Container
 from datetime import datetime
 
 from declarations.tag_ids import TagIdError, normalize_tag_id
-from locations.engine.types import BatchError, ParsedBatch, Rejection, Sighting
+from locations.engine.types import BatchError, BatchTooLarge, ParsedBatch, Rejection, Sighting
 
 RSSI_MIN, RSSI_MAX = -120.0, 0.0
 # Epoch milliseconds before 2000-01-01 are almost surely epoch *seconds* sent by mistake.
@@ -70,6 +70,14 @@ def gateway_problem(gateway: object) -> str | None:
     return None
 
 
+def check_batch_size(count: int, max_items: int | None) -> None:
+    """BatchTooLarge when a batch has more than ``max_items`` items (None or 0: no limit)."""
+    if max_items and count > max_items:
+        raise BatchTooLarge(
+            f"the batch has {count:,} items, more than {max_items:,} (INGEST_MAX_BATCH_ITEMS); send smaller batches"
+        )
+
+
 def parse_timestamp(value: object, *, field: str = "ts") -> float:
     """ISO 8601 with a zone, or epoch milliseconds, to epoch seconds. ValueError says what is wrong."""
     if isinstance(value, str):
@@ -111,12 +119,14 @@ def parse_batch(
     now: float,
     max_future_s: float = 60.0,
     max_past_s: float | None = None,
+    max_items: int | None = None,
 ) -> ParsedBatch:
     """Validate a decoded JSON body: {"gateway", "sent_at", "sightings": [{"tag","rssi","ts","battery"}]}.
 
     `now` is the receiving side's clock (epoch seconds); items more than `max_future_s` ahead of it
     are rejected, and, when `max_past_s` is given (the live fronts), items more than that behind it.
-    Items repeated in the batch (same gateway, tag and ts) count once.
+    Items repeated in the batch (same gateway, tag and ts) count once. A batch of more than `max_items`
+    items raises BatchTooLarge.
     """
     if not isinstance(body, dict):
         raise BatchError(f"body must be a JSON object, got {_json_type(body)}")
@@ -131,6 +141,7 @@ def parse_batch(
     items = body["sightings"]
     if not isinstance(items, list):
         raise BatchError(f"'sightings' must be a list, got {_json_type(items)}")
+    check_batch_size(len(items), max_items)
     sent_at = None
     if body.get("sent_at") is not None:
         try:

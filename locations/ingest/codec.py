@@ -35,6 +35,7 @@ from declarations.tag_ids import TagIdError, normalize_tag_id
 from locations.engine.parsing import (
     RSSI_MAX,
     RSSI_MIN,
+    check_batch_size,
     gateway_problem,
     is_finite,
     not_finite_reason,
@@ -159,6 +160,7 @@ def _validate_typed_columns(
     problem = gateway_problem(gateway)
     if problem is not None:
         raise BatchError(problem)
+    check_batch_size(len(body.sightings), settings.INGEST_MAX_BATCH_ITEMS)
     sent_at = None
     if body.sent_at is not None:
         try:
@@ -278,7 +280,14 @@ def validate_body(
             return _validate_typed(
                 typed, known_gateways=known_gateways, now=now, max_future_s=max_future_s, max_past_s=max_past_s
             )
-    return parse_batch(body, known_gateways=known_gateways, now=now, max_future_s=max_future_s, max_past_s=max_past_s)
+    return parse_batch(
+        body,
+        known_gateways=known_gateways,
+        now=now,
+        max_future_s=max_future_s,
+        max_past_s=max_past_s,
+        max_items=settings.INGEST_MAX_BATCH_ITEMS,
+    )
 
 
 def decode_body(raw: bytes | str) -> object:

@@ -252,6 +252,16 @@ def test_an_unexpected_error_on_one_line_is_that_line_reported_not_the_end_of_th
     assert Tag.objects.get(tag_id=TAG_ID).last_seen == datetime.fromtimestamp(T0 + 2, tz=UTC)
 
 
+def test_a_line_of_too_many_items_is_reported_as_bad(tmp_path, ward, pump, settings):
+    settings.INGEST_MAX_BATCH_ITEMS = 50
+    path = tmp_path / "big.jsonl"
+    big = body("gw-a", [(TAG_ID, -60, T0 + n / 100) for n in range(51)])
+    path.write_text(json.dumps(body("gw-a", [(TAG_ID, -60, T0 - 1)])) + "\n" + json.dumps(big) + "\n")
+    out, err = replay(path)
+    assert "line 2: the batch has 51 items, more than 50 (INGEST_MAX_BATCH_ITEMS); send smaller batches" in err
+    assert re.search(r"accepted 1, rejected 0", out)
+
+
 def test_progress_goes_to_stderr_every_n_lines(tmp_path, ward, pump):
     path = tmp_path / "p.jsonl"
     path.write_text("".join(json.dumps(body("gw-a", [(TAG_ID, -60, T0 + n)])) + "\n" for n in range(5)))

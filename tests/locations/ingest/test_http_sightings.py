@@ -398,3 +398,28 @@ def test_a_gateway_that_is_not_unicode_text_gets_400_whatever_the_token(ward, me
     assert response.status_code == 400, response.content
     assert "surrogate" in response.json()["detail"]
     assert memory_queue.lag().entries == 0
+
+
+def test_a_small_body_of_half_a_million_items_gets_413_not_a_huge_answer(ward, memory_queue):
+    raw = '{"gateway": "gw-b", "sightings": [' + ",".join(["0"] * 520_000) + "]}"
+    assert len(raw) < 1024 * 1024
+    response = post(Client(), None, token_for("gw-b"), raw=raw)
+    assert response.status_code == 413
+    assert response.json()["detail"] == (
+        "the batch has 520,000 items, more than 10,000 (INGEST_MAX_BATCH_ITEMS); send smaller batches"
+    )
+    assert len(response.content) < 1000
+    assert memory_queue.lag().entries == 0
+
+
+def test_a_202_lists_the_first_100_rejections_and_counts_them_all(ward, memory_queue):
+    now = time.time()
+    items = [{"tag": TAG, "rssi": -62, "ts": format_ts(now - 1)}] + [0] * 5000
+    response = post(Client(), good_body(now=now, items=items), token_for("gw-b"))
+    assert response.status_code == 202
+    answer = response.json()
+    assert answer["accepted"] == 1
+    assert answer["rejected_count"] == 5000
+    assert [r["index"] for r in answer["rejected"]] == list(range(1, 101))
+    assert answer["rejected"][0]["reason"] == "item must be an object, got a number"
+    assert len(response.content) < 10_000

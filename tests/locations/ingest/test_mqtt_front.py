@@ -153,3 +153,12 @@ def test_a_number_beyond_the_float_range_rejects_its_item_and_the_rest_is_queued
     assert "internal error" not in stats.reasons
     assert "Traceback" not in caplog.text
     assert memory_queue.lag().entries == 1
+
+
+def test_a_batch_of_too_many_items_is_refused_whole_and_said_why(ward, memory_queue, settings):
+    settings.INGEST_MAX_BATCH_ITEMS = 50
+    payload = json.dumps({"gateway": "gw-b", "sightings": body()["sightings"] * 51}).encode()
+    outcome = handle_message("rtls/gw-b/sightings", payload, prefix="rtls", queue=memory_queue)
+    assert outcome.status == "malformed"
+    assert outcome.detail == "the batch has 51 items, more than 50 (INGEST_MAX_BATCH_ITEMS); send smaller batches"
+    assert memory_queue.lag().entries == 0
