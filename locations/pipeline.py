@@ -1295,14 +1295,14 @@ def replay_steps(
         counts.lines = number
         problem = None
         batch = None
+        if number == 1 and raw[:1] in (b"\xef", "\ufeff"):
+            raw = raw.removeprefix(b"\xef\xbb\xbf") if isinstance(raw, bytes) else raw.removeprefix("\ufeff")  # a BOM
         try:
             body = decode_body(raw)
         except (ValueError, RecursionError) as exc:
-            if not raw.strip():
-                body = None
-            else:
-                problem = f"not valid JSON ({exc})"
-                body = None
+            body = None
+            if raw.strip():
+                problem = _not_json(raw, exc)
         except Exception as exc:
             problem, body = _unexpected(number, exc, failures), None
             failures += 1
@@ -1355,6 +1355,15 @@ def replay_steps(
             yield ("progress", counts.snapshot())
     if group.ts:
         yield ("ingest", group.columns())
+
+
+def _not_json(raw: str | bytes, exc: Exception) -> str:
+    if isinstance(raw, bytes):
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError as bad:
+            return f"not UTF-8 text (byte {bad.start + 1} of the line is {raw[bad.start : bad.start + 1]!r})"
+    return f"not valid JSON ({exc})"
 
 
 # Tracebacks of unexpected errors logged per replay (the lines themselves are all reported as bad).
