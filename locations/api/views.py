@@ -91,17 +91,31 @@ def _read_body(request) -> bytes:
         raise PayloadTooLarge(too_big)
     encoding = (request.META.get("HTTP_CONTENT_ENCODING") or "identity").strip().lower()
     if encoding == "gzip":
-        try:
-            # Decompress at most limit + 1 bytes: a small "zip bomb" must not fill the memory.
-            inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-            data = inflater.decompress(data, limit + 1)
-        except zlib.error as exc:
-            raise exceptions.ParseError(f"the gzip body cannot be decompressed: {exc}") from None
-        if len(data) > limit:
-            raise PayloadTooLarge(f"the decompressed body is over {limit} bytes; send smaller batches")
+        data = _gunzip(data, limit)
     elif encoding != "identity":
         raise exceptions.UnsupportedMediaType(encoding, detail=f"Content-Encoding {encoding!r} is not supported")
     return data
+
+
+def _gunzip(data: bytes, limit: int) -> bytes:
+    """Every member of a gzip body (several concatenated members are one valid gzip stream, as gzip and
+    zcat read it), inflating at most limit + 1 bytes in all: a small "zip bomb" must not fill the memory."""
+    inflated = bytearray()
+    rest = data
+    while rest:
+        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        try:
+            inflated += inflater.decompress(rest, limit + 1 - len(inflated))
+        except zlib.error as exc:
+            raise exceptions.ParseError(f"the gzip body cannot be decompressed: {exc}") from None
+        if len(inflated) > limit:
+            raise PayloadTooLarge(f"the decompressed body is over {limit} bytes; send smaller batches")
+        if not inflater.eof:
+            raise exceptions.ParseError("the gzip body cannot be decompressed: it ends in the middle of a member")
+        rest = inflater.unused_data
+        if not rest.strip(b"\0"):
+            break  # zero padding after the last member, which gzip tolerates too
+    return bytes(inflated)
 
 
 def _decode_json(data: bytes, *, vendor: bool = False):

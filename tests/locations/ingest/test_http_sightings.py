@@ -423,3 +423,21 @@ def test_a_202_lists_the_first_100_rejections_and_counts_them_all(ward, memory_q
     assert [r["index"] for r in answer["rejected"]] == list(range(1, 101))
     assert answer["rejected"][0]["reason"] == "item must be an object, got a number"
     assert len(response.content) < 10_000
+
+
+def test_a_gzip_body_of_several_members_is_read_whole_and_still_size_limited(ward, memory_queue, settings):
+    settings.INGEST_MAX_BODY_BYTES = 100_000
+    raw = token_for("gw-b")
+    client = Client()
+    text = json.dumps(good_body()).encode()
+    packed = gzip.compress(text[:20]) + gzip.compress(text[20:])  # what `cat a.gz b.gz` gives: valid gzip
+    assert gzip.decompress(packed) == text
+    response = post(client, None, raw, raw=packed, headers={"Content-Encoding": "gzip"})
+    assert response.status_code == 202, response.content
+    assert response.json()["accepted"] == 1
+    bombs = gzip.compress(b" " * 60_000) * 2  # each member under the limit, together over it
+    response = post(client, None, raw, raw=bombs, headers={"Content-Encoding": "gzip"})
+    assert response.status_code == 413
+    response = post(client, None, raw, raw=packed[:-5], headers={"Content-Encoding": "gzip"})
+    assert response.status_code == 400
+    assert "cannot be decompressed" in response.json()["detail"]
