@@ -210,7 +210,14 @@ class SightingsView(APIView):
                 raise exceptions.ParseError(problem)
             site_id = gateway_directory.sites().get(gateway)
             if not credential.may_post_for(gateway, gateway_site_id=site_id):
-                if credential.gateway_id is not None:
+                if credential.gateway_id is not None and vendor and request.query_params.get("gateway"):
+                    # A gateway token is the gateway's identity: a URL naming another gateway is refused, not
+                    # silently overridden (docs/gateways.md, "A Minew-style HTTP gateway").
+                    detail = (
+                        f"this token belongs to gateway {credential.gateway_id}; ?gateway={gateway} names another "
+                        "gateway (with a gateway token leave ?gateway= out: the batch is filed under the token's)"
+                    )
+                elif credential.gateway_id is not None:
                     detail = f"this token belongs to gateway {credential.gateway_id}; it may not post for {gateway}"
                 else:
                     detail = f"gateway {gateway} is not an active receiver of this token's site"

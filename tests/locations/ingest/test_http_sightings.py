@@ -441,3 +441,20 @@ def test_a_gzip_body_of_several_members_is_read_whole_and_still_size_limited(war
     response = post(client, None, raw, raw=packed[:-5], headers={"Content-Encoding": "gzip"})
     assert response.status_code == 400
     assert "cannot be decompressed" in response.json()["detail"]
+
+
+def test_a_minew_upload_with_a_gateway_token_is_filed_under_it_and_never_under_another_gateway(ward, memory_queue):
+    upload = [{"timestamp": format_ts(time.time() - 1), "type": "iBeacon", "mac": "C3000000010A", "rssi": -61}]
+    raw = token_for("gw-b")
+    client = Client()
+    for query in ("?vendor=minew", "?vendor=minew&gateway=gw-b"):
+        response = post(client, upload, raw, query=query)
+        assert response.status_code == 202 and response.json()["gateway"] == "gw-b"
+    response = post(client, upload, raw, query="?vendor=minew&gateway=gw-c")
+    assert response.status_code == 403
+    assert response.json()["detail"] == (
+        "this token belongs to gateway gw-b; ?gateway=gw-c names another gateway (with a gateway token leave "
+        "?gateway= out: the batch is filed under the token's)"
+    )
+    entries = memory_queue.read("test", range(4), count=10, block_ms=0)
+    assert [e.batch.gateway_id for e in entries] == ["gw-b", "gw-b"]
