@@ -211,11 +211,15 @@ class _PendingWrites:
             self.intervals.append(interval)
             if interval.left_at is None:
                 self.open[interval.asset_id] = interval
+        # A tag's last_seen and a receiver's last_heard say when it was last heard: never later than now, even
+        # for sightings stamped ahead of the clock (accepted up to INGEST_MAX_FUTURE_SECONDS ahead), or /healthz
+        # and the silent-receiver alert would count from a time that has not come yet.
+        now = time.time()
         for entry, ts, battery in tag_rows:
-            self.tags[entry.pk] = [battery, to_datetime(ts), entry.pk]
+            self.tags[entry.pk] = [battery, to_datetime(min(ts, now)), entry.pk]
         for gateway_id, heard in receiver_rows:
             pk = index.receiver_pk[gateway_id]
-            self.receivers[pk] = [to_datetime(heard), pk]
+            self.receivers[pk] = [to_datetime(min(heard, now)), pk]
         if outbox is not None:
             self.outbox.append(outbox)
 

@@ -264,3 +264,23 @@ def test_nan_infinity_and_numbers_out_of_range_reject_their_item_alone_in_every_
     assert "malformed lines" not in out.getvalue()
     for _, reason in expected:
         assert f"rejected 1: {reason}" in out.getvalue()
+
+
+def test_sightings_stamped_ahead_of_the_clock_never_make_last_seen_or_last_heard_future(
+    ward, pump, memory_queue, settings
+):
+    """Accepted up to INGEST_MAX_FUTURE_SECONDS ahead, and placed; but /healthz and the silent-receiver alert read
+    last_heard, and a tag heard "45 s from now" was heard now."""
+    settings.INGEST_MAX_FUTURE_SECONDS = 60
+    now = time.time()
+    for body in live_pings("B", now + 40, 3, every=2.0):  # a gateway clock 40-45 s ahead
+        assert accept_body(body, received_at=now, queue=memory_queue).accepted == 1
+    EngineWorker(memory_queue, pipeline_factory=LocationPipeline).run_until_idle()
+    done = time.time()
+    pump.refresh_from_db()
+    assert pump.current_room == ward.rooms["B"]
+    tag = pump.tag
+    tag.refresh_from_db()
+    assert now <= tag.last_seen.timestamp() <= done
+    for receiver in Receiver.objects.filter(gateway_id__in=HEARD_IN["B"]):
+        assert now <= receiver.last_heard.timestamp() <= done, receiver.gateway_id
