@@ -10,12 +10,14 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from assets.models import Asset, Tag
+from assets.services import tag_bind, tag_unbind
 from declarations.tag_ids import format_tag_id
 from locations import pipeline as pipeline_module
 from locations.models import RoomInterval
 from locations.pipeline import site_plan_from_db
 from locations.simulator import MotionModel, SimTag, Simulator, gateway_bodies
-from tests.locations.sim_hospital import T0, body, forget_receivers, format_ts, make_ward, tagged_asset
+from tests.factories import AssetFactory, TagFactory
+from tests.locations.sim_hospital import T0, body, forget_receivers, format_ts, make_ward, pings, tagged_asset
 
 TAG_ID = "c3000000010a"
 MOVE_AT = 120.0
@@ -260,6 +262,48 @@ def test_a_line_of_too_many_items_is_reported_as_bad(tmp_path, ward, pump, setti
     out, err = replay(path)
     assert "line 2: the batch has 51 items, more than 50 (INGEST_MAX_BATCH_ITEMS); send smaller batches" in err
     assert re.search(r"accepted 1, rejected 0", out)
+
+
+def test_a_recording_older_than_the_tags_binding_is_not_written_to_todays_asset(tmp_path, ward):
+    """The tag was bound to this pump today: sightings stamped 2021 say nothing about the pump."""
+    asset = AssetFactory(asset_tag="IP-00042")
+    tag_bind(tag=TagFactory(tag_id=TAG_ID), asset=asset)
+    old = datetime(2021, 3, 4, 10, 0, tzinfo=UTC).timestamp()
+    path = tmp_path / "2021.jsonl"
+    path.write_text("".join(json.dumps(b) + "\n" for b in pings(TAG_ID, "A", old, 20)))
+
+    out, _ = replay(path)
+
+    asset.refresh_from_db()
+    assert (asset.current_room_id, asset.located_at, asset.last_seen) == (None, None, None)
+    assert not RoomInterval.objects.exists()
+    assert "not bound at that time 80 sightings, 0 estimates" in out
+    assert "room changes 0" in out
+
+
+def test_a_reused_tag_places_each_recording_on_the_asset_it_was_on_then(tmp_path, ward):
+    day = datetime(2021, 3, 4, tzinfo=UTC).timestamp()
+    before, after = AssetFactory(asset_tag="IP-OLD"), AssetFactory(asset_tag="IP-NEW")
+    tag = TagFactory(tag_id=TAG_ID)
+    tag_bind(tag=tag, asset=before, at=datetime.fromtimestamp(day + 9 * 3600, tz=UTC))  # 09:00 to 11:00
+    tag_unbind(tag=tag, at=datetime.fromtimestamp(day + 11 * 3600, tz=UTC))
+    tag_bind(tag=tag, asset=after)  # today
+    path = tmp_path / "2021.jsonl"
+    bodies = pings(TAG_ID, "A", day + 10 * 3600, 20) + pings(TAG_ID, "C", day + 12 * 3600, 20)  # 10:00, 12:00
+    path.write_text("".join(json.dumps(b) + "\n" for b in bodies))
+
+    out, _ = replay(path)
+
+    assert [(code, entered.timestamp(), left) for code, entered, left in history(before)] == [
+        ("A", day + 10 * 3600, None)
+    ]
+    before.refresh_from_db()
+    assert before.current_room.code == "A"
+    assert day + 10 * 3600 < before.last_seen.timestamp() < day + 11 * 3600
+    after.refresh_from_db()
+    assert (after.current_room_id, after.located_at, after.last_seen) == (None, None, None)
+    assert history(after) == []
+    assert "not bound at that time 80 sightings" in out  # the pings at 12:00: between the two bindings
 
 
 def test_progress_goes_to_stderr_every_n_lines(tmp_path, ward, pump):

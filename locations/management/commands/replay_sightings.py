@@ -139,6 +139,16 @@ class Command(BaseCommand):
         )
         for reason, count in sorted(result.rejection_reasons.items(), key=lambda item: -item[1]):
             self.stdout.write(f"  rejected {count:,}: {reason}")
+        if result.not_bound or result.not_bound_estimates:
+            # A tag is placed on the asset it was bound to at each sighting's time (TagBinding), never on the
+            # asset it is on today for a time before that binding.
+            self.stdout.write(
+                self.style.WARNING(
+                    f"not bound at that time {result.not_bound:,} sightings, {result.not_bound_estimates:,} "
+                    "estimates: their tag was bound to no asset then (a recording older than the tag's binding?); "
+                    "placed on none"
+                )
+            )
         # What the engine dropped after validation, by reason (late: its tag's window at that time was
         # already committed; duplicate: the same gateway, tag and time again), as a share of the file.
         drops = {reason: count for reason, count in result.engine_drops.items() if count}
