@@ -336,6 +336,9 @@ INGEST_IN_PROCESS_WORKER = env_bool("INGEST_IN_PROCESS_WORKER", True)
 # HTTP front: largest accepted body (413 above), per-gateway rate (429 above; empty = no limit).
 INGEST_MAX_BODY_BYTES = env_int("INGEST_MAX_BODY_BYTES", 1024 * 1024)
 INGEST_THROTTLE_RATE = env_str("INGEST_THROTTLE_RATE", "300/min") or None
+# Every front: a gateway batch of more items than this is refused whole (HTTP 413), however small its body
+# (a megabyte of "0," is half a million items to reject one by one); 0 = no limit.
+INGEST_MAX_BATCH_ITEMS = env_int("INGEST_MAX_BATCH_ITEMS", 10_000)
 # Items stamped further than this ahead of the receiving clock are rejected one by one.
 INGEST_MAX_FUTURE_SECONDS = env_int("INGEST_MAX_FUTURE_SECONDS", 60)
 # ... and, at the live fronts (HTTP, MQTT), items stamped further than this behind it: a gateway whose clock

@@ -4,8 +4,9 @@ Every ingest front (HTTP, MQTT, ``replay_sightings``, ``simulate_rtls --live``) 
 ONCE (``locations.ingest.codec``, with the settings' limits) and hands typed ``Sighting``s on, on event
 time (docs/design.md §5, §6):
 
-- ``ingest_sightings(sightings)`` maps each tag to its asset and pushes the sightings of bound tags into
-  the engine (the engine worker calls it with what the queue carries: no second parse, no second check);
+- ``ingest_sightings(sightings)`` maps each tag to the asset it was bound to at the sighting's time
+  (``TagBinding``: a reused tag's old sightings are never its new asset's) and pushes the sightings of
+  bound tags into the engine (the engine worker calls it with what the queue carries: no second parse, no second check);
   ``ingest_batch(body)`` is validation + ``ingest_sightings`` for the fronts that do not queue.
 - ``process(watermark)`` closes the engine's windows up to ``watermark`` and persists what came out,
   in ONE transaction: room changes at once (the asset's current room and position, its room intervals),
@@ -57,7 +58,7 @@ from django.db import connection, transaction
 from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
 
-from assets.models import Asset, Tag
+from assets.models import Asset, Tag, TagBinding
 from locations import freshness, live
 from locations import outbox as location_outbox
 from locations.engine import EngineConfig, LocationEngine
@@ -138,6 +139,8 @@ for _model in (Floor, Room, Receiver):
     post_delete.connect(_bump_plan, sender=_model, dispatch_uid=f"pipeline-plan-delete-{_model.__name__}")
 post_save.connect(_bump_tags, sender=Tag, dispatch_uid="pipeline-tags-save")
 post_delete.connect(_bump_tags, sender=Tag, dispatch_uid="pipeline-tags-delete")
+post_save.connect(_bump_tags, sender=TagBinding, dispatch_uid="pipeline-bindings-save")
+post_delete.connect(_bump_tags, sender=TagBinding, dispatch_uid="pipeline-bindings-delete")
 
 
 # --------------------------------------------------------------------------- bulk writes
@@ -211,11 +214,15 @@ class _PendingWrites:
             self.intervals.append(interval)
             if interval.left_at is None:
                 self.open[interval.asset_id] = interval
+        # A tag's last_seen and a receiver's last_heard say when it was last heard: never later than now, even
+        # for sightings stamped ahead of the clock (accepted up to INGEST_MAX_FUTURE_SECONDS ahead), or /healthz
+        # and the silent-receiver alert would count from a time that has not come yet.
+        now = time.time()
         for entry, ts, battery in tag_rows:
-            self.tags[entry.pk] = [battery, to_datetime(ts), entry.pk]
+            self.tags[entry.pk] = [battery, to_datetime(min(ts, now)), entry.pk]
         for gateway_id, heard in receiver_rows:
             pk = index.receiver_pk[gateway_id]
-            self.receivers[pk] = [to_datetime(heard), pk]
+            self.receivers[pk] = [to_datetime(min(heard, now)), pk]
         if outbox is not None:
             self.outbox.append(outbox)
 
@@ -256,6 +263,9 @@ class IngestResult:
     unknown_tags: int = 0  # accepted items whose tag is not registered (counted, not located)
     late: int = 0  # accepted items too old to change a position (their windows had closed); still count as seen
     inactive_gateway: int = 0  # validated by a front, then their receiver was deactivated: counted, dropped
+    # accepted items of a tag stamped when it was bound to no asset, though it was bound later (a recording
+    # older than the tag's binding, a gap between two bindings): counted, placed on no asset
+    not_bound: int = 0
 
     @property
     def rejected_count(self) -> int:
@@ -271,6 +281,7 @@ class IngestResult:
             "unknown_tags": self.unknown_tags,
             "late": self.late,
             "inactive_gateway": self.inactive_gateway,
+            "not_bound": self.not_bound,
         }
 
 
@@ -278,6 +289,7 @@ class IngestResult:
 class ProcessResult:
     estimates: int = 0
     skipped: int = 0  # estimates no newer than what the database already has (a replay)
+    not_bound: int = 0  # estimates of a tag at a time it was bound to no asset: written to none
     room_changes: list[RoomChange] = field(default_factory=list)
     assets_updated: int = 0
     intervals_created: int = 0
@@ -288,11 +300,58 @@ class ProcessResult:
 
 @dataclass(slots=True)
 class _TagEntry:
+    """A registered tag, and which asset it was on when (TagBinding): ``asset_id`` since ``since``, and the
+    bindings that ended before, in ``past``. A tag bound without a binding row (bound before bindings were
+    recorded) counts as bound since forever, or since its last recorded unbinding."""
+
     pk: int
-    asset_id: int | None
+    asset_id: int | None  # the asset it is on now (Tag.asset)
     battery: int | None
     last_seen: float  # epoch seconds, -inf if never (as in the database)
     written: float = -math.inf  # event time of the last write or report of this tag (coalescing)
+    since: float = -math.inf  # event time from which it is on asset_id
+    past: tuple[tuple[float, float, int], ...] = ()  # (bound_at, unbound_at, asset_id) of the bindings that ended
+    bound_until: float = -math.inf  # +inf while bound; else when its last binding ended (-inf: never bound)
+
+    def asset_at(self, ts: float) -> int | None:
+        """The asset this tag was on at event time ``ts``, None if on none."""
+        if self.asset_id is not None and ts >= self.since:
+            return self.asset_id
+        for bound_at, unbound_at, asset_id in self.past:
+            if bound_at <= ts < unbound_at:
+                return asset_id
+        return None
+
+    def not_bound_at(self, ts: float) -> bool:
+        """On no asset at ``ts``, though bound at some later time: a sighting or estimate counted, not placed.
+        (After its last unbinding a tag is simply unbound, like one never bound: seen, not counted.)"""
+        return ts < self.bound_until and self.asset_at(ts) is None
+
+
+def _tag_entry(pk, asset_id, battery, last_seen, bindings) -> _TagEntry:
+    """``bindings``: the tag's TagBinding rows as (bound_at, unbound_at or None, asset_id), datetimes."""
+    seen = _epoch(last_seen)
+    entry = _TagEntry(pk, asset_id, battery, seen, seen)
+    if not bindings:
+        entry.bound_until = math.inf if asset_id is not None else -math.inf
+        return entry
+    past = tuple(sorted((b.timestamp(), u.timestamp(), a) for b, u, a in bindings if u is not None))
+    entry.past = past
+    if asset_id is not None:
+        current = [b.timestamp() for b, u, a in bindings if u is None and a == asset_id]
+        entry.since = max(current) if current else max((u for _, u, _ in past), default=-math.inf)
+        entry.bound_until = math.inf
+    else:
+        entry.bound_until = max((u for _, u, _ in past), default=-math.inf)
+    return entry
+
+
+def _bindings_of(tag_pks=None) -> dict[int, list]:
+    rows = TagBinding.objects.all() if tag_pks is None else TagBinding.objects.filter(tag_id__in=tag_pks)
+    bindings: dict[int, list] = defaultdict(list)
+    for tag_pk, bound_at, unbound_at, asset_id in rows.values_list("tag_id", "bound_at", "unbound_at", "asset_id"):
+        bindings[tag_pk].append((bound_at, unbound_at, asset_id))
+    return bindings
 
 
 @dataclass(slots=True)
@@ -474,8 +533,9 @@ class LocationPipeline:
         self._write_pending()  # a group's tag writes first: the reload reads the database
         self._tags_generation = _generation["tags"]
         self._tags_loaded_at = time.monotonic()
+        bindings = _bindings_of()
         self._tags: dict[str, _TagEntry] = {
-            tag_id: _TagEntry(pk, asset_id, battery, _epoch(last_seen), _epoch(last_seen))
+            tag_id: _tag_entry(pk, asset_id, battery, last_seen, bindings.get(pk))
             for pk, tag_id, asset_id, battery, last_seen in Tag.objects.values_list(
                 "pk", "tag_id", "asset_id", "battery_percent", "last_seen"
             )
@@ -569,11 +629,11 @@ class LocationPipeline:
         wanted = [t for t in tag_ids if self._unknown.get(t, 0.0) <= wall]
         if not wanted:
             return
-        found = Tag.objects.filter(tag_id__in=wanted).values_list(
-            "pk", "tag_id", "asset_id", "battery_percent", "last_seen"
-        )
+        columns = ("pk", "tag_id", "asset_id", "battery_percent", "last_seen")
+        found = list(Tag.objects.filter(tag_id__in=wanted).values_list(*columns))
+        bindings = _bindings_of([row[0] for row in found]) if found else {}
         for pk, tag_id, asset_id, battery, last_seen in found:
-            self._tags[tag_id] = _TagEntry(pk, asset_id, battery, _epoch(last_seen), _epoch(last_seen))
+            self._tags[tag_id] = _tag_entry(pk, asset_id, battery, last_seen, bindings.get(pk))
             self._unknown.pop(tag_id, None)
         if len(self._unknown) > _UNKNOWN_TAG_LIMIT:
             self._unknown.clear()
@@ -644,7 +704,16 @@ class LocationPipeline:
             self._lookup_tags(missing)
         entries = [tags.get(t) for t in tag_ids]
         known_tag = np.fromiter((e is not None for e in entries), dtype=bool, count=len(entries))
-        bound = np.fromiter((e is not None and e.asset_id is not None for e in entries), dtype=bool, count=len(entries))
+        # Each tag's asset from the start of its current binding on (+inf: on none now); a tag with a history of
+        # bindings is looked up sighting by sighting below, for the sightings stamped before that.
+        since = np.fromiter(
+            (e.since if e is not None and e.asset_id is not None else np.inf for e in entries),
+            dtype=np.float64,
+            count=len(entries),
+        )
+        dated = np.fromiter(
+            (e is not None and (bool(e.past) or e.since > -math.inf) for e in entries), dtype=bool, count=len(entries)
+        )
         unknown = int((~known_tag[tag_codes]).sum())
         # Each gateway's newest event time.
         newest = np.full(len(gateway_ids), -np.inf)
@@ -669,8 +738,16 @@ class LocationPipeline:
                 seen[0] = stamp
                 if charge >= 0:
                     seen[1] = charge
-        repeated = late = 0
-        located = bound[tag_codes]
+        repeated = late = not_bound = 0
+        located = ts >= since[tag_codes]
+        check = dated[tag_codes] & ~located
+        if check.any():
+            for i in np.flatnonzero(check).tolist():
+                entry, stamp = entries[int(tag_codes[i])], float(ts[i])
+                if entry.asset_at(stamp) is not None:
+                    located[i] = True
+                elif stamp < entry.bound_until:
+                    not_bound += 1
         if located.any():
             stats = self.engine.stats
             duplicates_before, late_before = stats.duplicates, stats.late
@@ -692,6 +769,7 @@ class LocationPipeline:
             unknown_tags=unknown,
             late=late,
             inactive_gateway=inactive,
+            not_bound=not_bound,
         )
 
     def _take(self, sightings, *, gateway_id: str | None, heard_at: float | None) -> IngestResult:
@@ -704,7 +782,7 @@ class LocationPipeline:
         touched = self._touched_tags.add
         gateway_heard = self._gateway_heard
         located = []
-        unknown = inactive = 0
+        unknown = inactive = not_bound = 0
         newest: dict[str, float] = {}
         for sighting in sightings:
             gateway = sighting.gateway_id
@@ -727,8 +805,12 @@ class LocationPipeline:
                 seen[0] = ts
                 if sighting.battery is not None:
                     seen[1] = sighting.battery
-            if entry.asset_id is not None:
+            # Located when its tag was on an asset at that time (TagBinding): never on the asset it is on now
+            # for a time before it was bound to it.
+            if (entry.asset_id is not None and ts >= entry.since) or (entry.past and entry.asset_at(ts) is not None):
                 located.append(sighting)
+            elif ts < entry.bound_until:
+                not_bound += 1
         repeated = late = 0
         if located:
             stats = self.engine.stats
@@ -751,6 +833,7 @@ class LocationPipeline:
             unknown_tags=unknown,
             late=late,
             inactive_gateway=inactive,
+            not_bound=not_bound,
         )
 
     # ----------------------------------------------------------------- process
@@ -889,16 +972,27 @@ class LocationPipeline:
         touched_assets: set[int] = set()
         for estimate in estimates:
             entry = tags.get(estimate.tag_id)
-            if entry is not None and entry.asset_id is not None:
-                held.setdefault(entry.asset_id, []).append(estimate)
-                touched_assets.add(entry.asset_id)
+            if entry is None:
+                continue
+            # The asset the tag was on at the estimate's time (TagBinding), not the one it is on now.
+            asset_id = entry.asset_id
+            if asset_id is None or estimate.ts < entry.since:
+                asset_id = entry.asset_at(estimate.ts)
+                if asset_id is None:
+                    result.not_bound += 1
+                    continue
+            held.setdefault(asset_id, []).append(estimate)
+            touched_assets.add(asset_id)
         for tag_id in touched_tags:
             entry = tags.get(tag_id)
-            if entry is not None and entry.asset_id is not None:
+            if entry is not None:
                 ts = self._tag_seen[tag_id][0]
-                touched_assets.add(entry.asset_id)
-                if ts > self._asset_seen.get(entry.asset_id, -math.inf):
-                    self._asset_seen[entry.asset_id] = ts
+                asset_id = entry.asset_id if entry.asset_id is not None and ts >= entry.since else entry.asset_at(ts)
+                if asset_id is None:
+                    continue
+                touched_assets.add(asset_id)
+                if ts > self._asset_seen.get(asset_id, -math.inf):
+                    self._asset_seen[asset_id] = ts
         if write_all:
             touched_assets = set(held) | set(self._asset_seen)
         self._touched_tags = set()
@@ -937,7 +1031,7 @@ class LocationPipeline:
                 tag_rows.append((entry, max(ts, entry.last_seen), battery if battery is not None else entry.battery))
             reading = battery if battery is not None else entry.battery
             reports.append(
-                TagReport(tag_id=tag_id, asset_id=entry.asset_id, battery_percent=reading, at=to_datetime(ts))
+                TagReport(tag_id=tag_id, asset_id=entry.asset_at(ts), battery_percent=reading, at=to_datetime(ts))
             )
         receiver_rows, gateway_done = [], []
         heard_cache = self._index.receiver_heard
@@ -1142,6 +1236,8 @@ class ReplayResult:
     duplicates: int = 0
     unknown_tags: int = 0
     late: int = 0
+    not_bound: int = 0  # sightings of a tag stamped when it was on no asset (bound only later): placed nowhere
+    not_bound_estimates: int = 0  # estimates of such a time (a window across the binding's start): written nowhere
     room_changes: int = 0
     skipped_estimates: int = 0
     outbox_applied: int = 0
@@ -1292,31 +1388,40 @@ def replay_steps(
     last_flush = -math.inf
     group = _Group()
     reasons = counts.rejection_reasons
+    failures = 0
     for number, raw in enumerate(lines, start=1):
         counts.lines = number
         problem = None
+        batch = None
+        if number == 1 and raw[:1] in (b"\xef", "\ufeff"):
+            raw = raw.removeprefix(b"\xef\xbb\xbf") if isinstance(raw, bytes) else raw.removeprefix("\ufeff")  # a BOM
         try:
             body = decode_body(raw)
-        except ValueError as exc:
-            if not raw.strip():
-                body = None
-            else:
-                problem = f"not valid JSON ({exc})"
-                body = None
+        except (ValueError, RecursionError) as exc:
+            body = None
+            if raw.strip():
+                problem = _not_json(raw, exc)
+        except Exception as exc:
+            problem, body = _unexpected(number, exc, failures), None
+            failures += 1
         if body is not None:
-            now = body_time(body)
             try:
+                now = body_time(body)
                 batch, tags, rssi, stamps, battery = validate_columns(
                     body,
                     known_gateways=known_gateways,
                     now=now if now is not None else time.time(),
                     max_future_s=max_future_s,
                 )
+                size = body_size(body)
             except BatchError as exc:
                 problem = str(exc)
-            else:
+            except Exception as exc:  # a bug on one line: that line is bad, the rest of the file goes on
+                problem = _unexpected(number, exc, failures)
+                failures += 1
+            if batch is not None and problem is None:
                 counts.batches += 1
-                counts.sightings += body_size(body)
+                counts.sightings += size
                 counts.duplicates += batch.duplicates
                 if batch.rejected:
                     counts.rejected += len(batch.rejected)
@@ -1348,6 +1453,26 @@ def replay_steps(
             yield ("progress", counts.snapshot())
     if group.ts:
         yield ("ingest", group.columns())
+
+
+def _not_json(raw: str | bytes, exc: Exception) -> str:
+    if isinstance(raw, bytes):
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError as bad:
+            return f"not UTF-8 text (byte {bad.start + 1} of the line is {raw[bad.start : bad.start + 1]!r})"
+    return f"not valid JSON ({exc})"
+
+
+# Tracebacks of unexpected errors logged per replay (the lines themselves are all reported as bad).
+_UNEXPECTED_LOGGED = 5
+
+
+def _unexpected(number: int, exc: Exception, failures: int) -> str:
+    """An error no rule words (a bug): the line is reported as bad with it, and the first few are logged in full."""
+    if failures < _UNEXPECTED_LOGGED:
+        logger.error("replay: line %d could not be read", number, exc_info=exc)
+    return f"could not be read ({type(exc).__name__}: {str(exc)[:200]})"
 
 
 def validate_columns(body, *, known_gateways, now: float, max_future_s: float):
@@ -1569,6 +1694,7 @@ def replay_lines(
                 done = pipeline.process(step[1])
                 out.room_changes += len(done.room_changes)
                 out.skipped_estimates += done.skipped
+                out.not_bound_estimates += done.not_bound
                 if group is not None and step[1] - group_start >= commit_every_s:
                     group, committing = None, group
                     committing.close()
@@ -1599,6 +1725,7 @@ def replay_lines(
         done = pipeline.process(None)
         out.room_changes += len(done.room_changes)
         out.skipped_estimates += done.skipped
+        out.not_bound_estimates += done.not_bound
         if group is not None:
             group, committing = None, group
             committing.close()
@@ -1628,6 +1755,7 @@ class ResultAccumulator:
         r.duplicates += outcome.duplicates
         r.unknown_tags += outcome.unknown_tags
         r.late += outcome.late
+        r.not_bound += outcome.not_bound
         if outcome.inactive_gateway:
             r.rejected += outcome.inactive_gateway
 

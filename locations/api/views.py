@@ -2,18 +2,17 @@
 
 | answer | when |
 | --- | --- |
-| 202 | the batch was queued: accepted and rejected counts, the reason for each rejected item |
+| 202 | the batch was queued: accepted and rejected counts, the reasons of the first 100 rejected items |
 | 400 | the body is malformed (not JSON, no gateway, sightings not a list...): the message says what |
 | 401 | no gateway token, or a bad or revoked one |
 | 403 | the token may not post for the body's gateway (another gateway's token, or another site's) |
-| 413 | the body is over INGEST_MAX_BODY_BYTES |
+| 413 | the body is over INGEST_MAX_BODY_BYTES, or the batch has more items than INGEST_MAX_BATCH_ITEMS |
 | 429 | the gateway posts faster than INGEST_THROTTLE_RATE (Retry-After says when to retry) |
 | 503 | the queue is unavailable: nothing was taken, the gateway retries |
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 import zlib
@@ -35,9 +34,11 @@ from config.access import refuse
 from config.security_events import security_event
 from declarations.policy import Action, allowed, gateway_principal
 from locations.api.throttles import GatewayRateThrottle
-from locations.engine.types import BatchError, Rejection
+from locations.engine.parsing import gateway_problem
+from locations.engine.types import BatchError, BatchTooLarge, Rejection
 from locations.ingest.adapters import VENDORS, adapt
 from locations.ingest.auth import GatewayCredential, GatewayTokenAuthentication
+from locations.ingest.codec import body_gateway, decode_any, decode_body
 from locations.ingest.front import accept_body, gateway_directory
 from locations.ingest.queue import QueueUnavailable
 
@@ -90,27 +91,43 @@ def _read_body(request) -> bytes:
         raise PayloadTooLarge(too_big)
     encoding = (request.META.get("HTTP_CONTENT_ENCODING") or "identity").strip().lower()
     if encoding == "gzip":
-        try:
-            # Decompress at most limit + 1 bytes: a small "zip bomb" must not fill the memory.
-            inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-            data = inflater.decompress(data, limit + 1)
-        except zlib.error as exc:
-            raise exceptions.ParseError(f"the gzip body cannot be decompressed: {exc}") from None
-        if len(data) > limit:
-            raise PayloadTooLarge(f"the decompressed body is over {limit} bytes; send smaller batches")
+        data = _gunzip(data, limit)
     elif encoding != "identity":
         raise exceptions.UnsupportedMediaType(encoding, detail=f"Content-Encoding {encoding!r} is not supported")
     return data
 
 
-def _decode_json(data: bytes):
+def _gunzip(data: bytes, limit: int) -> bytes:
+    """Every member of a gzip body (several concatenated members are one valid gzip stream, as gzip and
+    zcat read it), inflating at most limit + 1 bytes in all: a small "zip bomb" must not fill the memory."""
+    inflated = bytearray()
+    rest = data
+    while rest:
+        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        try:
+            inflated += inflater.decompress(rest, limit + 1 - len(inflated))
+        except zlib.error as exc:
+            raise exceptions.ParseError(f"the gzip body cannot be decompressed: {exc}") from None
+        if len(inflated) > limit:
+            raise PayloadTooLarge(f"the decompressed body is over {limit} bytes; send smaller batches")
+        if not inflater.eof:
+            raise exceptions.ParseError("the gzip body cannot be decompressed: it ends in the middle of a member")
+        rest = inflater.unused_data
+        if not rest.strip(b"\0"):
+            break  # zero padding after the last member, which gzip tolerates too
+    return bytes(inflated)
+
+
+def _decode_json(data: bytes, *, vendor: bool = False):
+    """The body with the decoder of every front (codec.decode_body: MQTT and replay_sightings read a body the
+    same way); a vendor payload into plain objects, for its adapter."""
     if not data.strip():
         raise exceptions.ParseError("the body is empty; send a JSON object (docs/design.md §5)")
     try:
-        return json.loads(data)
+        return decode_any(data) if vendor else decode_body(data)
     except RecursionError:
         raise exceptions.ParseError("the body is nested too deeply") from None
-    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, too many digits
+    except ValueError as exc:  # not JSON, not UTF-8, a lone surrogate, an integer of more than 4300 digits
         raise exceptions.ParseError(f"the body is not valid JSON: {exc}") from None
 
 
@@ -175,9 +192,9 @@ class SightingsView(APIView):
     def post(self, request):
         received_at = time.time()
         credential: GatewayCredential = request.auth
-        body = _decode_json(_read_body(request))
-        source_index = None
         vendor = request.query_params.get("vendor")
+        body = _decode_json(_read_body(request), vendor=bool(vendor))
+        source_index = None
         if vendor:
             try:
                 gateway_id = request.query_params.get("gateway") or credential.gateway_id
@@ -186,11 +203,21 @@ class SightingsView(APIView):
                 raise exceptions.ParseError(str(exc)) from None
             body, source_index = adapted.body, adapted.source_index
 
-        gateway = body.get("gateway") if isinstance(body, dict) else None
+        gateway = body_gateway(body)
         if isinstance(gateway, str) and gateway.strip():
+            problem = gateway_problem(gateway)
+            if problem is not None:  # before any message names it: a lone surrogate cannot be rendered
+                raise exceptions.ParseError(problem)
             site_id = gateway_directory.sites().get(gateway)
             if not credential.may_post_for(gateway, gateway_site_id=site_id):
-                if credential.gateway_id is not None:
+                if credential.gateway_id is not None and vendor and request.query_params.get("gateway"):
+                    # A gateway token is the gateway's identity: a URL naming another gateway is refused, not
+                    # silently overridden (docs/gateways.md, "A Minew-style HTTP gateway").
+                    detail = (
+                        f"this token belongs to gateway {credential.gateway_id}; ?gateway={gateway} names another "
+                        "gateway (with a gateway token leave ?gateway= out: the batch is filed under the token's)"
+                    )
+                elif credential.gateway_id is not None:
                     detail = f"this token belongs to gateway {credential.gateway_id}; it may not post for {gateway}"
                 else:
                     detail = f"gateway {gateway} is not an active receiver of this token's site"
@@ -203,6 +230,8 @@ class SightingsView(APIView):
 
         try:
             result = accept_body(body, received_at=received_at)
+        except BatchTooLarge as exc:
+            raise PayloadTooLarge(str(exc)) from None
         except BatchError as exc:
             raise exceptions.ParseError(str(exc)) from None
         if source_index is not None:

@@ -12,7 +12,7 @@ from collections.abc import Container
 from datetime import datetime
 
 from declarations.tag_ids import TagIdError, normalize_tag_id
-from locations.engine.types import BatchError, ParsedBatch, Rejection, Sighting
+from locations.engine.types import BatchError, BatchTooLarge, ParsedBatch, Rejection, Sighting
 
 RSSI_MIN, RSSI_MAX = -120.0, 0.0
 # Epoch milliseconds before 2000-01-01 are almost surely epoch *seconds* sent by mistake.
@@ -38,6 +38,46 @@ def _is_number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
+def is_finite(value: int | float) -> bool:
+    """False for nan and ±inf, and for an integer beyond the float range (JSON allows any number of digits,
+    and the decoders hand those over as Python ints, on which math.isfinite raises OverflowError)."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
+def shown(value: object) -> str:
+    """repr() for a reason, cut short: a number of 400 digits is not repeated back in full."""
+    text = repr(value)
+    return text if len(text) <= 32 else f"{text[:20]}..."
+
+
+def not_finite_reason(field: str, value: object) -> str:
+    return f"{field} {shown(value)} is not a finite number"
+
+
+def gateway_problem(gateway: object) -> str | None:
+    """Why a body's 'gateway' cannot name a receiver, or None. A lone surrogate (JSON "\\ud800") is not text:
+    it could not be written to a log, a response or the database."""
+    if not isinstance(gateway, str) or not gateway.strip():
+        return f"'gateway' must be a non-empty string, got {shown(gateway)}"
+    if not gateway.isascii():
+        try:
+            gateway.encode("utf-8")
+        except UnicodeEncodeError:
+            return "'gateway' is not valid Unicode text (it holds a lone UTF-16 surrogate)"
+    return None
+
+
+def check_batch_size(count: int, max_items: int | None) -> None:
+    """BatchTooLarge when a batch has more than ``max_items`` items (None or 0: no limit)."""
+    if max_items and count > max_items:
+        raise BatchTooLarge(
+            f"the batch has {count:,} items, more than {max_items:,} (INGEST_MAX_BATCH_ITEMS); send smaller batches"
+        )
+
+
 def parse_timestamp(value: object, *, field: str = "ts") -> float:
     """ISO 8601 with a zone, or epoch milliseconds, to epoch seconds. ValueError says what is wrong."""
     if isinstance(value, str):
@@ -49,8 +89,8 @@ def parse_timestamp(value: object, *, field: str = "ts") -> float:
             raise ValueError(f"{field} {value!r} has no time zone (add Z or +hh:mm)")
         seconds = moment.timestamp()
     elif _is_number(value):
-        if not math.isfinite(value):  # type: ignore[arg-type]
-            raise ValueError(f"{field} {value!r} is not a finite number")
+        if not is_finite(value):  # type: ignore[arg-type]
+            raise ValueError(not_finite_reason(field, value))
         seconds = float(value) / 1000.0  # type: ignore[arg-type]
     elif value is None:
         raise ValueError(f"{field} is missing")
@@ -65,9 +105,9 @@ def parse_timestamp(value: object, *, field: str = "ts") -> float:
 def past_reason(raw_ts: object, ts: float, now: float, max_past_s: float) -> str:
     """Why a sighting stamped too far in the past is refused (both validators say it alike)."""
     age = now - ts
-    shown = f"{age / 86400:.0f} days" if age >= 2 * 86400 else f"{age:.0f} s"
+    age_text = f"{age / 86400:.0f} days" if age >= 2 * 86400 else f"{age:.0f} s"
     return (
-        f"ts {raw_ts!r} is {shown} in the past (at most {max_past_s:g} s; a gateway clock that was reset? "
+        f"ts {shown(raw_ts)} is {age_text} in the past (at most {max_past_s:g} s; a gateway clock that was reset? "
         "replay old recordings with replay_sightings)"
     )
 
@@ -79,25 +119,29 @@ def parse_batch(
     now: float,
     max_future_s: float = 60.0,
     max_past_s: float | None = None,
+    max_items: int | None = None,
 ) -> ParsedBatch:
     """Validate a decoded JSON body: {"gateway", "sent_at", "sightings": [{"tag","rssi","ts","battery"}]}.
 
     `now` is the receiving side's clock (epoch seconds); items more than `max_future_s` ahead of it
     are rejected, and, when `max_past_s` is given (the live fronts), items more than that behind it.
-    Items repeated in the batch (same gateway, tag and ts) count once.
+    Items repeated in the batch (same gateway, tag and ts) count once. A batch of more than `max_items`
+    items raises BatchTooLarge.
     """
     if not isinstance(body, dict):
         raise BatchError(f"body must be a JSON object, got {_json_type(body)}")
     gateway = body.get("gateway")
     if gateway is None:
         raise BatchError("'gateway' is missing")
-    if not isinstance(gateway, str) or not gateway.strip():
-        raise BatchError(f"'gateway' must be a non-empty string, got {gateway!r}")
+    problem = gateway_problem(gateway)
+    if problem is not None:
+        raise BatchError(problem)
     if "sightings" not in body:
         raise BatchError("'sightings' is missing")
     items = body["sightings"]
     if not isinstance(items, list):
         raise BatchError(f"'sightings' must be a list, got {_json_type(items)}")
+    check_batch_size(len(items), max_items)
     sent_at = None
     if body.get("sent_at") is not None:
         try:
@@ -131,11 +175,14 @@ def parse_batch(
         if rssi is None:
             rejected.append(Rejection(index, "rssi is missing"))
             continue
-        if not _is_number(rssi) or not math.isfinite(rssi):
-            rejected.append(Rejection(index, f"rssi must be a number of dBm, got {rssi!r}"))
+        if not _is_number(rssi):
+            rejected.append(Rejection(index, f"rssi must be a number of dBm, got {shown(rssi)}"))
+            continue
+        if not is_finite(rssi):
+            rejected.append(Rejection(index, not_finite_reason("rssi", rssi)))
             continue
         if not RSSI_MIN <= rssi <= RSSI_MAX:
-            rejected.append(Rejection(index, f"rssi {rssi} is outside -120..0"))
+            rejected.append(Rejection(index, f"rssi {shown(rssi)} is outside -120..0"))
             continue
         try:
             ts = parse_timestamp(item.get("ts"))
@@ -143,20 +190,22 @@ def parse_batch(
             rejected.append(Rejection(index, str(exc)))
             continue
         if ts > latest:
-            rejected.append(
-                Rejection(index, f"ts {item['ts']!r} is {ts - now:.0f} s in the future (at most {max_future_s:g} s)")
-            )
+            reason = f"ts {shown(item['ts'])} is {ts - now:.0f} s in the future (at most {max_future_s:g} s)"
+            rejected.append(Rejection(index, reason))
             continue
         if ts < earliest:
             rejected.append(Rejection(index, past_reason(item["ts"], ts, now, max_past_s)))
             continue
         battery = item.get("battery")
         if battery is not None:
-            if not _is_number(battery) or not math.isfinite(battery):
-                rejected.append(Rejection(index, f"battery must be a percentage number, got {battery!r}"))
+            if not _is_number(battery):
+                rejected.append(Rejection(index, f"battery must be a percentage number, got {shown(battery)}"))
+                continue
+            if not is_finite(battery):
+                rejected.append(Rejection(index, not_finite_reason("battery", battery)))
                 continue
             if not 0 <= battery <= 100:
-                rejected.append(Rejection(index, f"battery {battery} is outside 0..100"))
+                rejected.append(Rejection(index, f"battery {shown(battery)} is outside 0..100"))
                 continue
             battery = int(round(battery))
         key = (tag_id, ts)

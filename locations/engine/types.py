@@ -74,6 +74,10 @@ class BatchError(ValueError):
     """The body as a whole is malformed (HTTP 400); the message says what is wrong."""
 
 
+class BatchTooLarge(BatchError):
+    """The batch has more items than allowed (HTTP 413); the message says how many."""
+
+
 @dataclass(frozen=True, slots=True)
 class LocationEstimate:
     """The engine's answer for one tag after one closed window (one transmission)."""

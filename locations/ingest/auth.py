@@ -71,7 +71,9 @@ class GatewayCredential:
 
     def may_post_for(self, gateway_id: str, *, gateway_site_id: int | None) -> bool:
         if self.gateway_id is not None:
-            return hmac.compare_digest(self.gateway_id.encode(), gateway_id.encode())
+            # surrogatepass: a body's gateway is whatever the client sent (a lone surrogate included); it is
+            # compared, never refused here with a crash.
+            return hmac.compare_digest(self.gateway_id.encode(), gateway_id.encode("utf-8", "surrogatepass"))
         return gateway_site_id is not None and gateway_site_id == self.site_id
 
 

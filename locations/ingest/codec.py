@@ -22,7 +22,9 @@ the same items (tests/locations/ingest/test_codec.py checks that on random bodie
 
 from __future__ import annotations
 
+import json
 import math
+import re
 from collections.abc import Container
 from datetime import datetime
 
@@ -30,7 +32,18 @@ import msgspec
 from django.conf import settings
 
 from declarations.tag_ids import TagIdError, normalize_tag_id
-from locations.engine.parsing import RSSI_MAX, RSSI_MIN, parse_batch, parse_timestamp, past_reason
+from locations.engine.parsing import (
+    RSSI_MAX,
+    RSSI_MIN,
+    check_batch_size,
+    gateway_problem,
+    is_finite,
+    not_finite_reason,
+    parse_batch,
+    parse_timestamp,
+    past_reason,
+    shown,
+)
 from locations.engine.types import BatchError, ParsedBatch, Rejection, Sighting
 
 
@@ -48,7 +61,11 @@ class _Body(msgspec.Struct):
 
 
 _typed_json = msgspec.json.Decoder(_Body)
-_any_json = msgspec.json.Decoder()
+# float_hook: a float literal beyond the float range (1e400) becomes ±inf, so its item is rejected as not a
+# finite number (the typed decoder refuses the whole body for it, and this one is its fallback).
+_any_json = msgspec.json.Decoder(float_hook=float)
+# NaN, Infinity and -Infinity are not JSON, but some gateway firmware writes them (as Python's json does).
+_NON_FINITE = re.compile(r"(?<![\w.\"])-?(?:NaN|Infinity)(?![\w\"])")
 
 # --------------------------------------------------------------------------- cached parsing
 
@@ -75,7 +92,10 @@ def normalized_tag(raw: str) -> str:
 def timestamp(value: str | int | float, *, field: str = "ts") -> float:
     """``parse_timestamp`` with a cache for the usual ISO form ``YYYY-MM-DDTHH:MM:SS[.ffffff](Z|+00:00)``:
     the minute is parsed once and cached, the seconds are read as a number. Anything else (another zone,
-    another shape) goes through ``parse_timestamp``, which also words the errors."""
+    another shape) goes through ``parse_timestamp``, which also words the errors.
+
+    Only minutes from 2000-01-01 on are cached: the fast paths (here and in ``_validate_typed_columns``) take
+    a cached minute as checked, so a minute before the year 2000 must always go through ``parse_timestamp``."""
     if type(value) is str and len(value) == 24 and value[23] == "Z" and value[19] == "." and value[16] == ":":
         # The commonest shape by far: 2026-11-22T08:00:00.512Z (milliseconds, UTC).
         minute = _minute_cache.get(value[:16])
@@ -102,10 +122,13 @@ def timestamp(value: str | int | float, *, field: str = "ts") -> float:
                 except ValueError:
                     minute = None
                 else:
-                    if len(_minute_cache) >= _CACHE_MAX:
-                        _minute_cache.clear()
-                    _minute_cache[value[:16]] = minute
-            if minute is not None and second < 60 and minute >= _EARLIEST_TS:
+                    if minute < _EARLIEST_TS:
+                        minute = None  # never cached: parse_timestamp refuses it, every time
+                    else:
+                        if len(_minute_cache) >= _CACHE_MAX:
+                            _minute_cache.clear()
+                        _minute_cache[value[:16]] = minute
+            if minute is not None and second < 60:
                 return round(minute + second, 6)
     return parse_timestamp(value, field=field)
 
@@ -134,8 +157,10 @@ def _validate_typed_columns(
     rssi, ts, battery. ``batch.accepted`` is left empty (``_validate_typed`` fills it). ``max_past_s`` None:
     no limit into the past (replays of old recordings); the live fronts pass INGEST_MAX_PAST_SECONDS."""
     gateway = body.gateway
-    if not gateway.strip():
-        raise BatchError(f"'gateway' must be a non-empty string, got {gateway!r}")
+    problem = gateway_problem(gateway)
+    if problem is not None:
+        raise BatchError(problem)
+    check_batch_size(len(body.sightings), settings.INGEST_MAX_BATCH_ITEMS)
     sent_at = None
     if body.sent_at is not None:
         try:
@@ -172,10 +197,10 @@ def _validate_typed_columns(
                 continue
         rssi = item.rssi
         if not RSSI_MIN <= rssi <= RSSI_MAX:  # also false for nan
-            if not math.isfinite(rssi):
-                rejected.append(Rejection(index, f"rssi must be a number of dBm, got {rssi!r}"))
+            if not is_finite(rssi):
+                rejected.append(Rejection(index, not_finite_reason("rssi", rssi)))
             else:
-                rejected.append(Rejection(index, f"rssi {rssi} is outside -120..0"))
+                rejected.append(Rejection(index, f"rssi {shown(rssi)} is outside -120..0"))
             continue
         raw_ts = item.ts
         ts = ts_cache.get(raw_ts)
@@ -206,7 +231,7 @@ def _validate_typed_columns(
                     ts_cache[raw_ts] = ts
         if ts > latest:
             rejected.append(
-                Rejection(index, f"ts {item.ts!r} is {ts - now:.0f} s in the future (at most {max_future_s:g} s)")
+                Rejection(index, f"ts {shown(item.ts)} is {ts - now:.0f} s in the future (at most {max_future_s:g} s)")
             )
             continue
         if ts < earliest:
@@ -215,10 +240,10 @@ def _validate_typed_columns(
         battery = item.battery
         if battery is not None:
             if not 0 <= battery <= 100:
-                if not math.isfinite(battery):
-                    rejected.append(Rejection(index, f"battery must be a percentage number, got {battery!r}"))
+                if not is_finite(battery):
+                    rejected.append(Rejection(index, not_finite_reason("battery", battery)))
                 else:
-                    rejected.append(Rejection(index, f"battery {battery} is outside 0..100"))
+                    rejected.append(Rejection(index, f"battery {shown(battery)} is outside 0..100"))
                 continue
             battery = int(round(battery))
         key = (tag_id, ts)
@@ -255,16 +280,61 @@ def validate_body(
             return _validate_typed(
                 typed, known_gateways=known_gateways, now=now, max_future_s=max_future_s, max_past_s=max_past_s
             )
-    return parse_batch(body, known_gateways=known_gateways, now=now, max_future_s=max_future_s, max_past_s=max_past_s)
+    return parse_batch(
+        body,
+        known_gateways=known_gateways,
+        now=now,
+        max_future_s=max_future_s,
+        max_past_s=max_past_s,
+        max_items=settings.INGEST_MAX_BATCH_ITEMS,
+    )
 
 
 def decode_body(raw: bytes | str) -> object:
-    """JSON bytes -> a typed body when it has the canonical shape, else plain Python objects.
-    Raises ValueError (msgspec.DecodeError) for text that is not JSON."""
+    """JSON bytes -> a typed body when it has the canonical shape, else plain Python objects. THE decoder of
+    every front (HTTP, MQTT, replay_sightings), so a body gets the same outcome, item for item, whichever
+    way it came in.
+
+    Raises ValueError (msgspec.DecodeError) for text that is not JSON, or not UTF-8, or holds a lone
+    surrogate (RecursionError when nested too deeply). A number out of the float range (1e400, or an integer
+    of 400 digits) and the non-JSON literals NaN, Infinity and -Infinity are decoded, so that the validators
+    reject their item alone ("... is not a finite number"), not the whole batch."""
     try:
         return _typed_json.decode(raw)
     except msgspec.ValidationError:
+        return decode_any(raw)
+    except msgspec.DecodeError as exc:
+        return _decode_non_finite(raw, exc)
+
+
+def decode_any(raw: bytes | str) -> object:
+    """``decode_body`` into plain Python objects only (vendor payloads, which adapters reshape)."""
+    try:
         return _any_json.decode(raw)
+    except msgspec.ValidationError:
+        raise
+    except msgspec.DecodeError as exc:
+        return _decode_non_finite(raw, exc)
+
+
+def _decode_non_finite(raw: bytes | str, error: msgspec.DecodeError) -> object:
+    """The slow path for text msgspec refused: if it holds NaN or ±Infinity, json.loads reads it (nothing else
+    it accepts and msgspec does not may pass: a lone surrogate is refused); otherwise msgspec's error."""
+    try:
+        text = raw.decode("utf-8") if isinstance(raw, bytes | bytearray) else raw
+    except UnicodeDecodeError:
+        raise error from None
+    if not _NON_FINITE.search(text):
+        raise error
+    try:
+        value = json.loads(text)
+    except ValueError:
+        raise error from None
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise msgspec.DecodeError("JSON is malformed: a string holds a lone UTF-16 surrogate") from None
+    return value
 
 
 def validate_decoded(

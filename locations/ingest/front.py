@@ -22,6 +22,9 @@ from locations.ingest.codec import validate_decoded
 from locations.ingest.queue import get_queue
 from locations.models import Receiver
 
+# A 202 lists the reasons of at most this many rejected items (the first ones); rejected_count counts them all.
+REJECTIONS_LISTED = 100
+
 
 @dataclass(slots=True)
 class FrontResult:
@@ -36,7 +39,7 @@ class FrontResult:
             "gateway": self.gateway_id,
             "accepted": self.accepted,
             "rejected_count": len(self.rejected),
-            "rejected": [{"index": r.index, "reason": r.reason} for r in self.rejected],
+            "rejected": [{"index": r.index, "reason": r.reason} for r in self.rejected[:REJECTIONS_LISTED]],
             "duplicates": self.duplicates,
         }
 

@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import ssl
 import threading
@@ -26,7 +25,7 @@ from config.security_events import clean_for_log, security_event
 from locations.engine.types import BatchError
 from locations.ingest.adapters import adapt
 from locations.ingest.auth import note_gateway_auth_failure
-from locations.ingest.codec import body_gateway, decode_body
+from locations.ingest.codec import body_gateway, decode_any, decode_body
 from locations.ingest.front import FrontResult, accept_body
 from locations.ingest.queue import QueueUnavailable
 
@@ -78,7 +77,7 @@ def handle_message(topic: str, payload: bytes, *, prefix: str, queue=None, recei
         return MessageOutcome("malformed", f"unexpected topic {clean_for_log(topic)!r}")
     gateway_id, kind = parts
     try:
-        body = decode_body(payload) if kind == "sightings" else json.loads(payload)
+        body = decode_body(payload) if kind == "sightings" else decode_any(payload)
     except (ValueError, RecursionError) as exc:
         return MessageOutcome("malformed", f"not valid JSON: {exc}")
     if kind == "cassia":

@@ -82,6 +82,7 @@ class WorkerStats:
     duplicates: int = 0
     rejected: int = 0  # items the pipeline refused (a receiver deactivated since the front checked it)
     unknown_tags: int = 0
+    not_bound: int = 0  # of a tag stamped before it was bound to its asset (or between two bindings): not placed
     late: int = 0  # accepted by the front, too late for the engine's windows: counted and logged
     idle_commits: int = 0  # commits driven by the wall clock with the queue idle
     bad_entries: int = 0  # undecodable entries: logged, acknowledged, never retried forever
@@ -106,6 +107,7 @@ class WorkerStats:
             "too late to place": self.late,
             "repeated": self.duplicates,
             "tag not registered": self.unknown_tags,
+            "tag not bound at that time": self.not_bound,
             "receiver no longer active": self.rejected,
         }
 
@@ -514,10 +516,11 @@ class EngineWorker:
             result = self.pipeline.ingest_sightings(flat)
             self._fed = self._unflushed = True
             if not warmup:
-                stats.accepted += result.accepted - result.late  # placed by the engine
+                stats.accepted += result.accepted - result.late - result.not_bound  # placed by the engine
                 stats.duplicates += result.duplicates
                 stats.rejected += result.inactive_gateway
                 stats.unknown_tags += result.unknown_tags
+                stats.not_bound += result.not_bound
                 stats.late += result.late
                 if result.late or result.inactive_gateway:
                     self._log_drops()

@@ -7,6 +7,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from assets.models import Tag
+from assets.services import tag_bind
 from lifecycle import outbox as consumer
 from locations import live, pipeline
 from locations.engine.types import BatchError
@@ -340,3 +341,23 @@ def test_rebinding_a_tag_moves_the_next_estimates_to_the_new_asset(ward, pump):
     replacement.refresh_from_db()
     assert replacement.current_room.code == "A"
     assert RoomInterval.objects.filter(asset=replacement).count() == 1
+
+
+def test_sightings_from_before_a_tag_was_bound_are_not_its_assets(ward):
+    """The live path (ingest_batch, as the engine worker's ingest_sightings): bound at T0 + 30, the tag's pings
+    before that place nobody and are counted; from then on they place the asset."""
+    asset = AssetFactory(asset_tag="IP-00077")
+    tag_bind(tag=TagFactory(tag_id=TAG_ID), asset=asset, at=at(T0 + 30))
+    pipe = LocationPipeline()
+    before = feed(pipe, pings(TAG, "A", T0, 10))  # T0 .. T0 + 18, in room A
+    after = feed(pipe, pings(TAG, "C", T0 + 40, 10))  # T0 + 40 .. T0 + 58, in room C
+    result = pipe.process(None)
+
+    assert sum(r.not_bound for r in before) == 10 * 4 and sum(r.not_bound for r in after) == 0
+    assert result.not_bound == 0
+    asset.refresh_from_db()
+    assert asset.current_room == ward.rooms["C"]
+    assert [(i.room.code, i.entered_at, i.left_at) for i in RoomInterval.objects.filter(asset=asset)] == [
+        ("C", at(T0 + 40), None)
+    ]
+    assert asset.last_seen == at(T0 + 58)

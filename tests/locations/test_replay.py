@@ -10,11 +10,14 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from assets.models import Asset, Tag
+from assets.services import tag_bind, tag_unbind
 from declarations.tag_ids import format_tag_id
+from locations import pipeline as pipeline_module
 from locations.models import RoomInterval
 from locations.pipeline import site_plan_from_db
 from locations.simulator import MotionModel, SimTag, Simulator, gateway_bodies
-from tests.locations.sim_hospital import T0, body, forget_receivers, make_ward, tagged_asset
+from tests.factories import AssetFactory, TagFactory
+from tests.locations.sim_hospital import T0, body, forget_receivers, format_ts, make_ward, pings, tagged_asset
 
 TAG_ID = "c3000000010a"
 MOVE_AT = 120.0
@@ -185,6 +188,122 @@ def test_malformed_lines_are_reported_with_their_number_and_skipped(tmp_path, wa
     assert re.search(r"accepted 2, rejected 2, duplicates 0", out)
     assert "rssi … is outside -120..0" in out
     assert Tag.objects.get(tag_id=TAG_ID).last_seen == datetime.fromtimestamp(T0 + 2, tz=UTC)
+
+
+def test_times_before_2000_are_all_refused_in_any_shape(tmp_path, ward, pump):
+    stamps = ["1999-12-31T23:59:30Z", "1999-12-31T23:59:31.000Z", "1999-12-31T23:59:32.000+00:00"]
+    path = tmp_path / "y2k.jsonl"
+    path.write_text(
+        "".join(
+            json.dumps({"gateway": "gw-a", "sightings": [{"tag": TAG_ID, "rssi": -60, "ts": ts}]}) + "\n"
+            for ts in stamps
+        )
+    )
+    out, _ = replay(path)
+    assert re.search(r"accepted 0, rejected 3, duplicates 0", out)
+    assert "rejected 3: ts … is before the year … (epoch seconds instead of milliseconds?)" in out
+    assert Tag.objects.get(tag_id=TAG_ID).last_seen is None
+    assert not RoomInterval.objects.exists()
+
+
+@pytest.mark.parametrize("reader", ["process", "inline"])
+def test_a_number_beyond_the_float_range_is_one_bad_item_or_line_not_the_end_of_the_file(tmp_path, ward, pump, reader):
+    huge = "9" * 400  # a valid JSON number, beyond any float
+
+    def line(item: str, sent_at: str = f'"{format_ts(T0 + 5)}"') -> str:
+        return f'{{"gateway": "gw-a", "sent_at": {sent_at}, "sightings": [{item}]}}'
+
+    lines = [
+        json.dumps(body("gw-a", [(TAG_ID, -60, T0)])),
+        line(f'{{"tag": "{TAG_ID}", "rssi": {huge}, "ts": "{format_ts(T0 + 1)}"}}'),
+        line(f'{{"tag": "{TAG_ID}", "rssi": -60, "ts": "{format_ts(T0 + 2)}", "battery": {huge}}}'),
+        line(f'{{"tag": "{TAG_ID}", "rssi": -60, "ts": {huge}}}'),
+        line(f'{{"tag": "{TAG_ID}", "rssi": -60, "ts": "{format_ts(T0 + 3)}"}}', sent_at=huge),
+        json.dumps(body("gw-a", [(TAG_ID, -61, T0 + 4)])),
+    ]
+    path = tmp_path / "huge.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    out, err = replay(path, "--reader", reader)
+    assert re.search(r"accepted 2, rejected 3, duplicates 0", out)
+    for field in ("rssi", "battery", "ts"):
+        assert f"rejected 1: {field} … is not a finite number" in out
+    assert "line 5: sent_at 99999999999999999999... is not a finite number (skipped)" in err
+    assert "malformed lines skipped: 1" in out
+    assert Tag.objects.get(tag_id=TAG_ID).last_seen == datetime.fromtimestamp(T0 + 4, tz=UTC)
+
+
+@pytest.mark.parametrize("reader", ["process", "inline"])
+def test_an_unexpected_error_on_one_line_is_that_line_reported_not_the_end_of_the_file(
+    tmp_path, ward, pump, reader, monkeypatch
+):
+    validate = pipeline_module.validate_columns
+
+    def breaks_on_rssi_minus_61(body, **kwargs):
+        if body.sightings[0].rssi == -61:
+            raise RuntimeError("a bug")
+        return validate(body, **kwargs)
+
+    monkeypatch.setattr(pipeline_module, "validate_columns", breaks_on_rssi_minus_61)
+    path = tmp_path / "bug.jsonl"
+    path.write_text(
+        "".join(json.dumps(body("gw-a", [(TAG_ID, rssi, T0 + n)])) + "\n" for n, rssi in enumerate([-60, -61, -62]))
+    )
+    out, err = replay(path, "--reader", reader)
+    assert "line 2: could not be read (RuntimeError: a bug) (skipped)" in err
+    assert re.search(r"accepted 2, rejected 0", out)
+    assert Tag.objects.get(tag_id=TAG_ID).last_seen == datetime.fromtimestamp(T0 + 2, tz=UTC)
+
+
+def test_a_line_of_too_many_items_is_reported_as_bad(tmp_path, ward, pump, settings):
+    settings.INGEST_MAX_BATCH_ITEMS = 50
+    path = tmp_path / "big.jsonl"
+    big = body("gw-a", [(TAG_ID, -60, T0 + n / 100) for n in range(51)])
+    path.write_text(json.dumps(body("gw-a", [(TAG_ID, -60, T0 - 1)])) + "\n" + json.dumps(big) + "\n")
+    out, err = replay(path)
+    assert "line 2: the batch has 51 items, more than 50 (INGEST_MAX_BATCH_ITEMS); send smaller batches" in err
+    assert re.search(r"accepted 1, rejected 0", out)
+
+
+def test_a_recording_older_than_the_tags_binding_is_not_written_to_todays_asset(tmp_path, ward):
+    """The tag was bound to this pump today: sightings stamped 2021 say nothing about the pump."""
+    asset = AssetFactory(asset_tag="IP-00042")
+    tag_bind(tag=TagFactory(tag_id=TAG_ID), asset=asset)
+    old = datetime(2021, 3, 4, 10, 0, tzinfo=UTC).timestamp()
+    path = tmp_path / "2021.jsonl"
+    path.write_text("".join(json.dumps(b) + "\n" for b in pings(TAG_ID, "A", old, 20)))
+
+    out, _ = replay(path)
+
+    asset.refresh_from_db()
+    assert (asset.current_room_id, asset.located_at, asset.last_seen) == (None, None, None)
+    assert not RoomInterval.objects.exists()
+    assert "not bound at that time 80 sightings, 0 estimates" in out
+    assert "room changes 0" in out
+
+
+def test_a_reused_tag_places_each_recording_on_the_asset_it_was_on_then(tmp_path, ward):
+    day = datetime(2021, 3, 4, tzinfo=UTC).timestamp()
+    before, after = AssetFactory(asset_tag="IP-OLD"), AssetFactory(asset_tag="IP-NEW")
+    tag = TagFactory(tag_id=TAG_ID)
+    tag_bind(tag=tag, asset=before, at=datetime.fromtimestamp(day + 9 * 3600, tz=UTC))  # 09:00 to 11:00
+    tag_unbind(tag=tag, at=datetime.fromtimestamp(day + 11 * 3600, tz=UTC))
+    tag_bind(tag=tag, asset=after)  # today
+    path = tmp_path / "2021.jsonl"
+    bodies = pings(TAG_ID, "A", day + 10 * 3600, 20) + pings(TAG_ID, "C", day + 12 * 3600, 20)  # 10:00, 12:00
+    path.write_text("".join(json.dumps(b) + "\n" for b in bodies))
+
+    out, _ = replay(path)
+
+    assert [(code, entered.timestamp(), left) for code, entered, left in history(before)] == [
+        ("A", day + 10 * 3600, None)
+    ]
+    before.refresh_from_db()
+    assert before.current_room.code == "A"
+    assert day + 10 * 3600 < before.last_seen.timestamp() < day + 11 * 3600
+    after.refresh_from_db()
+    assert (after.current_room_id, after.located_at, after.last_seen) == (None, None, None)
+    assert history(after) == []
+    assert "not bound at that time 80 sightings" in out  # the pings at 12:00: between the two bindings
 
 
 def test_progress_goes_to_stderr_every_n_lines(tmp_path, ward, pump):

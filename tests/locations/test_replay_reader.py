@@ -9,7 +9,6 @@ import os
 
 import pytest
 from django.core.management import call_command
-from django.core.management.base import CommandError
 
 from assets.models import Asset, Tag
 from locations.models import Receiver, RoomInterval
@@ -193,11 +192,27 @@ def test_a_reader_process_that_dies_is_an_error_not_the_end_of_the_file(tmp_path
     assert not RoomInterval.objects.exists()
 
 
-def test_a_file_that_is_not_utf8_is_a_clear_error_with_the_reader_process(tmp_path, ward, tagged):
+@pytest.mark.parametrize("reader", ["process", "inline"])
+def test_a_line_that_is_not_utf8_is_reported_by_its_number_and_the_file_goes_on(tmp_path, ward, tagged, reader):
     path = tmp_path / "latin1.jsonl"
-    path.write_bytes(json.dumps(body("gw-a", [(TAG_ID, -60, T0)])).encode() + b"\n\xe9t\xe9\n")
-    with pytest.raises(CommandError, match="is not UTF-8 text"):
-        call_command("replay_sightings", str(path), stdout=io.StringIO(), stderr=io.StringIO())
+    good = [json.dumps(body("gw-a", [(TAG_ID, -60, T0 + n)])).encode() for n in range(3)]
+    # Long enough that a decoder reading blocks would fail thousands of bytes into the file.
+    path.write_bytes(b"\n".join([good[0]] * 60 + [b'{"gateway": "gw-\xe9t\xe9"}', good[1], good[2]]) + b"\n")
+    out, err = io.StringIO(), io.StringIO()
+    call_command("replay_sightings", str(path), "--reader", reader, stdout=out, stderr=err)
+    assert "line 61: not UTF-8 text (byte 17 of the line is b'\\xe9') (skipped)" in err.getvalue()
+    assert "malformed lines skipped: 1" in out.getvalue()
+    assert Tag.objects.get(tag_id=TAG_ID).last_seen.timestamp() == T0 + 2
+
+
+def test_a_file_that_starts_with_a_utf8_bom_is_read(tmp_path, ward, tagged):
+    path = tmp_path / "bom.jsonl"
+    lines = [json.dumps(body("gw-a", [(TAG_ID, -60, T0 + n)])) for n in range(2)]
+    path.write_bytes(b"\xef\xbb\xbf" + "\n".join(lines).encode() + b"\n")
+    out, err = io.StringIO(), io.StringIO()
+    call_command("replay_sightings", str(path), stdout=out, stderr=err)
+    assert "line 1" not in err.getvalue()
+    assert "accepted 2, rejected 0" in out.getvalue()
 
 
 def test_a_reader_started_with_other_receivers_than_the_pipeline_is_refused(tmp_path, ward, tagged):

@@ -73,15 +73,16 @@ class Command(BaseCommand):
         if file == "-":
             name = "standard input"
             try:
-                # A duplicate of the descriptor: a forked reader process closes its own sys.stdin.
-                stream = open(os.dup(sys.stdin.fileno()), encoding="utf-8")  # noqa: SIM115 - closed below
+                # A duplicate of the descriptor: a forked reader process closes its own sys.stdin. Bytes: each
+                # line is decoded on its own (a line that is not UTF-8 is reported, the file goes on).
+                stream = open(os.dup(sys.stdin.fileno()), "rb")  # noqa: SIM115 - closed below
             except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
                 stream, close, reader = sys.stdin, False, "inline"  # not a real file (tests): read it here
         else:
             path = Path(file)
             if not path.is_file():
                 raise CommandError(f"{file}: no such file")
-            stream, name = path.open(encoding="utf-8"), str(path)
+            stream, name = path.open("rb"), str(path)
         shown = 0
 
         def bad_line(number, problem):
@@ -118,7 +119,7 @@ class Command(BaseCommand):
                 reader_process=process or False,
                 commit_every_s=commit_every,
             )
-        except UnicodeDecodeError as exc:
+        except UnicodeDecodeError as exc:  # a text stream (tests' standard input); files are read as bytes
             raise CommandError(f"{name} is not UTF-8 text: {exc}") from None
         except ReplayReaderError as exc:
             raise CommandError(f"{name}: {exc}") from None
@@ -138,6 +139,16 @@ class Command(BaseCommand):
         )
         for reason, count in sorted(result.rejection_reasons.items(), key=lambda item: -item[1]):
             self.stdout.write(f"  rejected {count:,}: {reason}")
+        if result.not_bound or result.not_bound_estimates:
+            # A tag is placed on the asset it was bound to at each sighting's time (TagBinding), never on the
+            # asset it is on today for a time before that binding.
+            self.stdout.write(
+                self.style.WARNING(
+                    f"not bound at that time {result.not_bound:,} sightings, {result.not_bound_estimates:,} "
+                    "estimates: their tag was bound to no asset then (a recording older than the tag's binding?); "
+                    "placed on none"
+                )
+            )
         # What the engine dropped after validation, by reason (late: its tag's window at that time was
         # already committed; duplicate: the same gateway, tag and time again), as a share of the file.
         drops = {reason: count for reason, count in result.engine_drops.items() if count}

@@ -183,3 +183,17 @@ def test_a_queue_entry_round_trips_and_is_compact():
     assert decode_batch(old) == batch  # entries written before the upgrade still decode
     with pytest.raises(EntryError):
         decode_batch(b"\x93\x01\x02")
+
+
+def test_a_time_before_2000_is_refused_whatever_was_parsed_before_it():
+    """The cache of parsed minutes must not let the minute before 2000 through on its second use."""
+    for text in ("1999-12-31T23:59:30Z", "1999-12-31T23:59:31.000Z", "1999-12-31T23:59:32.000+00:00"):
+        with pytest.raises(ValueError, match="before the year 2000"):
+            codec.timestamp(text)
+    body = {
+        "gateway": "gw-a",
+        "sightings": [{"tag": "c3000000010a", "rssi": -60, "ts": f"1999-12-31T23:59:{s}.000Z"} for s in (40, 41)],
+    }
+    batch = codec.validate_decoded(codec.decode_body(json.dumps(body)), known_gateways=GATEWAYS, now=NOW)
+    assert batch.accepted == []
+    assert ["before the year 2000" in r.reason for r in batch.rejected] == [True, True]

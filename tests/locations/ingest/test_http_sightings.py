@@ -352,3 +352,109 @@ def test_a_token_records_when_it_was_last_used(ward, memory_queue):
     assert post(Client(), good_body(), issued.raw).status_code == 202
     issued.token.refresh_from_db()
     assert issued.token.last_used_at is not None
+
+
+HUGE = int("9" * 400)  # a valid JSON number, beyond any float
+
+
+def test_a_number_beyond_the_float_range_rejects_its_item_and_the_rest_lands(ward, memory_queue):
+    now = time.time()
+    good = {"tag": TAG, "rssi": -62, "ts": format_ts(now - 1)}
+    items = [good, {**good, "rssi": HUGE}, {**good, "ts": HUGE}, {**good, "battery": HUGE}, {**good, "rssi": -HUGE}]
+    response = post(Client(), None, token_for("gw-b"), raw=json.dumps(good_body(now=now, items=items)))
+    assert response.status_code == 202, response.content
+    answer = response.json()
+    assert answer["accepted"] == 1
+    reasons = {r["index"]: r["reason"] for r in answer["rejected"]}
+    assert set(reasons) == {1, 2, 3, 4}
+    assert reasons[1] == "rssi 99999999999999999999... is not a finite number"
+    assert reasons[2] == "ts 99999999999999999999... is not a finite number"
+    assert reasons[3] == "battery 99999999999999999999... is not a finite number"
+    assert reasons[4].startswith("rssi -9999") and reasons[4].endswith("is not a finite number")
+    assert sum(len(e.batch.sightings) for e in memory_queue.read("test", range(4), count=10, block_ms=0)) == 1
+    # In the batch's own send time it makes the body malformed (400), saying why.
+    body = {**good_body(now=now), "sent_at": HUGE}
+    response = post(Client(), None, token_for("gw-b"), raw=json.dumps(body))
+    assert response.status_code == 400
+    assert response.json()["detail"] == "sent_at 99999999999999999999... is not a finite number"
+
+
+def test_a_gateway_that_is_not_unicode_text_gets_400_whatever_the_token(ward, memory_queue):
+    """A lone surrogate ("\\ud800") in the gateway: the body is refused as malformed, never a 500."""
+    raw = json.dumps({"gateway": "\ud800", "sightings": []})
+    assert raw == '{"gateway": "\\ud800", "sightings": []}'
+    client = Client()
+    for token in (token_for("gw-b"), token_for(site="ward-site")):
+        response = post(client, None, token, raw=raw)
+        assert response.status_code == 400, response.content
+        assert "surrogate" in response.json()["detail"]
+    upload = json.dumps(
+        [
+            {"type": "Gateway", "mac": "\ud800"},
+            {"timestamp": format_ts(time.time()), "type": "iBeacon", "mac": "C3000000010A", "rssi": -61},
+        ]
+    )
+    response = post(client, None, token_for(site="ward-site"), raw=upload, query="?vendor=minew")
+    assert response.status_code == 400, response.content
+    assert "surrogate" in response.json()["detail"]
+    assert memory_queue.lag().entries == 0
+
+
+def test_a_small_body_of_half_a_million_items_gets_413_not_a_huge_answer(ward, memory_queue):
+    raw = '{"gateway": "gw-b", "sightings": [' + ",".join(["0"] * 520_000) + "]}"
+    assert len(raw) < 1024 * 1024
+    response = post(Client(), None, token_for("gw-b"), raw=raw)
+    assert response.status_code == 413
+    assert response.json()["detail"] == (
+        "the batch has 520,000 items, more than 10,000 (INGEST_MAX_BATCH_ITEMS); send smaller batches"
+    )
+    assert len(response.content) < 1000
+    assert memory_queue.lag().entries == 0
+
+
+def test_a_202_lists_the_first_100_rejections_and_counts_them_all(ward, memory_queue):
+    now = time.time()
+    items = [{"tag": TAG, "rssi": -62, "ts": format_ts(now - 1)}] + [0] * 5000
+    response = post(Client(), good_body(now=now, items=items), token_for("gw-b"))
+    assert response.status_code == 202
+    answer = response.json()
+    assert answer["accepted"] == 1
+    assert answer["rejected_count"] == 5000
+    assert [r["index"] for r in answer["rejected"]] == list(range(1, 101))
+    assert answer["rejected"][0]["reason"] == "item must be an object, got a number"
+    assert len(response.content) < 10_000
+
+
+def test_a_gzip_body_of_several_members_is_read_whole_and_still_size_limited(ward, memory_queue, settings):
+    settings.INGEST_MAX_BODY_BYTES = 100_000
+    raw = token_for("gw-b")
+    client = Client()
+    text = json.dumps(good_body()).encode()
+    packed = gzip.compress(text[:20]) + gzip.compress(text[20:])  # what `cat a.gz b.gz` gives: valid gzip
+    assert gzip.decompress(packed) == text
+    response = post(client, None, raw, raw=packed, headers={"Content-Encoding": "gzip"})
+    assert response.status_code == 202, response.content
+    assert response.json()["accepted"] == 1
+    bombs = gzip.compress(b" " * 60_000) * 2  # each member under the limit, together over it
+    response = post(client, None, raw, raw=bombs, headers={"Content-Encoding": "gzip"})
+    assert response.status_code == 413
+    response = post(client, None, raw, raw=packed[:-5], headers={"Content-Encoding": "gzip"})
+    assert response.status_code == 400
+    assert "cannot be decompressed" in response.json()["detail"]
+
+
+def test_a_minew_upload_with_a_gateway_token_is_filed_under_it_and_never_under_another_gateway(ward, memory_queue):
+    upload = [{"timestamp": format_ts(time.time() - 1), "type": "iBeacon", "mac": "C3000000010A", "rssi": -61}]
+    raw = token_for("gw-b")
+    client = Client()
+    for query in ("?vendor=minew", "?vendor=minew&gateway=gw-b"):
+        response = post(client, upload, raw, query=query)
+        assert response.status_code == 202 and response.json()["gateway"] == "gw-b"
+    response = post(client, upload, raw, query="?vendor=minew&gateway=gw-c")
+    assert response.status_code == 403
+    assert response.json()["detail"] == (
+        "this token belongs to gateway gw-b; ?gateway=gw-c names another gateway (with a gateway token leave "
+        "?gateway= out: the batch is filed under the token's)"
+    )
+    entries = memory_queue.read("test", range(4), count=10, block_ms=0)
+    assert [e.batch.gateway_id for e in entries] == ["gw-b", "gw-b"]

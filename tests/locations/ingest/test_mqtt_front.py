@@ -137,3 +137,28 @@ def test_the_client_uses_a_persistent_session_and_manual_acknowledgement(memory_
     assert ingest.client._clean_session is False
     assert ingest.client._manual_ack is True
     assert ingest.topics == [("rtls/+/sightings", 1), ("rtls/+/cassia", 1)]
+
+
+def test_a_number_beyond_the_float_range_rejects_its_item_and_the_rest_is_queued(ward, memory_queue, caplog):
+    huge = int("9" * 400)
+    good = body()["sightings"][0]
+    items = [good, {**good, "rssi": huge}, {**good, "ts": huge}, {**good, "battery": huge}]
+    payload = json.dumps({"gateway": "gw-b", "sightings": items}).encode()
+    ingest = MqttIngest(url="mqtt://127.0.0.1:1883", client_id="test", prefix="rtls", queue=memory_queue)
+    client = FakeClient()
+    ingest._on_message(client, None, message("rtls/gw-b/sightings", payload, mid=5))
+    assert client.acked == [5]
+    stats = ingest.stats
+    assert (stats.malformed, stats.accepted_sightings, stats.rejected_items) == (0, 1, 3)
+    assert "internal error" not in stats.reasons
+    assert "Traceback" not in caplog.text
+    assert memory_queue.lag().entries == 1
+
+
+def test_a_batch_of_too_many_items_is_refused_whole_and_said_why(ward, memory_queue, settings):
+    settings.INGEST_MAX_BATCH_ITEMS = 50
+    payload = json.dumps({"gateway": "gw-b", "sightings": body()["sightings"] * 51}).encode()
+    outcome = handle_message("rtls/gw-b/sightings", payload, prefix="rtls", queue=memory_queue)
+    assert outcome.status == "malformed"
+    assert outcome.detail == "the batch has 51 items, more than 50 (INGEST_MAX_BATCH_ITEMS); send smaller batches"
+    assert memory_queue.lag().entries == 0

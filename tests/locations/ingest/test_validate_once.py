@@ -1,11 +1,13 @@
 """One ingest path: a sighting answered 202 lands or is counted and logged; the limits are the settings;
 writes are coalesced without anything user-visible getting worse; quiet tags are committed promptly."""
 
+import io
 import logging
 import time
 from datetime import UTC, datetime
 
 import pytest
+from django.core.management import call_command
 from django.test import Client
 
 from assets.models import Asset
@@ -17,6 +19,7 @@ from locations.engine import EngineConfig
 from locations.freshness import location_status
 from locations.ingest.auth import gateway_token_issue
 from locations.ingest.front import accept_body
+from locations.ingest.mqtt import handle_message
 from locations.ingest.worker import EngineWorker
 from locations.models import LocationOutbox, Receiver, RoomInterval
 from locations.pipeline import LocationPipeline
@@ -239,3 +242,69 @@ def test_nothing_is_acknowledged_while_a_fresh_engine_waits_for_its_first_clock_
     assert pump.current_room == ward.rooms["C"]  # the site went quiet: its clocks estimated from what was heard
     assert memory_queue.idle()  # and then acknowledged
     worker.stop()
+
+
+def test_nan_infinity_and_numbers_out_of_range_reject_their_item_alone_in_every_front(
+    ward, pump, memory_queue, tmp_path
+):
+    """The same text through HTTP, MQTT and replay_sightings: one decoder, the same outcome item for item."""
+    ts = format_ts(time.time() - 1)
+    items = [
+        f'{{"tag": "{TAG_ID}", "rssi": -62, "ts": "{ts}"}}',
+        f'{{"tag": "{TAG_ID}", "rssi": NaN, "ts": "{ts}"}}',
+        f'{{"tag": "{TAG_ID}", "rssi": -Infinity, "ts": "{ts}"}}',
+        f'{{"tag": "{TAG_ID}", "rssi": -63, "ts": Infinity}}',
+        f'{{"tag": "{TAG_ID}", "rssi": 1e400, "ts": "{ts}"}}',
+        f'{{"tag": "{TAG_ID}", "rssi": -62, "ts": "{ts}", "battery": NaN}}',
+    ]
+    raw = '{"gateway": "gw-b", "sightings": [' + ", ".join(items) + "]}"
+    expected = [
+        (1, "rssi nan is not a finite number"),
+        (2, "rssi -inf is not a finite number"),
+        (3, "ts inf is not a finite number"),
+        (4, "rssi inf is not a finite number"),
+        (5, "battery nan is not a finite number"),
+    ]
+    response = Client().post(
+        "/api/v1/rtls/sightings",
+        data=raw,
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {gateway_token_issue(gateway_id='gw-b').raw}"},
+    )
+    assert response.status_code == 202, response.content
+    assert response.json()["accepted"] == 1
+    assert [(r["index"], r["reason"]) for r in response.json()["rejected"]] == expected
+
+    outcome = handle_message("rtls/gw-b/sightings", raw.encode(), prefix="rtls", queue=memory_queue)
+    assert outcome.status == "accepted"
+    assert outcome.result.accepted == 1
+    assert [(r.index, r.reason) for r in outcome.result.rejected] == expected
+
+    path = tmp_path / "nan.jsonl"
+    path.write_text(raw + "\n")
+    out = io.StringIO()
+    call_command("replay_sightings", str(path), stdout=out, stderr=io.StringIO())
+    assert "accepted 1, rejected 5, duplicates 0" in out.getvalue()
+    assert "malformed lines" not in out.getvalue()
+    for _, reason in expected:
+        assert f"rejected 1: {reason}" in out.getvalue()
+
+
+def test_sightings_stamped_ahead_of_the_clock_never_make_last_seen_or_last_heard_future(
+    ward, pump, memory_queue, settings
+):
+    """Accepted up to INGEST_MAX_FUTURE_SECONDS ahead, and placed; but /healthz and the silent-receiver alert read
+    last_heard, and a tag heard "45 s from now" was heard now."""
+    settings.INGEST_MAX_FUTURE_SECONDS = 60
+    now = time.time()
+    for body in live_pings("B", now + 40, 3, every=2.0):  # a gateway clock 40-45 s ahead
+        assert accept_body(body, received_at=now, queue=memory_queue).accepted == 1
+    EngineWorker(memory_queue, pipeline_factory=LocationPipeline).run_until_idle()
+    done = time.time()
+    pump.refresh_from_db()
+    assert pump.current_room == ward.rooms["B"]
+    tag = pump.tag
+    tag.refresh_from_db()
+    assert now <= tag.last_seen.timestamp() <= done
+    for receiver in Receiver.objects.filter(gateway_id__in=HEARD_IN["B"]):
+        assert now <= receiver.last_heard.timestamp() <= done, receiver.gateway_id

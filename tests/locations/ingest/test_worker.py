@@ -228,6 +228,28 @@ def test_on_redis_a_dead_workers_shards_are_taken_over_with_their_pending_entrie
     assert (scenario.history(), scenario.latest(assets)) == expected
 
 
+def test_on_redis_a_graceful_stop_leaves_the_open_windows_to_the_next_owner(assets, stream, redis_queue):
+    """What docs/operations.md says SIGTERM does: commit and acknowledge what is closed, leave what is still open
+    unacknowledged, release the shards; the next owner replays the rest, and the history is the clean run's."""
+    expected = clean_run(assets, stream)
+    scenario.enqueue(redis_queue, stream)
+    first = EngineWorker(redis_queue, pipeline_factory=LocationPipeline, name="first", read_count=5)
+    first.start()
+    for _ in range(12):
+        first.step(block_ms=0)
+    assert first.owned == set(range(redis_queue.shards))
+    first.stop()
+    lag = redis_queue.lag()
+    assert all(owner is None for owner in redis_queue.owners().values())  # released: no lock TTL to wait for
+    assert sum(s.pending for s in lag.shards) > 0  # read, still open: not acknowledged
+    assert first.stats.acked > 0  # what was closed: committed and acknowledged
+    second = EngineWorker(redis_queue, pipeline_factory=LocationPipeline, name="second", read_count=5)
+    second.run_until_idle(timeout_s=60)
+    second.stop()
+    assert second.stats.replayed > 0
+    assert (scenario.history(), scenario.latest(assets)) == expected
+
+
 def test_on_redis_workers_share_the_shards_fairly(assets, redis_queue):
     first = EngineWorker(redis_queue, pipeline_factory=LocationPipeline, name="first")
     first.start()
