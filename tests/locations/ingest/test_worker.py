@@ -235,7 +235,11 @@ def test_on_redis_a_graceful_stop_leaves_the_open_windows_to_the_next_owner(asse
     scenario.enqueue(redis_queue, stream)
     first = EngineWorker(redis_queue, pipeline_factory=LocationPipeline, name="first", read_count=5)
     first.start()
-    for _ in range(12):
+    for _ in range(200):  # past the first minute, which waits for the first clock estimate, and a little more
+        first.step(block_ms=0)
+        if first.stats.acked:
+            break
+    for _ in range(4):
         first.step(block_ms=0)
     assert first.owned == set(range(redis_queue.shards))
     first.stop()
