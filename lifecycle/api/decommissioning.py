@@ -192,7 +192,8 @@ class SignOffSerializer(serializers.ModelSerializer):
         return sign_off.signed_by.get_username()
 
     def get_valid(self, sign_off) -> bool:
-        return sign_off.checklist_version == sign_off.checklist.version
+        # Void once the checklist has a newer version or what it signed changed under it (a renamed type).
+        return selectors.sign_off_void_reason(sign_off.checklist, sign_off) is None
 
 
 class DecommissionInputSerializer(serializers.Serializer):

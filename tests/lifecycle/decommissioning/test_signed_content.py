@@ -123,6 +123,8 @@ def test_through_the_api_a_sign_off_voided_by_a_renamed_type_is_given_again(sign
     body = client_for(biomed).get(url).json()
     assert not body["ready_to_decommission"]
     assert any("asset asset_type changed after it was signed" in b for b in body["sign_off_blockers"])
+    listed = client_for(biomed).get(url + "sign-offs/").json()
+    assert len(listed) == 2 and not any(s["valid"] for s in listed)  # the list agrees: both void
 
     version = signed_checklist.version
     for user, role in ((biomed, "clinical_engineering"), (security, "security")):
