@@ -36,6 +36,30 @@ def test_walls_thicker_than_configured_are_learnt_and_rooms_without_a_receiver_a
         assert learnt.shown_changes_ratio() <= 1.2
 
 
+@pytest.mark.parametrize("seed", [1, 2])
+def test_slow_pings_with_one_receiver_per_three_rooms_still_learn_the_walls(seed):
+    """Issue 11's sparse and harsh radio in a building whose walls cost 7 dB: pings every 5-10 s, a quarter of the
+    receptions lost, one receiver per three rooms. Its 30 tags give about 150 confidently placed windows heard
+    by two receivers or more per epoch; the fit, which waited for 500 over three epochs, never ran, and the rooms
+    without a receiver were placed next door (87.5 % and 90.1 % settled on these runs)."""
+    radio = {**HEAVY_WALLS, "packet_loss": 0.25, "shadowing_static_share": 0.0}
+    slow = {"ping_interval_range_s": (5.0, 10.0)}
+    learnt = run_network(receivers="every_third", tags=30, seconds=900, seed=seed, radio=radio, motion=slow)
+    fixed = run_network(
+        receivers="every_third",
+        tags=30,
+        seconds=900,
+        seed=seed,
+        radio=radio,
+        motion=slow,
+        config=EngineConfig(radio_fit=False),
+    )
+    assert learnt.engine.stats.radio_fit_updates >= 1
+    assert learnt.engine.radio_fit[1] >= 5.5, learnt.engine.radio_fit
+    assert learnt.settled_accuracy() >= fixed.settled_accuracy() + 0.04
+    assert learnt.shown_changes_ratio() <= 1.0
+
+
 def test_replaying_the_sightings_reproduces_the_live_run_while_the_fit_moves():
     """The fit of an epoch depends only on the windows of earlier epochs, so a replay that flushes once at
     the end (other batches than the live run's one flush a second) judges every window with the same model."""
@@ -47,7 +71,7 @@ def test_replaying_the_sightings_reproduces_the_live_run_while_the_fit_moves():
 def test_a_few_windows_move_nothing():
     """Fewer than radio_fit_min_windows confidently placed windows in the fit's history: the configured
     model stays (a small site, or the first minutes)."""
-    out = run_network(receivers="every_other", tags=3, seconds=400, seed=4, radio=HEAVY_WALLS)
+    out = run_network(receivers="every_other", tags=1, seconds=400, seed=4, radio=HEAVY_WALLS)
     assert out.engine.radio_fit == (2.2, 4.0)
     assert np.isclose(out.engine.plan.rx_exponent, 2.2).all()
 
@@ -56,7 +80,7 @@ def test_a_few_windows_move_nothing():
 def test_a_restarted_engine_starts_from_the_fit_it_had_learnt(receivers, seed):
     """The first four minutes after a restart, from scratch and resumed (LocationEngine.resume_learnt; the
     pipeline stores the fit on the site's row): rooms without a receiver of their own are placed from the
-    first window instead of after the 500 windows the first fit needs."""
+    first window instead of after the 200 windows the first fit needs."""
     before = run_network(receivers=receivers, tags=20, seconds=600, seed=seed, radio=HEAVY_WALLS)
     fit = before.engine.radio_fit
     assert fit[1] >= 5.5  # it had learnt the thick walls

@@ -5,6 +5,7 @@ import threading
 import pytest
 from django.db import OperationalError, connection
 
+from locations.engine import EngineConfig
 from locations.engine.types import Sighting
 from locations.ingest.queue import InMemoryQueue, QueueUnavailable, RedisStreamQueue, shard_of
 from locations.ingest.worker import EngineWorker
@@ -14,6 +15,14 @@ from tests.locations.sim_hospital import make_ward
 
 TAGS = 6
 SECONDS = 150
+
+
+def pipeline(**options) -> LocationPipeline:
+    """The workers' pipeline without the learnt radio: each engine fits the site's radio to its own tags, so once
+    the fit moves (these scripted signals follow no path-loss model), a worker that took shards over decides
+    with another model than one that had them all along (docs/location-engine.md, "Method", 6). These tests are
+    about the queue and the workers; the fit's own replay test is tests/locations/engine/test_radio_fit.py."""
+    return LocationPipeline(config=EngineConfig(radio_fit=False), **options)
 
 
 @pytest.fixture
@@ -34,7 +43,7 @@ def stream():
 def clean_run(assets, stream) -> tuple[list, dict]:
     queue = InMemoryQueue(shards=4)
     scenario.enqueue(queue, stream)
-    EngineWorker(queue, pipeline_factory=LocationPipeline, read_count=7).run_until_idle()
+    EngineWorker(queue, pipeline_factory=pipeline, read_count=7).run_until_idle()
     outcome = scenario.history(), scenario.latest(assets)
     scenario.forget_locations(assets)
     return outcome
@@ -59,7 +68,7 @@ def test_read_sizes_and_shard_counts_do_not_change_the_history(assets, stream):
     for shards, count in ((1, 1000), (8, 3)):
         queue = InMemoryQueue(shards=shards)
         scenario.enqueue(queue, stream)
-        EngineWorker(queue, pipeline_factory=LocationPipeline, read_count=count).run_until_idle()
+        EngineWorker(queue, pipeline_factory=pipeline, read_count=count).run_until_idle()
         assert (scenario.history(), scenario.latest(assets)) == expected
         scenario.forget_locations(assets)
 
@@ -68,7 +77,7 @@ def test_a_batch_delivered_twice_counts_once(assets, stream):
     expected = clean_run(assets, stream)
     queue = InMemoryQueue(shards=4)
     scenario.enqueue(queue, [b for body in stream for b in (body, body)])  # every gateway retried every batch
-    worker = EngineWorker(queue, pipeline_factory=LocationPipeline)
+    worker = EngineWorker(queue, pipeline_factory=pipeline)
     worker.run_until_idle()
     assert (scenario.history(), scenario.latest(assets)) == expected
     assert worker.stats.duplicates == worker.stats.accepted > 0
@@ -77,7 +86,7 @@ def test_a_batch_delivered_twice_counts_once(assets, stream):
 def test_entries_are_acknowledged_only_after_their_commit(assets, stream, monkeypatch):
     queue = InMemoryQueue(shards=4)
     scenario.enqueue(queue, stream[:200])
-    worker = EngineWorker(queue, pipeline_factory=LocationPipeline, read_count=20, commit_interval_s=0)
+    worker = EngineWorker(queue, pipeline_factory=pipeline, read_count=20, commit_interval_s=0)
     worker.start()
     commits = []
     real_process = LocationPipeline.process
@@ -110,9 +119,7 @@ def test_a_database_failure_rebuilds_and_replays_and_drops_nothing(assets, strea
         return real_process(self, watermark, **kwargs)
 
     monkeypatch.setattr(LocationPipeline, "process", flaky_process)
-    worker = EngineWorker(
-        queue, pipeline_factory=LocationPipeline, read_count=10, backoff_max_s=0.05, commit_interval_s=0
-    )
+    worker = EngineWorker(queue, pipeline_factory=pipeline, read_count=10, backoff_max_s=0.05, commit_interval_s=0)
     worker.run_until_idle()
     assert worker.stats.db_errors == 3 and worker.stats.rebuilds == 3
     assert worker.stats.replayed > 0
@@ -140,7 +147,7 @@ def test_a_driver_error_while_rebuilding_is_retried_not_fatal(assets, stream, mo
         calls["built"] += 1
         if calls["built"] == 2:  # the first rebuild: the connection dies under the restore
             raise connection.Database.OperationalError("terminating connection due to administrator command")
-        return LocationPipeline(**kwargs)
+        return pipeline(**kwargs)
 
     monkeypatch.setattr(LocationPipeline, "process", flaky_process)
     worker = EngineWorker(queue, pipeline_factory=flaky_factory, read_count=10, backoff_max_s=0.05, commit_interval_s=0)
@@ -154,14 +161,14 @@ def test_a_crash_between_commit_and_acknowledgement_changes_nothing(assets, stre
     expected = clean_run(assets, stream)
     queue = InMemoryQueue(shards=4)
     scenario.enqueue(queue, stream)
-    crashing = EngineWorker(queue, pipeline_factory=LocationPipeline, read_count=10, commit_interval_s=0)
+    crashing = EngineWorker(queue, pipeline_factory=pipeline, read_count=10, commit_interval_s=0)
     monkeypatch.setattr(queue, "ack", lambda shard, ids: None)  # it commits, then dies before every XACK
     crashing.start()
     for _ in range(40):
         crashing.step(block_ms=0)
     assert crashing.stats.commits > 0 and queue.lag().entries > 0
     monkeypatch.undo()
-    successor = EngineWorker(queue, pipeline_factory=LocationPipeline, read_count=10)
+    successor = EngineWorker(queue, pipeline_factory=pipeline, read_count=10)
     successor.run_until_idle()
     assert successor.stats.replayed > 0
     assert (scenario.history(), scenario.latest(assets)) == expected
@@ -171,7 +178,7 @@ def test_an_undecodable_entry_is_counted_and_acknowledged(assets, redis_queue):
     redis_queue.ensure_groups()
     redis_queue.redis.xadd(redis_queue.stream(0), {"b": b"{not json"})
     redis_queue.redis.xadd(redis_queue.stream(1), {"other": b"x"})
-    worker = EngineWorker(redis_queue, pipeline_factory=LocationPipeline)
+    worker = EngineWorker(redis_queue, pipeline_factory=pipeline)
     worker.run_until_idle(timeout_s=20)
     worker.stop()
     assert worker.stats.bad_entries == 2
@@ -206,10 +213,8 @@ def test_on_redis_a_dead_workers_shards_are_taken_over_with_their_pending_entrie
     """In-process version of the fault test (tests/locations/ingest/test_faults.py kills real processes)."""
     expected = clean_run(assets, stream)
     scenario.enqueue(redis_queue, stream)
-    doomed = EngineWorker(
-        redis_queue, pipeline_factory=LocationPipeline, name="doomed", read_count=5, commit_interval_s=0
-    )
-    survivor = EngineWorker(redis_queue, pipeline_factory=LocationPipeline, name="survivor", read_count=5)
+    doomed = EngineWorker(redis_queue, pipeline_factory=pipeline, name="doomed", read_count=5, commit_interval_s=0)
+    survivor = EngineWorker(redis_queue, pipeline_factory=pipeline, name="survivor", read_count=5)
     doomed.start()
     survivor.start()
     for _ in range(6):  # both take their share and work for a while
@@ -233,7 +238,7 @@ def test_on_redis_a_graceful_stop_leaves_the_open_windows_to_the_next_owner(asse
     unacknowledged, release the shards; the next owner replays the rest, and the history is the clean run's."""
     expected = clean_run(assets, stream)
     scenario.enqueue(redis_queue, stream)
-    first = EngineWorker(redis_queue, pipeline_factory=LocationPipeline, name="first", read_count=5)
+    first = EngineWorker(redis_queue, pipeline_factory=pipeline, name="first", read_count=5)
     first.start()
     for _ in range(200):  # past the first minute, which waits for the first clock estimate, and a little more
         first.step(block_ms=0)
@@ -247,7 +252,7 @@ def test_on_redis_a_graceful_stop_leaves_the_open_windows_to_the_next_owner(asse
     assert all(owner is None for owner in redis_queue.owners().values())  # released: no lock TTL to wait for
     assert sum(s.pending for s in lag.shards) > 0  # read, still open: not acknowledged
     assert first.stats.acked > 0  # what was closed: committed and acknowledged
-    second = EngineWorker(redis_queue, pipeline_factory=LocationPipeline, name="second", read_count=5)
+    second = EngineWorker(redis_queue, pipeline_factory=pipeline, name="second", read_count=5)
     second.run_until_idle(timeout_s=60)
     second.stop()
     assert second.stats.replayed > 0
@@ -255,11 +260,11 @@ def test_on_redis_a_graceful_stop_leaves_the_open_windows_to_the_next_owner(asse
 
 
 def test_on_redis_workers_share_the_shards_fairly(assets, redis_queue):
-    first = EngineWorker(redis_queue, pipeline_factory=LocationPipeline, name="first")
+    first = EngineWorker(redis_queue, pipeline_factory=pipeline, name="first")
     first.start()
     first.step(block_ms=0)
     assert first.owned == {0, 1, 2, 3}
-    second = EngineWorker(redis_queue, pipeline_factory=LocationPipeline, name="second")
+    second = EngineWorker(redis_queue, pipeline_factory=pipeline, name="second")
     second.start()  # registers: now two workers are alive
     first._renewed_at = second._renewed_at = float("-inf")
     first.step(block_ms=0)  # gives two back
@@ -328,7 +333,7 @@ def test_the_worker_keeps_locating_after_a_quiet_spell(assets, stream):
     """An idle worker closes its open windows; sightings that come after the quiet spell are still located."""
     _, expected_latest = clean_run(assets, stream)
     queue = InMemoryQueue(shards=4)
-    worker = EngineWorker(queue, pipeline_factory=LocationPipeline, idle_flush_s=0.0)
+    worker = EngineWorker(queue, pipeline_factory=pipeline, idle_flush_s=0.0)
     half = len(stream) // 2
     scenario.enqueue(queue, stream[:half])
     worker.run_until_idle()
