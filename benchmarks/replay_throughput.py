@@ -78,12 +78,14 @@ def copy_database(url: str) -> None:
 
 HISTORY_QUERIES = (
     # What a replay leaves in the database, in a fixed order: every room interval, every asset's location
-    # columns, every tag's battery and last_seen, every receiver's last_heard and learnt clock/calibration.
+    # columns, every tag's battery, every receiver's learnt clock/calibration. Not a tag's last_seen nor a
+    # receiver's last_heard: both are capped at the wall clock, and the files are stamped ahead of it (after the
+    # tags' bindings, which the template makes "now": a sighting counts for the asset its tag was bound to then).
     "SELECT asset_id, room_id, entered_at, left_at FROM locations_roominterval ORDER BY asset_id, entered_at, room_id",
     "SELECT id, current_room_id, location_confidence, located_at, position_x, position_y, position_radius_m, "
     "last_seen FROM assets_asset ORDER BY id",
-    "SELECT id, battery_percent, last_seen FROM assets_tag ORDER BY id",
-    "SELECT id, last_heard, clock_offset_s, clock_pairs, calibration_db FROM locations_receiver ORDER BY id",
+    "SELECT id, battery_percent FROM assets_tag ORDER BY id",
+    "SELECT id, clock_offset_s, clock_pairs, calibration_db FROM locations_receiver ORDER BY id",
 )
 
 
