@@ -67,12 +67,13 @@ class EngineConfig:
     # --- Gateway clocks (locations/engine/clock.py) ------------------------------------------
     clock_estimation: bool = True
     clock_first_update_s: float = 55.0  # event time after the first sighting before the first estimate
-    # With clock_hold_first, an engine without offsets (a first start, a replay from scratch; a restart resumes
-    # them) closes no window before its first estimate, which then corrects the sightings before it too. Off:
-    # measured again on the lab (twelfth session, docs/benchmarks.md, "The first minute held, measured again"),
-    # it makes combined worse (98.47 -> 97.75 % settled, 1.33 -> 1.53 shown per true change, over issue 11's
-    # 1.5) for a small gain on clock (1.16 -> 1.01); the eleventh session's figures for it were wrong.
-    clock_hold_first: bool = False
+    # An engine without offsets (a first start, a replay from scratch; a restart resumes them) closes no window
+    # before its first estimate, which then corrects the sightings before it too. Decided on timestamps as they
+    # are, the copies of one ping from gateways seconds apart fall into several windows. The hold ends early only
+    # when the site is quiet (nothing arriving), not when late batches stall the frontier: that early end made
+    # the first estimate from the first seconds of traffic (docs/benchmarks.md, "The first minute held, measured
+    # again"). Lab combined 98.44 -> 99.52 % settled, 1.33 -> 0.80 shown per true change with it.
+    clock_hold_first: bool = True
     clock_update_s: float = 60.0  # re-estimated every this much event time (20 ppm of drift is 1.2 ms) ...
     clock_window_s: float = 60.0  # ... from the sightings of this last stretch
     clock_search_s: float = 5.0  # differences searched before a gateway is locked (+-2.5 s clocks)

@@ -149,6 +149,11 @@ class LocationEngine:
         self._gw_reorder = np.full((n_streams, n_gw), np.inf)  # its reorder depth: the largest of those
         self._kth = -math.inf  # 3rd most advanced gateway watermark
         self._carried = -math.inf  # the frontier carried forward by the caller's clock on a quiet site
+        # Pushes counted, and the caller's clock at the last flush that found new ones: a frontier that stalls
+        # while batches still arrive (late ones) is not a quiet site for the clock hold (_release_clocks).
+        self._pushes = 0
+        self._pushes_seen = 0
+        self._arrived_at = -math.inf
         self._seen_frontier = -math.inf
         self._seen_at: float | None = None
         self._lag = 0.0
@@ -364,6 +369,7 @@ class LocationEngine:
             for b, k in zip(buckets.tolist(), new_keys, strict=True):
                 self._seen_buckets.setdefault(b, []).append(k)
         self._pending.append((tag, gw, rssi, ts, raw))
+        self._pushes += 1
         self._first_ts = min(self._first_ts, float(ts.min()))
         # No window can be due before its end plus min_lateness_s.
         self._next_due = min(self._next_due, float(ts.min()) + cfg.min_lateness_s + cfg.flush_granularity_s)
@@ -491,6 +497,8 @@ class LocationEngine:
             w = float(watermark)
             if not math.isfinite(w):
                 raise ValueError("the watermark must be a finite time, or None")
+            if self._pushes != self._pushes_seen:
+                self._pushes_seen, self._arrived_at = self._pushes, w
             if self._kth > self._seen_frontier:
                 self._seen_frontier, self._seen_at = self._kth, w
                 self._lag = max(0.0, w - self._kth)
@@ -500,7 +508,7 @@ class LocationEngine:
             if f is None:
                 return []
             cut = min(w, f)
-        if self._clock_holding() and not self._release_clocks(cut):
+        if self._clock_holding() and not self._release_clocks(cut, None if watermark is None else w):
             return []
         if watermark is not None:
             if cut < self._next_due:
@@ -633,13 +641,21 @@ class LocationEngine:
         cfg = self.config
         return cfg.clock_estimation and cfg.clock_hold_first and not self._clock.released and bool(self._pending)
 
-    def _release_clocks(self, cut: float) -> bool:
+    def _release_clocks(self, cut: float, watermark: float | None = None) -> bool:
         """While held: run the first estimate once the frontier has reached its epoch, or at once at the end of a
         replay or when the site goes quiet (idle_after_s): its sightings are in, so it is the estimate the epoch would
         give, unless the site speaks again within the stretch (the one way a live run's first minute can differ from
         a replay's). True once released."""
         clock = self._clock
-        if math.isinf(cut) or self._carried > self._kth:
+        # Quiet: the frontier stalled AND nothing arrived for idle_after_s of the caller's clock. A frontier that
+        # stalls while late batches keep arriving is not quiet: released then, the first estimate came from the
+        # first seconds of traffic (lab combined: at 5 s, mostly zero offsets and one alias, for two minutes).
+        quiet = (
+            watermark is not None
+            and self._carried > self._kth
+            and watermark - self._arrived_at >= self.config.idle_after_s
+        )
+        if math.isinf(cut) or quiet:
             # The end of a replay, or a quiet site (no more sightings to wait for): estimate now from what there is.
             while not clock.released and math.isfinite(clock._next_update):
                 self._update_clocks(clock._next_update)

@@ -66,11 +66,11 @@ def consensus_offsets(out) -> dict[str, float]:
 @pytest.mark.parametrize("seed", [1, 4])
 def test_a_restarted_engine_corrects_the_gateway_clocks_from_its_first_sighting(seed):
     """Before its first estimate (a minute of traffic) an engine has no clocks: deciding on the timestamps as they
-    are, copies of one ping from clocks 2 s apart fall into different windows and tags flicker between rooms; a
-    fresh engine can hold its windows until that estimate (clock_hold_first, off by default) and decide the first
-    minute late. Resumed, the clocks are corrected from the first sighting on and the rooms are decided at once."""
-    unheld = run_network(tags=30, seconds=150, seed=seed, radio=CLOCKS)
-    fresh = run_network(tags=30, seconds=150, seed=seed, radio=CLOCKS, config=EngineConfig(clock_hold_first=True))
+    are, copies of one ping from clocks 2 s apart fall into different windows and tags flicker between rooms, so a
+    fresh engine holds its windows until that estimate (clock_hold_first) and decides the first minute late.
+    Resumed, the clocks are corrected from the first sighting on and the rooms are decided at once."""
+    unheld = run_network(tags=30, seconds=150, seed=seed, radio=CLOCKS, config=EngineConfig(clock_hold_first=False))
+    fresh = run_network(tags=30, seconds=150, seed=seed, radio=CLOCKS)
     learnt = {"clock_offsets_s": consensus_offsets(fresh)}
     resumed = run_network(tags=30, seconds=150, seed=seed, radio=CLOCKS, learnt=learnt)
     assert unheld.shown_changes_ratio() >= 1.15  # the minute without clocks shows (the hold means something)

@@ -225,7 +225,7 @@ def test_an_outbox_row_applies_the_room_rule_exactly_once(ward, pump):
 
 def test_nothing_is_acknowledged_while_a_fresh_engine_waits_for_its_first_clock_estimate(ward, pump, memory_queue):
     """A worker killed in a site's first minute leaves every entry of it to the next owner: with clock_hold_first
-    (off by default) the windows of that minute are not committed before the first clock estimate
+    (on by default) the windows of that minute are not committed before the first clock estimate
     (docs/location-engine.md, "Time model"), so none of its entries may be acknowledged either."""
     now = time.time()
     for body in live_pings("C", now - 20, 20, every=1.0):
