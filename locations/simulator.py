@@ -584,6 +584,7 @@ class Simulator:
                 if home is None or home[0] is not building:
                     raise ValueError(f"itinerary room {room_id} is not in the building of tag {spec.tag_id}")
                 script.append((self.now + float(offset), home[1]))
+        phase = float(rng.uniform(0.0, 1.0))
         state = _TagState(
             tag_id=spec.tag_id,
             building=building,
@@ -593,7 +594,7 @@ class Simulator:
             x=x,
             y=y,
             battery=battery,
-            next_ping=self.now + float(rng.uniform(0.0, motion.ping_interval_s)),
+            next_ping=self.now,  # its phase: below, once its own interval is known
             rest_until=self.now + self._rest_duration(mobile) * float(rng.uniform(0.0, 1.0)),
             script=script,
         )
@@ -602,6 +603,10 @@ class Simulator:
         if motion.ping_interval_range_s is not None:
             low, high = motion.ping_interval_range_s
             state.interval = float(rng.uniform(low, high))
+        # The first ping at a phase uniform over the tag's own interval, as the tags of a running site are. (Until
+        # 2026-12-08 over ping_interval_s: with intervals of 5-10 s, every tag pinged in the first 2 s and then none
+        # for seconds, a lull no real site has.)
+        state.next_ping = self.now + phase * (state.interval or motion.ping_interval_s)
         self.truth.append(TruthChange(spec.tag_id, self.now, building.rooms[room].room_id, building.rooms[room].code))
         return state
 
