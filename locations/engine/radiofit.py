@@ -20,6 +20,8 @@ a replay learns exactly what the live run learnt.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -143,6 +145,20 @@ class RadioFit:
             self._states.pop(next(iter(self._states)))
         self.applied = np.array(value)
         return True
+
+    @contextmanager
+    def configured(self) -> Iterator[None]:
+        """The plan's tables as the configured radio model gives them, for the duration; the learnt fit is put
+        back after (its arrays, untouched: refresh_radio_fit makes new ones)."""
+        if not self.applied.any():
+            yield
+            return
+        saved = self._snapshot()
+        refresh_radio_fit(self.plan, -float(self.applied[0]), -float(self.applied[1]))
+        try:
+            yield
+        finally:
+            self._restore(saved)
 
     _TABLES = ("expected_rssi", "miss_grid", "cand_rooms", "cand_rssi", "cand_count", "rx_exponent", "rx_floor_db")
 

@@ -6,11 +6,11 @@ from tests.locations.engine.conftest import T0, grid_plan
 X = "c30000000aaa"
 
 
-def _site(late: dict[int, float], seconds: int, extra: dict[int, list[Sighting]] | None = None):
+def _site(late: dict[int, float], seconds: int, extra: dict[int, list[Sighting]] | None = None, engine=None):
     """A row of 12 rooms (5 m, a receiver in each); a beacon in every room pings each second, heard by its
     room's receiver. Receiver c's batch for second t is delivered late[c] seconds late (0: at once).
     Yields (t, engine, estimates of that flush) after each second's deliveries."""
-    engine = LocationEngine(grid_plan(cols=12, rows=1))
+    engine = engine or LocationEngine(grid_plan(cols=12, rows=1))
     queue: dict[float, list[Sighting]] = {}
     for t in range(seconds):
         for c in range(12):
@@ -164,3 +164,35 @@ def test_a_worker_reading_one_shard_behind_another_loses_nothing_when_progress_i
     assert lagging == in_order and len(in_order) >= 55
     per_gateway, _ = _sharded_site(60, delivery_streams=1)
     assert per_gateway.stats.late > 0  # the design before: copies dropped as late after the change of reader
+
+
+def test_a_learnt_radio_that_expects_a_far_receiver_quieter_than_it_is_still_waits_for_it():
+    """The radio fit is a point on a ridge of models that explain the readings alike (a steeper fall-off against
+    thinner walls) and may expect a far receiver well below what it hears. A worker restarted on a site that had
+    learnt 12 dB walls and an exponent of 3.0 (resumed with its gateways' clocks and filters, so not held): a tag
+    in room 000 is heard by gw-003, 15 m and three walls away, at -92 dBm, and gw-003 delivers 4 s late. The
+    waits were judged on the learnt radio alone, which expects gw-003 below -120 dBm there: it was not waited for
+    and each of its copies was too late to place. Judged on the configured radio as well, it is waited for."""
+    engine = LocationEngine(grid_plan(cols=12, rows=1))
+    engine.resume_learnt(
+        radio_fit=(3.0, 12.0),
+        floors_dbm={"gw-0011": -90.0},  # a filter on one gateway: the waits are judged again after the fit
+        clock_offsets_s={f"gw-00{c}": 0.0 for c in range(12)},
+        clock_since=T0,
+    )
+    assert engine.radio_fit == (3.0, 12.0) and not engine.holding
+    pings = {
+        t: [
+            Sighting("gw-000", X, -62.0, T0 + t + 0.2),
+            Sighting("gw-001", X, -83.0, T0 + t + 0.2),
+            Sighting("gw-002", X, -88.0, T0 + t + 0.2),
+            Sighting("gw-003", X, -92.0, T0 + t + 0.2),
+        ]
+        for t in range(10, 70, 2)
+    }
+    placed = []
+    for _t, _engine, estimates in _site({3: 4.0}, 90, pings, engine=engine):
+        placed += [e for e in estimates if e.tag_id == X]
+    placed += [e for e in engine.flush() if e.tag_id == X]
+    assert engine.stats.late == 0
+    assert len(placed) == 30 and all(e.receivers_heard == 4 for e in placed)
