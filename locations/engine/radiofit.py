@@ -276,7 +276,7 @@ class RadioFit:
         # A minute of unplaced windows: a model must explain them clearly better than the configured one (by
         # _FIRST_GAIN_PER_WINDOW nats a window); measured, a building with 7 dB walls does by 56-1,100 nats on 200
         # windows, while moves along the ridge of models as likely as the configured one (exponent against dB per
-        # wall) gained 0-37 and cost lab third 0.05-0.1 point.
+        # wall) gained 0-37 and cost lab third 0.03-0.08 point.
         min_gain = max(cfg.radio_fit_min_gain, _FIRST_GAIN_PER_WINDOW * len(group))
         value = self._search((0.0, 0.0), False, base, score, min_gain)
         if not any(value):
