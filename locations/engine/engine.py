@@ -178,6 +178,7 @@ class LocationEngine:
         self._tag_closed = np.full(capacity, -np.inf)  # a tag's sightings before this are late
         self._tag_share = np.zeros(capacity)
         self._tag_stream = np.zeros(capacity, dtype=np.int64)  # the tag's delivery shard
+        self._radio_fit = RadioFit(self.plan, self.config)
         self._set_waits()
         # receivers' detection floors, learnt online: per calibration epoch, a histogram of reported rssi
         self._floor_hist: dict[int, np.ndarray] = {}
@@ -190,7 +191,6 @@ class LocationEngine:
         self._cal_epoch: int | None = None
         self._cal_tags: list[set[int]] = [set() for _ in range(n_gw)]  # distinct tags behind each receiver's
         self._cal_tag_count = np.zeros(n_gw, dtype=np.int64)
-        self._radio_fit = RadioFit(self.plan, self.config)
 
     @property
     def radio_fit(self) -> tuple[float, float]:
@@ -816,9 +816,8 @@ class LocationEngine:
         the fit (2.6, 6.0) learnt in its first minute waited for 1,881 (receiver, receiver) pairs instead of 3,688,
         and 0.28 % of its sightings came too late to place (0.01 % before)."""
         co = _wait_hearers(self.plan, self.config)  # (R, R) bool: would hear a tag near r
-        fit = getattr(self, "_radio_fit", None)
-        if fit is not None and fit.applied.any():
-            with fit.configured():
+        if self._radio_fit.applied.any():
+            with self._radio_fit.configured():
                 co |= _wait_hearers(self.plan, self.config)
         self._co = co
         co_r, co_g = np.nonzero(self._co)

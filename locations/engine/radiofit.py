@@ -83,10 +83,15 @@ class RadioFit:
             np.clip(exponent - cfg.path_loss_exponent, -cfg.radio_fit_max_exponent, cfg.radio_fit_max_exponent)
         )
         d_wall = float(np.clip(wall_db - cfg.wall_loss_db, 1.0 - cfg.wall_loss_db, cfg.radio_fit_max_wall_db))
-        self._initial = (round(d_exponent, 6), round(d_wall, 6), True)
-        if any(self._initial[:2]):
-            refresh_radio_fit(self.plan, d_exponent, d_wall)
-            self.applied = np.array(self._initial[:2])
+        self._start_from((round(d_exponent, 6), round(d_wall, 6)), searched=True)
+
+    def _start_from(self, value: tuple[float, float], *, searched: bool) -> None:
+        """Make ``value`` (exponent change, dB per wall change) the fit before any epoch's step, in the tables;
+        ``searched``: the epochs step from it with the 8 neighbours, without a wide search of their own."""
+        self._initial = (value[0], value[1], searched)
+        if any(value):
+            refresh_radio_fit(self.plan, value[0] - float(self.applied[0]), value[1] - float(self.applied[1]))
+            self.applied = np.array(value)
             self.updates += 1
 
     @property
@@ -250,11 +255,11 @@ class RadioFit:
         """The wide search, made at once on the windows of an engine's held first minute (before any of them is
         decided), so that the first minute is decided with the building's radio and not the datasheet's.
 
-        The windows are not placed yet, so a model is not scored in their chosen rooms (as ``_next`` does) but by
-        the likelihood of each tag's windows summed over the rooms it may be in: one room per tag for the minute
-        (``group``, sorted: the windows of one tag; ``rooms``: the same candidate rooms on each of its rows).
-        Returns whether the model moved; afterwards the epochs step from it with the 8 neighbours. Nothing is done
-        for an engine that resumed a fit or has already stepped, or with fewer than radio_fit_min_windows windows.
+        The windows are not placed yet, so a model is not scored in their chosen rooms (as ``_next`` does) but in
+        the room each tag's windows fit best together: one room per tag for the minute (``group``, sorted: the
+        windows of one tag; ``rooms``: the same candidate rooms on each of its rows). Returns whether the model
+        moved; the epochs then make their own wide search with it as the model to beat. Nothing is done for an
+        engine that resumed a fit or has already stepped, or with fewer than half radio_fit_min_windows windows.
         """
         cfg = self.config
         if self._fits or self._initial[2] or len(group) < cfg.radio_fit_min_windows // 2:
@@ -281,10 +286,7 @@ class RadioFit:
         value = self._search((0.0, 0.0), False, base, score, min_gain)
         if not any(value):
             return False  # the configured model: the epochs' own wide search comes when they have the windows
-        self._initial = (value[0], value[1], False)
-        refresh_radio_fit(self.plan, value[0] - float(self.applied[0]), value[1] - float(self.applied[1]))
-        self.applied = np.array(value)
-        self.updates += 1
+        self._start_from(value, searched=False)  # the epochs still search wide, with this as the model to beat
         return True
 
     def _local(self, room: np.ndarray, heard_rx: np.ndarray) -> dict:
